@@ -1,0 +1,58 @@
+# cocoseg: `make run` serves the app on the demo data, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8050
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test setup setup-dev browser validate-demo stats-demo benchmark clean
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || { echo "cocoseg needs Python 3.10 or newer (found: $$($(PYTHON) --version))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+## setup: create .venv and install cocoseg
+setup: $(VENV)/.installed
+
+## setup-dev: setup + test tools + the system Chromium used by browser tests
+setup-dev: $(VENV)/.installed-dev browser
+
+## browser: install Debian's chromium when it is missing (browser tests never download one)
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		else echo "browser tests need Chromium at $(CHROMIUM): install the 'chromium' package"; exit 1; fi; \
+	fi
+
+## run: set up, check the bundled demo dataset, serve the app on http://$(HOST):$(PORT)
+run: setup
+	$(BIN)/cocoseg data validate demo
+	$(BIN)/cocoseg serve --host $(HOST) --port $(PORT)
+
+## test: set up with dev tools, then the whole suite (browser tests included)
+test: setup-dev
+	$(BIN)/python -m pytest
+
+## validate-demo / stats-demo: the CLI on the bundled dataset
+validate-demo: setup
+	$(BIN)/cocoseg data validate demo
+
+stats-demo: setup
+	$(BIN)/cocoseg data stats demo
+
+## benchmark: COCO-train-scale statistics vs pycocotools (several minutes, ~3 GB RAM)
+benchmark: setup
+	$(BIN)/python benchmarks/coco_scale.py
+
+## clean: remove the virtualenv and caches (the workspace is kept)
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

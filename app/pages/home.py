@@ -1,0 +1,86 @@
+"""Home: datasets with their validation state, training runs, and the inference device."""
+
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import html
+
+from app.components.panels import empty_state, panel, status_badge
+from app.context import current_settings, current_workspace
+from app.ids import Home
+from pipeline.datasets import overview
+from pipeline.inference import usable_providers
+from pipeline.runs import list_runs
+
+dash.register_page(__name__, path="/", name="Home", order=0, icon="house-door")
+
+CLI_HINTS = [
+    ("register a dataset", "cocoseg data add NAME --annotations instances.json --images DIR --split train"),
+    ("check it", "cocoseg data validate NAME"),
+    ("describe it", "cocoseg data stats NAME --labels coco80"),
+    ("masks for other tools", "cocoseg data export-masks NAME --labels voc21 --out DIR"),
+]
+
+
+def _number(row: dict, key: str) -> str:
+    return f"{row[key]:,}" if key in row else "-"
+
+
+def datasets_table(rows: list[dict]) -> dbc.Table:
+    """Dataset splits with counts and a validation badge."""
+    header = html.Thead(html.Tr([html.Th(name) for name in ("Dataset", "Split", "Images", "Annotations", "Categories", "Crowd", "Validation")]))
+    body = []
+    for row in rows:
+        name = [row["dataset"], dbc.Badge("bundled", color="info", className="ms-2")] if row["builtin"] else row["dataset"]
+        body.append(html.Tr([
+            html.Td(name), html.Td(row["split"]), html.Td(_number(row, "images")), html.Td(_number(row, "annotations")),
+            html.Td(_number(row, "categories")), html.Td(_number(row, "crowd")),
+            html.Td([status_badge(row["status"], row["message"]), html.Small(row["message"], className="text-muted ms-2")]),
+        ], className=f"dataset-row dataset-{row['dataset']}"))
+    return dbc.Table([header, html.Tbody(body)], hover=True, size="sm", className="mb-0")
+
+
+def device_summary() -> html.Div:
+    """Providers a real ONNX Runtime session accepted on this machine."""
+    report = usable_providers()
+    unusable = [name for name in report.built if name not in report.usable]
+    return html.Div([
+        html.Div([html.Span(report.device, className=f"device-badge device-{report.device.lower()}"),
+                  html.Span(f"onnxruntime {report.version}", className="text-muted ms-2")]),
+        html.Div("Usable: " + ", ".join(name.replace("ExecutionProvider", "") for name in report.usable), className="mt-2"),
+        html.Small("Built but not usable here: " + ", ".join(name.replace("ExecutionProvider", "") for name in unusable), className="text-muted")
+        if unusable else None,
+    ])
+
+
+def runs_summary() -> html.Div:
+    runs = list_runs(current_workspace())
+    if not runs:
+        return empty_state("No training runs yet.", "Training from the browser arrives with the Train page.", icon="activity")
+    return html.Ul([html.Li([run.name, status_badge(run.status)]) for run in runs[:8]], className="list-unstyled mb-0")
+
+
+def layout(**_query) -> html.Div:
+    settings = current_settings()
+    workspace = current_workspace()
+    rows = overview(workspace, settings.max_annotation_bytes)
+    hints = html.Table([html.Tr([html.Td(label, className="text-muted pe-3"), html.Td(html.Code(command))]) for label, command in CLI_HINTS])
+    return html.Div(
+        [
+            html.Div([html.H2("Home"), html.Span(f"workspace {workspace.root}", className="text-muted small")], className="page-header"),
+            dbc.Row(
+                [
+                    dbc.Col(panel("Datasets", datasets_table(rows), icon="database", panel_id=Home.DATASETS), lg=8),
+                    dbc.Col(
+                        [panel("Inference device", device_summary(), icon="cpu", panel_id=Home.DEVICE),
+                         panel("Training runs", runs_summary(), icon="activity", panel_id=Home.RUNS)],
+                        lg=4, className="d-flex flex-column gap-3",
+                    ),
+                ],
+                className="g-3",
+            ),
+            dbc.Row(dbc.Col(panel("From the command line", hints, icon="terminal")), className="g-3 mt-1"),
+        ],
+        className="page page-home",
+    )

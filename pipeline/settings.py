@@ -1,0 +1,77 @@
+"""One Settings object, read once from the environment.
+
+Every tunable that the CLI, the app and the jobs share lives here so that a value
+is parsed and validated in one place. Environment variables all start with
+``COCOSEG_``; the server's host is deliberately *not* read from the environment
+(a stray ``HOST=0.0.0.0`` must never open the app to the network): only the
+explicit ``--host`` flag of ``cocoseg serve`` does that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ASSETS_DIR = PROJECT_ROOT / "assets"
+DEMO_DATASET_DIR = ASSETS_DIR / "demo" / "coco_tiny"
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8050
+MEGABYTE = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Process-wide configuration.
+
+    Attributes:
+        home: the workspace root; everything cocoseg writes lives below it.
+        port: default port of ``cocoseg serve``.
+        max_annotation_bytes: annotation files above this size are refused
+            before parsing (a 2 GB JSON would otherwise take the machine's memory).
+        max_request_bytes: Flask's MAX_CONTENT_LENGTH for the web server.
+        broker_url: Redis URL for Celery background jobs; empty means DiskCache.
+    """
+
+    home: Path
+    port: int = DEFAULT_PORT
+    max_annotation_bytes: int = 1024 * MEGABYTE
+    max_request_bytes: int = 64 * MEGABYTE
+    broker_url: str = ""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"port must be between 1 and 65535, got {self.port}")
+        if self.max_annotation_bytes <= 0 or self.max_request_bytes <= 0:
+            raise ValueError("size limits must be positive")
+
+
+def _int_from_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def read_settings() -> Settings:
+    """Build Settings from the environment (no caching; see ``get_settings``)."""
+    home = os.environ.get("COCOSEG_HOME", "").strip() or "workspace"
+    return Settings(
+        home=Path(home).expanduser().resolve(),
+        port=_int_from_env("COCOSEG_PORT", DEFAULT_PORT),
+        max_annotation_bytes=_int_from_env("COCOSEG_MAX_ANNOTATION_MB", 1024) * MEGABYTE,
+        max_request_bytes=_int_from_env("COCOSEG_MAX_REQUEST_MB", 64) * MEGABYTE,
+        broker_url=os.environ.get("COCOSEG_BROKER_URL", "").strip(),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return read_settings()

@@ -1,0 +1,307 @@
+"""COCO validator: every problem is reported, nothing is silently dropped.
+
+Policy (documented in README "Validation"):
+    * error: the item cannot be used and is left out of the loaded dataset
+      (an annotation with a broken segmentation, an image whose file is missing...);
+    * warning: the item is kept, something about it deserves a look
+      (bad ``bbox``, missing ``area``, polygon outside the image...).
+
+Checks that guard native code (pycocotools' C rasteriser) run in pure Python first:
+NaN/Inf/huge coordinates, 4-number polygons (pycocotools mistakes them for boxes), and
+RLE whose counts do not add up to height*width.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+import operator
+from typing import Any, Iterable
+
+ERROR = "error"
+WARNING = "warning"
+MAX_COORDINATE = 1e6
+MAX_IMAGE_SIDE = 100_000
+EXAMPLES_PER_CHECK = 5
+
+# code -> (severity, what it means). The report and the docs are built from this table.
+CHECKS: dict[str, tuple[str, str]] = {
+    "missing-key": (ERROR, "top-level key missing or not a list"),
+    "item-not-object": (ERROR, "list item is not a JSON object"),
+    "missing-field": (ERROR, "required field missing"),
+    "id-not-integer": (ERROR, "id is not an integer (string ids are refused)"),
+    "duplicate-image-id": (ERROR, "two images share an id (the later one is left out)"),
+    "duplicate-file-name": (ERROR, "two images share a file_name (the later one is left out)"),
+    "duplicate-annotation-id": (ERROR, "two annotations share an id (the later one is left out)"),
+    "duplicate-category-id": (ERROR, "two categories share an id (the later one is left out)"),
+    "duplicate-category-name": (WARNING, "two categories share a name"),
+    "bad-image-size": (ERROR, "width/height missing, not a positive integer, or absurdly large"),
+    "unsafe-file-name": (ERROR, "file_name is absolute, climbs out with '..', or leaves the image folder"),
+    "missing-image-file": (ERROR, "image file not found"),
+    "unreadable-image-file": (ERROR, "image file cannot be read as an image"),
+    "image-size-mismatch": (ERROR, "width/height differ from the image file"),
+    "exif-rotated": (WARNING, "EXIF orientation rotates the image; annotations refer to the stored pixels"),
+    "annotation-image-missing": (WARNING, "annotation points to an image that is not in images (left out)"),
+    "unknown-category": (ERROR, "category_id is not in categories"),
+    "segmentation-missing": (ERROR, "segmentation missing or empty"),
+    "segmentation-type": (ERROR, "segmentation is neither polygons nor RLE"),
+    "polygon-not-list": (ERROR, "polygon is not a flat list of numbers"),
+    "polygon-four-numbers": (ERROR, "polygon has 4 numbers (pycocotools would read it as a box)"),
+    "polygon-too-short": (ERROR, "polygon has fewer than 6 numbers (3 points)"),
+    "polygon-odd-length": (ERROR, "polygon has an odd count of numbers"),
+    "coordinate-not-number": (ERROR, "coordinate is not a number"),
+    "coordinate-not-finite": (ERROR, "coordinate is NaN, Infinity or huge"),
+    "polygon-outside-image": (WARNING, "polygon lies entirely outside the image"),
+    "polygon-zero-area": (WARNING, "polygon has zero area"),
+    "rle-malformed": (ERROR, "RLE lacks counts/size or they have the wrong type"),
+    "rle-size-mismatch": (ERROR, "RLE size differs from the image's height/width"),
+    "rle-counts-sum": (ERROR, "RLE counts do not add up to height*width"),
+    "bad-bbox": (WARNING, "bbox is not 4 finite numbers with positive width and height"),
+    "bbox-outside-image": (WARNING, "bbox lies outside the image"),
+    "area-missing": (WARNING, "area missing or invalid (recomputed from the segmentation)"),
+    "bad-iscrowd": (ERROR, "iscrowd is not 0 or 1"),
+    "crowd-polygon": (WARNING, "iscrowd=1 with polygons (accepted; treated as a crowd region)"),
+    "ignore-flag": (WARNING, "'ignore' flag set (treated like a crowd region: ignore index in masks)"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """One problem: its check code, a message and where it is (``annotations[12] id=5``)."""
+
+    code: str
+    message: str
+    location: str = ""
+
+    @property
+    def severity(self) -> str:
+        return CHECKS[self.code][0]
+
+
+class ValidationReport:
+    """Counts per check with the first few examples, and dataset totals."""
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.examples: dict[str, list[dict[str, str]]] = {}
+        self.totals: dict[str, int] = {}
+
+    def add(self, finding: Finding) -> None:
+        self.counts[finding.code] += 1
+        examples = self.examples.setdefault(finding.code, [])
+        if len(examples) < EXAMPLES_PER_CHECK:
+            examples.append({"message": finding.message, "location": finding.location})
+
+    def extend(self, findings: Iterable[Finding], location: str) -> None:
+        for finding in findings:
+            self.add(dataclasses.replace(finding, location=location))
+
+    def count(self, severity: str) -> int:
+        return sum(count for code, count in self.counts.items() if CHECKS[code][0] == severity)
+
+    @property
+    def errors(self) -> int:
+        return self.count(ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return self.count(WARNING)
+
+    def codes(self) -> set[str]:
+        return set(self.counts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form, ordered errors first then by count."""
+        checks = [
+            {
+                "code": code,
+                "severity": CHECKS[code][0],
+                "title": CHECKS[code][1],
+                "count": count,
+                "examples": self.examples.get(code, []),
+            }
+            for code, count in self.counts.items()
+        ]
+        checks.sort(key=lambda check: (check["severity"] != ERROR, -check["count"], check["code"]))
+        return {"errors": self.errors, "warnings": self.warnings, "totals": dict(self.totals), "checks": checks}
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> "ValidationReport":
+        report = cls()
+        for check in payload.get("checks", []):
+            report.counts[check["code"]] = check["count"]
+            report.examples[check["code"]] = list(check.get("examples", []))
+        report.totals = dict(payload.get("totals", {}))
+        return report
+
+
+def is_integer(value: Any) -> bool:
+    """True for real integers (not bools, not strings of digits)."""
+    return type(value) is int
+
+
+_NUMBER_TYPES = {int, float}
+_LIMIT = MAX_COORDINATE
+
+
+def _number_problem(values: list) -> Finding | None:
+    """First non-number or non-finite/huge coordinate; C-level passes on the common path."""
+    if set(map(type, values)) <= _NUMBER_TYPES:
+        total = sum(values)
+        if total == total and -_LIMIT * len(values) <= total <= _LIMIT * len(values) and max(values) <= _LIMIT and min(values) >= -_LIMIT:
+            return None
+    for value in values:
+        kind = type(value)
+        if kind is not int and kind is not float:
+            return Finding("coordinate-not-number", f"coordinate {str(value)[:40]!r} is not a number")
+        if kind is float and not math.isfinite(value):
+            return Finding("coordinate-not-finite", f"coordinate {value} is not finite")
+        if abs(value) > MAX_COORDINATE:
+            return Finding("coordinate-not-finite", f"coordinate {value:g} is beyond {MAX_COORDINATE:g}")
+    return None
+
+
+def polygon_area(polygon: list) -> float:
+    """Shoelace area of a flat ``[x0, y0, x1, y1, ...]`` polygon."""
+    xs = polygon[0::2]
+    ys = polygon[1::2]
+    xs_next = xs[1:] + xs[:1]
+    ys_next = ys[1:] + ys[:1]
+    return abs(sum(map(operator.mul, xs, ys_next)) - sum(map(operator.mul, ys, xs_next))) / 2.0
+
+
+def polygons_error(polygons: list) -> Finding | None:
+    """The first reason pycocotools must not see these polygons, or None."""
+    if not polygons:
+        return Finding("segmentation-missing", "segmentation is an empty list")
+    for polygon in polygons:
+        if type(polygon) is not list:
+            return Finding("polygon-not-list", f"expected a list of numbers, got {type(polygon).__name__}")
+        length = len(polygon)
+        if length == 4:
+            return Finding("polygon-four-numbers", "polygon has 4 numbers")
+        if length < 6:
+            return Finding("polygon-too-short", f"polygon has {length} numbers")
+        if length % 2:
+            return Finding("polygon-odd-length", f"polygon has {length} numbers")
+        problem = _number_problem(polygon)
+        if problem:
+            return problem
+    return None
+
+
+def polygons_warnings(polygons: list, height: int, width: int) -> list[Finding]:
+    """Warnings for valid polygons: entirely outside the image, or zero area."""
+    outside = True
+    area = 0.0
+    for polygon in polygons:
+        xs, ys = polygon[0::2], polygon[1::2]
+        if max(xs) > 0 and min(xs) < width and max(ys) > 0 and min(ys) < height:
+            outside = False
+        area += polygon_area(polygon)
+    if outside:
+        return [Finding("polygon-outside-image", f"all points outside the {width}x{height} image")]
+    if area == 0.0:
+        return [Finding("polygon-zero-area", "polygon points are collinear or repeated")]
+    return []
+
+
+def check_polygons(polygons: list, height: int, width: int) -> list[Finding]:
+    """Problems of a COCO polygon list; empty when all is well."""
+    error = polygons_error(polygons)
+    return [error] if error else polygons_warnings(polygons, height, width)
+
+
+def decode_rle_string(counts: str) -> list[int]:
+    """Decode COCO's compressed RLE string (pycocotools' LEB128-like scheme) in pure Python.
+
+    Raises:
+        ValueError: on characters outside the alphabet or a value cut short.
+    """
+    values: list[int] = []
+    position = 0
+    length = len(counts)
+    while position < length:
+        value = 0
+        shift = 0
+        more = True
+        while more:
+            if position >= length:
+                raise ValueError("RLE string ends in the middle of a value")
+            code = ord(counts[position]) - 48
+            if not 0 <= code < 64:
+                raise ValueError(f"character {counts[position]!r} is not in the RLE alphabet")
+            value |= (code & 0x1F) << (5 * shift)
+            more = bool(code & 0x20)
+            position += 1
+            shift += 1
+            if not more and code & 0x10:
+                value |= -1 << (5 * shift)
+        if len(values) > 2:
+            value += values[-2]
+        values.append(value)
+    return values
+
+
+def check_rle(rle: dict, height: int, width: int) -> list[Finding]:
+    """Problems of an RLE segmentation (list or string counts)."""
+    counts = rle.get("counts")
+    size = rle.get("size")
+    if not (isinstance(size, list) and len(size) == 2 and all(is_integer(side) for side in size)):
+        return [Finding("rle-malformed", "RLE size must be [height, width] integers")]
+    if size != [height, width]:
+        return [Finding("rle-size-mismatch", f"RLE size {size} but the image is [{height}, {width}]")]
+    if isinstance(counts, list):
+        if not all(is_integer(count) and count >= 0 for count in counts):
+            return [Finding("rle-malformed", "RLE counts must be non-negative integers")]
+        values = counts
+    elif isinstance(counts, str):
+        try:
+            values = decode_rle_string(counts)
+        except ValueError as error:
+            return [Finding("rle-malformed", f"RLE string: {error}")]
+        if any(value < 0 for value in values):
+            return [Finding("rle-malformed", "RLE string decodes to a negative run")]
+    else:
+        return [Finding("rle-malformed", "RLE counts must be a list or a string")]
+    total = sum(values)
+    if total != height * width:
+        return [Finding("rle-counts-sum", f"counts add up to {total}, expected {height}*{width}={height * width}")]
+    return []
+
+
+def segmentation_error(segmentation: Any, height: int, width: int) -> Finding | None:
+    """The reason a segmentation must not be rasterised, or None."""
+    if segmentation is None:
+        return Finding("segmentation-missing", "no segmentation")
+    if isinstance(segmentation, list):
+        return polygons_error(segmentation)
+    if isinstance(segmentation, dict):
+        problems = check_rle(segmentation, height, width)
+        return problems[0] if problems else None
+    return Finding("segmentation-type", f"segmentation is a {type(segmentation).__name__}")
+
+
+def check_segmentation(segmentation: Any, height: int, width: int) -> list[Finding]:
+    """Problems of any COCO segmentation; an ERROR finding means it must not be rasterised."""
+    error = segmentation_error(segmentation, height, width)
+    if error:
+        return [error]
+    return polygons_warnings(segmentation, height, width) if isinstance(segmentation, list) else []
+
+
+def check_bbox(bbox: Any, height: int, width: int) -> list[Finding]:
+    """bbox problems are warnings: semantic masks never use the box."""
+    if not (isinstance(bbox, list) and len(bbox) == 4 and _number_problem(bbox) is None):
+        return [Finding("bad-bbox", f"bbox {str(bbox)[:60]} is not 4 finite numbers")]
+    x, y, box_width, box_height = bbox
+    if box_width <= 0 or box_height <= 0:
+        return [Finding("bad-bbox", f"bbox has width {box_width} and height {box_height}")]
+    if x >= width or y >= height or x + box_width <= 0 or y + box_height <= 0:
+        return [Finding("bbox-outside-image", f"bbox {bbox} is outside the {width}x{height} image")]
+    return []
+
+
+def has_errors(findings: Iterable[Finding]) -> bool:
+    return any(finding.severity == ERROR for finding in findings)

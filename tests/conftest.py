@@ -1,0 +1,65 @@
+"""Shared fixtures: the real demo dataset, a private workspace per test, small COCO builders."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline import settings as settings_module
+from pipeline.settings import DEMO_DATASET_DIR
+from pipeline.workspace import Workspace
+
+DEMO_TRAIN_JSON = DEMO_DATASET_DIR / "annotations" / "instances_train2017.json"
+DEMO_VAL_JSON = DEMO_DATASET_DIR / "annotations" / "instances_val2017.json"
+DEMO_TRAIN_IMAGES = DEMO_DATASET_DIR / "train2017"
+DEMO_VAL_IMAGES = DEMO_DATASET_DIR / "val2017"
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory, monkeypatch):
+    """Every test gets its own COCOSEG_HOME, so nothing writes ./workspace."""
+    home = tmp_path_factory.mktemp("cocoseg-home")
+    monkeypatch.setenv("COCOSEG_HOME", str(home))
+    settings_module.get_settings.cache_clear()
+    yield home
+    settings_module.get_settings.cache_clear()
+
+
+@pytest.fixture
+def workspace(isolated_home) -> Workspace:
+    return Workspace(isolated_home).ensure()
+
+
+@pytest.fixture(scope="session")
+def demo_val_data() -> dict:
+    """The parsed real demo val annotations (read-only: copy before changing)."""
+    return json.loads(DEMO_VAL_JSON.read_text())
+
+
+@pytest.fixture
+def demo_val_copy(demo_val_data) -> dict:
+    """A deep copy of the demo val annotations that a test may break."""
+    return copy.deepcopy(demo_val_data)
+
+
+def write_json(path: Path, payload) -> Path:
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def tiny_coco(images=None, annotations=None, categories=None) -> dict:
+    """A minimal valid COCO dict: one 10x8 image, one square annotation, two categories."""
+    return {
+        "images": images if images is not None else [{"id": 1, "file_name": "a.jpg", "width": 10, "height": 8}],
+        "annotations": annotations if annotations is not None else [
+            {"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 16.0,
+             "bbox": [2.0, 2.0, 4.0, 4.0], "segmentation": [[2.0, 2.0, 6.0, 2.0, 6.0, 6.0, 2.0, 6.0]]},
+        ],
+        "categories": categories if categories is not None else [
+            {"id": 1, "name": "person", "supercategory": "person"},
+            {"id": 3, "name": "car", "supercategory": "vehicle"},
+        ],
+    }

@@ -1,0 +1,144 @@
+"""End-to-end fixtures: the real ``cocoseg serve`` process and the system Chromium.
+
+The server runs as a subprocess (``python -m pipeline.cli serve``) with its own
+COCOSEG_HOME, once per test session; browser tests drive it through Playwright's sync
+API with the *system* Chromium (never a downloaded one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+STARTUP_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 10
+
+
+@dataclasses.dataclass
+class Server:
+    url: str
+    port: int
+    home: Path
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=STOP_TIMEOUT_S)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Server:
+    """``cocoseg serve`` on a free port, with a private COCOSEG_HOME.
+
+    ``HOST=0.0.0.0`` is set in its environment on purpose: the server must still bind
+    127.0.0.1 only (see test_serve_process.py).
+    """
+    home = tmp_path_factory.mktemp("e2e-home")
+    log_path = tmp_path_factory.mktemp("e2e-server") / "server.log"
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
+    env.update(COCOSEG_HOME=str(home), HOST="0.0.0.0", PYTHONUNBUFFERED="1")
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "serve", "--port", str(port)],
+            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    running = Server(url=f"http://127.0.0.1:{port}", port=port, home=home, process=process, log_path=log_path)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not _answers(port):
+            if process.poll() is not None:
+                pytest.fail(f"cocoseg serve exited with code {process.returncode} before answering:\n{running.log()[-5000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"cocoseg serve did not answer on port {port} within {STARTUP_TIMEOUT_S} s:\n{running.log()[-5000:]}")
+            time.sleep(0.2)
+        yield running
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """The system Chromium under Playwright; a missing binary is a failure, never a skip."""
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(f"browser tests need Chromium at {CHROMIUM}; `make test` installs it (make browser / apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@dataclasses.dataclass
+class PageProblems:
+    console_errors: list[str] = dataclasses.field(default_factory=list)
+    page_errors: list[str] = dataclasses.field(default_factory=list)
+    failed_requests: list[str] = dataclasses.field(default_factory=list)
+
+    def all(self) -> list[str]:
+        return self.console_errors + self.page_errors + self.failed_requests
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context and page; ``page.problems`` collects console errors,
+    uncaught page errors and failed requests."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    new_page = context.new_page()
+    problems = PageProblems()
+    new_page.on("console", lambda message: problems.console_errors.append(f"{message.text} @ {message.location}")
+                if message.type == "error" else None)
+    new_page.on("pageerror", lambda error: problems.page_errors.append(str(error)))
+    new_page.on("requestfailed", lambda request: problems.failed_requests.append(f"{request.url}: {request.failure}"))
+    new_page.problems = problems
+    new_page.set_default_timeout(30_000)
+    try:
+        yield new_page
+    finally:
+        context.close()

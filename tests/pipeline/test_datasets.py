@@ -1,0 +1,125 @@
+"""Dataset registry: the bundled demo, adding splits, refusing bad sources without changing anything."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from pipeline.datasets import RegistryError, add_dataset, get_dataset, list_datasets, overview, remove_dataset, split_report
+from pipeline.workspace import UnsafePathError
+from tests.conftest import DEMO_VAL_IMAGES, DEMO_VAL_JSON
+
+LIMIT = 1024**3
+
+
+def test_demo_is_registered_with_train_and_val(workspace):
+    entries = list_datasets(workspace)
+    assert entries[0].name == "demo" and entries[0].builtin
+    assert set(entries[0].splits) == {"train", "val"}
+    assert all(split.annotations.is_file() and split.images.is_dir() for split in entries[0].splits.values())
+
+
+def test_add_dataset_then_second_split(workspace):
+    add_dataset(workspace, "mine", DEMO_VAL_JSON, DEMO_VAL_IMAGES, split="val", max_bytes=LIMIT)
+    entry = add_dataset(workspace, "mine", DEMO_VAL_JSON, DEMO_VAL_IMAGES, split="holdout", max_bytes=LIMIT)
+    assert set(entry.splits) == {"val", "holdout"}
+    assert get_dataset(workspace, "mine").split("val").annotations == DEMO_VAL_JSON.resolve()
+    stored = json.loads(workspace.datasets_file.read_text())
+    assert set(stored["datasets"]["mine"]["splits"]) == {"val", "holdout"}
+
+
+def test_existing_split_needs_replace(workspace):
+    add_dataset(workspace, "mine", DEMO_VAL_JSON, DEMO_VAL_IMAGES, split="val", max_bytes=LIMIT)
+    with pytest.raises(RegistryError, match="--replace"):
+        add_dataset(workspace, "mine", DEMO_VAL_JSON, DEMO_VAL_IMAGES, split="val", max_bytes=LIMIT)
+    add_dataset(workspace, "mine", DEMO_VAL_JSON, DEMO_VAL_IMAGES, split="val", replace=True, max_bytes=LIMIT)
+
+
+def _registry_bytes(workspace):
+    return workspace.datasets_file.read_bytes() if workspace.datasets_file.exists() else None
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing-annotations", "not found"),
+        ("missing-images", "image folder not found"),
+        ("images-without-images", "no images"),
+        ("annotations-is-list", "not a COCO JSON object"),
+        ("empty-annotations", "empty"),
+    ],
+)
+def test_bad_sources_change_nothing(workspace, tmp_path, case, message):
+    add_dataset(workspace, "kept", DEMO_VAL_JSON, DEMO_VAL_IMAGES, split="val", max_bytes=LIMIT)
+    before = _registry_bytes(workspace)
+    annotations, images = DEMO_VAL_JSON, DEMO_VAL_IMAGES
+    if case == "missing-annotations":
+        annotations = tmp_path / "nope.json"
+    elif case == "missing-images":
+        images = tmp_path / "no-folder"
+    elif case == "images-without-images":
+        images = tmp_path / "texts"
+        images.mkdir()
+        (images / "readme.txt").write_text("no pictures here")
+    elif case == "annotations-is-list":
+        annotations = tmp_path / "list.json"
+        annotations.write_text("[1, 2]")
+    elif case == "empty-annotations":
+        annotations = tmp_path / "empty.json"
+        annotations.write_text("")
+    with pytest.raises(RegistryError, match=message):
+        add_dataset(workspace, "broken", annotations, images, max_bytes=LIMIT)
+    assert _registry_bytes(workspace) == before
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "demo", "", "a\x00b"])
+def test_bad_names_are_refused(workspace, name):
+    with pytest.raises((RegistryError, UnsafePathError)):
+        add_dataset(workspace, name, DEMO_VAL_JSON, DEMO_VAL_IMAGES, max_bytes=LIMIT)
+    assert not workspace.datasets_file.exists()
+
+
+def test_unknown_dataset_lists_known(workspace):
+    with pytest.raises(RegistryError, match="registered: demo"):
+        get_dataset(workspace, "missing")
+    with pytest.raises(RegistryError, match="has no split 'test'"):
+        get_dataset(workspace, "demo").split("test")
+
+
+def test_demo_cannot_be_removed_and_user_dataset_can(workspace):
+    with pytest.raises(RegistryError):
+        remove_dataset(workspace, "demo")
+    add_dataset(workspace, "mine", DEMO_VAL_JSON, DEMO_VAL_IMAGES, split="val", max_bytes=LIMIT)
+    remove_dataset(workspace, "mine")
+    assert [entry.name for entry in list_datasets(workspace)] == ["demo"]
+
+
+def test_split_report_is_cached_and_invalidated_by_content(workspace, tmp_path):
+    annotations = tmp_path / "val.json"
+    shutil.copy(DEMO_VAL_JSON, annotations)
+    entry = add_dataset(workspace, "copy", annotations, DEMO_VAL_IMAGES, split="val", max_bytes=LIMIT)
+    assert split_report(workspace, entry, "val", LIMIT, compute=False) is None
+    report = split_report(workspace, entry, "val", LIMIT)
+    assert report.errors == 0 and report.totals["annotations"] == 815
+    assert split_report(workspace, entry, "val", LIMIT, compute=False).totals == report.totals
+    data = json.loads(annotations.read_text())
+    data["annotations"][0]["category_id"] = 999
+    annotations.write_text(json.dumps(data))
+    assert split_report(workspace, entry, "val", LIMIT, compute=False) is None
+    assert split_report(workspace, entry, "val", LIMIT).counts["unknown-category"] == 1
+
+
+def test_overview_rows_for_demo_and_unreadable(workspace, tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"images": [')
+    images = tmp_path / "imgs"
+    images.mkdir()
+    shutil.copy(next(DEMO_VAL_IMAGES.iterdir()), images)
+    add_dataset(workspace, "broken", broken, images, max_bytes=LIMIT)
+    rows = {(row["dataset"], row["split"]): row for row in overview(workspace, LIMIT)}
+    assert rows[("demo", "val")]["images"] == 80 and rows[("demo", "val")]["status"] == "ok"
+    assert rows[("demo", "train")]["annotations"] == 705
+    assert rows[("broken", "train")]["status"] == "unreadable"
+    assert "not valid JSON" in rows[("broken", "train")]["message"]
