@@ -15,6 +15,7 @@ import functools
 import io
 import json
 import logging
+import posixpath
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -27,6 +28,7 @@ from pipeline.validation import (
     is_integer,
     polygon_area,
     polygons_warnings,
+    rasterised_polygon_area,
     segmentation_error,
 )
 from pipeline.workspace import UnsafePathError, atomic_write_json, check_relative_path, resolve_inside
@@ -44,6 +46,11 @@ class CocoFileError(ValueError):
     """The annotation file cannot be used at all; the message is one actionable line."""
 
 
+def shown_path(path: Path) -> str:
+    """A path for a one-line message: control characters (newlines...) escaped."""
+    return "".join(character if character.isprintable() else repr(character)[1:-1] for character in str(path))
+
+
 def check_annotation_file(path: Path, max_bytes: int) -> int:
     """Refuse a missing, empty, folder or over-limit annotation file; return its size.
 
@@ -51,19 +58,21 @@ def check_annotation_file(path: Path, max_bytes: int) -> int:
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
+        status = path.stat()
     except FileNotFoundError:
-        raise CocoFileError(f"annotation file not found: {path}") from None
+        raise CocoFileError(f"annotation file not found: {shown_path(path)}") from None
+    except OSError as error:
+        raise CocoFileError(f"cannot open annotation file {shown_path(path)}: {error.strerror}") from None
     if path.is_dir():
-        raise CocoFileError(f"{path} is a folder; give the COCO annotation JSON file")
-    if size == 0:
-        raise CocoFileError(f"annotation file {path} is empty")
-    if size > max_bytes:
+        raise CocoFileError(f"{shown_path(path)} is a folder; give the COCO annotation JSON file")
+    if status.st_size == 0:
+        raise CocoFileError(f"annotation file {shown_path(path)} is empty")
+    if status.st_size > max_bytes:
         raise CocoFileError(
-            f"annotation file {path} is {size / MEGABYTE:,.0f} MB, above the {max_bytes / MEGABYTE:,.0f} MB limit "
-            "(raise COCOSEG_MAX_ANNOTATION_MB if this is intended)"
+            f"annotation file {shown_path(path)} is {status.st_size / MEGABYTE:,.0f} MB, above the "
+            f"{max_bytes / MEGABYTE:,.0f} MB limit (raise COCOSEG_MAX_ANNOTATION_MB if this is intended)"
         )
-    return size
+    return status.st_size
 
 
 def read_annotation_text(path: Path, max_bytes: int) -> str:
@@ -72,9 +81,9 @@ def read_annotation_text(path: Path, max_bytes: int) -> str:
     try:
         return Path(path).read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise CocoFileError(f"annotation file {path} is not UTF-8 text (byte {error.start})") from None
+        raise CocoFileError(f"annotation file {shown_path(path)} is not UTF-8 text (byte {error.start})") from None
     except OSError as error:
-        raise CocoFileError(f"cannot read annotation file {path}: {error.strerror}") from None
+        raise CocoFileError(f"cannot read annotation file {shown_path(path)}: {error.strerror}") from None
 
 
 def parse_annotation_text(text: str, path: Path) -> dict[str, Any]:
@@ -82,15 +91,21 @@ def parse_annotation_text(text: str, path: Path) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
-        hint = " (the file looks truncated)" if error.pos >= len(text.rstrip()) - 1 else ""
+        # an unterminated string can only run into the end of the file (raw newlines are invalid)
+        truncated = not error.msg.startswith("Extra data") and (
+            error.pos >= len(text.rstrip()) - 1 or error.msg.startswith("Unterminated string")
+        )
         raise CocoFileError(
-            f"annotation file {path} is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}{hint}"
+            f"annotation file {shown_path(path)} is not valid JSON: {error.msg} (line {error.lineno} column {error.colno})"
+            + (": the file looks truncated" if truncated else "")
         ) from None
     except RecursionError:
-        raise CocoFileError(f"annotation file {path} is nested too deeply to be COCO JSON") from None
+        raise CocoFileError(f"annotation file {shown_path(path)} is nested too deeply to be COCO JSON") from None
+    except ValueError as error:  # e.g. an integer literal beyond Python's digit limit
+        raise CocoFileError(f"annotation file {shown_path(path)} holds a value JSON parsing refuses: {str(error)[:120]}") from None
     if not isinstance(data, dict):
         raise CocoFileError(
-            f"annotation file {path} holds a JSON {type(data).__name__}; COCO needs an object with "
+            f"annotation file {shown_path(path)} holds a JSON {type(data).__name__}; COCO needs an object with "
             "'images', 'annotations' and 'categories'"
         )
     return data
@@ -222,11 +237,12 @@ def _validate_images(items: list, report: ValidationReport) -> list[dict]:
         if image["id"] in seen_ids:
             report.add(Finding("duplicate-image-id", f"image id {image['id']} repeated", where))
             continue
-        if image["file_name"] in seen_files:
-            report.add(Finding("duplicate-file-name", f"file_name {image['file_name']!r} repeated", where))
+        file_key = posixpath.normpath(check_relative_path(image["file_name"]))
+        if file_key in seen_files:
+            report.add(Finding("duplicate-file-name", f"file_name {image['file_name']!r} names a file already listed", where))
             continue
         seen_ids.add(image["id"])
-        seen_files.add(image["file_name"])
+        seen_files.add(file_key)
         valid.append(image)
     return valid
 
@@ -277,13 +293,17 @@ def valid_area(area: Any) -> bool:
     return type(area) in (int, float) and 0 <= area < float("inf")
 
 
-def segmentation_area(segmentation: Any) -> float:
-    """Area of a validated segmentation: shoelace for polygons, ones for RLE."""
+def segmentation_area(segmentation: Any, height: int, width: int) -> float:
+    """Area of a validated segmentation, used where ``area`` is missing.
+
+    Polygons follow COCO's convention (the polygon's own area, not a pixel count);
+    when the lobes of a self-crossing polygon cancel out, the rasterised count is used.
+    """
     if isinstance(segmentation, list):
-        return float(sum(polygon_area(polygon) for polygon in segmentation))
+        area = float(sum(polygon_area(polygon) for polygon in segmentation))
+        return area if area > 1e-9 else float(rasterised_polygon_area(segmentation, height, width))
     from pycocotools import mask as mask_utils
 
-    height, width = segmentation["size"]
     if isinstance(segmentation["counts"], list):
         segmentation = mask_utils.frPyObjects(segmentation, height, width)
     return float(mask_utils.area(segmentation))
@@ -307,7 +327,8 @@ def _validate_annotations(items: list, images: list[dict], categories: list[dict
             continue
         seen_ids.add(annotation["id"])
         if any(finding.code == "area-missing" for finding in findings):
-            annotation = {**annotation, "area": segmentation_area(annotation["segmentation"])}
+            image = images_by_id[annotation["image_id"]]
+            annotation = {**annotation, "area": segmentation_area(annotation["segmentation"], image["height"], image["width"])}
         valid.append(annotation)
     return valid
 
@@ -335,6 +356,9 @@ def _check_image_files(images: list[dict], images_dir: Path, report: ValidationR
                 orientation = handle.getexif().get(0x0112, 1)
         except (UnidentifiedImageError, OSError) as error:
             report.add(Finding("unreadable-image-file", f"{path.name}: {error}", where))
+            continue
+        except Image.DecompressionBombError:
+            report.add(Finding("unreadable-image-file", f"{path.name}: more pixels than Pillow's safety limit ({Image.MAX_IMAGE_PIXELS:,})", where))
             continue
         declared = (image["width"], image["height"])
         if stored_size != declared:

@@ -111,7 +111,7 @@ class _Accumulator:
             self.instances[class_index] += 1
             area = annotation.get("area")
             if not valid_area(area):
-                area = segmentation_area(segmentation)
+                area = segmentation_area(segmentation, image["height"], image["width"])
             self.buckets[class_index][0 if area < SMALL_AREA else 1 if area < MEDIUM_AREA else 2] += 1
         if isinstance(segmentation, list):
             self.canvases.add_polygons(index, class_index, crowd, segmentation, image["width"], image["height"])

@@ -52,8 +52,10 @@ CHECKS: dict[str, tuple[str, str]] = {
     "polygon-odd-length": (ERROR, "polygon has an odd count of numbers"),
     "coordinate-not-number": (ERROR, "coordinate is not a number"),
     "coordinate-not-finite": (ERROR, "coordinate is NaN, Infinity or huge"),
+    "coordinate-far-outside": (ERROR, "coordinate more than four image sides outside the image (the rasteriser's memory grows with it)"),
     "polygon-outside-image": (WARNING, "polygon lies entirely outside the image"),
     "polygon-zero-area": (WARNING, "polygon has zero area"),
+    "polygon-self-intersecting": (WARNING, "polygon crosses itself (its signed area cancels out); its pixels still count"),
     "rle-malformed": (ERROR, "RLE lacks counts/size or they have the wrong type"),
     "rle-size-mismatch": (ERROR, "RLE size differs from the image's height/width"),
     "rle-counts-sum": (ERROR, "RLE counts do not add up to height*width"),
@@ -142,14 +144,13 @@ def is_integer(value: Any) -> bool:
 
 
 _NUMBER_TYPES = {int, float}
-_LIMIT = MAX_COORDINATE
 
 
-def _number_problem(values: list) -> Finding | None:
-    """First non-number or non-finite/huge coordinate; C-level passes on the common path."""
+def _number_problem(values: list, low: float = -MAX_COORDINATE, high: float = MAX_COORDINATE) -> Finding | None:
+    """First non-number, non-finite or out-of-[low, high] value; C-level passes on the common path."""
     if set(map(type, values)) <= _NUMBER_TYPES:
         total = sum(values)
-        if total == total and -_LIMIT * len(values) <= total <= _LIMIT * len(values) and max(values) <= _LIMIT and min(values) >= -_LIMIT:
+        if total == total and abs(total) != float("inf") and max(values) <= high and min(values) >= low:
             return None
     for value in values:
         kind = type(value)
@@ -159,6 +160,8 @@ def _number_problem(values: list) -> Finding | None:
             return Finding("coordinate-not-finite", f"coordinate {value} is not finite")
         if abs(value) > MAX_COORDINATE:
             return Finding("coordinate-not-finite", f"coordinate {value:g} is beyond {MAX_COORDINATE:g}")
+        if not low <= value <= high:
+            return Finding("coordinate-far-outside", f"coordinate {value:g} is outside [{low:g}, {high:g}]")
     return None
 
 
@@ -171,8 +174,13 @@ def polygon_area(polygon: list) -> float:
     return abs(sum(map(operator.mul, xs, ys_next)) - sum(map(operator.mul, ys, xs_next))) / 2.0
 
 
-def polygons_error(polygons: list) -> Finding | None:
-    """The first reason pycocotools must not see these polygons, or None."""
+def polygons_error(polygons: list, height: int, width: int) -> Finding | None:
+    """The first reason pycocotools must not see these polygons, or None.
+
+    Coordinates must lie within four image sides of the image: pycocotools allocates
+    in proportion to the polygon's perimeter, so far-away vertices could cost gigabytes.
+    """
+    margin = 4 * max(height, width) + 16
     if not polygons:
         return Finding("segmentation-missing", "segmentation is an empty list")
     for polygon in polygons:
@@ -185,31 +193,42 @@ def polygons_error(polygons: list) -> Finding | None:
             return Finding("polygon-too-short", f"polygon has {length} numbers")
         if length % 2:
             return Finding("polygon-odd-length", f"polygon has {length} numbers")
-        problem = _number_problem(polygon)
+        problem = _number_problem(polygon, -margin, max(height, width) + margin)
         if problem:
             return problem
     return None
 
 
 def polygons_warnings(polygons: list, height: int, width: int) -> list[Finding]:
-    """Warnings for valid polygons: entirely outside the image, or zero area."""
+    """Warnings for valid polygons: entirely outside the image, zero area, or crossing itself."""
     outside = True
     area = 0.0
+    extent = 0.0
     for polygon in polygons:
         xs, ys = polygon[0::2], polygon[1::2]
         if max(xs) > 0 and min(xs) < width and max(ys) > 0 and min(ys) < height:
             outside = False
         area += polygon_area(polygon)
+        extent = max(extent, (max(xs) - min(xs)) * (max(ys) - min(ys)))
     if outside:
         return [Finding("polygon-outside-image", f"all points outside the {width}x{height} image")]
-    if area == 0.0:
+    if area <= 1e-9 * max(extent, 1.0):  # float noise of collinear points is ~1e-16 of the extent
+        if rasterised_polygon_area(polygons, height, width) > 0:
+            return [Finding("polygon-self-intersecting", "the polygon's lobes cancel in the shoelace area")]
         return [Finding("polygon-zero-area", "polygon points are collinear or repeated")]
     return []
 
 
+def rasterised_polygon_area(polygons: list, height: int, width: int) -> int:
+    """Pixels pycocotools paints for validated polygons (exact for self-crossing ones too)."""
+    from pycocotools import mask as mask_utils
+
+    return int(mask_utils.area(mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))))
+
+
 def check_polygons(polygons: list, height: int, width: int) -> list[Finding]:
     """Problems of a COCO polygon list; empty when all is well."""
-    error = polygons_error(polygons)
+    error = polygons_error(polygons, height, width)
     return [error] if error else polygons_warnings(polygons, height, width)
 
 
@@ -276,7 +295,7 @@ def segmentation_error(segmentation: Any, height: int, width: int) -> Finding | 
     if segmentation is None:
         return Finding("segmentation-missing", "no segmentation")
     if isinstance(segmentation, list):
-        return polygons_error(segmentation)
+        return polygons_error(segmentation, height, width)
     if isinstance(segmentation, dict):
         problems = check_rle(segmentation, height, width)
         return problems[0] if problems else None
