@@ -125,8 +125,7 @@ class _Accumulator:
         Images are grouped by size (COCO has a few hundred distinct sizes), so each
         group is one ``bincount`` over its canvases.
         """
-        self.canvases.flush()
-        canvases = self.canvases.canvases
+        canvases = self.canvases.finish()
         totals = np.zeros(256, dtype=np.float64)
         if not len(self.sizes):
             return totals

@@ -25,7 +25,7 @@ def test_square_covers_exactly_the_centres_inside():
     canvases.add_polygons(0, 3, False, _square(0, 0, 4, 2), 8, 8)  # image 8x8 -> scale 1
     canvases.add_polygons(0, 5, False, _square(5.6, 5.6, 6.4, 6.4), 8, 8)  # contains the centre 6.5? no: 6.4 < 6.5
     canvases.add_polygons(0, 6, False, _square(6.2, 0.2, 6.8, 0.8), 8, 8)  # tiny, contains centre (6.5, 0.5)
-    canvases.flush()
+    canvases.finish()
     expected = np.zeros((8, 8), dtype=np.uint8)
     expected[0:2, 0:4] = 3
     expected[0, 6] = 6
@@ -35,7 +35,7 @@ def test_square_covers_exactly_the_centres_inside():
 def test_scaling_to_the_canvas():
     canvases = _canvas()
     canvases.add_polygons(0, 1, False, _square(0, 0, 320, 240), 640, 480)  # left half, top half
-    canvases.flush()
+    canvases.finish()
     assert canvases.canvases[0, :4, :4].tolist() == [[1] * 4] * 4
     assert canvases.canvases[0].sum() == 16
 
@@ -45,7 +45,7 @@ def test_triangle_and_concave_polygon():
     # a U shape: the notch (columns 3-4, rows 0-5) stays empty
     u_shape = [[0, 0, 3, 0, 3, 6, 5, 6, 5, 0, 8, 0, 8, 8, 0, 8]]
     canvases.add_polygons(0, 2, False, u_shape, 8, 8)
-    canvases.flush()
+    canvases.finish()
     grid = canvases.canvases[0]
     assert (grid[:6, 3:5] == 0).all() and (grid[6:, :] == 2).all() and (grid[:, :3] == 2).all()
 
@@ -57,7 +57,7 @@ def test_ignore_different_is_order_free(order):
     for index in order:
         class_index, polygons = shapes[index]
         canvases.add_polygons(0, class_index, False, polygons, 8, 8)
-    canvases.flush()
+    canvases.finish()
     grid = canvases.canvases[0]
     assert (grid[2:4, 2:4] == IGNORE_INDEX).all()
     assert (grid[0:2, 0:4] == 1).all() and (grid[4:6, 4:6] == 2).all()
@@ -68,7 +68,7 @@ def test_same_class_overlap_is_kept_but_ignore_any_marks_it():
         canvases = _canvas(overlap)
         canvases.add_polygons(0, 1, False, _square(0, 0, 4, 4), 8, 8)
         canvases.add_polygons(0, 1, False, _square(2, 2, 6, 6), 8, 8)
-        canvases.flush()
+        canvases.finish()
         assert (canvases.canvases[0][2:4, 2:4] == value).all()
         assert (canvases.canvases[0][0:2, 0:2] == 1).all()
 
@@ -76,7 +76,7 @@ def test_same_class_overlap_is_kept_but_ignore_any_marks_it():
 def test_rings_of_one_annotation_overlapping_are_not_an_overlap():
     canvases = _canvas("ignore-any")
     canvases.add_polygons(0, 4, False, _square(0, 0, 4, 4) + _square(2, 2, 6, 6), 8, 8)
-    canvases.flush()
+    canvases.finish()
     assert (canvases.canvases[0][2:4, 2:4] == 4).all()
 
 
@@ -87,7 +87,7 @@ def test_crowd_is_ignored_or_painted():
         region[5:, 5:] = True
         canvases.add_region(0, 7, True, region)
         canvases.add_polygons(0, 7, False, _square(4, 4, 8, 8), 8, 8)
-        canvases.flush()
+        canvases.finish()
         assert (canvases.canvases[0][5:, 5:] == value).all()
         assert canvases.canvases[0][4, 4] == 7
 
@@ -105,7 +105,7 @@ def test_batches_across_flushes_equal_one_batch(monkeypatch):
         canvases = LowResolutionCanvases(3, 16, True, "ignore-different")
         for image, class_index, polygons in shapes:
             canvases.add_polygons(image, class_index, False, polygons, 64, 64)
-        canvases.flush()
+        canvases.finish()
         results.append(canvases.canvases.copy())
     np.testing.assert_array_equal(results[0], results[1])
     assert (results[0] == IGNORE_INDEX).any() and (results[0] == 1).any()
@@ -121,7 +121,7 @@ def test_area_is_unbiased_for_small_objects():
         side = rng.uniform(0.2, 1.5)
         canvases.add_polygons(image, 1, False, _square(x0, y0, x0 + side, y0 + side), 8, 8)
         total_area += side * side
-    canvases.flush()
+    canvases.finish()
     painted = int((canvases.canvases > 0).sum())
     # centre sampling: painted pixels estimate the true area (edge-touch filling would give ~3x)
     assert abs(painted - total_area) < 0.05 * total_area
