@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-HOST ?= 127.0.0.1
-PORT ?= 8050
+# := so that a HOST variable in the environment never opens the app; `make run HOST=0.0.0.0` still does
+HOST := 127.0.0.1
+PORT := 8050
 CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: run test setup setup-dev browser validate-demo stats-demo benchmark clean
