@@ -21,6 +21,12 @@ logger = logging.getLogger(__name__)
 
 PREFERRED_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 _FATAL_ONLY = 4
+PROVIDER_LABELS = {"TensorrtExecutionProvider": "TensorRT", "CUDAExecutionProvider": "CUDA", "CPUExecutionProvider": "CPU"}
+
+
+def provider_label(provider: str) -> str:
+    """Short display name of an execution provider (``CUDAExecutionProvider`` -> ``CUDA``)."""
+    return PROVIDER_LABELS.get(provider, provider.removesuffix("ExecutionProvider"))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,6 +26,6 @@ def empty_state(message: str, hint: str = "", icon: str = "inbox") -> html.Div:
     """What a panel shows when there is nothing yet, and how to get something."""
     return html.Div(
         [html.I(className=f"bi bi-{icon} empty-icon"), html.Div(message, className="empty-message"),
-         html.Code(hint, className="empty-hint") if hint else None],
+         html.Small(hint, className="empty-hint d-block") if hint else None],
         className="empty-state",
     )

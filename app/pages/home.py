@@ -10,7 +10,7 @@ from app.components.panels import empty_state, panel, status_badge
 from app.context import current_settings, current_workspace
 from app.ids import Home
 from pipeline.datasets import overview
-from pipeline.inference import usable_providers
+from pipeline.inference import provider_label, usable_providers
 from pipeline.runs import list_runs
 
 dash.register_page(__name__, path="/", name="Home", order=0, icon="house-door")
@@ -48,8 +48,8 @@ def device_summary() -> html.Div:
     return html.Div([
         html.Div([html.Span(report.device, className=f"device-badge device-{report.device.lower()}"),
                   html.Span(f"onnxruntime {report.version}", className="text-muted ms-2")]),
-        html.Div("Usable: " + ", ".join(name.replace("ExecutionProvider", "") for name in report.usable), className="mt-2"),
-        html.Small("Built but not usable here: " + ", ".join(name.replace("ExecutionProvider", "") for name in unusable), className="text-muted")
+        html.Div("Usable: " + ", ".join(provider_label(name) for name in report.usable), className="mt-2"),
+        html.Small("Built but not usable here: " + ", ".join(provider_label(name) for name in unusable), className="text-muted")
         if unusable else None,
     ])
 
@@ -57,7 +57,7 @@ def device_summary() -> html.Div:
 def runs_summary() -> html.Div:
     runs = list_runs(current_workspace())
     if not runs:
-        return empty_state("No training runs yet.", "Training from the browser arrives with the Train page.", icon="activity")
+        return empty_state("No training runs yet.", "Runs appear here once a model is trained.", icon="activity")
     return html.Ul([html.Li([run.name, status_badge(run.status)]) for run in runs[:8]], className="list-unstyled mb-0")
 
 
