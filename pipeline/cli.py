@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from pipeline.coco import CocoFileError
 from pipeline.datasets import RegistryError, add_dataset, get_dataset, list_datasets, load_split, split_report
-from pipeline.labels import PRESETS, LabelMapError, build_label_map, default_label_map
+from pipeline.labels import CROWD_POLICIES, OVERLAP_POLICIES, PRESETS, LabelMapError, build_label_map, default_label_map
 from pipeline.mask_export import ExportError, export_masks
 from pipeline.settings import Settings, get_settings
 from pipeline.stats import dataset_stats
@@ -201,6 +201,7 @@ def command_data_export_masks(arguments, settings: Settings, workspace: Workspac
             label_map = build_label_map(arguments.labels, dataset.categories, names)
         else:
             label_map = default_label_map(dataset.categories)
+        label_map = label_map.with_protocol(crowd=arguments.crowd, overlap=arguments.overlap)
         output = Path(arguments.out) / split if not arguments.split and len(entry.splits) > 1 else Path(arguments.out)
         summary = _with_progress(
             f"masks {entry.name}/{split}", "img",
@@ -268,6 +269,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     export.add_argument("--classes", help="comma-separated category names for --labels custom")
     export.add_argument("--split")
     export.add_argument("--out", required=True)
+    export.add_argument("--crowd", choices=CROWD_POLICIES, help="crowd regions: ignore (255, default) or paint their class")
+    export.add_argument("--overlap", choices=OVERLAP_POLICIES,
+                        help="overlapping instances: ignore-different (255 where classes differ, default), ignore-any, larger-first")
     export.set_defaults(handler=command_data_export_masks)
     return parser
 

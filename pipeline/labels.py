@@ -159,6 +159,7 @@ class LabelMap:
             ``larger-first`` (larger instances painted first, smaller ones on top).
         min_train_area: training images whose kept annotations' ``area`` sums to no more
             than this are dropped (0: keep all).
+        protocol_fixed: the preset defines its own protocol (voc21) and it wins over options.
     """
 
     name: str
@@ -168,6 +169,7 @@ class LabelMap:
     crowd: str = "ignore"
     overlap: str = "ignore-different"
     min_train_area: float = 0.0
+    protocol_fixed: bool = False
 
     def __post_init__(self) -> None:
         if not self.class_names or self.class_names[0] != BACKGROUND:
@@ -195,7 +197,14 @@ class LabelMap:
         return self.category_to_class.get(category_id, 0)
 
     def with_protocol(self, crowd: str | None = None, overlap: str | None = None) -> "LabelMap":
-        """A copy with another mask protocol (used by ``masks`` options)."""
+        """A copy with another mask protocol (``None`` keeps the current rule).
+
+        Raises:
+            LabelMapError: the preset carries its own protocol (voc21) and a change was asked.
+        """
+        changed = (crowd or self.crowd, overlap or self.overlap) != (self.crowd, self.overlap)
+        if changed and self.protocol_fixed:
+            raise LabelMapError(f"{self.name} carries its own mask protocol (crowd={self.crowd}, overlap={self.overlap}); it cannot be changed")
         return dataclasses.replace(self, crowd=crowd or self.crowd, overlap=overlap or self.overlap)
 
     def cache_key(self) -> str:
@@ -270,7 +279,7 @@ def build_label_map(preset: str, categories: Iterable[Mapping] = (), names: Sequ
         if rows and not is_coco_compatible(categories):
             raise LabelMapError("voc21 maps COCO ids; this dataset's categories are not COCO's")
         groups = [(voc_name, [coco_id]) for voc_name, coco_id in zip(VOC_NAMES, VOC_COCO_IDS)]
-        return _from_groups("voc21", groups, crowd="paint", overlap="ignore-any", min_train_area=VOC_MIN_TRAIN_AREA)
+        return _from_groups("voc21", groups, crowd="paint", overlap="ignore-any", min_train_area=VOC_MIN_TRAIN_AREA, protocol_fixed=True)
     if preset == "supercategory":
         if not rows:
             rows = list(COCO_CATEGORIES)

@@ -108,3 +108,17 @@ def test_export_masks_all_splits_go_to_subfolders(isolated_home, tmp_path):
     out = tmp_path / "both"
     assert cli.main(["data", "export-masks", "demo", "--out", str(out)]) == 0
     assert len(list((out / "train").glob("*.png"))) == 80 and len(list((out / "val").glob("*.png"))) == 80
+
+
+def test_export_masks_protocol_options(isolated_home, tmp_path, capsys):
+    out = tmp_path / "larger"
+    assert cli.main(["data", "export-masks", "demo", "--split", "val", "--overlap", "larger-first", "--crowd", "paint", "--out", str(out)]) == 0
+    assert json.loads((out / "classes.json").read_text())["overlap"] == "larger-first"
+    dataset = load_coco(DEMO_VAL_JSON, DEMO_VAL_IMAGES, 1024**3)
+    painted = build_label_map("coco80", dataset.categories).with_protocol(crowd="paint", overlap="larger-first")
+    image = dataset.images[0]
+    written = cv2.imread(str(out / Path(image["file_name"]).with_suffix(".png")), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(written, semantic_mask(dataset.annotations_by_image[image["id"]], image["height"], image["width"], painted))
+    assert cli.main(["data", "export-masks", "demo", "--labels", "voc21", "--overlap", "larger-first", "--out", str(tmp_path / "no")]) == cli.EXIT_INPUT
+    assert "voc21 carries its own mask protocol" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
