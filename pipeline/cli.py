@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 from tqdm import tqdm
 
 from pipeline.coco import CocoFileError
-from pipeline.datasets import RegistryError, add_dataset, get_dataset, list_datasets, load_split, split_report
+from pipeline.datasets import RegistryError, add_dataset, get_dataset, list_datasets, load_split, remove_dataset, split_report
 from pipeline.labels import CROWD_POLICIES, OVERLAP_POLICIES, PRESETS, LabelMapError, build_label_map, default_label_map
 from pipeline.mask_export import ExportError, export_masks
 from pipeline.settings import Settings, get_settings
@@ -79,6 +79,12 @@ def command_data_add(arguments, settings: Settings, workspace: Workspace) -> int
         split=arguments.split, replace=arguments.replace, max_bytes=settings.max_annotation_bytes,
     )
     _write(f"registered {entry.name}/{arguments.split}; check it with: cocoseg data validate {entry.name}")
+    return EXIT_OK
+
+
+def command_data_remove(arguments, settings: Settings, workspace: Workspace) -> int:
+    remove_dataset(workspace, arguments.name)
+    _write(f"forgot dataset {arguments.name} (its files are untouched)")
     return EXIT_OK
 
 
@@ -243,6 +249,10 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     add.add_argument("--split", default="train")
     add.add_argument("--replace", action="store_true", help="point an existing split elsewhere")
     add.set_defaults(handler=command_data_add)
+
+    remove = data.add_parser("remove", help="forget a registered dataset (its files stay)")
+    remove.add_argument("name")
+    remove.set_defaults(handler=command_data_remove)
 
     listing = data.add_parser("list", help="registered datasets")
     listing.add_argument("--json", action="store_true")

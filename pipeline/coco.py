@@ -430,8 +430,3 @@ def load_coco(
 def save_coco(path: Path, dataset: CocoDataset) -> None:
     """Write the dataset as COCO JSON atomically, original ids preserved."""
     atomic_write_json(path, dataset.to_dict())
-
-
-def list_image_files(images_dir: Path) -> Iterable[Path]:
-    """Image files directly inside ``images_dir`` (by suffix)."""
-    return (path for path in sorted(Path(images_dir).iterdir()) if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file())

@@ -226,12 +226,6 @@ def rasterised_polygon_area(polygons: list, height: int, width: int) -> int:
     return int(mask_utils.area(mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))))
 
 
-def check_polygons(polygons: list, height: int, width: int) -> list[Finding]:
-    """Problems of a COCO polygon list; empty when all is well."""
-    error = polygons_error(polygons, height, width)
-    return [error] if error else polygons_warnings(polygons, height, width)
-
-
 def decode_rle_string(counts: str) -> list[int]:
     """Decode COCO's compressed RLE string (pycocotools' LEB128-like scheme) in pure Python.
 

@@ -80,10 +80,17 @@ def test_broken_json_is_one_line_not_a_traceback(isolated_home, tmp_path, capsys
     assert len(errors) == 2 and all(line.startswith("cocoseg: error:") and "truncated" in line for line in errors)
 
 
-def test_data_list_json(isolated_home, capsys):
+def test_data_list_json_and_remove(isolated_home, capsys):
+    assert cli.main(["data", "add", "mine", "--annotations", str(DEMO_VAL_JSON), "--images", str(DEMO_VAL_IMAGES), "--split", "val"]) == 0
+    assert "registered mine/val" in capsys.readouterr().out
     assert cli.main(["data", "list", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     assert listing[0]["name"] == "demo" and set(listing[0]["splits"]) == {"train", "val"}
+    assert listing[1]["name"] == "mine" and listing[1]["splits"]["val"]["annotations"] == str(DEMO_VAL_JSON.resolve())
+    assert cli.main(["data", "remove", "mine"]) == 0
+    assert cli.main(["data", "remove", "demo"]) == cli.EXIT_INPUT
+    assert cli.main(["data", "list", "--json"]) == 0
+    assert [entry["name"] for entry in json.loads(capsys.readouterr().out.split("\n", 1)[1])] == ["demo"]
 
 
 def test_export_masks_writes_pngs_named_after_images(isolated_home, tmp_path, capsys):
