@@ -15,14 +15,15 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
-from tqdm import tqdm
-
+from pipeline.cli_prepare import add_prepare_commands, expand_shorthand
 from pipeline.coco import CocoFileError
 from pipeline.datasets import RegistryError, add_dataset, get_dataset, list_datasets, load_split, remove_dataset, split_report
 from pipeline.labels import CROWD_POLICIES, OVERLAP_POLICIES, PRESETS, LabelMapError, build_label_map, default_label_map
 from pipeline.mask_export import ExportError, export_masks
+from pipeline.prepare import PrepareError
+from pipeline.progress import with_progress_bar
 from pipeline.settings import Settings, get_settings
 from pipeline.stats import dataset_stats
 from pipeline.validation import ValidationReport
@@ -36,35 +37,11 @@ EXIT_USAGE = 2
 EXIT_INPUT = 3
 EXIT_INTERRUPTED = 130
 
-USER_ERRORS = (RegistryError, CocoFileError, LabelMapError, UnsafePathError, ExportError)
+USER_ERRORS = (RegistryError, CocoFileError, LabelMapError, UnsafePathError, ExportError, PrepareError)
 
 
 def _write(text: str = "") -> None:
     sys.stdout.write(text + "\n")
-
-
-class _Progress:
-    """A tqdm bar fed by ``progress(done, total)`` callbacks (silent when not a terminal)."""
-
-    def __init__(self, description: str, unit: str = "it") -> None:
-        self.bar = tqdm(desc=description, unit=unit, disable=None, leave=False, file=sys.stderr)
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar.total != total:
-            self.bar.reset(total=total)
-        self.bar.n = done
-        self.bar.refresh()
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def _with_progress(description: str, unit: str, work: Callable[[Callable[[int, int], None]], object]):
-    progress = _Progress(description, unit)
-    try:
-        return work(progress)
-    finally:
-        progress.close()
 
 
 def _splits(entry, split: str | None) -> list[str]:
@@ -130,7 +107,7 @@ def command_data_validate(arguments, settings: Settings, workspace: Workspace) -
     worst = EXIT_OK
     payload = {}
     for split in _splits(entry, arguments.split):
-        report = _with_progress(
+        report = with_progress_bar(
             f"checking {entry.name}/{split} images", "img",
             lambda progress, split=split: split_report(workspace, entry, split, settings.max_annotation_bytes, progress),
         )
@@ -183,7 +160,7 @@ def command_data_stats(arguments, settings: Settings, workspace: Workspace) -> i
     payload = {}
     for split in _splits(entry, arguments.split):
         source = entry.split(split)
-        stats = _with_progress(
+        stats = with_progress_bar(
             f"statistics {entry.name}/{split}", "B",
             lambda progress, source=source: dataset_stats(
                 workspace, source.annotations, settings.max_annotation_bytes, arguments.labels, names, progress),
@@ -209,7 +186,7 @@ def command_data_export_masks(arguments, settings: Settings, workspace: Workspac
             label_map = default_label_map(dataset.categories)
         label_map = label_map.with_protocol(crowd=arguments.crowd, overlap=arguments.overlap)
         output = Path(arguments.out) / split if not arguments.split and len(entry.splits) > 1 else Path(arguments.out)
-        summary = _with_progress(
+        summary = with_progress_bar(
             f"masks {entry.name}/{split}", "img",
             lambda progress, dataset=dataset, output=output: export_masks(dataset, label_map, output, progress),
         )
@@ -283,6 +260,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     export.add_argument("--overlap", choices=OVERLAP_POLICIES,
                         help="overlapping instances: ignore-different (255 where classes differ, default), ignore-any, larger-first")
     export.set_defaults(handler=command_data_export_masks)
+
+    add_prepare_commands(commands)
     return parser
 
 
@@ -293,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         sys.stderr.write(f"cocoseg: configuration error: {error}\n")
         return EXIT_INPUT
-    arguments = build_parser(settings).parse_args(argv)
+    arguments = build_parser(settings).parse_args(expand_shorthand(list(sys.argv[1:] if argv is None else argv)))
     logging.basicConfig(level=logging.INFO if arguments.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     workspace = Workspace(settings.home)
     try:

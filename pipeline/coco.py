@@ -309,7 +309,9 @@ def segmentation_area(segmentation: Any, height: int, width: int) -> float:
     return float(mask_utils.area(segmentation))
 
 
-def _validate_annotations(items: list, images: list[dict], categories: list[dict], report: ValidationReport) -> list[dict]:
+def _validate_annotations(items: list, images: list[dict], categories: list[dict], report: ValidationReport, left_out: set) -> list[dict]:
+    """Valid annotations; those of images that validation left out are counted as
+    ``annotation-image-missing`` with a message pointing at the image's own problem."""
     images_by_id = {image["id"]: image for image in images}
     category_ids = {category["id"] for category in categories}
     valid: list[dict] = []
@@ -320,6 +322,8 @@ def _validate_annotations(items: list, images: list[dict], categories: list[dict
             continue
         where = f"annotations[{index}] id={annotation.get('id')!r}"
         findings = annotation_findings(annotation, images_by_id, category_ids)
+        if findings and findings[0].code == "annotation-image-missing" and is_integer(annotation.get("image_id")) and annotation["image_id"] in left_out:
+            findings = [Finding("annotation-image-missing", f"image_id {annotation['image_id']} was left out by validation (see its image's problem)")]
         if not has_errors(findings) and annotation["id"] in seen_ids:
             findings.append(Finding("duplicate-annotation-id", f"annotation id {annotation['id']} repeated"))
         report.extend(findings, where)
@@ -391,7 +395,9 @@ def validate_coco(
     images = _validate_images(raw_images, report)
     if images_dir is not None:
         images = _check_image_files(images, Path(images_dir), report, progress)
-    annotations = _validate_annotations(raw_annotations, images, categories, report)
+    kept_ids = {image["id"] for image in images}
+    left_out = {image["id"] for image in raw_images if isinstance(image, dict) and is_integer(image.get("id")) and image["id"] not in kept_ids}
+    annotations = _validate_annotations(raw_annotations, images, categories, report, left_out - kept_ids)
     report.totals = {
         "images": len(raw_images),
         "images_valid": len(images),

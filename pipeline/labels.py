@@ -229,7 +229,20 @@ class LabelMap:
             "crowd": self.crowd,
             "overlap": self.overlap,
             "min_train_area": self.min_train_area,
+            "protocol_fixed": self.protocol_fixed,
         }
+
+
+def label_map_from_dict(payload: dict) -> LabelMap:
+    """Rebuild a label map from its ``to_dict`` form (manifests, model cards)."""
+    classes = sorted(payload["classes"], key=lambda row: row["index"])
+    category_to_class = {int(coco_id): row["index"] for row in classes for coco_id in row["coco_ids"]}
+    class_to_categories = {row["index"]: tuple(row["coco_ids"]) for row in classes if row["coco_ids"]}
+    return LabelMap(
+        payload["name"], tuple(row["name"] for row in classes), category_to_class, class_to_categories,
+        crowd=payload["crowd"], overlap=payload["overlap"], min_train_area=payload.get("min_train_area", 0.0),
+        protocol_fixed=payload.get("protocol_fixed", False),
+    )
 
 
 def _from_groups(name: str, groups: Sequence[tuple[str, Sequence[int]]], **protocol) -> LabelMap:

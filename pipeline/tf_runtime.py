@@ -1,0 +1,45 @@
+"""Import TensorFlow quietly, and only where it is needed.
+
+TensorFlow costs seconds and hundreds of MB to import, so pipeline modules that
+use it call ``tensorflow()`` inside their functions; the web process never does.
+TensorFlow 2.21 prints several lines to the C-level stderr while importing (CUDA
+stubs, oneDNN notices, a failed ``cuInit`` on machines without a GPU), before its
+log-level settings take effect; those lines are dropped during the import unless
+``COCOSEG_TF_VERBOSE=1``. Python exceptions still propagate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import sys
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    if os.environ.get("COCOSEG_TF_VERBOSE") == "1":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@functools.lru_cache(maxsize=1)
+def tensorflow():
+    """The ``tensorflow`` module, imported once with its start-up chatter silenced."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _quiet_native_stderr():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # device discovery logs here too
+    tf.get_logger().setLevel(logging.ERROR)
+    return tf
