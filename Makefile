@@ -7,7 +7,7 @@ HOST := 127.0.0.1
 PORT := 8050
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test setup setup-dev browser validate-demo stats-demo benchmark clean
+.PHONY: run test setup setup-dev browser validate-demo stats-demo benchmark benchmark-input clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || { echo "cocoseg needs Python 3.10 or newer (found: $$($(PYTHON) --version))"; exit 1; }
@@ -53,6 +53,10 @@ stats-demo: setup
 ## benchmark: COCO-train-scale statistics vs pycocotools (several minutes, ~3 GB RAM)
 benchmark: setup
 	$(BIN)/python benchmarks/coco_scale.py
+
+## benchmark-input: writer scaling and tf.data throughput vs UNet training (a few minutes)
+benchmark-input: setup
+	$(BIN)/python benchmarks/input_pipeline.py
 
 ## clean: remove the virtualenv and caches (the workspace is kept)
 clean:

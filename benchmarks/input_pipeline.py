@@ -43,13 +43,13 @@ LIMIT = 1024**3
 SIZE = 256
 
 
-def writer_throughput(workspace: Workspace, workers: int, repeat: int) -> float:
+def writer_throughput(workspace: Workspace, workers: int, repeat: int, size: int = SIZE) -> float:
     """Images/s of build + write for the demo tasks repeated ``repeat`` times.
 
     Both cases use a process pool (of 1 or of ``workers``) started and warmed before
     the clock runs, and TensorFlow is already imported for the writing side.
     """
-    config = PrepareConfig("demo", labels="voc21", size=SIZE, workers=workers)
+    config = PrepareConfig("demo", labels="voc21", size=size, workers=workers)
     plan_ = plan(workspace, config, LIMIT)
     tasks = [task for split in plan_.splits for task in split.tasks] * repeat
     split = SplitPlan("bench", plan_.splits[0].dataset, tasks, "")
@@ -73,19 +73,19 @@ def input_throughput(prepared, batches: int, cache: str) -> float:
     return images / (time.perf_counter() - started)
 
 
-def training_consumption(steps: int) -> float:
-    """Images/s of train_on_batch for the default UNet at 256 px, batch 8, on random data."""
+def training_consumption(steps: int, size: int = SIZE) -> float:
+    """Images/s of train_on_batch for the default UNet, batch 8, on random data."""
     tf = tensorflow()
     import keras
     import numpy as np
 
     from models.registry import build_model
 
-    model = build_model("unet", num_classes=21, size=SIZE)
+    model = build_model("unet", num_classes=21, size=size)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255))
     rng = np.random.default_rng(0)
-    images = tf.constant(rng.integers(0, 256, (8, SIZE, SIZE, 3), dtype=np.uint8))
-    masks = tf.constant(rng.integers(0, 21, (8, SIZE, SIZE), dtype=np.uint8))
+    images = tf.constant(rng.integers(0, 256, (8, size, size, 3), dtype=np.uint8))
+    masks = tf.constant(rng.integers(0, 21, (8, size, size), dtype=np.uint8))
     for _ in range(2):
         model.train_on_batch(images, masks)
     started = time.perf_counter()
@@ -94,17 +94,17 @@ def training_consumption(steps: int) -> float:
     return steps * 8 / (time.perf_counter() - started)
 
 
-def run(repeat: int, batches: int, steps: int) -> dict:
+def run(repeat: int, batches: int, steps: int, size: int = SIZE) -> dict:
     with tempfile.TemporaryDirectory() as home:
         workspace = Workspace(Path(home)).ensure()
         cores = os.cpu_count() or 1
-        results = {"machine": machine_description(), "cores": cores}
-        results["writer_1"] = writer_throughput(workspace, 1, repeat)
-        results["writer_all"] = writer_throughput(workspace, cores, repeat)
-        prepared = prepare(workspace, PrepareConfig("demo", labels="voc21", size=SIZE, workers=cores), LIMIT)
+        results = {"machine": machine_description(), "cores": cores, "size": size}
+        results["writer_1"] = writer_throughput(workspace, 1, repeat, size)
+        results["writer_all"] = writer_throughput(workspace, cores, repeat, size)
+        prepared = prepare(workspace, PrepareConfig("demo", labels="voc21", size=size, workers=cores), LIMIT)
         results["input_cached"] = input_throughput(prepared, batches, "always")
         results["input_uncached"] = input_throughput(prepared, batches, "never")
-        results["training"] = training_consumption(steps)
+        results["training"] = training_consumption(steps, size)
     return results
 
 
@@ -117,7 +117,7 @@ def format_table(results: dict) -> str:
         ("(b) training input, no cache", results["input_uncached"], f"{results['input_uncached'] / training:.1f}x training"),
         ("(c) UNet training step consumes", training, "1.0x training"),
     ]
-    lines = [f"Machine: {results['machine']}.", "", "| case | images/s | ratio |", "|---|---:|---:|"]
+    lines = [f"Machine: {results['machine']}; {results['size']} px.", "", "| case | images/s | ratio |", "|---|---:|---:|"]
     lines += [f"| {name} | {value:.1f} | {ratio} |" for name, value, ratio in rows]
     return "\n".join(lines)
 

@@ -291,14 +291,14 @@ def prepare(workspace: Workspace, config: PrepareConfig, max_bytes: int, progres
         partial.mkdir()
         started = time.perf_counter()
         total = sum(len(split.tasks) for split in plan_.splits)
+        workers = config.worker_count()
+        pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else None
         try:
             splits = {}
-            workers = config.worker_count()
-            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else _NoPool() as pool:
-                done = 0
-                for split in plan_.splits:
-                    splits[split.name] = write_split(pool, plan_, split, partial, progress, done, total)
-                    done += len(split.tasks)
+            done = 0
+            for split in plan_.splits:
+                splits[split.name] = write_split(pool, plan_, split, partial, progress, done, total)
+                done += len(split.tasks)
             atomic_write_json(partial / "manifest.json", _manifest(plan_, workspace, splits, time.perf_counter() - started))
             os.replace(partial, plan_.folder)
         except BrokenProcessPool:
@@ -310,18 +310,11 @@ def prepare(workspace: Workspace, config: PrepareConfig, max_bytes: int, progres
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise
+        finally:
+            if pool is not None:  # Ctrl-C must not wait for every queued image
+                pool.shutdown(wait=True, cancel_futures=True)
     logger.info("prepared %s in %.1f s", plan_.folder.name, time.perf_counter() - started)
     return PreparedSet(plan_.folder)
-
-
-class _NoPool:
-    """Stand-in for a one-worker pool: build examples in this process."""
-
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc_info) -> None:
-        return None
 
 
 def dry_run(workspace: Workspace, config: PrepareConfig, max_bytes: int) -> dict:

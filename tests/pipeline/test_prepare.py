@@ -144,7 +144,8 @@ def _assert_nothing_new(workspace, previous):
     assert (previous.folder / "manifest.json").is_file() and previous.manifest["splits"]["val"]["examples"] == 80
 
 
-def test_interrupted_run_publishes_nothing(workspace):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_interrupted_run_publishes_nothing(workspace, workers):
     previous = _previous_set(workspace)
 
     def interrupt(done, total):
@@ -152,8 +153,10 @@ def test_interrupted_run_publishes_nothing(workspace):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        prepare(workspace, PrepareConfig("demo", labels="voc21", size=64, shards=2, workers=1), LIMIT, interrupt)
+        prepare(workspace, PrepareConfig("demo", labels="voc21", size=64, shards=2, workers=workers), LIMIT, interrupt)
     _assert_nothing_new(workspace, previous)
+    workers_left = [child for child in psutil.Process().children(recursive=True) if "spawn_main" in " ".join(child.cmdline())]
+    assert not workers_left  # the pool is gone, queued images cancelled (the resource tracker may stay)
 
 
 def test_killed_worker_publishes_nothing(workspace):
@@ -161,7 +164,7 @@ def test_killed_worker_publishes_nothing(workspace):
 
     def kill_a_worker(done, total):
         if done == 5:
-            workers = psutil.Process().children(recursive=True)
+            workers = [child for child in psutil.Process().children(recursive=True) if "spawn_main" in " ".join(child.cmdline())]
             assert workers, "expected worker processes"
             os.kill(workers[-1].pid, 9)
 
