@@ -198,57 +198,73 @@ def plan(workspace: Workspace, config: PrepareConfig, max_bytes: int) -> Plan:
     return Plan(config, label_map, splits, set_id, folder)
 
 
-def _class_arrays(results: list[ExampleResult], num_classes: int) -> tuple[list[tuple[int, ...]], np.ndarray, np.ndarray]:
-    classes = [result.classes for result in results]
-    pixels = np.array([result.pixel_counts for result in results], dtype=np.int64).reshape(-1, 256)
-    return classes, pixels[:, :num_classes], pixels[:, IGNORE_INDEX]
+@dataclasses.dataclass
+class _SplitTally:
+    """What a split's written examples contain, kept compact: 118k images must fit easily."""
+
+    num_classes: int
+    capacity: int
+    classes: list[tuple[int, ...]] = dataclasses.field(default_factory=list)
+    skipped: list[ExampleResult] = dataclasses.field(default_factory=list)
+    ignored: int = 0
+
+    def __post_init__(self) -> None:
+        self.pixels = np.zeros((self.capacity, self.num_classes), dtype=np.int64)
+
+    def add(self, result: ExampleResult) -> None:
+        counts = np.asarray(result.pixel_counts, dtype=np.int64)
+        self.pixels[len(self.classes)] = counts[: self.num_classes]
+        self.ignored += int(counts[IGNORE_INDEX])
+        self.classes.append(result.classes)
+
+    def written_pixels(self) -> np.ndarray:
+        return self.pixels[: len(self.classes)]
 
 
-def _split_summary(plan_: Plan, split: SplitPlan, written: list[ExampleResult], skipped: list[ExampleResult], shards: list[Path]) -> dict:
+def _split_summary(plan_: Plan, split: SplitPlan, tally: _SplitTally, shards: list[Path]) -> dict:
     num_classes = plan_.label_map.num_classes
-    classes, pixels, ignored = _class_arrays(written, num_classes)
+    pixels = tally.written_pixels()
     class_images = np.zeros(num_classes, dtype=np.int64)
-    for present in classes:
+    for present in tally.classes:
         class_images[list(present)] += 1
     reasons: dict[str, int] = {}
-    for result in skipped:
+    for result in tally.skipped:
         reasons[result.skipped] = reasons.get(result.skipped, 0) + 1
     summary = {
-        "examples": len(written),
+        "examples": len(tally.classes),
         "shards": [path.name for path in shards],
         "source_images": split.dataset.report.totals.get("images", len(split.tasks)),
         "left_out_by_validation": split.dataset.report.totals.get("images", 0) - len(split.dataset.images),
         "validation": {"errors": split.dataset.report.errors, "warnings": split.dataset.report.warnings,
                        "checks": {code: count for code, count in split.dataset.report.counts.items()}},
         "skipped": reasons,
-        "skipped_examples": [{"file_name": r.file_name, "reason": r.skipped, "detail": r.detail} for r in skipped[:SKIPPED_EXAMPLES_KEPT]],
+        "skipped_examples": [{"file_name": r.file_name, "reason": r.skipped, "detail": r.detail} for r in tally.skipped[:SKIPPED_EXAMPLES_KEPT]],
         "class_images": class_images.tolist(),
-        "class_pixels": pixels.sum(axis=0).tolist() if len(written) else [0] * num_classes,
-        "ignore_pixels": int(ignored.sum()) if len(written) else 0,
+        "class_pixels": pixels.sum(axis=0).tolist(),
+        "ignore_pixels": tally.ignored,
         "min_labelled_area": split.tasks[0].min_labelled_area if split.tasks else 0.0,
     }
     if split.name.startswith("train"):
-        summary["sampling"] = sampling_summary(classes, pixels, num_classes, plan_.config.sampling)
+        summary["sampling"] = sampling_summary(tally.classes, pixels, num_classes, plan_.config.sampling)
     return summary
 
 
 def write_split(pool, plan_: Plan, split: SplitPlan, folder: Path, progress: ProgressCallback | None, done: int, total: int) -> dict:
     """Build every task of a split (in ``pool``, or here when it is None), write its shards
     into ``folder`` and return the split's manifest section."""
-    written: list[ExampleResult] = []
-    skipped: list[ExampleResult] = []
+    tally = _SplitTally(plan_.label_map.num_classes, len(split.tasks))
     with ShardedWriter(folder, split.name, plan_.config.shards) as writer:
         results = pool.map(build_example, split.tasks, chunksize=4) if pool else map(build_example, split.tasks)
         for task, result in zip(split.tasks, results):
             if result.skipped:
-                skipped.append(result)
+                tally.skipped.append(result)
             else:
                 writer.write(to_tf_example(result, plan_.config.encoding, task.image["height"], task.image["width"]))
-                written.append(dataclasses.replace(result, image_bytes=b"", mask_bytes=b""))
+                tally.add(result)
             done += 1
             if progress:
                 progress(done, total)
-    return _split_summary(plan_, split, written, skipped, writer.paths)
+    return _split_summary(plan_, split, tally, writer.paths)
 
 
 def _manifest(plan_: Plan, workspace: Workspace, splits: dict, seconds: float) -> dict:
