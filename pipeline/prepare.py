@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import hashlib
 import json
 import logging
@@ -370,8 +371,9 @@ class PreparedSet:
     folder: Path
     reused: bool = False
 
-    @property
+    @functools.cached_property
     def manifest(self) -> dict:
+        """The set's manifest (read once: a finished set never changes)."""
         return read_json(self.folder / "manifest.json")
 
     @property
