@@ -1,4 +1,8 @@
-"""Building blocks shared by the architectures (Keras 3, deterministic layer names)."""
+"""Building blocks shared by the architectures (Keras 3, deterministic layer names).
+
+Everything here converts to ONNX through tf2onnx: static shapes, bilinear
+``UpSampling2D`` with a fixed factor, no dynamic resizing.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,50 @@ def conv_block(values, filters: int, name: str):
     return values
 
 
+def residual_block(values, filters: int, name: str):
+    """Two 3x3 convolutions whose output is added to a (projected) shortcut (He et al. 2016)."""
+    shortcut = values
+    if values.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_project")(values)
+        shortcut = layers.BatchNormalization(name=f"{name}_project_bn")(shortcut)
+    values = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv1")(values)
+    values = layers.BatchNormalization(name=f"{name}_bn1")(values)
+    values = layers.Activation("relu", name=f"{name}_relu1")(values)
+    values = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(values)
+    values = layers.BatchNormalization(name=f"{name}_bn2")(values)
+    values = layers.Add(name=f"{name}_add")([values, shortcut])
+    return layers.Activation("relu", name=f"{name}_relu2")(values)
+
+
+def attention_gate(skip, gating, filters: int, name: str):
+    """Additive attention gate (Oktay et al. 2018): weight skip features by relevance.
+
+    ``gating`` comes from the coarser decoder level, already up-sampled to the skip's
+    resolution; the gate learns a per-pixel coefficient in (0, 1) for the skip.
+    """
+    theta = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_theta")(skip)
+    phi = layers.Conv2D(filters, 1, name=f"{name}_phi")(gating)
+    joined = layers.Activation("relu", name=f"{name}_relu")(layers.Add(name=f"{name}_add")([theta, phi]))
+    coefficients = layers.Conv2D(1, 1, activation="sigmoid", name=f"{name}_psi")(joined)
+    return layers.Multiply(name=f"{name}_apply")([skip, coefficients])
+
+
 def normalised_input(size: int, name: str = "image"):
     """A uint8 RGB input and its [-1, 1] float version: the model owns its normalisation,
     so training, export and inference cannot drift apart."""
     image = keras.Input((size, size, 3), dtype="uint8", name=name)
     values = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="normalise")(image)
     return image, values
+
+
+def check_size(size: int, factor: int) -> None:
+    if size % factor:
+        raise ValueError(f"size: {size} must be divisible by {factor} for this architecture")
+
+
+def with_head(base: keras.Model, num_classes: int, name: str) -> keras.Model:
+    """Add the 1x1 logits head to a headless ``*_base`` model."""
+    if num_classes < 2:
+        raise ValueError(f"num_classes: need background and at least one class, got {num_classes}")
+    logits = layers.Conv2D(num_classes, 1, name="logits")(base.output)
+    return keras.Model(base.input, logits, name=name)

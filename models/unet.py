@@ -5,30 +5,33 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from models.blocks import conv_block, normalised_input
+from models.blocks import check_size, conv_block, normalised_input, with_head
 
 
-def build_unet(num_classes: int, size: int = 256, base_filters: int = 32, depth: int = 4, name: str = "unet") -> keras.Model:
-    """A UNet returning per-pixel class logits (B, size, size, num_classes).
+def unet_base(size: int = 256, base_filters: int = 32, depth: int = 4, block=conv_block, name: str = "unet_base") -> keras.Model:
+    """Headless UNet: image (uint8) -> decoder features at full resolution.
 
     Args:
-        num_classes: classes including background.
-        size: square input side; must be divisible by 2**depth.
+        size: square input side; divisible by 2**depth.
         base_filters: filters of the first level, doubled at every level down.
         depth: number of down-sampling steps.
+        block: the per-level unit (``conv_block``; residual_unet passes its own).
     """
-    if size % (2**depth):
-        raise ValueError(f"size {size} must be divisible by 2**depth = {2**depth}")
+    check_size(size, 2**depth)
     image, values = normalised_input(size)
     skips = []
     for level in range(depth):
-        values = conv_block(values, base_filters * 2**level, f"encoder{level}")
+        values = block(values, base_filters * 2**level, f"encoder{level}")
         skips.append(values)
         values = layers.MaxPooling2D(2, name=f"encoder{level}_pool")(values)
-    values = conv_block(values, base_filters * 2**depth, "bottleneck")
+    values = block(values, base_filters * 2**depth, "bottleneck")
     for level in reversed(range(depth)):
         values = layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder{level}_up")(values)
         values = layers.Concatenate(name=f"decoder{level}_concat")([values, skips[level]])
-        values = conv_block(values, base_filters * 2**level, f"decoder{level}")
-    logits = layers.Conv2D(num_classes, 1, name="logits")(values)
-    return keras.Model(image, logits, name=name)
+        values = block(values, base_filters * 2**level, f"decoder{level}")
+    return keras.Model(image, values, name=name)
+
+
+def build_unet(num_classes: int, size: int = 256, base_filters: int = 32, depth: int = 4) -> keras.Model:
+    """UNet returning per-pixel class logits (B, size, size, num_classes)."""
+    return with_head(unet_base(size, base_filters, depth), num_classes, "unet")
