@@ -17,7 +17,6 @@ Usage: python benchmarks/input_pipeline.py [--repeat 3] [--batches 60] [--steps 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import sys

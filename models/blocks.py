@@ -47,6 +47,32 @@ def attention_gate(skip, gating, filters: int, name: str):
     return layers.Multiply(name=f"{name}_apply")([skip, coefficients])
 
 
+def encoder(values, base_filters: int, depth: int, block=conv_block):
+    """The UNet contracting path: ``depth`` levels of block + 2x max-pool.
+
+    Returns:
+        (the pooled output of the last level, the skip tensors from fine to coarse).
+    """
+    skips = []
+    for level in range(depth):
+        values = block(values, base_filters * 2**level, f"encoder{level}")
+        skips.append(values)
+        values = layers.MaxPooling2D(2, name=f"encoder{level}_pool")(values)
+    return values, skips
+
+
+def decoder(values, skips: list, base_filters: int, block=conv_block, gated: bool = False):
+    """The UNet expanding path: static bilinear 2x up-sampling, concatenation with the
+    skip of the same level (through an attention gate when ``gated``), then a block."""
+    for level in reversed(range(len(skips))):
+        filters = base_filters * 2**level
+        values = layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder{level}_up")(values)
+        skip = attention_gate(skips[level], values, max(filters // 2, 8), f"decoder{level}_gate") if gated else skips[level]
+        values = layers.Concatenate(name=f"decoder{level}_concat")([values, skip])
+        values = block(values, filters, f"decoder{level}")
+    return values
+
+
 def normalised_input(size: int, name: str = "image"):
     """A uint8 RGB input and its [-1, 1] float version: the model owns its normalisation,
     so training, export and inference cannot drift apart."""

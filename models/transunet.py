@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from models.blocks import check_size, conv_block, normalised_input, with_head
+from models.blocks import check_size, conv_block, decoder, encoder, normalised_input, with_head
 
 
 @keras.saving.register_keras_serializable(package="cocoseg")
@@ -60,11 +60,7 @@ def transunet_base(size: int = 256, base_filters: int = 32, depth: int = 4, laye
     if dim % heads:
         raise ValueError(f"dim: {dim} must be divisible by heads={heads}")
     image, values = normalised_input(size)
-    skips = []
-    for level in range(depth):
-        values = conv_block(values, base_filters * 2**level, f"encoder{level}")
-        skips.append(values)
-        values = layers.MaxPooling2D(2, name=f"encoder{level}_pool")(values)
+    values, skips = encoder(values, base_filters, depth)
     side = size // 2**depth
     tokens = layers.Conv2D(dim, 1, name="bottleneck_embed")(values)
     tokens = layers.Reshape((side * side, dim), name="bottleneck_tokens")(tokens)
@@ -74,11 +70,7 @@ def transunet_base(size: int = 256, base_filters: int = 32, depth: int = 4, laye
     tokens = layers.LayerNormalization(epsilon=1e-6, name="transformer_norm")(tokens)
     values = layers.Reshape((side, side, dim), name="bottleneck_grid")(tokens)
     values = conv_block(values, base_filters * 2**depth, "bottleneck")
-    for level in reversed(range(depth)):
-        values = layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder{level}_up")(values)
-        values = layers.Concatenate(name=f"decoder{level}_concat")([values, skips[level]])
-        values = conv_block(values, base_filters * 2**level, f"decoder{level}")
-    return keras.Model(image, values, name=name)
+    return keras.Model(image, decoder(values, skips, base_filters), name=name)
 
 
 def build_transunet(num_classes: int, size: int = 256, base_filters: int = 32, depth: int = 4, layers_count: int = 4,

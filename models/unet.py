@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import keras
-from keras import layers
 
-from models.blocks import check_size, conv_block, normalised_input, with_head
+from models.blocks import check_size, conv_block, decoder, encoder, normalised_input, with_head
 
 
 def unet_base(size: int = 256, base_filters: int = 32, depth: int = 4, block=conv_block, name: str = "unet_base") -> keras.Model:
@@ -19,17 +18,9 @@ def unet_base(size: int = 256, base_filters: int = 32, depth: int = 4, block=con
     """
     check_size(size, 2**depth)
     image, values = normalised_input(size)
-    skips = []
-    for level in range(depth):
-        values = block(values, base_filters * 2**level, f"encoder{level}")
-        skips.append(values)
-        values = layers.MaxPooling2D(2, name=f"encoder{level}_pool")(values)
+    values, skips = encoder(values, base_filters, depth, block)
     values = block(values, base_filters * 2**depth, "bottleneck")
-    for level in reversed(range(depth)):
-        values = layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder{level}_up")(values)
-        values = layers.Concatenate(name=f"decoder{level}_concat")([values, skips[level]])
-        values = block(values, base_filters * 2**level, f"decoder{level}")
-    return keras.Model(image, values, name=name)
+    return keras.Model(image, decoder(values, skips, base_filters, block), name=name)
 
 
 def build_unet(num_classes: int, size: int = 256, base_filters: int = 32, depth: int = 4) -> keras.Model:

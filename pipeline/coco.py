@@ -17,7 +17,7 @@ import json
 import logging
 import posixpath
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from pipeline.validation import (
     MAX_IMAGE_SIDE,
