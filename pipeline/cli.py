@@ -18,11 +18,14 @@ from pathlib import Path
 from typing import Sequence
 
 from pipeline.cli_prepare import add_prepare_commands, expand_shorthand
+from pipeline.cli_train import add_train_commands
 from pipeline.coco import CocoFileError
 from pipeline.datasets import RegistryError, add_dataset, get_dataset, list_datasets, load_split, remove_dataset, split_report
 from pipeline.labels import CROWD_POLICIES, OVERLAP_POLICIES, PRESETS, LabelMapError, build_label_map, default_label_map
 from pipeline.mask_export import ExportError, export_masks
 from pipeline.prepare import PrepareError
+from pipeline.runs import RunError
+from pipeline.train import TrainConfigError
 from pipeline.progress import with_progress_bar
 from pipeline.settings import Settings, get_settings
 from pipeline.stats import dataset_stats
@@ -37,7 +40,7 @@ EXIT_USAGE = 2
 EXIT_INPUT = 3
 EXIT_INTERRUPTED = 130
 
-USER_ERRORS = (RegistryError, CocoFileError, LabelMapError, UnsafePathError, ExportError, PrepareError)
+USER_ERRORS = (RegistryError, CocoFileError, LabelMapError, UnsafePathError, ExportError, PrepareError, RunError, TrainConfigError)
 
 
 def _write(text: str = "") -> None:
@@ -262,6 +265,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     export.set_defaults(handler=command_data_export_masks)
 
     add_prepare_commands(commands)
+    add_train_commands(commands)
     return parser
 
 

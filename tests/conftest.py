@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import settings as settings_module
+from pipeline.prepare import PrepareConfig, prepare
 from pipeline.settings import DEMO_DATASET_DIR
 from pipeline.workspace import Workspace
 
@@ -16,6 +17,8 @@ DEMO_TRAIN_JSON = DEMO_DATASET_DIR / "annotations" / "instances_train2017.json"
 DEMO_VAL_JSON = DEMO_DATASET_DIR / "annotations" / "instances_val2017.json"
 DEMO_TRAIN_IMAGES = DEMO_DATASET_DIR / "train2017"
 DEMO_VAL_IMAGES = DEMO_DATASET_DIR / "val2017"
+LIMIT = 1024**3
+PREPARED_CONFIG = PrepareConfig("demo", labels="voc21", size=128, shards=3, workers=2)
 
 
 @pytest.fixture(autouse=True)
@@ -63,3 +66,14 @@ def tiny_coco(images=None, annotations=None, categories=None) -> dict:
             {"id": 3, "name": "car", "supercategory": "vehicle"},
         ],
     }
+
+
+@pytest.fixture(scope="session")
+def prepared_workspace(tmp_path_factory) -> Workspace:
+    return Workspace(tmp_path_factory.mktemp("prepared-home")).ensure()
+
+
+@pytest.fixture(scope="session")
+def prepared_demo(prepared_workspace):
+    """``cocoseg prepare demo --labels voc21 --size 128`` written once per test session."""
+    return prepare(prepared_workspace, PREPARED_CONFIG, LIMIT)

@@ -1,0 +1,391 @@
+"""Training runner: ``run(config, ...)`` trains a model on a prepared set into a run folder.
+
+A custom loop (not ``model.fit``) so that ``should_stop`` is polled between batches,
+a NaN loss is caught with its epoch and batch, and progress events carry images/s and
+an ETA. Each epoch ends with validation (mIoU from one confusion matrix), a
+``last.keras`` checkpoint with the optimizer state, ``best.keras`` when mIoU improved,
+a history row and TensorBoard scalars. Resuming restarts from the last finished epoch
+with the same per-epoch data seeds, so it reproduces uninterrupted training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import time
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from pipeline.augment import NO_AUGMENTATION, AugmentConfig
+from pipeline.dataset import InputConfig, evaluation_dataset, training_dataset
+from pipeline.prepare import PrepareError, PreparedSet, find_prepared
+from pipeline.runs import RunError, RunFolder, create_run, get_run, replace_file
+from pipeline.sampling import SAMPLING_METHODS, SamplingConfig
+from pipeline.tf_runtime import tensorflow
+from pipeline.workspace import Workspace
+
+logger = logging.getLogger(__name__)
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "poly")
+LOSS_NAMES = ("cross_entropy", "dice", "focal", "cross_entropy_dice")
+EVENT_EVERY_BATCHES = 5
+
+ProgressCallback = Callable[[dict], None]
+StopCallback = Callable[[], bool]
+
+
+class TrainConfigError(ValueError):
+    """An invalid training setting, found before training starts; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """What to train and how (validated on construction).
+
+    Attributes:
+        prepared: name of a prepared set (``cocoseg prepare list``).
+        model: registered architecture; ``model_options`` its keyword options.
+        epochs, batch_size, learning_rate: the usual.
+        optimizer: ``adam``, ``adamw`` or ``sgd`` (momentum 0.9).
+        schedule: ``constant``, ``cosine`` or ``poly`` (power 0.9) decay over all steps.
+        loss: ``cross_entropy``, ``dice``, ``focal`` or ``cross_entropy_dice``.
+        sampling, threshold: class-balanced sampling of training reads.
+        augment: apply the default augmentations.
+        seed: seeds weights, data order, sampling and augmentation.
+        mixed_precision: float16 compute (GPU only).
+    """
+
+    prepared: str
+    model: str = "unet"
+    model_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    epochs: int = 20
+    batch_size: int = 8
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    schedule: str = "cosine"
+    loss: str = "cross_entropy"
+    sampling: str = "none"
+    threshold: float = 0.1
+    augment: bool = True
+    seed: int = 0
+    mixed_precision: bool = False
+
+    def __post_init__(self) -> None:
+        ARCHITECTURES, check_options = _registry().ARCHITECTURES, _registry().check_options
+
+        if self.model not in ARCHITECTURES:
+            raise TrainConfigError("model", f"unknown architecture {self.model!r}; known: {', '.join(ARCHITECTURES)}")
+        try:
+            check_options(self.model, dict(self.model_options))
+        except ValueError as error:
+            raise TrainConfigError("model_options", str(error).split(": ", 1)[-1]) from None
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise TrainConfigError("epochs", f"must be a positive integer, got {self.epochs!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise TrainConfigError("batch_size", f"must be a positive integer, got {self.batch_size!r}")
+        if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise TrainConfigError("learning_rate", f"must be a positive number, got {self.learning_rate!r}")
+        for field, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("loss", LOSS_NAMES), ("sampling", SAMPLING_METHODS)):
+            if getattr(self, field) not in allowed:
+                raise TrainConfigError(field, f"must be one of {', '.join(allowed)}, got {getattr(self, field)!r}")
+        if not 0 < self.threshold <= 1:
+            raise TrainConfigError("threshold", f"must be in (0, 1], got {self.threshold}")
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "model_options": dict(self.model_options)}
+
+    @classmethod
+    def from_dict(cls, payload: dict) -> "TrainConfig":
+        fields = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in payload.items() if key in fields})
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """The outcome of ``run``/``resume``: the folder and how it ended."""
+
+    folder: RunFolder
+    status: str
+    best_miou: float | None
+    epochs_done: int
+    message: str = ""
+
+
+def choose_strategy():
+    """MirroredStrategy over all GPUs when there are several, the default strategy otherwise.
+
+    Several machines: set TF_CONFIG on each and use MultiWorkerMirroredStrategy (README).
+    """
+    tf = tensorflow()
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def device_name() -> str:
+    tf = tensorflow()
+    gpus = tf.config.list_logical_devices("GPU")
+    return f"{len(gpus)} GPU" if gpus else "CPU"
+
+
+def check(workspace: Workspace, config: TrainConfig, num_classes: int | None = None) -> PreparedSet:
+    """Everything that must hold before a run starts; errors name the field."""
+    try:
+        prepared = find_prepared(workspace, config.prepared)
+    except (PrepareError, ValueError) as error:
+        raise TrainConfigError("prepared", str(error)) from None
+    manifest = prepared.manifest
+    for split in ("train", "val"):
+        if split not in manifest["splits"]:
+            raise TrainConfigError("prepared", f"{prepared.name} has no {split} split; prepare with --splits train,val")
+    examples = manifest["splits"]["train"]["examples"]
+    if config.batch_size > examples:
+        raise TrainConfigError("batch_size", f"{config.batch_size} is larger than the {examples} training examples")
+    classes = len(manifest["label_map"]["classes"])
+    if num_classes is not None and num_classes != classes:
+        raise TrainConfigError("prepared", f"its label map has {classes} classes but the model predicts {num_classes}")
+    if config.mixed_precision and device_name() == "CPU":
+        raise TrainConfigError("mixed_precision", "needs a GPU; none is visible")
+    return prepared
+
+
+def _optimizer(config: TrainConfig, total_steps: int):
+    import keras
+
+    if config.schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, max(total_steps, 1))
+    elif config.schedule == "poly":
+        rate = keras.optimizers.schedules.PolynomialDecay(config.learning_rate, max(total_steps, 1), end_learning_rate=0.0, power=0.9)
+    else:
+        rate = config.learning_rate
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(rate, momentum=0.9)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=1e-4)
+    return keras.optimizers.Adam(rate)
+
+
+def _registry():
+    """models.registry, imported after TensorFlow's quiet start (models import keras at load)."""
+    tensorflow()
+    from models import registry
+
+    return registry
+
+
+def _loss_function(name: str):
+    tensorflow()
+    from models import losses
+
+    return {"cross_entropy": losses.cross_entropy, "dice": losses.soft_dice, "focal": losses.focal,
+            "cross_entropy_dice": losses.cross_entropy_dice}[name]
+
+
+def _save_checkpoint(model, target) -> None:
+    temporary = target.with_name(f".{target.stem}.tmp.keras")
+    model.save(temporary)
+    replace_file(temporary, target)
+
+
+class _Trainer:
+    """One training session over a run folder (fresh or resumed)."""
+
+    def __init__(self, run: RunFolder, config: TrainConfig, prepared: PreparedSet, on_progress, should_stop) -> None:
+        self.run, self.config, self.prepared = run, config, prepared
+        self.on_progress = on_progress or (lambda event: None)
+        self.should_stop = should_stop or (lambda: False)
+        self.tf = tensorflow()
+        self.num_classes = len(prepared.manifest["label_map"]["classes"])
+        self.loss_function = _loss_function(config.loss)
+        train = prepared.manifest["splits"]["train"]
+        expected_epoch = train.get("sampling", {}).get("after", {}).get("epoch_images", train["examples"]) if config.sampling != "none" else train["examples"]
+        self.steps_per_epoch = max(1, math.ceil(expected_epoch / config.batch_size))
+
+    def _input_config(self) -> InputConfig:
+        return InputConfig(batch_size=self.config.batch_size, augment=AugmentConfig() if self.config.augment else NO_AUGMENTATION,
+                           sampling=SamplingConfig(self.config.sampling, self.config.threshold), seed=self.config.seed)
+
+    def build(self, resume: bool):
+        import keras
+
+        build_model = _registry().build_model
+        if self.config.mixed_precision:
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        keras.utils.set_random_seed(self.config.seed)
+        self.strategy = choose_strategy()
+        with self.strategy.scope():
+            if resume:
+                self.model = keras.models.load_model(self.run.last_checkpoint, compile=True)
+                if self.model.output.shape[-1] != self.num_classes:
+                    raise TrainConfigError("prepared", f"its label map has {self.num_classes} classes but the checkpoint predicts {self.model.output.shape[-1]}")
+            else:
+                size = self.prepared.manifest["config"]["size"]
+                self.model = build_model(self.config.model, self.num_classes, size, **dict(self.config.model_options))
+                # compile only attaches the optimizer, so checkpoints carry its state
+                self.model.compile(optimizer=_optimizer(self.config, self.steps_per_epoch * self.config.epochs))
+            self.optimizer = self.model.optimizer
+        self.train_step = self._make_train_step()
+        self.predict_step = self.tf.function(lambda images: self.tf.argmax(self.model(images, training=False), axis=-1, output_type=self.tf.int32))
+
+    def _make_train_step(self):
+        tf, model, optimizer, loss_function = self.tf, self.model, self.optimizer, self.loss_function
+        replicas = self.strategy.num_replicas_in_sync
+
+        def step(images, masks):
+            with tf.GradientTape() as tape:
+                logits = model(images, training=True)
+                loss = loss_function(masks, logits)
+                scaled = optimizer.scale_loss(loss / replicas) if hasattr(optimizer, "scale_loss") else loss / replicas
+            gradients = tape.gradient(scaled, model.trainable_variables)
+            optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+            return loss
+
+        @tf.function
+        def distributed(images, masks):
+            losses = self.strategy.run(step, args=(images, masks))
+            return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, losses, axis=None)
+
+        return distributed
+
+    def evaluate(self) -> tuple[float, float, list[float]]:
+        """Validation loss, mIoU and per-class IoU over the whole val split."""
+        tensorflow()
+        from models.metrics import confusion_matrix, per_class_iou
+
+        matrix = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
+        losses, weights = [], []
+        for images, masks in evaluation_dataset(self.prepared, "val", self.config.batch_size):
+            logits = self.model(images, training=False)
+            losses.append(float(self.loss_function(masks, logits)))
+            weights.append(int(images.shape[0]))
+            predictions = self.tf.argmax(logits, axis=-1, output_type=self.tf.int32)
+            matrix += np.asarray(confusion_matrix(masks, predictions, self.num_classes), dtype=np.int64)
+        iou = per_class_iou(matrix)
+        miou = float(np.nanmean(iou)) if np.isfinite(iou).any() else 0.0
+        return float(np.average(losses, weights=weights)), miou, [None if math.isnan(value) else float(value) for value in iou]
+
+    def train(self, start_epoch: int, best_miou: float | None) -> Run:
+        run, config = self.run, self.config
+        writer = self.tf.summary.create_file_writer(str(run.logs))
+        run.set_status("running", device=device_name(), message="", pid=os.getpid(), epochs=config.epochs)
+        for epoch in range(start_epoch, config.epochs):
+            started = time.perf_counter()
+            seen, loss_sum, batches = 0, 0.0, 0
+            dataset = self.strategy.experimental_distribute_dataset(training_dataset(self.prepared, "train", self._input_config(), epoch))
+            for batch, (images, masks) in enumerate(dataset):
+                if self.should_stop():
+                    run.set_status("cancelled", message=f"cancelled during epoch {epoch + 1}; the last checkpoint is from epoch {epoch}")
+                    return Run(run, "cancelled", best_miou, epoch, "cancelled")
+                loss = float(self.train_step(images, masks))
+                if not math.isfinite(loss):
+                    message = f"loss became NaN at epoch {epoch + 1} batch {batch + 1}"
+                    run.set_status("failed", message=message)
+                    run.append_event({"type": "failed", "epoch": epoch + 1, "batch": batch + 1, "message": message})
+                    return Run(run, "failed", best_miou, epoch, message)
+                count = int(self.tf.shape(masks.values[0] if hasattr(masks, "values") else masks)[0]) * self.strategy.num_replicas_in_sync
+                seen, loss_sum, batches = seen + count, loss_sum + loss, batches + 1
+                if batches % EVENT_EVERY_BATCHES == 0 or batches == 1:
+                    rate = seen / max(time.perf_counter() - started, 1e-9)
+                    remaining = (self.steps_per_epoch - batches) * config.batch_size + (config.epochs - epoch - 1) * self.steps_per_epoch * config.batch_size
+                    event = {"type": "batch", "epoch": epoch + 1, "epochs": config.epochs, "batch": batches, "batches": self.steps_per_epoch,
+                             "loss": loss_sum / batches, "images_per_second": rate, "eta_seconds": max(remaining, 0) / max(rate, 1e-9)}
+                    run.append_event(event)
+                    run.heartbeat(progress=event)
+                    self.on_progress(event)
+            best_miou = self._end_epoch(epoch, loss_sum / max(batches, 1), seen, time.perf_counter() - started, best_miou, writer)
+        run.set_status("finished", message=f"best validation mIoU {best_miou:.4f}" if best_miou is not None else "")
+        return Run(run, "finished", best_miou, config.epochs)
+
+    def _end_epoch(self, epoch: int, loss: float, seen: int, seconds: float, best_miou, writer) -> float:
+        val_loss, val_miou, per_class = self.evaluate()
+        improved = best_miou is None or val_miou > best_miou
+        best_miou = val_miou if improved else best_miou
+        _save_checkpoint(self.model, self.run.last_checkpoint)
+        if improved:
+            _save_checkpoint(self.model, self.run.best_checkpoint)
+        self.run.save_state(epoch + 1, best_miou)
+        learning_rate = float(self.optimizer.learning_rate)
+        row = {"epoch": epoch + 1, "loss": loss, "val_loss": val_loss, "val_miou": val_miou, "learning_rate": learning_rate,
+               "seconds": seconds, "images_per_second": seen / max(seconds, 1e-9)}
+        self.run.append_history(row)
+        event = {"type": "epoch", **row, "epochs": self.config.epochs, "best_miou": best_miou, "per_class_iou": per_class}
+        self.run.append_event(event)
+        self.run.heartbeat(progress=event)
+        with writer.as_default(step=epoch + 1):
+            for key in ("loss", "val_loss", "val_miou", "learning_rate"):
+                self.tf.summary.scalar(key, row[key])
+        self.on_progress(event)
+        return best_miou
+
+
+def _execute(trainer: _Trainer, resume: bool, start_epoch: int, best_miou) -> Run:
+    try:
+        trainer.build(resume)
+        return trainer.train(start_epoch, best_miou)
+    except BaseException as error:
+        message = f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
+        if isinstance(error, KeyboardInterrupt):
+            trainer.run.set_status("cancelled", message="interrupted from the keyboard")
+        else:
+            trainer.run.set_status("failed", message=message)
+        raise
+
+
+def run(
+    workspace: Workspace,
+    config: TrainConfig,
+    on_progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
+) -> Run:
+    """Train ``config`` in a new run folder.
+
+    Raises:
+        TrainConfigError: before any folder is created, for settings that cannot work.
+    """
+    prepared = check(workspace, config)
+    folder = create_run(workspace, {**config.to_dict(), "prepared_folder": prepared.name}, config.model)
+    with workspace.lock(f"run-{folder.name}", timeout=0):
+        return _execute(_Trainer(folder, config, prepared, on_progress, should_stop), False, 0, None)
+
+
+def resume(
+    workspace: Workspace,
+    name: str,
+    epochs: int | None = None,
+    on_progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
+) -> Run:
+    """Continue a run from its last finished epoch (optionally to a new total of ``epochs``).
+
+    Raises:
+        RunError: unknown run, no checkpoint yet, or it is being trained right now.
+    """
+    import filelock
+
+    folder = get_run(workspace, name)
+    config = TrainConfig.from_dict(folder.config())
+    if epochs is not None:
+        config = dataclasses.replace(config, epochs=epochs)
+    state = folder.state()
+    if not folder.last_checkpoint.is_file():
+        raise RunError(f"run {name} has no finished epoch to resume from; start a new run")
+    if state["epoch"] >= config.epochs:
+        raise RunError(f"run {name} already has {state['epoch']} epochs; pass a larger --epochs to train further")
+    prepared = check(workspace, config)
+    try:
+        with workspace.lock(f"run-{folder.name}", timeout=0):
+            from pipeline.workspace import atomic_write_json
+
+            atomic_write_json(folder.folder / "config.json", {**folder.config(), "epochs": config.epochs})
+            return _execute(_Trainer(folder, config, prepared, on_progress, should_stop), True, state["epoch"], state["best_miou"])
+    except filelock.Timeout:
+        raise RunError(f"run {name} is being trained by another process") from None
