@@ -7,7 +7,7 @@ HOST := 127.0.0.1
 PORT := 8050
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test setup setup-dev browser validate-demo stats-demo benchmark benchmark-input clean
+.PHONY: run test setup setup-dev browser validate-demo stats-demo benchmark benchmark-input benchmark-training clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || { echo "cocoseg needs Python 3.10 or newer (found: $$($(PYTHON) --version))"; exit 1; }
@@ -57,6 +57,10 @@ benchmark: setup
 ## benchmark-input: writer scaling and tf.data throughput vs UNet training (a few minutes)
 benchmark-input: setup
 	$(BIN)/python benchmarks/input_pipeline.py
+
+## benchmark-training: training images/s per architecture vs the machine's matmul rate
+benchmark-training: setup
+	$(BIN)/python benchmarks/training_throughput.py
 
 ## clean: remove the virtualenv and caches (the workspace is kept)
 clean:

@@ -122,7 +122,8 @@ class Run:
 def choose_strategy():
     """MirroredStrategy over all GPUs when there are several, the default strategy otherwise.
 
-    Several machines: set TF_CONFIG on each and use MultiWorkerMirroredStrategy (README).
+    Several machines would need MultiWorkerMirroredStrategy with TF_CONFIG and a chief-only
+    run folder; that is not built yet (README, Training).
     """
     tf = tensorflow()
     gpus = tf.config.list_logical_devices("GPU")

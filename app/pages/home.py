@@ -57,8 +57,14 @@ def device_summary() -> html.Div:
 def runs_summary() -> html.Div:
     runs = list_runs(current_workspace())
     if not runs:
-        return empty_state("No training runs yet.", "Runs appear here once a model is trained.", icon="activity")
-    return html.Ul([html.Li([run.name, status_badge(run.status)]) for run in runs[:8]], className="list-unstyled mb-0")
+        return empty_state("No training runs yet.", "cocoseg train PREPARED --model unet", icon="activity")
+    rows = [
+        html.Tr([html.Td(run.name), html.Td(status_badge(run.status, run.message)),
+                 html.Td(f"{run.epochs_done}/{run.epochs}"), html.Td("-" if run.best_miou is None else f"{run.best_miou:.3f}")])
+        for run in runs[:8]
+    ]
+    header = html.Thead(html.Tr([html.Th("Run"), html.Th("Status"), html.Th("Epochs"), html.Th("Best mIoU")]))
+    return dbc.Table([header, html.Tbody(rows)], size="sm", className="mb-0")
 
 
 def layout(**_query) -> html.Div:
