@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks.coco_scale import machine_description  # noqa: E402
 from pipeline.tf_runtime import tensorflow  # noqa: E402
+from pipeline.train import make_train_step  # noqa: E402
 
 tf = tensorflow()
 
@@ -67,17 +68,11 @@ def training_rate(name: str, size: int, steps: int, device: str = "/CPU:0") -> f
         images = tf.constant(rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8))
         masks = tf.constant(rng.integers(0, 21, (batch, size, size), dtype=np.uint8))
 
-        @tf.function
-        def step():
-            with tf.GradientTape() as tape:
-                loss = cross_entropy(masks, model(images, training=True))
-            optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
-            return loss
-
-        float(step())
+        step = make_train_step(model, optimizer, cross_entropy)
+        float(step(images, masks))
         started = time.perf_counter()
         for _ in range(steps):
-            float(step())
+            float(step(images, masks))
         return steps * batch / (time.perf_counter() - started)
 
 

@@ -197,6 +197,33 @@ def _save_checkpoint(model, target) -> None:
     replace_file(temporary, target)
 
 
+def make_train_step(model, optimizer, loss_function, strategy=None):
+    """A compiled ``step(images, masks) -> loss``: forward, loss, backward, optimizer update.
+
+    Under a multi-replica ``strategy`` each replica's loss is scaled by 1/replicas and the
+    returned loss is their mean. Benchmarks and tests call this same step.
+    """
+    tf = tensorflow()
+    strategy = strategy or tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+
+    def step(images, masks):
+        with tf.GradientTape() as tape:
+            logits = model(images, training=True)
+            loss = loss_function(masks, logits)
+            scaled = optimizer.scale_loss(loss / replicas) if hasattr(optimizer, "scale_loss") else loss / replicas
+        gradients = tape.gradient(scaled, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return loss
+
+    @tf.function
+    def distributed(images, masks):
+        losses = strategy.run(step, args=(images, masks))
+        return strategy.reduce(tf.distribute.ReduceOp.MEAN, losses, axis=None)
+
+    return distributed
+
+
 class _Trainer:
     """One training session over a run folder (fresh or resumed)."""
 
@@ -234,28 +261,8 @@ class _Trainer:
                 # compile only attaches the optimizer, so checkpoints carry its state
                 self.model.compile(optimizer=_optimizer(self.config, self.steps_per_epoch * self.config.epochs))
             self.optimizer = self.model.optimizer
-        self.train_step = self._make_train_step()
+        self.train_step = make_train_step(self.model, self.optimizer, self.loss_function, self.strategy)
         self.predict_step = self.tf.function(lambda images: self.tf.argmax(self.model(images, training=False), axis=-1, output_type=self.tf.int32))
-
-    def _make_train_step(self):
-        tf, model, optimizer, loss_function = self.tf, self.model, self.optimizer, self.loss_function
-        replicas = self.strategy.num_replicas_in_sync
-
-        def step(images, masks):
-            with tf.GradientTape() as tape:
-                logits = model(images, training=True)
-                loss = loss_function(masks, logits)
-                scaled = optimizer.scale_loss(loss / replicas) if hasattr(optimizer, "scale_loss") else loss / replicas
-            gradients = tape.gradient(scaled, model.trainable_variables)
-            optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-            return loss
-
-        @tf.function
-        def distributed(images, masks):
-            losses = self.strategy.run(step, args=(images, masks))
-            return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, losses, axis=None)
-
-        return distributed
 
     def evaluate(self) -> tuple[float, float, list[float]]:
         """Validation loss, mIoU and per-class IoU over the whole val split."""

@@ -7,6 +7,7 @@ import pytest
 
 from pipeline.dataset import evaluation_dataset
 from pipeline.tf_runtime import tensorflow
+from pipeline.train import make_train_step
 
 tf = tensorflow()
 
@@ -37,15 +38,7 @@ def test_architecture_overfits_four_real_images(name, four_images):
     images, masks = four_images
     keras.utils.set_random_seed(0)
     model = build_model(name, num_classes=21, size=int(images.shape[1]), **OPTIONS[name])
-    optimizer = keras.optimizers.Adam(3e-3)
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            loss = cross_entropy(masks, model(images, training=True))
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
-        return loss
-
-    losses = [float(step()) for _ in range(STEPS)]
+    step = make_train_step(model, keras.optimizers.Adam(3e-3), cross_entropy)
+    losses = [float(step(images, masks)) for _ in range(STEPS)]
     assert np.isfinite(losses).all()
     assert min(losses[-5:]) <= 0.5 * losses[0], f"{name}: loss {losses[0]:.3f} -> {min(losses[-5:]):.3f}"
