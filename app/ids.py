@@ -7,4 +7,3 @@ class Home:
     DATASETS = "home-datasets"
     DEVICE = "home-device"
     RUNS = "home-runs"
-    REFRESH = "home-refresh"

@@ -105,4 +105,5 @@ class CrossEntropyDiceLoss(_FunctionLoss):
         super().__init__(name, ignore_index=ignore_index, dice_weight=dice_weight)
 
 
-LOSSES = {"cross_entropy": CrossEntropyLoss, "dice": DiceLoss, "focal": FocalLoss, "cross_entropy_dice": CrossEntropyDiceLoss}
+# by the names training configs use (pipeline.train.LOSS_NAMES lists the same keys)
+LOSS_FUNCTIONS = {"cross_entropy": cross_entropy, "dice": soft_dice, "focal": focal, "cross_entropy_dice": cross_entropy_dice}

@@ -38,7 +38,6 @@ ARCHITECTURES: dict[str, Architecture] = {
         Architecture("pretrained_unet", build_pretrained_unet, pretrained_unet_base, "UNet decoder on a MobileNetV2 encoder"),
     )
 }
-DEFAULT_ARCHITECTURE = "unet"
 
 
 def architecture(name: str) -> Architecture:

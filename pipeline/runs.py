@@ -14,7 +14,6 @@ import dataclasses
 import datetime
 import json
 import logging
-import os
 import secrets
 import shutil
 import time
@@ -190,8 +189,3 @@ def delete_run(workspace: Workspace, name: str) -> None:
         raise RunError(f"run {name} is {run.status()['status']}; cancel it before deleting")
     shutil.rmtree(run.folder)
     logger.info("deleted run %s", name)
-
-
-def replace_file(temporary: Path, target: Path) -> None:
-    """Move a fully written file into place (checkpoints are written beside their target)."""
-    os.replace(temporary, target)

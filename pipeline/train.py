@@ -22,10 +22,10 @@ import numpy as np
 from pipeline.augment import NO_AUGMENTATION, AugmentConfig
 from pipeline.dataset import InputConfig, evaluation_dataset, training_dataset
 from pipeline.prepare import PrepareError, PreparedSet, find_prepared
-from pipeline.runs import RunError, RunFolder, create_run, get_run, replace_file
+from pipeline.runs import RunError, RunFolder, create_run, get_run
 from pipeline.sampling import SAMPLING_METHODS, SamplingConfig
 from pipeline.tf_runtime import tensorflow
-from pipeline.workspace import Workspace
+from pipeline.workspace import Workspace, atomic_write_json
 
 logger = logging.getLogger(__name__)
 
@@ -185,16 +185,15 @@ def _registry():
 
 def _loss_function(name: str):
     tensorflow()
-    from models import losses
+    from models.losses import LOSS_FUNCTIONS
 
-    return {"cross_entropy": losses.cross_entropy, "dice": losses.soft_dice, "focal": losses.focal,
-            "cross_entropy_dice": losses.cross_entropy_dice}[name]
+    return LOSS_FUNCTIONS[name]
 
 
 def _save_checkpoint(model, target) -> None:
     temporary = target.with_name(f".{target.stem}.tmp.keras")
     model.save(temporary)
-    replace_file(temporary, target)
+    os.replace(temporary, target)
 
 
 def make_train_step(model, optimizer, loss_function, strategy=None):
@@ -262,7 +261,6 @@ class _Trainer:
                 self.model.compile(optimizer=_optimizer(self.config, self.steps_per_epoch * self.config.epochs))
             self.optimizer = self.model.optimizer
         self.train_step = make_train_step(self.model, self.optimizer, self.loss_function, self.strategy)
-        self.predict_step = self.tf.function(lambda images: self.tf.argmax(self.model(images, training=False), axis=-1, output_type=self.tf.int32))
 
     def evaluate(self) -> tuple[float, float, list[float]]:
         """Validation loss, mIoU and per-class IoU over the whole val split."""
@@ -391,8 +389,6 @@ def resume(
     prepared = check(workspace, config)
     try:
         with workspace.lock(f"run-{folder.name}", timeout=0):
-            from pipeline.workspace import atomic_write_json
-
             atomic_write_json(folder.folder / "config.json", {**folder.config(), "epochs": config.epochs})
             return _execute(_Trainer(folder, config, prepared, on_progress, should_stop), True, state["epoch"], state["best_miou"])
     except filelock.Timeout:

@@ -79,3 +79,10 @@ def test_streaming_mean_iou_matches_the_matrix():
     assert float(metric.result()) == pytest.approx(1 / 3, rel=1e-6)
     metric.reset_state()
     assert float(metric.result()) == 0.0
+
+
+def test_loss_names_match_the_training_config():
+    from models.losses import LOSS_FUNCTIONS
+    from pipeline.train import LOSS_NAMES
+
+    assert tuple(LOSS_FUNCTIONS) == LOSS_NAMES
