@@ -17,12 +17,16 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from pipeline.cli_models import add_model_commands
 from pipeline.cli_prepare import add_prepare_commands, expand_shorthand
 from pipeline.cli_train import add_train_commands
 from pipeline.coco import CocoFileError
 from pipeline.datasets import RegistryError, add_dataset, get_dataset, list_datasets, load_split, remove_dataset, split_report
 from pipeline.labels import CROWD_POLICIES, OVERLAP_POLICIES, PRESETS, LabelMapError, build_label_map, default_label_map
+from pipeline.evaluate import EvaluationError
+from pipeline.inference import InferenceInputError
 from pipeline.mask_export import ExportError, export_masks
+from pipeline.model_store import ModelError
 from pipeline.prepare import PrepareError
 from pipeline.runs import RunError
 from pipeline.train import TrainConfigError
@@ -30,7 +34,7 @@ from pipeline.progress import with_progress_bar
 from pipeline.settings import Settings, get_settings
 from pipeline.stats import dataset_stats
 from pipeline.validation import ValidationReport
-from pipeline.workspace import UnsafePathError, Workspace
+from pipeline.workspace import BusyError, UnsafePathError, Workspace
 
 logger = logging.getLogger("cocoseg")
 
@@ -40,7 +44,8 @@ EXIT_USAGE = 2
 EXIT_INPUT = 3
 EXIT_INTERRUPTED = 130
 
-USER_ERRORS = (RegistryError, CocoFileError, LabelMapError, UnsafePathError, ExportError, PrepareError, RunError, TrainConfigError)
+USER_ERRORS = (RegistryError, CocoFileError, LabelMapError, UnsafePathError, ExportError, PrepareError, RunError, TrainConfigError,
+               ModelError, EvaluationError, InferenceInputError, BusyError)
 
 
 def _write(text: str = "") -> None:
@@ -266,6 +271,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
     add_prepare_commands(commands)
     add_train_commands(commands)
+    add_model_commands(commands)
     return parser
 
 

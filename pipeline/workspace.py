@@ -26,6 +26,10 @@ LOCK_TIMEOUT_SECONDS = 30.0
 FILE_MODE = 0o644
 
 
+class BusyError(ValueError):
+    """Another process holds the lock for this job (an export, an ensemble, a run)."""
+
+
 class UnsafePathError(ValueError):
     """A user-supplied name or path would leave its root or is malformed."""
 
@@ -186,6 +190,15 @@ class Workspace:
         self.ensure()
         with filelock.FileLock(str(self.locks_dir / f"{name}.lock"), timeout=timeout):
             yield
+
+    @contextlib.contextmanager
+    def exclusive(self, name: str, message: str) -> Iterator[None]:
+        """Hold lock ``name`` or fail at once with ``BusyError(message)`` instead of waiting."""
+        try:
+            with self.lock(name, timeout=0):
+                yield
+        except filelock.Timeout:
+            raise BusyError(message) from None
 
 
 def default_workspace() -> Workspace:

@@ -77,3 +77,25 @@ def prepared_workspace(tmp_path_factory) -> Workspace:
 def prepared_demo(prepared_workspace):
     """``cocoseg prepare demo --labels voc21 --size 128`` written once per test session."""
     return prepare(prepared_workspace, PREPARED_CONFIG, LIMIT)
+
+
+TINY_MODELS = (("unet", {"base_filters": 8, "depth": 3}), ("attention_unet", {"base_filters": 8, "depth": 3}))
+
+
+@pytest.fixture(scope="session")
+def exported_models(prepared_workspace, prepared_demo) -> list[str]:
+    """Two tiny models trained for 2 epochs on the prepared demo and exported with INT8/FP16 variants.
+
+    Returns the model names (= run names) in ``prepared_workspace``; tests must not change them.
+    """
+    from pipeline.export import ExportConfig, export_run
+    from pipeline.train import TrainConfig, run
+
+    names = []
+    for model, options in TINY_MODELS:
+        config = TrainConfig(prepared_demo.name, model=model, model_options=options, epochs=2, batch_size=8,
+                             learning_rate=3e-3, augment=False, seed=1)
+        names.append(run(prepared_workspace, config).folder.name)
+    for name in names:
+        export_run(prepared_workspace, ExportConfig(name), LIMIT)
+    return names

@@ -26,3 +26,145 @@ def test_device_follows_usable_providers():
 def test_provider_labels():
     assert [provider_label(name) for name in ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider", "OpenVINOExecutionProvider")] == [
         "TensorRT", "CUDA", "CPU", "OpenVINO"]
+
+
+# --- sessions and prediction (real exported models) -----------------------------------
+
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import numpy as np  # noqa: E402
+import onnx  # noqa: E402
+import pytest  # noqa: E402
+from onnx import TensorProto, helper  # noqa: E402
+
+from pipeline.inference import InferenceInputError, Predictor, cached_session_count, choose_providers, clear_sessions, load_session  # noqa: E402
+from pipeline.model_store import ModelEntry, ModelError, get_entry  # noqa: E402
+from pipeline.onnx_graph import GraphError, check_external_data  # noqa: E402
+
+
+@pytest.fixture
+def model_copy(prepared_workspace, exported_models, workspace):
+    """A private copy of an exported model that a test may damage."""
+    shutil.copytree(prepared_workspace.models_dir / exported_models[0], workspace.models_dir / "copy")
+    clear_sessions()
+    yield get_entry(workspace, "copy")
+    clear_sessions()
+
+
+@pytest.mark.slow
+def test_one_cached_session_per_model_file(model_copy):
+    first = Predictor(model_copy)
+    count = cached_session_count()
+    second = Predictor(model_copy)
+    assert second.session is first.session and cached_session_count() == count
+    assert first.provider == "CPU" and choose_providers("int8") == ["CPUExecutionProvider"]
+    assert Predictor(model_copy, "int8").session is not first.session
+
+
+def test_importing_the_app_creates_no_session(tmp_path):
+    script = ("import sys; from pathlib import Path; from pipeline.workspace import Workspace; from app.main import create_app; "
+              "import pipeline.inference as inference; create_app(Workspace(Path(sys.argv[1]))); "
+              "print(inference.cached_session_count(), 'tensorflow' in sys.modules)")
+    finished = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.split() == ["0", "False"]
+
+
+@pytest.mark.slow
+def test_a_changed_or_truncated_model_file_is_refused(model_copy):
+    path = model_copy.folder / "model.onnx"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelError, match="does not match the hash"):
+        Predictor(model_copy)
+    from pipeline.model_store import sha256_of
+
+    truncated = ModelEntry(model_copy.folder, {**model_copy.card, "sha256": sha256_of(path)})
+    with pytest.raises(ModelError, match="not a model ONNX Runtime can load"):
+        Predictor(truncated)
+    path.unlink()
+    with pytest.raises(ModelError, match="missing"):
+        Predictor(model_copy)
+
+
+def _external_data_model(location: str) -> onnx.ModelProto:
+    weight = onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1])
+    weight.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "4")):
+        entry = weight.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])], [weight])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+@pytest.mark.parametrize("location", ["../../etc/passwd", "/etc/passwd", "sub/../../x.bin"])
+def test_external_data_outside_the_folder_is_refused(tmp_path, location):
+    with pytest.raises(GraphError, match="outside the model's folder"):
+        check_external_data(_external_data_model(location), tmp_path)
+    path = tmp_path / "model.onnx"
+    onnx.save(_external_data_model(location), str(path))
+    with pytest.raises(ModelError, match="outside the model's folder"):
+        load_session(path, None, ["CPUExecutionProvider"])
+
+
+def test_external_data_inside_the_folder_is_allowed(tmp_path):
+    assert check_external_data(_external_data_model("weights.bin"), tmp_path) == ["weights.bin"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch", [
+    np.zeros((128, 128, 3), np.uint8),            # rank 3
+    np.zeros((1, 128, 128, 3), np.float32),       # dtype
+    np.zeros((1, 64, 64, 3), np.uint8),           # size
+    np.zeros((1, 128, 128, 4), np.uint8),         # channels
+    np.zeros((0, 128, 128, 3), np.uint8),         # empty batch
+    [[1, 2, 3]],                                  # not an array
+])
+def test_wrong_tensors_are_refused_before_session_run(model_copy, batch):
+    predictor = Predictor(model_copy)
+
+    class NoRun:
+        def run(self, *args, **kwargs):
+            raise AssertionError("session.run must not be reached")
+
+    predictor.session = NoRun()
+    with pytest.raises(InferenceInputError, match=r"uint8 \(batch, 128, 128, 3\)"):
+        predictor.run_batch(batch)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("resize", ["stretch", "letterbox", "shorter-crop"])
+@pytest.mark.parametrize("shape", [(1, 1), (100, 20000), (20000, 100), (3, 7)])
+def test_extreme_image_shapes_come_back_at_their_own_size(model_copy, resize, shape):
+    entry = dataclasses.replace(model_copy, card={**model_copy.card, "input": {**model_copy.card["input"], "resize": resize}})
+    image = np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    mask = Predictor(entry).predict(image).mask
+    assert mask.shape == shape and mask.dtype == np.uint8
+    assert set(np.unique(mask)) <= set(range(21)) | {255}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("image", [np.zeros((10, 10), np.uint8), np.zeros((10, 10, 4), np.uint8), np.zeros((10, 10, 3), np.float32),
+                                   np.zeros((0, 10, 3), np.uint8)])
+def test_non_rgb_images_are_refused_with_a_message(model_copy, image):
+    with pytest.raises(InferenceInputError, match="RGB uint8"):
+        Predictor(model_copy).predict(image)
+
+
+@pytest.mark.slow
+def test_masks_map_back_with_nearest_neighbour(model_copy):
+    from pipeline.geometry import resize_image, undo_mask
+
+    image = np.random.default_rng(1).integers(0, 256, (300, 200, 3), dtype=np.uint8)
+    predictor = Predictor(model_copy)
+    square = predictor.run_batch(resize_image(image, 128, "stretch")[None])[0]
+    mask = predictor.predict(image).mask
+    assert np.array_equal(mask, undo_mask(square, 200, 300, "stretch"))
+    assert set(np.unique(mask)) == set(np.unique(square))  # no interpolated in-between classes
+    assert json.loads((model_copy.folder / "model.json").read_text())["input"]["resize"] == "stretch"
