@@ -143,11 +143,10 @@ def quantize_int8(source: Path, target: Path, calibration: np.ndarray) -> None:
 
     reader = type("CalibrationReader", (_Calibration, CalibrationDataReader), {})(calibration)
     staged = target.with_name(".int8-staged.onnx")
-    try:
-        quant_pre_process(str(source), str(staged))
-    except Exception as error:  # noqa: BLE001 - symbolic shape inference gives up on some graphs
-        logger.info("symbolic shape inference failed (%s); pre-processing without it", error)
-        quant_pre_process(str(source), str(staged), skip_symbolic_shape=True)
+    # Symbolic shape inference gives up on tf2onnx graphs and then dumps the model into
+    # the current directory as a debugging aid, so it is skipped: ORT's own shape
+    # inference and optimisation are enough for QDQ quantisation.
+    quant_pre_process(str(source), str(staged), skip_symbolic_shape=True)
     try:
         quantize_static(str(staged), str(target), reader, quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=head_node_names())

@@ -92,15 +92,29 @@ def test_failed_parity_publishes_nothing_and_keeps_the_previous_export(prepared_
 def test_export_refuses_what_it_cannot_export(prepared_workspace, exported_models):
     with pytest.raises(ExportError, match="no run called"):
         export_run(prepared_workspace, ExportConfig("no-such-run"), LIMIT)
-    from pipeline.runs import create_run, delete_run
+    import shutil
+
+    from pipeline.runs import create_run
 
     unfinished = create_run(prepared_workspace, {"prepared_folder": "any"}, "unet")
     try:
         with pytest.raises(ExportError, match="no best checkpoint yet"):
             export_run(prepared_workspace, ExportConfig(unfinished.name), LIMIT)
     finally:
-        delete_run(prepared_workspace, unfinished.name)
+        shutil.rmtree(unfinished.folder)  # a queued run cannot be deleted through the registry
     with pytest.raises(ExportError, match="checkpoint must be"):
         ExportConfig(exported_models[0], checkpoint="middle")
     with pytest.raises(ExportError, match="unknown variant"):
         ExportConfig(exported_models[0], variants=("int4",))
+
+
+def test_quantisation_writes_nothing_outside_its_target(prepared_workspace, prepared_demo, exported_models, tmp_path, monkeypatch):
+    from pipeline.export import _sample_images, quantize_int8
+
+    scratch, target = tmp_path / "cwd", tmp_path / "out"
+    scratch.mkdir()
+    target.mkdir()
+    monkeypatch.chdir(scratch)
+    quantize_int8(prepared_workspace.models_dir / exported_models[0] / "model.onnx", target / "model.int8.onnx",
+                  _sample_images(prepared_demo, "train", 2))
+    assert list(scratch.iterdir()) == [] and [path.name for path in target.iterdir()] == ["model.int8.onnx"]

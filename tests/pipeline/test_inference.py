@@ -168,3 +168,19 @@ def test_masks_map_back_with_nearest_neighbour(model_copy):
     assert np.array_equal(mask, undo_mask(square, 200, 300, "stretch"))
     assert set(np.unique(mask)) == set(np.unique(square))  # no interpolated in-between classes
     assert json.loads((model_copy.folder / "model.json").read_text())["input"]["resize"] == "stretch"
+
+
+@pytest.mark.slow
+def test_model_files_outside_the_model_folder_are_refused(model_copy, tmp_path):
+    escaping = ModelEntry(model_copy.folder, {**model_copy.card, "file": "../other/model.onnx"})
+    with pytest.raises(ModelError, match="points outside its folder"):
+        Predictor(escaping)
+    outside = tmp_path / "elsewhere.onnx"
+    shutil.move(model_copy.folder / "model.onnx", outside)
+    (model_copy.folder / "model.onnx").symlink_to(outside)
+    with pytest.raises(ModelError, match="points outside its folder"):
+        Predictor(model_copy)
+    from pipeline.workspace import Workspace
+
+    with pytest.raises(ModelError, match="not allowed"):
+        get_entry(Workspace(model_copy.folder.parent.parent), "../models/copy")
