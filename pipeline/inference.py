@@ -176,7 +176,7 @@ def load_session(path: Path, expected_sha256: str | None, providers: Sequence[st
             raise ModelError(f"{path.parent.name}/{path.name} does not match the hash in its card (changed or damaged); export or import it again")
         _check_external_data(path)
         try:
-            session = onnxruntime.InferenceSession(str(path), sess_options=session_options(), providers=list(providers))
+            session = onnxruntime.InferenceSession(str(path), sess_options=session_options(), providers=_with_settings(providers, path))
         except Exception as error:  # noqa: BLE001 - ORT raises several unrelated types
             raise ModelError(f"{path.parent.name}/{path.name} is not a model ONNX Runtime can load: {str(error).splitlines()[0][:200]}") from None
         if len(_sessions) >= SESSION_CACHE_SIZE:
@@ -184,6 +184,12 @@ def load_session(path: Path, expected_sha256: str | None, providers: Sequence[st
         _sessions[key] = session
         logger.info("loaded %s on %s", path, ", ".join(session.get_providers()))
         return session
+
+
+def _with_settings(providers: Sequence[str], path: Path) -> list:
+    """TensorRT builds an engine per model (minutes): cache it beside the model file."""
+    return [(name, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(path.parent / ".tensorrt-cache")})
+            if name == "TensorrtExecutionProvider" else name for name in providers]
 
 
 def _check_external_data(path: Path) -> None:

@@ -34,6 +34,9 @@ class Settings:
             before parsing (a 2 GB JSON would otherwise take the machine's memory).
         max_request_bytes: Flask's MAX_CONTENT_LENGTH for the web server.
         broker_url: Redis URL for Celery background jobs; empty means DiskCache.
+        max_upload_bytes: an uploaded image above this size is refused before decoding.
+        max_upload_pixels: an uploaded image whose header declares more pixels is
+            refused before any pixel is allocated (decompression bombs).
     """
 
     home: Path
@@ -41,11 +44,13 @@ class Settings:
     max_annotation_bytes: int = 1024 * MEGABYTE
     max_request_bytes: int = 64 * MEGABYTE
     broker_url: str = ""
+    max_upload_bytes: int = 20 * MEGABYTE
+    max_upload_pixels: int = 40_000_000
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
             raise ValueError(f"port must be between 1 and 65535, got {self.port}")
-        if self.max_annotation_bytes <= 0 or self.max_request_bytes <= 0:
+        if min(self.max_annotation_bytes, self.max_request_bytes, self.max_upload_bytes, self.max_upload_pixels) <= 0:
             raise ValueError("size limits must be positive")
 
 
@@ -68,6 +73,8 @@ def read_settings() -> Settings:
         max_annotation_bytes=_int_from_env("COCOSEG_MAX_ANNOTATION_MB", 1024) * MEGABYTE,
         max_request_bytes=_int_from_env("COCOSEG_MAX_REQUEST_MB", 64) * MEGABYTE,
         broker_url=os.environ.get("COCOSEG_BROKER_URL", "").strip(),
+        max_upload_bytes=_int_from_env("COCOSEG_MAX_UPLOAD_MB", 20) * MEGABYTE,
+        max_upload_pixels=_int_from_env("COCOSEG_MAX_UPLOAD_MEGAPIXELS", 40) * 1_000_000,
     )
 
 
