@@ -7,7 +7,7 @@ HOST := 127.0.0.1
 PORT := 8050
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test setup setup-dev browser validate-demo stats-demo benchmark benchmark-input benchmark-training clean
+.PHONY: run test setup setup-dev browser validate-demo stats-demo benchmark benchmark-input benchmark-training benchmark-inference benchmark-gpu clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || { echo "cocoseg needs Python 3.10 or newer (found: $$($(PYTHON) --version))"; exit 1; }
@@ -61,6 +61,14 @@ benchmark-input: setup
 ## benchmark-training: training images/s per architecture vs the machine's matmul rate
 benchmark-training: setup
 	$(BIN)/python benchmarks/training_throughput.py
+
+## benchmark-inference: Keras vs tf.function vs ORT FP32/INT8 per architecture, end-to-end latency (~8 minutes)
+benchmark-inference: setup
+	$(BIN)/python -m benchmarks.inference
+
+## benchmark-gpu: ORT CUDA (IO binding) vs TensorFlow on the GPU, FP32/FP16; skips without a GPU
+benchmark-gpu: setup
+	$(BIN)/python -m benchmarks.gpu
 
 ## clean: remove the virtualenv and caches (the workspace is kept)
 clean:

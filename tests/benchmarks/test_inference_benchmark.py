@@ -1,0 +1,39 @@
+"""The inference benchmarks run end to end at a tiny size (figures are not asserted, only that they exist)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.slow
+def test_cpu_benchmark_reports_rates_ratios_and_targets():
+    from benchmarks.inference import format_table, run
+
+    results = run(["unet", "attention_unet"], size=64, repeats=1, warmup=1, calibration_images=2, matmul_runs=1)
+    assert [row["name"] for row in results["rows"]] == ["unet", "attention_unet"]
+    assert results["matmul_gflops"] > 0 and results["cores_used"] >= 1
+    for row in results["rows"]:
+        assert set(row["batches"]) == {1, 8}
+        for engines in row["batches"].values():
+            assert all(engine["images_per_second"] > 0 and engine["ms"] > 0 for engine in engines.values())
+        assert row["ort_vs_predict_b1"] > 0 and row["ort_vs_tf_function_b1"] > 0
+        assert all(ratio > 0 for ratio in row["int8_vs_fp32"].values())
+        assert row["flops_per_image"] > 0 and row["ort_fp32_gflops_per_second"] > 0 and row["fraction_of_matmul"] > 0
+        assert all(milliseconds > 0 for milliseconds in row["end_to_end_ms"].values())
+    table = format_table(results)
+    for header in ("| model | batch | Keras predict | tf.function | ORT FP32 | ORT INT8 |", "ORT FP32 vs predict (b1)",
+                   "INT8 vs FP32 (b8)", "of matmul rate", "| target | measured | met |", "INT8 accuracy is not measured"):
+        assert header in table
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_skips_cleanly_without_cuda(capsys):
+    from benchmarks import gpu
+    from pipeline.inference import usable_providers
+
+    if "CUDAExecutionProvider" in usable_providers().usable:
+        pytest.skip("a CUDA GPU is usable here: the skip path is not taken")
+    results = gpu.run(["unet"], size=64, repeats=1, warmup=1)
+    assert results["skipped"] == gpu.SKIPPED and results["rows"] == []
+    assert gpu.main(["--size", "64", "--repeats", "1"]) == 0
+    assert "no CUDA GPU visible: skipped" in capsys.readouterr().out
