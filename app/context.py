@@ -14,9 +14,25 @@ from pipeline.workspace import Workspace
 WORKSPACE_CONFIG_KEY = "COCOSEG_WORKSPACE"
 
 
+_process_workspace: Workspace | None = None
+
+
+def remember_workspace(workspace: Workspace) -> None:
+    """Record the served workspace for background jobs, which run outside any request."""
+    global _process_workspace
+    _process_workspace = workspace
+
+
 def current_workspace() -> Workspace:
-    """The workspace of the app serving the current request."""
-    return flask.current_app.config[WORKSPACE_CONFIG_KEY]
+    """The workspace of the app serving the current request (or, in a background job,
+    the one the serving process recorded; a Celery worker falls back to the settings)."""
+    if flask.has_app_context():
+        return flask.current_app.config[WORKSPACE_CONFIG_KEY]
+    if _process_workspace is not None:
+        return _process_workspace
+    from pipeline.workspace import default_workspace
+
+    return default_workspace()
 
 
 def current_settings() -> Settings:

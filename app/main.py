@@ -14,7 +14,8 @@ import dash_bootstrap_components as dbc
 import flask
 from dash import dcc, html
 
-from app.context import WORKSPACE_CONFIG_KEY
+from app.context import WORKSPACE_CONFIG_KEY, remember_workspace
+from app.jobs import background_manager
 from pipeline.settings import ASSETS_DIR, get_settings
 from pipeline.workspace import Workspace, default_workspace
 
@@ -91,10 +92,12 @@ def create_app(workspace: Workspace | None = None) -> dash.Dash:
         title="cocoseg",
         suppress_callback_exceptions=True,
         update_title=None,
+        background_callback_manager=background_manager(workspace),
     )
     server = app.server
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     server.config[WORKSPACE_CONFIG_KEY] = workspace
+    remember_workspace(workspace)
     server.after_request(_add_security_headers)
     _register_vendor_route(server)
     app.layout = html.Div(

@@ -230,6 +230,6 @@ def _decode_checked(data: bytes, found: str, max_pixels: int) -> UploadedImage:
     except Image.DecompressionBombError:
         raise InvalidUpload(f"more pixels than the limit of {max_pixels / 1e6:.0f} megapixels") from None
     except UnidentifiedImageError:
-        raise InvalidUpload(f"starts like a {found} file but cannot be read as one") from None
+        raise InvalidUpload(f"the {found} file is corrupt or truncated (it starts like one but cannot be read)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise InvalidUpload(f"the {found} file is corrupt or truncated ({str(error)[:60]})") from None

@@ -206,6 +206,27 @@ def _check_external_data(path: Path) -> None:
         raise ModelError(f"{path.parent.name}/{path.name} is not a model ONNX Runtime can load: {str(error).splitlines()[0][:200]}") from None
 
 
+_inherited_sessions: list[dict] = []
+
+
+def _forget_sessions_after_fork() -> None:
+    """A forked child (a background job) must not use the parent's sessions: ORT's
+    thread pools do not survive ``fork``. It starts with an empty cache and a fresh lock.
+
+    The inherited sessions are kept referenced, never destroyed: their destructors wait
+    on the parent's worker threads, which do not exist in the child (a destructor run
+    here hung a background evaluation forever).
+    """
+    global _sessions, _sessions_lock
+    _inherited_sessions.append(_sessions)
+    _sessions = {}
+    _sessions_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_sessions_after_fork)
+
+
 def cached_session_count() -> int:
     return len(_sessions)
 

@@ -87,3 +87,24 @@ def coco_categories(label_map: LabelMap) -> list[dict]:
     """COCO ``categories`` for the classes of a label map (background left out)."""
     return [{"id": category_of(label_map, index), "name": name, "supercategory": label_map.name}
             for index, name in enumerate(label_map.class_names) if index > 0]
+
+
+def mask_layer_png(mask: np.ndarray, label_map: LabelMap) -> bytes:
+    """Class colours as an RGBA PNG, transparent where there is background or no prediction.
+
+    Laid over the picture in the browser, its opacity changes without a server round trip.
+    """
+    colours = colorize(mask, label_map)
+    alpha = np.where((mask > 0) & (mask != IGNORE_INDEX), 255, 0).astype(np.uint8)
+    encoded, data = cv2.imencode(".png", cv2.cvtColor(np.dstack([colours, alpha]), cv2.COLOR_RGBA2BGRA))
+    if not encoded:
+        raise ValueError("PNG encoding failed")
+    return data.tobytes()
+
+
+def image_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
+    """An RGB uint8 image as JPEG bytes (for display: smaller than PNG for photos)."""
+    encoded, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not encoded:
+        raise ValueError("JPEG encoding failed")
+    return data.tobytes()

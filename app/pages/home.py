@@ -1,4 +1,4 @@
-"""Home: datasets with their validation state, training runs, and the inference device."""
+"""Home: quick links, datasets with their validation state, models, training runs, the inference device."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from app.components.panels import empty_state, panel, status_badge
 from app.context import current_settings, current_workspace
 from app.ids import Home
 from pipeline.datasets import overview
+from pipeline.evaluate import leaderboard
 from pipeline.inference import provider_label, usable_providers
+from pipeline.model_store import list_entries
 from pipeline.runs import list_runs
 
 dash.register_page(__name__, path="/", name="Home", order=0, icon="house-door")
@@ -67,6 +69,29 @@ def runs_summary() -> html.Div:
     return dbc.Table([header, html.Tbody(rows)], size="sm", className="mb-0")
 
 
+def quick_links() -> html.Div:
+    """One button per other page, in navigation order."""
+    pages = sorted((page for page in dash.page_registry.values() if page["relative_path"] != "/"), key=lambda page: page.get("order", 99))
+    return html.Div([dbc.Button([html.I(className=f"bi bi-{page.get('icon', 'circle')} me-1"), page["name"]], href=page["relative_path"],
+                                color="light", size="sm", className="quick-link") for page in pages], className="d-flex flex-wrap gap-2")
+
+
+def models_summary() -> html.Div:
+    """Served models and ensembles with their best validation mIoU (FP32, whole split)."""
+    workspace = current_workspace()
+    entries = list_entries(workspace)
+    if not entries:
+        return empty_state("No models yet.", "cocoseg export RUN  (or: cocoseg models import FILE.onnx --card card.json)", icon="box")
+    scores = {}
+    for row in leaderboard(workspace):
+        if row["variant"] == "fp32" and not row["image_limit"] and row["miou"] is not None:
+            scores.setdefault(row["model"], f"{row['miou'] * 100:.1f} ({row['dataset']}/{row['split']})")
+    rows = [html.Tr([html.Td(entry.name), html.Td(entry.kind), html.Td(f"{entry.size} px"), html.Td(scores.get(entry.name, "not evaluated"))])
+            for entry in sorted(entries, key=lambda entry: entry.card.get("created", ""), reverse=True)[:8]]
+    header = html.Thead(html.Tr([html.Th("Model"), html.Th("Kind"), html.Th("Input"), html.Th("mIoU %")]))
+    return dbc.Table([header, html.Tbody(rows)], size="sm", className="mb-0")
+
+
 def layout(**_query) -> html.Div:
     settings = current_settings()
     workspace = current_workspace()
@@ -75,11 +100,13 @@ def layout(**_query) -> html.Div:
     return html.Div(
         [
             html.Div([html.H2("Home"), html.Span(f"workspace {workspace.root}", className="text-muted small")], className="page-header"),
+            html.Div(quick_links(), id=Home.LINKS, className="mb-3"),
             dbc.Row(
                 [
                     dbc.Col(panel("Datasets", datasets_table(rows), icon="database", panel_id=Home.DATASETS), lg=8),
                     dbc.Col(
                         [panel("Inference device", device_summary(), icon="cpu", panel_id=Home.DEVICE),
+                         panel("Models", models_summary(), icon="box", panel_id=Home.MODELS),
                          panel("Training runs", runs_summary(), icon="activity", panel_id=Home.RUNS)],
                         lg=4, className="d-flex flex-column gap-3",
                     ),

@@ -69,15 +69,8 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(timeout=STOP_TIMEOUT_S)
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Server:
-    """``cocoseg serve`` on a free port, with a private COCOSEG_HOME.
-
-    ``HOST=0.0.0.0`` is set in its environment on purpose: the server must still bind
-    127.0.0.1 only (see test_serve_process.py).
-    """
-    home = tmp_path_factory.mktemp("e2e-home")
-    log_path = tmp_path_factory.mktemp("e2e-server") / "server.log"
+def _serve(home: Path, log_path: Path):
+    """Start ``cocoseg serve`` for ``home``; yields the running Server and stops it afterwards."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
     env.update(COCOSEG_HOME=str(home), HOST="0.0.0.0", PYTHONUNBUFFERED="1")
@@ -98,6 +91,40 @@ def server(tmp_path_factory) -> Server:
         yield running
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Server:
+    """``cocoseg serve`` on a free port, with a private, empty COCOSEG_HOME.
+
+    ``HOST=0.0.0.0`` is set in its environment on purpose: the server must still bind
+    127.0.0.1 only (see test_serve_process.py).
+    """
+    yield from _serve(tmp_path_factory.mktemp("e2e-home"), tmp_path_factory.mktemp("e2e-server") / "server.log")
+
+
+@pytest.fixture(scope="session")
+def model_server(tmp_path_factory, prepared_workspace, exported_models) -> Server:
+    """``cocoseg serve`` over a home holding the two tiny exported demo models and a mean ensemble of them."""
+    import shutil
+
+    from pipeline.ensembles import create_ensemble
+    from pipeline.workspace import Workspace
+    from tests.conftest import LIMIT
+
+    home = tmp_path_factory.mktemp("e2e-models-home")
+    for name in exported_models:
+        shutil.copytree(prepared_workspace.models_dir / name, home / "models" / name)
+    create_ensemble(Workspace(home).ensure(), "pair-mean", exported_models, "mean", LIMIT)
+    yield from _serve(home, tmp_path_factory.mktemp("e2e-models-server") / "server.log")
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir() -> Path:
+    """Where browser tests leave a screenshot of each page (``test-results/``, not committed)."""
+    folder = PROJECT_ROOT / "test-results" / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="session")

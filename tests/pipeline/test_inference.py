@@ -184,3 +184,20 @@ def test_model_files_outside_the_model_folder_are_refused(model_copy, tmp_path):
 
     with pytest.raises(ModelError, match="not allowed"):
         get_entry(Workspace(model_copy.folder.parent.parent), "../models/copy")
+
+
+@pytest.mark.slow
+def test_a_forked_child_starts_without_the_parents_sessions(model_copy):
+    import os
+
+    Predictor(model_copy)
+    assert cached_session_count() >= 1
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child reports its cache size and leaves at once
+        os.write(writer, str(cached_session_count()).encode())
+        os._exit(0)
+    os.close(writer)
+    reported = os.read(reader, 16).decode()
+    os.waitpid(child, 0)
+    assert reported == "0" and cached_session_count() >= 1

@@ -1,0 +1,48 @@
+"""Plotly figures shared by pages: per-class IoU heatmaps and confusion matrices."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+MARGINS = {"l": 10, "r": 10, "t": 30, "b": 10}
+
+
+def _empty(message: str) -> go.Figure:
+    figure = go.Figure()
+    figure.add_annotation(text=message, showarrow=False, font={"color": "#6c757d"})
+    figure.update_layout(xaxis={"visible": False}, yaxis={"visible": False}, margin=MARGINS, template="plotly_white")
+    return figure
+
+
+def iou_heatmap(labels: list[str], classes: list[str], values: list[list[float | None]], title: str = "") -> go.Figure:
+    """Rows = models/ensembles, columns = classes; n/a cells stay blank."""
+    if not labels:
+        return _empty("no evaluations to show")
+    matrix = np.array([[np.nan if value is None else value * 100 for value in row] for row in values], dtype=float)
+    text = [["n/a" if np.isnan(cell) else f"{cell:.0f}" for cell in row] for row in matrix]
+    figure = go.Figure(go.Heatmap(z=matrix, x=classes, y=labels, zmin=0, zmax=100, colorscale="Blues", text=text,
+                                  texttemplate="%{text}", hovertemplate="%{y}<br>%{x}: %{text} IoU<extra></extra>",
+                                  colorbar={"title": "IoU %", "thickness": 12}))
+    figure.update_layout(title=title, margin=MARGINS, template="plotly_white", xaxis={"tickangle": -45}, yaxis={"autorange": "reversed"})
+    return figure
+
+
+def confusion_heatmap(matrix: list[list[int]], classes: list[str], title: str = "") -> go.Figure:
+    """Row-normalised confusion matrix (truth rows, prediction columns, last column = no prediction).
+
+    Classes that never occur in the truth are left out of the rows, so the picture stays readable.
+    """
+    counts = np.asarray(matrix, dtype=float)
+    if counts.size == 0:
+        return _empty("no confusion matrix")
+    present = counts.sum(axis=1) > 0
+    normalised = counts[present] / counts[present].sum(axis=1, keepdims=True)
+    columns = list(classes) + (["(none)"] if counts.shape[1] == len(classes) + 1 else [])
+    rows = [name for name, keep in zip(classes, present) if keep]
+    figure = go.Figure(go.Heatmap(z=normalised * 100, x=columns, y=rows, zmin=0, zmax=100, colorscale="Viridis",
+                                  hovertemplate="truth %{y}<br>predicted %{x}: %{z:.1f} %<extra></extra>",
+                                  colorbar={"title": "% of row", "thickness": 12}))
+    figure.update_layout(title=title, margin=MARGINS, template="plotly_white", xaxis={"title": "predicted", "tickangle": -45},
+                         yaxis={"title": "truth", "autorange": "reversed"})
+    return figure

@@ -1,0 +1,83 @@
+"""Page layouts and callbacks called directly, on an empty workspace and on one with models."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import sys
+
+import dash
+import pytest
+
+from app.ids import Home
+from app.main import create_app
+from tests.app.test_main import _text, _walk
+from tests.conftest import DEMO_VAL_IMAGES
+
+
+def _layout(app, name: str):
+    page = next(page for page in dash.page_registry.values() if page["name"] == name)
+    with app.server.test_request_context("/"):
+        return page["layout"]()
+
+
+def _module(suffix: str):
+    return next(module for name, module in sys.modules.items() if name.endswith(f"pages.{suffix}") and hasattr(module, "layout"))
+
+
+def test_pages_without_models_say_how_to_get_one(workspace):
+    app = create_app(workspace)
+    for name in ("Segment", "Evaluate"):
+        text = _text(_layout(app, name))
+        assert "No models" in text and "cocoseg export RUN" in text
+    home = _text(_layout(app, "Home"))
+    assert "No models yet." in home and "Segment" in home and "Evaluate" in home  # quick links
+
+
+@pytest.fixture
+def model_app(prepared_workspace, exported_models, workspace):
+    for name in exported_models:
+        shutil.copytree(prepared_workspace.models_dir / name, workspace.models_dir / name)
+    return create_app(workspace)
+
+
+@pytest.mark.slow
+def test_home_lists_models_with_their_miou(model_app, exported_models):
+    layout = _layout(model_app, "Home")
+    models = next(component for component in _walk(layout) if getattr(component, "id", None) == Home.MODELS)
+    text = _text(models)
+    assert all(name in text for name in exported_models) and "(demo/val)" in text
+
+
+@pytest.mark.slow
+def test_segment_callbacks_decode_store_predict_and_download(model_app, exported_models):
+    segment = _module("segment")
+    image = sorted(DEMO_VAL_IMAGES.glob("*.jpg"))[0]
+    contents = "data:image/jpeg;base64," + base64.b64encode(image.read_bytes()).decode()
+    with model_app.server.test_request_context("/"):
+        uploads, options, current, messages, cleared = segment.receive_uploads([contents, "data:image/png;base64,AAAA"],
+                                                                                 [image.name, "bad.png"], [])
+        assert len(uploads) == 1 and current == uploads[0]["key"] and cleared is None
+        assert len(messages) == 1 and "bad.png" in _text(messages[0])
+        assert options[0]["label"].startswith(f"{image.name} · 640×")
+        shown = segment.segment(current, exported_models[0], "int8")
+        original, base, layer, legend, shares, timing, result, *disabled = shown
+        assert original.startswith("data:image/jpeg") and layer.startswith("data:image/png") and disabled == [False, False, False]
+        assert "on CPU (int8)" in timing and result == {"key": current, "model": exported_models[0], "variant": "int8"}
+        expired = segment.segment("x" * 22, exported_models[0], "fp32")
+        assert "expired" in _text(expired[3])
+
+
+@pytest.mark.slow
+def test_evaluate_callbacks_show_the_leaderboard_and_refuse_bad_ensembles(model_app, exported_models):
+    evaluate_page = _module("evaluate")
+    with model_app.server.test_request_context("/"):
+        data, selected, figure, pending, choices = evaluate_page.show_split("demo/val", 0)
+        assert {row["model"] for row in data} == set(exported_models) and choices == ["demo/val"] and pending == []
+        assert len(figure.data[0].y) == len(data)
+        confusion, protocol = evaluate_page.show_confusion(None, data, "demo/val")
+        assert protocol.startswith("Protocol: demo/val, 80 images") and confusion.data
+        message, refresh = evaluate_page.create_from_rows(1, "", "mean", [0, 1], data, 0)
+        assert "Give the ensemble a name" in _text(message)
+        message, refresh = evaluate_page.create_from_rows(1, "solo", "mean", [0], data, 0)
+        assert "at least two members" in _text(message) and refresh is dash.no_update

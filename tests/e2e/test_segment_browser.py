@@ -1,0 +1,105 @@
+"""Segment page in headless Chromium: upload real demo images, see overlays, switch variants, download."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.ids import Segment
+from tests.conftest import DEMO_VAL_IMAGES
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+FILE_INPUT = f"#{Segment.UPLOAD} input[type=file]"
+
+
+def _demo_image(index: int = 0):
+    return sorted(DEMO_VAL_IMAGES.glob("*.jpg"))[index]
+
+
+def _open(page, model_server):
+    response = page.goto(model_server.url + "/segment", wait_until="networkidle")
+    assert response is not None and response.status == 200
+    page.locator(f"#{Segment.UPLOAD}").wait_for(state="visible")
+
+
+def _wait_for_result(page, text: str = "on CPU"):
+    page.locator(f"#{Segment.TIMING}", has_text=text).wait_for(state="visible")
+
+
+def test_upload_shows_overlay_classes_and_downloads(page, model_server, screenshot_dir, tmp_path):
+    _open(page, model_server)
+    options = page.locator(f"#{Segment.MODEL}").inner_text()
+    assert "pair-mean (ensemble, 128 px)" in options or "(exported, 128 px)" in options
+    path = _demo_image(0)
+    page.set_input_files(FILE_INPUT, str(path))
+    _wait_for_result(page)
+    with Image.open(path) as original:
+        width, height = original.size
+    assert page.locator(f"#{Segment.CURRENT}").inner_text().startswith(f"{path.name} · {width}×{height}")
+    layer = page.locator(f"#{Segment.LAYER}")
+    assert layer.get_attribute("src").startswith("data:image/png;base64,")
+    assert page.locator(f"#{Segment.ORIGINAL}").get_attribute("src").startswith("data:image/jpeg;base64,")
+    rows = page.locator(f"#{Segment.SHARES} tr.share-row")
+    assert rows.count() >= 1
+    shares = [float(text.split()[-2]) for text in rows.all_inner_texts()]
+    assert sum(shares) == pytest.approx(100.0, abs=0.5)
+    assert f"{width}×{height} px" in page.locator(f"#{Segment.TIMING}").inner_text()
+
+    # opacity: keyboard on the slider handle, applied in the browser
+    page.locator(f"#{Segment.OPACITY} [role=slider]").focus()
+    page.keyboard.press("End")
+    page.wait_for_function(f"document.getElementById('{Segment.LAYER}').style.opacity === '1'")
+
+    with page.expect_download() as download_info:
+        page.locator(f"#{Segment.DOWNLOAD_MASK}").click()
+    saved = tmp_path / "mask.png"
+    download_info.value.save_as(saved)
+    with Image.open(saved) as mask:
+        assert mask.size == (width, height) and mask.mode == "L"
+        assert set(np.unique(np.asarray(mask))) <= set(range(21)) | {255}
+    with page.expect_download() as download_info:
+        page.locator(f"#{Segment.DOWNLOAD_COCO}").click()
+    assert download_info.value.suggested_filename.endswith(".coco.json")
+    page.screenshot(path=str(screenshot_dir / "segment.png"), full_page=True)
+    assert page.problems.all() == []
+
+
+def test_variant_and_model_switches_reuse_the_upload(page, model_server):
+    _open(page, model_server)
+    page.set_input_files(FILE_INPUT, str(_demo_image(1)))
+    _wait_for_result(page)
+    requests = []
+    page.on("request", lambda request: requests.append(request.post_data or "") if "_dash-update-component" in request.url else None)
+    page.locator(f"#{Segment.MODEL}").click()
+    page.locator(".Select-menu-outer, .dash-dropdown-options, [role=option]").filter(has_text="exported").first.click()
+    page.locator(f"#{Segment.VARIANT}").get_by_text("INT8", exact=False).click()
+    _wait_for_result(page, "(int8)")
+    assert requests and all(len(body) < 20_000 for body in requests)  # the image is not sent again
+    assert page.problems.all() == []
+
+
+def test_bad_uploads_show_a_message_and_the_page_keeps_working(page, model_server):
+    _open(page, model_server)
+    page.set_input_files(FILE_INPUT, files=[
+        {"name": "broken.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8\xff\xe0" + b"\x00" * 50},
+        {"name": "<img src=x onerror=alert(1)>.png", "mimeType": "image/png", "buffer": b"<html><script>alert(1)</script></html>"},
+    ])
+    messages = page.locator(f"#{Segment.MESSAGES} .upload-message")
+    messages.nth(1).wait_for(state="visible")
+    texts = messages.all_inner_texts()
+    assert any(text.startswith("broken.jpg: the JPEG file is corrupt or truncated") for text in texts)
+    assert any(text.startswith("<img src=x onerror=alert(1)>.png: this is a web page (HTML)") for text in texts)
+    assert page.locator(f"#{Segment.MESSAGES} img").count() == 0  # the name was shown as text
+    buffer = io.BytesIO()
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(buffer, "PNG")
+    page.set_input_files(FILE_INPUT, files=[{"name": "dot.png", "mimeType": "image/png", "buffer": buffer.getvalue()}])
+    _wait_for_result(page)
+    assert "1×1 px" in page.locator(f"#{Segment.TIMING}").inner_text()
+    page.set_input_files(FILE_INPUT, str(_demo_image(2)))  # a real image after the failures still works
+    _wait_for_result(page, "on CPU")
+    assert page.problems.all() == []
+    assert model_server.process.poll() is None
