@@ -47,3 +47,19 @@ class Evaluate:
     ENSEMBLE_STRATEGY = "evaluate-ensemble-strategy"
     ENSEMBLE_CREATE = "evaluate-ensemble-create"
     ENSEMBLE_MESSAGE = "evaluate-ensemble-message"
+
+
+class Compare:
+    SOURCE = "compare-source"
+    DATASET = "compare-dataset"
+    IMAGE = "compare-image"
+    UPLOAD = "compare-upload"
+    UPLOAD_KEY = "compare-upload-key"
+    MEMBERS = "compare-members"
+    STRATEGY = "compare-strategy"
+    SAVED = "compare-saved"
+    MESSAGE = "compare-message"
+    GRID = "compare-grid"
+    PANEL = "compare-panel"
+    SYNC = "compare-sync"
+    METRICS = "compare-metrics"

@@ -1,0 +1,39 @@
+"""Compare page in headless Chromium: member and ensemble panels with IoU, linked zoom, metrics."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.ids import Compare
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+RANGES = "Array.from(document.querySelectorAll('.compare-panel .js-plotly-plot')).map(p => JSON.stringify(p.layout.xaxis.range))"
+
+
+def test_members_ensemble_and_disagreement_with_linked_zoom(page, model_server, exported_models, screenshot_dir):
+    response = page.goto(model_server.url + "/compare", wait_until="networkidle")
+    assert response is not None and response.status == 200
+    titles = page.locator(f"#{Compare.GRID} .gtitle")
+    titles.nth(5).wait_for(state="visible")
+    texts = titles.all_text_contents()  # SVG text has no innerText
+    assert texts[0].startswith("original · ") and texts[1].startswith("ground truth")
+    for name in exported_models:
+        assert any(text.startswith(f"{name} · mIoU ") for text in texts)
+    assert any(text.startswith("ensemble (mean) · mIoU ") for text in texts)
+    assert texts[-1].startswith("disagreement · ")
+
+    page.locator(f"#{Compare.STRATEGY}").get_by_text("vote").click()
+    page.locator(f"#{Compare.GRID} .gtitle", has_text="ensemble (vote)").wait_for()
+
+    before = page.evaluate(RANGES)
+    box = page.locator(".compare-panel .js-plotly-plot").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -400)
+    page.wait_for_function(f"(() => {{ const r = {RANGES}; return r[0] !== {before[0]!r} && r.every(x => x === r[0]); }})()")
+
+    metrics = page.locator(f"#{Compare.METRICS}")
+    for name in exported_models:
+        metrics.locator("td", has_text=name).first.wait_for()
+    page.screenshot(path=str(screenshot_dir / "compare.png"), full_page=True)
+    assert page.problems.all() == []
