@@ -29,3 +29,16 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     },
   },
 });
+
+/* Explore page: arrow keys turn the image browser's pages (not while typing in a field). */
+document.addEventListener("keydown", function (event) {
+  if (window.location.pathname !== "/explore" || event.altKey || event.ctrlKey || event.metaKey) return;
+  const target = event.target;
+  if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
+  const button = { ArrowLeft: "explore-previous", ArrowRight: "explore-next" }[event.key];
+  const element = button && document.getElementById(button);
+  if (element) {
+    element.click();
+    event.preventDefault();
+  }
+});

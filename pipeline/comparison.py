@@ -8,17 +8,15 @@ probabilities, so the Compare page shows exactly what a saved ensemble would pre
 from __future__ import annotations
 
 import dataclasses
-import functools
-import os
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from pipeline.coco import CocoDataset
+from pipeline.datasets import cached_split
 from pipeline.ensembles import check_members, combine, member_weights
 from pipeline.evaluate import accumulate, empty_matrix, metrics_from_matrix
 from pipeline.geometry import undo_mask
+from pipeline.images import read_rgb
 from pipeline.inference import Predictor
 from pipeline.labels import LabelMap
 from pipeline.masks import semantic_mask
@@ -77,20 +75,9 @@ def compare(workspace: Workspace, members: Sequence[str], strategy: str, image: 
     return Comparison(masks, ious, disagreement, truth, label_map, weights)
 
 
-@functools.lru_cache(maxsize=4)
-def _cached_split(annotations: str, images: str, mtime: int, max_bytes: int) -> CocoDataset:
-    from pipeline.coco import load_coco
-
-    return load_coco(Path(annotations), Path(images), max_bytes)
-
-
 def dataset_image(workspace: Workspace, dataset: str, split: str, image_id: int, max_bytes: int, label_map: LabelMap):
     """(RGB image, truth mask, file name) of one image of a registered split."""
-    from pipeline.datasets import get_dataset
-    from pipeline.images import read_rgb
-
-    source = get_dataset(workspace, dataset).split(split)
-    coco = _cached_split(str(source.annotations), str(source.images), os.stat(source.annotations).st_mtime_ns, max_bytes)
+    coco = cached_split(workspace, dataset, split, max_bytes)
     record = coco.image_by_id.get(image_id)
     if record is None:
         raise ValueError(f"no image with id {image_id} in {dataset}/{split}")
@@ -101,10 +88,7 @@ def dataset_image(workspace: Workspace, dataset: str, split: str, image_id: int,
 
 def split_images(workspace: Workspace, dataset: str, split: str, max_bytes: int) -> list[tuple[int, str]]:
     """(id, file name) of a split's valid images, for a picker."""
-    from pipeline.datasets import get_dataset
-
-    source = get_dataset(workspace, dataset).split(split)
-    coco = _cached_split(str(source.annotations), str(source.images), os.stat(source.annotations).st_mtime_ns, max_bytes)
+    coco = cached_split(workspace, dataset, split, max_bytes)
     return [(image["id"], image["file_name"]) for image in coco.images]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import logging
 from pathlib import Path
 
@@ -161,6 +162,18 @@ def load_split(entry: DatasetEntry, split: str, max_bytes: int, progress=None) -
     """Load and validate one split of a registered dataset."""
     source = entry.split(split)
     return load_coco(source.annotations, source.images, max_bytes, progress)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_coco(annotations: str, images: str, mtime_ns: int, max_bytes: int) -> CocoDataset:
+    return load_coco(Path(annotations), Path(images), max_bytes)
+
+
+def cached_split(workspace: Workspace, dataset: str, split: str, max_bytes: int) -> CocoDataset:
+    """``load_split`` kept in memory (last four, keyed by file and mtime) for pages that
+    open one image after another; an edited file is read again."""
+    source = get_dataset(workspace, dataset).split(split)
+    return _cached_coco(str(source.annotations), str(source.images), source.annotations.stat().st_mtime_ns, max_bytes)
 
 
 def _now() -> str:

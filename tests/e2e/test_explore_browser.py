@@ -1,0 +1,44 @@
+"""Explore page in headless Chromium: demo statistics, charts, the image browser and an image's detail."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.ids import Explore
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_demo_charts_filtered_browser_and_image_detail(page, server, screenshot_dir):
+    response = page.goto(server.url + "/explore", wait_until="networkidle")
+    assert response is not None and response.status == 200
+    summary = page.locator(f"#{Explore.SUMMARY}")
+    summary.locator(".summary-value", has_text="80").first.wait_for()
+    assert "815" in summary.inner_text()  # demo/val annotations
+    bars = page.locator(f"#{Explore.CLASSES} .bars path")
+    bars.first.wait_for(state="attached")
+    assert bars.count() >= 40  # coco80: every class present in the val split has a bar
+    page.locator(f"#{Explore.METRIC}").get_by_text("pixel share").click()
+    page.locator(f"#{Explore.CLASSES} .gtitle", has_text="share of all pixels").wait_for()
+    page.locator(f"#{Explore.OPTIONS}").get_by_text("log scale").click()
+    page.wait_for_function(f"document.querySelector('#{Explore.CLASSES} .js-plotly-plot').layout.yaxis.type === 'log'")
+
+    page.get_by_role("tab", name="Co-occurrence").click()
+    page.locator(f"#{Explore.COOCCURRENCE} .gtitle", has_text="co-occurrence").wait_for()
+    page.get_by_role("tab", name="Images").click()
+    label = page.locator(f"#{Explore.PAGE_LABEL}")
+    label.filter(has_text="80 images · page 1 of 7").wait_for()
+    page.locator(f"#{Explore.FILTER}").click()
+    page.keyboard.type("person")
+    page.keyboard.press("Enter")
+    label.filter(has_text="49 images · page 1 of 5").wait_for()
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("ArrowRight")  # keyboard shortcut: next page
+    label.filter(has_text="page 2 of 5").wait_for()
+    page.locator(".thumbnail").first.click()
+    detail = page.locator(f"#{Explore.DETAIL} img")
+    detail.nth(2).wait_for(state="attached")
+    assert detail.nth(1).get_attribute("src").startswith("data:image/png;base64,")
+    assert "person" in page.locator(f"#{Explore.LEGEND}").inner_text()
+    page.screenshot(path=str(screenshot_dir / "explore.png"), full_page=True)
+    assert page.problems.all() == []
