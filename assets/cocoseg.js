@@ -42,3 +42,36 @@ document.addEventListener("keydown", function (event) {
     event.preventDefault();
   }
 });
+
+/* Uploads: dcc.Upload drops files above its max_size without a word (dash #2638), so the
+   browser says it: a file input or a drop on an .upload-zone with a file above the limit
+   shown in the page (#upload-limit-bytes) gets a message beside the zone. */
+function cocosegCheckSizes(files, zone) {
+  const limitElement = document.getElementById("upload-limit-bytes");
+  if (!limitElement || !files || !zone) return;
+  const limit = parseInt(limitElement.textContent, 10);
+  const tooBig = Array.from(files).filter(function (file) { return file.size > limit; });
+  let note = zone.parentElement.querySelector(".upload-size-message");
+  if (!note) {
+    note = document.createElement("div");
+    note.className = "upload-size-message alert alert-danger py-1 px-2 mt-2 mb-0 small";
+    zone.insertAdjacentElement("afterend", note);
+  }
+  note.textContent = tooBig.map(function (file) {
+    return file.name + ": " + (file.size / 1048576).toFixed(1) + " MB is over the " + (limit / 1048576).toFixed(0) + " MB limit; it was not uploaded";
+  }).join(" · ");
+  note.style.display = tooBig.length ? "" : "none";
+}
+document.addEventListener("change", function (event) {
+  const input = event.target;
+  const zone = input.closest && input.closest(".upload-zone");
+  if (!zone || !input.files) return;
+  cocosegCheckSizes(input.files, zone);
+  /* Choosing the same file again fires no "change" while the input still holds it
+     (dash #1287): empty it once the upload component has read the files. */
+  setTimeout(function () { input.value = ""; }, 0);
+}, true);
+document.addEventListener("drop", function (event) {
+  const zone = event.target.closest && event.target.closest(".upload-zone");
+  if (zone && event.dataTransfer) cocosegCheckSizes(event.dataTransfer.files, zone);
+}, true);

@@ -53,6 +53,7 @@ def _controls(workspace, models: list, ensembles: list) -> list:
         ], id=f"{Compare.SOURCE}-dataset"),
         dcc.Upload(id=Compare.UPLOAD, accept="image/*", max_size=current_settings().max_upload_bytes, className="upload-zone mt-2 py-2",
                    children=html.Div([html.I(className="bi bi-cloud-arrow-up me-1"), "drop or choose an image"])),
+        html.Div(str(current_settings().max_upload_bytes), id="upload-limit-bytes", hidden=True),
         dcc.Store(id=Compare.UPLOAD_KEY),
         dbc.Label("Saved ensemble", className="mt-3 mb-1 small text-muted"),
         dcc.Dropdown(id=Compare.SAVED, options=[entry.name for entry in ensembles], placeholder="(or choose members below)"),

@@ -60,6 +60,7 @@ def _controls(models: list[dict]) -> list:
     )
     return [
         upload,
+        html.Div(str(current_settings().max_upload_bytes), id="upload-limit-bytes", hidden=True),
         html.Div(id=Segment.MESSAGES, className="mt-2"),
         dbc.Label("Images", className="mt-3 mb-1 small text-muted"),
         dbc.RadioItems(id=Segment.CURRENT, options=[], value=None, className="upload-list"),

@@ -103,3 +103,18 @@ def test_bad_uploads_show_a_message_and_the_page_keeps_working(page, model_serve
     _wait_for_result(page, "on CPU")
     assert page.problems.all() == []
     assert model_server.process.poll() is None
+
+
+def test_same_file_twice_and_oversized_files_are_both_answered(page, model_server):
+    _open(page, model_server)
+    path = _demo_image(3)
+    page.set_input_files(FILE_INPUT, str(path))
+    _wait_for_result(page)
+    page.set_input_files(FILE_INPUT, str(path))  # the same file again is a new upload (dash #1287)
+    page.locator(f"#{Segment.CURRENT} label", has_text=path.name).nth(1).wait_for()
+    big = b"\xff\xd8\xff" + bytes(21 * 1024 * 1024)
+    page.set_input_files(FILE_INPUT, files=[{"name": "huge.jpg", "mimeType": "image/jpeg", "buffer": big}])
+    note = page.locator(".upload-size-message", has_text="huge.jpg: 21.0 MB is over the 20 MB limit; it was not uploaded")
+    note.wait_for()
+    assert page.locator(f"#{Segment.CURRENT} label").count() == 2
+    assert page.problems.all() == []

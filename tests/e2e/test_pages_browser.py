@@ -1,0 +1,34 @@
+"""Every page loads in headless Chromium with no console errors, empty or with models; a screenshot of each."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+PAGES = {"/": "Home", "/explore": "Explore", "/segment": "Segment", "/compare": "Compare", "/evaluate": "Evaluate"}
+
+
+def _visit_all(page, server, screenshot_dir, prefix: str) -> None:
+    page.goto(server.url + "/", wait_until="networkidle")
+    links = page.locator(".sidebar-links .nav-link")
+    links.first.wait_for()
+    assert sorted(links.all_inner_texts()) == sorted(PAGES.values())  # a new page needs a line here
+    for path, title in PAGES.items():
+        response = page.goto(server.url + path, wait_until="networkidle")
+        assert response is not None and response.status == 200
+        page.locator(".page-header h2", has_text=title).wait_for()
+        page.wait_for_load_state("networkidle")
+        assert "Traceback" not in page.content()
+        page.screenshot(path=str(screenshot_dir / f"{prefix}-{title.lower()}.png"), full_page=True)
+    assert page.problems.all() == []
+
+
+def test_every_page_on_an_empty_workspace(page, server, screenshot_dir):
+    _visit_all(page, server, screenshot_dir, "empty")
+    page.goto(server.url + "/segment", wait_until="networkidle")
+    assert "No models yet." in page.locator(".page-segment").inner_text()
+
+
+def test_every_page_with_models(page, model_server, screenshot_dir):
+    _visit_all(page, model_server, screenshot_dir, "models")
