@@ -28,6 +28,7 @@ def test_leaderboard_evaluation_job_and_ensemble_from_rows(page, model_server, e
     # the ensemble has no result yet: evaluate it as a background job
     page.locator(f"#{Evaluate.PENDING_MODEL}").click()
     page.locator("[role=option], .Select-option, .dash-dropdown-option").filter(has_text="pair-mean").first.click()
+    page.keyboard.press("Escape")  # close the menu so it cannot cover the button
     page.locator(f"#{Evaluate.RUN}").click()
     page.locator(f"#{Evaluate.RUN_MESSAGE}", has_text="pair-mean: mIoU").wait_for(timeout=120_000)
     table.locator("td", has_text="pair-mean").first.wait_for(state="visible")
@@ -42,7 +43,7 @@ def test_leaderboard_evaluation_job_and_ensemble_from_rows(page, model_server, e
             picked += 1
     assert picked == 2
     page.locator(f"#{Evaluate.ENSEMBLE_NAME}").fill("from-rows")
-    page.locator(f"#{Evaluate.ENSEMBLE_STRATEGY}").get_by_text("vote").click()
+    page.locator(f"#{Evaluate.ENSEMBLE_STRATEGY} input[id$='_input_vote']").check()
     page.locator(f"#{Evaluate.ENSEMBLE_CREATE}").click()
     page.locator(f"#{Evaluate.ENSEMBLE_MESSAGE}", has_text="ensemble from-rows created (vote of").wait_for(timeout=60_000)
     assert (model_server.home / "ensembles" / "from-rows" / "model.onnx").is_file()
