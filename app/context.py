@@ -12,6 +12,7 @@ from pipeline.settings import Settings, get_settings
 from pipeline.workspace import Workspace
 
 WORKSPACE_CONFIG_KEY = "COCOSEG_WORKSPACE"
+UPLOAD_ROUTE = "/uploads/"  # + "<key>.jpg": an upload's display picture (app.main serves it)
 
 
 _process_workspace: Workspace | None = None

@@ -66,6 +66,7 @@ class Compare:
 
 
 class Explore:
+    TABS = "explore-tabs"
     DATASET = "explore-dataset"
     LABELS = "explore-labels"
     SUMMARY = "explore-summary"

@@ -14,7 +14,7 @@ import dash_bootstrap_components as dbc
 import flask
 from dash import dcc, html
 
-from app.context import WORKSPACE_CONFIG_KEY, remember_workspace
+from app.context import UPLOAD_ROUTE, WORKSPACE_CONFIG_KEY, remember_workspace
 from app.jobs import background_manager
 from pipeline.settings import ASSETS_DIR, get_settings
 from pipeline.workspace import Workspace, default_workspace
@@ -48,6 +48,29 @@ def _register_vendor_route(server: flask.Flask) -> None:
         # '/vendor/bootstrap//etc/passwd' does not match <path:> and would fall through to
         # Dash's catch-all page route with a 200; anything under the prefix is a file or 404
         if flask.request.path.startswith(VENDOR_ROUTE) and flask.request.endpoint != "vendor_file":
+            flask.abort(404)
+
+
+def _register_upload_route(server: flask.Flask) -> None:
+    """Serve an upload's display JPEG by its unguessable key, so pages send the picture once
+    as a cacheable file instead of a data URL inside every callback response."""
+    from pipeline.upload_store import display_jpeg
+
+    @server.route(UPLOAD_ROUTE + "<key>.jpg")
+    def upload_picture(key: str):
+        data = display_jpeg(server.config[WORKSPACE_CONFIG_KEY], key)
+        if data is None:
+            flask.abort(404)
+        response = flask.make_response(data)
+        response.headers["Content-Type"] = "image/jpeg"
+        response.headers["Cache-Control"] = "private, max-age=3600"
+        return response
+
+    @server.before_request
+    def refuse_unmatched_upload_paths():
+        # as for the vendor route: a path under the prefix that is not '<key>.jpg' would
+        # otherwise fall through to Dash's catch-all page route with a 200
+        if flask.request.path.startswith(UPLOAD_ROUTE) and flask.request.endpoint != "upload_picture":
             flask.abort(404)
 
 
@@ -100,6 +123,7 @@ def create_app(workspace: Workspace | None = None) -> dash.Dash:
     remember_workspace(workspace)
     server.after_request(_add_security_headers)
     _register_vendor_route(server)
+    _register_upload_route(server)
     app.layout = html.Div(
         [dcc.Location(id="url"), _navigation(), html.Main(dash.page_container, className="content")],
         className="app-frame",

@@ -52,3 +52,36 @@ def load_result(workspace: Workspace, key, model, variant) -> np.ndarray | None:
         return None
     with open_cache(workspace, CACHE_NAME) as cache:
         return cache.get(("result", key, model, variant))
+
+
+DISPLAY_SIDE = 1280
+
+
+def display_size(width: int, height: int) -> tuple[int, int]:
+    """The size an upload is shown at: no larger than DISPLAY_SIDE on its longer side."""
+    scale = min(1.0, DISPLAY_SIDE / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def display_jpeg(workspace: Workspace, key) -> bytes | None:
+    """The upload as a JPEG for the page (display size, encoded once and kept with it)."""
+    import cv2
+
+    from pipeline.mask_formats import image_jpeg
+
+    if not isinstance(key, str) or not 10 <= len(key) <= 64:
+        return None
+    with open_cache(workspace, CACHE_NAME) as cache:
+        data = cache.get(("display", key))
+    if data is not None:
+        return data
+    upload = load_upload(workspace, key)
+    if upload is None:
+        return None
+    width, height = display_size(upload.width, upload.height)
+    picture = upload.image if (width, height) == (upload.width, upload.height) else \
+        cv2.resize(upload.image, (width, height), interpolation=cv2.INTER_AREA)
+    data = image_jpeg(picture)
+    with open_cache(workspace, CACHE_NAME) as cache:
+        cache.set(("display", key), data, expire=EXPIRE_SECONDS)
+    return data

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from app.components.figures import LIGHT
 from pipeline.labels import COCO_CATEGORIES
 
 MARGINS = {"l": 10, "r": 10, "t": 30, "b": 10}
@@ -34,7 +35,7 @@ def class_bars(stats: dict, metric: str, order: str, log_scale: bool, by_superca
                               customdata=[groups[row["index"]] for row in rows],
                               hovertemplate="%{x} (%{customdata})<br>%{y:,.3g}<extra></extra>"))
     title = METRICS[metric] + (" (%)" if metric == "pixel_share" else "")
-    figure.update_layout(title=title, margin=MARGINS, template="plotly_white", xaxis={"tickangle": -60},
+    figure.update_layout(title=title, margin=MARGINS, template=LIGHT, xaxis={"tickangle": -60},
                          yaxis={"type": "log" if log_scale else "linear"}, bargap=0.15)
     return figure
 
@@ -45,7 +46,7 @@ def size_scatter(stats: dict) -> go.Figure:
     figure = go.Figure(go.Scatter(x=[width for width, _h, _c in sizes], y=[height for _w, height, _c in sizes], mode="markers",
                                   marker={"size": 6 + 18 * np.sqrt(counts / counts.max()), "color": "#2f80ed", "opacity": 0.6},
                                   customdata=counts, hovertemplate="%{x} x %{y}: %{customdata} images<extra></extra>"))
-    figure.update_layout(title="image sizes (px)", margin=MARGINS, template="plotly_white", xaxis_title="width", yaxis_title="height")
+    figure.update_layout(title="image sizes (px)", margin=MARGINS, template=LIGHT, xaxis_title="width", yaxis_title="height")
     return figure
 
 
@@ -53,7 +54,7 @@ def objects_histogram(stats: dict) -> go.Figure:
     counts = stats["objects_per_image"]
     figure = go.Figure(go.Bar(x=list(range(len(counts))), y=counts, marker_color="#6c8ebf",
                               hovertemplate="%{x} objects: %{y} images<extra></extra>"))
-    figure.update_layout(title="objects per image (crowd excluded)", margin=MARGINS, template="plotly_white", xaxis_title="objects",
+    figure.update_layout(title="objects per image (crowd excluded)", margin=MARGINS, template=LIGHT, xaxis_title="objects",
                          yaxis_title="images", bargap=0.05)
     return figure
 
@@ -64,7 +65,7 @@ def object_sizes(stats: dict) -> go.Figure:
     figure = go.Figure([go.Bar(name=bucket, x=[row["name"] for row in rows], y=[row[bucket] for row in rows], marker_color=colour)
                         for bucket, colour in (("small", "#f2c14e"), ("medium", "#f78154"), ("large", "#4d9078"))])
     figure.update_layout(title="object size (COCO: small < 32², large ≥ 96² px)", barmode="stack", margin=MARGINS,
-                         template="plotly_white", xaxis={"tickangle": -60}, legend={"orientation": "h", "y": 1.1})
+                         template=LIGHT, xaxis={"tickangle": -60}, legend={"orientation": "h", "y": 1.1})
     return figure
 
 
@@ -77,6 +78,6 @@ def cooccurrence_heatmap(stats: dict, top: int = 30) -> go.Figure:
     values = matrix[np.ix_(chosen, chosen)] if matrix.size else np.zeros((0, 0))
     figure = go.Figure(go.Heatmap(z=values, x=names, y=names, colorscale="Blues",
                                   hovertemplate="%{y} + %{x}: %{z} images<extra></extra>", colorbar={"thickness": 12}))
-    figure.update_layout(title=f"co-occurrence (images), top {len(names)} classes", margin=MARGINS, template="plotly_white",
+    figure.update_layout(title=f"co-occurrence (images), top {len(names)} classes", margin=MARGINS, template=LIGHT,
                          xaxis={"tickangle": -60}, yaxis={"autorange": "reversed"})
     return figure

@@ -6,12 +6,17 @@ import numpy as np
 import plotly.graph_objects as go
 
 MARGINS = {"l": 10, "r": 10, "t": 30, "b": 10}
+# a few layout defaults instead of "plotly_white": building a figure with the full
+# template costs ~30 ms of deep copies per figure on the server
+LIGHT = go.layout.Template(layout={"paper_bgcolor": "white", "plot_bgcolor": "white", "font": {"color": "#2a3f5f"},
+                                   "xaxis": {"gridcolor": "#ebf0f8", "zerolinecolor": "#ebf0f8"},
+                                   "yaxis": {"gridcolor": "#ebf0f8", "zerolinecolor": "#ebf0f8"}})
 
 
 def _empty(message: str) -> go.Figure:
     figure = go.Figure()
     figure.add_annotation(text=message, showarrow=False, font={"color": "#6c757d"})
-    figure.update_layout(xaxis={"visible": False}, yaxis={"visible": False}, margin=MARGINS, template="plotly_white")
+    figure.update_layout(xaxis={"visible": False}, yaxis={"visible": False}, margin=MARGINS, template=LIGHT)
     return figure
 
 
@@ -24,7 +29,7 @@ def iou_heatmap(labels: list[str], classes: list[str], values: list[list[float |
     figure = go.Figure(go.Heatmap(z=matrix, x=classes, y=labels, zmin=0, zmax=100, colorscale="Blues", text=text,
                                   texttemplate="%{text}", hovertemplate="%{y}<br>%{x}: %{text} IoU<extra></extra>",
                                   colorbar={"title": "IoU %", "thickness": 12}))
-    figure.update_layout(title=title, margin=MARGINS, template="plotly_white", xaxis={"tickangle": -45}, yaxis={"autorange": "reversed"})
+    figure.update_layout(title=title, margin=MARGINS, template=LIGHT, xaxis={"tickangle": -45}, yaxis={"autorange": "reversed"})
     return figure
 
 
@@ -43,6 +48,6 @@ def confusion_heatmap(matrix: list[list[int]], classes: list[str], title: str = 
     figure = go.Figure(go.Heatmap(z=normalised * 100, x=columns, y=rows, zmin=0, zmax=100, colorscale="Viridis",
                                   hovertemplate="truth %{y}<br>predicted %{x}: %{z:.1f} %<extra></extra>",
                                   colorbar={"title": "% of row", "thickness": 12}))
-    figure.update_layout(title=title, margin=MARGINS, template="plotly_white", xaxis={"title": "predicted", "tickangle": -45},
+    figure.update_layout(title=title, margin=MARGINS, template=LIGHT, xaxis={"title": "predicted", "tickangle": -45},
                          yaxis={"title": "truth", "autorange": "reversed"})
     return figure

@@ -14,7 +14,7 @@ import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, dcc, html, no_update
 
-from app.components.figures import iou_heatmap
+from app.components.figures import LIGHT, iou_heatmap
 from app.components.panels import empty_state, panel
 from app.components.segmentation import data_url
 from app.context import current_settings, current_workspace
@@ -126,7 +126,7 @@ def use_saved(name):
 def _figure(picture, title: str) -> go.Figure:
     figure = go.Figure(go.Image(source=data_url(image_jpeg(picture), "image/jpeg")))
     figure.update_layout(title={"text": title, "font": {"size": 13}, "x": 0.01, "y": 0.99, "yanchor": "top"},
-                         margin={"l": 0, "r": 0, "t": 26, "b": 0}, dragmode="pan", template="plotly_white")
+                         margin={"l": 0, "r": 0, "t": 26, "b": 0}, dragmode="pan", template=LIGHT)
     figure.update_xaxes(visible=False)
     figure.update_yaxes(visible=False)
     return figure

@@ -56,9 +56,12 @@ def _classes_tab() -> dbc.Tab:
     return dbc.Tab([controls, _graph(Explore.CLASSES, "52vh")], label="Classes", tab_id="classes")
 
 
-def _sizes_tab() -> dbc.Tab:
-    return dbc.Tab(dbc.Row([dbc.Col(_graph(Explore.SIZES, "28vh"), md=6), dbc.Col(_graph(Explore.OBJECTS, "28vh"), md=6),
-                            dbc.Col(_graph(Explore.OBJECT_SIZES, "28vh"), md=12)], className="g-2"), label="Sizes", tab_id="sizes")
+def _sizes_pane(stats: dict) -> dbc.Row:
+    def graph(figure, width: int) -> dbc.Col:
+        return dbc.Col(dcc.Graph(figure=figure, config={"displaylogo": False}, style={"height": "28vh"}), md=width)
+
+    return dbc.Row([graph(size_scatter(stats), 6), graph(objects_histogram(stats), 6), graph(object_sizes(stats), 12)], className="g-2",
+                   id=Explore.SIZES)
 
 
 def _images_tab() -> dbc.Tab:
@@ -94,9 +97,11 @@ def layout(**_query) -> html.Div:
     ], className="d-flex gap-2 ms-auto")
     header = html.Div([html.H2("Explore"), html.Span("classes, sizes and images of a dataset split", className="text-muted small"), selectors],
                       className="page-header")
-    tabs = dbc.Tabs([_classes_tab(), _sizes_tab(),
-                     dbc.Tab(_graph(Explore.COOCCURRENCE, "58vh"), label="Co-occurrence", tab_id="cooccurrence"), _images_tab()],
-                    active_tab="classes", className="mb-2")
+    # Sizes and Co-occurrence are filled when first shown: Plotly renders every mounted
+    # graph, hidden tabs included, and that cost most of the page's first second
+    tabs = dbc.Tabs([_classes_tab(), dbc.Tab(html.Div(id=f"{Explore.SIZES}-pane"), label="Sizes", tab_id="sizes"),
+                     dbc.Tab(html.Div(id=f"{Explore.COOCCURRENCE}-pane"), label="Co-occurrence", tab_id="cooccurrence"), _images_tab()],
+                    active_tab="classes", className="mb-2", id=Explore.TABS)
     return html.Div([
         header,
         dcc.Loading(html.Div(id=Explore.SUMMARY, className="summary-cards"), delay_show=300),
@@ -143,18 +148,34 @@ def _problems(choice: str):
 
 
 @callback(
-    Output(Explore.SUMMARY, "children"), Output(Explore.PROBLEMS, "children"), Output(Explore.SIZES, "figure"),
-    Output(Explore.OBJECTS, "figure"), Output(Explore.OBJECT_SIZES, "figure"), Output(Explore.COOCCURRENCE, "figure"),
+    Output(f"{Explore.SIZES}-pane", "children"), Output(f"{Explore.COOCCURRENCE}-pane", "children"),
+    Input(Explore.TABS, "active_tab"), Input(Explore.DATASET, "value"), Input(Explore.LABELS, "value"),
+)
+def fill_visible_tab(tab, choice, labels):
+    """Build the Sizes or Co-occurrence charts when that tab is shown (and again after a dataset change)."""
+    if tab not in ("sizes", "cooccurrence"):
+        return no_update, no_update
+    try:
+        stats = _stats(choice, labels)
+    except (CocoFileError, LabelMapError, ValueError, OSError) as error:
+        return dbc.Alert(f"{choice}: {error}", color="danger"), no_update
+    if tab == "sizes":
+        return _sizes_pane(stats), no_update
+    return no_update, dcc.Graph(id=Explore.COOCCURRENCE, figure=cooccurrence_heatmap(stats), config={"displaylogo": False}, style={"height": "58vh"})
+
+
+@callback(
+    Output(Explore.SUMMARY, "children"), Output(Explore.PROBLEMS, "children"),
     Output(Explore.FILTER, "options"), Output(Explore.FILTER, "value"), Output(Explore.PAGE, "data"),
     Input(Explore.DATASET, "value"), Input(Explore.LABELS, "value"),
 )
 def show_dataset(choice, labels):
-    """Summary cards and the charts that do not depend on the chart controls."""
+    """Summary cards, the validation report and the class filter's choices."""
     try:
         stats = _stats(choice, labels)
     except (CocoFileError, LabelMapError, ValueError, OSError) as error:
         alert = dbc.Alert(f"{choice}: {error}", color="danger")
-        return alert, None, *(no_update,) * 4, [], [], 0
+        return alert, None, [], [], 0
     totals = stats["totals"]
     problems, note, details = _problems(choice)
     cards = [_card("images", f"{totals['images']:,}"), _card("annotations", f"{totals['annotations']:,}",
@@ -163,8 +184,7 @@ def show_dataset(choice, labels):
              _card("crowd regions", f"{totals['crowd']:,}"),
              _card("validation problems", problems, note, "text-success" if problems == "none" else "")]
     options = [{"label": row["name"], "value": row["index"]} for row in stats["classes"] if row["index"] > 0 and row["images"]]
-    return (dbc.Row([dbc.Col(card) for card in cards], className="g-2 mb-2"), details, size_scatter(stats), objects_histogram(stats),
-            object_sizes(stats), cooccurrence_heatmap(stats), options, [], 0)
+    return dbc.Row([dbc.Col(card) for card in cards], className="g-2 mb-2"), details, options, [], 0
 
 
 @callback(
@@ -196,11 +216,13 @@ def turn_page(_previous, _next, _filter, _match, page):
 
 @callback(
     Output(Explore.THUMBNAILS, "children"), Output(Explore.PAGE_LABEL, "children"),
-    Input(Explore.PAGE, "data"), Input(Explore.FILTER, "value"), Input(Explore.MATCH, "value"), State(Explore.DATASET, "value"),
-    State(Explore.LABELS, "value"),
+    Input(Explore.PAGE, "data"), Input(Explore.FILTER, "value"), Input(Explore.MATCH, "value"), Input(Explore.TABS, "active_tab"),
+    State(Explore.DATASET, "value"), State(Explore.LABELS, "value"),
 )
-def show_thumbnails(page, classes, match, choice, labels):
-    """One page of thumbnails of the images that contain the chosen classes."""
+def show_thumbnails(page, classes, match, tab, choice, labels):
+    """One page of thumbnails of the images that contain the chosen classes (built when the tab is shown)."""
+    if tab != "images":
+        return no_update, no_update
     workspace = current_workspace()
     try:
         stats = _stats(choice, labels)

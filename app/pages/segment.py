@@ -18,20 +18,19 @@ from dash import ClientsideFunction, Input, Output, State, callback, ctx, dcc, h
 
 from app.components.panels import empty_state, panel
 from app.components.segmentation import class_legend, data_url, share_table
-from app.context import current_settings, current_workspace
+from app.context import UPLOAD_ROUTE, current_settings, current_workspace
 from app.ids import Segment
 from pipeline.images import InvalidUpload, decode_upload
 from pipeline.inference import InferenceInputError, Predictor
-from pipeline.mask_formats import coco_annotations, coco_categories, image_jpeg, image_png, mask_layer_png, mask_png, overlay, pixel_shares
+from pipeline.mask_formats import coco_annotations, coco_categories, image_png, mask_layer_png, mask_png, overlay, pixel_shares
 from pipeline.model_store import ModelError, get_entry, list_entries
-from pipeline.upload_store import load_result, load_upload, store_result, store_upload
+from pipeline.upload_store import display_size, load_result, load_upload, store_result, store_upload
 
 logger = logging.getLogger(__name__)
 
 dash.register_page(__name__, path="/segment", name="Segment", order=30, icon="magic")
 
 ACCEPTED = ".jpg,.jpeg,.png,.webp,.bmp,.tif,.tiff,image/jpeg,image/png,image/webp,image/bmp,image/tiff"
-DISPLAY_SIDE = 1280
 DEFAULT_OPACITY = 0.55
 
 
@@ -150,16 +149,6 @@ def list_variants(model):
         return [{"label": "FP32", "value": "fp32"}], "fp32"
 
 
-def _display_copy(image):
-    """A copy no larger than DISPLAY_SIDE on its longer side (the page shows, it does not need more)."""
-    import cv2
-
-    scale = DISPLAY_SIDE / max(image.shape[:2])
-    if scale >= 1:
-        return image
-    return cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))), interpolation=cv2.INTER_AREA)
-
-
 @callback(
     Output(Segment.ORIGINAL, "src"), Output(f"{Segment.OVERLAY}-picture", "src"), Output(Segment.LAYER, "src"),
     Output(Segment.LEGEND, "children"), Output(Segment.SHARES, "children"), Output(Segment.TIMING, "children"),
@@ -188,9 +177,9 @@ def segment(key, model, variant):
         return (*blank[:3], _alert(str(error)), *blank[4:])
     store_result(workspace, key, model, variant or "fp32", prediction.mask)
     label_map = entry.label_map()
-    shown = _display_copy(upload.image)
-    layer = cv2.resize(prediction.mask, (shown.shape[1], shown.shape[0]), interpolation=cv2.INTER_NEAREST)
-    picture = data_url(image_jpeg(shown), "image/jpeg")
+    width, height = display_size(upload.width, upload.height)
+    layer = cv2.resize(prediction.mask, (width, height), interpolation=cv2.INTER_NEAREST)
+    picture = f"{UPLOAD_ROUTE}{key}.jpg"
     rows = pixel_shares(prediction.mask, label_map)
     total = time.perf_counter() - started
     timing = (f"inference {prediction.seconds * 1000:.0f} ms on {prediction.provider} ({variant or 'fp32'}), "

@@ -62,7 +62,11 @@ def test_segment_callbacks_decode_store_predict_and_download(model_app, exported
         assert options[0]["label"].startswith(f"{image.name} · 640×")
         shown = segment.segment(current, exported_models[0], "int8")
         original, base, layer, legend, shares, timing, result, *disabled = shown
-        assert original.startswith("data:image/jpeg") and layer.startswith("data:image/png") and disabled == [False, False, False]
+        assert original == f"/uploads/{current}.jpg" and layer.startswith("data:image/png") and disabled == [False, False, False]
+        served = model_app.server.test_client().get(original)
+        assert served.status_code == 200 and served.data[:3] == b"\xff\xd8\xff" and served.headers["Cache-Control"] == "private, max-age=3600"
+        for missing in ("/uploads/" + "x" * 22 + ".jpg", "/uploads/short.jpg", "/uploads/..%2F..%2Fetc%2Fpasswd.jpg"):
+            assert model_app.server.test_client().get(missing).status_code == 404
         assert "on CPU (int8)" in timing and result == {"key": current, "model": exported_models[0], "variant": "int8"}
         expired = segment.segment("x" * 22, exported_models[0], "fp32")
         assert "expired" in _text(expired[3])

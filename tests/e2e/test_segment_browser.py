@@ -42,7 +42,8 @@ def test_upload_shows_overlay_classes_and_downloads(page, model_server, screensh
     assert page.locator(f"#{Segment.CURRENT}").inner_text().startswith(f"{path.name} · {width}×{height}")
     layer = page.locator(f"#{Segment.LAYER}")
     assert layer.get_attribute("src").startswith("data:image/png;base64,")
-    assert page.locator(f"#{Segment.ORIGINAL}").get_attribute("src").startswith("data:image/jpeg;base64,")
+    assert page.locator(f"#{Segment.ORIGINAL}").get_attribute("src").startswith("/uploads/")
+    assert page.locator(f"#{Segment.ORIGINAL}").evaluate("image => image.complete && image.naturalWidth") == width
     rows = page.locator(f"#{Segment.SHARES} tr.share-row")
     assert rows.count() >= 1
     shares = [float(text.split()[-2]) for text in rows.all_inner_texts()]
