@@ -87,6 +87,7 @@ from benchmarks.coco_scale import machine_description  # noqa: E402
 from benchmarks.inference import busy_cpu_seconds  # noqa: E402
 from pipeline.images import read_rgb  # noqa: E402
 from pipeline.settings import DEMO_DATASET_DIR  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402 - one place says how Chromium runs here
 
 logger = logging.getLogger("benchmarks.app_latency")
 
@@ -96,16 +97,6 @@ UPLOADS = 20
 EXPLORE_REPEATS = 5
 PICTURE_SIZE = (640, 480)
 JPEG_QUALITY = 90
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [  # as tests/e2e/conftest.py
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 STARTUP_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 10
 STEP_TIMEOUT_MS = 120_000
