@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 # := so that a HOST variable in the environment never opens the app; `make run HOST=0.0.0.0` still does
 HOST := 127.0.0.1
 PORT := 8050
-CHROMIUM ?= /usr/bin/chromium
+# the browser tests' Chromium: $CHROMIUM_PATH when set, else the system package
+CHROMIUM := $(or $(CHROMIUM_PATH),/usr/bin/chromium)
 
 .PHONY: run test setup setup-dev browser validate-demo stats-demo benchmark benchmark-input benchmark-training benchmark-inference benchmark-gpu clean
 
@@ -26,12 +27,13 @@ setup: $(VENV)/.installed
 ## setup-dev: setup + test tools + the system Chromium used by browser tests
 setup-dev: $(VENV)/.installed-dev browser
 
-## browser: install Debian's chromium when it is missing (browser tests never download one)
-browser:
+## browser: the system chromium package when Chromium is missing (root or sudo); otherwise,
+## as a last resort, Playwright's own download (python -m playwright install chromium)
+browser: $(VENV)/.installed-dev
 	@if [ ! -x $(CHROMIUM) ]; then \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
-		elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium chromium-driver >/dev/null; \
-		else echo "browser tests need Chromium at $(CHROMIUM): install the 'chromium' package"; exit 1; fi; \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		elif command -v sudo >/dev/null && sudo -n true 2>/dev/null && command -v apt-get >/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		else echo "no system Chromium at $(CHROMIUM) and no root: using Playwright's Chromium"; $(BIN)/python -m playwright install chromium; fi; \
 	fi
 
 ## run: set up, check the bundled demo dataset, serve the app on http://$(HOST):$(PORT)

@@ -87,7 +87,7 @@ from benchmarks.coco_scale import machine_description  # noqa: E402
 from benchmarks.inference import busy_cpu_seconds  # noqa: E402
 from pipeline.images import read_rgb  # noqa: E402
 from pipeline.settings import DEMO_DATASET_DIR  # noqa: E402
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402 - one place says how Chromium runs here
+from tests.e2e.conftest import launch_chromium  # noqa: E402 - one place says how Chromium runs here
 
 logger = logging.getLogger("benchmarks.app_latency")
 
@@ -427,13 +427,11 @@ def run(uploads: int = UPLOADS, size: int = SIZE, explore_repeats: int = EXPLORE
 
     if uploads < 1 or explore_repeats < 1:
         raise ValueError("uploads and explore_repeats must be at least 1")
-    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        raise FileNotFoundError(f"this benchmark needs Chromium at {CHROMIUM} (make browser / apt-get install chromium)")
     with tempfile.TemporaryDirectory(prefix="cocoseg-app-latency-") as folder:
         home = Path(folder) / "home"
         model = build_workspace(home, size)
         with serving(home, Path(folder) / "server.log") as url, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+            browser = launch_chromium(playwright)
             try:
                 quiet = wait_for_quiet(wait_quiet_s)  # the model built, the server and the browser started and idle
                 load_before = os.getloadavg()[0]

@@ -18,7 +18,27 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
+SYSTEM_CHROMIUM = Path("/usr/bin/chromium")
+
+
+def chromium_executable() -> str | None:
+    """The browser to drive: $CHROMIUM_PATH, else the system Chromium, else None, which
+    makes Playwright use the one `python -m playwright install chromium` put in its cache
+    (the Makefile's fallback where the system package cannot be installed)."""
+    for candidate in (os.environ.get("CHROMIUM_PATH"), str(SYSTEM_CHROMIUM)):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def launch_chromium(playwright):
+    """Headless Chromium with this project's arguments; a missing browser is a failure, never a skip."""
+    executable = chromium_executable()
+    try:
+        return playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+    except Exception as error:  # noqa: BLE001 - Playwright raises its own Error for a missing browser
+        raise RuntimeError(f"browser tests need Chromium: set CHROMIUM_PATH, install the system 'chromium' package, or run "
+                           f"`make browser` ({str(error).splitlines()[0]})") from None
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -130,12 +150,13 @@ def screenshot_dir() -> Path:
 @pytest.fixture(scope="session")
 def browser():
     """The system Chromium under Playwright; a missing binary is a failure, never a skip."""
-    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(f"browser tests need Chromium at {CHROMIUM}; `make test` installs it (make browser / apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            launched = launch_chromium(playwright)
+        except RuntimeError as error:
+            pytest.fail(str(error))
         try:
             yield launched
         finally:
