@@ -87,7 +87,7 @@ from benchmarks.coco_scale import machine_description  # noqa: E402
 from benchmarks.inference import busy_cpu_seconds  # noqa: E402
 from pipeline.images import read_rgb  # noqa: E402
 from pipeline.settings import DEMO_DATASET_DIR  # noqa: E402
-from tests.e2e.conftest import launch_chromium  # noqa: E402 - one place says how Chromium runs here
+from tests.e2e.conftest import launch_chromium, stop_process  # noqa: E402 - one place says how Chromium runs here
 
 logger = logging.getLogger("benchmarks.app_latency")
 
@@ -98,7 +98,6 @@ EXPLORE_REPEATS = 5
 PICTURE_SIZE = (640, 480)
 JPEG_QUALITY = 90
 STARTUP_TIMEOUT_S = 90
-STOP_TIMEOUT_S = 10
 STEP_TIMEOUT_MS = 120_000
 FILE_INPUT = f"#{Segment.UPLOAD} input[type=file]"
 EXPLORE_IMAGES = "80"  # demo/val images, shown in a summary card
@@ -245,13 +244,7 @@ def serving(home: Path, log_path: Path):
         logger.info("server answered on %s after %.1f s", url, time.perf_counter() - started)
         yield url
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=STOP_TIMEOUT_S)
+        stop_process(process)
 
 
 # --- Segment ---------------------------------------------------------------------------

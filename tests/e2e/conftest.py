@@ -78,7 +78,8 @@ def _answers(port: int) -> bool:
         return False
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_process(process: subprocess.Popen) -> None:
+    """Terminate, then kill after STOP_TIMEOUT_S."""
     if process.poll() is not None:
         return
     process.terminate()
@@ -110,7 +111,7 @@ def _serve(home: Path, log_path: Path):
             time.sleep(0.2)
         yield running
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 @pytest.fixture(scope="session")
