@@ -85,7 +85,7 @@ def models_summary() -> html.Div:
     scores = {}
     for row in leaderboard(workspace):
         if row["variant"] == "fp32" and not row["image_limit"] and row["miou"] is not None:
-            scores.setdefault(row["model"], f"{row['miou'] * 100:.1f} ({row['dataset']}/{row['split']})")
+            scores.setdefault(row["model"], f"{row['miou'] * 100:.1f} on {row['dataset']}/{row['split']}")
     rows = [html.Tr([html.Td(entry.name), html.Td(entry.kind), html.Td(f"{entry.size} px"), html.Td(scores.get(entry.name, "not evaluated"))])
             for entry in sorted(entries, key=lambda entry: entry.card.get("created", ""), reverse=True)[:8]]
     header = html.Thead(html.Tr([html.Th("Model"), html.Th("Kind"), html.Th("Input"), html.Th("mIoU %")]))
@@ -103,10 +103,10 @@ def layout(**_query) -> html.Div:
             html.Div(quick_links(), id=Home.LINKS, className="mb-3"),
             dbc.Row(
                 [
-                    dbc.Col(panel("Datasets", datasets_table(rows), icon="database", panel_id=Home.DATASETS), lg=8),
+                    dbc.Col([panel("Datasets", datasets_table(rows), icon="database", panel_id=Home.DATASETS),
+                             panel("Models", models_summary(), icon="box", panel_id=Home.MODELS)], lg=8, className="d-flex flex-column gap-3"),
                     dbc.Col(
                         [panel("Inference device", device_summary(), icon="cpu", panel_id=Home.DEVICE),
-                         panel("Models", models_summary(), icon="box", panel_id=Home.MODELS),
                          panel("Training runs", runs_summary(), icon="activity", panel_id=Home.RUNS)],
                         lg=4, className="d-flex flex-column gap-3",
                     ),

@@ -46,7 +46,7 @@ def test_home_lists_models_with_their_miou(model_app, exported_models):
     layout = _layout(model_app, "Home")
     models = next(component for component in _walk(layout) if getattr(component, "id", None) == Home.MODELS)
     text = _text(models)
-    assert all(name in text for name in exported_models) and "(demo/val)" in text
+    assert all(name in text for name in exported_models) and "on demo/val" in text
 
 
 @pytest.mark.slow
