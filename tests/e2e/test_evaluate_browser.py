@@ -27,7 +27,7 @@ def test_leaderboard_evaluation_job_and_ensemble_from_rows(page, model_server, e
 
     # the ensemble has no result yet: evaluate it as a background job
     page.locator(f"#{Evaluate.PENDING_MODEL}").click()
-    page.locator("[role=option], .Select-option, .dash-dropdown-option").filter(has_text="pair-mean").first.click()
+    page.get_by_role("option").filter(has_text="pair-mean").first.click()
     page.keyboard.press("Escape")  # close the menu so it cannot cover the button
     page.locator(f"#{Evaluate.RUN}").click()
     page.locator(f"#{Evaluate.RUN_MESSAGE}", has_text="pair-mean: mIoU").wait_for(timeout=120_000)

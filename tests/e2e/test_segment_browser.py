@@ -76,7 +76,7 @@ def test_variant_and_model_switches_reuse_the_upload(page, model_server):
     requests = []
     page.on("request", lambda request: requests.append(request.post_data or "") if "_dash-update-component" in request.url else None)
     page.locator(f"#{Segment.MODEL}").click()
-    page.locator(".Select-menu-outer, .dash-dropdown-options, [role=option]").filter(has_text="exported").first.click()
+    page.get_by_role("option").filter(has_text="(exported").first.click()  # an option, never the menu around them
     page.keyboard.press("Escape")  # close the menu so it cannot cover the variants
     int8 = page.locator(f"#{Segment.VARIANT} input[id$='_input_int8']")
     int8.wait_for(state="attached")  # the variants are re-listed for the chosen model
