@@ -27,6 +27,15 @@ def open_cache(workspace: Workspace, name: str) -> diskcache.Cache:
     return diskcache.Cache(str(workspace.cache_dir / name))
 
 
+def sha256_of(path: Path) -> str:
+    """SHA-256 of a file's content, read in chunks (no memo: see ``file_sha256``)."""
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
 def file_sha256(workspace: Workspace, path: Path) -> str:
     """SHA-256 of a file's content, recomputed only when size or mtime change."""
     status = os.stat(path)
@@ -34,10 +43,6 @@ def file_sha256(workspace: Workspace, path: Path) -> str:
     with open_cache(workspace, "digests") as cache:
         digest = cache.get(fingerprint)
         if digest is None:
-            hasher = hashlib.sha256()
-            with open(path, "rb") as handle:
-                while chunk := handle.read(_HASH_CHUNK):
-                    hasher.update(chunk)
-            digest = hasher.hexdigest()
+            digest = sha256_of(path)
             cache.set(fingerprint, digest, expire=CACHE_EXPIRE_SECONDS)
     return digest

@@ -22,9 +22,11 @@ from typing import Sequence
 import numpy as np
 
 from pipeline.datasets import get_dataset, load_split
+from pipeline.evaluate import EvaluationTarget, evaluation_file
 from pipeline.images import ImageError, read_rgb
 from pipeline.inference import Predictor
-from pipeline.model_store import CARD_FORMAT, ModelEntry, ModelError, get_entry, name_is_taken, partial_folder, publish, sha256_of
+from pipeline.cache import sha256_of
+from pipeline.model_store import CARD_FORMAT, ModelEntry, ModelError, get_entry, name_is_taken, partial_folder, publish
 from pipeline.onnx_graph import STRATEGIES, default_opset, fuse_ensemble
 from pipeline.workspace import UnsafePathError, Workspace, atomic_write_json, check_name, read_json
 
@@ -68,7 +70,7 @@ def normalised_weights(values: Sequence[float]) -> list[float]:
 def _member_miou(entry: ModelEntry) -> float | None:
     """The member's FP32 mIoU on its dataset's whole val split (saved evaluation, else card)."""
     dataset = entry.card.get("source", {}).get("dataset")
-    saved = read_json(entry.evaluations_dir / f"{dataset}.val.fp32.json") if dataset else None
+    saved = read_json(evaluation_file(entry, EvaluationTarget(dataset, "val"), "fp32")) if dataset else None
     if isinstance(saved, dict) and saved.get("miou") is not None:
         return float(saved["miou"])
     value = entry.card.get("validation", {}).get("miou")

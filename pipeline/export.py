@@ -24,8 +24,9 @@ from typing import Callable
 
 import numpy as np
 
-from pipeline.evaluate import EvaluationTarget, evaluate_entry
-from pipeline.model_store import CARD_FORMAT, VARIANT_FILES, ModelEntry, ModelError, partial_folder, publish, sha256_of
+from pipeline.evaluate import EvaluationTarget, evaluate_entry, evaluation_file
+from pipeline.cache import sha256_of
+from pipeline.model_store import CARD_FORMAT, VARIANT_FILES, ModelEntry, ModelError, partial_folder, publish
 from pipeline.onnx_graph import INPUT_NAME, add_segmentation_head, head_node_names
 from pipeline.prepare import PrepareError, find_prepared
 from pipeline.runs import RunError, get_run
@@ -277,8 +278,6 @@ def _build(workspace, config, run, run_config, prepared, checkpoint, folder, siz
 def _evaluate_into(workspace, entry: ModelEntry, target, variant: str, name: str, max_bytes: int) -> dict:
     result = evaluate_entry(workspace, entry, target, max_bytes, variant, save=False)
     result["model"] = name
-    from pipeline.evaluate import evaluation_file
-
     atomic_write_json(evaluation_file(entry, target, variant), result)
     return result
 

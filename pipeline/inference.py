@@ -31,7 +31,8 @@ from typing import Sequence
 import numpy as np
 
 from pipeline.geometry import resize_image, undo_mask
-from pipeline.model_store import ModelEntry, ModelError, sha256_of
+from pipeline.cache import sha256_of
+from pipeline.model_store import ModelEntry, ModelError
 from pipeline.onnx_graph import INPUT_NAME, MASK_OUTPUT, PROBABILITIES_OUTPUT
 
 logger = logging.getLogger(__name__)

@@ -29,7 +29,8 @@ from pipeline.datasets import get_dataset, load_split
 from pipeline.geometry import RESIZE_MODES
 from pipeline.labels import LabelMapError, build_label_map, label_map_from_dict
 from pipeline.model_probe import probe
-from pipeline.model_store import CARD_FORMAT, ModelEntry, ModelError, name_is_taken, partial_folder, publish, sha256_of
+from pipeline.cache import sha256_of
+from pipeline.model_store import CARD_FORMAT, ModelEntry, ModelError, name_is_taken, partial_folder, publish
 from pipeline.onnx_graph import INPUT_NAME, BATCH_DIMENSION, head_nodes, interface_outputs
 from pipeline.workspace import UnsafePathError, Workspace, atomic_write_json, check_name
 

@@ -11,7 +11,6 @@ finished ``.partial-*`` folder, so a half-written model is never listed.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import os
 import shutil
@@ -32,14 +31,6 @@ KINDS = ("exported", "imported", "ensemble")
 
 class ModelError(ValueError):
     """A model or ensemble that cannot be used; the message says why and what to do."""
-
-
-def sha256_of(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(8 * 1024 * 1024):
-            hasher.update(chunk)
-    return hasher.hexdigest()
 
 
 @dataclasses.dataclass(frozen=True)

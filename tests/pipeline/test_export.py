@@ -10,7 +10,8 @@ import onnxruntime
 import pytest
 
 from pipeline.export import PARITY_AGREEMENT, PARITY_TOLERANCE, ExportConfig, ExportError, export_run
-from pipeline.model_store import VARIANT_FILES, get_entry, sha256_of
+from pipeline.cache import sha256_of
+from pipeline.model_store import VARIANT_FILES, get_entry
 from tests.conftest import LIMIT
 
 pytestmark = pytest.mark.slow

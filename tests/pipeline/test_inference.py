@@ -81,7 +81,7 @@ def test_a_changed_or_truncated_model_file_is_refused(model_copy):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelError, match="does not match the hash"):
         Predictor(model_copy)
-    from pipeline.model_store import sha256_of
+    from pipeline.cache import sha256_of
 
     truncated = ModelEntry(model_copy.folder, {**model_copy.card, "sha256": sha256_of(path)})
     with pytest.raises(ModelError, match="not a model ONNX Runtime can load"):
