@@ -15,7 +15,7 @@ from app.components.panels import empty_state, panel
 from app.context import current_settings, current_workspace
 from app.ids import Evaluate
 from pipeline.evaluate import EvaluationError, evaluate, leaderboard, saved_evaluations
-from pipeline.model_store import ModelError, get_entry, list_entries
+from pipeline.model_store import ModelError, list_entries
 from pipeline.onnx_graph import STRATEGIES
 from pipeline.workspace import BusyError
 
@@ -45,24 +45,27 @@ def table_rows(rows: list[dict]) -> list[dict]:
             notes.append(f"first {row['image_limit']} images only")
         if row["members"]:
             notes.append("members: " + ", ".join(row["members"]))
-        shown.append({"id": f"{row['model']}|{row['variant']}|{row['image_limit'] or ''}", "model": row["model"], "kind": row["kind"],
+        shown.append({"id": row_id(row["model"], row["variant"], row["image_limit"]), "model": row["model"], "kind": row["kind"],
                       "variant": row["variant"], "images": row["images"], "miou": _percent(row["miou"]), "mean_dice": _percent(row["mean_dice"]),
                       "pixel_accuracy": _percent(row["pixel_accuracy"]), "frequency_weighted_iou": _percent(row["frequency_weighted_iou"]),
                       "note": "; ".join(notes)})
     return shown
 
 
-def _result_for(workspace, row_id: str, dataset: str, split: str) -> dict | None:
-    model, variant, limit = row_id.split("|")
-    try:
-        entry = get_entry(workspace, model)
-    except ModelError:
-        return None
-    for result in saved_evaluations(entry):
-        where = result["protocol"]
-        if (where["dataset"], where["split"], result["variant"], str(where.get("image_limit") or "")) == (dataset, split, variant, limit):
-            return result
-    return None
+def row_id(model: str, variant: str, image_limit) -> str:
+    """A leaderboard row's key (model names cannot contain '|')."""
+    return f"{model}|{variant}|{image_limit or ''}"
+
+
+def saved_results(workspace, dataset: str, split: str) -> dict[str, dict]:
+    """Every saved evaluation on one split, by row key (each model's files read once)."""
+    results = {}
+    for entry in list_entries(workspace):
+        for result in saved_evaluations(entry):
+            where = result["protocol"]
+            if (where["dataset"], where["split"]) == (dataset, split):
+                results[row_id(entry.name, result["variant"], where.get("image_limit"))] = result
+    return results
 
 
 def protocol_text(result: dict | None) -> str:
@@ -139,9 +142,10 @@ def show_split(choice, _refresh):
     everything = leaderboard(workspace)
     dataset, _, split = (choice or "demo/val").partition("/")
     rows = [row for row in everything if row["dataset"] == dataset and row["split"] == split]
+    results = saved_results(workspace, dataset, split)
     labels, values, classes = [], [], []
     for row in rows:
-        result = _result_for(workspace, f"{row['model']}|{row['variant']}|{row['image_limit'] or ''}", dataset, split)
+        result = results.get(row_id(row["model"], row["variant"], row["image_limit"]))
         if result:
             classes = classes or result["classes"]
             if result["classes"] == classes:
@@ -160,9 +164,9 @@ def show_split(choice, _refresh):
 def show_confusion(active_cell, data, choice):
     if not data:
         return confusion_heatmap([], []), ""
-    row_id = (active_cell or {}).get("row_id") or data[0]["id"]
+    key = (active_cell or {}).get("row_id") or data[0]["id"]
     dataset, _, split = (choice or "demo/val").partition("/")
-    result = _result_for(current_workspace(), row_id, dataset, split)
+    result = saved_results(current_workspace(), dataset, split).get(key)
     if result is None:
         return confusion_heatmap([], []), ""
     title = f"{result['model']} ({result['variant']}), row-normalised"

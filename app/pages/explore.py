@@ -226,7 +226,8 @@ def show_thumbnails(page, classes, match, tab, choice, labels):
     workspace = current_workspace()
     try:
         stats = _stats(choice, labels)
-        coco_images = get_dataset(workspace, _split(choice)[0]).split(_split(choice)[1]).images
+        dataset, split = _split(choice)
+        coco_images = get_dataset(workspace, dataset).split(split).images
     except (CocoFileError, LabelMapError, ValueError, OSError):
         return no_update, no_update
     index = stats["image_index"]
