@@ -158,7 +158,8 @@ def build_workspace(home: Path, size: int) -> str:
 
     from pipeline.export import OPSET, to_onnx
     from pipeline.labels import build_label_map
-    from pipeline.model_store import CARD_FORMAT, sha256_of
+    from pipeline.cache import sha256_of
+    from pipeline.model_store import CARD_FORMAT
     from pipeline.onnx_graph import INPUT_NAME
     from pipeline.tf_runtime import tensorflow
 
