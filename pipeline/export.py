@@ -27,7 +27,7 @@ import numpy as np
 from pipeline.evaluate import EvaluationTarget, evaluate_entry, evaluation_file
 from pipeline.cache import sha256_of
 from pipeline.model_store import CARD_FORMAT, VARIANT_FILES, ModelEntry, ModelError, partial_folder, publish
-from pipeline.onnx_graph import INPUT_NAME, add_segmentation_head, head_node_names
+from pipeline.onnx_graph import INPUT_NAME, add_segmentation_head, convert_fp16, head_node_names
 from pipeline.prepare import PrepareError, find_prepared
 from pipeline.runs import RunError, get_run
 from pipeline.tf_runtime import tensorflow
@@ -153,16 +153,6 @@ def quantize_int8(source: Path, target: Path, calibration: np.ndarray) -> None:
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=head_node_names())
     finally:
         staged.unlink(missing_ok=True)
-
-
-def convert_fp16(source: Path, target: Path) -> None:
-    """FP16 weights and compute, float32/uint8 inputs and outputs kept for callers."""
-    import onnx
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-
-    model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True, disable_shape_infer=False)
-    onnx.checker.check_model(model)
-    onnx.save(model, str(target))
 
 
 def _validation_summary(run) -> dict:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import importlib.util
 import io
 import logging
 import os
@@ -105,11 +106,30 @@ def usable_providers() -> ProviderReport:
 
     onnxruntime.set_default_logger_severity(_FATAL_ONLY)
     built = tuple(onnxruntime.get_available_providers())
+    _preload_gpu_libraries(onnxruntime, built)
     model = _probe_model()
     usable = tuple(name for name in PREFERRED_ORDER if name in built and _session_accepts(onnxruntime, model, name))
     report = ProviderReport(onnxruntime.__version__, built, usable)
     logger.info("onnxruntime %s: usable providers %s", report.version, ", ".join(report.usable))
     return report
+
+
+def _preload_gpu_libraries(onnxruntime, built: tuple[str, ...]) -> None:
+    """Load CUDA/cuDNN from pip's ``nvidia`` packages, where they are installed.
+
+    onnxruntime-gpu does not find those wheels' libraries by itself (they are not on the
+    loader's path); ``preload_dlls`` loads them. Without the packages (system CUDA, or no
+    GPU at all) nothing is tried, so a CPU machine logs nothing.
+    """
+    if not any(name in built for name in ("CUDAExecutionProvider", "TensorrtExecutionProvider")):
+        return
+    if not hasattr(onnxruntime, "preload_dlls") or importlib.util.find_spec("nvidia") is None:
+        return
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            onnxruntime.preload_dlls()
+    except Exception as error:  # noqa: BLE001 - a failed preload only means CUDA may not be usable
+        logger.info("could not preload CUDA libraries from the nvidia packages: %s", error)
 
 
 # --- sessions ------------------------------------------------------------------------

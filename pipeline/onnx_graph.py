@@ -8,7 +8,8 @@ pages never special-case one:
     output  ``mask``           uint8  (batch, size, size), the class index (ArgMax in the graph)
     output  ``probabilities``  float32 (batch, size, size, classes), softmax
 
-Pure functions over ``onnx.ModelProto``; no files, no sessions.
+Pure functions over ``onnx.ModelProto``, no sessions; only ``convert_fp16`` reads and
+writes files.
 """
 
 from __future__ import annotations
@@ -176,3 +177,12 @@ def fuse_ensemble(members: Sequence[onnx.ModelProto], strategy: str, weights: Se
 
 def default_opset(model: onnx.ModelProto) -> int:
     return next((entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")), 0)
+
+
+def convert_fp16(source: Path, target: Path) -> None:
+    """FP16 weights and compute, float32/uint8 inputs and outputs kept for callers."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load(str(source)), keep_io_types=True, disable_shape_infer=False)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(target))

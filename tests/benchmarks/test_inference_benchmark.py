@@ -37,3 +37,30 @@ def test_gpu_benchmark_skips_cleanly_without_cuda(capsys):
     assert results["skipped"] == gpu.SKIPPED and results["rows"] == []
     assert gpu.main(["--size", "64", "--repeats", "1"]) == 0
     assert "no CUDA GPU visible: skipped" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_gpu_payload_skeleton_is_small_and_fills_to_a_runnable_model(tmp_path):
+    """The weights-free graph that travels to a GPU machine runs after filling, with finite outputs."""
+    import numpy as np
+    import onnx
+    import onnxruntime
+
+    from benchmarks import gpu
+    from pipeline.onnx_graph import INPUT_NAME, MASK_OUTPUT, PROBABILITIES_OUTPUT
+
+    path, _ = gpu.export_architecture("unet", 64, tmp_path)
+    skeleton = tmp_path / "unet.skeleton.onnx"
+    onnx.save(gpu.strip_weights(onnx.load(str(path))), str(skeleton))
+    assert skeleton.stat().st_size * 20 < path.stat().st_size
+    (tmp_path / "filled").mkdir()
+    fp32_path, fp16_path = gpu.filled_files(skeleton, tmp_path / "filled")
+    images = gpu.demo_images("val2017", 2, 64)
+    for model_path in (fp32_path, fp16_path):
+        session = onnxruntime.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+        mask, probabilities = session.run([MASK_OUTPUT, PROBABILITIES_OUTPUT], {INPUT_NAME: images})
+        assert mask.shape == (2, 64, 64) and mask.dtype == np.uint8 and int(mask.max()) < gpu.NUM_CLASSES
+        assert np.isfinite(probabilities).all() and np.allclose(probabilities.sum(axis=-1), 1.0, atol=1e-2)
+    first = onnx.load(str(fp32_path))
+    gpu.filled_files(skeleton, tmp_path)
+    assert onnx.load(str(tmp_path / "unet.onnx")).graph.initializer == first.graph.initializer  # seeded: the same weights
