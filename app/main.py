@@ -16,6 +16,7 @@ from dash import dcc, html
 
 from app.context import UPLOAD_ROUTE, WORKSPACE_CONFIG_KEY, remember_workspace
 from app.jobs import background_manager
+from pipeline.runs import reconcile_runs
 from pipeline.settings import ASSETS_DIR, get_settings
 from pipeline.workspace import Workspace, default_workspace
 
@@ -115,7 +116,7 @@ def create_app(workspace: Workspace | None = None) -> dash.Dash:
         title="cocoseg",
         suppress_callback_exceptions=True,
         update_title=None,
-        background_callback_manager=background_manager(workspace),
+        background_callback_manager=background_manager(workspace, settings.broker_url),
     )
     server = app.server
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
@@ -128,5 +129,8 @@ def create_app(workspace: Workspace | None = None) -> dash.Dash:
         [dcc.Location(id="url"), _navigation(), html.Main(dash.page_container, className="content")],
         className="app-frame",
     )
+    recovered = reconcile_runs(workspace)
+    if recovered:
+        logger.warning("marked %d job(s) interrupted whose process had ended: %s", len(recovered), ", ".join(recovered))
     logger.info("app created for workspace %s", workspace.root)
     return app

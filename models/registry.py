@@ -13,6 +13,7 @@ from typing import Callable
 
 import keras
 
+from models.catalog import CATALOG
 from models.attention_unet import attention_unet_base, build_attention_unet
 from models.pretrained_unet import build_pretrained_unet, pretrained_unet_base
 from models.residual_unet import build_residual_unet, residual_unet_base
@@ -31,11 +32,11 @@ class Architecture:
 ARCHITECTURES: dict[str, Architecture] = {
     architecture.name: architecture
     for architecture in (
-        Architecture("unet", build_unet, unet_base, "UNet (Ronneberger et al. 2015)"),
-        Architecture("attention_unet", build_attention_unet, attention_unet_base, "UNet with additive attention gates (Oktay et al. 2018)"),
-        Architecture("residual_unet", build_residual_unet, residual_unet_base, "UNet with residual blocks"),
-        Architecture("transunet", build_transunet, transunet_base, "CNN encoder + ViT bottleneck + UNet decoder (Chen et al. 2021)"),
-        Architecture("pretrained_unet", build_pretrained_unet, pretrained_unet_base, "UNet decoder on a MobileNetV2 encoder"),
+        Architecture("unet", build_unet, unet_base, CATALOG["unet"].description),
+        Architecture("attention_unet", build_attention_unet, attention_unet_base, CATALOG["attention_unet"].description),
+        Architecture("residual_unet", build_residual_unet, residual_unet_base, CATALOG["residual_unet"].description),
+        Architecture("transunet", build_transunet, transunet_base, CATALOG["transunet"].description),
+        Architecture("pretrained_unet", build_pretrained_unet, pretrained_unet_base, CATALOG["pretrained_unet"].description),
     )
 }
 

@@ -45,10 +45,15 @@ FORMAT_VERSION = 1
 ENCODINGS = ("jpeg", "png")
 SKIPPED_EXAMPLES_KEPT = 50
 ProgressCallback = Callable[[int, int], None]
+StopCallback = Callable[[], bool]
 
 
 class PrepareError(ValueError):
     """Preparation cannot start or did not finish; the message says what to do."""
+
+
+class PrepareCancelled(PrepareError):
+    """``should_stop`` asked preparation to stop; nothing was published."""
 
 
 class ConfigError(PrepareError):
@@ -250,9 +255,14 @@ def _split_summary(plan_: Plan, split: SplitPlan, tally: _SplitTally, shards: li
     return summary
 
 
-def write_split(pool, plan_: Plan, split: SplitPlan, folder: Path, progress: ProgressCallback | None, done: int, total: int) -> dict:
+def write_split(pool, plan_: Plan, split: SplitPlan, folder: Path, progress: ProgressCallback | None, done: int, total: int,
+                should_stop: StopCallback | None = None) -> dict:
     """Build every task of a split (in ``pool``, or here when it is None), write its shards
-    into ``folder`` and return the split's manifest section."""
+    into ``folder`` and return the split's manifest section.
+
+    Raises:
+        PrepareCancelled: ``should_stop`` returned True (checked after every image).
+    """
     tally = _SplitTally(plan_.label_map.num_classes, len(split.tasks))
     with ShardedWriter(folder, split.name, plan_.config.shards) as writer:
         results = pool.map(build_example, split.tasks, chunksize=4) if pool else map(build_example, split.tasks)
@@ -265,6 +275,8 @@ def write_split(pool, plan_: Plan, split: SplitPlan, folder: Path, progress: Pro
             done += 1
             if progress:
                 progress(done, total)
+            if should_stop and should_stop():
+                raise PrepareCancelled(f"cancelled after {done} of {total} images; nothing was published")
     return _split_summary(plan_, split, tally, writer.paths)
 
 
@@ -289,10 +301,12 @@ def _remove_stale_partials(workspace: Workspace, set_id: str) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def prepare(workspace: Workspace, config: PrepareConfig, max_bytes: int, progress: ProgressCallback | None = None) -> "PreparedSet":
+def prepare(workspace: Workspace, config: PrepareConfig, max_bytes: int, progress: ProgressCallback | None = None,
+            should_stop: StopCallback | None = None) -> "PreparedSet":
     """Write the prepared set for ``config`` (or find it already written).
 
     Raises:
+        PrepareCancelled: ``should_stop`` said so; the partial folder is removed.
         ConfigError: invalid settings, before any work.
         PrepareError: a worker died or writing failed; nothing was published and any
             earlier set is untouched.
@@ -314,7 +328,7 @@ def prepare(workspace: Workspace, config: PrepareConfig, max_bytes: int, progres
             splits = {}
             done = 0
             for split in plan_.splits:
-                splits[split.name] = write_split(pool, plan_, split, partial, progress, done, total)
+                splits[split.name] = write_split(pool, plan_, split, partial, progress, done, total, should_stop)
                 done += len(split.tasks)
             atomic_write_json(partial / "manifest.json", _manifest(plan_, workspace, splits, time.perf_counter() - started))
             os.replace(partial, plan_.folder)

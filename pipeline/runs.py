@@ -5,17 +5,34 @@ finished, failed, cancelled or interrupted, with a heartbeat), ``events.jsonl`` 
 line per batch group and per epoch), ``history.csv`` (one row per epoch),
 ``checkpoints/last.keras`` and ``checkpoints/best.keras``, ``state.json`` (where to
 resume) and ``logs/`` for TensorBoard. Status and state are written atomically.
+
+The same folder shape records preparation jobs (``<workspace>/jobs/prepare-*``), so
+every background job has one registry entry that any process can read:
+
+- the job writes its process identity (host, pid, the pid's start time) into
+  ``status.json`` when it starts, and a ``Heartbeat`` thread touches ``heartbeat``
+  every two seconds while it lives;
+- ``reconcile`` turns an active entry whose process is gone (same host: checked at
+  once; another host: no heartbeat for ``STALE_SECONDS``) into ``interrupted``, so a
+  killed or crashed job never shows an endless spinner;
+- cancel is a request file (``cancel.json``) that the runner polls between batches;
+  ``kill_job`` is the fallback, and kills only the process whose identity the job
+  itself recorded (a recycled pid, or one a browser made up, is never touched).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import datetime
 import json
 import logging
+import os
 import secrets
 import shutil
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -25,6 +42,11 @@ logger = logging.getLogger(__name__)
 
 STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
 ACTIVE = ("queued", "running")
+CANCEL_FILE = "cancel.json"
+HEARTBEAT_FILE = "heartbeat"
+HEARTBEAT_SECONDS = 2.0
+OWNER_VARIABLE = "COCOSEG_JOB_OWNER"  # set by whoever starts the job body (app.jobs.job_owner)
+STALE_SECONDS = 30.0  # a job on another host with no heartbeat for this long is gone
 HISTORY_FIELDS = ("epoch", "loss", "val_loss", "val_miou", "learning_rate", "seconds", "images_per_second")
 
 
@@ -84,6 +106,33 @@ class RunFolder:
         """Refresh the heartbeat (and progress fields) of a running run."""
         self.set_status(self.status().get("status", "running"), **fields)
 
+    def beat(self) -> None:
+        """Touch the heartbeat file (cheap; written by the ``Heartbeat`` thread)."""
+        (self.folder / HEARTBEAT_FILE).write_text(str(time.time()), encoding="utf-8")
+
+    def last_alive(self) -> float:
+        """The latest sign of life: status.json's heartbeat or the heartbeat file's."""
+        latest = float(self.status().get("heartbeat", 0) or 0)
+        try:
+            latest = max(latest, (self.folder / HEARTBEAT_FILE).stat().st_mtime)
+        except OSError:
+            pass
+        return latest
+
+    def request_cancel(self, by: str = "user") -> None:
+        """Ask the runner to stop after the current batch (it polls ``cancel_requested``)."""
+        atomic_write_json(self.folder / CANCEL_FILE, {"requested": now_iso(), "time": time.time(), "by": by})
+        self.append_event({"type": "cancel_requested", "by": by})
+
+    def cancel_requested(self) -> bool:
+        return (self.folder / CANCEL_FILE).is_file()
+
+    def cancel_request_time(self) -> float | None:
+        return read_json(self.folder / CANCEL_FILE, default={}).get("time")
+
+    def clear_cancel(self) -> None:
+        (self.folder / CANCEL_FILE).unlink(missing_ok=True)
+
     def save_state(self, epoch: int, best_miou: float | None) -> None:
         atomic_write_json(self.folder / "state.json", {"epoch": epoch, "best_miou": best_miou})
 
@@ -116,17 +165,117 @@ class RunFolder:
             return [{key: (float(value) if value not in ("", None) else None) for key, value in row.items()} for row in csv.DictReader(handle)]
 
 
-def create_run(workspace: Workspace, config: dict, prefix: str) -> RunFolder:
-    """A new run folder with config.json and status ``queued``; the name is unique."""
+def create_run(workspace: Workspace, config: dict, prefix: str, parent: Path | None = None) -> RunFolder:
+    """A new run folder (under ``parent``, default the runs folder) with config.json and status ``queued``."""
     check_name(prefix, "run name prefix")
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = workspace.runs_dir / f"{prefix}-{stamp}-{secrets.token_hex(2)}"
+    folder = (parent or workspace.runs_dir) / f"{prefix}-{stamp}-{secrets.token_hex(2)}"
     folder.mkdir(parents=True)
     (folder / "checkpoints").mkdir()
     run = RunFolder(folder)
     atomic_write_json(folder / "config.json", config)
     run.set_status("queued", created=now_iso())
     return run
+
+
+# --- the process behind a job -----------------------------------------------------------
+
+def process_identity() -> dict:
+    """Who is running this job: host, pid and the pid's start time (pids get reused)."""
+    import psutil
+
+    return {"host": socket.gethostname(), "pid": os.getpid(), "pid_started": psutil.Process().create_time(),
+            "owner": os.environ.get(OWNER_VARIABLE, "cli")}
+
+
+def job_process_alive(status: dict) -> bool | None:
+    """Whether the process a status names is still that process; None when it cannot be told here."""
+    import psutil
+
+    pid, started = status.get("pid"), status.get("pid_started")
+    if status.get("host") != socket.gethostname() or not isinstance(pid, int) or started is None:
+        return None
+    try:
+        process = psutil.Process(pid)
+        return abs(process.create_time() - float(started)) < 1.0 and process.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+class Heartbeat:
+    """A daemon thread that touches the run's heartbeat file while the job lives.
+
+    Batches can be slow (a big model on a CPU, the first step's graph tracing); the
+    thread keeps the job visibly alive between progress events, and dies with it.
+    """
+
+    def __init__(self, run: RunFolder, seconds: float = HEARTBEAT_SECONDS) -> None:
+        self.run, self.seconds = run, seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{run.name}", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.seconds):
+            try:
+                self.run.beat()
+            except OSError as error:  # a full disk must not kill the job from this thread
+                logger.warning("heartbeat of %s failed: %s", self.run.name, error)
+
+    def __enter__(self) -> "Heartbeat":
+        self.run.beat()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def reconcile(run: RunFolder, stale_seconds: float = STALE_SECONDS) -> str | None:
+    """Mark an active job whose process is gone ``interrupted``; returns the new status or None.
+
+    A ``queued`` job that no process has picked up yet (no pid) is left alone: with
+    Celery it may wait for a free worker.
+    """
+    status = run.status()
+    if status.get("status") not in ACTIVE or status.get("pid") is None:
+        return None
+    alive = job_process_alive(status)
+    if alive is None:
+        alive = time.time() - run.last_alive() < stale_seconds
+        reason = f"no heartbeat from {status.get('host', 'its host')} for over {stale_seconds:.0f} s"
+    else:
+        reason = f"its process (pid {status['pid']}) ended without finishing: killed, crashed or out of memory"
+    if alive:
+        return None
+    resumable = run.last_checkpoint.is_file()
+    hint = "; resume it to continue from the last finished epoch" if resumable else "; nothing was saved yet, start it again"
+    run.set_status("interrupted", message=reason + (hint if run.folder.parent.name == "runs" else ""))
+    run.append_event({"type": "interrupted", "message": reason})
+    logger.warning("job %s interrupted: %s", run.name, reason)
+    return "interrupted"
+
+
+def kill_job(run: RunFolder) -> bool:
+    """Kill the job's process tree, only if the process is the one the job recorded."""
+    import psutil
+
+    status = run.status()
+    if status.get("status") not in ACTIVE or job_process_alive(status) is not True:
+        return False
+    try:
+        process = psutil.Process(status["pid"])
+        children = process.children(recursive=True)
+        for victim in [*children, process]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                victim.kill()
+        psutil.wait_procs([*children, process], timeout=10)
+    except psutil.NoSuchProcess:
+        pass
+    run.set_status("cancelled", message="cancelled (the job did not stop by itself, so its process was ended)")
+    run.append_event({"type": "killed"})
+    logger.warning("killed job %s (pid %s)", run.name, status["pid"])
+    return True
 
 
 def get_run(workspace: Workspace, name: str) -> RunFolder:
@@ -170,22 +319,23 @@ def list_runs(workspace: Workspace) -> list[RunSummary]:
     return [summarise_run(RunFolder(folder)) for folder in folders]
 
 
-def mark_stale_runs(workspace: Workspace, timeout_seconds: float = 120.0) -> list[str]:
-    """Runs still marked active whose heartbeat stopped become ``interrupted`` (resumable)."""
-    stale = []
-    for summary in list_runs(workspace):
-        run = RunFolder(summary.folder)
-        status = run.status()
-        if status.get("status") in ACTIVE and time.time() - float(status.get("heartbeat", 0)) > timeout_seconds:
-            run.set_status("interrupted", message="the training process stopped without a word (killed or crashed); resume it to continue")
-            stale.append(run.name)
-    return stale
+def reconcile_runs(workspace: Workspace, stale_seconds: float = STALE_SECONDS) -> list[str]:
+    """``reconcile`` every active training run and preparation job; the names that changed."""
+    changed = []
+    for parent in (workspace.runs_dir, workspace.jobs_dir):
+        if not parent.is_dir():
+            continue
+        for folder in parent.iterdir():
+            if (folder / "status.json").is_file() and reconcile(RunFolder(folder), stale_seconds):
+                changed.append(folder.name)
+    return changed
 
 
 def delete_run(workspace: Workspace, name: str) -> None:
     """Delete a run folder; refused while the run is active."""
     run = get_run(workspace, name)
-    if run.status().get("status") in ACTIVE and time.time() - float(run.status().get("heartbeat", 0)) < 120:
+    reconcile(run)
+    if run.status().get("status") == "running" or (run.status().get("status") == "queued" and run.status().get("pid")):
         raise RunError(f"run {name} is {run.status()['status']}; cancel it before deleting")
     shutil.rmtree(run.folder)
     logger.info("deleted run %s", name)

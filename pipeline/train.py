@@ -11,6 +11,7 @@ with the same per-epoch data seeds, so it reproduces uninterrupted training.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import math
 import os
@@ -19,10 +20,11 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from models.catalog import check_model_settings
 from pipeline.augment import NO_AUGMENTATION, AugmentConfig
 from pipeline.dataset import InputConfig, evaluation_dataset, training_dataset
 from pipeline.prepare import PrepareError, PreparedSet, find_prepared
-from pipeline.runs import RunError, RunFolder, create_run, get_run
+from pipeline.runs import Heartbeat, RunError, RunFolder, create_run, get_run, now_iso, process_identity
 from pipeline.sampling import SAMPLING_METHODS, SamplingConfig
 from pipeline.tf_runtime import tensorflow
 from pipeline.workspace import Workspace, atomic_write_json
@@ -33,6 +35,8 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "poly")
 LOSS_NAMES = ("cross_entropy", "dice", "focal", "cross_entropy_dice")
 EVENT_EVERY_BATCHES = 5
+MAX_EPOCHS = 1000
+MAX_BATCH_SIZE = 1024
 
 ProgressCallback = Callable[[dict], None]
 StopCallback = Callable[[], bool]
@@ -79,18 +83,15 @@ class TrainConfig:
     mixed_precision: bool = False
 
     def __post_init__(self) -> None:
-        ARCHITECTURES, check_options = _registry().ARCHITECTURES, _registry().check_options
-
-        if self.model not in ARCHITECTURES:
-            raise TrainConfigError("model", f"unknown architecture {self.model!r}; known: {', '.join(ARCHITECTURES)}")
         try:
-            check_options(self.model, dict(self.model_options))
+            check_model_settings(self.model, dict(self.model_options))
         except ValueError as error:
-            raise TrainConfigError("model_options", str(error).split(": ", 1)[-1]) from None
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise TrainConfigError("epochs", f"must be a positive integer, got {self.epochs!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise TrainConfigError("batch_size", f"must be a positive integer, got {self.batch_size!r}")
+            field, _, message = str(error).partition(": ")
+            raise TrainConfigError("model" if field == "model" else "model_options", message if field in ("model", "model_options") else str(error)) from None
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or not 1 <= self.epochs <= MAX_EPOCHS:
+            raise TrainConfigError("epochs", f"must be a whole number from 1 to {MAX_EPOCHS}, got {self.epochs!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise TrainConfigError("batch_size", f"must be a whole number from 1 to {MAX_BATCH_SIZE}, got {self.batch_size!r}")
         if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise TrainConfigError("learning_rate", f"must be a positive number, got {self.learning_rate!r}")
         for field, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("loss", LOSS_NAMES), ("sampling", SAMPLING_METHODS)):
@@ -138,8 +139,12 @@ def device_name() -> str:
     return f"{len(gpus)} GPU" if gpus else "CPU"
 
 
-def check(workspace: Workspace, config: TrainConfig, num_classes: int | None = None) -> PreparedSet:
-    """Everything that must hold before a run starts; errors name the field."""
+def check(workspace: Workspace, config: TrainConfig, num_classes: int | None = None, device_check: bool = True) -> PreparedSet:
+    """Everything that must hold before a run starts; errors name the field.
+
+    ``device_check=False`` skips the one check that needs TensorFlow (a GPU for mixed
+    precision), so the web process can validate a form; the job repeats it.
+    """
     try:
         prepared = find_prepared(workspace, config.prepared)
     except (PrepareError, ValueError) as error:
@@ -151,10 +156,14 @@ def check(workspace: Workspace, config: TrainConfig, num_classes: int | None = N
     examples = manifest["splits"]["train"]["examples"]
     if config.batch_size > examples:
         raise TrainConfigError("batch_size", f"{config.batch_size} is larger than the {examples} training examples")
+    try:
+        check_model_settings(config.model, dict(config.model_options), manifest["config"]["size"])
+    except ValueError as error:
+        raise TrainConfigError("prepared", f"{prepared.name}: {str(error).partition(': ')[2]}") from None
     classes = len(manifest["label_map"]["classes"])
     if num_classes is not None and num_classes != classes:
         raise TrainConfigError("prepared", f"its label map has {classes} classes but the model predicts {num_classes}")
-    if config.mixed_precision and device_name() == "CPU":
+    if device_check and config.mixed_precision and device_name() == "CPU":
         raise TrainConfigError("mixed_precision", "needs a GPU; none is visible")
     return prepared
 
@@ -191,9 +200,14 @@ def _loss_function(name: str):
 
 
 def _save_checkpoint(model, target) -> None:
+    """Write next to ``target`` and rename: a failed write (full disk) keeps the old checkpoint."""
     temporary = target.with_name(f".{target.stem}.tmp.keras")
-    model.save(temporary)
-    os.replace(temporary, target)
+    try:
+        model.save(temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def make_train_step(model, optimizer, loss_function, strategy=None):
@@ -229,7 +243,8 @@ class _Trainer:
     def __init__(self, run: RunFolder, config: TrainConfig, prepared: PreparedSet, on_progress, should_stop) -> None:
         self.run, self.config, self.prepared = run, config, prepared
         self.on_progress = on_progress or (lambda event: None)
-        self.should_stop = should_stop or (lambda: False)
+        asked = should_stop or (lambda: False)
+        self.should_stop = lambda: run.cancel_requested() or asked()  # the registry's cancel works for every caller
         self.tf = tensorflow()
         self.num_classes = len(prepared.manifest["label_map"]["classes"])
         self.loss_function = _loss_function(config.loss)
@@ -282,7 +297,7 @@ class _Trainer:
     def train(self, start_epoch: int, best_miou: float | None) -> Run:
         run, config = self.run, self.config
         writer = self.tf.summary.create_file_writer(str(run.logs))
-        run.set_status("running", device=device_name(), message="", pid=os.getpid(), epochs=config.epochs)
+        run.set_status("running", device=device_name(), message="", epochs=config.epochs, started=now_iso(), **process_identity())
         for epoch in range(start_epoch, config.epochs):
             started = time.perf_counter()
             seen, loss_sum, batches = 0, 0.0, 0
@@ -333,17 +348,69 @@ class _Trainer:
         return best_miou
 
 
+def _failure_message(error: BaseException, run: RunFolder) -> str:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        epoch = run.state().get("epoch", 0)
+        kept = f"the checkpoint of epoch {epoch} is kept" if epoch else "no checkpoint was saved yet"
+        return f"the disk is full (No space left on device); {kept}. Free some space, then resume"
+    return f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
+
+
 def _execute(trainer: _Trainer, resume: bool, start_epoch: int, best_miou) -> Run:
     try:
-        trainer.build(resume)
-        return trainer.train(start_epoch, best_miou)
+        with Heartbeat(trainer.run):
+            trainer.build(resume)
+            return trainer.train(start_epoch, best_miou)
     except BaseException as error:
-        message = f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
-        if isinstance(error, KeyboardInterrupt):
-            trainer.run.set_status("cancelled", message="interrupted from the keyboard")
-        else:
-            trainer.run.set_status("failed", message=message)
+        try:
+            if isinstance(error, KeyboardInterrupt):
+                trainer.run.set_status("cancelled", message="interrupted from the keyboard")
+            else:
+                trainer.run.set_status("failed", message=_failure_message(error, trainer.run))
+                trainer.run.append_event({"type": "failed", "message": _failure_message(error, trainer.run)})
+        except OSError:  # the disk may be too full even for status.json: reconcile marks it interrupted
+            logger.exception("could not record the failure of %s", trainer.run.name)
         raise
+
+
+def create(workspace: Workspace, config: TrainConfig, device_check: bool = True) -> RunFolder:
+    """Check ``config`` and create its run folder, ``queued`` (the web starts the job after this).
+
+    Raises:
+        TrainConfigError: before any folder is created, for settings that cannot work.
+    """
+    prepared = check(workspace, config, device_check=device_check)
+    return create_run(workspace, {**config.to_dict(), "prepared_folder": prepared.name}, config.model)
+
+
+def train_queued(
+    workspace: Workspace,
+    name: str,
+    on_progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
+) -> Run:
+    """Train a run that ``create`` queued; the one writer of its folder.
+
+    Raises:
+        RunError: unknown run, already started (a double click, a second tab), or being
+            trained by another process.
+    """
+    import filelock
+
+    folder = get_run(workspace, name)
+    config = TrainConfig.from_dict(folder.config())
+    try:
+        with workspace.lock(f"run-{folder.name}", timeout=0):
+            status = folder.status().get("status")
+            if status != "queued":
+                raise RunError(f"run {name} is {status}, not queued; it was started already")
+            if folder.cancel_requested():
+                folder.set_status("cancelled", message="cancelled before it started")
+                return Run(folder, "cancelled", None, 0, "cancelled")
+            prepared = check(workspace, config)
+            return _execute(_Trainer(folder, config, prepared, on_progress, should_stop), False, 0, None)
+    except filelock.Timeout:
+        raise RunError(f"run {name} is being trained by another process") from None
 
 
 def run(
@@ -352,15 +419,13 @@ def run(
     on_progress: ProgressCallback | None = None,
     should_stop: StopCallback | None = None,
 ) -> Run:
-    """Train ``config`` in a new run folder.
+    """Train ``config`` in a new run folder (``create`` then ``train_queued``).
 
     Raises:
         TrainConfigError: before any folder is created, for settings that cannot work.
     """
-    prepared = check(workspace, config)
-    folder = create_run(workspace, {**config.to_dict(), "prepared_folder": prepared.name}, config.model)
-    with workspace.lock(f"run-{folder.name}", timeout=0):
-        return _execute(_Trainer(folder, config, prepared, on_progress, should_stop), False, 0, None)
+    folder = create(workspace, config)
+    return train_queued(workspace, folder.name, on_progress, should_stop)
 
 
 def resume(
@@ -389,6 +454,7 @@ def resume(
     prepared = check(workspace, config)
     try:
         with workspace.lock(f"run-{folder.name}", timeout=0):
+            folder.clear_cancel()
             atomic_write_json(folder.folder / "config.json", {**folder.config(), "epochs": config.epochs})
             return _execute(_Trainer(folder, config, prepared, on_progress, should_stop), True, state["epoch"], state["best_miou"])
     except filelock.Timeout:

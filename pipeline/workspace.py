@@ -160,6 +160,11 @@ class Workspace:
         return self.root / "runs"
 
     @property
+    def jobs_dir(self) -> Path:
+        """Registry entries of background jobs that are not training runs (preparation)."""
+        return self.root / "jobs"
+
+    @property
     def models_dir(self) -> Path:
         return self.root / "models"
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
 
 from pipeline.datasets import add_dataset
 from pipeline.prepare import PrepareConfig, prepare
-from pipeline.runs import RunError, list_runs, mark_stale_runs
+from pipeline.runs import HEARTBEAT_FILE, RunError, list_runs, reconcile_runs
 from pipeline.train import TrainConfig, TrainConfigError, choose_strategy, resume, run
 from pipeline.workspace import Workspace
 from tests.pipeline.conftest import LIMIT
@@ -154,12 +155,14 @@ def test_single_writer_per_run_and_stale_heartbeats(shapes_workspace):
     with workspace.lock(f"run-{outcome.folder.name}"):
         with pytest.raises(RunError, match="being trained by another process"):
             resume(workspace, outcome.folder.name, epochs=2)
-    outcome.folder.set_status("running")
+    outcome.folder.set_status("running", host="another-host")  # its process cannot be checked from here
     status = outcome.folder.status()
     status["heartbeat"] -= 600
     (outcome.folder.folder / "status.json").write_text(json.dumps(status))
-    assert outcome.folder.name in mark_stale_runs(workspace, timeout_seconds=120)
+    os.utime(outcome.folder.folder / HEARTBEAT_FILE, (status["heartbeat"], status["heartbeat"]))
+    assert outcome.folder.name in reconcile_runs(workspace, stale_seconds=120)
     assert outcome.folder.status()["status"] == "interrupted"
+    assert "no heartbeat from another-host" in outcome.folder.status()["message"]
 
 
 def test_strategy_on_this_machine_is_the_default_one():

@@ -1,0 +1,47 @@
+"""Job cards: what a registry entry (training run or preparation job) looks like on a page.
+
+Built from ``status.json`` alone (``pipeline.runs``), so every page and every tab shows
+the same state, whoever started the job.
+"""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import html
+
+STATUS_COLOURS = {"queued": "secondary", "running": "primary", "finished": "success", "failed": "danger",
+                  "cancelled": "warning", "interrupted": "warning", "unknown": "light"}
+
+
+def status_badge(status: str, cancel_requested: bool = False) -> dbc.Badge:
+    label = "cancelling" if cancel_requested and status in ("queued", "running") else status
+    return dbc.Badge(label, color=STATUS_COLOURS.get(status, "light"), className="job-status", pill=True)
+
+
+def duration_text(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "-"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {(seconds % 3600) // 60:02d} min"
+
+
+def progress_bar(fraction: float | None, label: str, status: str, identifier: str | dict | None = None) -> dbc.Progress:
+    """A bar that animates while the job is active and keeps its final width afterwards."""
+    value = 0 if fraction is None else max(0.0, min(1.0, fraction)) * 100
+    active = status in ("queued", "running")
+    extra = {"id": identifier} if identifier is not None else {}
+    return dbc.Progress(value=value, label=label, striped=active, animated=active, color=STATUS_COLOURS.get(status, "primary"),
+                        className="job-progress", **extra)
+
+
+def message_line(status: dict) -> html.Div | None:
+    """The job's last message (why it failed or was interrupted), if any."""
+    message = status.get("message")
+    if not message:
+        return None
+    tone = "text-danger" if status.get("status") == "failed" else "text-muted"
+    return html.Div(message, className=f"small {tone} job-message")
