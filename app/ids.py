@@ -92,3 +92,53 @@ class Explore:
     DETAIL_LAYER = "explore-detail-layer"
     OPACITY = "explore-opacity"
     LEGEND = "explore-legend"
+
+
+class Prepare:
+    """Prepare page (its file owns this class; add ids here as the page needs them)."""
+
+    DATASET = "prepare-dataset"
+    SPLITS = "prepare-splits"
+    LABELS = "prepare-labels"
+    SIZE = "prepare-size"
+    RESIZE = "prepare-resize"
+    SAMPLING = "prepare-sampling"
+    THRESHOLD = "prepare-threshold"
+    START = "prepare-start"
+    FORM_MESSAGE = "prepare-form-message"
+    QUEUED = "prepare-queued"
+    JOB_RESULT = "prepare-job-result"
+    LIVE = "prepare-live"
+    POLL = "prepare-poll"
+    CANCEL = "prepare-cancel"
+    SETS = "prepare-sets"
+
+
+class Train:
+    PREPARED = "train-prepared"
+    MODEL = "train-model"
+    OPTIONS = "train-options"
+    BASE_FILTERS = "train-base-filters"
+    DEPTH = "train-depth"
+    MODEL_INFO = "train-model-info"
+    MODEL_SUMMARY = "train-model-summary"
+    EPOCHS = "train-epochs"
+    BATCH_SIZE = "train-batch-size"
+    LEARNING_RATE = "train-learning-rate"
+    OPTIMIZER = "train-optimizer"
+    SCHEDULE = "train-schedule"
+    LOSS = "train-loss"
+    SAMPLING = "train-sampling"
+    AUGMENT = "train-augment"
+    EXPORT = "train-export"
+    SEED = "train-seed"
+    START = "train-start"
+    FORM_MESSAGE = "train-form-message"
+    QUEUED = "train-queued"
+    JOB_RESULT = "train-job-result"
+    LIVE = "train-live"
+    POLL = "train-poll"
+    CANCEL = "train-cancel"  # pattern id: {"type": CANCEL, "run": name}
+    RUNS = "train-runs"
+    ACTION = "train-action"  # pattern id: {"type": ACTION, "action": resume|export|evaluate|delete, "run": name}
+    ACTION_MESSAGE = "train-action-message"
