@@ -297,7 +297,7 @@ class _Trainer:
     def train(self, start_epoch: int, best_miou: float | None) -> Run:
         run, config = self.run, self.config
         writer = self.tf.summary.create_file_writer(str(run.logs))
-        run.set_status("running", device=device_name(), message="", epochs=config.epochs, started=now_iso(), **process_identity())
+        run.set_status("running", device=device_name(), message="", epochs=config.epochs)
         for epoch in range(start_epoch, config.epochs):
             started = time.perf_counter()
             seen, loss_sum, batches = 0, 0.0, 0
@@ -358,6 +358,8 @@ def _failure_message(error: BaseException, run: RunFolder) -> str:
 
 def _execute(trainer: _Trainer, resume: bool, start_epoch: int, best_miou) -> Run:
     try:
+        trainer.run.set_status("running", message="starting: loading TensorFlow and building the model", started=now_iso(),
+                               **process_identity())
         with Heartbeat(trainer.run):
             trainer.build(resume)
             return trainer.train(start_epoch, best_miou)

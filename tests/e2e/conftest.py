@@ -79,15 +79,30 @@ def _answers(port: int) -> bool:
 
 
 def stop_process(process: subprocess.Popen) -> None:
-    """Terminate, then kill after STOP_TIMEOUT_S."""
-    if process.poll() is not None:
-        return
-    process.terminate()
+    """Terminate, then kill after STOP_TIMEOUT_S; background jobs it forked go with it.
+
+    A DiskCache job outlives a server stopped with SIGTERM (that is how a job survives a
+    restart); a test server must not leave one training for the rest of the suite.
+    """
+    import psutil
+
     try:
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_TIMEOUT_S)
+        children = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        children = []
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT_S)
+    for child in children:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(children, timeout=STOP_TIMEOUT_S)
 
 
 def _serve(home: Path, log_path: Path):

@@ -1,0 +1,226 @@
+"""The Train page in a real browser: start, watch, finish, cancel, reload, crash, restart.
+
+Tiny runs (UNet, 4 base filters, depth 2, 64 px voc21 prepared from the demo) so each
+epoch takes seconds on two cores. The server is the real ``cocoseg serve`` process;
+jobs run as its DiskCache background callbacks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import urllib.request
+
+import psutil
+import pytest
+
+from pipeline.prepare import PrepareConfig, prepare
+from pipeline.runs import RunFolder
+from pipeline.workspace import Workspace
+from tests.conftest import LIMIT
+from tests.e2e.conftest import _serve
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+TRAIN_TIMEOUT_MS = 240_000
+
+
+@pytest.fixture(scope="module")
+def train_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("e2e-train-home")
+    prepare(Workspace(home).ensure(), PrepareConfig("demo", labels="voc21", size=64, shards=1, workers=1), LIMIT)
+    return home
+
+
+@pytest.fixture(scope="module")
+def train_server(train_home, tmp_path_factory):
+    yield from _serve(train_home, tmp_path_factory.mktemp("e2e-train-server") / "server.log")
+
+
+def fill_form(page, epochs: int, export: bool = False, learning_rate: str | None = None) -> None:
+    page.wait_for_selector("#train-start")
+    for selector, value in (("#train-base-filters", "4"), ("#train-depth", "2"), ("#train-epochs", str(epochs)),
+                            ("#train-batch-size", "8")):
+        page.fill(selector, value)
+        page.press(selector, "Tab")
+    if learning_rate is not None:
+        page.fill("#train-learning-rate", learning_rate)
+        page.press("#train-learning-rate", "Tab")
+    switch = page.locator("#train-export")
+    if switch.is_checked() != export:
+        switch.click()
+
+
+def start(page) -> str:
+    """Click Start and return the queued run's name (from the notice)."""
+    page.click("#train-start")
+    notice = page.locator("#train-form-message").get_by_text("Queued run")
+    notice.wait_for(timeout=30_000)
+    return notice.inner_text().split("Queued run ")[1].split(";")[0]
+
+
+def card(page, name: str):
+    return page.locator(".run-card").filter(has=page.locator(".run-name", has_text=name))
+
+
+def wait_for_status(page, name: str, status: str, timeout: int = TRAIN_TIMEOUT_MS) -> None:
+    card(page, name).locator(".job-status", has_text=status).wait_for(timeout=timeout)
+
+
+def run_status(home, name: str) -> dict:
+    return RunFolder(home / "runs" / name).status()
+
+
+def wait_until(predicate, timeout: float, message: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    pytest.fail(message)
+
+
+def test_a_run_started_from_the_page_moves_finishes_exports_and_is_listed(train_server, page, screenshot_dir):
+    page.goto(train_server.url + "/train")
+    page.locator("#train-model-summary", has_text="parameters").wait_for(timeout=90_000)  # counted by a job, cached
+    fill_form(page, epochs=2, export=True)
+    name = start(page)
+    bar = card(page, name).locator(".progress-bar")
+    bar.wait_for(timeout=60_000)
+    wait_until(lambda: run_status(train_server.home, name).get("progress"), 120, "the run never reported progress")
+    wait_until(lambda: float(bar.get_attribute("aria-valuenow") or 0) > 0, 120, "the progress bar never moved")
+    wait_for_status(page, name, "finished")
+    row = page.locator("tr", has=page.locator(".run-name", has_text=name))
+    row.get_by_text("model ready").wait_for(timeout=TRAIN_TIMEOUT_MS)  # exported at the end, on by default
+    assert row.get_by_role("button", name="Evaluate").is_visible()
+    status = run_status(train_server.home, name)
+    assert status["status"] == "finished" and status["export"] == "done" and status["owner"] == "dash-diskcache"
+    assert (train_server.home / "models" / name / "model.onnx").is_file()
+    card(page, name).locator(".js-plotly-plot .scatterlayer .trace").first.wait_for(timeout=30_000)  # the loss / mIoU curves
+    page.screenshot(path=str(screenshot_dir / "train.png"))
+    assert page.problems.all() == []
+
+
+def test_cancel_stops_the_run_and_leaves_no_process(train_server, page):
+    page.goto(train_server.url + "/train")
+    fill_form(page, epochs=200)
+    name = start(page)
+    wait_for_status(page, name, "running", timeout=120_000)
+    pid = wait_until(lambda: run_status(train_server.home, name).get("pid"), 60, "the job never recorded its process")
+    card(page, name).get_by_role("button", name="Cancel").click()
+    wait_for_status(page, name, "cancelled", timeout=60_000)
+    assert "cancelled during epoch" in run_status(train_server.home, name)["message"]
+    wait_until(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, 30,
+               "the job's process is still alive after cancel")
+    assert page.problems.all() == []
+
+
+def test_reload_mid_run_shows_the_live_run_and_a_killed_job_can_be_resumed(train_server, page):
+    page.goto(train_server.url + "/train")
+    fill_form(page, epochs=40)
+    name = start(page)
+    wait_until(lambda: RunFolder(train_server.home / "runs" / name).state().get("epoch", 0) >= 1, 180,
+               "the first epoch never finished")
+    page.reload()
+    wait_for_status(page, name, "running", timeout=30_000)  # the registry, not the tab, is the truth
+    os.kill(run_status(train_server.home, name)["pid"], signal.SIGKILL)  # a crash: out of memory, kill -9
+    started = time.monotonic()
+    wait_for_status(page, name, "interrupted", timeout=30_000)
+    assert time.monotonic() - started < 15, "a killed job must show up as interrupted within seconds"
+    assert "ended without finishing" in run_status(train_server.home, name)["message"]
+    row = page.locator("tr", has=page.locator(".run-name", has_text=name))
+    row.get_by_role("button", name="Resume").click()
+    wait_until(lambda: RunFolder(train_server.home / "runs" / name).state().get("epoch", 0) >= 2, 180, "the resumed run made no progress")
+    assert run_status(train_server.home, name)["status"] == "running"
+    card(page, name).get_by_role("button", name="Cancel").click()
+    wait_for_status(page, name, "cancelled", timeout=60_000)
+    assert page.problems.all() == []
+
+
+def test_bad_fields_are_refused_beside_the_field_and_nothing_starts(train_server, page):
+    page.goto(train_server.url + "/train")
+    runs_before = len(list((train_server.home / "runs").glob("*"))) if (train_server.home / "runs").is_dir() else 0
+    fill_form(page, epochs=0)
+    page.click("#train-start")
+    page.locator("#train-epochs-feedback", has_text="from 1 to 1000").wait_for(timeout=10_000)
+    fill_form(page, epochs=5000)
+    page.click("#train-start")
+    page.locator("#train-epochs-feedback", has_text="got 5000").wait_for(timeout=10_000)
+    fill_form(page, epochs=2)
+    page.fill("#train-batch-size", "0")
+    page.press("#train-batch-size", "Tab")
+    page.click("#train-start")
+    page.locator("#train-batch-size-feedback", has_text="from 1 to").wait_for(timeout=10_000)
+    page.fill("#train-batch-size", "8")
+    page.fill("#train-depth", "7")  # 64 px cannot be halved 7 times, and depth stops at 6
+    page.press("#train-depth", "Tab")
+    page.locator("#train-model-info", has_text="depth").wait_for(timeout=10_000)
+    page.click("#train-start")
+    page.locator("#train-options-feedback", has_text="between 2 and 6").wait_for(timeout=10_000)
+    runs_after = len(list((train_server.home / "runs").glob("*"))) if (train_server.home / "runs").is_dir() else 0
+    assert runs_after == runs_before
+    assert page.problems.all() == []
+
+
+def test_a_diverging_run_fails_with_its_reason(train_server, page):
+    page.goto(train_server.url + "/train")
+    fill_form(page, epochs=3, learning_rate="1e12")
+    name = start(page)
+    wait_for_status(page, name, "failed", timeout=TRAIN_TIMEOUT_MS)
+    assert "loss became NaN" in run_status(train_server.home, name)["message"]
+    row = page.locator("tr", has=page.locator(".run-name", has_text=name))
+    assert "loss became NaN" in row.locator("td").nth(2).get_attribute("title")
+    assert page.problems.all() == []
+
+
+def test_a_forged_old_job_does_not_kill_an_unrelated_process(train_server):
+    """Dash asks the manager to terminate ``oldJob`` pids; ours refuses any it did not start."""
+    bystander = psutil.Popen(["sleep", "60"])
+    try:
+        body = json.dumps({"output": "train-model-summary.children", "outputs": {"id": "train-model-summary", "property": "children"},
+                           "inputs": [{"id": "train-summary-request", "property": "data", "value": None}],
+                           "changedPropIds": ["train-summary-request.data"], "state": []}).encode()
+        for forged in (str(bystander.pid), f"{bystander.pid}.forged-signature"):
+            request = urllib.request.Request(f"{train_server.url}/_dash-update-component?oldJob={forged}", data=body,
+                                             headers={"Content-Type": "application/json"})
+            try:
+                urllib.request.urlopen(request, timeout=30).read()
+            except urllib.error.HTTPError:
+                pass  # refusing the request is fine too; killing the bystander is not
+        time.sleep(0.5)
+        assert bystander.is_running() and bystander.status() != psutil.STATUS_ZOMBIE
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_restarting_the_server_mid_run_recovers_the_state(train_home, tmp_path_factory, browser):
+    servers = _serve(train_home, tmp_path_factory.mktemp("e2e-restart") / "first.log")
+    first = next(servers)
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(first.url + "/train")
+        fill_form(page, epochs=40)
+        name = start(page)
+        wait_until(lambda: run_status(train_home, name).get("status") == "running", 120, "the run never started")
+        for child in psutil.Process(first.process.pid).children(recursive=True):  # the server and its jobs die together
+            child.kill()
+        first.process.kill()
+        first.process.wait()
+    finally:
+        servers.close()
+    second_servers = _serve(train_home, tmp_path_factory.mktemp("e2e-restart") / "second.log")
+    second = next(second_servers)
+    try:
+        assert run_status(train_home, name)["status"] == "interrupted"  # marked at start-up, not left running
+        page.goto(second.url + "/train")
+        row = page.locator("tr", has=page.locator(".run-name", has_text=name))
+        row.locator(".job-status", has_text="interrupted").wait_for(timeout=30_000)
+        assert row.get_by_role("button", name="Resume").count() in (0, 1)  # resumable once an epoch had finished
+    finally:
+        second_servers.close()
+        context.close()
