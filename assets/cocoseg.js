@@ -43,6 +43,17 @@ document.addEventListener("keydown", function (event) {
   }
 });
 
+/* Prepare / Train: Ctrl+Enter (Cmd+Enter) starts the job from anywhere in the form; a
+   number field commits its value first (dbc inputs debounce until blur). */
+document.addEventListener("keydown", function (event) {
+  if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
+  const button = document.getElementById("train-start") || document.getElementById("prepare-start");
+  if (!button || button.disabled) return;
+  if (document.activeElement && document.activeElement.blur) document.activeElement.blur();
+  event.preventDefault();
+  window.setTimeout(function () { button.click(); }, 50);
+});
+
 /* Uploads: dcc.Upload drops files above its max_size without a word (dash #2638), so the
    browser says it: a file input or a drop on an .upload-zone with a file above the limit
    shown in the page (#upload-limit-bytes) gets a message beside the zone. */

@@ -1,0 +1,179 @@
+"""Train page callbacks called as functions over real run folders (no browser, no job process)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import dash
+import pytest
+from dash._callback_context import context_value
+from dash._utils import AttributeDict
+
+from app.main import create_app
+from pipeline.runs import RunFolder, create_run, list_runs
+from pipeline.train import TrainConfig, create
+from tests.app.test_main import _text
+
+
+def _train_module():
+    return next(module for name, module in sys.modules.items() if name.endswith("pages.train") and hasattr(module, "layout"))
+
+
+@pytest.fixture
+def train_app(workspace, prepared_workspace, prepared_demo):
+    """An app over a workspace holding the session's prepared demo set (128 px, voc21)."""
+    shutil.copytree(prepared_demo.folder, workspace.prepared_dir / prepared_demo.name)
+    app = create_app(workspace)
+    return app, _train_module(), prepared_demo.name
+
+
+def _form(prepared_name, **changes):
+    values = dict(prepared=prepared_name, model="unet", base_filters=4, depth=2, epochs=2, batch_size=8, learning_rate=0.001, seed=0,
+                  optimizer="adam", schedule="cosine", loss="cross_entropy", sampling="none", augment=True, export=False)
+    values.update(changes)
+    return values
+
+
+def _start(module, values):
+    return module.start_training(1, *values.values())
+
+
+def _feedback(module, outputs) -> dict:
+    count = len(module.INPUT_FIELDS)
+    return dict(zip(module.FIELDS, outputs[count:count + len(module.FIELDS)]))
+
+
+def _triggered(component_id: dict, value=1):
+    """Run a pattern-matching callback as Dash would, with ``ctx.triggered_id`` set."""
+    key = json.dumps(component_id, separators=(",", ":"), sort_keys=True)
+    return context_value.set(AttributeDict(triggered_inputs=[{"prop_id": f"{key}.n_clicks", "value": value}]))
+
+
+def test_layout_without_prepared_sets_says_how_to_prepare(workspace):
+    app = create_app(workspace)
+    page = next(page for page in dash.page_registry.values() if page["name"] == "Train")
+    with app.server.test_request_context("/"):
+        text = _text(page["layout"]())
+    assert "No prepared set yet." in text and "cocoseg prepare demo" in text
+
+
+def test_valid_start_queues_a_run(train_app, workspace):
+    _app, module, prepared = train_app
+    outputs = _start(module, _form(prepared))
+    queued = outputs[-1]
+    assert queued["run"] and queued["export"] is False and queued["resume"] is False
+    run = RunFolder(workspace.runs_dir / queued["run"])
+    assert run.status()["status"] == "queued" and run.config()["model_options"] == {"base_filters": 4, "depth": 2}
+
+
+@pytest.mark.parametrize(("changes", "field", "text"), [
+    ({"epochs": 0}, "epochs", "from 1 to 1000"),
+    ({"epochs": 5000}, "epochs", "got 5000"),
+    ({"epochs": None}, "epochs", "whole number"),
+    ({"epochs": 2.5}, "epochs", "whole number"),
+    ({"batch_size": 0}, "batch_size", "from 1 to 1024"),
+    ({"batch_size": 100000}, "batch_size", "from 1 to 1024"),
+    ({"learning_rate": -1}, "learning_rate", "positive"),
+    ({"learning_rate": None}, "learning_rate", "positive number"),
+    ({"depth": 7}, "model_options", "between 2 and 6"),
+    ({"prepared": "no-such-set"}, "prepared", "no-such-set"),
+    ({"prepared": "../etc"}, "prepared", ""),
+])
+def test_bad_fields_are_refused_beside_the_field_and_create_nothing(train_app, workspace, changes, field, text):
+    _app, module, prepared = train_app
+    outputs = _start(module, _form(prepared, **changes))
+    feedback = _feedback(module, outputs)
+    assert text in _text(feedback[field]) and _text(feedback[field])
+    assert all(_text(message) == "" for name, message in feedback.items() if name != field)
+    assert outputs[-1] is dash.no_update and list_runs(workspace) == []
+
+
+def test_a_depth_the_prepared_size_cannot_halve_is_shown_at_once_and_refused(train_app, workspace):
+    _app, module, prepared = train_app
+    _info, _options, request, *_ = module.describe_model("unet", 8, 6, prepared)
+    assert request == {"model": "unet", "options": {"base_filters": 8, "depth": 6}, "size": 128, "classes": 21}  # 2**6 divides 128
+    odd = workspace.prepared_dir / "demo-voc21-96-copy"  # a set prepared at 96 px: same files, its manifest says 96
+    shutil.copytree(workspace.prepared_dir / prepared, odd)
+    manifest = json.loads((odd / "manifest.json").read_text())
+    manifest["config"]["size"] = 96
+    (odd / "manifest.json").write_text(json.dumps(manifest))
+    info, _options, request, *_ = module.describe_model("unet", 8, 6, odd.name)
+    assert "96 px is not a multiple of 64" in _text(info) and "nearest: 64 or 128" in _text(info) and request is None
+    outputs = _start(module, _form(odd.name, depth=6))
+    assert "not a multiple of 64" in _text(_feedback(module, outputs)["prepared"]) and outputs[-1] is dash.no_update
+    outputs = _start(module, _form(odd.name, depth=5))  # 32 divides 96
+    assert outputs[-1]["run"]
+
+
+def test_live_panel_and_table_render_every_status_from_the_registry(train_app, workspace):
+    _app, module, prepared = train_app
+    names = {}
+    for status in ("queued", "running", "finished", "failed", "cancelled", "interrupted"):
+        run = create(workspace, TrainConfig(prepared, model="unet", model_options={"base_filters": 4, "depth": 2}, epochs=3))
+        fields = {"message": f"why it is {status}"}
+        if status == "running":
+            fields["progress"] = {"type": "batch", "epoch": 2, "epochs": 3, "batch": 3, "batches": 9, "loss": 1.5,
+                                  "images_per_second": 12.0, "eta_seconds": 75}
+        run.set_status(status, **fields)
+        names[status] = run.name
+    live, table, signature = module.refresh(1, None, None, None)
+    text = _text(table)
+    for status, name in names.items():
+        assert name in text and status in text
+    live_text = _text(live)
+    assert names["running"] in live_text and "ETA 1 min 15 s" in live_text
+    assert "epoch 2/3 · batch 3/9" in str(live)  # the progress bar's label
+    assert module.refresh(2, None, None, signature) == (dash.no_update,) * 3  # nothing changed: nothing redrawn
+
+
+def test_cancel_of_a_queued_run_stops_it_and_an_unknown_run_is_refused(train_app, workspace):
+    _app, module, prepared = train_app
+    run = create(workspace, TrainConfig(prepared, model="unet", model_options={"base_filters": 4, "depth": 2}, epochs=3))
+    with_context = _triggered({"type": module.Train.CANCEL, "run": run.name})
+    try:
+        message, _refresh = module.cancel_run([1])
+    finally:
+        context_value.reset(with_context)
+    assert "Cancelling" in _text(message) and run.status()["status"] == "cancelled" and run.cancel_requested()
+    with_context = _triggered({"type": module.Train.CANCEL, "run": "../../etc"})
+    try:
+        message, _refresh = module.cancel_run([1])
+    finally:
+        context_value.reset(with_context)
+    assert "run" in _text(message).lower()
+
+
+def test_actions_route_to_their_jobs_and_delete_asks_first(train_app, workspace):
+    _app, module, prepared = train_app
+    run = create_run(workspace, {"model": "unet", "epochs": 3}, "unet")
+    run.set_status("interrupted")
+    for action, slot in (("resume", 0), ("export", 1), ("evaluate", 2)):
+        token = _triggered({"type": module.Train.ACTION, "action": action, "run": run.name})
+        try:
+            outputs = module.run_action([1])
+        finally:
+            context_value.reset(token)
+        assert outputs[slot]["run"] == run.name
+        assert all(output is dash.no_update for index, output in enumerate(outputs[:6]) if index != slot)
+    token = _triggered({"type": module.Train.ACTION, "action": "delete", "run": run.name})
+    try:
+        outputs = module.run_action([1])
+    finally:
+        context_value.reset(token)
+    assert outputs[3] is True and run.name in outputs[4] and outputs[5] == run.name and run.folder.is_dir()
+    message, _refresh = module.delete_confirmed(1, run.name)
+    assert "Deleted" in _text(message) and not run.folder.exists()
+    message, _refresh = module.delete_confirmed(1, run.name)
+    assert "no run called" in _text(message)
+
+
+def test_a_running_run_cannot_be_deleted(train_app, workspace):
+    _app, module, prepared = train_app
+    run = create_run(workspace, {"model": "unet", "epochs": 3}, "unet")
+    from pipeline.runs import process_identity
+
+    run.set_status("running", **process_identity())  # this very process: alive
+    message, _refresh = module.delete_confirmed(1, run.name)
+    assert "cancel it before deleting" in _text(message) and run.folder.is_dir()
