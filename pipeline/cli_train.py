@@ -8,7 +8,7 @@ import sys
 
 from tqdm import tqdm
 
-from pipeline.runs import delete_run, get_run, list_runs, summarise_run
+from pipeline.runs import ACTIVE, delete_run, get_run, list_runs, reconcile, summarise_run
 from pipeline.sampling import SAMPLING_METHODS
 from pipeline.settings import Settings
 from pipeline.train import LOSS_NAMES, OPTIMIZERS, SCHEDULES, TrainConfig, TrainConfigError, resume, run
@@ -123,6 +123,21 @@ def command_runs_resume(arguments, settings: Settings, workspace: Workspace) -> 
     return _train_with_bar(lambda progress, stop: resume(workspace, arguments.name, arguments.epochs, progress, stop))
 
 
+def command_runs_cancel(arguments, settings: Settings, workspace: Workspace) -> int:
+    """Cancel through the registry, so it works for a run started anywhere (browser, worker, shell)."""
+    folder = get_run(workspace, arguments.name)
+    reconcile(folder)
+    status = folder.status()
+    if status.get("status") not in ACTIVE:
+        _write(f"run {arguments.name} is {status.get('status')}; nothing to cancel")
+        return 0
+    folder.request_cancel("cli")
+    if status.get("status") == "queued" and not status.get("pid"):
+        folder.set_status("cancelled", message="cancelled before it started")
+    _write(f"cancel requested: {arguments.name} stops after its current batch")
+    return 0
+
+
 def command_runs_delete(arguments, settings: Settings, workspace: Workspace) -> int:
     delete_run(workspace, arguments.name)
     _write(f"deleted run {arguments.name}")
@@ -156,6 +171,9 @@ def add_train_commands(commands) -> None:
     resume_parser.add_argument("name")
     resume_parser.add_argument("--epochs", type=int, help="new total number of epochs")
     resume_parser.set_defaults(handler=command_runs_resume)
+    cancel = runs.add_parser("cancel", help="ask a running run to stop after its current batch (any process, any host)")
+    cancel.add_argument("name")
+    cancel.set_defaults(handler=command_runs_cancel)
     delete = runs.add_parser("delete", help="delete a run folder")
     delete.add_argument("name")
     delete.set_defaults(handler=command_runs_delete)

@@ -129,3 +129,22 @@ def test_export_masks_protocol_options(isolated_home, tmp_path, capsys):
     assert cli.main(["data", "export-masks", "demo", "--labels", "voc21", "--overlap", "larger-first", "--out", str(tmp_path / "no")]) == cli.EXIT_INPUT
     assert "voc21 carries its own mask protocol" in capsys.readouterr().err
     assert not (tmp_path / "no").exists()
+
+
+def test_runs_cancel_goes_through_the_registry(isolated_home, capsys):
+    """``cocoseg runs cancel`` works for a run another process trains: it only writes the request."""
+    from pipeline.runs import create_run, process_identity
+    from pipeline.workspace import Workspace
+
+    workspace = Workspace(isolated_home).ensure()
+    queued = create_run(workspace, {"model": "unet", "epochs": 2}, "unet")
+    assert cli.main(["runs", "cancel", queued.name]) == 0
+    assert queued.status()["status"] == "cancelled" and queued.cancel_requested()  # nobody had picked it up
+    running = create_run(workspace, {"model": "unet", "epochs": 2}, "unet")
+    running.set_status("running", **process_identity())  # this process stands in for the trainer: alive
+    assert cli.main(["runs", "cancel", running.name]) == 0
+    assert running.status()["status"] == "running" and running.cancel_requested()  # the runner stops itself
+    assert "stops after its current batch" in capsys.readouterr().out
+    assert cli.main(["runs", "cancel", queued.name]) == 0
+    assert "nothing to cancel" in capsys.readouterr().out
+    assert cli.main(["runs", "cancel", "no-such-run"]) == cli.EXIT_INPUT
