@@ -110,8 +110,26 @@ class Prepare:
     JOB_RESULT = "prepare-job-result"
     LIVE = "prepare-live"
     POLL = "prepare-poll"
-    CANCEL = "prepare-cancel"
+    CANCEL = "prepare-cancel"  # pattern id: {"type": CANCEL, "job": name}
     SETS = "prepare-sets"
+    CLASSES = "prepare-classes"
+    DISTRIBUTION = "prepare-distribution"
+    DISTRIBUTION_NOTE = "prepare-distribution-note"
+    FLIP = "prepare-flip"
+    SCALE = "prepare-scale"
+    ROTATION = "prepare-rotation"
+    BRIGHTNESS = "prepare-brightness"
+    CONTRAST = "prepare-contrast"
+    SATURATION = "prepare-saturation"
+    PREVIEW_IMAGE = "prepare-preview-image"
+    PREVIEW_REQUEST = "prepare-preview-request"  # {"seed", and the settings the preview uses}
+    PREVIEW = "prepare-preview"
+    PREVIEW_NOTE = "prepare-preview-note"
+    PREVIEW_BUSY = "prepare-preview-busy"
+    REROLL = "prepare-reroll"
+    JOB_MESSAGE = "prepare-job-message"
+    SIGNATURE = "prepare-signature"
+    CARD = "prepare-card"  # pattern id: {"type": CARD, "job": name}
 
 
 class Train:

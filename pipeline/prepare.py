@@ -31,7 +31,7 @@ import numpy as np
 from pipeline.cache import file_sha256
 from pipeline.coco import CocoDataset
 from pipeline.coco_tfrecord import ExampleResult, ExampleTask, build_example, to_tf_example
-from pipeline.datasets import get_dataset, load_split
+from pipeline.datasets import cached_split, get_dataset
 from pipeline.geometry import RESIZE_MODES
 from pipeline.labels import IGNORE_INDEX, PRESETS, LabelMap, LabelMapError, build_label_map, default_label_map, label_map_from_dict
 from pipeline.masks import kept_area
@@ -186,7 +186,7 @@ def plan(workspace: Workspace, config: PrepareConfig, max_bytes: int) -> Plan:
     for split in config.splits:
         if split not in entry.splits:
             raise ConfigError("splits", f"dataset {entry.name!r} has no split {split!r}; it has {', '.join(entry.splits)}")
-    loaded = [(split, load_split(entry, split, max_bytes)) for split in config.splits]
+    loaded = [(split, cached_split(workspace, entry.name, split, max_bytes)) for split in config.splits]  # forms re-plan often
     label_map = _label_map(config, loaded[0][1].categories)
     splits = []
     for split, dataset in loaded:
