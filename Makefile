@@ -7,8 +7,10 @@ HOST := 127.0.0.1
 PORT := 8050
 # the browser tests' Chromium: $CHROMIUM_PATH when set, else the system package
 CHROMIUM := $(or $(CHROMIUM_PATH),/usr/bin/chromium)
+# the Celery-mode tests' redis-server: $REDIS_SERVER when set, else the one on PATH (tests/celery_support.py)
+REDIS := $(or $(REDIS_SERVER),$(shell command -v redis-server 2>/dev/null))
 
-.PHONY: run test setup setup-dev browser validate-demo stats-demo benchmark benchmark-input benchmark-training benchmark-inference benchmark-gpu clean
+.PHONY: run test setup setup-dev browser redis validate-demo stats-demo benchmark benchmark-input benchmark-training benchmark-inference benchmark-gpu clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || { echo "cocoseg needs Python 3.10 or newer (found: $$($(PYTHON) --version))"; exit 1; }
@@ -24,8 +26,8 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 ## setup: create .venv and install cocoseg
 setup: $(VENV)/.installed
 
-## setup-dev: setup + test tools + the system Chromium used by browser tests
-setup-dev: $(VENV)/.installed-dev browser
+## setup-dev: setup + test tools + the system Chromium used by browser tests + redis-server for the Celery-mode tests
+setup-dev: $(VENV)/.installed-dev browser redis
 
 ## browser: the system chromium package when Chromium is missing (root or sudo); otherwise,
 ## as a last resort, Playwright's own download (python -m playwright install chromium)
@@ -36,13 +38,23 @@ browser: $(VENV)/.installed-dev
 		else echo "no system Chromium at $(CHROMIUM) and no root: using Playwright's Chromium"; $(BIN)/python -m playwright install chromium; fi; \
 	fi
 
+## redis: the system redis-server package when redis-server is missing (root or sudo); without either,
+## the Celery-mode tests are skipped and say why. The tests start their own private server on a free
+## port; on a machine with systemd the package also starts a system service, which they do not use.
+redis:
+	@if [ -z "$(REDIS)" ] || [ ! -x "$(REDIS)" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
+		elif command -v sudo >/dev/null && sudo -n true 2>/dev/null && command -v apt-get >/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null; \
+		else echo "no redis-server and no root or apt-get: the Celery-mode tests will be skipped (install redis-server or set REDIS_SERVER)"; fi; \
+	fi
+
 ## run: set up, check the bundled demo dataset, serve the app on http://$(HOST):$(PORT)
 run: setup
 	$(BIN)/cocoseg data validate demo
 	$(BIN)/cocoseg serve --host $(HOST) --port $(PORT)
 
-## test: set up with dev tools, then the whole suite (browser tests included)
-test: setup-dev
+## test: set up with dev tools, then the whole suite (browser and Celery-mode tests included)
+test: setup-dev redis
 	$(BIN)/python -m pytest
 
 ## validate-demo / stats-demo: the CLI on the bundled dataset

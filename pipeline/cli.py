@@ -20,6 +20,7 @@ from typing import Sequence
 from pipeline.cli_models import add_model_commands
 from pipeline.cli_prepare import add_prepare_commands, expand_shorthand
 from pipeline.cli_train import add_train_commands
+from pipeline.cli_worker import add_worker_command
 from pipeline.coco import CocoFileError
 from pipeline.datasets import RegistryError, add_dataset, get_dataset, list_datasets, load_split, remove_dataset, split_report
 from pipeline.labels import CROWD_POLICIES, OVERLAP_POLICIES, PRESETS, LabelMapError, build_label_map, default_label_map
@@ -272,6 +273,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     add_prepare_commands(commands)
     add_train_commands(commands)
     add_model_commands(commands)
+    add_worker_command(commands)
     return parser
 
 

@@ -298,7 +298,7 @@ def test_web_process_never_imports_tensorflow(tmp_path):
         "import sys, pkgutil, importlib, dash, app\n"
         "import app.main\n"
         "for info in pkgutil.walk_packages(app.__path__, 'app.'):\n"
-        "    if not info.name.startswith('app.pages.'):\n"
+        "    if not info.name.startswith('app.pages.') and info.name != 'app.worker':\n"
         "        importlib.import_module(info.name)\n"
         "application = app.main.create_app()\n"
         "assert any(page['name'] == 'Home' for page in dash.page_registry.values())\n"
@@ -313,6 +313,17 @@ def test_web_process_never_imports_tensorflow(tmp_path):
     env = {**__import__("os").environ, "COCOSEG_HOME": str(tmp_path / "home")}
     result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env,
                             capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
+
+
+def test_the_celery_worker_module_imports_no_tensorflow(tmp_path):
+    """``app.worker`` builds the app in Celery mode (no broker connection yet): still no TensorFlow."""
+    script = ("import sys, app.worker\n"
+              "assert any(name.startswith('background_callback_') for name in app.worker.celery_app.tasks)\n"
+              "print(sorted(name for name in sys.modules if name.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx')))\n")
+    env = {**__import__("os").environ, "COCOSEG_HOME": str(tmp_path / "home"), "COCOSEG_BROKER_URL": "redis://127.0.0.1:9/0"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
 

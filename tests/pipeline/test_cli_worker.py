@@ -1,0 +1,108 @@
+"""``cocoseg worker``: refusals with exit code 2 before anything starts, its options, and a real
+start against a real redis-server that Ctrl-C stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pipeline.cli_worker import celery_arguments, redacted
+from tests.celery_support import PROJECT_ROOT, free_port, start_redis, start_worker
+
+REFUSAL_TIMEOUT_S = 20
+
+
+def _cocoseg(*arguments: str, timeout: float = REFUSAL_TIMEOUT_S, **environment: str) -> subprocess.CompletedProcess:
+    """Run the CLI in a child process (a worker that wrongly started must not replace the test process)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
+    env.update(environment)
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *arguments], cwd=PROJECT_ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_without_a_broker_url_the_worker_refuses_with_exit_code_2(isolated_home):
+    finished = _cocoseg("worker", COCOSEG_HOME=str(isolated_home))
+    assert finished.returncode == 2
+    message = finished.stderr.strip()
+    assert len(message.splitlines()) == 1
+    assert message.startswith("cocoseg: error: COCOSEG_BROKER_URL is not set") and "redis://127.0.0.1:6379/0" in message
+
+
+def test_an_unreachable_redis_is_refused_quickly(isolated_home):
+    url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"  # nobody listens there
+    started = time.monotonic()
+    finished = _cocoseg("worker", COCOSEG_HOME=str(isolated_home), COCOSEG_BROKER_URL=url)
+    assert finished.returncode == 2
+    assert time.monotonic() - started < 15
+    message = finished.stderr.strip()
+    assert len(message.splitlines()) == 1 and "cannot reach Redis at redis://:***@127.0.0.1:" in message
+    assert "hunter2" not in finished.stderr + finished.stdout
+
+
+def test_a_broker_url_that_is_not_redis_is_refused(isolated_home):
+    finished = _cocoseg("worker", COCOSEG_HOME=str(isolated_home), COCOSEG_BROKER_URL="amqp://guest@127.0.0.1//")
+    assert finished.returncode == 2 and "must be a Redis URL" in finished.stderr and "'amqp'" in finished.stderr
+
+
+def test_help_lists_the_options():
+    finished = _cocoseg("worker", "--help")
+    assert finished.returncode == 0
+    for option in ("--concurrency N", "--loglevel LEVEL", "--queues NAMES", "COCOSEG_BROKER_URL", "default 1"):
+        assert option in finished.stdout
+    assert _cocoseg("worker", "--concurrency", "0").returncode == 2
+
+
+def test_options_become_celery_worker_arguments():
+    from pipeline.cli import build_parser
+    from pipeline.settings import get_settings
+
+    parser = build_parser(get_settings())
+    assert celery_arguments(parser.parse_args(["worker"])) == ["worker", "--pool", "prefork", "--concurrency", "1", "--loglevel", "info"]
+    chosen = parser.parse_args(["worker", "--concurrency", "3", "--loglevel", "debug", "--queues", "celery,gpu"])
+    assert celery_arguments(chosen)[-6:] == ["--concurrency", "3", "--loglevel", "debug", "--queues", "celery,gpu"]
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+    ("redis://:secret@cache.lan:6380/2", "redis://:***@cache.lan:6380/2"),
+    ("rediss://user:secret@cache.lan/0", "rediss://user:***@cache.lan/0"),
+    ("unix:///run/redis.sock?db=1&password=secret", "unix:///run/redis.sock?db=1&password=***"),
+])
+def test_passwords_never_reach_messages(url, shown):
+    assert redacted(url) == shown
+
+
+@pytest.mark.slow
+def test_the_celery_module_refuses_without_a_broker_url(isolated_home):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
+    env["COCOSEG_HOME"] = str(isolated_home)
+    finished = subprocess.run([sys.executable, "-m", "celery", "--app", "app.worker", "worker"], cwd=PROJECT_ROOT, env=env,
+                              capture_output=True, text=True, timeout=60)
+    assert finished.returncode != 0
+    assert "COCOSEG_BROKER_URL is not set" in finished.stdout + finished.stderr
+
+
+@pytest.mark.slow
+def test_a_real_worker_starts_without_tensorflow_and_stops_on_ctrl_c(tmp_path):
+    import psutil
+
+    redis_process = start_redis(tmp_path / "redis")
+    try:
+        worker = start_worker(tmp_path / "home", redis_process.url(0), tmp_path / "worker.log")
+        tree = [psutil.Process(worker.process.pid), *psutil.Process(worker.process.pid).children(recursive=True)]
+        assert len(tree) == 2  # the main process and one pool process (--concurrency default 1)
+        for process in tree:
+            assert not any("tensorflow" in mapped.path for mapped in process.memory_maps()), "TensorFlow was loaded"
+        assert "background_callback_" in worker.log()  # Celery lists the app's background jobs as its tasks
+        started = time.monotonic()
+        assert worker.stop(signal.SIGINT) == 0
+        assert time.monotonic() - started < 15
+        assert not any(process.is_running() and process.status() != psutil.STATUS_ZOMBIE for process in tree)
+        assert "Warm shutdown" in worker.log()
+    finally:
+        redis_process.stop()
