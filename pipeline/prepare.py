@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
@@ -296,6 +297,21 @@ def _manifest(plan_: Plan, workspace: Workspace, splits: dict, seconds: float) -
     }
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Pool initializer: end this worker when the preparing process is gone (SIGKILL, OOM killer).
+
+    A killed parent never shuts its pool down; without this its workers wait on the call
+    queue for ever.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _remove_stale_partials(workspace: Workspace, set_id: str) -> None:
     for stale in workspace.prepared_dir.glob(f".partial-{set_id}-*"):
         shutil.rmtree(stale, ignore_errors=True)
@@ -323,7 +339,8 @@ def prepare(workspace: Workspace, config: PrepareConfig, max_bytes: int, progres
         started = time.perf_counter()
         total = sum(len(split.tasks) for split in plan_.splits)
         workers = config.worker_count()
-        pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else None
+        pool = (ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_exit_with_parent, initargs=(os.getpid(),))
+                if workers > 1 else None)
         try:
             splits = {}
             done = 0

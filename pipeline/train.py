@@ -304,7 +304,8 @@ class _Trainer:
             dataset = self.strategy.experimental_distribute_dataset(training_dataset(self.prepared, "train", self._input_config(), epoch))
             for batch, (images, masks) in enumerate(dataset):
                 if self.should_stop():
-                    run.set_status("cancelled", message=f"cancelled during epoch {epoch + 1}; the last checkpoint is from epoch {epoch}")
+                    kept = f"the last checkpoint is from epoch {epoch}" if epoch else "no epoch had finished, so there is no checkpoint"
+                    run.set_status("cancelled", message=f"cancelled during epoch {epoch + 1}; {kept}")
                     return Run(run, "cancelled", best_miou, epoch, "cancelled")
                 loss = float(self.train_step(images, masks))
                 if not math.isfinite(loss):
@@ -409,8 +410,17 @@ def train_queued(
             if folder.cancel_requested():
                 folder.set_status("cancelled", message="cancelled before it started")
                 return Run(folder, "cancelled", None, 0, "cancelled")
-            prepared = check(workspace, config)
-            return _execute(_Trainer(folder, config, prepared, on_progress, should_stop), False, 0, None)
+            # taken: say by whom at once, so that reconcile and the job managers see this process during start-up
+            folder.set_status("queued", message="starting", **process_identity())
+            try:
+                prepared = check(workspace, config)
+                trainer = _Trainer(folder, config, prepared, on_progress, should_stop)
+            except Exception as error:  # recorded, or the run would stay "queued" (no pid) for ever
+                message = str(error) if isinstance(error, TrainConfigError) else _failure_message(error, folder)
+                folder.set_status("failed", message=message)
+                folder.append_event({"type": "failed", "message": message})
+                raise
+            return _execute(trainer, False, 0, None)
     except filelock.Timeout:
         raise RunError(f"run {name} is being trained by another process") from None
 
