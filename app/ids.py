@@ -160,3 +160,26 @@ class Train:
     RUNS = "train-runs"
     ACTION = "train-action"  # pattern id: {"type": ACTION, "action": resume|export|evaluate|delete, "run": name}
     ACTION_MESSAGE = "train-action-message"
+
+
+class Annotate:
+    SOURCE = "annotate-source"
+    DATASET = "annotate-dataset"
+    SPLIT = "annotate-split"
+    IMAGE = "annotate-image"
+    UPLOAD = "annotate-upload"
+    LABELS = "annotate-labels"
+    CLASS = "annotate-class"
+    BRUSH = "annotate-brush"
+    TOOL = "annotate-tool"
+    MODEL = "annotate-model"
+    PREFILL = "annotate-prefill"
+    CANVAS = "annotate-canvas"
+    PREVIEW = "annotate-preview"
+    LEGEND = "annotate-legend"
+    SAVE = "annotate-save"
+    SAVE_REQUEST = "annotate-save-request"
+    MESSAGE = "annotate-message"
+    CURRENT = "annotate-current"  # Store: the open image (key, source, size, collection, base key, version)
+    HISTORY = "annotate-history"
+    REOPEN = "annotate-reopen"  # pattern id: {"type": REOPEN, "file": name}

@@ -77,6 +77,45 @@ document.addEventListener("keydown", function (event) {
   window.setTimeout(function () { button.click(); }, 50);
 });
 
+/* Annotate: hands stay on the keys. 1-9 class, E eraser, [ ] brush, P L R H tools, Ctrl+Z undo,
+   Space preview, Ctrl+S save (not while typing in a field). */
+function cocosegCanvasButton(match) {
+  return Array.from(document.querySelectorAll("#annotate-canvas button")).find(match);
+}
+document.addEventListener("keydown", function (event) {
+  if (window.location.pathname !== "/annotate") return;
+  const target = event.target;
+  if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName) && target.type !== "radio")) return;
+  const setProps = window.dash_clientside && window.dash_clientside.set_props;
+  const key = event.key;
+  let handled = true;
+  if ((event.ctrlKey || event.metaKey) && key.toLowerCase() === "s") {
+    const save = document.getElementById("annotate-save");
+    if (save) save.click();
+  } else if ((event.ctrlKey || event.metaKey) && key.toLowerCase() === "z") {
+    const undo = cocosegCanvasButton(function (button) { return /undo/i.test(button.title || "") || /undo/i.test(button.innerHTML); });
+    if (undo) undo.click();
+  } else if (event.ctrlKey || event.metaKey || event.altKey) {
+    handled = false;
+  } else if (/^[1-9]$/.test(key) || key.toLowerCase() === "e") {
+    const radios = document.querySelectorAll("#annotate-class input[type=radio]");
+    const radio = key.toLowerCase() === "e" ? radios[radios.length - 1] : radios[parseInt(key, 10) - 1];
+    if (radio) radio.click();
+  } else if ((key === "[" || key === "]") && setProps) {
+    const slider = document.querySelector("#annotate-brush [role=slider]");
+    const current = slider ? parseInt(slider.getAttribute("aria-valuenow"), 10) : 12;
+    setProps("annotate-brush", { value: Math.max(1, Math.min(60, current + (key === "]" ? 2 : -2))) });
+  } else if ({ p: 1, l: 1, r: 1, h: 1 }[key.toLowerCase()] && setProps) {
+    setProps("annotate-tool", { value: { p: "pencil", l: "line", r: "rectangle", h: "pan" }[key.toLowerCase()] });
+  } else if (key === " ") {
+    const preview = cocosegCanvasButton(function (button) { return button.textContent.trim() === "Preview"; });
+    if (preview) preview.click();
+  } else {
+    handled = false;
+  }
+  if (handled) event.preventDefault();
+});
+
 /* Uploads: dcc.Upload drops files above its max_size without a word (dash #2638), so the
    browser says it: a file input or a drop on an .upload-zone with a file above the limit
    shown in the page (#upload-limit-bytes) gets a message beside the zone. */

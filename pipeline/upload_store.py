@@ -85,3 +85,27 @@ def display_jpeg(workspace: Workspace, key) -> bytes | None:
     with open_cache(workspace, CACHE_NAME) as cache:
         cache.set(("display", key), data, expire=EXPIRE_SECONDS)
     return data
+
+
+def persist_upload(workspace: Workspace, key: str, folder) -> "Path":
+    """Write an upload's pixels as a lossless PNG into ``folder`` (annotated uploads outlive the cache).
+
+    The file name comes from the key, never from the name the browser sent.
+
+    Raises:
+        ValueError: the upload expired (its key is gone).
+    """
+    from pathlib import Path
+
+    from pipeline.mask_formats import image_png
+    from pipeline.workspace import atomic_write_bytes
+
+    upload = load_upload(workspace, key)
+    if upload is None:
+        raise ValueError("the uploaded image expired (uploads are kept for an hour); upload it again")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"upload-{key[:16]}.png"
+    if not target.is_file():
+        atomic_write_bytes(target, image_png(upload.image))
+    return target
