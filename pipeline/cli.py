@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from pipeline.cli_annotations import add_annotation_commands
 from pipeline.cli_models import add_model_commands
 from pipeline.cli_prepare import add_prepare_commands, expand_shorthand
 from pipeline.cli_train import add_train_commands
@@ -274,6 +275,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     add_train_commands(commands)
     add_model_commands(commands)
     add_worker_command(commands)
+    add_annotation_commands(commands)
     return parser
 
 

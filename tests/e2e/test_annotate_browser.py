@@ -1,0 +1,97 @@
+"""The Annotate page in a real browser: pre-fill from a model, paint a stroke, save, read it back with pycocotools."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from pycocotools import mask as coco_mask
+
+from pipeline.labels import build_label_map, palette_colour
+from tests.conftest import DEMO_VAL_JSON
+
+pytestmark = [pytest.mark.browser]
+
+VOC_PERSON = 15
+
+
+def open_first_image(page, url: str, index: int = 0) -> str:
+    page.goto(url + "/annotate")
+    page.locator("#annotate-image").click()
+    option = page.get_by_role("option").nth(index)
+    name = option.inner_text().strip()
+    option.click()
+    page.locator("#annotate-message", has_text="Opened").wait_for(timeout=30_000)
+    return name
+
+
+def upper_canvas(page):
+    canvas = page.locator(".annotate-canvas canvas.upper-canvas")
+    canvas.wait_for(timeout=10_000)
+    return canvas
+
+
+def test_prefill_paint_save_and_read_back_with_pycocotools(model_server, page, screenshot_dir):
+    file_name = open_first_image(page, model_server.url)
+    page.get_by_role("button", name="Pre-fill").click()
+    page.locator("#annotate-message", has_text="Pre-filled with").wait_for(timeout=60_000)
+    page.locator("#annotate-class label", has_text="person").click()
+    page.locator("#annotate-brush")  # brush stays at its default (12 canvas pixels)
+    box = upper_canvas(page).bounding_box()
+    start = (box["x"] + box["width"] * 0.30, box["y"] + box["height"] * 0.50)
+    end = (box["x"] + box["width"] * 0.60, box["y"] + box["height"] * 0.50)
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=12)
+    page.mouse.up()
+    page.keyboard.press(" ")  # preview
+    page.locator("#annotate-legend", has_text="person").wait_for(timeout=30_000)
+    page.keyboard.press("Control+s")
+    page.locator("#annotate-message", has_text="Saved").wait_for(timeout=30_000)
+    page.screenshot(path=str(screenshot_dir / "annotate.png"))
+
+    saved = json.loads((model_server.home / "annotations" / "demo.json").read_text())
+    image = next(item for item in saved["images"] if item["file_name"] == file_name)
+    label_map = build_label_map("voc21", json.loads(DEMO_VAL_JSON.read_text())["categories"])
+    person_ids = set(label_map.class_to_categories[VOC_PERSON])
+    people = [item for item in saved["annotations"] if item["image_id"] == image["id"] and item["category_id"] in person_ids]
+    assert len(people) == 1
+    mask = coco_mask.decode(coco_mask.frPyObjects(people[0]["segmentation"], image["height"], image["width"])
+                            if isinstance(people[0]["segmentation"]["counts"], list) else people[0]["segmentation"])
+    row = int(image["height"] * 0.50)
+    drawn = mask[row, int(image["width"] * 0.35):int(image["width"] * 0.55)]
+    assert drawn.mean() > 0.95, "the stroke's pixels are person in the saved mask"
+    assert int(np.round(people[0]["area"])) == int(mask.sum())
+    assert page.problems.all() == []
+
+
+def test_a_second_tab_cannot_overwrite_a_save_it_has_not_seen(model_server, browser, page):
+    file_name = open_first_image(page, model_server.url)
+    other_context = browser.new_context(viewport={"width": 1400, "height": 900})
+    other = other_context.new_page()
+    try:
+        assert open_first_image(other, model_server.url) == file_name
+        for tab in (page, other):
+            tab.locator("#annotate-class label", has_text="cat").click()
+            box = upper_canvas(tab).bounding_box()
+            tab.mouse.move(box["x"] + 40, box["y"] + 40)
+            tab.mouse.down()
+            tab.mouse.move(box["x"] + 120, box["y"] + 60, steps=8)
+            tab.mouse.up()
+        page.get_by_role("button", name="Save (Ctrl+S)").click()
+        page.locator("#annotate-message", has_text="Saved").wait_for(timeout=30_000)
+        other.get_by_role("button", name="Save (Ctrl+S)").click()
+        other.locator("#annotate-message", has_text="changed since you opened it: reload").wait_for(timeout=30_000)
+    finally:
+        other_context.close()
+
+
+def test_an_empty_canvas_is_refused_and_nothing_is_written(model_server, page):
+    open_first_image(page, model_server.url, index=5)  # an image no other test saves
+    before = (model_server.home / "annotations" / "demo.json").read_bytes() if (model_server.home / "annotations" / "demo.json").exists() else None
+    page.get_by_role("button", name="Save (Ctrl+S)").click()
+    page.locator("#annotate-message", has_text="Not saved").wait_for(timeout=30_000)
+    after = (model_server.home / "annotations" / "demo.json").read_bytes() if (model_server.home / "annotations" / "demo.json").exists() else None
+    assert before == after
+    assert page.problems.all() == []
