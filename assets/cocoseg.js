@@ -80,7 +80,7 @@ document.addEventListener("keydown", function (event) {
 /* Annotate: hands stay on the keys. 1-9 class, E eraser, [ ] brush, P L R H tools, Ctrl+Z undo,
    Space preview, Ctrl+S save (not while typing in a field). */
 function cocosegCanvasButton(match) {
-  return Array.from(document.querySelectorAll("#annotate-canvas button")).find(match);
+  return Array.from(document.querySelectorAll(".annotate-canvas button")).find(match);
 }
 document.addEventListener("keydown", function (event) {
   if (window.location.pathname !== "/annotate") return;
