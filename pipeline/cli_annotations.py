@@ -11,7 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.annotation_store import EXPORT_FORMATS, annotations_file, export_annotations, register_corrections, saved_images
+from pipeline.annotation_export import EXPORT_FORMATS, export_annotations, register_corrections
+from pipeline.annotation_store import annotations_file, saved_images
 from pipeline.annotations import AnnotationError
 from pipeline.settings import Settings
 from pipeline.workspace import Workspace

@@ -1,4 +1,4 @@
-"""Saving corrections safely (pipeline.annotation_store) on real demo pictures and real files.
+"""Saving corrections safely (pipeline.annotation_store; export and registration: pipeline.annotation_export).
 
 The kill test needs no hook in the product: the child process replaces ``os.replace``
 (the rename ``atomic_write_bytes`` ends with) by a function that records the temp file,
@@ -24,15 +24,13 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline import annotation_store
+from pipeline import annotation_export
+from pipeline.annotation_export import Registration, export_annotations, register_corrections
 from pipeline.annotation_store import (
-    Registration,
     VersionConflict,
     annotations_file,
-    export_annotations,
     load_saved,
     open_annotations,
-    register_corrections,
     save_image,
     saved_images,
 )
@@ -550,4 +548,4 @@ def test_register_refusals(workspace):
         register_corrections(workspace, "uploads", "fresh", "overlay", LIMIT)
     registration = register_corrections(workspace, "uploads", "fresh", "dataset", LIMIT)  # the pictures are already in place
     assert registration.images == 1 and (uploads / "upload-abc.png").is_file()
-    assert annotation_store.REGISTERED_FOLDER in str(registration.splits["train"])
+    assert annotation_export.REGISTERED_FOLDER in str(registration.splits["train"])

@@ -306,7 +306,7 @@ def test_circle_fills_its_disc():
 )
 def test_strokes_paint_exactly_the_pixel_centres_within_half_the_width(size, points, radius):
     """The row-span painter against the definition, pixel by pixel (exact ties left out)."""
-    from pipeline.annotations import _paint_polyline
+    from pipeline.canvas_drawing import _paint_polyline
 
     height, width = size
     points = np.array(points, dtype=float)
