@@ -43,29 +43,6 @@ document.addEventListener("keydown", function (event) {
   }
 });
 
-/* Pages with charts: plotly.js (4.8 MB) is normally fetched and evaluated only when the first
-   graph mounts, i.e. after the callbacks have answered, and its evaluation then takes over a
-   second of main-thread time. The main thread is idle while the server computes the first
-   callbacks, so start plotly.js as soon as the first callback request leaves; dcc.Graph uses
-   window.Plotly when it is there (it loads its own copy only when it is not). */
-(function () {
-  const chartPaths = ["/explore", "/compare", "/evaluate", "/train", "/prepare"];
-  const originalFetch = window.fetch;
-  let injected = false;
-  window.fetch = function (input) {
-    const url = typeof input === "string" ? input : (input && input.url) || "";
-    if (!injected && !window.Plotly && url.indexOf("_dash-update-component") !== -1 && window._dashPlotlyJSURL &&
-        chartPaths.indexOf(window.location.pathname) !== -1) {
-      injected = true;
-      const script = document.createElement("script");
-      script.src = window._dashPlotlyJSURL;
-      script.async = true;
-      document.head.appendChild(script);
-    }
-    return originalFetch.apply(this, arguments);
-  };
-})();
-
 /* Prepare / Train: Ctrl+Enter (Cmd+Enter) starts the job from anywhere in the form; a
    number field commits its value first (dbc inputs debounce until blur). */
 document.addEventListener("keydown", function (event) {

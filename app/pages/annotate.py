@@ -105,6 +105,20 @@ def _controls(workspace) -> list:
     ]
 
 
+def _register_controls() -> html.Div:
+    """Feed the corrections back into training: a dataset that Prepare and Train can use."""
+    return html.Div([
+        dbc.Label("Use for training", className="small mb-0"),
+        dbc.Input(id="annotate-register-name", placeholder="new dataset name, e.g. demo-fixed", size="sm"),
+        dbc.RadioItems(id="annotate-register-mode", value="overlay", className="small", options=[
+            {"label": "source dataset with these corrections (keeps its val split; recommended)", "value": "overlay"},
+            {"label": "the corrected images alone (a train split)", "value": "dataset"}]),
+        dbc.Button([html.I(className="bi bi-box-arrow-in-right me-1"), "Register"], id="annotate-register", size="sm",
+                   color="secondary", className="mt-1"),
+        html.Div(id="annotate-register-message", className="small mt-1"),
+    ])
+
+
 def layout(**_query) -> html.Div:
     workspace = current_workspace()
     header = html.Div([html.H2("Annotate"), html.Span("paint classes over the image; saved as COCO in the workspace, ready for the "
@@ -115,7 +129,7 @@ def layout(**_query) -> html.Div:
     result = [html.Div(id=Annotate.PREVIEW, children=empty_state("Open an image to start.", "Pick one from a dataset or upload one.",
                                                                 icon="image")),
               html.Div(id=Annotate.LEGEND, className="mt-2")]
-    history = html.Div(id=Annotate.HISTORY)
+    history = [html.Div(id=Annotate.HISTORY), html.Hr(className="my-2"), _register_controls()]
     return html.Div([
         header, dcc.Store(id=Annotate.CURRENT), dcc.Store(id=Annotate.SAVE_REQUEST), dcc.Store(id="annotate-history-refresh"),
         html.Div([
@@ -384,3 +398,26 @@ def history(_refresh, current, choice):
                                  className="p-0 ms-auto")], className="d-flex align-items-center saved-row")
             for entry in entries[:50]]
     return html.Div(rows, className="saved-list")
+
+
+@callback(
+    Output("annotate-register-message", "children"), Input("annotate-register", "n_clicks"),
+    State("annotate-register-name", "value"), State("annotate-register-mode", "value"), State(Annotate.CURRENT, "data"),
+    State(Annotate.DATASET, "value"), prevent_initial_call=True,
+)
+def register(_clicks, name, mode, current, choice):
+    """Register the saved corrections as a dataset, so the next preparation and training use them."""
+    from pipeline.annotation_export import register_corrections
+
+    collection = (current or {}).get("collection") or (choice or "demo/val").partition("/")[0]
+    if not name:
+        return dbc.Alert("Give the new dataset a name.", color="warning", className="py-1 px-2 mb-0")
+    try:
+        registered = register_corrections(current_workspace(), collection, name.strip(), mode or "overlay",
+                                          current_settings().max_annotation_bytes)
+    except (AnnotationError, RegistryError, ValueError, OSError) as error:
+        return dbc.Alert(f"Not registered: {error}", color="danger", className="py-1 px-2 mb-0")
+    left_out = f" ({len(registered.left_out)} corrected images belong to no split and were left out)" if registered.left_out else ""
+    return dbc.Alert([f"Registered {registered.name} ({', '.join(registered.splits)}; {registered.images} corrected images){left_out}. ",
+                      dcc.Link("Prepare it", href="/prepare"), " and train on it."], color="success", className="py-1 px-2 mb-0")
+

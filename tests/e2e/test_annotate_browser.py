@@ -63,6 +63,16 @@ def test_prefill_paint_save_and_read_back_with_pycocotools(model_server, page, s
     drawn = mask[row, int(image["width"] * 0.35):int(image["width"] * 0.55)]
     assert drawn.mean() > 0.95, "the stroke's pixels are person in the saved mask"
     assert int(np.round(people[0]["area"])) == int(mask.sum())
+
+    page.fill("#annotate-register-name", "demo-fixed")  # back into training: the demo with this correction
+    page.get_by_role("button", name="Register").click()
+    page.locator("#annotate-register-message", has_text="Registered demo-fixed").wait_for(timeout=30_000)
+    from pipeline.prepare import PrepareConfig, plan
+    from pipeline.workspace import Workspace
+    from tests.conftest import LIMIT
+
+    planned = plan(Workspace(model_server.home), PrepareConfig("demo-fixed", labels="voc21", size=64), LIMIT)
+    assert {split.name for split in planned.splits} == {"train", "val"}
     assert page.problems.all() == []
 
 
