@@ -9,6 +9,7 @@ Entries live in the workspace's private cache and expire after an hour.
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import numpy as np
 
@@ -87,7 +88,7 @@ def display_jpeg(workspace: Workspace, key) -> bytes | None:
     return data
 
 
-def persist_upload(workspace: Workspace, key: str, folder) -> "Path":
+def persist_upload(workspace: Workspace, key: str, folder: Path) -> Path:
     """Write an upload's pixels as a lossless PNG into ``folder`` (annotated uploads outlive the cache).
 
     The file name comes from the key, never from the name the browser sent.
@@ -95,8 +96,6 @@ def persist_upload(workspace: Workspace, key: str, folder) -> "Path":
     Raises:
         ValueError: the upload expired (its key is gone).
     """
-    from pathlib import Path
-
     from pipeline.mask_formats import image_png
     from pipeline.workspace import atomic_write_bytes
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as coco_mask
 
-from pipeline.labels import build_label_map, palette_colour
+from pipeline.labels import build_label_map
 from tests.conftest import DEMO_VAL_JSON
 
 pytestmark = [pytest.mark.browser]

@@ -218,3 +218,18 @@ def test_long_file_names_are_shortened():
 def test_the_name_in_messages_is_the_display_name():
     with pytest.raises(InvalidUpload, match=r"^passwd.png: the file is empty$"):
         decode_upload("data:image/png;base64,", "../../etc/passwd.png", LIMIT_BYTES, LIMIT_PIXELS)
+
+
+def test_an_annotated_upload_is_kept_losslessly_under_a_name_from_its_key(workspace, tmp_path):
+    """Annotations outlive the one-hour upload cache, and the browser's file name never becomes a path."""
+    from pipeline.images import UploadedImage, read_rgb
+    from pipeline.upload_store import persist_upload, store_upload
+
+    picture = read_rgb(sorted(DEMO_VAL_IMAGES.glob("*.jpg"))[0])
+    key = store_upload(workspace, UploadedImage(picture, "../../etc/passwd.png", "jpeg"))
+    kept = persist_upload(workspace, key, tmp_path / "kept")
+    assert kept.parent == tmp_path / "kept" and kept.name == f"upload-{key[:16]}.png"
+    assert np.array_equal(np.asarray(Image.open(kept).convert("RGB")), picture)
+    assert persist_upload(workspace, key, tmp_path / "kept") == kept  # the same upload is written once
+    with pytest.raises(ValueError, match="expired"):
+        persist_upload(workspace, "x" * 22, tmp_path / "kept")
