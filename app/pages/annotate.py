@@ -31,6 +31,7 @@ from pipeline.images import InvalidUpload, UploadedImage, decode_upload, read_rg
 from pipeline.inference import InferenceInputError, Predictor
 from pipeline.labels import PRESETS, LabelMapError, build_label_map
 from pipeline.mask_formats import mask_layer_png, overlay, pixel_shares
+from pipeline.masks import semantic_mask
 from pipeline.model_store import ModelError, get_entry, list_entries
 from pipeline.upload_store import load_result, load_upload, persist_upload, store_result, store_upload
 
@@ -41,6 +42,7 @@ dash.register_page(__name__, path="/annotate", name="Annotate", order=35, icon="
 CANVAS_WIDTH = 540  # fits the middle column on a 1400 px wide window; larger images are shown scaled
 UPLOAD_COLLECTION = "uploads"
 BASE_MODEL = "annotate-base"  # the pre-filled mask is kept with the image under this name
+DATASET_MASK = "annotate-dataset"  # a dataset image's own annotations, as a class mask
 LABEL_PRESETS = [preset for preset in PRESETS if preset != "custom"]
 TOOLS = (("pencil", "Pencil (P)"), ("line", "Line (L)"), ("rectangle", "Rectangle (R)"), ("pan", "Pan (H)"))
 ACCEPTED = ".jpg,.jpeg,.png,.webp,.bmp,.tif,.tiff"
@@ -96,8 +98,11 @@ def _controls(workspace) -> list:
         dbc.Label("Pre-fill from a model", className="small mt-2 mb-0"),
         dcc.Dropdown(id=Annotate.MODEL, options=models, value=models[0]["value"] if models else None,
                      placeholder="no model yet: train or import one"),
-        dbc.Button([html.I(className="bi bi-magic me-1"), "Pre-fill"], id=Annotate.PREFILL, size="sm", className="mt-1",
-                   disabled=not models),
+        html.Div([
+            dbc.Button([html.I(className="bi bi-magic me-1"), "Pre-fill"], id=Annotate.PREFILL, size="sm", disabled=not models),
+            dbc.Button([html.I(className="bi bi-files me-1"), "From annotations"], id="annotate-from-dataset", size="sm",
+                       color="secondary", outline=True, title="start from the dataset's own annotations of this image"),
+        ], className="d-flex gap-1 mt-1"),
         html.Hr(className="my-2"),
         dbc.Button([html.I(className="bi bi-save me-1"), "Save (Ctrl+S)"], id=Annotate.SAVE, color="primary", size="sm"),
         html.Div(id=Annotate.MESSAGE, className="small mt-2"),
@@ -185,12 +190,19 @@ def canvas_tools(colour, width, tool):
     return colour or ERASER_COLOUR, width or 12, tool or "pencil"
 
 
-def _open(workspace, image, source: str, collection: str, file_name: str, preset: str, choice: str | None) -> tuple:
-    """Keep the image server-side, restore its saved mask (if any) as the starting layer."""
+def _open(workspace, image, source: str, collection: str, file_name: str, preset: str, choice: str | None,
+          dataset_mask=None) -> dict:
+    """Keep the image server-side, restore its saved mask (if any) as the starting layer.
+
+    ``dataset_mask``: the image's own annotations in its dataset, shown until something is
+    drawn and offered as a starting layer ("From annotations").
+    """
     key = store_upload(workspace, UploadedImage(image, file_name, "png"))
     height, width = image.shape[:2]
     current = {"key": key, "source": source, "collection": collection, "file_name": file_name, "width": width, "height": height,
-               "base": False, "version": open_annotations(workspace, collection)[1]}
+               "base": False, "dataset_mask": dataset_mask is not None, "version": open_annotations(workspace, collection)[1]}
+    if dataset_mask is not None:
+        store_result(workspace, key, DATASET_MASK, "mask", dataset_mask)
     try:
         saved = load_saved(workspace, collection, file_name, _label_map(workspace, preset, choice))
     except (AnnotationError, LabelMapError, ValueError):
@@ -244,7 +256,9 @@ def open_image(file_name, contents, reopen_clicks, upload_name, choice, preset, 
             image = next((entry for entry in coco.images if entry["file_name"] == file_name), None)
             if image is None:
                 raise ValueError(f"{file_name} is not an image of {choice}")
-            opened = _open(workspace, read_rgb(coco.image_path(image)), str(coco.image_path(image)), dataset, file_name, preset, choice)
+            picture = read_rgb(coco.image_path(image))
+            own = semantic_mask(coco.annotations_by_image[image["id"]], *picture.shape[:2], _label_map(workspace, preset, choice))
+            opened = _open(workspace, picture, str(coco.image_path(image)), dataset, file_name, preset, choice, own)
     except (InvalidUpload, AnnotationError, RegistryError, LabelMapError, ValueError, OSError) as error:
         return no_update, no_update, dbc.Alert(str(error), color="danger", className="py-1 px-2 mb-0")
     filename, height = _canvas_view(workspace, opened, preset, choice)
@@ -327,6 +341,14 @@ def preview(canvas_json, current, preset, choice):
             mask, label_map = result_mask(workspace, current, canvas_json, preset, choice)
         elif current.get("base"):
             mask, label_map = load_result(workspace, current["key"], BASE_MODEL, "mask"), _label_map(workspace, preset, choice)
+        elif current.get("dataset_mask"):
+            mask, label_map = load_result(workspace, current["key"], DATASET_MASK, "mask"), _label_map(workspace, preset, choice)
+            if mask is not None:
+                layer = data_url(mask_layer_png(mask, label_map), "image/png")
+                caption = html.Small("The dataset's own annotations; \"From annotations\" starts from them.", className="text-muted d-block")
+                return (picture_with_layer(picture, layer, "annotate-layer", 0.7, current["file_name"]),
+                        [caption, class_legend(pixel_shares(mask, label_map))])
+            return picture_with_layer(picture, None, "annotate-layer", 0.6, current["file_name"]), html.Small("No classes yet.")
         else:
             return picture_with_layer(picture, None, "annotate-layer", 0.6, current["file_name"]), html.Small("No classes yet.")
     except (AnnotationError, LabelMapError, ValueError) as error:
@@ -420,4 +442,26 @@ def register(_clicks, name, mode, current, choice):
     left_out = f" ({len(registered.left_out)} corrected images belong to no split and were left out)" if registered.left_out else ""
     return dbc.Alert([f"Registered {registered.name} ({', '.join(registered.splits)}; {registered.images} corrected images){left_out}. ",
                       dcc.Link("Prepare it", href="/prepare"), " and train on it."], color="success", className="py-1 px-2 mb-0")
+
+
+@callback(
+    Output(Annotate.CURRENT, "data", allow_duplicate=True), Output("annotate-canvas-area", "children", allow_duplicate=True),
+    Output(Annotate.MESSAGE, "children", allow_duplicate=True),
+    Input("annotate-from-dataset", "n_clicks"), State(Annotate.CURRENT, "data"), State(Annotate.LABELS, "value"),
+    State(Annotate.DATASET, "value"), State(Annotate.CLASS, "value"), State(Annotate.BRUSH, "value"), State(Annotate.TOOL, "value"),
+    prevent_initial_call=True,
+)
+def start_from_dataset(_clicks, current, preset, choice, colour, width, tool):
+    """The image's own annotations become the editable starting layer (to correct the dataset itself)."""
+    workspace = current_workspace()
+    mask = load_result(workspace, current["key"], DATASET_MASK, "mask") if current and current.get("dataset_mask") else None
+    if mask is None:
+        return no_update, no_update, dbc.Alert("Open a dataset image first (uploads have no annotations).", color="warning",
+                                               className="py-1 px-2 mb-0")
+    store_result(workspace, current["key"], BASE_MODEL, "mask", mask)
+    updated = {**current, "base": True}
+    filename, height = _canvas_view(workspace, updated, preset, choice)
+    canvas = canvas_holder(f"{current['key'][:12]}-dataset", filename, height, colour, width, tool)
+    return updated, canvas, dbc.Alert("Started from the dataset's annotations; paint the corrections.", color="success",
+                                      className="py-1 px-2 mb-0")
 

@@ -104,4 +104,9 @@ def test_an_empty_canvas_is_refused_and_nothing_is_written(model_server, page):
     page.locator("#annotate-message", has_text="Not saved").wait_for(timeout=30_000)
     after = (model_server.home / "annotations" / "demo.json").read_bytes() if (model_server.home / "annotations" / "demo.json").exists() else None
     assert before == after
+    page.locator("#annotate-legend", has_text="dataset's own annotations").wait_for(timeout=30_000)  # shown before any stroke
+    page.get_by_role("button", name="From annotations").click()  # correct the dataset itself: its labels are the start
+    page.locator("#annotate-message", has_text="Started from the dataset's annotations").wait_for(timeout=30_000)
+    page.get_by_role("button", name="Save (Ctrl+S)").click()
+    page.locator("#annotate-message", has_text="Saved").wait_for(timeout=30_000)
     assert page.problems.all() == []
