@@ -195,16 +195,6 @@ def start_worker(home: Path, broker_url: str, log_path: Path, *options: str, tim
     return worker
 
 
-def wait_for(condition, timeout: float, message: str, interval: float = 0.2):
-    """Poll ``condition()`` until it returns something true; fail the test with ``message`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(message)
-        time.sleep(interval)
 
 
 TINY_MODEL_SIZE = 160

@@ -20,6 +20,7 @@ import pytest
 
 from app.jobs import _STARTED_PREFIX, background_manager, job_owner
 from pipeline.runs import OWNER_VARIABLE, RunFolder, create_run, process_identity
+from tests.waiting import process_running, wait_for
 
 
 def _sleeping_job(result_key, progress_key, args, context):
@@ -34,19 +35,6 @@ def _registry_job(result_key, progress_key, args, context):
     time.sleep(60)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def _wait_for(predicate, seconds: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -69,7 +57,7 @@ def manager(workspace):
         except psutil.NoSuchProcess:
             pass
     # active_children() reaps what the manager's own terminate (psutil wait) has not reaped already
-    _wait_for(lambda: multiprocess.active_children() is not None and not any(_alive(pid) for pid in started), what="job processes to end")
+    wait_for(lambda: multiprocess.active_children() is not None and not any(process_running(pid) for pid in started), message="job processes to end")
     built.handle.close()
 
 
@@ -77,7 +65,7 @@ def manager(workspace):
 def bystander():
     """A live process that the manager did not start (a ``sleep`` started by this test)."""
     process = subprocess.Popen(["sleep", "60"])
-    _wait_for(lambda: psutil.pid_exists(process.pid), what="sleep to start")
+    wait_for(lambda: psutil.pid_exists(process.pid), message="sleep to start")
     yield process
     process.kill()
     process.wait(timeout=10)
@@ -96,7 +84,7 @@ def test_a_process_it_did_not_start_is_never_terminated(manager, bystander, capl
     with caplog.at_level("WARNING", logger="app.jobs"):
         manager.terminate_job(bystander.pid)
         manager.terminate_job(str(bystander.pid))  # as it arrives from the browser's query string
-    assert bystander.poll() is None and _alive(bystander.pid)
+    assert bystander.poll() is None and process_running(bystander.pid)
     assert f"refused to terminate pid {bystander.pid}: not a job this server started" in caplog.text
 
 
@@ -104,45 +92,45 @@ def test_a_forged_start_record_does_not_make_a_process_killable(manager, bystand
     """A record for the pid with another start time (a recycled pid, or a stale entry) is not enough."""
     manager.handle.set(f"{_STARTED_PREFIX}{bystander.pid}", psutil.Process(bystander.pid).create_time() - 3600)
     manager.terminate_job(bystander.pid)
-    assert bystander.poll() is None and _alive(bystander.pid)
+    assert bystander.poll() is None and process_running(bystander.pid)
 
 
 @pytest.mark.parametrize("garbage", ["abc", None, -1, 0, "", "1e3", "inf", "nan", "../1", [1], {"pid": 1}, 2**40, "1; rm -rf /"])
 def test_garbage_job_ids_do_nothing(manager, bystander, garbage):
     manager.terminate_job(garbage)  # never raises, never kills
-    assert bystander.poll() is None and _alive(1) and _alive(os.getpid())
+    assert bystander.poll() is None and process_running(1) and process_running(os.getpid())
 
 
 def test_a_process_started_through_the_manager_can_be_terminated(manager):
     pid = manager.call_job_fn("result-key", _sleeping_job, 60, {})
-    assert _alive(pid) and psutil.Process(pid).ppid() == os.getpid()
+    assert process_running(pid) and psutil.Process(pid).ppid() == os.getpid()
     assert manager.handle.get(f"{_STARTED_PREFIX}{pid}") == pytest.approx(psutil.Process(pid).create_time())
     manager.terminate_job(str(pid))
-    _wait_for(lambda: not _alive(pid), what="the job to end")
+    wait_for(lambda: not process_running(pid), message="the job to end")
 
 
 def test_a_registry_job_is_cancelled_through_the_registry_not_killed(workspace, manager):
     run = create_run(workspace, {"model": "unet"}, "unet")
     pid = manager.call_job_fn("result-key", _registry_job, str(run.folder), {})
-    _wait_for(lambda: run.status().get("pid") == pid, what="the job to record itself")
+    wait_for(lambda: run.status().get("pid") == pid, message="the job to record itself")
     assert run.status()["status"] == "running"
     manager.terminate_job(pid)  # Dash asks (the callback fired again, or its cancel input)
     time.sleep(0.3)
-    assert _alive(pid) and run.status()["status"] == "running"
+    assert process_running(pid) and run.status()["status"] == "running"
     # once the registry no longer calls it active, the manager may end its own process again
     run.set_status("cancelled", message="cancelled")
     manager.terminate_job(pid)
-    _wait_for(lambda: not _alive(pid), what="the job to end")
+    wait_for(lambda: not process_running(pid), message="the job to end")
 
 
 def test_a_preparation_job_is_protected_too(workspace, manager):
     workspace.jobs_dir.mkdir(parents=True, exist_ok=True)
     job = create_run(workspace, {"kind": "prepare"}, "prepare", parent=workspace.jobs_dir)
     pid = manager.call_job_fn("result-key", _registry_job, str(job.folder), {})
-    _wait_for(lambda: job.status().get("pid") == pid, what="the job to record itself")
+    wait_for(lambda: job.status().get("pid") == pid, message="the job to record itself")
     manager.terminate_job(pid)
     time.sleep(0.3)
-    assert _alive(pid)
+    assert process_running(pid)
 
 
 def test_job_owner_names_the_job_and_restores_the_environment(monkeypatch):

@@ -17,7 +17,8 @@ import pytest
 
 from app.ids import Evaluate
 from pipeline.workspace import Workspace
-from tests.celery_support import import_tiny_model, start_worker, wait_for
+from tests.celery_support import import_tiny_model, start_worker
+from tests.waiting import wait_for
 
 pytest_plugins = ["tests.e2e.celery_conftest"]
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

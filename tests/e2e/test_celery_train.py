@@ -9,7 +9,8 @@ from pipeline.prepare import PrepareConfig, prepare
 from pipeline.runs import RunFolder
 from pipeline.workspace import Workspace
 from tests.conftest import LIMIT
-from tests.e2e.test_train_browser import card, fill_form, run_status, start, wait_for_status, wait_until
+from tests.e2e.test_train_browser import card, fill_form, run_status, start, wait_for_status
+from tests.waiting import wait_for
 
 pytest_plugins = ["tests.e2e.celery_conftest"]
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -34,7 +35,7 @@ def test_training_starts_reports_and_cancels_in_the_worker(celery_prepared, cele
 
     fill_form(page, epochs=200)
     cancelled = start(page)
-    wait_until(lambda: RunFolder(home / "runs" / cancelled).state().get("epoch", 0) >= 1, 240, "no epoch finished in the worker")
+    wait_for(lambda: RunFolder(home / "runs" / cancelled).state().get("epoch", 0) >= 1, 240, "no epoch finished in the worker")
     bar = card(page, cancelled).locator(".progress-bar")
     assert float(bar.get_attribute("aria-valuenow") or 0) > 0
     card(page, cancelled).get_by_role("button", name="Cancel").click()

@@ -21,6 +21,7 @@ from pipeline.runs import RunFolder
 from pipeline.workspace import Workspace
 from tests.conftest import LIMIT
 from tests.e2e.conftest import _serve
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -73,14 +74,6 @@ def run_status(home, name: str) -> dict:
     return RunFolder(home / "runs" / name).status()
 
 
-def wait_until(predicate, timeout: float, message: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    pytest.fail(message)
 
 
 def test_a_run_started_from_the_page_moves_finishes_exports_and_is_listed(train_server, page, screenshot_dir):
@@ -90,8 +83,8 @@ def test_a_run_started_from_the_page_moves_finishes_exports_and_is_listed(train_
     name = start(page)
     bar = card(page, name).locator(".progress-bar")
     bar.wait_for(timeout=60_000)
-    wait_until(lambda: run_status(train_server.home, name).get("progress"), 120, "the run never reported progress")
-    wait_until(lambda: float(bar.get_attribute("aria-valuenow") or 0) > 0, 120, "the progress bar never moved")
+    wait_for(lambda: run_status(train_server.home, name).get("progress"), 120, "the run never reported progress")
+    wait_for(lambda: float(bar.get_attribute("aria-valuenow") or 0) > 0, 120, "the progress bar never moved")
     wait_for_status(page, name, "finished")
     row = page.locator("tr", has=page.locator(".run-name", has_text=name))
     row.get_by_text("model ready").wait_for(timeout=TRAIN_TIMEOUT_MS)  # exported at the end, on by default
@@ -109,11 +102,11 @@ def test_cancel_stops_the_run_and_leaves_no_process(train_server, page):
     fill_form(page, epochs=200)
     name = start(page)
     wait_for_status(page, name, "running", timeout=120_000)
-    pid = wait_until(lambda: run_status(train_server.home, name).get("pid"), 60, "the job never recorded its process")
+    pid = wait_for(lambda: run_status(train_server.home, name).get("pid"), 60, "the job never recorded its process")
     card(page, name).get_by_role("button", name="Cancel").click()
     wait_for_status(page, name, "cancelled", timeout=60_000)
     assert "cancelled during epoch" in run_status(train_server.home, name)["message"]
-    wait_until(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, 30,
+    wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, 30,
                "the job's process is still alive after cancel")
     assert page.problems.all() == []
 
@@ -122,7 +115,7 @@ def test_reload_mid_run_shows_the_live_run_and_a_killed_job_can_be_resumed(train
     page.goto(train_server.url + "/train")
     fill_form(page, epochs=40)
     name = start(page)
-    wait_until(lambda: RunFolder(train_server.home / "runs" / name).state().get("epoch", 0) >= 1, 180,
+    wait_for(lambda: RunFolder(train_server.home / "runs" / name).state().get("epoch", 0) >= 1, 180,
                "the first epoch never finished")
     page.reload()
     wait_for_status(page, name, "running", timeout=30_000)  # the registry, not the tab, is the truth
@@ -133,7 +126,7 @@ def test_reload_mid_run_shows_the_live_run_and_a_killed_job_can_be_resumed(train
     assert "ended without finishing" in run_status(train_server.home, name)["message"]
     row = page.locator("tr", has=page.locator(".run-name", has_text=name))
     row.get_by_role("button", name="Resume").click()
-    wait_until(lambda: RunFolder(train_server.home / "runs" / name).state().get("epoch", 0) >= 2, 180, "the resumed run made no progress")
+    wait_for(lambda: RunFolder(train_server.home / "runs" / name).state().get("epoch", 0) >= 2, 180, "the resumed run made no progress")
     assert run_status(train_server.home, name)["status"] == "running"
     card(page, name).get_by_role("button", name="Cancel").click()
     wait_for_status(page, name, "cancelled", timeout=60_000)
@@ -207,7 +200,7 @@ def test_restarting_the_server_mid_run_recovers_the_state(train_home, tmp_path_f
         page.goto(first.url + "/train")
         fill_form(page, epochs=40)
         name = start(page)
-        wait_until(lambda: run_status(train_home, name).get("status") == "running", 120, "the run never started")
+        wait_for(lambda: run_status(train_home, name).get("status") == "running", 120, "the run never started")
         for child in psutil.Process(first.process.pid).children(recursive=True):  # the server and its jobs die together
             child.kill()
         first.process.kill()

@@ -33,6 +33,7 @@ from pipeline.runs import (
     reconcile,
     reconcile_runs,
 )
+from tests.waiting import process_running, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,20 +51,6 @@ time.sleep(120)
 """
 
 
-def _gone(pid: int) -> bool:
-    """True when ``pid`` no longer runs (absent, or a zombie nobody has reaped yet)."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def _wait_for(predicate, seconds: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -92,10 +79,10 @@ def job_child(workspace, processes):
     def start(with_grandchild: bool = False, parent: Path | None = None):
         run = create_run(workspace, {"model": "unet"}, "unet", parent=parent)
         child = processes([sys.executable, "-c", CHILD_SCRIPT, str(run.folder), "with-grandchild" if with_grandchild else "plain"])
-        _wait_for(lambda: run.status().get("pid") == child.pid or child.poll() is not None, what="the child to record itself")
+        wait_for(lambda: run.status().get("pid") == child.pid or child.poll() is not None, message="the child to record itself")
         assert child.poll() is None, child.stderr.read().decode()
         if with_grandchild:
-            _wait_for(lambda: (run.folder / "grandchild.pid").is_file(), what="the grandchild pid")
+            wait_for(lambda: (run.folder / "grandchild.pid").is_file(), message="the grandchild pid")
         return run, child
 
     return start
@@ -159,7 +146,7 @@ def test_reconcile_finds_an_unreaped_killed_job(job_child):
     """A SIGKILLed child that its parent has not reaped yet is a zombie: already dead."""
     run, child = job_child()
     os.kill(child.pid, signal.SIGKILL)
-    _wait_for(lambda: psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE, what="the zombie")
+    wait_for(lambda: psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE, message="the zombie")
     assert reconcile(run) == "interrupted"
 
 
@@ -273,7 +260,7 @@ def test_heartbeat_survives_a_failing_write(tmp_path, caplog):
         with heartbeat:
             (folder / HEARTBEAT_FILE).unlink()
             folder.rmdir()
-            _wait_for(lambda: "heartbeat of run failed" in caplog.text, seconds=5, what="the warning")
+            wait_for(lambda: "heartbeat of run failed" in caplog.text, timeout=5, message="the warning")
             assert heartbeat._thread.is_alive()
     assert not heartbeat._thread.is_alive()
 
@@ -286,7 +273,7 @@ def test_kill_job_ends_the_recorded_process_and_its_children(job_child):
     assert psutil.Process(grandchild).ppid() == child.pid
     assert kill_job(run) is True
     child.wait(timeout=10)
-    assert _gone(child.pid) and _gone(grandchild)
+    assert not process_running(child.pid) and not process_running(grandchild)
     assert not [process for process in psutil.Process().children(recursive=True) if process.pid in (child.pid, grandchild)]
     status = run.status()
     assert status["status"] == "cancelled" and "its process was ended" in status["message"]
@@ -297,7 +284,7 @@ def test_kill_job_ends_the_recorded_process_and_its_children(job_child):
 def test_kill_job_refuses_a_forged_or_replayed_pid(workspace, processes):
     """A status naming a live process that is not the job's: a made-up pid, pid 1, or a replayed entry."""
     bystander = processes(["sleep", "60"])
-    _wait_for(lambda: psutil.pid_exists(bystander.pid), what="sleep to start")
+    wait_for(lambda: psutil.pid_exists(bystander.pid), message="sleep to start")
     real_start = psutil.Process(bystander.pid).create_time()
     host = socket.gethostname()
     run = create_run(workspace, {}, "unet")
