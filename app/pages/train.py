@@ -294,8 +294,14 @@ def _force_stuck_cancels(folder: RunFolder) -> None:
 
 
 def registry_signature(folders: list[RunFolder], exported: set[str]) -> list:
-    return [[folder.name, folder.status().get("updated"), folder.status().get("export"), folder.cancel_requested(),
-             folder.name in exported] for folder in folders]
+    """What the panels show depends on: every status write changes ``heartbeat`` (a float; ``updated``
+    has whole seconds, and a cancel landing in the same second as the last progress was missed)."""
+    signature = []
+    for folder in folders:
+        status = folder.status()
+        signature.append([folder.name, status.get("status"), status.get("heartbeat"), status.get("export"), folder.cancel_requested(),
+                          folder.name in exported])
+    return signature
 
 
 @callback(

@@ -177,3 +177,14 @@ def test_a_running_run_cannot_be_deleted(train_app, workspace):
     run.set_status("running", **process_identity())  # this very process: alive
     message, _refresh = module.delete_confirmed(1, run.name)
     assert "cancel it before deleting" in _text(message) and run.folder.is_dir()
+
+
+def test_a_status_change_within_the_same_second_is_redrawn(train_app, workspace):
+    """A cancel that lands in the same second as the last progress event must still reach the page."""
+    _app, module, prepared = train_app
+    run = create(workspace, TrainConfig(prepared, model="unet", model_options={"base_filters": 4, "depth": 2}, epochs=3))
+    run.set_status("running", progress={"type": "epoch", "epoch": 1, "epochs": 3})
+    _live, _table, signature = module.refresh(1, None, None, None)
+    run.set_status("cancelled", message="cancelled during epoch 2")
+    live, _table, _signature = module.refresh(2, None, None, signature)
+    assert live is not dash.no_update and "cancelled" in _text(live)

@@ -6,7 +6,7 @@ import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-PAGES = {"/": "Home", "/explore": "Explore", "/prepare": "Prepare", "/train": "Train", "/segment": "Segment", "/compare": "Compare", "/evaluate": "Evaluate"}
+PAGES = {"/": "Home", "/explore": "Explore", "/prepare": "Prepare", "/train": "Train", "/segment": "Segment", "/annotate": "Annotate", "/compare": "Compare", "/evaluate": "Evaluate"}
 
 
 def _visit_all(page, server, screenshot_dir, prefix: str) -> None:

@@ -21,7 +21,7 @@ from pipeline.runs import RunFolder
 from pipeline.workspace import Workspace
 from tests.conftest import LIMIT
 from tests.e2e.conftest import _serve
-from tests.waiting import wait_for
+from tests.waiting import process_running, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -97,21 +97,8 @@ def test_a_run_started_from_the_page_moves_finishes_exports_and_is_listed(train_
     assert page.problems.all() == []
 
 
-def test_cancel_stops_the_run_and_leaves_no_process(train_server, page):
-    page.goto(train_server.url + "/train")
-    fill_form(page, epochs=200)
-    name = start(page)
-    wait_for_status(page, name, "running", timeout=120_000)
-    pid = wait_for(lambda: run_status(train_server.home, name).get("pid"), 60, "the job never recorded its process")
-    card(page, name).get_by_role("button", name="Cancel").click()
-    wait_for_status(page, name, "cancelled", timeout=60_000)
-    assert "cancelled during epoch" in run_status(train_server.home, name)["message"]
-    wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, 30,
-               "the job's process is still alive after cancel")
-    assert page.problems.all() == []
-
-
-def test_reload_mid_run_shows_the_live_run_and_a_killed_job_can_be_resumed(train_server, page):
+def test_reload_kill_resume_and_cancel_mid_run(train_server, page):
+    """One long run: live after a reload; a SIGKILLed job shows interrupted and resumes; Cancel stops it, no process left."""
     page.goto(train_server.url + "/train")
     fill_form(page, epochs=40)
     name = start(page)
@@ -128,8 +115,11 @@ def test_reload_mid_run_shows_the_live_run_and_a_killed_job_can_be_resumed(train
     row.get_by_role("button", name="Resume").click()
     wait_for(lambda: RunFolder(train_server.home / "runs" / name).state().get("epoch", 0) >= 2, 180, "the resumed run made no progress")
     assert run_status(train_server.home, name)["status"] == "running"
+    pid = run_status(train_server.home, name)["pid"]  # the resumed job's process
     card(page, name).get_by_role("button", name="Cancel").click()
     wait_for_status(page, name, "cancelled", timeout=60_000)
+    assert "cancelled during epoch" in run_status(train_server.home, name)["message"]
+    wait_for(lambda: not process_running(pid), 30, "the job's process to end after cancel")
     assert page.problems.all() == []
 
 
