@@ -188,6 +188,25 @@ class PageProblems:
     def all(self) -> list[str]:
         return self.console_errors + self.page_errors + self.failed_requests
 
+    def record_failed_request(self, url: str, failure: str | None) -> None:
+        """Keep every failed request except an abandoned background-callback poll.
+
+        Dash polls a background job with ``_dash-update-component?...&job=ID``. A poll in
+        flight when the page reloads, or whose job was superseded by a newer trigger of the
+        same callback (the renderer then never reads the response body), ends as
+        ``net::ERR_ABORTED`` in Chromium. Neither is a failure the user could see; a server
+        that died shows as a connection error instead, and that is still recorded.
+        """
+        if failure == "net::ERR_ABORTED" and is_background_poll(url):
+            return
+        self.failed_requests.append(f"{url}: {failure}")
+
+
+def is_background_poll(url: str) -> bool:
+    """A poll of a running Dash background job (it names the job in its query)."""
+    path, _, query = url.partition("?")
+    return path.endswith("/_dash-update-component") and any(part.startswith("job=") for part in query.split("&"))
+
 
 @pytest.fixture
 def page(browser):
@@ -199,7 +218,7 @@ def page(browser):
     new_page.on("console", lambda message: problems.console_errors.append(f"{message.text} @ {message.location}")
                 if message.type == "error" else None)
     new_page.on("pageerror", lambda error: problems.page_errors.append(str(error)))
-    new_page.on("requestfailed", lambda request: problems.failed_requests.append(f"{request.url}: {request.failure}"))
+    new_page.on("requestfailed", lambda request: problems.record_failed_request(request.url, request.failure))
     new_page.problems = problems
     new_page.set_default_timeout(30_000)
     try:
