@@ -10,7 +10,7 @@ CHROMIUM := $(or $(CHROMIUM_PATH),/usr/bin/chromium)
 # the Celery-mode tests' redis-server: $REDIS_SERVER when set, else the one on PATH (tests/celery_support.py)
 REDIS := $(or $(REDIS_SERVER),$(shell command -v redis-server 2>/dev/null))
 
-.PHONY: run test setup setup-dev browser redis validate-demo stats-demo benchmark benchmark-input benchmark-training benchmark-inference benchmark-gpu clean
+.PHONY: run test setup setup-dev web browser redis validate-demo stats-demo benchmark benchmark-input benchmark-training benchmark-inference benchmark-gpu clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || { echo "cocoseg needs Python 3.10 or newer (found: $$($(PYTHON) --version))"; exit 1; }
@@ -23,11 +23,19 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
-## setup: create .venv and install cocoseg
-setup: $(VENV)/.installed
+## setup: create .venv and install cocoseg, and the browser bundles from the npm registry
+setup: $(VENV)/.installed web
+
+## web: plotly.js's cartesian bundle (package.json, pinned) into node_modules, which the app serves instead
+## of the full plotly.js (app/plotly_bundle.py); without npm the app serves the full bundle and says so
+web: node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --omit=dev --no-audit --no-fund --ignore-scripts --loglevel=error; \
+	else echo "npm not found: the app will serve the full plotly.js bundle (install Node.js and npm, then make web)"; fi
 
 ## setup-dev: setup + test tools + the system Chromium used by browser tests + redis-server for the Celery-mode tests
-setup-dev: $(VENV)/.installed-dev browser redis
+setup-dev: $(VENV)/.installed-dev web browser redis
 
 ## browser: the system chromium package when Chromium is missing (root or sudo); otherwise,
 ## as a last resort, Playwright's own download (python -m playwright install chromium)
@@ -86,4 +94,4 @@ benchmark-gpu: setup
 
 ## clean: remove the virtualenv and caches (the workspace is kept)
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) node_modules .pytest_cache .hypothesis *.egg-info

@@ -1,4 +1,4 @@
-"""The Dash app: frame, side navigation from the page registry, vendor assets, limits.
+"""The Dash app: frame, side navigation from the page registry, vendor assets (Bootstrap, plotly.js), limits.
 
 ``create_app`` builds a fresh app per call (tests build several); the pages under
 ``app/pages`` register themselves. The web process never imports TensorFlow.
@@ -14,6 +14,7 @@ import dash_bootstrap_components as dbc
 import flask
 from dash import dcc, html
 
+from app import plotly_bundle
 from app.context import UPLOAD_ROUTE, WORKSPACE_CONFIG_KEY, remember_workspace
 from app.jobs import background_manager
 from pipeline.runs import reconcile_runs
@@ -125,6 +126,7 @@ def create_app(workspace: Workspace | None = None) -> dash.Dash:
     server.after_request(_add_security_headers)
     _register_vendor_route(server)
     _register_upload_route(server)
+    plotly_bundle.register(app)
     app.layout = html.Div(
         [dcc.Location(id="url"), _navigation(), html.Main(dash.page_container, className="content")],
         className="app-frame",

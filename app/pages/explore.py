@@ -12,6 +12,7 @@ import logging
 import dash
 import dash_bootstrap_components as dbc
 import numpy as np
+import plotly.graph_objects as go
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from app.components.explore_figures import class_bars, cooccurrence_heatmap, object_sizes, objects_histogram, size_scatter
@@ -34,26 +35,28 @@ dash.register_page(__name__, path="/explore", name="Explore", order=10, icon="ba
 PAGE_SIZE = 12
 LABEL_CHOICES = [preset for preset in PRESETS if preset != "custom"]
 DEFAULT_OPACITY = 0.5
+DEFAULT_LABELS, DEFAULT_METRIC, DEFAULT_ORDER = "coco80", "instances", "value"
 
 
 def _choices(workspace) -> list[str]:
     return [f"{entry.name}/{split}" for entry in list_datasets(workspace) for split in entry.splits]
 
 
-def _graph(graph_id: str, height: str = "34vh") -> dcc.Graph:
-    return dcc.Graph(id=graph_id, config={"displaylogo": False}, style={"height": height})
+def _no_image_chosen() -> html.Div:
+    return html.Div("Choose an image on the left.", className="text-muted small py-4 text-center")
 
 
-def _classes_tab() -> dbc.Tab:
+def _classes_tab(figure: go.Figure | None) -> dbc.Tab:
     controls = html.Div([
         dbc.RadioItems(id=Explore.METRIC, options=[{"label": "instances", "value": "instances"}, {"label": "images", "value": "images"},
-                                                   {"label": "pixel share", "value": "pixel_share"}], value="instances", inline=True),
+                                                   {"label": "pixel share", "value": "pixel_share"}], value=DEFAULT_METRIC, inline=True),
         dbc.RadioItems(id=Explore.ORDER, options=[{"label": "by value", "value": "value"}, {"label": "by name", "value": "name"}],
-                       value="value", inline=True),
+                       value=DEFAULT_ORDER, inline=True),
         dbc.Checklist(id=Explore.OPTIONS, options=[{"label": "log scale", "value": "log"}, {"label": "group by supercategory", "value": "group"}],
                       value=[], inline=True, switch=True),
     ], className="d-flex flex-wrap gap-4 mb-2 small")
-    return dbc.Tab([controls, _graph(Explore.CLASSES, "52vh")], label="Classes", tab_id="classes")
+    graph = dcc.Graph(id=Explore.CLASSES, figure=figure if figure is not None else {}, config={"displaylogo": False}, style={"height": "52vh"})
+    return dbc.Tab([controls, graph], label="Classes", tab_id="classes")
 
 
 def _sizes_pane(stats: dict) -> dbc.Row:
@@ -64,10 +67,10 @@ def _sizes_pane(stats: dict) -> dbc.Row:
                    id=Explore.SIZES)
 
 
-def _images_tab() -> dbc.Tab:
+def _images_tab(filter_options: list[dict]) -> dbc.Tab:
     browser = html.Div([
         html.Div([
-            dcc.Dropdown(id=Explore.FILTER, multi=True, placeholder="filter by class (any of)", className="flex-grow-1"),
+            dcc.Dropdown(id=Explore.FILTER, options=filter_options, value=[], multi=True, placeholder="filter by class (any of)", className="flex-grow-1"),
             dbc.Checklist(id=Explore.MATCH, options=[{"label": "all of them", "value": "all"}], value=[], switch=True, className="small ms-2"),
         ], className="d-flex align-items-center"),
         html.Div([
@@ -79,7 +82,7 @@ def _images_tab() -> dbc.Tab:
         dcc.Store(id=Explore.PAGE, data=0),
     ])
     detail = html.Div([
-        html.Div(id=Explore.DETAIL, className="picture-stack"),
+        html.Div(_no_image_chosen(), id=Explore.DETAIL, className="picture-stack"),
         dbc.Label("Mask opacity", className="mt-2 mb-0 small text-muted"),
         dcc.Slider(id=Explore.OPACITY, min=0, max=1, step=0.05, value=DEFAULT_OPACITY, marks=None),
         html.Div(id=Explore.LEGEND, className="mt-1"),
@@ -89,23 +92,27 @@ def _images_tab() -> dbc.Tab:
 
 
 def layout(**_query) -> html.Div:
+    """The page, already showing the default split (summary, problems, class chart) from the
+    cached statistics: no callback round trip and no second chart drawing before it is seen."""
     choices = _choices(current_workspace())
     default = "demo/val" if "demo/val" in choices else (choices[0] if choices else None)
+    summary, problems, filter_options = _dataset_view(default, DEFAULT_LABELS)
+    figure = _class_figure(default, DEFAULT_LABELS, DEFAULT_METRIC, DEFAULT_ORDER, [])
     selectors = html.Div([
         dcc.Dropdown(id=Explore.DATASET, options=choices, value=default, clearable=False, style={"minWidth": "14rem"}),
-        dcc.Dropdown(id=Explore.LABELS, options=LABEL_CHOICES, value="coco80", clearable=False, style={"minWidth": "10rem"}),
+        dcc.Dropdown(id=Explore.LABELS, options=LABEL_CHOICES, value=DEFAULT_LABELS, clearable=False, style={"minWidth": "10rem"}),
     ], className="d-flex gap-2 ms-auto")
     header = html.Div([html.H2("Explore"), html.Span("classes, sizes and images of a dataset split", className="text-muted small"), selectors],
                       className="page-header")
     # Sizes and Co-occurrence are filled when first shown: Plotly renders every mounted
     # graph, hidden tabs included, and that cost most of the page's first second
-    tabs = dbc.Tabs([_classes_tab(), dbc.Tab(html.Div(id=f"{Explore.SIZES}-pane"), label="Sizes", tab_id="sizes"),
-                     dbc.Tab(html.Div(id=f"{Explore.COOCCURRENCE}-pane"), label="Co-occurrence", tab_id="cooccurrence"), _images_tab()],
+    tabs = dbc.Tabs([_classes_tab(figure), dbc.Tab(html.Div(id=f"{Explore.SIZES}-pane"), label="Sizes", tab_id="sizes"),
+                     dbc.Tab(html.Div(id=f"{Explore.COOCCURRENCE}-pane"), label="Co-occurrence", tab_id="cooccurrence"), _images_tab(filter_options)],
                     active_tab="classes", className="mb-2", id=Explore.TABS)
     return html.Div([
         header,
-        dcc.Loading(html.Div(id=Explore.SUMMARY, className="summary-cards"), delay_show=300),
-        html.Div(id=Explore.PROBLEMS),
+        dcc.Loading(html.Div(summary, id=Explore.SUMMARY, className="summary-cards"), delay_show=300),
+        html.Div(problems, id=Explore.PROBLEMS),
         panel("Dataset", tabs, icon="bar-chart-line"),
     ], className="page page-explore")
 
@@ -149,7 +156,7 @@ def _problems(choice: str):
 
 @callback(
     Output(f"{Explore.SIZES}-pane", "children"), Output(f"{Explore.COOCCURRENCE}-pane", "children"),
-    Input(Explore.TABS, "active_tab"), Input(Explore.DATASET, "value"), Input(Explore.LABELS, "value"),
+    Input(Explore.TABS, "active_tab"), Input(Explore.DATASET, "value"), Input(Explore.LABELS, "value"), prevent_initial_call=True,
 )
 def fill_visible_tab(tab, choice, labels):
     """Build the Sizes or Co-occurrence charts when that tab is shown (and again after a dataset change)."""
@@ -164,18 +171,12 @@ def fill_visible_tab(tab, choice, labels):
     return no_update, dcc.Graph(id=Explore.COOCCURRENCE, figure=cooccurrence_heatmap(stats), config={"displaylogo": False}, style={"height": "58vh"})
 
 
-@callback(
-    Output(Explore.SUMMARY, "children"), Output(Explore.PROBLEMS, "children"),
-    Output(Explore.FILTER, "options"), Output(Explore.FILTER, "value"), Output(Explore.PAGE, "data"),
-    Input(Explore.DATASET, "value"), Input(Explore.LABELS, "value"),
-)
-def show_dataset(choice, labels):
-    """Summary cards, the validation report and the class filter's choices."""
+def _dataset_view(choice: str | None, labels: str) -> tuple:
+    """Summary cards, the validation report and the class filter's choices of one split."""
     try:
         stats = _stats(choice, labels)
     except (CocoFileError, LabelMapError, ValueError, OSError) as error:
-        alert = dbc.Alert(f"{choice}: {error}", color="danger")
-        return alert, None, [], [], 0
+        return dbc.Alert(f"{choice}: {error}", color="danger"), None, []
     totals = stats["totals"]
     problems, note, details = _problems(choice)
     cards = [_card("images", f"{totals['images']:,}"), _card("annotations", f"{totals['annotations']:,}",
@@ -184,21 +185,36 @@ def show_dataset(choice, labels):
              _card("crowd regions", f"{totals['crowd']:,}"),
              _card("validation problems", problems, note, "text-success" if problems == "none" else "")]
     options = [{"label": row["name"], "value": row["index"]} for row in stats["classes"] if row["index"] > 0 and row["images"]]
-    return dbc.Row([dbc.Col(card) for card in cards], className="g-2 mb-2"), details, options, [], 0
+    return dbc.Row([dbc.Col(card) for card in cards], className="g-2 mb-2"), details, options
+
+
+def _class_figure(choice: str | None, labels: str, metric: str | None, order: str | None, options: list | None) -> go.Figure | None:
+    try:
+        stats = _stats(choice, labels)
+    except (CocoFileError, LabelMapError, ValueError, OSError):
+        return None
+    options = options or []
+    return class_bars(stats, metric or DEFAULT_METRIC, order or DEFAULT_ORDER, "log" in options, "group" in options)
+
+
+@callback(
+    Output(Explore.SUMMARY, "children"), Output(Explore.PROBLEMS, "children"),
+    Output(Explore.FILTER, "options"), Output(Explore.FILTER, "value"), Output(Explore.PAGE, "data"),
+    Input(Explore.DATASET, "value"), Input(Explore.LABELS, "value"), prevent_initial_call=True,
+)
+def show_dataset(choice, labels):
+    summary, problems, options = _dataset_view(choice, labels)
+    return summary, problems, options, [], 0
 
 
 @callback(
     Output(Explore.CLASSES, "figure"),
     Input(Explore.DATASET, "value"), Input(Explore.LABELS, "value"), Input(Explore.METRIC, "value"), Input(Explore.ORDER, "value"),
-    Input(Explore.OPTIONS, "value"),
+    Input(Explore.OPTIONS, "value"), prevent_initial_call=True,
 )
 def show_classes(choice, labels, metric, order, options):
-    try:
-        stats = _stats(choice, labels)
-    except (CocoFileError, LabelMapError, ValueError, OSError):
-        return no_update
-    options = options or []
-    return class_bars(stats, metric or "instances", order or "value", "log" in options, "group" in options)
+    figure = _class_figure(choice, labels, metric, order, options)
+    return no_update if figure is None else figure
 
 
 @callback(
@@ -217,7 +233,7 @@ def turn_page(_previous, _next, _filter, _match, page):
 @callback(
     Output(Explore.THUMBNAILS, "children"), Output(Explore.PAGE_LABEL, "children"),
     Input(Explore.PAGE, "data"), Input(Explore.FILTER, "value"), Input(Explore.MATCH, "value"), Input(Explore.TABS, "active_tab"),
-    State(Explore.DATASET, "value"), State(Explore.LABELS, "value"),
+    State(Explore.DATASET, "value"), State(Explore.LABELS, "value"), prevent_initial_call=True,
 )
 def show_thumbnails(page, classes, match, tab, choice, labels):
     """One page of thumbnails of the images that contain the chosen classes (built when the tab is shown)."""
@@ -258,11 +274,12 @@ def select_image(clicks):
 @callback(
     Output(Explore.DETAIL, "children"), Output(Explore.LEGEND, "children"),
     Input(Explore.SELECTED, "data"), State(Explore.DATASET, "value"), State(Explore.LABELS, "value"), State(Explore.OPACITY, "value"),
+    prevent_initial_call=True,
 )
 def show_detail(image_id, choice, labels, opacity):
     """The chosen image with its semantic mask and instance outlines, and the classes in it."""
     if image_id is None:
-        return html.Div("Choose an image on the left.", className="text-muted small py-4 text-center"), None
+        return _no_image_chosen(), None
     workspace, settings = current_workspace(), current_settings()
     dataset, split = _split(choice)
     try:

@@ -8,7 +8,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 def test_app_latency_measures_segment_uploads_and_explore_visits():
-    from benchmarks.app_latency import SEGMENT_LABELS, format_table, run
+    from benchmarks.app_latency import FIRST_VISITS, SEGMENT_LABELS, format_table, run
 
     results = run(uploads=2, size=64, explore_repeats=1, wait_quiet_s=0)
     rows = results["segment_rows"]
@@ -20,16 +20,22 @@ def test_app_latency_measures_segment_uploads_and_explore_visits():
     for row in rows:
         assert row["server_upload_ms"] > 0 and row["server_segment_ms"] > 0 and row["browser_ms"] > 0
         assert row["provider"] == "CPU" and row["variant"] == "fp32"
-    visits = results["explore_visits"]
-    assert [visit["cold"] for visit in visits] == [True, False]
-    assert all(visit["page_ms"] > 0 and visit["python_wall_ms"] > 0 for visit in visits)
-    assert results["explore"]["cold_ms"] > 0 and results["explore"]["warm"]["p50"] > 0
+    for arm in ("app", "full"):  # the app as make sets it up, and the same app with Dash's full plotly.js
+        visits = results["explore_visits"][arm]
+        assert {kind: len(rows) for kind, rows in visits.items()} == {"first": FIRST_VISITS, "returning": 1, "private": 1}
+        assert all(visit["page_ms"] > 0 and visit["python_wall_ms"] > 0 for rows in visits.values() for visit in rows)
+    for key in ("explore", "explore_full_plotly"):
+        assert all(results[key][kind]["p50"] > 0 for kind in ("first", "returning", "private"))
+    assert results["explore_statistics_ms"] > 0
+    assert results["plotly_bytes"]["full"] > 4_000_000  # Dash's own copy
+    assert results["plotly_bytes"]["app"] < 2_000_000  # the cartesian bundle make installs
     assert results["wall_seconds"] > 0 and results["chromium"]
 
     table = format_table(results)
     for header in ("Machine: ", "onnxruntime", "dash", "| Segment upload | p50 ms | p95 ms | min ms | max ms |",
                    "server: segment callback (request timing)", "browser-visible: file picked -> mask layer src set",
-                   "| Explore (demo/val) until the class bars and the summary show | in page ms | Python wall ms |",
+                   "| Explore (demo/val) until the class bars and the summary show, in page ms | app | app with the full plotly.js | ratio |",
+                   "| plotly.js served |",
                    "| target | measured | met |", "other processes used"):
         assert header in table
-    assert table.count("| yes |") + table.count("| no |") == 3
+    assert table.count("| yes |") + table.count("| no |") == 4

@@ -22,6 +22,14 @@ def test_demo_charts_filtered_browser_and_image_detail(page, server, screenshot_
     page.locator(f"#{Explore.CLASSES} .gtitle", has_text="share of all pixels").wait_for()
     page.locator(f"#{Explore.OPTIONS}").get_by_text("log scale").click()
     page.wait_for_function(f"document.querySelector('#{Explore.CLASSES} .js-plotly-plot').layout.yaxis.type === 'log'")
+    # the first view comes with the page; a new label map still redraws the cards and the chart
+    page.locator(f"#{Explore.LABELS}").click()
+    page.get_by_role("option", name="voc21").click()
+    summary.get_by_text("label map voc21: 21 classes").wait_for()
+    page.wait_for_function(f"document.querySelectorAll('#{Explore.CLASSES} .bars path').length <= 21")
+    page.locator(f"#{Explore.LABELS}").click()
+    page.get_by_role("option", name="coco80").click()
+    summary.get_by_text("label map coco80: 81 classes").wait_for()
 
     page.get_by_role("tab", name="Co-occurrence").click()
     page.locator(f"#{Explore.COOCCURRENCE} .gtitle", has_text="co-occurrence").wait_for()
