@@ -226,45 +226,72 @@ def _canvas_view(workspace, current: dict, preset: str, choice: str | None) -> t
     return f"{UPLOAD_ROUTE}{background}.jpg", height
 
 
-@callback(
-    Output(Annotate.CURRENT, "data"), Output("annotate-canvas-area", "children"), Output(Annotate.MESSAGE, "children"),
-    Input(Annotate.IMAGE, "value"), Input(Annotate.UPLOAD, "contents"), Input({"type": Annotate.REOPEN, "file": ALL}, "n_clicks"),
-    State(Annotate.UPLOAD, "filename"), State(Annotate.DATASET, "value"), State(Annotate.LABELS, "value"), State(Annotate.CURRENT, "data"),
-    State(Annotate.CLASS, "value"), State(Annotate.BRUSH, "value"), State(Annotate.TOOL, "value"),
-    prevent_initial_call=True,
-)
-def open_image(file_name, contents, reopen_clicks, upload_name, choice, preset, current, colour, width, tool):
-    """Open a dataset image, an upload, or a saved image again; strokes start empty."""
-    workspace = current_workspace()
-    trigger = ctx.triggered_id
-    try:
-        if isinstance(trigger, dict):  # reopen from the history
-            if not any(reopen_clicks or []):
-                return (no_update,) * 3
-            opened = _reopen(workspace, trigger["file"], current, choice, preset)
-        elif trigger == Annotate.UPLOAD:
-            if not contents:
-                return (no_update,) * 3
-            upload = decode_upload(contents, upload_name or "upload", current_settings().max_upload_bytes,
-                                   current_settings().max_upload_pixels)
-            opened = _open(workspace, upload.image, "upload", UPLOAD_COLLECTION, upload.name, preset, choice)
-        else:
-            if not file_name or not choice:
-                return (no_update,) * 3
-            dataset, _, split = choice.partition("/")
-            coco = cached_split(workspace, dataset, split, current_settings().max_annotation_bytes)
-            image = next((entry for entry in coco.images if entry["file_name"] == file_name), None)
-            if image is None:
-                raise ValueError(f"{file_name} is not an image of {choice}")
-            picture = read_rgb(coco.image_path(image))
-            own = semantic_mask(coco.annotations_by_image[image["id"]], *picture.shape[:2], _label_map(workspace, preset, choice))
-            opened = _open(workspace, picture, str(coco.image_path(image)), dataset, file_name, preset, choice, own)
-    except (InvalidUpload, AnnotationError, RegistryError, LabelMapError, ValueError, OSError) as error:
-        return no_update, no_update, dbc.Alert(str(error), color="danger", className="py-1 px-2 mb-0")
+_OPEN_OUTPUTS = (Output(Annotate.CURRENT, "data", allow_duplicate=True), Output("annotate-canvas-area", "children", allow_duplicate=True),
+                 Output(Annotate.MESSAGE, "children", allow_duplicate=True))
+_CANVAS_SETTINGS = (State(Annotate.CLASS, "value"), State(Annotate.BRUSH, "value"), State(Annotate.TOOL, "value"))
+_OPEN_ERRORS = (InvalidUpload, AnnotationError, RegistryError, LabelMapError, ValueError, OSError)
+
+
+def _opened_view(workspace, opened: dict, preset, choice, colour, width, tool) -> tuple:
+    """The image's state, a new canvas on it (strokes start empty) and the note that says what was opened."""
     filename, height = _canvas_view(workspace, opened, preset, choice)
     note = "its saved mask is the starting layer" if opened["base"] else "draw the classes, or pre-fill from a model"
     canvas = canvas_holder(opened["key"][:12], filename, height, colour, width, tool)
     return opened, canvas, dbc.Alert(f"Opened {opened['file_name']}: {note}.", color="info", className="py-1 px-2 mb-0")
+
+
+def _not_opened(error: Exception) -> tuple:
+    return no_update, no_update, dbc.Alert(str(error), color="danger", className="py-1 px-2 mb-0")
+
+
+@callback(*_OPEN_OUTPUTS, Input(Annotate.IMAGE, "value"), State(Annotate.DATASET, "value"), State(Annotate.LABELS, "value"),
+          *_CANVAS_SETTINGS, prevent_initial_call=True)
+def open_dataset_image(file_name, choice, preset, colour, width, tool):
+    """A dataset image, with its own annotations shown until something is drawn."""
+    if not file_name or not choice:
+        return (no_update,) * 3
+    workspace = current_workspace()
+    try:
+        dataset, _, split = choice.partition("/")
+        coco = cached_split(workspace, dataset, split, current_settings().max_annotation_bytes)
+        image = next((entry for entry in coco.images if entry["file_name"] == file_name), None)
+        if image is None:
+            raise ValueError(f"{file_name} is not an image of {choice}")
+        picture = read_rgb(coco.image_path(image))
+        own = semantic_mask(coco.annotations_by_image[image["id"]], *picture.shape[:2], _label_map(workspace, preset, choice))
+        opened = _open(workspace, picture, str(coco.image_path(image)), dataset, file_name, preset, choice, own)
+        return _opened_view(workspace, opened, preset, choice, colour, width, tool)
+    except _OPEN_ERRORS as error:
+        return _not_opened(error)
+
+
+@callback(*_OPEN_OUTPUTS, Input(Annotate.UPLOAD, "contents"), State(Annotate.UPLOAD, "filename"), State(Annotate.DATASET, "value"),
+          State(Annotate.LABELS, "value"), *_CANVAS_SETTINGS, prevent_initial_call=True)
+def open_upload(contents, upload_name, choice, preset, colour, width, tool):
+    """An uploaded image (decoded and checked like a Segment upload)."""
+    if not contents:
+        return (no_update,) * 3
+    workspace, settings = current_workspace(), current_settings()
+    try:
+        upload = decode_upload(contents, upload_name or "upload", settings.max_upload_bytes, settings.max_upload_pixels)
+        opened = _open(workspace, upload.image, "upload", UPLOAD_COLLECTION, upload.name, preset, choice)
+        return _opened_view(workspace, opened, preset, choice, colour, width, tool)
+    except _OPEN_ERRORS as error:
+        return _not_opened(error)
+
+
+@callback(*_OPEN_OUTPUTS, Input({"type": Annotate.REOPEN, "file": ALL}, "n_clicks"), State(Annotate.DATASET, "value"),
+          State(Annotate.LABELS, "value"), State(Annotate.CURRENT, "data"), *_CANVAS_SETTINGS, prevent_initial_call=True)
+def reopen_saved(reopen_clicks, choice, preset, current, colour, width, tool):
+    """A saved image again, from the history list."""
+    if not ctx.triggered_id or not any(reopen_clicks or []):
+        return (no_update,) * 3
+    workspace = current_workspace()
+    try:
+        opened = _reopen(workspace, ctx.triggered_id["file"], current, choice, preset)
+        return _opened_view(workspace, opened, preset, choice, colour, width, tool)
+    except _OPEN_ERRORS as error:
+        return _not_opened(error)
 
 
 def _reopen(workspace, file_name: str, current, choice, preset) -> dict:

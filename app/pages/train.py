@@ -350,35 +350,70 @@ def cancel_run(clicks):
     return dbc.Alert(f"Cancelling {folder.name}: it stops after the current batch.", color="warning", className="py-1 px-2 mb-0"), time.time()
 
 
-@callback(
-    Output(Train.QUEUED, "data", allow_duplicate=True), Output("train-export-request", "data"), Output("train-evaluate-request", "data"),
-    Output("train-delete-confirm", "displayed"), Output("train-delete-confirm", "message"), Output("train-delete-pending", "data"),
-    Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True),
-    Input({"type": Train.ACTION, "action": ALL, "run": ALL}, "n_clicks"), prevent_initial_call=True,
-)
-def run_action(clicks):
-    """Route a runs-table button to its job (resume, export, evaluate) or to the delete confirmation."""
+def _clicked_run(clicks) -> RunFolder | None:
+    """The run whose runs-table button was clicked (None: no click yet, a re-render); raises for an unknown run."""
     if not ctx.triggered_id or not any(clicks or []):
-        return (no_update,) * 7
-    action, name = ctx.triggered_id["action"], ctx.triggered_id["run"]
+        return None
+    return get_run(current_workspace(), ctx.triggered_id["run"])
+
+
+def _action_button(action: str) -> Input:
+    return Input({"type": Train.ACTION, "action": action, "run": ALL}, "n_clicks")
+
+
+def _note(text: str, colour: str = "info") -> dbc.Alert:
+    return dbc.Alert(text, color=colour, className="py-1 px-2 mb-0")
+
+
+@callback(Output(Train.QUEUED, "data", allow_duplicate=True), Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True),
+          _action_button("resume"), prevent_initial_call=True)
+def resume_run(clicks):
+    """Queue the run again for the training job, which resumes it from its last checkpoint."""
     try:
-        folder = get_run(current_workspace(), name)
+        folder = _clicked_run(clicks)
     except (RunError, ValueError) as error:
-        return (no_update,) * 6 + (dbc.Alert(str(error), color="danger", className="py-1 px-2 mb-0"),)
-    unchanged = [no_update] * 6
-    if action == "resume":
-        unchanged[0] = {"run": folder.name, "export": True, "resume": True, "queued": time.time()}
-        text = f"Resuming {folder.name} from epoch {folder.state().get('epoch', 0)}."
-    elif action == "export":
-        unchanged[1] = {"run": folder.name, "queued": time.time()}
-        text = f"Exporting {folder.name} to ONNX (parity check and INT8/FP16 variants take a minute)."
-    elif action == "evaluate":
-        unchanged[2] = {"run": folder.name, "queued": time.time()}
-        text = f"Evaluating {folder.name} on its validation split."
-    else:
-        unchanged[3:6] = [True, f"Delete run {folder.name} and its checkpoints? Its exported model (if any) stays.", folder.name]
-        return tuple(unchanged) + (no_update,)
-    return tuple(unchanged) + (dbc.Alert(text, color="info", className="py-1 px-2 mb-0"),)
+        return no_update, _note(str(error), "danger")
+    if folder is None:
+        return no_update, no_update
+    return ({"run": folder.name, "export": True, "resume": True, "queued": time.time()},
+            _note(f"Resuming {folder.name} from epoch {folder.state().get('epoch', 0)}."))
+
+
+@callback(Output("train-export-request", "data"), Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True),
+          _action_button("export"), prevent_initial_call=True)
+def export_run(clicks):
+    try:
+        folder = _clicked_run(clicks)
+    except (RunError, ValueError) as error:
+        return no_update, _note(str(error), "danger")
+    if folder is None:
+        return no_update, no_update
+    return {"run": folder.name, "queued": time.time()}, _note(f"Exporting {folder.name} to ONNX (parity check and INT8/FP16 variants take a minute).")
+
+
+@callback(Output("train-evaluate-request", "data"), Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True),
+          _action_button("evaluate"), prevent_initial_call=True)
+def evaluate_run(clicks):
+    try:
+        folder = _clicked_run(clicks)
+    except (RunError, ValueError) as error:
+        return no_update, _note(str(error), "danger")
+    if folder is None:
+        return no_update, no_update
+    return {"run": folder.name, "queued": time.time()}, _note(f"Evaluating {folder.name} on its validation split.")
+
+
+@callback(Output("train-delete-confirm", "displayed"), Output("train-delete-confirm", "message"), Output("train-delete-pending", "data"),
+          Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True), _action_button("delete"), prevent_initial_call=True)
+def ask_delete(clicks):
+    """Deleting needs a confirmation; the run's name waits in a store until it is given."""
+    try:
+        folder = _clicked_run(clicks)
+    except (RunError, ValueError) as error:
+        return no_update, no_update, no_update, _note(str(error), "danger")
+    if folder is None:
+        return (no_update,) * 4
+    return True, f"Delete run {folder.name} and its checkpoints? Its exported model (if any) stays.", folder.name, no_update
 
 
 @callback(

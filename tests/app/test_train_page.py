@@ -149,20 +149,24 @@ def test_actions_route_to_their_jobs_and_delete_asks_first(train_app, workspace)
     _app, module, prepared = train_app
     run = create_run(workspace, {"model": "unet", "epochs": 3}, "unet")
     run.set_status("interrupted")
-    for action, slot in (("resume", 0), ("export", 1), ("evaluate", 2)):
-        token = _triggered({"type": module.Train.ACTION, "action": action, "run": run.name})
+
+    def click(action: str, handler, name: str = run.name, clicks=(1,)):
+        token = _triggered({"type": module.Train.ACTION, "action": action, "run": name})
         try:
-            outputs = module.run_action([1])
+            return handler(list(clicks))
         finally:
             context_value.reset(token)
-        assert outputs[slot]["run"] == run.name
-        assert all(output is dash.no_update for index, output in enumerate(outputs[:6]) if index != slot)
-    token = _triggered({"type": module.Train.ACTION, "action": "delete", "run": run.name})
-    try:
-        outputs = module.run_action([1])
-    finally:
-        context_value.reset(token)
-    assert outputs[3] is True and run.name in outputs[4] and outputs[5] == run.name and run.folder.is_dir()
+
+    request, message = click("resume", module.resume_run)
+    assert request["run"] == run.name and request["resume"] is True and "Resuming" in _text(message)
+    for action, handler in (("export", module.export_run), ("evaluate", module.evaluate_run)):
+        request, message = click(action, handler)
+        assert request["run"] == run.name and run.name in _text(message)
+    assert click("export", module.export_run, clicks=(0,)) == (dash.no_update, dash.no_update)  # a re-render, not a click
+    request, message = click("evaluate", module.evaluate_run, name="../../etc")
+    assert request is dash.no_update and "run" in _text(message).lower()
+    displayed, question, pending, _message = click("delete", module.ask_delete)
+    assert displayed is True and run.name in question and pending == run.name and run.folder.is_dir()
     message, _refresh = module.delete_confirmed(1, run.name)
     assert "Deleted" in _text(message) and not run.folder.exists()
     message, _refresh = module.delete_confirmed(1, run.name)

@@ -94,6 +94,12 @@ def test_a_run_started_from_the_page_moves_finishes_exports_and_is_listed(train_
     assert (train_server.home / "models" / name / "model.onnx").is_file()
     card(page, name).locator(".js-plotly-plot .scatterlayer .trace").first.wait_for(timeout=30_000)  # the loss / mIoU curves
     page.screenshot(path=str(screenshot_dir / "train.png"))
+    row.get_by_role("button", name="Evaluate").click()  # a background job through ONNX Runtime on the val split
+    page.locator("#train-action-message", has_text="mIoU").wait_for(timeout=120_000)
+    page.once("dialog", lambda dialog: dialog.accept())  # Delete asks first
+    row.get_by_role("button", name="Delete").click()
+    page.locator("#train-action-message", has_text=f"Deleted run {name}").wait_for()
+    assert not (train_server.home / "runs" / name).exists() and (train_server.home / "models" / name / "model.onnx").is_file()
     assert page.problems.all() == []
 
 
