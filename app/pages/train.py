@@ -365,42 +365,34 @@ def _note(text: str, colour: str = "info") -> dbc.Alert:
     return dbc.Alert(text, color=colour, className="py-1 px-2 mb-0")
 
 
-@callback(Output(Train.QUEUED, "data", allow_duplicate=True), Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True),
-          _action_button("resume"), prevent_initial_call=True)
-def resume_run(clicks):
-    """Queue the run again for the training job, which resumes it from its last checkpoint."""
+def _job_request(clicks, describe, **extra) -> tuple:
+    """(the job's request, a note saying what starts) for the clicked run; nothing for a re-render."""
     try:
         folder = _clicked_run(clicks)
     except (RunError, ValueError) as error:
         return no_update, _note(str(error), "danger")
     if folder is None:
         return no_update, no_update
-    return ({"run": folder.name, "export": True, "resume": True, "queued": time.time()},
-            _note(f"Resuming {folder.name} from epoch {folder.state().get('epoch', 0)}."))
+    return {"run": folder.name, "queued": time.time(), **extra}, _note(describe(folder))
+
+
+@callback(Output(Train.QUEUED, "data", allow_duplicate=True), Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True),
+          _action_button("resume"), prevent_initial_call=True)
+def resume_run(clicks):
+    """Queue the run again for the training job, which resumes it from its last checkpoint."""
+    return _job_request(clicks, lambda folder: f"Resuming {folder.name} from epoch {folder.state().get('epoch', 0)}.", export=True, resume=True)
 
 
 @callback(Output("train-export-request", "data"), Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True),
           _action_button("export"), prevent_initial_call=True)
 def export_run(clicks):
-    try:
-        folder = _clicked_run(clicks)
-    except (RunError, ValueError) as error:
-        return no_update, _note(str(error), "danger")
-    if folder is None:
-        return no_update, no_update
-    return {"run": folder.name, "queued": time.time()}, _note(f"Exporting {folder.name} to ONNX (parity check and INT8/FP16 variants take a minute).")
+    return _job_request(clicks, lambda folder: f"Exporting {folder.name} to ONNX (parity check and INT8/FP16 variants take a minute).")
 
 
 @callback(Output("train-evaluate-request", "data"), Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True),
           _action_button("evaluate"), prevent_initial_call=True)
 def evaluate_run(clicks):
-    try:
-        folder = _clicked_run(clicks)
-    except (RunError, ValueError) as error:
-        return no_update, _note(str(error), "danger")
-    if folder is None:
-        return no_update, no_update
-    return {"run": folder.name, "queued": time.time()}, _note(f"Evaluating {folder.name} on its validation split.")
+    return _job_request(clicks, lambda folder: f"Evaluating {folder.name} on its validation split.")
 
 
 @callback(Output("train-delete-confirm", "displayed"), Output("train-delete-confirm", "message"), Output("train-delete-pending", "data"),
