@@ -16,7 +16,7 @@ import time
 from typing import Callable
 
 from pipeline.prepare import PrepareCancelled, PrepareConfig, PreparedSet, PrepareError, plan, prepare
-from pipeline.runs import Heartbeat, RunError, RunFolder, create_run, now_iso, process_identity
+from pipeline.runs import Heartbeat, RunError, RunFolder, create_run, now_iso, process_identity, take_queued
 from pipeline.sampling import SamplingConfig
 from pipeline.workspace import Workspace, check_name
 
@@ -81,21 +81,12 @@ def run_prepare_job(workspace: Workspace, name: str, max_bytes: int, on_progress
         RunError: unknown job, or it was started already (a double click, a second tab).
         PrepareError: the preparation failed (also recorded as ``failed`` with the reason).
     """
-    import filelock
-
     job = get_prepare_job(workspace, name)
     asked = should_stop or (lambda: False)
-    try:
-        with workspace.lock(f"job-{name}", timeout=0):
-            status = job.status().get("status")
-            if status != "queued":
-                raise RunError(f"preparation job {name} is {status}, not queued; it was started already")
-            if job.cancel_requested():
-                job.set_status("cancelled", message="cancelled before it started")
-                return None
-            return _run(workspace, job, max_bytes, on_progress, lambda: job.cancel_requested() or asked())
-    except filelock.Timeout:
-        raise RunError(f"preparation job {name} is running in another process") from None
+    with take_queued(workspace, job, f"job-{name}", f"preparation job {name}", "running in another process") as go_on:
+        if not go_on:
+            return None
+        return _run(workspace, job, max_bytes, on_progress, lambda: job.cancel_requested() or asked())
 
 
 def _run(workspace: Workspace, job: RunFolder, max_bytes: int, on_progress: ProgressCallback | None, should_stop) -> PreparedSet | None:

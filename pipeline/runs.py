@@ -278,6 +278,34 @@ def kill_job(run: RunFolder) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def take_queued(workspace: Workspace, entry: RunFolder, lock_name: str, what: str, busy: str):
+    """Hold ``entry``'s lock while its job runs; the one way a queued job starts.
+
+    Yields True to go on, or False when a cancel came before the start (the entry then says
+    ``cancelled``). ``what`` names the entry in messages ("run X"); ``busy`` says what another
+    holder of the lock is doing ("being trained by another process").
+
+    Raises:
+        RunError: the entry is not queued (a double click, a second tab started it), or
+            another process holds the lock.
+    """
+    import filelock
+
+    try:
+        with workspace.lock(lock_name, timeout=0):
+            status = entry.status().get("status")
+            if status != "queued":
+                raise RunError(f"{what} is {status}, not queued; it was started already")
+            if entry.cancel_requested():
+                entry.set_status("cancelled", message="cancelled before it started")
+                yield False
+            else:
+                yield True
+    except filelock.Timeout:
+        raise RunError(f"{what} is {busy}") from None
+
+
 def get_run(workspace: Workspace, name: str) -> RunFolder:
     """An existing run by folder name."""
     check_name(name, "run")

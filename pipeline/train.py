@@ -24,7 +24,7 @@ from models.catalog import check_model_settings
 from pipeline.augment import NO_AUGMENTATION, AugmentConfig
 from pipeline.dataset import InputConfig, evaluation_dataset, training_dataset
 from pipeline.prepare import PrepareError, PreparedSet, find_prepared
-from pipeline.runs import Heartbeat, RunError, RunFolder, create_run, get_run, now_iso, process_identity
+from pipeline.runs import Heartbeat, RunError, RunFolder, create_run, get_run, now_iso, process_identity, take_queued
 from pipeline.sampling import SAMPLING_METHODS, SamplingConfig
 from pipeline.tf_runtime import tensorflow
 from pipeline.workspace import Workspace, atomic_write_json
@@ -398,31 +398,22 @@ def train_queued(
         RunError: unknown run, already started (a double click, a second tab), or being
             trained by another process.
     """
-    import filelock
-
     folder = get_run(workspace, name)
     config = TrainConfig.from_dict(folder.config())
-    try:
-        with workspace.lock(f"run-{folder.name}", timeout=0):
-            status = folder.status().get("status")
-            if status != "queued":
-                raise RunError(f"run {name} is {status}, not queued; it was started already")
-            if folder.cancel_requested():
-                folder.set_status("cancelled", message="cancelled before it started")
-                return Run(folder, "cancelled", None, 0, "cancelled")
-            # taken: say by whom at once, so that reconcile and the job managers see this process during start-up
-            folder.set_status("queued", message="starting", **process_identity())
-            try:
-                prepared = check(workspace, config)
-                trainer = _Trainer(folder, config, prepared, on_progress, should_stop)
-            except Exception as error:  # recorded, or the run would stay "queued" (no pid) for ever
-                message = str(error) if isinstance(error, TrainConfigError) else _failure_message(error, folder)
-                folder.set_status("failed", message=message)
-                folder.append_event({"type": "failed", "message": message})
-                raise
-            return _execute(trainer, False, 0, None)
-    except filelock.Timeout:
-        raise RunError(f"run {name} is being trained by another process") from None
+    with take_queued(workspace, folder, f"run-{folder.name}", f"run {name}", "being trained by another process") as go_on:
+        if not go_on:
+            return Run(folder, "cancelled", None, 0, "cancelled")
+        # taken: say by whom at once, so that reconcile and the job managers see this process during start-up
+        folder.set_status("queued", message="starting", **process_identity())
+        try:
+            prepared = check(workspace, config)
+            trainer = _Trainer(folder, config, prepared, on_progress, should_stop)
+        except Exception as error:  # recorded, or the run would stay "queued" (no pid) for ever
+            message = str(error) if isinstance(error, TrainConfigError) else _failure_message(error, folder)
+            folder.set_status("failed", message=message)
+            folder.append_event({"type": "failed", "message": message})
+            raise
+        return _execute(trainer, False, 0, None)
 
 
 def run(
