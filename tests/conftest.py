@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from pipeline import settings as settings_module
 from pipeline.prepare import PrepareConfig, prepare
 from pipeline.settings import DEMO_DATASET_DIR
 from pipeline.workspace import Workspace
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DEMO_TRAIN_JSON = DEMO_DATASET_DIR / "annotations" / "instances_train2017.json"
 DEMO_VAL_JSON = DEMO_DATASET_DIR / "annotations" / "instances_val2017.json"
@@ -99,3 +102,31 @@ def exported_models(prepared_workspace, prepared_demo) -> list[str]:
     for name in names:
         export_run(prepared_workspace, ExportConfig(name), LIMIT)
     return names
+
+
+@pytest.fixture
+def processes():
+    """Start real child processes in the project root; every one still running is killed and reaped at the end.
+
+    ``start(arguments, log=None)``: with ``log``, stdout and stderr go to that file (never a
+    pipe, which a chatty child such as TensorFlow could fill and block on); without, stdout is
+    dropped and stderr kept in a pipe for the test to read when the child fails.
+    """
+    started: list[subprocess.Popen] = []
+
+    def start(arguments: list[str], log: Path | None = None) -> subprocess.Popen:
+        if log is None:
+            child = subprocess.Popen(arguments, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        else:
+            with open(log, "wb") as output:
+                child = subprocess.Popen(arguments, cwd=PROJECT_ROOT, stdout=output, stderr=subprocess.STDOUT)
+        started.append(child)
+        return child
+
+    yield start
+    for child in started:
+        if child.poll() is None:
+            child.kill()
+        child.wait(timeout=30)
+        if child.stderr:
+            child.stderr.close()

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -35,7 +34,6 @@ from pipeline.runs import (
 )
 from tests.waiting import process_running, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 
 # A job body in miniature: record this process in the run's status, optionally start a
 # grandchild (``sleep 60``) and write its pid, then wait to be killed.
@@ -51,25 +49,6 @@ time.sleep(120)
 """
 
 
-
-
-@pytest.fixture
-def processes():
-    """Start real child processes; every one still running is killed and reaped at the end."""
-    started: list[subprocess.Popen] = []
-
-    def start(arguments: list[str]) -> subprocess.Popen:
-        child = subprocess.Popen(arguments, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        started.append(child)
-        return child
-
-    yield start
-    for child in started:
-        if child.poll() is None:
-            child.kill()
-        child.wait(timeout=10)
-        if child.stderr:
-            child.stderr.close()
 
 
 @pytest.fixture

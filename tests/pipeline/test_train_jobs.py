@@ -30,7 +30,6 @@ from pipeline.workspace import Workspace
 from tests.pipeline.conftest import LIMIT
 from tests.pipeline.shapes import write_shapes_dataset
 
-ROOT = Path(__file__).resolve().parents[2]
 TINY_UNET = {"base_filters": 4, "depth": 2}
 
 
@@ -251,23 +250,13 @@ train_queued(Workspace(pathlib.Path(sys.argv[1])), sys.argv[2], on_progress=hold
 
 
 @pytest.fixture
-def training_child(tmp_path):
-    """Start ``TRAINING_CHILD`` for a run; killed and reaped at the end if still running."""
-    started: list[subprocess.Popen] = []
+def training_child(tmp_path, processes):
+    """Start ``TRAINING_CHILD`` for a run (killed and reaped at the end if still running)."""
 
     def start(workspace: Workspace, name: str) -> subprocess.Popen:
-        log = open(tmp_path / "child.log", "wb")  # a file, not a pipe: TensorFlow's chatter must not block it
-        child = subprocess.Popen([sys.executable, "-c", TRAINING_CHILD, str(workspace.root), name], cwd=ROOT,
-                                 stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        started.append(child)
-        return child
+        return processes([sys.executable, "-c", TRAINING_CHILD, str(workspace.root), name], log=tmp_path / "child.log")
 
-    yield start
-    for child in started:
-        if child.poll() is None:
-            child.kill()
-        child.wait(timeout=30)
+    return start
 
 
 @pytest.mark.slow
@@ -310,7 +299,7 @@ train_queued(Workspace(pathlib.Path(sys.argv[1])), sys.argv[2])
 
 
 @pytest.fixture
-def killed_while_starting(tiny_shapes, tmp_path):
+def killed_while_starting(tiny_shapes, tmp_path, processes):
     """A queued run whose job process took the run (holds its lock) and was SIGKILLed before it said "running".
 
     The lock is watched through the child's open files, never by taking it (that would
@@ -319,24 +308,16 @@ def killed_while_starting(tiny_shapes, tmp_path):
     workspace, prepared = tiny_shapes
     run = create(workspace, _config(prepared, epochs=1))
     lock = (workspace.locks_dir / f"run-{run.name}.lock").resolve()
-    log = open(tmp_path / "child.log", "wb")
-    child = subprocess.Popen([sys.executable, "-c", STARTING_CHILD, str(workspace.root), run.name], cwd=ROOT,
-                             stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    try:
-        deadline = time.monotonic() + 120
-        while not any(Path(item.path) == lock for item in psutil.Process(child.pid).open_files()):
-            assert child.poll() is None and time.monotonic() < deadline, (tmp_path / "child.log").read_text(errors="replace")[-3000:]
-            time.sleep(0.02)
-        time.sleep(0.2)
-        assert run.status()["status"] == "queued", "the child got past its start-up before it could be killed"
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(timeout=30)
-        yield workspace, run, child.pid
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait(timeout=30)
+    child = processes([sys.executable, "-c", STARTING_CHILD, str(workspace.root), run.name], log=tmp_path / "child.log")
+    deadline = time.monotonic() + 120
+    while not any(Path(item.path) == lock for item in psutil.Process(child.pid).open_files()):
+        assert child.poll() is None and time.monotonic() < deadline, (tmp_path / "child.log").read_text(errors="replace")[-3000:]
+        time.sleep(0.02)
+    time.sleep(0.2)
+    assert run.status()["status"] == "queued", "the child got past its start-up before it could be killed"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=30)
+    return workspace, run, child.pid
 
 
 @pytest.mark.slow
