@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -28,7 +30,10 @@ def test_app_latency_measures_segment_uploads_and_explore_visits():
         assert all(results[key][kind]["p50"] > 0 for kind in ("first", "returning", "private"))
     assert results["explore_statistics_ms"] > 0
     assert results["plotly_bytes"]["full"] > 4_000_000  # Dash's own copy
-    assert results["plotly_bytes"]["app"] < 2_000_000  # the cartesian bundle make installs
+    if shutil.which("npm"):
+        assert results["plotly_bytes"]["app"] < 2_000_000  # the cartesian bundle make installs
+    else:  # make could not install it: the app serves Dash's full bundle and the ratio is about 1
+        assert results["plotly_bytes"]["app"] == results["plotly_bytes"]["full"]
     assert results["wall_seconds"] > 0 and results["chromium"]
 
     table = format_table(results)
