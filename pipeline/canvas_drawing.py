@@ -138,7 +138,9 @@ def _pixel_range(low: float, high: float, size: int) -> tuple[int, int]:
 
 def _interval(slope: np.ndarray, offset: np.ndarray, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
     """x with low <= slope * x + offset <= high, per row: (start, stop); empty as (inf, -inf)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # a zero slope divides by zero and a tiny one overflows: both give +-inf, which is the right
+    # (unbounded) answer for a non-flat row; flat rows are decided below
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         first, second = (low - offset) / slope, (high - offset) / slope
     start = np.where(slope > 0, first, second)
     stop = np.where(slope > 0, second, first)
