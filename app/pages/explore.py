@@ -96,8 +96,9 @@ def layout(**_query) -> html.Div:
     cached statistics: no callback round trip and no second chart drawing before it is seen."""
     choices = _choices(current_workspace())
     default = "demo/val" if "demo/val" in choices else (choices[0] if choices else None)
-    summary, problems, filter_options = _dataset_view(default, DEFAULT_LABELS)
-    figure = _class_figure(default, DEFAULT_LABELS, DEFAULT_METRIC, DEFAULT_ORDER, [])
+    stats = _load(default, DEFAULT_LABELS)  # once: at COCO scale the statistics are megabytes
+    summary, problems, filter_options = _dataset_view(default, DEFAULT_LABELS, stats)
+    figure = _class_figure(stats, DEFAULT_METRIC, DEFAULT_ORDER, [])
     selectors = html.Div([
         dcc.Dropdown(id=Explore.DATASET, options=choices, value=default, clearable=False, style={"minWidth": "14rem"}),
         dcc.Dropdown(id=Explore.LABELS, options=LABEL_CHOICES, value=DEFAULT_LABELS, clearable=False, style={"minWidth": "10rem"}),
@@ -171,12 +172,18 @@ def fill_visible_tab(tab, choice, labels):
     return no_update, dcc.Graph(id=Explore.COOCCURRENCE, figure=cooccurrence_heatmap(stats), config={"displaylogo": False}, style={"height": "58vh"})
 
 
-def _dataset_view(choice: str | None, labels: str) -> tuple:
-    """Summary cards, the validation report and the class filter's choices of one split."""
+def _load(choice: str | None, labels: str) -> dict | Exception:
+    """The split's cached statistics, or the error that says why there are none."""
     try:
-        stats = _stats(choice, labels)
+        return _stats(choice, labels)
     except (CocoFileError, LabelMapError, ValueError, OSError) as error:
-        return dbc.Alert(f"{choice}: {error}", color="danger"), None, []
+        return error
+
+
+def _dataset_view(choice: str | None, labels: str, stats: dict | Exception) -> tuple:
+    """Summary cards, the validation report and the class filter's choices of one split."""
+    if isinstance(stats, Exception):
+        return dbc.Alert(f"{choice}: {stats}", color="danger"), None, []
     totals = stats["totals"]
     problems, note, details = _problems(choice)
     cards = [_card("images", f"{totals['images']:,}"), _card("annotations", f"{totals['annotations']:,}",
@@ -188,10 +195,8 @@ def _dataset_view(choice: str | None, labels: str) -> tuple:
     return dbc.Row([dbc.Col(card) for card in cards], className="g-2 mb-2"), details, options
 
 
-def _class_figure(choice: str | None, labels: str, metric: str | None, order: str | None, options: list | None) -> go.Figure | None:
-    try:
-        stats = _stats(choice, labels)
-    except (CocoFileError, LabelMapError, ValueError, OSError):
+def _class_figure(stats: dict | Exception, metric: str | None, order: str | None, options: list | None) -> go.Figure | None:
+    if isinstance(stats, Exception):
         return None
     options = options or []
     return class_bars(stats, metric or DEFAULT_METRIC, order or DEFAULT_ORDER, "log" in options, "group" in options)
@@ -203,7 +208,7 @@ def _class_figure(choice: str | None, labels: str, metric: str | None, order: st
     Input(Explore.DATASET, "value"), Input(Explore.LABELS, "value"), prevent_initial_call=True,
 )
 def show_dataset(choice, labels):
-    summary, problems, options = _dataset_view(choice, labels)
+    summary, problems, options = _dataset_view(choice, labels, _load(choice, labels))
     return summary, problems, options, [], 0
 
 
@@ -213,7 +218,7 @@ def show_dataset(choice, labels):
     Input(Explore.OPTIONS, "value"), prevent_initial_call=True,
 )
 def show_classes(choice, labels, metric, order, options):
-    figure = _class_figure(choice, labels, metric, order, options)
+    figure = _class_figure(_load(choice, labels), metric, order, options)
     return no_update if figure is None else figure
 
 
