@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from pipeline.cli_annotations import add_annotation_commands
+from pipeline.cli_jobs import add_job_commands
 from pipeline.cli_models import add_model_commands
 from pipeline.cli_prepare import add_prepare_commands, expand_shorthand
 from pipeline.cli_train import add_train_commands
@@ -276,6 +277,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     add_model_commands(commands)
     add_worker_command(commands)
     add_annotation_commands(commands)
+    add_job_commands(commands)
     return parser
 
 

@@ -8,7 +8,8 @@ import sys
 
 from tqdm import tqdm
 
-from pipeline.runs import ACTIVE, delete_run, get_run, list_runs, reconcile, summarise_run
+from pipeline.jobs import cancel, observe
+from pipeline.runs import RunFolder, delete_run, get_run, list_runs, summarise_run
 from pipeline.sampling import SAMPLING_METHODS
 from pipeline.settings import Settings
 from pipeline.train import LOSS_NAMES, OPTIMIZERS, SCHEDULES, TrainConfig, TrainConfigError, resume, run
@@ -103,7 +104,8 @@ def command_runs_list(arguments, settings: Settings, workspace: Workspace) -> in
         _write("no runs yet: cocoseg train PREPARED --model unet")
     for summary in runs:
         best = f"{summary.best_miou:.4f}" if summary.best_miou is not None else "-"
-        _write(f"{summary.name:<40} {summary.status:<11} {summary.epochs_done:>3}/{summary.epochs:<3} best mIoU {best:<7} {summary.device}")
+        state = observe(RunFolder(summary.folder)).state  # stalled shows here too
+        _write(f"{summary.name:<40} {state:<11} {summary.epochs_done:>3}/{summary.epochs:<3} best mIoU {best:<7} {summary.device}")
     return 0
 
 
@@ -125,16 +127,7 @@ def command_runs_resume(arguments, settings: Settings, workspace: Workspace) -> 
 
 def command_runs_cancel(arguments, settings: Settings, workspace: Workspace) -> int:
     """Cancel through the registry, so it works for a run started anywhere (browser, worker, shell)."""
-    folder = get_run(workspace, arguments.name)
-    reconcile(folder)
-    status = folder.status()
-    if status.get("status") not in ACTIVE:
-        _write(f"run {arguments.name} is {status.get('status')}; nothing to cancel")
-        return 0
-    folder.request_cancel("cli")
-    if status.get("status") == "queued" and not status.get("pid"):
-        folder.set_status("cancelled", message="cancelled before it started")
-    _write(f"cancel requested: {arguments.name} stops after its current batch")
+    _write(cancel(get_run(workspace, arguments.name), "cli"))
     return 0
 
 

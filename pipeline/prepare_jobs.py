@@ -67,7 +67,7 @@ def list_prepare_jobs(workspace: Workspace) -> list[RunFolder]:
     """Preparation jobs, newest first."""
     if not workspace.jobs_dir.is_dir():
         return []
-    folders = [folder for folder in workspace.jobs_dir.iterdir() if (folder / "config.json").is_file()]
+    folders = [folder for folder in workspace.jobs_dir.iterdir() if folder.name.startswith("prepare-") and (folder / "config.json").is_file()]
     return [RunFolder(folder) for folder in sorted(folders, key=lambda folder: folder.stat().st_mtime, reverse=True)]
 
 

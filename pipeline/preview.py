@@ -85,3 +85,22 @@ def encode_png(rgb: np.ndarray) -> bytes:
     if not ok:
         raise PrepareError("PNG encoding of the preview failed")
     return data.tobytes()
+
+
+def preview_thumbnails(workspace: Workspace, config: PrepareConfig, split: str, index: int, seed: int, strengths: AugmentConfig,
+                       count: int, height: int, max_bytes: int) -> tuple[list[bytes], str]:
+    """``count`` augmentations of one image as small JPEGs (each the picture beside its mask overlay) and its file name.
+
+    Shrunk to ``height`` pixels so a page receives kilobytes, not the full-size grid.
+    """
+    from pipeline.mask_formats import image_jpeg
+
+    pairs, label_map, file_name = augmented_examples(workspace, config, split, index, count, max_bytes, seed, strengths)
+    pictures = []
+    for pair in pairs:
+        cell = preview_grid([pair], label_map, columns=1)
+        if cell.shape[0] > height:
+            width = round(cell.shape[1] * height / cell.shape[0])
+            cell = cv2.resize(cell, (width, height), interpolation=cv2.INTER_AREA)
+        pictures.append(image_jpeg(cell, quality=85))
+    return pictures, file_name

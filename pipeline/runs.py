@@ -45,7 +45,7 @@ ACTIVE = ("queued", "running")
 CANCEL_FILE = "cancel.json"
 HEARTBEAT_FILE = "heartbeat"
 HEARTBEAT_SECONDS = 2.0
-OWNER_VARIABLE = "COCOSEG_JOB_OWNER"  # set by whoever starts the job body (app.jobs.job_owner)
+OWNER_VARIABLE = "COCOSEG_JOB_OWNER"  # set for the job process by whoever starts it (pipeline.jobs.runner.start)
 STALE_SECONDS = 30.0  # a job on another host with no heartbeat for this long is gone
 HISTORY_FIELDS = ("epoch", "loss", "val_loss", "val_miou", "learning_rate", "seconds", "images_per_second")
 
@@ -203,25 +203,48 @@ def job_process_alive(status: dict) -> bool | None:
 
 
 class Heartbeat:
-    """A daemon thread that touches the run's heartbeat file while the job lives.
+    """A daemon thread that touches the run's heartbeat file while the job lives and progresses.
 
     Batches can be slow (a big model on a CPU, the first step's graph tracing); the
-    thread keeps the job visibly alive between progress events, and dies with it.
+    thread keeps the job visibly alive between progress events, and dies with it. The
+    heartbeat stops, and ``pipeline.jobs.control`` then calls the job ``stalled``, when:
+
+    - the process is frozen (SIGSTOP, swapped out) or dead;
+    - a native call holds the GIL, so this thread cannot run;
+    - the job reported no progress (no status write) for ``progress_timeout`` seconds:
+      a deadlock that leaves this thread free (native threads waiting on each other
+      with the GIL released) must not look alive for ever.
     """
 
-    def __init__(self, run: RunFolder, seconds: float = HEARTBEAT_SECONDS) -> None:
-        self.run, self.seconds = run, seconds
+    def __init__(self, run: RunFolder, seconds: float = HEARTBEAT_SECONDS, progress_timeout: float | None = None) -> None:
+        if progress_timeout is None:
+            from pipeline.settings import get_settings
+
+            progress_timeout = get_settings().progress_timeout_seconds
+        self.run, self.seconds, self.progress_timeout = run, seconds, progress_timeout
+        self._entered = time.time()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{run.name}", daemon=True)
 
+    def _progressing(self) -> bool:
+        last_progress = max(float(self.run.status().get("heartbeat", 0) or 0), self._entered)
+        return time.time() - last_progress < self.progress_timeout
+
     def _loop(self) -> None:
+        silent = False
         while not self._stop.wait(self.seconds):
             try:
-                self.run.beat()
+                if self._progressing():
+                    self.run.beat()
+                    silent = False
+                elif not silent:
+                    silent = True
+                    logger.warning("job %s reported no progress for %.0f s; its heartbeat stops", self.run.name, self.progress_timeout)
             except OSError as error:  # a full disk must not kill the job from this thread
                 logger.warning("heartbeat of %s failed: %s", self.run.name, error)
 
     def __enter__(self) -> "Heartbeat":
+        self._entered = time.time()  # the start counts as progress: a job with no status write yet is not silent
         self.run.beat()
         self._thread.start()
         return self
@@ -256,8 +279,8 @@ def reconcile(run: RunFolder, stale_seconds: float = STALE_SECONDS) -> str | Non
     return "interrupted"
 
 
-def kill_job(run: RunFolder) -> bool:
-    """Kill the job's process tree, only if the process is the one the job recorded."""
+def kill_job(run: RunFolder, reason: str = "the job did not stop by itself, so its process was ended") -> bool:
+    """Kill the job's process tree, only if the process is the one the job recorded; ``reason`` goes into its message."""
     import psutil
 
     status = run.status()
@@ -272,7 +295,7 @@ def kill_job(run: RunFolder) -> bool:
         psutil.wait_procs([*children, process], timeout=10)
     except psutil.NoSuchProcess:
         pass
-    run.set_status("cancelled", message="cancelled (the job did not stop by itself, so its process was ended)")
+    run.set_status("cancelled", message=f"cancelled ({reason})")
     run.append_event({"type": "killed"})
     logger.warning("killed job %s (pid %s)", run.name, status["pid"])
     return True
