@@ -1,4 +1,4 @@
-"""Background jobs: the callback manager (DiskCache or Celery) and the job bodies' glue.
+"""Background jobs: the callback manager (DiskCache or Celery) and ``run_job_process``.
 
 Managers. DiskcacheManager (default) runs a background callback in a child process of
 the web server, its cache in ``<workspace>/cache/jobs`` (0700, entries expire after a
@@ -6,12 +6,18 @@ day). With ``COCOSEG_BROKER_URL`` set (a Redis URL) it is CeleryManager instead:
 same callbacks run in ``cocoseg worker`` processes, on this machine or others that
 share the workspace folder.
 
+Either way the callback's process only starts and watches: every job body runs in a
+new interpreter (``pipeline.jobs.runner``), because TensorFlow and thread pools do not
+survive the fork that DiskCache makes, and a Celery pool process must not keep
+TensorFlow state from one task to the next.
+
 Neither manager ever kills a process on the browser's word. Dash asks the manager to
 terminate a job when a background callback is triggered again (``oldJob``) or its
-cancel input fires; a job that trains or prepares is detached from that life cycle
-(it is cancelled through the run registry, ``pipeline.runs``), and any other job is
-ended only if it is a process this manager started itself, checked by pid *and* start
-time. A forged, replayed or recycled pid therefore never reaches ``kill``.
+cancel input fires. The DiskCache manager then sends SIGTERM to the watcher alone, and
+only if it is a process this manager started itself, checked by pid *and* start time
+(a forged, replayed or recycled pid never reaches ``kill``); the watcher ends an
+attached job (a preview) and leaves a detached one (training, preparation) running,
+to be cancelled through the run registry. The Celery manager only revokes queued tasks.
 """
 
 from __future__ import annotations
@@ -19,30 +25,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from typing import Iterator
+import signal
+import threading
+from typing import Callable
 
-from pipeline.runs import OWNER_VARIABLE
+from pipeline.jobs import JobOutcome, run_and_watch
 from pipeline.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
 JOB_EXPIRE_SECONDS = 24 * 3600
+TERMINATE_WAIT_SECONDS = 5.0
 _STARTED_PREFIX = "cocoseg-started-"
-
-
-def _detached_pids(workspace: Workspace) -> set[int]:
-    """Pids of jobs that the registry tracks (training runs, preparation jobs) on this host."""
-    from pipeline.runs import ACTIVE, RunFolder
-
-    pids = set()
-    for parent in (workspace.runs_dir, workspace.jobs_dir):
-        if not parent.is_dir():
-            continue
-        for folder in parent.iterdir():
-            status = RunFolder(folder).status() if (folder / "status.json").is_file() else {}
-            if status.get("status") in ACTIVE and isinstance(status.get("pid"), int):
-                pids.add(status["pid"])
-    return pids
 
 
 def _guarded_diskcache_manager(workspace: Workspace):
@@ -51,7 +45,7 @@ def _guarded_diskcache_manager(workspace: Workspace):
     from dash import DiskcacheManager
 
     class GuardedDiskcacheManager(DiskcacheManager):
-        """Records every process it starts; terminates only those, and never registry jobs."""
+        """Records every process it starts; terminates only those, and only the process itself (see the module doc)."""
 
         def call_job_fn(self, key, job_fn, args, context):
             pid = super().call_job_fn(key, job_fn, args, context)
@@ -72,10 +66,16 @@ def _guarded_diskcache_manager(workspace: Workspace):
             if not same:
                 logger.warning("refused to terminate pid %s: not a job this server started", pid)
                 return
-            if pid in _detached_pids(workspace):
-                logger.info("job process %s trains or prepares; it is cancelled through the run registry, not killed", pid)
-                return
-            super().terminate_job(pid)
+            # the watcher alone, never its children: it ends an attached job (a preview) and leaves a training running
+            watcher = psutil.Process(pid)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                watcher.send_signal(signal.SIGTERM)
+                try:
+                    watcher.wait(timeout=TERMINATE_WAIT_SECONDS)
+                except psutil.TimeoutExpired:
+                    logger.warning("job watcher %s ignored SIGTERM for %.0f s; killing it", pid, TERMINATE_WAIT_SECONDS)
+                    watcher.kill()
+                    watcher.wait(timeout=TERMINATE_WAIT_SECONDS)
 
     workspace.ensure()
     folder = workspace.cache_dir / "jobs"
@@ -128,21 +128,31 @@ def _redacted(url: str) -> str:
     return f"{scheme}://{rest}"
 
 
-@contextlib.contextmanager
-def job_owner(kind: str) -> Iterator[None]:
-    """Name the callback that runs a job (``dash-diskcache`` or ``celery:<task id>``) for its registry entry."""
-    owner = kind
+def _celery_task_id() -> str | None:
     with contextlib.suppress(ImportError):
         from celery import current_task
 
         if current_task and current_task.request and current_task.request.id:
-            owner = f"celery:{current_task.request.id}"
-    previous = os.environ.get(OWNER_VARIABLE)
-    os.environ[OWNER_VARIABLE] = owner
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(OWNER_VARIABLE, None)
-        else:
-            os.environ[OWNER_VARIABLE] = previous
+            return current_task.request.id
+    return None
+
+
+def job_owner_name() -> str:
+    """Who runs the watcher of a job: ``celery:<task id>`` in a worker, else ``dash-diskcache``."""
+    task = _celery_task_id()
+    return f"celery:{task}" if task else "dash-diskcache"
+
+
+def run_job_process(kind: str, name: str, on_progress: Callable[[dict], None] | None = None, export: bool = False) -> JobOutcome:
+    """The one way a background callback runs a job: in a new interpreter, watched to its end.
+
+    The callback's own process (a DiskCache child forked from the server, or a Celery pool
+    process) only starts and watches, so it never holds TensorFlow or ONNX Runtime state.
+    Under DiskCache, Dash may terminate the callback (triggered again): its SIGTERM then
+    ends an attached job (a preview) and leaves a detached one (a training) running.
+    """
+    from app.context import current_workspace
+
+    owner = job_owner_name()
+    end_on_sigterm = not owner.startswith("celery:") and threading.current_thread() is threading.main_thread()
+    return run_and_watch(current_workspace(), kind, name, owner, on_progress, export=export, end_on_sigterm=end_on_sigterm)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import html
 
-STATUS_COLOURS = {"queued": "secondary", "running": "primary", "finished": "success", "failed": "danger",
+STATUS_COLOURS = {"queued": "secondary", "running": "primary", "stalled": "danger", "finished": "success", "failed": "danger",
                   "cancelled": "warning", "interrupted": "warning", "unknown": "light"}
 
 
 def status_badge(status: str, cancel_requested: bool = False) -> dbc.Badge:
-    label = "cancelling" if cancel_requested and status in ("queued", "running") else status
+    label = "cancelling" if cancel_requested and status in ("queued", "running", "stalled") else status
     return dbc.Badge(label, color=STATUS_COLOURS.get(status, "light"), className="job-status", pill=True)
 
 
@@ -32,16 +32,15 @@ def duration_text(seconds: float | None) -> str:
 def progress_bar(fraction: float | None, label: str, status: str, identifier: str | dict | None = None) -> dbc.Progress:
     """A bar that animates while the job is active and keeps its final width afterwards."""
     value = 0 if fraction is None else max(0.0, min(1.0, fraction)) * 100
-    active = status in ("queued", "running")
+    active = status in ("queued", "running", "stalled")
     extra = {"id": identifier} if identifier is not None else {}
     return dbc.Progress(value=value, label=label, striped=active, animated=active, color=STATUS_COLOURS.get(status, "primary"),
                         className="job-progress", **extra)
 
 
-def message_line(status: dict) -> html.Div | None:
-    """The job's last message (why it failed or was interrupted), if any."""
-    message = status.get("message")
+def message_line(state: str, message: str) -> html.Div | None:
+    """The job's last message (why it failed or was interrupted; how long a stalled one has been silent), if any."""
     if not message:
         return None
-    tone = "text-danger" if status.get("status") == "failed" else "text-muted"
+    tone = "text-danger" if state in ("failed", "stalled") else "text-muted"
     return html.Div(message, className=f"small {tone} job-message")

@@ -6,8 +6,6 @@ history.csv and events.jsonl for the curves. No callbacks here.
 
 from __future__ import annotations
 
-import time
-
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dcc, html
@@ -15,10 +13,8 @@ from dash import dcc, html
 from app.components.figures import LIGHT
 from app.components.jobs import duration_text, message_line, progress_bar, status_badge
 from app.ids import Train
+from pipeline.jobs import observe
 from pipeline.runs import ACTIVE, RunFolder
-
-RECENT_SECONDS = 15 * 60  # ended runs stay on the live panel this long
-LIVE_CARDS = 3
 CURVE_MARGINS = {"l": 40, "r": 40, "t": 10, "b": 30}
 
 
@@ -75,29 +71,21 @@ def curves_figure(run: RunFolder, history: list[dict]) -> go.Figure:
 
 
 def live_card(run: RunFolder) -> dbc.Card:
-    status, history = run.status(), run.history()
+    observed, history = observe(run), run.history()
+    status = observed.raw
     fraction, label = epoch_fraction(status)
-    active = status.get("status") in ACTIVE
     cancel = dbc.Button([html.I(className="bi bi-stop-fill me-1"), "Cancel"], id={"type": Train.CANCEL, "run": run.name},
-                        size="sm", color="outline-danger", disabled=run.cancel_requested()) if active else None
+                        size="sm", color="outline-danger", disabled=observed.cancelling) if observed.active else None
     export = status.get("export")
     export_line = html.Div(f"export: {status.get('export_message') or export}", className="small text-muted") if export else None
     return dbc.Card(dbc.CardBody([
-        html.Div([html.Span(run.name, className="fw-semibold me-2 run-name"), status_badge(status.get("status", "unknown"), run.cancel_requested()),
+        html.Div([html.Span(run.name, className="fw-semibold me-2 run-name"), status_badge(observed.state, observed.cancelling),
                   html.Div(cancel, className="ms-auto")], className="d-flex align-items-center mb-1"),
-        progress_bar(fraction, label, status.get("status", "unknown")),
+        progress_bar(fraction, label, observed.state),
         html.Div(stats_line(status, history), className="small text-muted mt-1 run-stats"),
-        message_line(status), export_line,
+        message_line(observed.state, observed.shown_message), export_line,
         dcc.Graph(figure=curves_figure(run, history), config={"displayModeBar": False}, className="run-curves"),
     ]), className="run-card mb-2", id={"type": "train-card", "run": run.name})
-
-
-def live_runs(folders: list[RunFolder], now: float | None = None) -> list[RunFolder]:
-    """Active runs first, then those that ended in the last ``RECENT_SECONDS``; at most ``LIVE_CARDS``."""
-    now = now or time.time()
-    active = [run for run in folders if run.status().get("status") in ACTIVE]
-    recent = [run for run in folders if run not in active and now - float(run.status().get("heartbeat", 0) or 0) < RECENT_SECONDS]
-    return (active + recent)[:LIVE_CARDS]
 
 
 def _action(label: str, icon: str, action: str, run: str, colour: str = "outline-secondary") -> dbc.Button:
@@ -126,13 +114,14 @@ def runs_table(folders: list[RunFolder], exported_names: set[str]) -> dbc.Table:
                                                                 "Device", "Export", "")]))
     rows = []
     for run in folders:
-        status, state, config = run.status(), run.state(), run.config() or {}
+        observed, state, config = observe(run), run.state(), run.config() or {}
+        status = observed.raw
         trained = sum(row.get("seconds") or 0 for row in run.history())
         best = state.get("best_miou")
         export = "model ready" if run.name in exported_names else (status.get("export") or "-")
         rows.append(html.Tr([
             html.Td(run.name, className="run-name"), html.Td(config.get("model", "")),
-            html.Td(status_badge(status.get("status", "unknown"), run.cancel_requested()), title=status.get("message", "")),
+            html.Td(status_badge(observed.state, observed.cancelling), title=observed.shown_message),
             html.Td(f"{state.get('epoch', 0)}/{config.get('epochs', '?')}"),
             html.Td("-" if best is None else f"{best * 100:.2f} %"), html.Td(duration_text(trained) if trained else "-"),
             html.Td(status.get("device", "")), html.Td(export, title=status.get("export_message", "")),

@@ -14,9 +14,12 @@ from app.components.figures import confusion_heatmap, iou_heatmap
 from app.components.panels import empty_state, panel
 from app.context import current_settings, current_workspace
 from app.ids import Evaluate
-from pipeline.evaluate import EvaluationError, evaluate, leaderboard, saved_evaluations
+from app.jobs import run_job_process
+from pipeline.evaluate import leaderboard, saved_evaluations
+from pipeline.jobs import queue
 from pipeline.model_store import ModelError, list_entries
 from pipeline.onnx_graph import STRATEGIES
+from pipeline.runs import RunError
 from pipeline.workspace import BusyError
 
 logger = logging.getLogger(__name__)
@@ -186,14 +189,19 @@ def run_evaluation(set_progress, _clicks, model, choice, refresh):
         return dbc.Alert("Choose a model to evaluate.", color="warning", className="py-1 px-2 mb-0"), no_update
     dataset, _, split = (choice or "demo/val").partition("/")
 
-    def progress(done: int, total: int) -> None:
-        set_progress((round(100 * done / max(total, 1)), f"{done}/{total} images"))
+    def progress(event: dict) -> None:
+        done, total = event.get("done", 0), event.get("total") or 1
+        set_progress((round(100 * done / total), f"{done}/{total} images"))
 
     try:
-        result = evaluate(current_workspace(), model, current_settings().max_annotation_bytes, dataset, split, progress=progress)
-    except (ModelError, EvaluationError, ValueError) as error:
+        job = queue(current_workspace(), "evaluate", {"model": model, "dataset": dataset, "split": split})
+        outcome = run_job_process("evaluate", job.name, progress)
+    except (RunError, ValueError, OSError) as error:
         return dbc.Alert(str(error), color="danger", className="py-1 px-2 mb-0"), no_update
-    return (dbc.Alert(f"{model}: mIoU {result['miou'] * 100:.2f} % on {dataset}/{split} ({result['protocol']['images']} images)",
+    if not outcome.ok:
+        return dbc.Alert(outcome.message or f"evaluation {outcome.status}", color="danger", className="py-1 px-2 mb-0"), no_update
+    result = outcome.result
+    return (dbc.Alert(f"{model}: mIoU {result['miou'] * 100:.2f} % on {dataset}/{split} ({result['images']} images)",
                       color="success", className="py-1 px-2 mb-0"), (refresh or 0) + 1)
 
 

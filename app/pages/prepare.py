@@ -11,9 +11,9 @@ state; Cancel is a request in the registry that the job checks after every image
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
-import time
 
 import dash
 import dash_bootstrap_components as dbc
@@ -23,17 +23,17 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from app.components.figures import LIGHT
 from app.components.jobs import duration_text, message_line, progress_bar, status_badge
 from app.components.panels import empty_state, panel
-from app.components.segmentation import data_url
 from app.context import current_settings, current_workspace
 from app.ids import Prepare
-from app.jobs import job_owner
+from app.jobs import run_job_process
 from pipeline.augment import AugmentConfig
 from pipeline.datasets import RegistryError, cached_split, get_dataset, list_datasets
 from pipeline.geometry import RESIZE_MODES
 from pipeline.labels import PRESETS
 from pipeline.prepare import ConfigError, PrepareConfig, PrepareError, dry_run, list_prepared
-from pipeline.prepare_jobs import config_to_dict, create_prepare_job, get_prepare_job, list_prepare_jobs, run_prepare_job
-from pipeline.runs import ACTIVE, RunError, RunFolder, kill_job, reconcile
+from pipeline.jobs import cancel, observe, queue, recent, supervise
+from pipeline.prepare_jobs import config_to_dict, create_prepare_job, get_prepare_job, list_prepare_jobs
+from pipeline.runs import RunError, RunFolder
 from pipeline.sampling import SamplingConfig
 
 logger = logging.getLogger(__name__)
@@ -49,9 +49,8 @@ INPUT_FIELDS = ("classes", "size", "threshold")  # the dbc.Input fields, which t
 PREVIEW_COUNT = 8
 PREVIEW_CHOICES = 100  # images offered for the preview (a 118k-option menu helps nobody)
 PREVIEW_HEIGHT = 144  # thumbnails are shrunk to this height, so the response stays small
-RECENT_SECONDS = 15 * 60  # ended jobs stay on the Jobs panel this long
 LIVE_CARDS = 6
-FORCE_KILL_AFTER_SECONDS = 20.0
+ACTIVE_STATES = ("queued", "running", "stalled")
 TRAINING_AUGMENTATION = AugmentConfig()
 
 
@@ -271,7 +270,7 @@ def field_marks(field: str | None, reason: str = "") -> list:
 def active_duplicate(workspace, config: PrepareConfig) -> str | None:
     """The active job already preparing exactly these settings (a double click, a second tab), if any."""
     wanted = {"kind": "prepare", **config_to_dict(config)}
-    return next((job.name for job in list_prepare_jobs(workspace) if job.status().get("status") in ACTIVE and job.config() == wanted), None)
+    return next((job.name for job in list_prepare_jobs(workspace) if observe(job).active and job.config() == wanted), None)
 
 
 @callback(
@@ -306,19 +305,17 @@ def start_preparation(_clicks, dataset, splits, labels, classes, size, resize, s
 
 @callback(Output(Prepare.JOB_RESULT, "data"), Input(Prepare.QUEUED, "data"), background=True, prevent_initial_call=True)
 def run_job(queued):
-    """The job body: prepare what the queued entry asks for; the registry records progress and outcome."""
+    """Start the job process that prepares what the queued entry asks for; the registry records progress and outcome."""
     if not queued or not queued.get("job"):
         return no_update
     name = queued["job"]
-    with job_owner("dash-diskcache"):
-        try:
-            prepared = run_prepare_job(current_workspace(), name, current_settings().max_annotation_bytes)
-        except (RunError, PrepareError, ValueError, OSError) as error:
-            return {"job": name, "error": str(error)}
-        except Exception:  # noqa: BLE001 - the registry says failed and why; the page must not show a traceback
-            logger.exception("preparation job %s failed", name)
-            return {"job": name, "error": "the job failed; its card under Jobs says why"}
-    return {"job": name, "prepared": prepared.name if prepared else None}
+    try:
+        outcome = run_job_process("prepare", name)
+    except (RunError, OSError) as error:
+        return {"job": name, "error": str(error)}
+    if outcome.status in ("refused", "failed"):
+        return {"job": name, "error": outcome.message or outcome.status}
+    return {"job": name, "prepared": outcome.result.get("prepared") if outcome.ok else None}
 
 
 @callback(Output(Prepare.JOB_MESSAGE, "children"), Input(Prepare.JOB_RESULT, "data"), prevent_initial_call=True)
@@ -341,14 +338,14 @@ def show_job_result(result):
 
 def job_view(job: RunFolder) -> dict:
     """What a job card shows, as small JSON (compared between polls to redraw only on change)."""
-    status, config = job.status(), job.config() or {}
-    progress = status.get("progress") or {}
+    observed, config = observe(job), job.config() or {}
+    status, progress = observed.raw, observed.progress
     settings = (f"{config.get('dataset', '?')} · {', '.join(config.get('splits', []))} · {config.get('labels') or 'auto'} · "
                 f"{config.get('size', '?')} px")
-    return {"name": job.name, "status": status.get("status", "unknown"), "cancelling": job.cancel_requested(), "settings": settings,
+    return {"name": job.name, "status": observed.state, "cancelling": observed.cancelling, "settings": settings,
             "done": progress.get("done", 0), "total": progress.get("total") or status.get("images") or 0,
             "rate": progress.get("images_per_second"), "eta": progress.get("eta_seconds"),
-            "target": status.get("prepared") or status.get("target", ""), "message": status.get("message", "")}
+            "target": status.get("prepared") or status.get("target", ""), "message": observed.shown_message}
 
 
 def job_card(view: dict) -> dbc.Card:
@@ -363,37 +360,15 @@ def job_card(view: dict) -> dbc.Card:
              f"ETA {duration_text(view['eta'])}" if status == "running" and view["eta"] is not None else "",
              f"→ {view['target']}" if view["target"] else ""]
     cancel = dbc.Button([html.I(className="bi bi-stop-fill me-1"), "Cancel"], id={"type": Prepare.CANCEL, "job": view["name"]}, size="sm",
-                        color="outline-danger", disabled=view["cancelling"]) if status in ACTIVE else None
+                        color="outline-danger", disabled=view["cancelling"]) if status in ACTIVE_STATES else None
     return dbc.Card(dbc.CardBody([
         html.Div([html.Span(view["name"], className="fw-semibold me-2 job-name"), status_badge(status, view["cancelling"]),
                   html.Div(cancel, className="ms-auto")], className="d-flex align-items-center mb-1"),
         html.Div(view["settings"], className="small text-muted"),
         progress_bar(fraction, label, status),
         html.Div(" · ".join(part for part in stats if part), className="small text-muted mt-1 job-stats"),
-        message_line({"status": status, "message": view["message"]}),
+        message_line(status, view["message"]),
     ]), className="prepare-job-card mb-2", id={"type": Prepare.CARD, "job": view["name"]})
-
-
-def watch(job: RunFolder) -> None:
-    """Mark a job whose process died ``interrupted``; kill one that ignored its cancel request for too long."""
-    if job.status().get("status") not in ACTIVE:
-        return
-    reconcile(job)
-    requested = job.cancel_request_time()
-    if requested and time.time() - requested > FORCE_KILL_AFTER_SECONDS and job.status().get("status") in ACTIVE:
-        kill_job(job)
-
-
-def recent_jobs(jobs: list[RunFolder], now: float | None = None) -> list[RunFolder]:
-    """Active jobs first, then those that ended in the last ``RECENT_SECONDS``, each newest first; at most ``LIVE_CARDS``.
-
-    Sorted by name (which starts with the creation time), not by folder time, which every status write changes.
-    """
-    now = now or time.time()
-    jobs = sorted(jobs, key=lambda job: job.name, reverse=True)
-    active = [job for job in jobs if job.status().get("status") in ACTIVE]
-    ended = [job for job in jobs if job not in active and now - float(job.status().get("heartbeat", 0) or 0) < RECENT_SECONDS]
-    return (active + ended)[:LIVE_CARDS]
 
 
 def manifest_facts(manifest: dict) -> tuple[list[str], list[str]]:
@@ -442,9 +417,9 @@ def refresh(_ticks, signature):
     workspace = current_workspace()
     jobs = list_prepare_jobs(workspace)
     for job in jobs:
-        watch(job)
+        supervise(job)
     prepared_sets = list_prepared(workspace)
-    current = {"jobs": [job_view(job) for job in recent_jobs(jobs)], "sets": [prepared.name for prepared in prepared_sets]}
+    current = {"jobs": [job_view(job) for job in recent(jobs, limit=LIVE_CARDS)], "sets": [prepared.name for prepared in prepared_sets]}
     signature = signature or {}
     if current == signature:
         return no_update, no_update, no_update
@@ -465,14 +440,9 @@ def cancel_job(_clicks):
         job = get_prepare_job(current_workspace(), ctx.triggered_id["job"])
     except (RunError, ValueError) as error:
         return _alert(str(error), "danger")
-    status = job.status()
-    if status.get("status") not in ACTIVE:
-        return _alert(f"{job.name} is {status.get('status')}; nothing to cancel.", "secondary")
-    job.request_cancel("browser")
-    if status.get("status") == "queued" and not status.get("pid"):
-        job.set_status("cancelled", message="cancelled before it started")
-        return _alert(f"Cancelled {job.name} before it started.", "warning")
-    return _alert(f"Cancelling {job.name}: it stops after the current image and publishes nothing.", "warning")
+    message = cancel(job, "browser")
+    return _alert(message + (" Nothing is published." if message.startswith("Cancelling") else ""),
+                  "secondary" if "nothing to cancel" in message else "warning")
 
 
 # --- augmentation preview --------------------------------------------------------------------
@@ -515,28 +485,6 @@ def ask_preview(_clicks, image, labels, size, resize, flip, scale, rotation, bri
     return request, [html.I(className="bi bi-dice-5 me-1"), "Re-roll"]
 
 
-def preview_pictures(workspace, config: PrepareConfig, split: str, index: int, seed: int, strengths: AugmentConfig) -> tuple[list[str], str]:
-    """Augmentations as small JPEG data URLs (the image, then its mask overlay) and the image's file name.
-
-    Imports TensorFlow: call it only inside a background job.
-    """
-    import cv2
-
-    from pipeline.mask_formats import image_jpeg
-    from pipeline.preview import augmented_examples, preview_grid
-
-    pairs, label_map, file_name = augmented_examples(workspace, config, split, index, PREVIEW_COUNT,
-                                                     current_settings().max_annotation_bytes, seed, strengths)
-    pictures = []
-    for pair in pairs:
-        cell = preview_grid([pair], label_map, columns=1)
-        if cell.shape[0] > PREVIEW_HEIGHT:
-            width = round(cell.shape[1] * PREVIEW_HEIGHT / cell.shape[0])
-            cell = cv2.resize(cell, (width, PREVIEW_HEIGHT), interpolation=cv2.INTER_AREA)
-        pictures.append(data_url(image_jpeg(cell, quality=85), "image/jpeg"))
-    return pictures, file_name
-
-
 def augment_config(request: dict) -> AugmentConfig:
     """The preview request's augmentation strengths (``ValueError`` names a bad one)."""
     low, high = request.get("scale") or (TRAINING_AUGMENTATION.scale_min, TRAINING_AUGMENTATION.scale_max)
@@ -558,10 +506,14 @@ def show_preview(request):
     try:
         config = config_from_form(request["dataset"], request["splits"], request["labels"], request["classes"], request["size"],
                                   request["resize"], "none", None)
-        pictures, file_name = preview_pictures(current_workspace(), config, split, request["image"] or 0, request["seed"],
-                                               augment_config(request))
+        job = {"prepare": config_to_dict(config), "split": split, "index": request["image"] or 0, "seed": request["seed"],
+               "augment": dataclasses.asdict(augment_config(request)), "count": PREVIEW_COUNT, "height": PREVIEW_HEIGHT}
+        outcome = run_job_process("preview", queue(current_workspace(), "preview", job).name)
     except (PrepareError, ValueError, OSError) as error:
         return [], html.Span(f"No preview: {error}", className="text-danger")
+    if not outcome.ok:
+        return [], html.Span(f"No preview: {outcome.message or outcome.status}", className="text-danger")
+    pictures, file_name = outcome.result["pictures"], outcome.result["file_name"]
     images = [html.Img(src=picture, className="preview-cell", alt=f"augmentation {number + 1}") for number, picture in enumerate(pictures)]
     return images, (f"{split}/{file_name} at {config.size} px, seed {request['seed']}: each picture shows what the model sees, "
                     "then its mask (black: outside the image, ignored by the loss).")

@@ -2,7 +2,7 @@
 
 Start validates the form here (no TensorFlow: ``TrainConfig`` and the architecture
 catalog are pure Python) and queues a run folder; a background callback then trains it
-(``pipeline.train_jobs.training_job``). Everything the page shows comes from the run
+(in a job process of its own: ``pipeline.jobs.runner``). Everything the page shows comes from the run
 registry on disk, polled every second, so a reload, a second tab or a server restart
 shows the same live state. Cancel is a request in the registry; the runner stops
 within one batch.
@@ -18,21 +18,22 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from app.components.panels import empty_state, panel
-from app.components.run_cards import live_card, live_runs, runs_table
-from app.context import current_settings, current_workspace
+from app.components.run_cards import live_card, runs_table
+from app.context import current_workspace
 from app.ids import Train
-from app.jobs import job_owner
+from app.jobs import run_job_process
 from models.catalog import CATALOG, check_model_settings
-from pipeline.model_store import ModelError, list_entries
+from pipeline.jobs import cancel, observe, queue, recent, supervise
+from pipeline.model_store import list_entries
 from pipeline.prepare import find_prepared, list_prepared
-from pipeline.runs import ACTIVE, RunError, RunFolder, delete_run, get_run, kill_job, list_runs, reconcile
+from pipeline.runs import RunError, RunFolder, delete_run, get_run, list_runs
 from pipeline.train import LOSS_NAMES, OPTIMIZERS, SCHEDULES, TrainConfig, TrainConfigError, create
+from pipeline.train_jobs import cached_model_summary
 
 logger = logging.getLogger(__name__)
 
 dash.register_page(__name__, path="/train", name="Train", order=25, icon="cpu")
 
-FORCE_KILL_AFTER_SECONDS = 20.0
 FIELDS = {"prepared": Train.PREPARED, "model": Train.MODEL, "model_options": Train.OPTIONS, "epochs": Train.EPOCHS,
           "batch_size": Train.BATCH_SIZE, "learning_rate": Train.LEARNING_RATE, "seed": Train.SEED}
 INPUT_FIELDS = ("epochs", "batch_size", "learning_rate", "seed")  # dbc.Input fields that take ``invalid``
@@ -155,15 +156,19 @@ def describe_model(model, base_filters, depth, prepared_name):
     running=[(Output(Train.MODEL_SUMMARY, "className"), "ms-1 text-muted summary-pending", "ms-1")],
 )
 def summarise_model(request):
-    """Parameters and FLOPs need the model built (TensorFlow): a job does it, once per choice."""
-    from pipeline.train_jobs import model_summary
-
+    """Parameters and FLOPs need the model built (TensorFlow): a job process does it, once per choice."""
     if not request:
         return ""
-    try:
-        summary = model_summary(current_workspace(), request["model"], request["options"], request["size"], request["classes"])
-    except (ValueError, OSError) as error:
-        return html.Span(str(error), className="text-danger")
+    workspace = current_workspace()
+    summary = cached_model_summary(workspace, request["model"], request["options"], request["size"], request["classes"])
+    if summary is None:
+        try:
+            outcome = run_job_process("summary", queue(workspace, "summary", request).name)
+        except (RunError, OSError) as error:
+            return html.Span(str(error), className="text-danger")
+        if not outcome.ok:
+            return html.Span(outcome.message or f"no summary ({outcome.status})", className="text-danger")
+        summary = outcome.result
     return f"{summary['parameters'] / 1e6:.2f} M parameters · {summary['gflops']:.2f} GFLOPs per image"
 
 
@@ -223,25 +228,20 @@ def start_training(_clicks, prepared, model, base_filters, depth, epochs, batch_
     background=True, prevent_initial_call=True, progress=[Output("train-job-heartbeat", "children")],
 )
 def run_training(set_progress, queued):
-    """The job: train (or resume) the queued run, then export it; the registry records everything."""
-    from pipeline.train_jobs import training_job
-
+    """Start the job process that trains (or resumes) the queued run, then exports it; watch it to the end."""
     if not queued or not queued.get("run"):
         return no_update
 
     def relay(event: dict) -> None:
-        if event.get("type") == "epoch" or event.get("batch") == 1:
-            set_progress(f"job for {queued['run']} is alive: epoch {event.get('epoch')} of {event.get('epochs')}")
+        set_progress(f"job for {queued['run']} is alive: epoch {event.get('epoch')} of {event.get('epochs')}")
 
-    with job_owner("dash-diskcache"):
-        try:
-            return training_job(current_workspace(), queued["run"], current_settings().max_annotation_bytes,
-                                export=queued.get("export", True), resume=queued.get("resume", False), on_progress=relay)
-        except (RunError, TrainConfigError, ValueError, OSError) as error:
-            return {"run": queued["run"], "error": str(error)}
-        except Exception:  # noqa: BLE001 - the registry already says failed; the page must not show a traceback
-            logger.exception("training job %s failed", queued["run"])
-            return {"run": queued["run"], "error": "the job failed; its status in the runs table says why"}
+    try:
+        outcome = run_job_process("resume" if queued.get("resume") else "train", queued["run"], relay, export=queued.get("export", True))
+    except (RunError, OSError) as error:
+        return {"run": queued["run"], "error": str(error)}
+    if outcome.status == "refused":
+        return {"run": queued["run"], "error": outcome.message}
+    return {"run": queued["run"], "status": outcome.status, "message": outcome.message}
 
 
 @callback(
@@ -249,19 +249,17 @@ def run_training(set_progress, queued):
     background=True, prevent_initial_call=True,
 )
 def run_export(request):
-    from pipeline.train_jobs import export_job
-
+    """Export a stopped run to ONNX in a job process."""
     if not request:
         return no_update
-    with job_owner("dash-diskcache"):
-        try:
-            outcome = export_job(current_workspace(), request["run"], current_settings().max_annotation_bytes)
-        except (RunError, ValueError, OSError) as error:
-            return dbc.Alert(str(error), color="danger", className="py-1 px-2 mb-0")
-    colour = "success" if outcome == "done" else "danger"
-    text = (f"{request['run']} exported; it is on the Segment, Compare and Evaluate pages." if outcome == "done"
-            else f"Export of {request['run']} failed: {get_run(current_workspace(), request['run']).status().get('export_message', '')}")
-    return dbc.Alert(text, color=colour, className="py-1 px-2 mb-0")
+    try:
+        outcome = run_job_process("export", queue(current_workspace(), "export", {"run": request["run"]}).name)
+    except (RunError, OSError) as error:
+        return _note(str(error), "danger")
+    if outcome.ok and outcome.result.get("outcome") == "done":
+        return _note(f"{request['run']} exported; it is on the Segment, Compare and Evaluate pages.", "success")
+    reason = outcome.result.get("message") or outcome.message or outcome.status
+    return _note(f"Export of {request['run']} failed: {reason}", "danger")
 
 
 @callback(
@@ -269,38 +267,32 @@ def run_export(request):
     background=True, prevent_initial_call=True,
 )
 def run_evaluation(request):
-    """Evaluate the run's exported model on its dataset's val split (ONNX Runtime, no TensorFlow)."""
-    from pipeline.evaluate import EvaluationError, evaluate
-
+    """Evaluate the run's exported model on its dataset's val split, in a job process (ONNX Runtime)."""
     if not request:
         return no_update
     try:
-        result = evaluate(current_workspace(), request["run"], current_settings().max_annotation_bytes)
-    except (ModelError, EvaluationError, ValueError, OSError) as error:
-        return dbc.Alert(str(error), color="danger", className="py-1 px-2 mb-0")
-    where = result["protocol"]
-    return dbc.Alert([f"{request['run']}: mIoU {result['miou'] * 100:.2f} % on {where['dataset']}/{where['split']} "
-                      f"({where['images']} images). ", dcc.Link("Open the leaderboard", href="/evaluate")],
+        outcome = run_job_process("evaluate", queue(current_workspace(), "evaluate", {"model": request["run"]}).name)
+    except (RunError, OSError) as error:
+        return _note(str(error), "danger")
+    if not outcome.ok:
+        return _note(outcome.message or f"evaluation {outcome.status}", "danger")
+    result = outcome.result
+    return dbc.Alert([f"{request['run']}: mIoU {result['miou'] * 100:.2f} % on {result['dataset']}/{result['split']} "
+                      f"({result['images']} images). ", dcc.Link("Open the leaderboard", href="/evaluate")],
                      color="success", className="py-1 px-2 mb-0")
 
 
 # --- live state ---------------------------------------------------------------------------
-
-def _force_stuck_cancels(folder: RunFolder) -> None:
-    """Kill a job that ignored its cancel request for too long (only its own recorded process)."""
-    requested = folder.cancel_request_time()
-    if requested and time.time() - requested > FORCE_KILL_AFTER_SECONDS and folder.status().get("status") in ACTIVE:
-        kill_job(folder)
-
 
 def registry_signature(folders: list[RunFolder], exported: set[str]) -> list:
     """What the panels show depends on: every status write changes ``heartbeat`` (a float; ``updated``
     has whole seconds, and a cancel landing in the same second as the last progress was missed)."""
     signature = []
     for folder in folders:
-        status = folder.status()
-        signature.append([folder.name, status.get("status"), status.get("heartbeat"), status.get("export"), folder.cancel_requested(),
-                          folder.name in exported])
+        status = observe(folder)
+        stalled_for = round(status.heartbeat_age or 0) if status.state == "stalled" else None  # its text counts the seconds
+        signature.append([folder.name, status.state, status.raw.get("heartbeat"), status.raw.get("export"), status.cancelling,
+                          folder.name in exported, stalled_for])
     return signature
 
 
@@ -317,14 +309,12 @@ def refresh(_ticks, _queued, _now, signature):
     workspace = current_workspace()
     folders = [RunFolder(summary.folder) for summary in list_runs(workspace)]
     for folder in folders:
-        if folder.status().get("status") in ACTIVE:
-            reconcile(folder)
-            _force_stuck_cancels(folder)
+        supervise(folder)
     exported = {entry.name for entry in list_entries(workspace)}
     current = registry_signature(folders, exported)
     if current == signature:
         return no_update, no_update, no_update
-    live = [live_card(folder) for folder in live_runs(folders)]
+    live = [live_card(folder) for folder in recent(folders)]
     table = runs_table(folders, exported) if folders else empty_state("No runs yet.", "Start one with the form.", icon="list-task")
     return live or empty_state("No run is active.", "Start one on the left.", icon="activity"), table, current
 
@@ -340,14 +330,8 @@ def cancel_run(clicks):
     try:
         folder = get_run(current_workspace(), ctx.triggered_id["run"])
     except (RunError, ValueError) as error:
-        return dbc.Alert(str(error), color="danger", className="py-1 px-2 mb-0"), no_update
-    status = folder.status()
-    if status.get("status") not in ACTIVE:
-        return dbc.Alert(f"{folder.name} is {status.get('status')}; nothing to cancel.", color="secondary", className="py-1 px-2 mb-0"), time.time()
-    folder.request_cancel("browser")
-    if status.get("status") == "queued" and not status.get("pid"):
-        folder.set_status("cancelled", message="cancelled before it started")
-    return dbc.Alert(f"Cancelling {folder.name}: it stops after the current batch.", color="warning", className="py-1 px-2 mb-0"), time.time()
+        return _note(str(error), "danger"), no_update
+    return _note(cancel(folder, "browser"), "warning"), time.time()
 
 
 def _clicked_run(clicks) -> RunFolder | None:
