@@ -279,16 +279,18 @@ def run_job(workspace: Workspace, kind: str, name: str, export: bool = False) ->
     if kind in ("train", "resume"):
         from pipeline.train_jobs import training_job
 
-        outcome = training_job(workspace, name, max_bytes, export=export, resume=kind == "resume", on_progress=progress)
-        return JobOutcome(name, outcome["status"], outcome.get("message") or "", outcome)
-    if kind == "prepare":
+        result = training_job(workspace, name, max_bytes, export=export, resume=kind == "resume", on_progress=progress)
+    elif kind == "prepare":
         from pipeline.prepare_jobs import run_prepare_job
 
         prepared = run_prepare_job(workspace, name, max_bytes, on_progress=progress)
-        status = entry.status()
-        return JobOutcome(name, status.get("status", "unknown"), status.get("message", ""),
-                          {"prepared": prepared.name if prepared else None})
-    return _run_short(workspace, entry, job_kind, max_bytes, progress)
+        result = {"prepared": prepared.name if prepared else None}
+    else:
+        return _run_short(workspace, entry, job_kind, max_bytes, progress)
+    status = entry.status()
+    if status.get("status") == "finished":
+        atomic_write_json(entry.folder / RESULT_FILE, result)
+    return JobOutcome(name, status.get("status", "unknown"), status.get("message", ""), result)
 
 
 def _run_short(workspace: Workspace, entry: RunFolder, kind: JobKind, max_bytes: int, progress: _Progress) -> JobOutcome:
