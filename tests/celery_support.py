@@ -177,12 +177,14 @@ class WorkerProcess:
         return stop_tree(self.process, sig)
 
 
-def start_worker(home: Path, broker_url: str, log_path: Path, *options: str, timeout: float = WORKER_START_TIMEOUT_S) -> WorkerProcess:
-    """Start ``cocoseg worker`` for ``home`` and ``broker_url``; returns once Celery logs that it is ready."""
+def start_worker(home: Path, broker_url: str, log_path: Path, *options: str, timeout: float = WORKER_START_TIMEOUT_S,
+                 settings: dict[str, str] | None = None) -> WorkerProcess:
+    """Start ``cocoseg worker`` for ``home`` and ``broker_url`` (plus ``settings``, COCOSEG_* variables for it and its
+    jobs); returns once Celery logs that it is ready."""
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info", *options],
-            cwd=PROJECT_ROOT, env=_environment(COCOSEG_HOME=str(home), COCOSEG_BROKER_URL=broker_url),
+            cwd=PROJECT_ROOT, env=_environment(COCOSEG_HOME=str(home), COCOSEG_BROKER_URL=broker_url, **(settings or {})),
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     worker = WorkerProcess(home=home, broker_url=broker_url, process=process, log_path=log_path)

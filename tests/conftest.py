@@ -39,6 +39,19 @@ def workspace(isolated_home) -> Workspace:
     return Workspace(isolated_home).ensure()
 
 
+@pytest.fixture
+def test_jobs(monkeypatch, workspace):
+    """Enable the test-only job kinds (``sleep``, ``linger``); job processes still alive at the end are killed."""
+    from pipeline.runs import RunFolder, kill_job
+
+    monkeypatch.setenv("COCOSEG_TEST_JOBS", "1")
+    yield workspace
+    for parent in (workspace.runs_dir, workspace.jobs_dir):
+        for folder in parent.iterdir() if parent.is_dir() else ():
+            if (folder / "status.json").is_file():
+                kill_job(RunFolder(folder), "the test ended")
+
+
 @pytest.fixture(scope="session")
 def demo_val_data() -> dict:
     """The parsed real demo val annotations (read-only: copy before changing)."""

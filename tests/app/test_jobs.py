@@ -1,9 +1,9 @@
-"""The guarded DiskCache job manager: it ends only processes it started, never registry jobs.
+"""The guarded DiskCache job manager: it ends only processes it started, and only those.
 
 Dash calls ``terminate_job`` with a pid that came from the browser (``oldJob`` /
 ``cancelJob`` query arguments), so these tests hand it pids of real processes: one this
-test started itself (a ``sleep``), processes the manager forked through its own
-``call_job_fn``, and one of those that records itself as a training run in the registry.
+test started itself (a ``sleep``), and processes the manager forked through its own
+``call_job_fn``, among them watchers of real job processes (``pipeline.jobs.runner``).
 """
 
 from __future__ import annotations
@@ -18,23 +18,14 @@ import multiprocess
 import psutil
 import pytest
 
-from app.jobs import _STARTED_PREFIX, background_manager, job_owner
-from pipeline.runs import OWNER_VARIABLE, RunFolder, create_run, process_identity
+from app.jobs import _STARTED_PREFIX, background_manager, job_owner_name
+from pipeline.jobs import cancel, observe, queue
 from tests.waiting import process_running, wait_for
 
 
 def _sleeping_job(result_key, progress_key, args, context):
     """A background-callback body as Dash's manager calls it: sleep for ``args`` seconds."""
     time.sleep(args)
-
-
-def _registry_job(result_key, progress_key, args, context):
-    """A job body that records itself in a run folder (as train/prepare jobs do), then works."""
-    run = RunFolder(Path(args))
-    run.set_status("running", **process_identity())
-    time.sleep(60)
-
-
 
 
 @pytest.fixture
@@ -105,43 +96,56 @@ def test_a_process_started_through_the_manager_can_be_terminated(manager):
     pid = manager.call_job_fn("result-key", _sleeping_job, 60, {})
     assert process_running(pid) and psutil.Process(pid).ppid() == os.getpid()
     assert manager.handle.get(f"{_STARTED_PREFIX}{pid}") == pytest.approx(psutil.Process(pid).create_time())
-    manager.terminate_job(str(pid))
-    wait_for(lambda: not process_running(pid), message="the job to end")
+    manager.terminate_job(str(pid))  # returns once the process has gone
+    assert not process_running(pid)
 
 
-def test_a_registry_job_is_cancelled_through_the_registry_not_killed(workspace, manager):
-    run = create_run(workspace, {"model": "unet"}, "unet")
-    pid = manager.call_job_fn("result-key", _registry_job, str(run.folder), {})
-    wait_for(lambda: run.status().get("pid") == pid, message="the job to record itself")
-    assert run.status()["status"] == "running"
-    manager.terminate_job(pid)  # Dash asks (the callback fired again, or its cancel input)
-    time.sleep(0.3)
-    assert process_running(pid) and run.status()["status"] == "running"
-    # once the registry no longer calls it active, the manager may end its own process again
-    run.set_status("cancelled", message="cancelled")
-    manager.terminate_job(pid)
-    wait_for(lambda: not process_running(pid), message="the job to end")
+def _watching_job(result_key, progress_key, args, context):
+    """A background-callback body as the pages have it: start a job process and watch it (``app.jobs.run_job_process``)."""
+    from app.context import remember_workspace
+    from app.jobs import run_job_process
+    from pipeline.workspace import Workspace
+
+    home, kind, name = args
+    remember_workspace(Workspace(Path(home)))
+    run_job_process(kind, name)
 
 
-def test_a_preparation_job_is_protected_too(workspace, manager):
-    workspace.jobs_dir.mkdir(parents=True, exist_ok=True)
-    job = create_run(workspace, {"kind": "prepare"}, "prepare", parent=workspace.jobs_dir)
-    pid = manager.call_job_fn("result-key", _registry_job, str(job.folder), {})
-    wait_for(lambda: job.status().get("pid") == pid, message="the job to record itself")
-    manager.terminate_job(pid)
-    time.sleep(0.3)
-    assert process_running(pid)
+def _watched(workspace, manager, kind: str):
+    """A queued test job (``sleep`` is attached, ``linger`` detached), its watcher started through the manager, and its job pid."""
+    entry = queue(workspace, kind, {"steps": 600, "step_seconds": 0.1})
+    watcher = manager.call_job_fn("result-key", _watching_job, (str(workspace.root), kind, entry.name), {})
+    wait_for(lambda: entry.status().get("status") == "running", 60, "the job process to take its entry")
+    return entry, watcher, entry.status()["pid"]
 
 
-def test_job_owner_names_the_job_and_restores_the_environment(monkeypatch):
-    monkeypatch.delenv(OWNER_VARIABLE, raising=False)
-    with job_owner("dash-diskcache"):
-        assert os.environ[OWNER_VARIABLE] == "dash-diskcache"
-        assert process_identity()["owner"] == "dash-diskcache"
-    assert OWNER_VARIABLE not in os.environ
-    monkeypatch.setenv(OWNER_VARIABLE, "cli")
-    with pytest.raises(RuntimeError, match="boom"):
-        with job_owner("dash-diskcache"):
-            assert os.environ[OWNER_VARIABLE] == "dash-diskcache"
-            raise RuntimeError("boom")
-    assert os.environ[OWNER_VARIABLE] == "cli"
+def test_a_job_runs_in_a_new_interpreter_not_in_the_watcher(workspace, manager, test_jobs):
+    entry, watcher, job_pid = _watched(workspace, manager, "linger")
+    job = psutil.Process(job_pid)
+    assert job_pid != watcher and job.ppid() == watcher and job.ppid() != os.getpid()
+    assert job.cmdline()[1:6] == ["-m", "pipeline.cli", "jobs", "run", "linger"], job.cmdline()
+    assert entry.status()["owner"] == "dash-diskcache"
+    entry.request_cancel("test")
+    wait_for(lambda: entry.status()["status"] == "cancelled", 60, "the job to honour its cancel")
+
+
+def test_terminating_a_watcher_ends_its_attached_job(workspace, manager, test_jobs):
+    entry, watcher, job_pid = _watched(workspace, manager, "sleep")
+    manager.terminate_job(str(watcher))  # Dash asks: the preview was asked for again
+    assert not process_running(watcher)
+    wait_for(lambda: not process_running(job_pid), 30, "the attached job to end with its watcher")
+    assert entry.status()["status"] == "cancelled"
+
+
+def test_terminating_a_watcher_leaves_a_detached_job_to_the_registry(workspace, manager, test_jobs):
+    entry, watcher, job_pid = _watched(workspace, manager, "linger")
+    manager.terminate_job(str(watcher))  # returns once the watcher has gone
+    assert not process_running(watcher)
+    assert process_running(job_pid) and observe(entry).state == "running"
+    cancel(entry, "test")
+    wait_for(lambda: not process_running(job_pid), 60, "the detached job to stop on its cancel request")
+    assert entry.status()["status"] == "cancelled"
+
+
+def test_the_owner_is_dash_diskcache_outside_a_celery_task():
+    assert job_owner_name() == "dash-diskcache"

@@ -136,7 +136,7 @@ def test_cancel_of_a_queued_run_stops_it_and_an_unknown_run_is_refused(train_app
         message, _refresh = module.cancel_run([1])
     finally:
         context_value.reset(with_context)
-    assert "Cancelling" in _text(message) and run.status()["status"] == "cancelled" and run.cancel_requested()
+    assert "Cancelled" in _text(message) and "before it started" in _text(message) and run.status()["status"] == "cancelled" and run.cancel_requested()
     with_context = _triggered({"type": module.Train.CANCEL, "run": "../../etc"})
     try:
         message, _refresh = module.cancel_run([1])

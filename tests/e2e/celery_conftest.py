@@ -54,11 +54,12 @@ def _listening(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def serve_in_celery_mode(home: Path, broker_url: str, log_path: Path):
-    """``with serve_in_celery_mode(...) as server``: ``cocoseg serve`` for ``home`` with COCOSEG_BROKER_URL set, stopped on exit."""
+def serve_in_celery_mode(home: Path, broker_url: str, log_path: Path, **settings: str):
+    """``with serve_in_celery_mode(...) as server``: ``cocoseg serve`` for ``home`` with COCOSEG_BROKER_URL (and ``settings``,
+    more COCOSEG_* variables) set, stopped on exit."""
     port = free_port()
     environment = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
-    environment.update(COCOSEG_HOME=str(home), COCOSEG_BROKER_URL=broker_url, PYTHONUNBUFFERED="1")
+    environment.update(COCOSEG_HOME=str(home), COCOSEG_BROKER_URL=broker_url, PYTHONUNBUFFERED="1", **settings)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "pipeline.cli", "--verbose", "serve", "--port", str(port)],

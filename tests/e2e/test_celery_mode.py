@@ -115,11 +115,12 @@ def test_a_job_waits_in_redis_until_a_worker_starts(page, redis_server, serve_ce
     with serve_celery_mode(home, broker_url, logs / "server.log") as server:
         _start_evaluation(page, server.url, "queued-eval")
         wait_for(lambda: queue.llen("celery") == 1, 15, "the job never reached the Redis queue 'celery'")
-        time.sleep(2)  # the page polls every second meanwhile: nothing may run the job
-        assert queue.llen("celery") == 1
         assert page.locator(f"#{Evaluate.RUN}").is_disabled()  # the page shows the job as running
         assert _message(page).inner_text() == ""
+        # page.wait_for_timeout lets Playwright deliver the request events that fill job_ids
+        wait_for(lambda: page.wait_for_timeout(100) or job_ids, 30, "the page to poll the queued task")
         assert len(job_ids) == 1 and job_ids[0] in queue.lindex("celery", 0).decode()  # the page polls the queued task
+        assert queue.llen("celery") == 1  # still queued when the worker starts: the server's polls never ran it
         worker = start_worker(home, broker_url, logs / "worker.log")
         try:
             _message(page).filter(has_text="queued-eval: mIoU").wait_for(timeout=JOB_TIMEOUT_MS)

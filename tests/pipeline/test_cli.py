@@ -144,7 +144,7 @@ def test_runs_cancel_goes_through_the_registry(isolated_home, capsys):
     running.set_status("running", **process_identity())  # this process stands in for the trainer: alive
     assert cli.main(["runs", "cancel", running.name]) == 0
     assert running.status()["status"] == "running" and running.cancel_requested()  # the runner stops itself
-    assert "stops after its current batch" in capsys.readouterr().out
+    assert "stops after the current step" in capsys.readouterr().out
     assert cli.main(["runs", "cancel", queued.name]) == 0
     assert "nothing to cancel" in capsys.readouterr().out
     assert cli.main(["runs", "cancel", "no-such-run"]) == cli.EXIT_INPUT

@@ -56,6 +56,7 @@ def _config(prepared, **changes):
     return dataclasses.replace(base, **changes)
 
 
+@pytest.mark.slow  # 10-40 s of training: `make test` runs it, `make test-fast` does not
 def test_cancel_then_resume_matches_uninterrupted_training(shapes_workspace):
     workspace, prepared = shapes_workspace
     uninterrupted = run(workspace, _config(prepared))
@@ -90,6 +91,7 @@ def test_cancel_lands_within_one_batch(shapes_workspace):
         resume(workspace, outcome.folder.name)
 
 
+@pytest.mark.slow  # 10-40 s of training: `make test` runs it, `make test-fast` does not
 def test_nan_loss_fails_the_run_with_its_place(shapes_workspace):
     workspace, prepared = shapes_workspace
     outcome = run(workspace, _config(prepared, epochs=1, optimizer="sgd", schedule="constant", learning_rate=1e30))
@@ -99,6 +101,7 @@ def test_nan_loss_fails_the_run_with_its_place(shapes_workspace):
     assert not outcome.folder.last_checkpoint.exists()  # nothing NaN was saved
 
 
+@pytest.mark.slow  # 10-40 s of training: `make test` runs it, `make test-fast` does not
 def test_a_crash_is_recorded_as_failed(shapes_workspace, monkeypatch):
     workspace, prepared = shapes_workspace
     import pipeline.train as train_module
@@ -139,6 +142,7 @@ def test_checks_before_any_run_folder(shapes_workspace):
     assert {summary.name for summary in list_runs(workspace)} == before
 
 
+@pytest.mark.slow  # 10-40 s of training: `make test` runs it, `make test-fast` does not
 def test_label_map_mismatch_on_resume_is_refused(shapes_workspace, tmp_path):
     workspace, prepared = shapes_workspace
     outcome = run(workspace, _config(prepared, epochs=1))
@@ -149,6 +153,7 @@ def test_label_map_mismatch_on_resume_is_refused(shapes_workspace, tmp_path):
         resume(workspace, outcome.folder.name, epochs=2)
 
 
+@pytest.mark.slow  # 10-40 s of training: `make test` runs it, `make test-fast` does not
 def test_single_writer_per_run_and_stale_heartbeats(shapes_workspace):
     workspace, prepared = shapes_workspace
     outcome = run(workspace, _config(prepared, epochs=1))
