@@ -10,7 +10,7 @@ CHROMIUM := $(or $(CHROMIUM_PATH),/usr/bin/chromium)
 # the Celery-mode tests' redis-server: $REDIS_SERVER when set, else the one on PATH (tests/celery_support.py)
 REDIS := $(or $(REDIS_SERVER),$(shell command -v redis-server 2>/dev/null))
 
-.PHONY: run test setup setup-dev web browser redis validate-demo stats-demo benchmark benchmark-input benchmark-training benchmark-inference benchmark-gpu clean
+.PHONY: run test test-fast test-browser-slow setup setup-dev web browser redis validate-demo stats-demo benchmark benchmark-input benchmark-training benchmark-inference benchmark-gpu clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || { echo "cocoseg needs Python 3.10 or newer (found: $$($(PYTHON) --version))"; exit 1; }
@@ -64,6 +64,14 @@ run: setup
 ## test: set up with dev tools, then the whole suite (browser and Celery-mode tests included)
 test: setup-dev redis
 	$(BIN)/python -m pytest
+
+## test-fast: the unit tests only (no browser, nothing marked slow): a few minutes, for iteration
+test-fast: setup-dev
+	$(BIN)/python -m pytest -m "not browser and not slow" -q
+
+## test-browser-slow: the browser tests on one CPU core (taskset), as on a slow or busy machine
+test-browser-slow: setup-dev redis
+	taskset -c 0 $(BIN)/python -m pytest -m browser
 
 ## validate-demo / stats-demo: the CLI on the bundled dataset
 validate-demo: setup
