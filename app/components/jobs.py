@@ -1,7 +1,8 @@
-"""Job cards: what a registry entry (training run or preparation job) looks like on a page.
+"""Job cards' parts: durations, progress bars and message lines of registry entries.
 
-Built from ``status.json`` alone (``pipeline.runs``), so every page and every tab shows
-the same state, whoever started the job.
+Built from a ``pipeline.jobs.RunStatus``, so every page and every tab shows the same
+state, whoever started the job. The status badge is ``panels.status_badge``, the one
+badge of the app.
 """
 
 from __future__ import annotations
@@ -9,13 +10,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import html
 
-STATUS_COLOURS = {"queued": "secondary", "running": "primary", "stalled": "danger", "finished": "success", "failed": "danger",
-                  "cancelled": "warning", "interrupted": "warning", "unknown": "light"}
-
-
-def status_badge(status: str, cancel_requested: bool = False) -> dbc.Badge:
-    label = "cancelling" if cancel_requested and status in ("queued", "running", "stalled") else status
-    return dbc.Badge(label, color=STATUS_COLOURS.get(status, "light"), className="job-status", pill=True)
+from app.components.panels import ACTIVE_STATES, STATUS_COLOURS
 
 
 def duration_text(seconds: float | None) -> str:
@@ -32,7 +27,7 @@ def duration_text(seconds: float | None) -> str:
 def progress_bar(fraction: float | None, label: str, status: str, identifier: str | dict | None = None) -> dbc.Progress:
     """A bar that animates while the job is active and keeps its final width afterwards."""
     value = 0 if fraction is None else max(0.0, min(1.0, fraction)) * 100
-    active = status in ("queued", "running", "stalled")
+    active = status in ACTIVE_STATES
     extra = {"id": identifier} if identifier is not None else {}
     return dbc.Progress(value=value, label=label, striped=active, animated=active, color=STATUS_COLOURS.get(status, "primary"),
                         className="job-progress", **extra)

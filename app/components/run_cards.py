@@ -11,7 +11,8 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from app.components.figures import LIGHT
-from app.components.jobs import duration_text, message_line, progress_bar, status_badge
+from app.components.jobs import duration_text, message_line, progress_bar
+from app.components.panels import status_badge
 from app.ids import Train
 from pipeline.jobs import observe
 from pipeline.runs import ACTIVE, RunFolder
@@ -79,7 +80,7 @@ def live_card(run: RunFolder) -> dbc.Card:
     export = status.get("export")
     export_line = html.Div(f"export: {status.get('export_message') or export}", className="small text-muted") if export else None
     return dbc.Card(dbc.CardBody([
-        html.Div([html.Span(run.name, className="fw-semibold me-2 run-name"), status_badge(observed.state, observed.cancelling),
+        html.Div([html.Span(run.name, className="fw-semibold me-2 run-name"), status_badge(observed.state, cancelling=observed.cancelling),
                   html.Div(cancel, className="ms-auto")], className="d-flex align-items-center mb-1"),
         progress_bar(fraction, label, observed.state),
         html.Div(stats_line(status, history), className="small text-muted mt-1 run-stats"),
@@ -121,7 +122,7 @@ def runs_table(folders: list[RunFolder], exported_names: set[str]) -> dbc.Table:
         export = "model ready" if run.name in exported_names else (status.get("export") or "-")
         rows.append(html.Tr([
             html.Td(run.name, className="run-name"), html.Td(config.get("model", "")),
-            html.Td(status_badge(observed.state, observed.cancelling), title=observed.shown_message),
+            html.Td(status_badge(observed.state, cancelling=observed.cancelling), title=observed.shown_message),
             html.Td(f"{state.get('epoch', 0)}/{config.get('epochs', '?')}"),
             html.Td("-" if best is None else f"{best * 100:.2f} %"), html.Td(duration_text(trained) if trained else "-"),
             html.Td(status.get("device", "")), html.Td(export, title=status.get("export_message", "")),

@@ -13,7 +13,8 @@ from pipeline.datasets import overview
 from pipeline.evaluate import leaderboard
 from pipeline.inference import provider_label, usable_providers
 from pipeline.model_store import list_entries
-from pipeline.runs import list_runs
+from pipeline.jobs import observe
+from pipeline.runs import RunFolder, list_runs
 
 dash.register_page(__name__, path="/", name="Home", order=0, icon="house-door")
 
@@ -61,7 +62,7 @@ def runs_summary() -> html.Div:
     if not runs:
         return empty_state("No training runs yet.", "cocoseg train PREPARED --model unet", icon="activity")
     rows = [
-        html.Tr([html.Td(run.name), html.Td(status_badge(run.status, run.message)),
+        html.Tr([html.Td(run.name), html.Td(status_badge(observe(RunFolder(run.folder)).state, run.message)),
                  html.Td(f"{run.epochs_done}/{run.epochs}"), html.Td("-" if run.best_miou is None else f"{run.best_miou:.3f}")])
         for run in runs[:8]
     ]

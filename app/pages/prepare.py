@@ -21,7 +21,8 @@ import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from app.components.figures import LIGHT
-from app.components.jobs import duration_text, message_line, progress_bar, status_badge
+from app.components.jobs import duration_text, message_line, progress_bar
+from app.components.panels import status_badge
 from app.components.panels import empty_state, panel
 from app.context import current_settings, current_workspace
 from app.ids import Prepare
@@ -362,7 +363,7 @@ def job_card(view: dict) -> dbc.Card:
     cancel = dbc.Button([html.I(className="bi bi-stop-fill me-1"), "Cancel"], id={"type": Prepare.CANCEL, "job": view["name"]}, size="sm",
                         color="outline-danger", disabled=view["cancelling"]) if status in ACTIVE_STATES else None
     return dbc.Card(dbc.CardBody([
-        html.Div([html.Span(view["name"], className="fw-semibold me-2 job-name"), status_badge(status, view["cancelling"]),
+        html.Div([html.Span(view["name"], className="fw-semibold me-2 job-name"), status_badge(status, cancelling=view["cancelling"]),
                   html.Div(cancel, className="ms-auto")], className="d-flex align-items-center mb-1"),
         html.Div(view["settings"], className="small text-muted"),
         progress_bar(fraction, label, status),

@@ -7,6 +7,7 @@ import shutil
 import sys
 
 import dash
+import dash_bootstrap_components as dbc
 import pytest
 
 from app.ids import Home
@@ -32,6 +33,21 @@ def test_pages_without_models_say_how_to_get_one(workspace):
         assert "No models" in text and "cocoseg export RUN" in text
     home = _text(_layout(app, "Home"))
     assert "No models yet." in home and "Segment" in home and "Evaluate" in home  # quick links
+
+
+def test_home_shows_every_run_status_in_its_colour(workspace):
+    """Home once used the dataset badge's colour map, so every run status there was grey."""
+    from pipeline.runs import create_run, process_identity
+
+    expected = {"finished": "success", "failed": "danger", "cancelled": "warning", "interrupted": "warning", "queued": "secondary"}
+    for status in expected:
+        create_run(workspace, {"model": "unet", "epochs": 1}, "unet").set_status(status, message=f"it {status}")
+    create_run(workspace, {"model": "unet", "epochs": 1}, "unet").set_status("running", **process_identity())
+    expected["running"] = "primary"  # this test process is the live job
+    layout = _layout(create_app(workspace), "Home")
+    badges = [component for component in _walk(layout) if isinstance(component, dbc.Badge) and component.children in expected]
+    assert sorted(badge.children for badge in badges) == sorted(expected)
+    assert all(badge.color == expected[badge.children] for badge in badges), [(badge.children, badge.color) for badge in badges]
 
 
 @pytest.fixture
