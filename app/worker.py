@@ -6,8 +6,9 @@ module therefore builds the Dash app once, exactly as the web server does, so th
 worker knows every task the server can send (same page sources, same task names). The
 Dash server itself is never started here.
 
-Nothing here imports TensorFlow: pages reach models through ONNX Runtime, and a
-training or preparation job imports TensorFlow inside the task, in the pool process.
+Nothing here imports TensorFlow: pages reach models through ONNX Runtime, and a task
+only starts and watches its job, which runs in a new interpreter (``pipeline.jobs.runner``),
+so a pool process never holds TensorFlow state from one task to the next.
 """
 
 from __future__ import annotations
