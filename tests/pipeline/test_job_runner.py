@@ -51,13 +51,18 @@ def test_a_job_finishes_in_its_own_process_and_its_result_and_progress_come_back
     assert all(event["done"] <= later["done"] for event, later in zip(seen, seen[1:]))
 
 
-def test_a_hang_is_shown_stalled_and_cancel_ends_that_process(test_jobs, monkeypatch):
-    """The job stops itself (SIGSTOP) at its 3rd step: heartbeat thread and all, as a hang in native code would."""
-    _settings(monkeypatch, COCOSEG_STALL_SECONDS=3, COCOSEG_TEST_STOP_AT_PROGRESS=3)
-    workspace = test_jobs
-    entry = queue(workspace, "linger", {"steps": 100, "step_seconds": 0.1})
+def _stalled_job(workspace, monkeypatch, steps: int, stop_at: int):
+    """A watched ``linger`` job that stops itself (SIGSTOP) at step ``stop_at``, once it is seen stalled (3 s threshold)."""
+    _settings(monkeypatch, COCOSEG_STALL_SECONDS=3, COCOSEG_TEST_STOP_AT_PROGRESS=stop_at)
+    entry = queue(workspace, "linger", {"steps": steps, "step_seconds": 0.1})
     process, thread, box = _watch_in_thread(workspace, entry, "linger")
     wait_for(lambda: observe(entry).state == "stalled", 60, "the stopped job to be seen as stalled")
+    return entry, process, thread, box
+
+
+def test_a_hang_is_shown_stalled_and_cancel_ends_that_process(test_jobs, monkeypatch):
+    """The job stops itself (SIGSTOP) at its 3rd step: heartbeat thread and all, as a hang in native code would."""
+    entry, process, thread, box = _stalled_job(test_jobs, monkeypatch, steps=100, stop_at=3)
     stalled = observe(entry)
     assert stalled.heartbeat_age > 3 and stalled.active and f"pid {process.pid}" in stalled.shown_message
     assert psutil.Process(process.pid).status() == psutil.STATUS_STOPPED
@@ -70,11 +75,7 @@ def test_a_hang_is_shown_stalled_and_cancel_ends_that_process(test_jobs, monkeyp
 
 def test_a_resumed_heartbeat_is_running_again(test_jobs, monkeypatch):
     """Stalled is read from the heartbeat each time, never written: a job that continues is running again."""
-    _settings(monkeypatch, COCOSEG_STALL_SECONDS=3, COCOSEG_TEST_STOP_AT_PROGRESS=2)
-    workspace = test_jobs
-    entry = queue(workspace, "linger", {"steps": 30, "step_seconds": 0.1})
-    process, thread, box = _watch_in_thread(workspace, entry, "linger")
-    wait_for(lambda: observe(entry).state == "stalled", 60, "the stopped job to be seen as stalled")
+    entry, process, thread, box = _stalled_job(test_jobs, monkeypatch, steps=30, stop_at=2)
     os.kill(process.pid, signal.SIGCONT)
     wait_for(lambda: observe(entry).state in ("running", "finished"), 60, "the continued job to be running again")
     thread.join(timeout=60)
