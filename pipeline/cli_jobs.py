@@ -10,10 +10,10 @@ import sys
 import time
 
 from pipeline.jobs import KINDS, cancel, observe, run_job, supervise
-from pipeline.jobs.runner import TEST_KINDS, entry_of, kind_of
-from pipeline.runs import RunFolder
+from pipeline.jobs.runner import TEST_KINDS
+from pipeline.runs import RunError, RunFolder
 from pipeline.settings import Settings
-from pipeline.workspace import Workspace
+from pipeline.workspace import Workspace, check_name
 
 
 def _write(text: str = "") -> None:
@@ -53,19 +53,13 @@ def command_jobs_list(arguments, settings: Settings, workspace: Workspace) -> in
 
 
 def command_jobs_cancel(arguments, settings: Settings, workspace: Workspace) -> int:
-    """Cancel a job through the registry, whoever started it."""
-    for kind in ("train", "prepare"):
-        try:
-            entry = entry_of(workspace, kind_of(kind), arguments.name)
-            break
-        except ValueError:
-            continue
-    else:
-        entry = RunFolder(workspace.jobs_dir / arguments.name)
-        if not (entry.folder / "config.json").is_file():
-            from pipeline.runs import RunError
-
-            raise RunError(f"no job or run called {arguments.name!r}; see cocoseg jobs list")
+    """Cancel a job (a training run or any other job) through the registry, whoever started it."""
+    check_name(arguments.name, "job")
+    folder = next((parent / arguments.name for parent in (workspace.runs_dir, workspace.jobs_dir)
+                   if (parent / arguments.name / "config.json").is_file()), None)
+    if folder is None:
+        raise RunError(f"no job or run called {arguments.name!r}; see cocoseg jobs list")
+    entry = RunFolder(folder)
     _write(cancel(entry, "cli"))
     return _wait_until_ended(entry, arguments.wait)
 

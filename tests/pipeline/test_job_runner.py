@@ -203,3 +203,19 @@ def test_the_heartbeat_stops_when_the_job_makes_no_progress(tmp_path):
         wait_for(lambda: time.time() - (tmp_path / "heartbeat").stat().st_mtime > 1.5, 30, "the heartbeat to stop")
         entry.heartbeat(progress={"done": 1})  # progress again: the heartbeat comes back
         wait_for(lambda: time.time() - (tmp_path / "heartbeat").stat().st_mtime < 0.3, 30, "the heartbeat to resume")
+
+
+def test_the_cli_lists_a_stalled_job_and_its_cancel_ends_it(test_jobs, monkeypatch, capsys):
+    from pipeline import cli
+
+    entry, process, thread, box = _stalled_job(test_jobs, monkeypatch, steps=100, stop_at=2)
+    capsys.readouterr()
+    assert cli.main(["jobs", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert entry.name in listed and "stalled" in listed and f"pid {process.pid}" in listed
+    assert cli.main(["jobs", "cancel", entry.name, "--wait", "60"]) == 0  # waits out the grace period, then kills
+    said = capsys.readouterr().out
+    assert "it is stalled" in said and f"{entry.name}: cancelled" in said
+    thread.join(timeout=60)
+    assert not process_running(process.pid)
+    assert cli.main(["jobs", "list"]) == 0 and "no active jobs" in capsys.readouterr().out
