@@ -110,9 +110,9 @@ class RunFolder:
         """Touch the heartbeat file (cheap; written by the ``Heartbeat`` thread)."""
         (self.folder / HEARTBEAT_FILE).write_text(str(time.time()), encoding="utf-8")
 
-    def last_alive(self) -> float:
-        """The latest sign of life: status.json's heartbeat or the heartbeat file's."""
-        latest = float(self.status().get("heartbeat", 0) or 0)
+    def last_alive(self, status: dict | None = None) -> float:
+        """The latest sign of life: status.json's heartbeat (``status``, when already read) or the heartbeat file's."""
+        latest = float((self.status() if status is None else status).get("heartbeat", 0) or 0)
         try:
             latest = max(latest, (self.folder / HEARTBEAT_FILE).stat().st_mtime)
         except OSError:

@@ -22,8 +22,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from app.components.figures import LIGHT
 from app.components.jobs import duration_text, message_line, progress_bar
-from app.components.panels import status_badge
-from app.components.panels import empty_state, panel
+from app.components.panels import ACTIVE_STATES, empty_state, panel, status_badge
 from app.context import current_settings, current_workspace
 from app.ids import Prepare
 from app.jobs import run_job_process
@@ -51,7 +50,6 @@ PREVIEW_COUNT = 8
 PREVIEW_CHOICES = 100  # images offered for the preview (a 118k-option menu helps nobody)
 PREVIEW_HEIGHT = 144  # thumbnails are shrunk to this height, so the response stays small
 LIVE_CARDS = 6
-ACTIVE_STATES = ("queued", "running", "stalled")
 TRAINING_AUGMENTATION = AugmentConfig()
 
 

@@ -35,11 +35,10 @@ USER_ERRORS = _user_errors()  # recorded as the job's message, without a traceba
 
 def export(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:
     """Export a stopped run to ONNX (``train_jobs.export_job`` records the outcome in the run too)."""
+    from pipeline.runs import get_run
     from pipeline.train_jobs import export_job
 
     outcome = export_job(workspace, request["run"], max_bytes)
-    from pipeline.runs import get_run
-
     return {"run": request["run"], "outcome": outcome, "message": get_run(workspace, request["run"]).status().get("export_message", "")}
 
 

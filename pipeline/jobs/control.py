@@ -73,7 +73,7 @@ def observe(entry: RunFolder, now: float | None = None, stall_seconds: float | N
     status = entry.status()
     state = status.get("status", "unknown")
     pid = status.get("pid") if isinstance(status.get("pid"), int) else None
-    last_alive = entry.last_alive() if pid is not None else 0.0
+    last_alive = entry.last_alive(status) if pid is not None else 0.0
     age = (now or time.time()) - last_alive if last_alive else None
     limit = get_settings().stall_seconds if stall_seconds is None else stall_seconds
     if state == "running" and age is not None and age > limit and job_process_alive(status) is True:

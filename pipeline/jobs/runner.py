@@ -33,7 +33,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Callable
 
 from pipeline.jobs import control
@@ -344,15 +343,3 @@ def prune(workspace: Workspace, kinds: tuple[str, ...] = ("preview", "summary", 
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
     return removed
-
-
-def job_entries(workspace: Workspace, kind: str) -> list[RunFolder]:
-    """The entries of one kind of job under ``jobs/``, any order."""
-    if not workspace.jobs_dir.is_dir():
-        return []
-    return [RunFolder(folder) for folder in workspace.jobs_dir.iterdir()
-            if folder.name.startswith(f"{kind}-") and (folder / "config.json").is_file()]
-
-
-def log_path(entry: RunFolder) -> Path:
-    return entry.folder / LOG_FILE
