@@ -227,6 +227,30 @@ def is_background_callback_request(url: str) -> bool:
     return parts.path.endswith("/_dash-update-component") and not BACKGROUND_CALLBACK_KEYS.isdisjoint(keys)
 
 
+COMMITTED_VALUE = """([componentId, expected]) => {
+    const state = window.store && window.store.getState();
+    const path = state && state.paths && state.paths.strs[componentId];
+    if (!path) return false;
+    let node = state.layout;
+    for (const key of path) node = node[key];
+    const value = node && node.props ? node.props.value : undefined;
+    if (value === undefined || value === null || value === "") return false;
+    return String(value) === expected || Number(value) === Number(expected);
+}"""
+
+
+def fill_input(page, component_id: str, value: str, timeout: float = 10_000) -> None:
+    """Type into a (debounced) input, leave it with Tab, and wait until Dash's store holds the value.
+
+    A debounced input commits on blur; a click on Start right after must read the new value,
+    so the wait is on the renderer's own state, not on the DOM (which holds the typed text at once).
+    """
+    field = page.locator(f"#{component_id}")
+    field.fill(value)
+    field.press("Tab")
+    page.wait_for_function(COMMITTED_VALUE, arg=[component_id, value], timeout=timeout)
+
+
 @pytest.fixture
 def page(browser):
     """A fresh browser context and page; ``page.problems`` collects console errors,

@@ -43,7 +43,10 @@ def test_upload_shows_overlay_classes_and_downloads(page, model_server, screensh
     layer = page.locator(f"#{Segment.LAYER}")
     assert layer.get_attribute("src").startswith("data:image/png;base64,")
     assert page.locator(f"#{Segment.ORIGINAL}").get_attribute("src").startswith("/uploads/")
-    assert page.locator(f"#{Segment.ORIGINAL}").evaluate("image => image.complete && image.naturalWidth") == width
+    # the original is served from /uploads/ and loads after the result shows: wait for it, then check its size
+    page.wait_for_function(f"(() => {{ const image = document.getElementById('{Segment.ORIGINAL}');"
+                           " return image.complete && image.naturalWidth > 0; })()")
+    assert page.locator(f"#{Segment.ORIGINAL}").evaluate("image => image.naturalWidth") == width
     rows = page.locator(f"#{Segment.SHARES} tr.share-row")
     assert rows.count() >= 1
     shares = [float(text.split()[-2]) for text in rows.all_inner_texts()]

@@ -19,7 +19,7 @@ from pipeline.prepare import PrepareConfig, prepare
 from pipeline.runs import RunFolder
 from pipeline.workspace import Workspace
 from tests.conftest import LIMIT
-from tests.e2e.conftest import _serve
+from tests.e2e.conftest import _serve, fill_input
 from tests.waiting import process_running, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -41,13 +41,11 @@ def train_server(train_home, tmp_path_factory):
 
 def fill_form(page, epochs: int, export: bool = False, learning_rate: str | None = None) -> None:
     page.wait_for_selector("#train-start")
-    for selector, value in (("#train-base-filters", "4"), ("#train-depth", "2"), ("#train-epochs", str(epochs)),
-                            ("#train-batch-size", "8")):
-        page.fill(selector, value)
-        page.press(selector, "Tab")
+    for component_id, value in (("train-base-filters", "4"), ("train-depth", "2"), ("train-epochs", str(epochs)),
+                                ("train-batch-size", "8")):
+        fill_input(page, component_id, value)
     if learning_rate is not None:
-        page.fill("#train-learning-rate", learning_rate)
-        page.press("#train-learning-rate", "Tab")
+        fill_input(page, "train-learning-rate", learning_rate)
     switch = page.locator("#train-export")
     if switch.is_checked() != export:
         switch.click()
@@ -137,13 +135,11 @@ def test_bad_fields_are_refused_beside_the_field_and_nothing_starts(train_server
     page.click("#train-start")
     page.locator("#train-epochs-feedback", has_text="got 5000").wait_for(timeout=10_000)
     fill_form(page, epochs=2)
-    page.fill("#train-batch-size", "0")
-    page.press("#train-batch-size", "Tab")
+    fill_input(page, "train-batch-size", "0")
     page.click("#train-start")
     page.locator("#train-batch-size-feedback", has_text="from 1 to").wait_for(timeout=10_000)
-    page.fill("#train-batch-size", "8")
-    page.fill("#train-depth", "7")  # 64 px cannot be halved 7 times, and depth stops at 6
-    page.press("#train-depth", "Tab")
+    fill_input(page, "train-batch-size", "8")
+    fill_input(page, "train-depth", "7")  # 64 px cannot be halved 7 times, and depth stops at 6
     page.locator("#train-model-info", has_text="depth").wait_for(timeout=10_000)
     page.click("#train-start")
     page.locator("#train-options-feedback", has_text="between 2 and 6").wait_for(timeout=10_000)
