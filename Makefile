@@ -27,7 +27,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 setup: $(VENV)/.installed web
 
 ## web: plotly.js's cartesian bundle (package.json, pinned) into node_modules, which the app serves instead
-## of the full plotly.js (app/plotly_bundle.py); without npm the app serves the full bundle and says so
+## of the full plotly.js (cocoseg/app/plotly_bundle.py); without npm the app serves the full bundle and says so
 web: node_modules/.package-lock.json
 
 node_modules/.package-lock.json: package.json package-lock.json

@@ -4,9 +4,9 @@ What runs, in one process tree on this machine:
 
 - a workspace in a temporary folder holding one model, ``bench-unet-<size>``: the default
   UNet (21 classes, voc21 label map) randomly initialised (speed does not depend on the
-  weights), converted with ``pipeline.export.to_onnx`` and published as ``model.onnx`` with
+  weights), converted with ``cocoseg.pipeline.training.export.to_onnx`` and published as ``model.onnx`` with
   a ``model.json`` card like an exported one (stretch resize, no variants);
-- the real server, ``python -m pipeline.cli serve --port P`` with ``COCOSEG_HOME`` set to
+- the real server, ``python -m cocoseg serve --port P`` with ``COCOSEG_HOME`` set to
   that workspace (a subprocess, cwd the project root, stopped at the end whatever happens);
 - the system Chromium (``/usr/bin/chromium``, the end-to-end tests' arguments) under
   Playwright's sync API.
@@ -45,7 +45,7 @@ demo/val images). The time is taken in the page: ``performance.now()`` (millisec
 the navigation started) on the first animation frame where both hold; Python's wall time
 around ``goto`` and the wait is recorded as a cross-check. Two servers on the same
 workspace: the app as ``make`` sets it up (plotly.js's cartesian bundle when
-``node_modules`` has it, see ``app/plotly_bundle.py``) and the alternative, the same app
+``node_modules`` has it, see ``cocoseg/app/plotly_bundle.py``) and the alternative, the same app
 serving Dash's full plotly.js (``COCOSEG_PLOTLY_BUNDLE=full``). One untimed-for-the-target
 visit first computes and caches the dataset statistics (its time is reported). Then, per
 server and in turns so that a noisy moment hits both, three states of the browser:
@@ -93,11 +93,11 @@ sys.path.insert(0, str(ROOT))
 
 import cv2  # noqa: E402
 
-from app.ids import Explore, Segment  # noqa: E402
+from cocoseg.app.ids import Explore, Segment  # noqa: E402
 from benchmarks.coco_scale import machine_description  # noqa: E402
 from benchmarks.inference import busy_cpu_seconds  # noqa: E402
-from pipeline.images import read_rgb  # noqa: E402
-from pipeline.settings import DEMO_DATASET_DIR  # noqa: E402
+from cocoseg.pipeline.data.images import read_rgb  # noqa: E402
+from cocoseg.pipeline.core.settings import DEMO_DATASET_DIR  # noqa: E402
 from tests.e2e.conftest import CHROMIUM_ARGS, chromium_executable, launch_chromium, stop_process  # noqa: E402 - one place says how Chromium runs here
 
 logger = logging.getLogger("benchmarks.app_latency")
@@ -168,17 +168,17 @@ def build_workspace(home: Path, size: int) -> str:
     """``<home>/models/bench-unet-<size>/``: a random default UNet as ONNX with its card; returns the model name."""
     import onnx
 
-    from pipeline.export import OPSET, to_onnx
-    from pipeline.labels import build_label_map
-    from pipeline.cache import sha256_of
-    from pipeline.model_store import CARD_FORMAT
-    from pipeline.onnx_graph import INPUT_NAME
-    from pipeline.tf_runtime import tensorflow
+    from cocoseg.pipeline.training.export import OPSET, to_onnx
+    from cocoseg.pipeline.data.labels import build_label_map
+    from cocoseg.pipeline.core.cache import sha256_of
+    from cocoseg.pipeline.inference.model_store import CARD_FORMAT
+    from cocoseg.pipeline.inference.onnx_graph import INPUT_NAME
+    from cocoseg.pipeline.core.tf_runtime import tensorflow
 
     tensorflow()
     import keras
 
-    from models.registry import build_model
+    from cocoseg.models.registry import build_model
 
     name = f"bench-unet-{size}"
     folder = home / "models" / name
@@ -240,7 +240,7 @@ def serving(home: Path, log_path: Path, settings: dict[str, str] | None = None):
     env = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
     env.update(COCOSEG_HOME=str(home), PYTHONUNBUFFERED="1", **(settings or {}))
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
+        process = subprocess.Popen([sys.executable, "-m", "cocoseg", "serve", "--port", str(port)], cwd=ROOT, env=env,
                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         started, deadline = time.perf_counter(), time.monotonic() + STARTUP_TIMEOUT_S

@@ -6,7 +6,7 @@ long-tailed classes over COCO's non-contiguous ids), then measures in fresh
 processes, one after the other:
 
 1. pycocotools ``COCO(path)`` alone (json.load + index);
-2. ``pipeline.stats.dataset_stats`` cold (hash + stream + rasterise + cache write);
+2. ``cocoseg.pipeline.data.stats.dataset_stats`` cold (hash + stream + rasterise + cache write);
 3. the same call again in a new process (cache hit);
 4. the whole ``cocoseg data stats NAME --json`` command in a new process (cache hit),
    timed from outside: interpreter start and imports included.
@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.labels import COCO_CATEGORIES  # noqa: E402
+from cocoseg.pipeline.data.labels import COCO_CATEGORIES  # noqa: E402
 
 logger = logging.getLogger("benchmarks.coco_scale")
 
@@ -54,8 +54,8 @@ print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource
 CHILD_STATS = """
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[3])
-from pipeline.stats import dataset_stats
-from pipeline.workspace import Workspace
+from cocoseg.pipeline.data.stats import dataset_stats
+from cocoseg.pipeline.core.workspace import Workspace
 started = time.perf_counter()
 result = dataset_stats(Workspace(sys.argv[2]), sys.argv[1], max_bytes=4 * 1024**3)
 seconds = time.perf_counter() - started
@@ -67,7 +67,7 @@ print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource
 CHILD_CLI = """
 import contextlib, io, json, resource, sys
 sys.path.insert(0, sys.argv[1])
-from pipeline import cli
+from cocoseg import cli
 captured = io.StringIO()
 with contextlib.redirect_stdout(captured):
     code = cli.main(["data", "stats", "bench", "--json"])
@@ -166,7 +166,7 @@ def _cli_cached(path: Path, workspace: Path) -> dict:
     images.mkdir(exist_ok=True)
     Image.new("RGB", (1, 1)).save(images / "placeholder.png")
     environment = {**os.environ, "COCOSEG_HOME": str(workspace), "COCOSEG_MAX_ANNOTATION_MB": "4096"}
-    subprocess.run([sys.executable, "-m", "pipeline.cli", "data", "add", "bench", "--annotations", str(path), "--images", str(images)],
+    subprocess.run([sys.executable, "-m", "cocoseg", "data", "add", "bench", "--annotations", str(path), "--images", str(images)],
                    cwd=ROOT, env=environment, check=True, capture_output=True)
     return _run_child(CHILD_CLI, str(ROOT), environment=environment)
 

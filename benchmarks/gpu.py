@@ -6,7 +6,7 @@ initialised, 21 classes, real demo validation images resized to 256 px), on GPU:
 - ORT with ``CUDAExecutionProvider`` (asserted to be the provider really in use), the
   input bound on the device (``OrtValue.ortvalue_from_numpy(x, "cuda", 0)``) and both
   outputs (mask, probabilities) bound to the device, so no host copies are timed;
-  the FP32 file and its FP16 variant (``pipeline.onnx_graph.convert_fp16``, float32/uint8
+  the FP32 file and its FP16 variant (``cocoseg.pipeline.inference.onnx_graph.convert_fp16``, float32/uint8
   interface kept);
 - TensorFlow on ``/GPU:0``: a ``tf.function(jit_compile=False)`` call of the model on
   a device-resident input, synchronised with ``tf.test.experimental.sync_devices``;
@@ -16,7 +16,7 @@ initialised, 21 classes, real demo validation images resized to 256 px), on GPU:
 - ORT on the CPU provider of the same machine (all its cores), the baseline a user
   without a GPU gets.
 
-Without a usable CUDA provider (``pipeline.inference.usable_providers``) it says
+Without a usable CUDA provider (``cocoseg.pipeline.inference.predictor.usable_providers``) it says
 "no CUDA GPU visible: skipped" and exits 0.
 
 A GPU machine without TensorFlow (or where only a small upload can travel) runs from
@@ -52,10 +52,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from benchmarks.inference import BATCHES, NUM_CLASSES, OFFLINE_OPTIONS, OUTPUTS, SIZE, demo_images, median_seconds  # noqa: E402
-from pipeline.images import read_rgb  # noqa: E402
-from pipeline.inference import session_options, usable_providers  # noqa: E402
-from pipeline.onnx_graph import INPUT_NAME, convert_fp16  # noqa: E402
-from pipeline.settings import DEMO_DATASET_DIR  # noqa: E402
+from cocoseg.pipeline.data.images import read_rgb  # noqa: E402
+from cocoseg.pipeline.inference.predictor import session_options, usable_providers  # noqa: E402
+from cocoseg.pipeline.inference.onnx_graph import INPUT_NAME, convert_fp16  # noqa: E402
+from cocoseg.pipeline.core.settings import DEMO_DATASET_DIR  # noqa: E402
 
 LIMIT_BYTES = 1024**3
 
@@ -113,7 +113,7 @@ def ort_seconds(session, batch: np.ndarray, repeats: int, warmup: int, device: s
 
 def tf_seconds(model, batch: np.ndarray, repeats: int, warmup: int) -> float:
     """Median seconds of a ``tf.function`` call on ``/GPU:0``, input on the device, synchronised."""
-    from pipeline.tf_runtime import tensorflow
+    from cocoseg.pipeline.core.tf_runtime import tensorflow
 
     tf = tensorflow()
     with tf.device("/GPU:0"):
@@ -133,13 +133,13 @@ def export_architecture(name: str, size: int, folder: Path, device: str = "/CPU:
     """Build ``name`` (seed 0, random weights) and write ``<name>.onnx``; returns (path, Keras model)."""
     import onnx
 
-    from pipeline.tf_runtime import tensorflow
+    from cocoseg.pipeline.core.tf_runtime import tensorflow
 
     tf = tensorflow()
     import keras
 
-    from models.registry import build_model
-    from pipeline.export import to_onnx
+    from cocoseg.models.registry import build_model
+    from cocoseg.pipeline.training.export import to_onnx
 
     keras.utils.set_random_seed(0)
     with tf.device(device):
@@ -217,14 +217,14 @@ def measure_files(name: str, fp32_path: Path, fp16_path: Path, images: np.ndarra
 def measure_with_tensorflow(name: str, size: int, images: np.ndarray, repeats: int, warmup: int, folder: Path, tf_gpu: bool) -> dict:
     import keras
 
-    from models.registry import build_model
+    from cocoseg.models.registry import build_model
 
     fp32_path, model = export_architecture(name, size, folder, "/GPU:0" if tf_gpu else "/CPU:0")
     fp16_path = folder / f"{name}.fp16.onnx"
     convert_fp16(fp32_path, fp16_path)
     mixed = None
     if tf_gpu:
-        from pipeline.tf_runtime import tensorflow
+        from cocoseg.pipeline.core.tf_runtime import tensorflow
 
         keras.mixed_precision.set_global_policy("mixed_float16")
         try:
@@ -251,9 +251,9 @@ def run(architectures: list[str] | None = None, size: int = SIZE, repeats: int =
     base, usable = _base(size, repeats, warmup)
     if not usable:
         return base
-    from pipeline.tf_runtime import tensorflow
+    from cocoseg.pipeline.core.tf_runtime import tensorflow
 
-    from models.registry import ARCHITECTURES
+    from cocoseg.models.registry import ARCHITECTURES
 
     tf = tensorflow()
     import keras
@@ -281,10 +281,10 @@ def make_payload(folder: Path, architectures: list[str], size: int = SIZE) -> No
     """Skeletons of ``architectures`` and a workspace with one tiny exported model (needs TensorFlow)."""
     import onnx
 
-    from pipeline.export import ExportConfig, export_run
-    from pipeline.prepare import PrepareConfig, prepare
-    from pipeline.train import TrainConfig, run as train
-    from pipeline.workspace import Workspace
+    from cocoseg.pipeline.training.export import ExportConfig, export_run
+    from cocoseg.pipeline.prepare.writer import PrepareConfig, prepare
+    from cocoseg.pipeline.training.loop import TrainConfig, run as train
+    from cocoseg.pipeline.core.workspace import Workspace
 
     skeletons = folder / "skeletons"
     skeletons.mkdir(parents=True, exist_ok=True)
@@ -305,12 +305,12 @@ def make_payload(folder: Path, architectures: list[str], size: int = SIZE) -> No
 def pipeline_check(workspace_root: Path) -> list[dict]:
     """The product's path on the GPU for every model in the payload's workspace."""
     from benchmarks.inference import END_TO_END_SIZE, demo_jpeg
-    from pipeline.evaluate import EvaluationTarget, evaluate_entry, saved_evaluations
-    from pipeline.images import decode_rgb
-    from pipeline.inference import Predictor, load_session
-    from pipeline.mask_formats import mask_png
-    from pipeline.model_store import list_entries
-    from pipeline.workspace import Workspace
+    from cocoseg.pipeline.inference.evaluate import EvaluationTarget, evaluate_entry, saved_evaluations
+    from cocoseg.pipeline.data.images import decode_rgb
+    from cocoseg.pipeline.inference.predictor import Predictor, load_session
+    from cocoseg.pipeline.inference.rendering import mask_png
+    from cocoseg.pipeline.inference.model_store import list_entries
+    from cocoseg.pipeline.core.workspace import Workspace
 
     workspace = Workspace(workspace_root)
     jpeg = demo_jpeg(*END_TO_END_SIZE)

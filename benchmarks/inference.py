@@ -4,16 +4,16 @@ For each registered architecture (default options, randomly initialised: speed d
 depend on the weights; the MobileNetV2 encoder without ImageNet weights, so nothing is
 downloaded) at 256 px with 21 classes, in one run on this machine:
 
-- the Keras model is converted with ``pipeline.export.to_onnx`` (the cocoseg interface:
+- the Keras model is converted with ``cocoseg.pipeline.training.export.to_onnx`` (the cocoseg interface:
   uint8 ``image`` in, ``mask`` and ``probabilities`` out) and quantised to static QDQ
-  INT8 with ``pipeline.export.quantize_int8``, calibrated on real demo training images;
+  INT8 with ``cocoseg.pipeline.training.export.quantize_int8``, calibrated on real demo training images;
 - at batch 1 and 8, on real demo validation images resized like preparation does
   (``geometry.resize_image``, stretch), median of N timed calls after a warm-up, each
   engine timed in one block: Keras ``model.predict(batch, verbose=0)``, a
   ``tf.function(jit_compile=False)`` call of the model (``.numpy()`` of the logits), and
   ``InferenceSession.run`` with cocoseg's ``session_options()`` on the CPU provider for
   the FP32 and the INT8 file, fetching both outputs (mask and probabilities);
-- forward FLOPs per image (``models.summary``), achieved GFLOP/s of ORT FP32 at batch 8
+- forward FLOPs per image (``cocoseg.models.summary``), achieved GFLOP/s of ORT FP32 at batch 8
   and its fraction of this machine's float32 matmul rate (NumPy 2048^3, best of three);
 - end-to-end latency of one 640x480 JPEG the way ``Predictor.predict`` serves it: decode
   the bytes, resize, ``session.run`` (mask), map the mask back, encode it as PNG.
@@ -45,13 +45,13 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.coco_scale import machine_description  # noqa: E402
-from pipeline.geometry import resize_image, undo_mask  # noqa: E402
-from pipeline.images import decode_rgb, read_rgb  # noqa: E402
-from pipeline.inference import session_options, thread_count  # noqa: E402
-from pipeline.mask_formats import mask_png  # noqa: E402
-from pipeline.onnx_graph import INPUT_NAME, MASK_OUTPUT, PROBABILITIES_OUTPUT  # noqa: E402
-from pipeline.settings import DEMO_DATASET_DIR  # noqa: E402
-from pipeline.tf_runtime import tensorflow  # noqa: E402
+from cocoseg.pipeline.data.geometry import resize_image, undo_mask  # noqa: E402
+from cocoseg.pipeline.data.images import decode_rgb, read_rgb  # noqa: E402
+from cocoseg.pipeline.inference.predictor import session_options, thread_count  # noqa: E402
+from cocoseg.pipeline.inference.rendering import mask_png  # noqa: E402
+from cocoseg.pipeline.inference.onnx_graph import INPUT_NAME, MASK_OUTPUT, PROBABILITIES_OUTPUT  # noqa: E402
+from cocoseg.pipeline.core.settings import DEMO_DATASET_DIR  # noqa: E402
+from cocoseg.pipeline.core.tf_runtime import tensorflow  # noqa: E402
 
 logger = logging.getLogger("benchmarks.inference")
 
@@ -185,9 +185,9 @@ def measure_architecture(name: str, size: int, images: np.ndarray, calibration: 
     tf = tensorflow()
     import keras
 
-    from models.registry import build_model
-    from models.summary import summarise
-    from pipeline.export import quantize_int8, to_onnx
+    from cocoseg.models.registry import build_model
+    from cocoseg.models.summary import summarise
+    from cocoseg.pipeline.training.export import quantize_int8, to_onnx
 
     keras.utils.set_random_seed(0)
     model = build_model(name, num_classes=NUM_CLASSES, size=size, **OFFLINE_OPTIONS.get(name, {}))
@@ -242,7 +242,7 @@ def run(architectures: list[str] | None = None, size: int = SIZE, repeats: int =
     tf = tensorflow()
     import keras
 
-    from models.registry import ARCHITECTURES
+    from cocoseg.models.registry import ARCHITECTURES
 
     names = list(architectures or ARCHITECTURES)
     unknown = [name for name in names if name not in ARCHITECTURES]

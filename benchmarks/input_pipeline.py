@@ -30,12 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.coco_scale import machine_description  # noqa: E402
-from pipeline.coco_tfrecord import build_example, to_tf_example  # noqa: E402
-from pipeline.dataset import InputConfig, training_dataset  # noqa: E402
-from pipeline.prepare import PrepareConfig, SplitPlan, plan, prepare, write_split  # noqa: E402
-from pipeline.sampling import SamplingConfig  # noqa: E402
-from pipeline.tf_runtime import tensorflow  # noqa: E402
-from pipeline.workspace import Workspace  # noqa: E402
+from cocoseg.pipeline.prepare.examples import build_example, to_tf_example  # noqa: E402
+from cocoseg.pipeline.training.input import InputConfig, training_dataset  # noqa: E402
+from cocoseg.pipeline.prepare.writer import PrepareConfig, SplitPlan, plan, prepare, write_split  # noqa: E402
+from cocoseg.pipeline.prepare.sampling import SamplingConfig  # noqa: E402
+from cocoseg.pipeline.core.tf_runtime import tensorflow  # noqa: E402
+from cocoseg.pipeline.core.workspace import Workspace  # noqa: E402
 
 logger = logging.getLogger("benchmarks.input_pipeline")
 LIMIT = 1024**3
@@ -78,7 +78,7 @@ def training_consumption(steps: int, size: int = SIZE) -> float:
     import keras
     import numpy as np
 
-    from models.registry import build_model
+    from cocoseg.models.registry import build_model
 
     model = build_model("unet", num_classes=21, size=size)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255))

@@ -24,16 +24,16 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from benchmarks.coco_scale import machine_description  # noqa: E402
-from pipeline.tf_runtime import tensorflow  # noqa: E402
-from pipeline.train import make_train_step  # noqa: E402
+from cocoseg.pipeline.core.tf_runtime import tensorflow  # noqa: E402
+from cocoseg.pipeline.training.loop import make_train_step  # noqa: E402
 
 tf = tensorflow()
 
 import keras  # noqa: E402
 
-from models.losses import cross_entropy  # noqa: E402
-from models.registry import ARCHITECTURES, build_model  # noqa: E402
-from models.summary import summarise  # noqa: E402
+from cocoseg.models.losses import cross_entropy  # noqa: E402
+from cocoseg.models.registry import ARCHITECTURES, build_model  # noqa: E402
+from cocoseg.models.summary import summarise  # noqa: E402
 
 BATCH = {128: 8, 256: 4}
 

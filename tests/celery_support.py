@@ -183,7 +183,7 @@ def start_worker(home: Path, broker_url: str, log_path: Path, *options: str, tim
     jobs); returns once Celery logs that it is ready."""
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "worker", "--loglevel", "info", *options],
+            [sys.executable, "-m", "cocoseg", "worker", "--loglevel", "info", *options],
             cwd=PROJECT_ROOT, env=_environment(COCOSEG_HOME=str(home), COCOSEG_BROKER_URL=broker_url, **(settings or {})),
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
@@ -214,7 +214,7 @@ def import_tiny_model(workspace, name: str, size: int = TINY_MODEL_SIZE):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from pipeline.model_import import import_model
+    from cocoseg.pipeline.inference.model_import import import_model
 
     generator = np.random.default_rng(11)
     hidden = numpy_helper.from_array(generator.normal(0, 0.3, (TINY_MODEL_CHANNELS, 3, 3, 3)).astype(np.float32), "hidden_weight")

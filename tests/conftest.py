@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import settings as settings_module
-from pipeline.prepare import PrepareConfig, prepare
-from pipeline.settings import DEMO_DATASET_DIR
-from pipeline.workspace import Workspace
+from cocoseg.pipeline.core import settings as settings_module
+from cocoseg.pipeline.prepare.writer import PrepareConfig, prepare
+from cocoseg.pipeline.core.settings import DEMO_DATASET_DIR
+from cocoseg.pipeline.core.workspace import Workspace
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,7 +42,7 @@ def workspace(isolated_home) -> Workspace:
 @pytest.fixture
 def test_jobs(monkeypatch, workspace):
     """Enable the test-only job kinds (``sleep``, ``linger``); job processes still alive at the end are killed."""
-    from pipeline.runs import RunFolder, kill_job
+    from cocoseg.pipeline.jobs.registry import RunFolder, kill_job
 
     monkeypatch.setenv("COCOSEG_TEST_JOBS", "1")
     yield workspace
@@ -104,8 +104,8 @@ def exported_models(prepared_workspace, prepared_demo) -> list[str]:
 
     Returns the model names (= run names) in ``prepared_workspace``; tests must not change them.
     """
-    from pipeline.export import ExportConfig, export_run
-    from pipeline.train import TrainConfig, run
+    from cocoseg.pipeline.training.export import ExportConfig, export_run
+    from cocoseg.pipeline.training.loop import TrainConfig, run
 
     names = []
     for model, options in TINY_MODELS:

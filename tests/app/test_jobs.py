@@ -3,7 +3,7 @@
 Dash calls ``terminate_job`` with a pid that came from the browser (``oldJob`` /
 ``cancelJob`` query arguments), so these tests hand it pids of real processes: one this
 test started itself (a ``sleep``), and processes the manager forked through its own
-``call_job_fn``, among them watchers of real job processes (``pipeline.jobs.runner``).
+``call_job_fn``, among them watchers of real job processes (``cocoseg.pipeline.jobs.runner``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import multiprocess
 import psutil
 import pytest
 
-from app.jobs import _STARTED_PREFIX, background_manager, job_owner_name
-from pipeline.jobs import cancel, observe, queue
+from cocoseg.app.jobs import _STARTED_PREFIX, background_manager, job_owner_name
+from cocoseg.pipeline.jobs import cancel, observe, queue
 from tests.waiting import process_running, wait_for
 
 
@@ -72,7 +72,7 @@ def test_the_default_manager_keeps_its_cache_private_in_the_workspace(workspace,
 
 
 def test_a_process_it_did_not_start_is_never_terminated(manager, bystander, caplog):
-    with caplog.at_level("WARNING", logger="app.jobs"):
+    with caplog.at_level("WARNING", logger="cocoseg.app.jobs"):
         manager.terminate_job(bystander.pid)
         manager.terminate_job(str(bystander.pid))  # as it arrives from the browser's query string
     assert bystander.poll() is None and process_running(bystander.pid)
@@ -101,10 +101,10 @@ def test_a_process_started_through_the_manager_can_be_terminated(manager):
 
 
 def _watching_job(result_key, progress_key, args, context):
-    """A background-callback body as the pages have it: start a job process and watch it (``app.jobs.run_job_process``)."""
-    from app.context import remember_workspace
-    from app.jobs import run_job_process
-    from pipeline.workspace import Workspace
+    """A background-callback body as the pages have it: start a job process and watch it (``cocoseg.app.jobs.run_job_process``)."""
+    from cocoseg.app.context import remember_workspace
+    from cocoseg.app.jobs import run_job_process
+    from cocoseg.pipeline.core.workspace import Workspace
 
     home, kind, name = args
     remember_workspace(Workspace(Path(home)))
@@ -123,7 +123,7 @@ def test_a_job_runs_in_a_new_interpreter_not_in_the_watcher(workspace, manager, 
     entry, watcher, job_pid = _watched(workspace, manager, "linger")
     job = psutil.Process(job_pid)
     assert job_pid != watcher and job.ppid() == watcher and job.ppid() != os.getpid()
-    assert job.cmdline()[1:6] == ["-m", "pipeline.cli", "jobs", "run", "linger"], job.cmdline()
+    assert job.cmdline()[1:6] == ["-m", "cocoseg", "jobs", "run", "linger"], job.cmdline()
     assert entry.status()["owner"] == "dash-diskcache"
     entry.request_cancel("test")
     wait_for(lambda: entry.status()["status"] == "cancelled", 60, "the job to honour its cancel")

@@ -17,10 +17,10 @@ import dash_bootstrap_components as dbc
 import pytest
 from dash import html
 
-from app.ids import Home
-from app.main import VENDOR_ROUTE, VENDOR_STYLESHEETS, create_app
-from pipeline import cli
-from pipeline.settings import MEGABYTE, get_settings
+from cocoseg.app.ids import Home
+from cocoseg.app.main import VENDOR_ROUTE, VENDOR_STYLESHEETS, create_app
+from cocoseg import cli
+from cocoseg.pipeline.core.settings import MEGABYTE, get_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP_CSS = VENDOR_ROUTE + "bootstrap5/css/bootstrap.min.css"
@@ -272,7 +272,7 @@ def test_home_datasets_table_lists_demo_splits(home_layout):
 
 
 def test_home_device_panel_reports_cpu(home_layout):
-    from pipeline.inference import usable_providers
+    from cocoseg.pipeline.inference.predictor import usable_providers
 
     report = usable_providers()
     device = next(c for c in _walk(home_layout) if getattr(c, "id", None) == Home.DEVICE)
@@ -293,14 +293,14 @@ def test_home_layout_reads_the_serving_apps_workspace(home_layout, workspace):
 # --- process hygiene ------------------------------------------------------------------------
 
 def test_web_process_never_imports_tensorflow(tmp_path):
-    """Import every module under app/, build the app, render Home and the index: no TensorFlow."""
+    """Import every module under cocoseg/app/, build the app, render Home and the index: no TensorFlow."""
     script = (
-        "import sys, pkgutil, importlib, dash, app\n"
-        "import app.main\n"
-        "for info in pkgutil.walk_packages(app.__path__, 'app.'):\n"
-        "    if not info.name.startswith('app.pages.') and info.name != 'app.worker':\n"
+        "import sys, pkgutil, importlib, dash\n"
+        "import cocoseg.app, cocoseg.app.main\n"
+        "for info in pkgutil.walk_packages(cocoseg.app.__path__, 'cocoseg.app.'):\n"
+        "    if not info.name.startswith('cocoseg.app.pages.') and info.name != 'cocoseg.app.worker':\n"
         "        importlib.import_module(info.name)\n"
-        "application = app.main.create_app()\n"
+        "application = cocoseg.app.main.create_app()\n"
         "assert any(page['name'] == 'Home' for page in dash.page_registry.values())\n"
         "client = application.server.test_client()\n"
         "assert client.get('/').status_code == 200\n"
@@ -318,9 +318,9 @@ def test_web_process_never_imports_tensorflow(tmp_path):
 
 
 def test_the_celery_worker_module_imports_no_tensorflow(tmp_path):
-    """``app.worker`` builds the app in Celery mode (no broker connection yet): still no TensorFlow."""
-    script = ("import sys, app.worker\n"
-              "assert any(name.startswith('background_callback_') for name in app.worker.celery_app.tasks)\n"
+    """``cocoseg.app.worker`` builds the app in Celery mode (no broker connection yet): still no TensorFlow."""
+    script = ("import sys, cocoseg.app.worker\n"
+              "assert any(name.startswith('background_callback_') for name in cocoseg.app.worker.celery_app.tasks)\n"
               "print(sorted(name for name in sys.modules if name.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx')))\n")
     env = {**__import__("os").environ, "COCOSEG_HOME": str(tmp_path / "home"), "COCOSEG_BROKER_URL": "redis://127.0.0.1:9/0"}
     result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)

@@ -10,8 +10,8 @@ import dash
 import dash_bootstrap_components as dbc
 import pytest
 
-from app.ids import Home
-from app.main import create_app
+from cocoseg.app.ids import Home
+from cocoseg.app.main import create_app
 from tests.app.test_main import _text, _walk
 from tests.conftest import DEMO_VAL_IMAGES
 
@@ -37,7 +37,7 @@ def test_pages_without_models_say_how_to_get_one(workspace):
 
 def test_home_shows_every_run_status_in_its_colour(workspace):
     """Home once used the dataset badge's colour map, so every run status there was grey."""
-    from pipeline.runs import create_run, process_identity
+    from cocoseg.pipeline.jobs.registry import create_run, process_identity
 
     expected = {"finished": "success", "failed": "danger", "cancelled": "warning", "interrupted": "warning", "queued": "secondary"}
     for status in expected:

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import pytest
 from plotly.basedatatypes import BaseTraceType
 
-from app import plotly_bundle
+from cocoseg.app import plotly_bundle
 
 APP_DIR = Path(plotly_bundle.__file__).resolve().parent
 DASH_PLOTLY_URL = "/_dash-component-suites/plotly/package_data/plotly.min.js"

@@ -14,11 +14,11 @@ import pytest
 from dash._callback_context import context_value
 from dash._utils import AttributeDict
 
-from app.ids import Prepare
-from app.main import create_app
-from pipeline.prepare import PrepareConfig, list_prepared
-from pipeline.prepare_jobs import create_prepare_job, get_prepare_job, list_prepare_jobs, run_prepare_job
-from pipeline.runs import process_identity
+from cocoseg.app.ids import Prepare
+from cocoseg.app.main import create_app
+from cocoseg.pipeline.prepare.writer import PrepareConfig, list_prepared
+from cocoseg.pipeline.prepare.jobs import create_prepare_job, get_prepare_job, list_prepare_jobs, run_prepare_job
+from cocoseg.pipeline.jobs.registry import process_identity
 from tests.app.test_main import _text, _walk
 from tests.app.test_pages import _layout, _module
 from tests.conftest import LIMIT
@@ -48,7 +48,7 @@ def _start(prepare_page, **changes) -> dict:
 
 
 def test_page_module_keeps_tensorflow_out_of_the_web_process(tmp_path):
-    script = ("import sys; from app.main import create_app; from pipeline.workspace import Workspace; "
+    script = ("import sys; from cocoseg.app.main import create_app; from cocoseg.pipeline.core.workspace import Workspace; "
               f"create_app(Workspace({str(tmp_path)!r})); "
               "assert any(name.endswith('pages.prepare') for name in sys.modules), 'prepare page not loaded'; "
               "print('tensorflow' in sys.modules)")

@@ -11,9 +11,9 @@ import pytest
 from dash._callback_context import context_value
 from dash._utils import AttributeDict
 
-from app.main import create_app
-from pipeline.runs import RunFolder, create_run, list_runs
-from pipeline.train import TrainConfig, create
+from cocoseg.app.main import create_app
+from cocoseg.pipeline.jobs.registry import RunFolder, create_run, list_runs
+from cocoseg.pipeline.training.loop import TrainConfig, create
 from tests.app.test_main import _text
 
 
@@ -176,7 +176,7 @@ def test_actions_route_to_their_jobs_and_delete_asks_first(train_app, workspace)
 def test_a_running_run_cannot_be_deleted(train_app, workspace):
     _app, module, prepared = train_app
     run = create_run(workspace, {"model": "unet", "epochs": 3}, "unet")
-    from pipeline.runs import process_identity
+    from cocoseg.pipeline.jobs.registry import process_identity
 
     run.set_status("running", **process_identity())  # this very process: alive
     message, _refresh = module.delete_confirmed(1, run.name)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.coco import load_coco
-from pipeline.stats import compute_stats
+from cocoseg.pipeline.data.coco import load_coco
+from cocoseg.pipeline.data.stats import compute_stats
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "coco_scale.py"
 

@@ -29,7 +29,7 @@ def test_cpu_benchmark_reports_rates_ratios_and_targets():
 @pytest.mark.slow
 def test_gpu_benchmark_skips_cleanly_without_cuda(capsys):
     from benchmarks import gpu
-    from pipeline.inference import usable_providers
+    from cocoseg.pipeline.inference.predictor import usable_providers
 
     if "CUDAExecutionProvider" in usable_providers().usable:
         pytest.skip("a CUDA GPU is usable here: the skip path is not taken")
@@ -47,7 +47,7 @@ def test_gpu_payload_skeleton_is_small_and_fills_to_a_runnable_model(tmp_path):
     import onnxruntime
 
     from benchmarks import gpu
-    from pipeline.onnx_graph import INPUT_NAME, MASK_OUTPUT, PROBABILITIES_OUTPUT
+    from cocoseg.pipeline.inference.onnx_graph import INPUT_NAME, MASK_OUTPUT, PROBABILITIES_OUTPUT
 
     path, _ = gpu.export_architecture("unet", 64, tmp_path)
     skeleton = tmp_path / "unet.skeleton.onnx"

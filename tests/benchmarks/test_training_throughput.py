@@ -8,7 +8,7 @@ import pytest
 @pytest.mark.slow
 def test_benchmark_reports_every_architecture():
     from benchmarks.training_throughput import format_table, run
-    from models.registry import ARCHITECTURES
+    from cocoseg.models.registry import ARCHITECTURES
 
     results = run(steps=1, sizes=[64])
     assert [row["name"] for row in results["rows"]] == list(ARCHITECTURES)

@@ -62,7 +62,7 @@ def serve_in_celery_mode(home: Path, broker_url: str, log_path: Path, **settings
     environment.update(COCOSEG_HOME=str(home), COCOSEG_BROKER_URL=broker_url, PYTHONUNBUFFERED="1", **settings)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "--verbose", "serve", "--port", str(port)],
+            [sys.executable, "-m", "cocoseg", "--verbose", "serve", "--port", str(port)],
             cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     running = Server(url=f"http://127.0.0.1:{port}", port=port, home=home, process=process, log_path=log_path)
@@ -92,7 +92,7 @@ def redis_server(tmp_path_factory):
 @pytest.fixture(scope="session")
 def celery_home(tmp_path_factory) -> Path:
     """The workspace folder shared by ``celery_worker`` and ``celery_server``."""
-    from pipeline.workspace import Workspace
+    from cocoseg.pipeline.core.workspace import Workspace
 
     home = tmp_path_factory.mktemp("celery-home")
     Workspace(home).ensure()

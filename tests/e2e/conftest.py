@@ -1,6 +1,6 @@
 """End-to-end fixtures: the real ``cocoseg serve`` process and the system Chromium.
 
-The server runs as a subprocess (``python -m pipeline.cli serve``) with its own
+The server runs as a subprocess (``python -m cocoseg serve``) with its own
 COCOSEG_HOME, once per test session; browser tests drive it through Playwright's sync
 API with the *system* Chromium (never a downloaded one).
 """
@@ -117,7 +117,7 @@ def _serve(home: Path, log_path: Path, **settings: str):
     env.update(COCOSEG_HOME=str(home), HOST="0.0.0.0", PYTHONUNBUFFERED="1", **settings)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "cocoseg", "serve", "--port", str(port)],
             cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     running = Server(url=f"http://127.0.0.1:{port}", port=port, home=home, process=process, log_path=log_path)
@@ -149,8 +149,8 @@ def model_server(tmp_path_factory, prepared_workspace, exported_models) -> Serve
     """``cocoseg serve`` over a home holding the two tiny exported demo models and a mean ensemble of them."""
     import shutil
 
-    from pipeline.ensembles import create_ensemble
-    from pipeline.workspace import Workspace
+    from cocoseg.pipeline.inference.ensembles import create_ensemble
+    from cocoseg.pipeline.core.workspace import Workspace
     from tests.conftest import LIMIT
 
     home = tmp_path_factory.mktemp("e2e-models-home")

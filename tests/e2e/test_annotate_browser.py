@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as coco_mask
 
-from pipeline.labels import build_label_map
+from cocoseg.pipeline.data.labels import build_label_map
 from tests.conftest import DEMO_VAL_JSON
 
 pytestmark = [pytest.mark.browser]
@@ -67,8 +67,8 @@ def test_prefill_paint_save_and_read_back_with_pycocotools(model_server, page, s
     page.fill("#annotate-register-name", "demo-fixed")  # back into training: the demo with this correction
     page.get_by_role("button", name="Register").click()
     page.locator("#annotate-register-message", has_text="Registered demo-fixed").wait_for(timeout=30_000)
-    from pipeline.prepare import PrepareConfig, plan
-    from pipeline.workspace import Workspace
+    from cocoseg.pipeline.prepare.writer import PrepareConfig, plan
+    from cocoseg.pipeline.core.workspace import Workspace
     from tests.conftest import LIMIT
 
     planned = plan(Workspace(model_server.home), PrepareConfig("demo-fixed", labels="voc21", size=64), LIMIT)

@@ -15,8 +15,8 @@ import time
 import psutil
 import pytest
 
-from app.ids import Evaluate
-from pipeline.workspace import Workspace
+from cocoseg.app.ids import Evaluate
+from cocoseg.pipeline.core.workspace import Workspace
 from tests.celery_support import import_tiny_model, start_worker
 from tests.waiting import wait_for
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import psutil
 import pytest
 
-from pipeline.prepare import PrepareConfig, prepare
-from pipeline.runs import RunFolder
-from pipeline.workspace import Workspace
+from cocoseg.pipeline.prepare.writer import PrepareConfig, prepare
+from cocoseg.pipeline.jobs.registry import RunFolder
+from cocoseg.pipeline.core.workspace import Workspace
 from tests.conftest import LIMIT
 from tests.e2e.test_train_browser import card, fill_form, run_status, start, wait_for_status
 from tests.celery_support import start_worker
@@ -37,7 +37,7 @@ def test_training_starts_reports_and_cancels_in_the_worker(celery_prepared, cele
     cancelled = start(page)
     wait_for(lambda: RunFolder(home / "runs" / cancelled).state().get("epoch", 0) >= 1, 240, "no epoch finished in the worker")
     job = psutil.Process(run_status(home, cancelled)["pid"])  # a new interpreter started by the worker's pool process
-    assert job.ppid() in celery_worker.pool_pids() and job.cmdline()[1:6] == ["-m", "pipeline.cli", "jobs", "run", "train"]
+    assert job.ppid() in celery_worker.pool_pids() and job.cmdline()[1:6] == ["-m", "cocoseg", "jobs", "run", "train"]
     bar = card(page, cancelled).locator(".progress-bar")
     assert float(bar.get_attribute("aria-valuenow") or 0) > 0
     card(page, cancelled).get_by_role("button", name="Cancel").click()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.ids import Compare
+from cocoseg.app.ids import Compare
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.ids import Evaluate
+from cocoseg.app.ids import Evaluate
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

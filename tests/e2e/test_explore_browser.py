@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.ids import Explore
+from cocoseg.app.ids import Explore
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -6,13 +6,13 @@ import re
 
 import pytest
 
-from app.ids import Home
+from cocoseg.app.ids import Home
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def _expected_device() -> str:
-    from pipeline.inference import usable_providers
+    from cocoseg.pipeline.inference.predictor import usable_providers
 
     return usable_providers().device
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from app.ids import Prepare
+from cocoseg.app.ids import Prepare
 from tests.e2e.conftest import _serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.ids import Segment
+from cocoseg.app.ids import Segment
 from tests.conftest import DEMO_VAL_IMAGES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

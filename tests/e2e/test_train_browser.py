@@ -15,9 +15,9 @@ import urllib.request
 import psutil
 import pytest
 
-from pipeline.prepare import PrepareConfig, prepare
-from pipeline.runs import RunFolder
-from pipeline.workspace import Workspace
+from cocoseg.pipeline.prepare.writer import PrepareConfig, prepare
+from cocoseg.pipeline.jobs.registry import RunFolder
+from cocoseg.pipeline.core.workspace import Workspace
 from tests.conftest import LIMIT
 from tests.e2e.conftest import _serve, fill_input
 from tests.waiting import process_running, wait_for
@@ -168,7 +168,7 @@ def test_each_training_runs_in_a_new_interpreter_and_two_in_a_row_both_finish(tr
         name = start(page)
         wait_for(lambda: run_status(train_server.home, name).get("pid"), 120, "the job to record its process")
         job = psutil.Process(run_status(train_server.home, name)["pid"])
-        assert job.cmdline()[1:7] == ["-m", "pipeline.cli", "jobs", "run", "train", name], job.cmdline()
+        assert job.cmdline()[1:7] == ["-m", "cocoseg", "jobs", "run", "train", name], job.cmdline()
         assert job.ppid() != server.pid and job.pid not in {child.pid for child in server.children()}
         wait_for_status(page, name, "finished")
         assert run_status(train_server.home, name)["status"] == "finished"

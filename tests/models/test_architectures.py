@@ -6,15 +6,15 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from pipeline.tf_runtime import tensorflow
+from cocoseg.pipeline.core.tf_runtime import tensorflow
 
 tf = tensorflow()
 
 import keras  # noqa: E402
 
-from models import pretrained_unet  # noqa: E402
-from models.registry import ARCHITECTURES, build_base, build_model  # noqa: E402
-from models.summary import summarise  # noqa: E402
+from cocoseg.models import pretrained_unet  # noqa: E402
+from cocoseg.models.registry import ARCHITECTURES, build_base, build_model  # noqa: E402
+from cocoseg.models.summary import summarise  # noqa: E402
 
 SMALL = {
     "unet": {"base_filters": 8, "depth": 3},

@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from models.catalog import CATALOG, check_model_settings
+from cocoseg.models.catalog import CATALOG, check_model_settings
 
 
 def test_catalog_names_every_builder_option_with_its_default():
-    from models.registry import ARCHITECTURES
+    from cocoseg.models.registry import ARCHITECTURES
 
     assert list(CATALOG) == list(ARCHITECTURES)
     for name, info in CATALOG.items():
@@ -22,7 +22,7 @@ def test_catalog_names_every_builder_option_with_its_default():
 
 
 def test_catalog_imports_no_keras():
-    code = "import sys, models.catalog, pipeline.train; sys.exit(int('keras' in sys.modules or 'tensorflow' in sys.modules))"
+    code = "import sys, cocoseg.models.catalog, cocoseg.pipeline.training.loop; sys.exit(int('keras' in sys.modules or 'tensorflow' in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
 
 
@@ -45,7 +45,7 @@ def test_settings_the_builders_refuse_are_refused_with_the_field(name, options, 
 
 
 def test_a_size_the_builder_refuses_is_refused_by_the_catalog_too():
-    from models.registry import build_model
+    from cocoseg.models.registry import build_model
 
     for size, accepted in ((96, False), (128, True)):
         catalog_ok = True

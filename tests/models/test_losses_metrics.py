@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.tf_runtime import tensorflow
+from cocoseg.pipeline.core.tf_runtime import tensorflow
 
 tensorflow()  # quiet import before keras pulls TensorFlow in
 
-from models.losses import CrossEntropyLoss, cross_entropy, cross_entropy_dice, focal, soft_dice  # noqa: E402
-from models.metrics import MeanIoU, confusion_matrix, mean_iou, per_class_iou  # noqa: E402
+from cocoseg.models.losses import CrossEntropyLoss, cross_entropy, cross_entropy_dice, focal, soft_dice  # noqa: E402
+from cocoseg.models.metrics import MeanIoU, confusion_matrix, mean_iou, per_class_iou  # noqa: E402
 
 # one row of three pixels, two classes; the last pixel is ignored
 LABELS = np.array([[[0, 1, 255]]])
@@ -82,7 +82,7 @@ def test_streaming_mean_iou_matches_the_matrix():
 
 
 def test_loss_names_match_the_training_config():
-    from models.losses import LOSS_FUNCTIONS
-    from pipeline.train import LOSS_NAMES
+    from cocoseg.models.losses import LOSS_FUNCTIONS
+    from cocoseg.pipeline.training.loop import LOSS_NAMES
 
     assert tuple(LOSS_FUNCTIONS) == LOSS_NAMES

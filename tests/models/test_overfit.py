@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.dataset import evaluation_dataset
-from pipeline.tf_runtime import tensorflow
-from pipeline.train import make_train_step
+from cocoseg.pipeline.training.input import evaluation_dataset
+from cocoseg.pipeline.core.tf_runtime import tensorflow
+from cocoseg.pipeline.training.loop import make_train_step
 
 tf = tensorflow()
 
 import keras  # noqa: E402
 
-from models.losses import cross_entropy  # noqa: E402
-from models.registry import ARCHITECTURES, build_model  # noqa: E402
+from cocoseg.models.losses import cross_entropy  # noqa: E402
+from cocoseg.models.registry import ARCHITECTURES, build_model  # noqa: E402
 
 OPTIONS = {
     "unet": {"base_filters": 16, "depth": 3},

@@ -1,4 +1,4 @@
-"""Saving corrections safely (pipeline.annotation_store; export and registration: pipeline.annotation_export).
+"""Saving corrections safely (cocoseg.pipeline.annotation.store; export and registration: cocoseg.pipeline.annotation.export).
 
 The kill test needs no hook in the product: the child process replaces ``os.replace``
 (the rename ``atomic_write_bytes`` ends with) by a function that records the temp file,
@@ -24,9 +24,9 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline import annotation_export
-from pipeline.annotation_export import Registration, export_annotations, register_corrections
-from pipeline.annotation_store import (
+from cocoseg.pipeline.annotation import export as annotation_export
+from cocoseg.pipeline.annotation.export import Registration, export_annotations, register_corrections
+from cocoseg.pipeline.annotation.store import (
     VersionConflict,
     annotations_file,
     load_saved,
@@ -34,13 +34,13 @@ from pipeline.annotation_store import (
     save_image,
     saved_images,
 )
-from pipeline.annotations import AnnotationError
-from pipeline.coco import validate_coco
-from pipeline.datasets import get_dataset, load_split
-from pipeline.labels import build_label_map
-from pipeline.masks import semantic_mask
-from pipeline.prepare import PrepareConfig, plan
-from pipeline.workspace import Workspace
+from cocoseg.pipeline.annotation.strokes import AnnotationError
+from cocoseg.pipeline.data.coco import validate_coco
+from cocoseg.pipeline.data.registry import get_dataset, load_split
+from cocoseg.pipeline.data.labels import build_label_map
+from cocoseg.pipeline.data.masks import semantic_mask
+from cocoseg.pipeline.prepare.writer import PrepareConfig, plan
+from cocoseg.pipeline.core.workspace import Workspace
 from tests.conftest import DEMO_TRAIN_IMAGES, DEMO_TRAIN_JSON, DEMO_VAL_IMAGES, DEMO_VAL_JSON, LIMIT
 
 VOC = build_label_map("voc21")
@@ -484,7 +484,7 @@ def test_export_refusals(workspace, tmp_path):
     save(workspace, VAL_NAMES[0], "")
     with pytest.raises(AnnotationError, match="unknown export format 'yolo'"):
         export_annotations(workspace, "demo", tmp_path, "yolo")
-    from pipeline.settings import ASSETS_DIR
+    from cocoseg.pipeline.core.settings import ASSETS_DIR
 
     with pytest.raises(AnnotationError, match="assets folder"):
         export_annotations(workspace, "demo", ASSETS_DIR / "exports", "png-masks")

@@ -1,4 +1,4 @@
-"""Canvas strokes -> class masks -> COCO annotations and back (pipeline.annotations).
+"""Canvas strokes -> class masks -> COCO annotations and back (cocoseg.pipeline.annotation.strokes).
 
 Pixel rule: a picture pixel j spans [j, j+1) and is painted when its centre j + 0.5
 lies inside the shape; canvas coordinates are multiplied by ``geometry.scale``.
@@ -14,7 +14,7 @@ from hypothesis import given, settings, strategies as strategies
 from hypothesis.extra import numpy as numpy_strategies
 from pycocotools import mask as coco_mask
 
-from pipeline.annotations import (
+from cocoseg.pipeline.annotation.strokes import (
     ERASER_COLOUR,
     AnnotationError,
     CanvasGeometry,
@@ -25,7 +25,7 @@ from pipeline.annotations import (
     parse_colour,
     strokes_to_mask,
 )
-from pipeline.labels import build_label_map, is_coco_compatible
+from cocoseg.pipeline.data.labels import build_label_map, is_coco_compatible
 
 VOC = build_label_map("voc21")
 COLOURS = class_colours(VOC)
@@ -280,7 +280,7 @@ def test_circle_fills_its_disc():
 )
 def test_strokes_paint_exactly_the_pixel_centres_within_half_the_width(size, points, radius):
     """The row-span painter against the definition, pixel by pixel (exact ties left out)."""
-    from pipeline.canvas_drawing import _paint_polyline
+    from cocoseg.pipeline.annotation.canvas import _paint_polyline
 
     height, width = size
     points = np.array(points, dtype=float)

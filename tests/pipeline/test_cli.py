@@ -12,10 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline import cli
-from pipeline.coco import load_coco
-from pipeline.labels import build_label_map
-from pipeline.masks import semantic_mask
+from cocoseg import cli
+from cocoseg.pipeline.data.coco import load_coco
+from cocoseg.pipeline.data.labels import build_label_map
+from cocoseg.pipeline.data.masks import semantic_mask
 from tests.conftest import DEMO_VAL_IMAGES, DEMO_VAL_JSON
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run_cocoseg(*arguments: str, home: Path) -> subprocess.CompletedProcess:
     environment = {**os.environ, "COCOSEG_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *arguments], cwd=ROOT, env=environment,
+    return subprocess.run([sys.executable, "-m", "cocoseg", *arguments], cwd=ROOT, env=environment,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -133,8 +133,8 @@ def test_export_masks_protocol_options(isolated_home, tmp_path, capsys):
 
 def test_runs_cancel_goes_through_the_registry(isolated_home, capsys):
     """``cocoseg runs cancel`` works for a run another process trains: it only writes the request."""
-    from pipeline.runs import create_run, process_identity
-    from pipeline.workspace import Workspace
+    from cocoseg.pipeline.jobs.registry import create_run, process_identity
+    from cocoseg.pipeline.core.workspace import Workspace
 
     workspace = Workspace(isolated_home).ensure()
     queued = create_run(workspace, {"model": "unet", "epochs": 2}, "unet")

@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline import cli
-from pipeline.annotation_store import load_saved, save_image
-from pipeline.datasets import get_dataset
-from pipeline.labels import build_label_map
-from pipeline.prepare import PrepareConfig, plan
-from pipeline.workspace import Workspace
+from cocoseg import cli
+from cocoseg.pipeline.annotation.store import load_saved, save_image
+from cocoseg.pipeline.data.registry import get_dataset
+from cocoseg.pipeline.data.labels import build_label_map
+from cocoseg.pipeline.prepare.writer import PrepareConfig, plan
+from cocoseg.pipeline.core.workspace import Workspace
 from tests.conftest import DEMO_VAL_IMAGES, LIMIT
 from tests.pipeline.test_annotation_store import demo_image
 from tests.pipeline.test_cli import run_cocoseg

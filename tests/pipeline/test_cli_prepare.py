@@ -6,8 +6,8 @@ import json
 
 import cv2
 
-from pipeline import cli
-from pipeline.cli_prepare import expand_shorthand
+from cocoseg import cli
+from cocoseg.cli.prepare import expand_shorthand
 
 
 def test_shorthand_expands_to_run():

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from pipeline.cli_worker import celery_arguments, redacted
+from cocoseg.cli.worker import celery_arguments, redacted
 from tests.celery_support import PROJECT_ROOT, free_port, start_redis, start_worker
 
 REFUSAL_TIMEOUT_S = 20
@@ -21,7 +21,7 @@ def _cocoseg(*arguments: str, timeout: float = REFUSAL_TIMEOUT_S, **environment:
     """Run the CLI in a child process (a worker that wrongly started must not replace the test process)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
     env.update(environment)
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *arguments], cwd=PROJECT_ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cocoseg", *arguments], cwd=PROJECT_ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -58,8 +58,8 @@ def test_help_lists_the_options():
 
 
 def test_options_become_celery_worker_arguments():
-    from pipeline.cli import build_parser
-    from pipeline.settings import get_settings
+    from cocoseg.cli import build_parser
+    from cocoseg.pipeline.core.settings import get_settings
 
     parser = build_parser(get_settings())
     assert celery_arguments(parser.parse_args(["worker"])) == ["worker", "--pool", "prefork", "--concurrency", "1", "--loglevel", "info"]
@@ -81,7 +81,7 @@ def test_passwords_never_reach_messages(url, shown):
 def test_the_celery_module_refuses_without_a_broker_url(isolated_home):
     env = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
     env["COCOSEG_HOME"] = str(isolated_home)
-    finished = subprocess.run([sys.executable, "-m", "celery", "--app", "app.worker", "worker"], cwd=PROJECT_ROOT, env=env,
+    finished = subprocess.run([sys.executable, "-m", "celery", "--app", "cocoseg.app.worker", "worker"], cwd=PROJECT_ROOT, env=env,
                               capture_output=True, text=True, timeout=60)
     assert finished.returncode != 0
     assert "COCOSEG_BROKER_URL is not set" in finished.stdout + finished.stderr

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from pycocotools import mask as mask_utils
 
-from pipeline.coco import load_coco, save_coco, validate_coco
-from pipeline.masks import instance_mask
-from pipeline.validation import check_rle, check_segmentation, decode_rle_string, polygon_area
+from cocoseg.pipeline.data.coco import load_coco, save_coco, validate_coco
+from cocoseg.pipeline.data.masks import instance_mask
+from cocoseg.pipeline.data.validation import check_rle, check_segmentation, decode_rle_string, polygon_area
 
 MAX_BYTES = 16 * 1024 * 1024
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -7,12 +7,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from pipeline.augment import NO_AUGMENTATION, AugmentConfig, augment
-from pipeline.dataset import InputConfig, class_counts_in_epoch, evaluation_dataset, training_dataset
-from pipeline.labels import IGNORE_INDEX, palette_colour
-from pipeline.preview import augmented_examples, preview_grid
-from pipeline.sampling import SamplingConfig
-from pipeline.tf_runtime import tensorflow
+from cocoseg.pipeline.training.augment import NO_AUGMENTATION, AugmentConfig, augment
+from cocoseg.pipeline.training.input import InputConfig, class_counts_in_epoch, evaluation_dataset, training_dataset
+from cocoseg.pipeline.data.labels import IGNORE_INDEX, palette_colour
+from cocoseg.pipeline.training.preview import augmented_examples, preview_grid
+from cocoseg.pipeline.prepare.sampling import SamplingConfig
+from cocoseg.pipeline.core.tf_runtime import tensorflow
 from tests.pipeline.conftest import LIMIT, PREPARED_CONFIG
 
 GEOMETRY_ONLY = AugmentConfig(brightness=0.0, contrast=0.0, saturation=0.0, scale_min=0.6, scale_max=1.8, rotation_degrees=15.0)

@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from pipeline.datasets import RegistryError, add_dataset, get_dataset, list_datasets, overview, remove_dataset, split_report
-from pipeline.workspace import UnsafePathError
+from cocoseg.pipeline.data.registry import RegistryError, add_dataset, get_dataset, list_datasets, overview, remove_dataset, split_report
+from cocoseg.pipeline.core.workspace import UnsafePathError
 from tests.conftest import DEMO_VAL_IMAGES, DEMO_VAL_JSON
 
 LIMIT = 1024**3

@@ -9,9 +9,9 @@ import numpy as np
 import onnx
 import pytest
 
-from pipeline.ensembles import EnsembleError, combine, create_ensemble, fused_agreement, normalised_weights
-from pipeline.inference import Predictor
-from pipeline.model_store import get_entry
+from cocoseg.pipeline.inference.ensembles import EnsembleError, combine, create_ensemble, fused_agreement, normalised_weights
+from cocoseg.pipeline.inference.predictor import Predictor
+from cocoseg.pipeline.inference.model_store import get_entry
 from tests.conftest import LIMIT
 
 
@@ -82,7 +82,7 @@ def test_fused_graph_matches_running_members_one_by_one(prepared_workspace, expo
 
 @pytest.mark.slow
 def test_ensemble_is_evaluated_and_listed_beside_its_members(prepared_workspace, exported_models, ensembles):
-    from pipeline.evaluate import evaluate, leaderboard
+    from cocoseg.pipeline.inference.evaluate import evaluate, leaderboard
 
     result = evaluate(prepared_workspace, ensembles["mean"], LIMIT)
     assert result["kind"] == "ensemble" and result["protocol"]["images"] == 80

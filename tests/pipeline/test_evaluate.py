@@ -7,11 +7,11 @@ import pytest
 from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
 from sklearn.metrics import jaccard_score
 
-from pipeline.evaluate import EvaluationError, EvaluationTarget, accumulate, empty_matrix, evaluate, leaderboard, metrics_from_matrix
-from pipeline.images import read_rgb
-from pipeline.inference import Predictor
-from pipeline.masks import semantic_mask
-from pipeline.model_store import get_entry
+from cocoseg.pipeline.inference.evaluate import EvaluationError, EvaluationTarget, accumulate, empty_matrix, evaluate, leaderboard, metrics_from_matrix
+from cocoseg.pipeline.data.images import read_rgb
+from cocoseg.pipeline.inference.predictor import Predictor
+from cocoseg.pipeline.data.masks import semantic_mask
+from cocoseg.pipeline.inference.model_store import get_entry
 from tests.conftest import LIMIT
 
 NAMES = ("background", "a", "b", "c", "d")
@@ -70,7 +70,7 @@ def test_size_mismatch_is_refused():
 
 @pytest.mark.slow
 def test_evaluation_of_a_model_equals_scikit_learn_on_the_same_pixels(prepared_workspace, exported_models):
-    from pipeline.datasets import get_dataset, load_split
+    from cocoseg.pipeline.data.registry import get_dataset, load_split
 
     entry = get_entry(prepared_workspace, exported_models[0])
     result = evaluate(prepared_workspace, entry.name, LIMIT, limit=6)

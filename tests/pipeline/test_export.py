@@ -9,9 +9,9 @@ import onnx
 import onnxruntime
 import pytest
 
-from pipeline.export import PARITY_AGREEMENT, PARITY_TOLERANCE, ExportConfig, ExportError, export_run
-from pipeline.cache import sha256_of
-from pipeline.model_store import VARIANT_FILES, get_entry
+from cocoseg.pipeline.training.export import PARITY_AGREEMENT, PARITY_TOLERANCE, ExportConfig, ExportError, export_run
+from cocoseg.pipeline.core.cache import sha256_of
+from cocoseg.pipeline.inference.model_store import VARIANT_FILES, get_entry
 from tests.conftest import LIMIT
 
 pytestmark = pytest.mark.slow
@@ -47,8 +47,8 @@ def test_interface_has_mask_and_probabilities_with_dynamic_batch(prepared_worksp
 def test_keras_and_onnx_agree_on_real_validation_images(prepared_workspace, prepared_demo, exported_models):
     import keras
 
-    from pipeline.export import _sample_images
-    from pipeline.tf_runtime import tensorflow
+    from cocoseg.pipeline.training.export import _sample_images
+    from cocoseg.pipeline.core.tf_runtime import tensorflow
 
     tf = tensorflow()
     name = exported_models[1]
@@ -79,7 +79,7 @@ def test_variants_record_their_measured_accuracy_delta(prepared_workspace, expor
 
 
 def test_failed_parity_publishes_nothing_and_keeps_the_previous_export(prepared_workspace, exported_models, monkeypatch):
-    import pipeline.export as export_module
+    import cocoseg.pipeline.training.export as export_module
 
     name = exported_models[0]
     before = (prepared_workspace.models_dir / name / "model.json").read_bytes()
@@ -95,7 +95,7 @@ def test_export_refuses_what_it_cannot_export(prepared_workspace, exported_model
         export_run(prepared_workspace, ExportConfig("no-such-run"), LIMIT)
     import shutil
 
-    from pipeline.runs import create_run
+    from cocoseg.pipeline.jobs.registry import create_run
 
     unfinished = create_run(prepared_workspace, {"prepared_folder": "any"}, "unet")
     try:
@@ -110,7 +110,7 @@ def test_export_refuses_what_it_cannot_export(prepared_workspace, exported_model
 
 
 def test_quantisation_writes_nothing_outside_its_target(prepared_workspace, prepared_demo, exported_models, tmp_path, monkeypatch):
-    from pipeline.export import _sample_images, quantize_int8
+    from cocoseg.pipeline.training.export import _sample_images, quantize_int8
 
     scratch, target = tmp_path / "cwd", tmp_path / "out"
     scratch.mkdir()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.geometry import placement, resize_image, resize_mask, undo_mask
-from pipeline.labels import IGNORE_INDEX
+from cocoseg.pipeline.data.geometry import placement, resize_image, resize_mask, undo_mask
+from cocoseg.pipeline.data.labels import IGNORE_INDEX
 
 
 def _blocky_mask(height: int, width: int, block: int = 8) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import onnxruntime
 
-from pipeline.inference import ProviderReport, provider_label, usable_providers
+from cocoseg.pipeline.inference.predictor import ProviderReport, provider_label, usable_providers
 
 
 def test_probe_reports_cpu_and_only_providers_that_open_a_session(capfd):
@@ -41,9 +41,9 @@ import onnx  # noqa: E402
 import pytest  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
 
-from pipeline.inference import InferenceInputError, Predictor, cached_session_count, choose_providers, clear_sessions, load_session  # noqa: E402
-from pipeline.model_store import ModelEntry, ModelError, get_entry  # noqa: E402
-from pipeline.onnx_graph import GraphError, check_external_data  # noqa: E402
+from cocoseg.pipeline.inference.predictor import InferenceInputError, Predictor, cached_session_count, choose_providers, clear_sessions, load_session  # noqa: E402
+from cocoseg.pipeline.inference.model_store import ModelEntry, ModelError, get_entry  # noqa: E402
+from cocoseg.pipeline.inference.onnx_graph import GraphError, check_external_data  # noqa: E402
 
 
 @pytest.fixture
@@ -66,8 +66,8 @@ def test_one_cached_session_per_model_file(model_copy):
 
 
 def test_importing_the_app_creates_no_session(tmp_path):
-    script = ("import sys; from pathlib import Path; from pipeline.workspace import Workspace; from app.main import create_app; "
-              "import pipeline.inference as inference; create_app(Workspace(Path(sys.argv[1]))); "
+    script = ("import sys; from pathlib import Path; from cocoseg.pipeline.core.workspace import Workspace; from cocoseg.app.main import create_app; "
+              "import cocoseg.pipeline.inference.predictor as inference; create_app(Workspace(Path(sys.argv[1]))); "
               "print(inference.cached_session_count(), 'tensorflow' in sys.modules)")
     finished = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert finished.returncode == 0, finished.stderr
@@ -81,7 +81,7 @@ def test_a_changed_or_truncated_model_file_is_refused(model_copy):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelError, match="does not match the hash"):
         Predictor(model_copy)
-    from pipeline.cache import sha256_of
+    from cocoseg.pipeline.core.cache import sha256_of
 
     truncated = ModelEntry(model_copy.folder, {**model_copy.card, "sha256": sha256_of(path)})
     with pytest.raises(ModelError, match="not a model ONNX Runtime can load"):
@@ -159,7 +159,7 @@ def test_non_rgb_images_are_refused_with_a_message(model_copy, image):
 
 @pytest.mark.slow
 def test_masks_map_back_with_nearest_neighbour(model_copy):
-    from pipeline.geometry import resize_image, undo_mask
+    from cocoseg.pipeline.data.geometry import resize_image, undo_mask
 
     image = np.random.default_rng(1).integers(0, 256, (300, 200, 3), dtype=np.uint8)
     predictor = Predictor(model_copy)
@@ -180,7 +180,7 @@ def test_model_files_outside_the_model_folder_are_refused(model_copy, tmp_path):
     (model_copy.folder / "model.onnx").symlink_to(outside)
     with pytest.raises(ModelError, match="points outside its folder"):
         Predictor(model_copy)
-    from pipeline.workspace import Workspace
+    from cocoseg.pipeline.core.workspace import Workspace
 
     with pytest.raises(ModelError, match="not allowed"):
         get_entry(Workspace(model_copy.folder.parent.parent), "../models/copy")

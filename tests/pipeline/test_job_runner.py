@@ -1,4 +1,4 @@
-"""Jobs in fresh interpreters (``pipeline.jobs.runner``) and what control makes of them (``pipeline.jobs.control``).
+"""Jobs in fresh interpreters (``cocoseg.pipeline.jobs.runner``) and what control makes of them (``cocoseg.pipeline.jobs.control``).
 
 Real job processes throughout: the test-only ``sleep`` (attached) and ``linger``
 (detached) kinds run the real runner, heartbeat and registry code with a body that
@@ -16,10 +16,10 @@ import time
 import psutil
 import pytest
 
-from pipeline import settings as settings_module
-from pipeline.jobs import cancel, observe, queue, run_and_watch, supervise
-from pipeline.jobs.runner import KINDS, RESULT_FILE, _Progress, start, watch
-from pipeline.runs import Heartbeat, RunFolder, create_run, process_identity
+from cocoseg.pipeline.core import settings as settings_module
+from cocoseg.pipeline.jobs import cancel, observe, queue, run_and_watch, supervise
+from cocoseg.pipeline.jobs.runner import KINDS, RESULT_FILE, _Progress, start, watch
+from cocoseg.pipeline.jobs.registry import Heartbeat, RunFolder, create_run, process_identity
 from tests.waiting import process_running, wait_for
 
 
@@ -130,8 +130,8 @@ def test_a_second_start_of_a_running_job_is_refused_and_changes_nothing(test_job
 
 
 def test_unknown_kinds_and_test_kinds_without_the_switch_are_refused(workspace, monkeypatch):
-    from pipeline.jobs import JobRefused
-    from pipeline.jobs.runner import kind_of
+    from cocoseg.pipeline.jobs import JobRefused
+    from cocoseg.pipeline.jobs.runner import kind_of
 
     with pytest.raises(JobRefused, match="unknown job kind 'bake'"):
         kind_of("bake")
@@ -159,7 +159,7 @@ def _running_here(workspace, heartbeat_age: float) -> RunFolder:
     entry.set_status("running")
     record = entry.status()
     record["heartbeat"] = stamp
-    from pipeline.workspace import atomic_write_json
+    from cocoseg.pipeline.core.workspace import atomic_write_json
 
     atomic_write_json(entry.folder / "status.json", record)
     (entry.folder / "heartbeat").write_text(str(stamp))
@@ -206,7 +206,7 @@ def test_the_heartbeat_stops_when_the_job_makes_no_progress(tmp_path):
 
 
 def test_the_cli_lists_a_stalled_job_and_its_cancel_ends_it(test_jobs, monkeypatch, capsys):
-    from pipeline import cli
+    from cocoseg import cli
 
     entry, process, thread, box = _stalled_job(test_jobs, monkeypatch, steps=100, stop_at=2)
     capsys.readouterr()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipeline.jsonstream import JsonStreamError, ObjectStream
+from cocoseg.pipeline.data.jsonstream import JsonStreamError, ObjectStream
 
 
 def _walk(text: str) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.labels import (
+from cocoseg.pipeline.data.labels import (
     COCO_CATEGORIES,
     IGNORE_INDEX,
     VOC_COCO_IDS,

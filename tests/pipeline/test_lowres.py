@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline import lowres
-from pipeline.labels import IGNORE_INDEX
-from pipeline.lowres import LowResolutionCanvases
+from cocoseg.pipeline.data import lowres
+from cocoseg.pipeline.data.labels import IGNORE_INDEX
+from cocoseg.pipeline.data.lowres import LowResolutionCanvases
 
 SQUARE = [[0.0, 0.0, 32.0, 0.0, 32.0, 32.0, 0.0, 32.0]]
 

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycocotools import mask as coco_mask
 
-from pipeline.labels import build_label_map
-from pipeline.mask_formats import category_of, coco_annotations, coco_categories, image_png, mask_png, overlay, pixel_shares
+from cocoseg.pipeline.data.labels import build_label_map
+from cocoseg.pipeline.inference.rendering import category_of, coco_annotations, coco_categories, image_png, mask_png, overlay, pixel_shares
 
 VOC = build_label_map("voc21")
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from pipeline.coco import load_coco
-from pipeline.labels import IGNORE_INDEX, build_label_map
-from pipeline.masks import colorize, kept_area, semantic_mask
+from cocoseg.pipeline.data.coco import load_coco
+from cocoseg.pipeline.data.labels import IGNORE_INDEX, build_label_map
+from cocoseg.pipeline.data.masks import colorize, kept_area, semantic_mask
 from tests.conftest import DEMO_VAL_IMAGES, DEMO_VAL_JSON
 
 

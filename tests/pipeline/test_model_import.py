@@ -11,10 +11,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from pipeline.geometry import resize_image
-from pipeline.inference import Predictor
-from pipeline.model_import import import_model
-from pipeline.model_store import ModelError, get_entry, list_entries
+from cocoseg.pipeline.data.geometry import resize_image
+from cocoseg.pipeline.inference.predictor import Predictor
+from cocoseg.pipeline.inference.model_import import import_model
+from cocoseg.pipeline.inference.model_store import ModelError, get_entry, list_entries
 
 SIZE = 32
 WEIGHTS = np.random.default_rng(3).normal(size=(21, 3)).astype(np.float32)
@@ -76,7 +76,7 @@ def test_nhwc_uint8_probabilities_model_needs_no_conversion(workspace, tmp_path)
 
 @pytest.mark.slow
 def test_imported_model_is_evaluated_like_the_others(workspace, tmp_path):
-    from pipeline.evaluate import evaluate
+    from cocoseg.pipeline.inference.evaluate import evaluate
 
     import_model(workspace, _save(conv_model(), tmp_path / "byo.onnx"), NCHW_CARD)
     result = evaluate(workspace, "byo", 1 << 30, limit=4)

@@ -11,21 +11,21 @@ import numpy as np
 import psutil
 import pytest
 
-from pipeline.coco import load_coco
-from pipeline.datasets import add_dataset
-from pipeline.geometry import resize_image, resize_mask
-from pipeline.images import read_rgb
-from pipeline.labels import build_label_map
-from pipeline.masks import semantic_mask
-from pipeline.prepare import ConfigError, PrepareConfig, PrepareError, dry_run, list_prepared, prepare
-from pipeline.tf_runtime import tensorflow
-from pipeline.tfrecord import ShardedWriter, list_shards
+from cocoseg.pipeline.data.coco import load_coco
+from cocoseg.pipeline.data.registry import add_dataset
+from cocoseg.pipeline.data.geometry import resize_image, resize_mask
+from cocoseg.pipeline.data.images import read_rgb
+from cocoseg.pipeline.data.labels import build_label_map
+from cocoseg.pipeline.data.masks import semantic_mask
+from cocoseg.pipeline.prepare.writer import ConfigError, PrepareConfig, PrepareError, dry_run, list_prepared, prepare
+from cocoseg.pipeline.core.tf_runtime import tensorflow
+from cocoseg.pipeline.prepare.tfrecord import ShardedWriter, list_shards
 from tests.conftest import DEMO_TRAIN_IMAGES, DEMO_TRAIN_JSON, DEMO_VAL_IMAGES, DEMO_VAL_JSON
 from tests.pipeline.conftest import LIMIT, PREPARED_CONFIG
 
 
 def _records(folder, split):
-    from pipeline.dataset import decode_record
+    from cocoseg.pipeline.training.input import decode_record
 
     tf = tensorflow()
     for record in tf.data.TFRecordDataset([str(path) for path in list_shards(folder, split)]):
@@ -191,7 +191,7 @@ def test_disk_full_publishes_nothing(workspace, monkeypatch):
 
 
 def test_dry_run_reports_distribution_without_writing(workspace):
-    from pipeline.sampling import SamplingConfig
+    from cocoseg.pipeline.prepare.sampling import SamplingConfig
 
     result = dry_run(workspace, PrepareConfig("demo", labels="voc21", size=64, sampling=SamplingConfig("repeat-factor", 0.2)), LIMIT)
     train = result["splits"]["train"]

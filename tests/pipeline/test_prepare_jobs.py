@@ -14,9 +14,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pipeline.datasets import RegistryError
-from pipeline.prepare import ConfigError, PrepareConfig, list_prepared
-from pipeline.prepare_jobs import (
+from cocoseg.pipeline.data.registry import RegistryError
+from cocoseg.pipeline.prepare.writer import ConfigError, PrepareConfig, list_prepared
+from cocoseg.pipeline.prepare.jobs import (
     config_from_dict,
     config_to_dict,
     create_prepare_job,
@@ -24,8 +24,8 @@ from pipeline.prepare_jobs import (
     list_prepare_jobs,
     run_prepare_job,
 )
-from pipeline.runs import HEARTBEAT_FILE, RunError, reconcile_runs
-from pipeline.sampling import SamplingConfig
+from cocoseg.pipeline.jobs.registry import HEARTBEAT_FILE, RunError, reconcile_runs
+from cocoseg.pipeline.prepare.sampling import SamplingConfig
 from tests.pipeline.conftest import LIMIT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,8 +163,8 @@ def test_registry_cancel_mid_run_publishes_nothing_and_ends_the_workers(workspac
 # (its pool of two workers started, a partial folder written) so the test kills it there.
 PREPARATION_CHILD = """
 import pathlib, sys, time
-from pipeline.prepare_jobs import run_prepare_job
-from pipeline.workspace import Workspace
+from cocoseg.pipeline.prepare.jobs import run_prepare_job
+from cocoseg.pipeline.core.workspace import Workspace
 
 def hold(event):
     time.sleep(600)
@@ -181,7 +181,7 @@ def killed_preparation(tmp_path_factory):
 
     Every process it started (the job, and any worker it left behind) is killed at the end.
     """
-    from pipeline.workspace import Workspace
+    from cocoseg.pipeline.core.workspace import Workspace
 
     home = tmp_path_factory.mktemp("killed-preparation")
     workspace = Workspace(home / "workspace").ensure()

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pipeline.runs import (
+from cocoseg.pipeline.jobs.registry import (
     HEARTBEAT_FILE,
     Heartbeat,
     RunError,
@@ -39,7 +39,7 @@ from tests.waiting import process_running, wait_for
 # grandchild (``sleep 60``) and write its pid, then wait to be killed.
 CHILD_SCRIPT = """
 import pathlib, subprocess, sys, time
-from pipeline.runs import RunFolder, process_identity
+from cocoseg.pipeline.jobs.registry import RunFolder, process_identity
 run = RunFolder(pathlib.Path(sys.argv[1]))
 if sys.argv[2] == "with-grandchild":
     grandchild = subprocess.Popen(["sleep", "60"])
@@ -232,7 +232,7 @@ def test_heartbeat_survives_a_failing_write(tmp_path, caplog):
     folder.mkdir()
     run = RunFolder(folder)
     heartbeat = Heartbeat(run, seconds=0.05)
-    with caplog.at_level("WARNING", logger="pipeline.runs"):
+    with caplog.at_level("WARNING", logger="cocoseg.pipeline.jobs.registry"):
         with heartbeat:
             (folder / HEARTBEAT_FILE).unlink()
             folder.rmdir()

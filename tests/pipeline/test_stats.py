@@ -9,10 +9,10 @@ import shutil
 import numpy as np
 import pytest
 
-from pipeline.coco import CocoFileError, load_coco
-from pipeline.labels import IGNORE_INDEX, build_label_map
-from pipeline.masks import semantic_mask
-from pipeline.stats import compute_stats, dataset_stats
+from cocoseg.pipeline.data.coco import CocoFileError, load_coco
+from cocoseg.pipeline.data.labels import IGNORE_INDEX, build_label_map
+from cocoseg.pipeline.data.masks import semantic_mask
+from cocoseg.pipeline.data.stats import compute_stats, dataset_stats
 from tests.conftest import DEMO_VAL_IMAGES, DEMO_VAL_JSON
 
 LIMIT = 1024**3

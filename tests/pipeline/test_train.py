@@ -9,11 +9,11 @@ import os
 import numpy as np
 import pytest
 
-from pipeline.datasets import add_dataset
-from pipeline.prepare import PrepareConfig, prepare
-from pipeline.runs import HEARTBEAT_FILE, RunError, list_runs, reconcile_runs
-from pipeline.train import TrainConfig, TrainConfigError, choose_strategy, resume, run
-from pipeline.workspace import Workspace
+from cocoseg.pipeline.data.registry import add_dataset
+from cocoseg.pipeline.prepare.writer import PrepareConfig, prepare
+from cocoseg.pipeline.jobs.registry import HEARTBEAT_FILE, RunError, list_runs, reconcile_runs
+from cocoseg.pipeline.training.loop import TrainConfig, TrainConfigError, choose_strategy, resume, run
+from cocoseg.pipeline.core.workspace import Workspace
 from tests.pipeline.conftest import LIMIT
 from tests.pipeline.shapes import write_shapes_dataset
 
@@ -104,7 +104,7 @@ def test_nan_loss_fails_the_run_with_its_place(shapes_workspace):
 @pytest.mark.slow  # 10-40 s of training: `make test` runs it, `make test-fast` does not
 def test_a_crash_is_recorded_as_failed(shapes_workspace, monkeypatch):
     workspace, prepared = shapes_workspace
-    import pipeline.train as train_module
+    import cocoseg.pipeline.training.loop as train_module
 
     def broken_evaluation(*_args, **_kwargs):
         raise OSError("validation shards unreadable")

@@ -22,11 +22,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pipeline.datasets import add_dataset
-from pipeline.prepare import PrepareConfig, prepare
-from pipeline.runs import HEARTBEAT_FILE, RunError, get_run, reconcile_runs
-from pipeline.train import TrainConfig, TrainConfigError, create, resume, train_queued
-from pipeline.workspace import Workspace
+from cocoseg.pipeline.data.registry import add_dataset
+from cocoseg.pipeline.prepare.writer import PrepareConfig, prepare
+from cocoseg.pipeline.jobs.registry import HEARTBEAT_FILE, RunError, get_run, reconcile_runs
+from cocoseg.pipeline.training.loop import TrainConfig, TrainConfigError, create, resume, train_queued
+from cocoseg.pipeline.core.workspace import Workspace
 from tests.pipeline.conftest import LIMIT
 from tests.pipeline.shapes import write_shapes_dataset
 from tests.waiting import wait_for
@@ -114,7 +114,7 @@ def test_create_queues_then_one_writer_trains_it_and_a_second_start_is_refused(t
 def test_registry_cancel_mid_run_stops_within_one_batch_and_keeps_the_last_epoch(tiny_shapes, monkeypatch):
     import keras
 
-    import pipeline.train as train_module
+    import cocoseg.pipeline.training.loop as train_module
 
     workspace, prepared = tiny_shapes
     monkeypatch.setattr(train_module, "EVENT_EVERY_BATCHES", 1)  # an event per batch, so every batch run is visible
@@ -241,8 +241,8 @@ def test_a_run_that_cannot_start_is_recorded_as_failed_not_left_queued(tiny_shap
 # checkpoint) so the test can kill it mid-run at a known place.
 TRAINING_CHILD = """
 import pathlib, sys, time
-from pipeline.train import train_queued
-from pipeline.workspace import Workspace
+from cocoseg.pipeline.training.loop import train_queued
+from cocoseg.pipeline.core.workspace import Workspace
 
 def hold_in_epoch_two(event):
     if event["type"] == "batch" and event["epoch"] == 2:
@@ -295,8 +295,8 @@ def test_a_killed_training_process_is_interrupted_then_resumed(tiny_shapes, trai
 # test kills it in that window every time, on a fast machine or a slow one.
 STARTING_CHILD = """
 import pathlib, sys, threading
-from pipeline import train
-from pipeline.workspace import Workspace
+from cocoseg.pipeline.training import loop as train
+from cocoseg.pipeline.core.workspace import Workspace
 
 train.check = lambda *arguments, **options: threading.Event().wait()
 train.train_queued(Workspace(pathlib.Path(sys.argv[1])), sys.argv[2])

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
-from pipeline.images import InvalidUpload, decode_upload, display_name
+from cocoseg.pipeline.data.images import InvalidUpload, decode_upload, display_name
 from tests.conftest import DEMO_VAL_IMAGES
 
 LIMIT_BYTES = 20 * 1024 * 1024
@@ -53,7 +53,7 @@ def test_non_base64_characters_are_refused():
 
 
 def test_size_limit_applies_before_decoding(monkeypatch):
-    import pipeline.images as images
+    import cocoseg.pipeline.data.images as images
 
     monkeypatch.setattr(images.base64, "b64decode", lambda *a, **k: pytest.fail("decoded despite the size"))
     big = "data:image/png;base64," + "A" * (4 * 1024 * 1024)
@@ -222,8 +222,8 @@ def test_the_name_in_messages_is_the_display_name():
 
 def test_an_annotated_upload_is_kept_losslessly_under_a_name_from_its_key(workspace, tmp_path):
     """Annotations outlive the one-hour upload cache, and the browser's file name never becomes a path."""
-    from pipeline.images import UploadedImage, read_rgb
-    from pipeline.upload_store import persist_upload, store_upload
+    from cocoseg.pipeline.data.images import UploadedImage, read_rgb
+    from cocoseg.pipeline.inference.uploads import persist_upload, store_upload
 
     picture = read_rgb(sorted(DEMO_VAL_IMAGES.glob("*.jpg"))[0])
     key = store_upload(workspace, UploadedImage(picture, "../../etc/passwd.png", "jpeg"))

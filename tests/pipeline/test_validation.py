@@ -1,6 +1,6 @@
 """COCO validator and loader: one case per check code, plus file-level errors.
 
-Policy under test (pipeline/validation.py): an ERROR finding leaves the item out of the
+Policy under test (cocoseg/pipeline/data/validation.py): an ERROR finding leaves the item out of the
 loaded ``CocoDataset``; a WARNING keeps it. Unreadable annotation files raise
 ``CocoFileError`` with one line. Cases follow RELIABILITY.md section C (items 30-50).
 """
@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from pipeline.coco import (
+from cocoseg.pipeline.data.coco import (
     CocoFileError,
     check_annotation_file,
     load_coco,
@@ -31,10 +31,10 @@ from pipeline.coco import (
     save_coco,
     validate_coco,
 )
-from pipeline.labels import build_label_map
-from pipeline.masks import instance_mask
-from pipeline.settings import Settings
-from pipeline.validation import (
+from cocoseg.pipeline.data.labels import build_label_map
+from cocoseg.pipeline.data.masks import instance_mask
+from cocoseg.pipeline.core.settings import Settings
+from cocoseg.pipeline.data.validation import (
     CHECKS,
     ERROR,
     EXAMPLES_PER_CHECK,
@@ -674,8 +674,8 @@ def test_rle_size_mismatch_in_real_data(demo_val_copy):
 
 
 def test_iscrowd_missing_defaults_to_zero_in_masks():
-    from pipeline.labels import build_label_map as build
-    from pipeline.masks import semantic_mask
+    from cocoseg.pipeline.data.labels import build_label_map as build
+    from cocoseg.pipeline.data.masks import semantic_mask
 
     data = base_coco()
     del data["annotations"][0]["iscrowd"]
@@ -689,7 +689,7 @@ def test_iscrowd_missing_defaults_to_zero_in_masks():
 
 
 def test_ignore_flag_is_treated_like_a_crowd_region():
-    from pipeline.masks import semantic_mask
+    from cocoseg.pipeline.data.masks import semantic_mask
 
     data = base_coco()
     data["annotations"][0]["ignore"] = 1

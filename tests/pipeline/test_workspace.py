@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.settings import Settings, read_settings
-from pipeline.workspace import UnsafePathError, Workspace, atomic_write_json, check_name, read_json, resolve_inside
+from cocoseg.pipeline.core.settings import Settings, read_settings
+from cocoseg.pipeline.core.workspace import UnsafePathError, Workspace, atomic_write_json, check_name, read_json, resolve_inside
 
 
 @pytest.mark.parametrize("name", ["demo", "coco_2017", "a.b-c", "x" * 64])

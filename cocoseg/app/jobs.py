@@ -1,0 +1,158 @@
+"""Background jobs: the callback manager (DiskCache or Celery) and ``run_job_process``.
+
+Managers. DiskcacheManager (default) runs a background callback in a child process of
+the web server, its cache in ``<workspace>/cache/jobs`` (0700, entries expire after a
+day). With ``COCOSEG_BROKER_URL`` set (a Redis URL) it is CeleryManager instead: the
+same callbacks run in ``cocoseg worker`` processes, on this machine or others that
+share the workspace folder.
+
+Either way the callback's process only starts and watches: every job body runs in a
+new interpreter (``cocoseg.pipeline.jobs.runner``), because TensorFlow and thread pools do not
+survive the fork that DiskCache makes, and a Celery pool process must not keep
+TensorFlow state from one task to the next.
+
+Neither manager ever kills a process on the browser's word. Dash asks the manager to
+terminate a job when a background callback is triggered again (``oldJob``) or its
+cancel input fires. The DiskCache manager then sends SIGTERM to the watcher alone, and
+only if it is a process this manager started itself, checked by pid *and* start time
+(a forged, replayed or recycled pid never reaches ``kill``); the watcher ends an
+attached job (a preview) and leaves a detached one (training, preparation) running,
+to be cancelled through the run registry. The Celery manager only revokes queued tasks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+from typing import Callable
+
+from cocoseg.pipeline.jobs import JobOutcome, run_and_watch
+from cocoseg.pipeline.core.workspace import Workspace
+
+logger = logging.getLogger(__name__)
+
+JOB_EXPIRE_SECONDS = 24 * 3600
+TERMINATE_WAIT_SECONDS = 5.0
+_STARTED_PREFIX = "cocoseg-started-"
+
+
+def _guarded_diskcache_manager(workspace: Workspace):
+    import diskcache
+    import psutil
+    from dash import DiskcacheManager
+
+    class GuardedDiskcacheManager(DiskcacheManager):
+        """Records every process it starts; terminates only those, and only the process itself (see the module doc)."""
+
+        def call_job_fn(self, key, job_fn, args, context):
+            pid = super().call_job_fn(key, job_fn, args, context)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                self.handle.set(f"{_STARTED_PREFIX}{pid}", psutil.Process(pid).create_time(), expire=JOB_EXPIRE_SECONDS)
+            return pid
+
+        def terminate_job(self, job):
+            try:
+                pid = int(job)
+            except (TypeError, ValueError):
+                return
+            started = self.handle.get(f"{_STARTED_PREFIX}{pid}")
+            try:
+                same = started is not None and abs(psutil.Process(pid).create_time() - float(started)) < 1.0
+            except psutil.NoSuchProcess:
+                return
+            if not same:
+                logger.warning("refused to terminate pid %s: not a job this server started", pid)
+                return
+            # the watcher alone, never its children: it ends an attached job (a preview) and leaves a training running
+            watcher = psutil.Process(pid)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                watcher.send_signal(signal.SIGTERM)
+                try:
+                    watcher.wait(timeout=TERMINATE_WAIT_SECONDS)
+                except psutil.TimeoutExpired:
+                    logger.warning("job watcher %s ignored SIGTERM for %.0f s; killing it", pid, TERMINATE_WAIT_SECONDS)
+                    watcher.kill()
+                    watcher.wait(timeout=TERMINATE_WAIT_SECONDS)
+
+    workspace.ensure()
+    folder = workspace.cache_dir / "jobs"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)
+    return GuardedDiskcacheManager(diskcache.Cache(str(folder)), expire=JOB_EXPIRE_SECONDS)
+
+
+def celery_app(broker_url: str):
+    """The Celery application behind CeleryManager (Redis as broker and result store)."""
+    from celery import Celery
+
+    application = Celery("cocoseg", broker=broker_url, backend=broker_url)
+    application.conf.update(
+        result_expires=JOB_EXPIRE_SECONDS,
+        worker_prefetch_multiplier=1,  # a long training must not hold queued jobs hostage
+        task_acks_late=False,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+    )
+    return application
+
+
+def _guarded_celery_manager(broker_url: str):
+    from dash import CeleryManager
+
+    class GuardedCeleryManager(CeleryManager):
+        """Revokes a queued task when Dash asks, but never terminates a running one."""
+
+        def terminate_job(self, job):
+            if job:
+                self.handle.control.revoke(str(job))
+
+    return GuardedCeleryManager(celery_app(broker_url), expire=JOB_EXPIRE_SECONDS)
+
+
+def background_manager(workspace: Workspace, broker_url: str = ""):
+    """CeleryManager when a broker URL is given, else the DiskCache one in the workspace."""
+    if broker_url:
+        logger.info("background jobs go to Celery workers through %s", _redacted(broker_url))
+        return _guarded_celery_manager(broker_url)
+    return _guarded_diskcache_manager(workspace)
+
+
+def _redacted(url: str) -> str:
+    """The URL without a password, for logs."""
+    scheme, _, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return f"{scheme}://{rest}"
+
+
+def _celery_task_id() -> str | None:
+    with contextlib.suppress(ImportError):
+        from celery import current_task
+
+        if current_task and current_task.request and current_task.request.id:
+            return current_task.request.id
+    return None
+
+
+def job_owner_name() -> str:
+    """Who runs the watcher of a job: ``celery:<task id>`` in a worker, else ``dash-diskcache``."""
+    task = _celery_task_id()
+    return f"celery:{task}" if task else "dash-diskcache"
+
+
+def run_job_process(kind: str, name: str, on_progress: Callable[[dict], None] | None = None, export: bool = False) -> JobOutcome:
+    """The one way a background callback runs a job: in a new interpreter, watched to its end.
+
+    The callback's own process (a DiskCache child forked from the server, or a Celery pool
+    process) only starts and watches, so it never holds TensorFlow or ONNX Runtime state.
+    Under DiskCache, Dash may terminate the callback (triggered again): its SIGTERM then
+    ends an attached job (a preview) and leaves a detached one (a training) running.
+    """
+    from cocoseg.app.context import current_workspace
+
+    owner = job_owner_name()
+    end_on_sigterm = not owner.startswith("celery:") and threading.current_thread() is threading.main_thread()
+    return run_and_watch(current_workspace(), kind, name, owner, on_progress, export=export, end_on_sigterm=end_on_sigterm)

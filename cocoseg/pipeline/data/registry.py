@@ -1,0 +1,248 @@
+"""The dataset registry: named COCO datasets, each with one or more splits.
+
+The bundled demo (``assets/demo/coco_tiny``) is always registered as ``demo`` with
+splits ``train`` and ``val``; it is built in rather than written to the registry
+file, so it keeps working wherever the project folder moves. User datasets live in
+``<workspace>/datasets.json`` (written atomically under a lock).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import functools
+import logging
+from pathlib import Path
+
+from cocoseg.pipeline.core.cache import CACHE_EXPIRE_SECONDS, file_sha256, open_cache
+from cocoseg.pipeline.data.coco import IMAGE_SUFFIXES, CocoDataset, CocoFileError, check_annotation_file, load_coco
+from cocoseg.pipeline.core.settings import DEMO_DATASET_DIR
+from cocoseg.pipeline.data.validation import ValidationReport
+from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, check_name, read_json
+
+logger = logging.getLogger(__name__)
+
+DEMO_NAME = "demo"
+REGISTRY_VERSION = 1
+
+
+class RegistryError(ValueError):
+    """A registry request that cannot be carried out; the message says why and what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """One split of a dataset: its annotation file and image folder (absolute paths)."""
+
+    annotations: Path
+    images: Path
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetEntry:
+    """A registered dataset."""
+
+    name: str
+    splits: dict[str, Split]
+    builtin: bool = False
+    added: str = ""
+
+    def split(self, split: str) -> Split:
+        try:
+            return self.splits[split]
+        except KeyError:
+            raise RegistryError(f"dataset {self.name!r} has no split {split!r}; it has: {', '.join(self.splits)}") from None
+
+
+def demo_entry() -> DatasetEntry:
+    """The bundled demo dataset (160 real COCO 2017 images)."""
+    return DatasetEntry(
+        DEMO_NAME,
+        {
+            split: Split(DEMO_DATASET_DIR / "annotations" / f"instances_{split}2017.json", DEMO_DATASET_DIR / f"{split}2017")
+            for split in ("train", "val")
+        },
+        builtin=True,
+    )
+
+
+def _read_registry(workspace: Workspace) -> dict:
+    payload = read_json(workspace.datasets_file, default={"version": REGISTRY_VERSION, "datasets": {}})
+    if not isinstance(payload, dict) or not isinstance(payload.get("datasets"), dict):
+        raise RegistryError(f"{workspace.datasets_file} is not a cocoseg registry; move it aside and re-add your datasets")
+    return payload
+
+
+def _entry_from_json(name: str, payload: dict) -> DatasetEntry:
+    splits = {split: Split(Path(paths["annotations"]), Path(paths["images"])) for split, paths in payload["splits"].items()}
+    return DatasetEntry(name, splits, builtin=False, added=payload.get("added", ""))
+
+
+def list_datasets(workspace: Workspace) -> list[DatasetEntry]:
+    """The demo first, then user datasets by name."""
+    registry = _read_registry(workspace)
+    user = [_entry_from_json(name, payload) for name, payload in sorted(registry["datasets"].items())]
+    return [demo_entry(), *user]
+
+
+def get_dataset(workspace: Workspace, name: str) -> DatasetEntry:
+    """The registered dataset called ``name``.
+
+    Raises:
+        RegistryError: when there is none (the message lists what there is).
+    """
+    for entry in list_datasets(workspace):
+        if entry.name == name:
+            return entry
+    known = ", ".join(entry.name for entry in list_datasets(workspace))
+    raise RegistryError(f"no dataset called {name!r}; registered: {known}. Add one with 'cocoseg data add'")
+
+
+def _check_sources(annotations: Path, images: Path, max_bytes: int) -> None:
+    """Cheap checks before registering: the file is a JSON object, the folder has images."""
+    if not images.is_dir():
+        raise RegistryError(f"image folder not found: {images}")
+    if not any(path.suffix.lower() in IMAGE_SUFFIXES for path in images.iterdir()):
+        raise RegistryError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images}")
+    try:
+        check_annotation_file(annotations, max_bytes)
+    except CocoFileError as error:
+        raise RegistryError(str(error)) from None
+    with open(annotations, "rb") as handle:
+        text_start = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if text_start != b"{":
+        raise RegistryError(f"{annotations} does not start with '{{': it is not a COCO JSON object")
+
+
+def add_dataset(
+    workspace: Workspace,
+    name: str,
+    annotations: Path,
+    images: Path,
+    split: str = "train",
+    replace: bool = False,
+    max_bytes: int = 1024 * 1024 * 1024,
+) -> DatasetEntry:
+    """Register (or add a split to) a dataset; nothing changes if any check fails.
+
+    Raises:
+        RegistryError: bad name, missing file/folder, folder without images, a split
+            that exists already (unless ``replace``), or an attempt to change ``demo``.
+    """
+    check_name(name, "dataset name")
+    check_name(split, "split name")
+    if name == DEMO_NAME:
+        raise RegistryError("'demo' is the bundled dataset and cannot be changed; pick another name")
+    annotations = Path(annotations).expanduser().resolve()
+    images = Path(images).expanduser().resolve()
+    _check_sources(annotations, images, max_bytes)
+    with workspace.lock("datasets"):
+        registry = _read_registry(workspace)
+        entry = registry["datasets"].setdefault(name, {"splits": {}, "added": _now()})
+        if split in entry["splits"] and not replace:
+            raise RegistryError(f"dataset {name!r} already has a {split!r} split; pass --replace to point it elsewhere")
+        entry["splits"][split] = {"annotations": str(annotations), "images": str(images)}
+        atomic_write_json(workspace.datasets_file, registry)
+    logger.info("registered dataset %s split %s", name, split)
+    return get_dataset(workspace, name)
+
+
+def remove_dataset(workspace: Workspace, name: str) -> None:
+    """Forget a user dataset (its files are left untouched)."""
+    if name == DEMO_NAME:
+        raise RegistryError("the bundled 'demo' dataset cannot be removed")
+    with workspace.lock("datasets"):
+        registry = _read_registry(workspace)
+        if registry["datasets"].pop(name, None) is None:
+            raise RegistryError(f"no dataset called {name!r}")
+        atomic_write_json(workspace.datasets_file, registry)
+
+
+def load_split(entry: DatasetEntry, split: str, max_bytes: int, progress=None) -> CocoDataset:
+    """Load and validate one split of a registered dataset."""
+    source = entry.split(split)
+    return load_coco(source.annotations, source.images, max_bytes, progress)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_coco(annotations: str, images: str, mtime_ns: int, max_bytes: int) -> CocoDataset:
+    return load_coco(Path(annotations), Path(images), max_bytes)
+
+
+def cached_split(workspace: Workspace, dataset: str, split: str, max_bytes: int) -> CocoDataset:
+    """``load_split`` kept in memory (last four, keyed by file and mtime) for pages that
+    open one image after another; an edited file is read again."""
+    source = get_dataset(workspace, dataset).split(split)
+    return _cached_coco(str(source.annotations), str(source.images), source.annotations.stat().st_mtime_ns, max_bytes)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _report_key(workspace: Workspace, source: Split) -> tuple:
+    images_mtime = source.images.stat().st_mtime_ns if source.images.is_dir() else 0
+    return ("validation", 1, file_sha256(workspace, source.annotations), str(source.images), images_mtime)
+
+
+def split_report(
+    workspace: Workspace,
+    entry: DatasetEntry,
+    split: str,
+    max_bytes: int,
+    progress=None,
+    compute: bool = True,
+) -> ValidationReport | None:
+    """The validation report of a split, cached by annotation content and image folder.
+
+    Args:
+        compute: when False, only a cached report is returned (None if there is none),
+            so a page can show what is known without parsing a large file.
+
+    Raises:
+        CocoFileError: when ``compute`` and the file cannot be read as COCO JSON.
+    """
+    source = entry.split(split)
+    key = _report_key(workspace, source)
+    with open_cache(workspace, "validation") as cache:
+        cached = cache.get(key)
+    if cached is not None:
+        return ValidationReport.from_dict(cached)
+    if not compute:
+        return None
+    report = load_split(entry, split, max_bytes, progress).report
+    with open_cache(workspace, "validation") as cache:
+        cache.set(key, report.to_dict(), expire=CACHE_EXPIRE_SECONDS)
+    return report
+
+
+def overview(workspace: Workspace, max_bytes: int, validate_below_bytes: int = 50 * 1024 * 1024) -> list[dict]:
+    """One row per dataset split for overview tables (Home page, ``data list``).
+
+    Splits whose annotation file is smaller than ``validate_below_bytes`` are
+    validated on demand (then cached); larger ones show a cached report or
+    ``not checked`` with the command that checks them.
+    """
+    rows = []
+    for entry in list_datasets(workspace):
+        for split, source in entry.splits.items():
+            row = {"dataset": entry.name, "split": split, "builtin": entry.builtin, "status": "not checked",
+                   "message": f"run: cocoseg data validate {entry.name} --split {split}"}
+            try:
+                small = source.annotations.is_file() and source.annotations.stat().st_size < validate_below_bytes
+                report = split_report(workspace, entry, split, max_bytes, compute=small)
+            except (CocoFileError, OSError) as error:
+                row.update(status="unreadable", message=str(error))
+                rows.append(row)
+                continue
+            if report is not None:
+                totals = report.totals
+                row.update(
+                    images=totals.get("images", 0), annotations=totals.get("annotations", 0),
+                    categories=totals.get("categories", 0), crowd=totals.get("crowd", 0),
+                    errors=report.errors, warnings=report.warnings,
+                    status="errors" if report.errors else "warnings" if report.warnings else "ok",
+                    message=f"{report.errors} errors, {report.warnings} warnings" if report.counts else "no problems found",
+                )
+            rows.append(row)
+    return rows

@@ -1,0 +1,222 @@
+"""Evaluation through the exported ONNX model, from one confusion matrix, with its protocol.
+
+Protocol (saved with every result): the ground truth is the label map's semantic mask of
+each image at its original resolution (crowd and overlap rules of the label map; 255 =
+ignore, excluded); the prediction is the model's mask mapped back to that resolution
+with nearest-neighbour. Pixels the model did not cover (``shorter-crop`` cuts the
+sides off) count as misses of their true class. Classes absent from both truth and
+prediction have no IoU or Dice (reported as n/a, left out of the means).
+
+The matrix has one extra column, "no prediction", so rows always sum to the truth.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import math
+from typing import Callable
+
+import numpy as np
+
+from cocoseg.pipeline.data.registry import get_dataset, load_split
+from cocoseg.pipeline.inference.predictor import Predictor
+from cocoseg.pipeline.data.labels import IGNORE_INDEX, LabelMap
+from cocoseg.pipeline.data.masks import semantic_mask
+from cocoseg.pipeline.inference.model_store import ModelEntry, get_entry, list_entries
+from cocoseg.pipeline.data.images import ImageError, read_rgb
+from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, check_name, read_json
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 8
+ProgressCallback = Callable[[int, int], None]
+
+
+class EvaluationError(ValueError):
+    """Evaluation cannot run (unknown dataset/split, label map does not fit the data)."""
+
+
+def accumulate(matrix: np.ndarray, truth: np.ndarray, prediction: np.ndarray, ignore_index: int = IGNORE_INDEX) -> None:
+    """Add one image's pixels to a (C, C+1) matrix: rows truth, columns prediction, last = none.
+
+    Truth pixels equal to ``ignore_index`` (or outside the classes) are skipped; a
+    prediction outside the classes (255: not covered) lands in the last column.
+    """
+    num_classes = matrix.shape[0]
+    if truth.shape != prediction.shape:
+        raise ValueError(f"truth {truth.shape} and prediction {prediction.shape} differ in size")
+    truth = truth.ravel().astype(np.int64)
+    prediction = prediction.ravel().astype(np.int64)
+    valid = (truth != ignore_index) & (truth < num_classes)
+    columns = np.where(prediction < num_classes, prediction, num_classes)[valid]
+    counts = np.bincount(truth[valid] * (num_classes + 1) + columns, minlength=num_classes * (num_classes + 1))
+    matrix += counts.reshape(num_classes, num_classes + 1)
+
+
+def empty_matrix(num_classes: int) -> np.ndarray:
+    return np.zeros((num_classes, num_classes + 1), dtype=np.int64)
+
+
+def _or_none(values: np.ndarray) -> list[float | None]:
+    return [None if math.isnan(value) else float(value) for value in values]
+
+
+def metrics_from_matrix(matrix: np.ndarray, class_names: list[str] | tuple[str, ...]) -> dict:
+    """Every metric from a (C, C+1) confusion matrix; undefined per-class values are None."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    num_classes = matrix.shape[0]
+    true_positive = np.diag(matrix[:, :num_classes])
+    truth = matrix.sum(axis=1)
+    predicted = matrix[:, :num_classes].sum(axis=0)
+    union = truth + predicted - true_positive
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(union > 0, true_positive / union, np.nan)
+        dice = np.where(truth + predicted > 0, 2 * true_positive / (truth + predicted), np.nan)
+    total = truth.sum()
+    defined = np.isfinite(iou)
+    frequency = truth / total if total else np.zeros_like(truth)
+    return {
+        "classes": list(class_names),
+        "miou": float(np.mean(iou[defined])) if defined.any() else None,
+        "mean_dice": float(np.mean(dice[defined])) if defined.any() else None,
+        "pixel_accuracy": float(true_positive.sum() / total) if total else None,
+        "frequency_weighted_iou": float(np.sum(frequency[defined] * iou[defined])) if total else None,
+        "per_class_iou": _or_none(iou),
+        "per_class_dice": _or_none(dice),
+        "pixels": int(total),
+        "confusion_matrix": matrix.astype(np.int64).tolist(),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationTarget:
+    """What to evaluate on: a registered dataset split."""
+
+    dataset: str
+    split: str = "val"
+    limit: int | None = None
+
+
+def _ground_truth_images(workspace: Workspace, target: EvaluationTarget, max_bytes: int):
+    try:
+        entry = get_dataset(workspace, target.dataset)
+        coco = load_split(entry, target.split, max_bytes)
+    except (KeyError, ValueError) as error:
+        raise EvaluationError(str(error)) from None
+    images = coco.images[: target.limit] if target.limit else coco.images
+    return coco, images
+
+
+def confusion_over_split(predictor: Predictor, label_map: LabelMap, workspace: Workspace, target: EvaluationTarget,
+                         max_bytes: int, progress: ProgressCallback | None = None) -> tuple[np.ndarray, int, int]:
+    """Accumulate the matrix over a split; returns (matrix, images used, images skipped)."""
+    coco, images = _ground_truth_images(workspace, target, max_bytes)
+    matrix = empty_matrix(label_map.num_classes)
+    used = skipped = 0
+    for start in range(0, len(images), BATCH_SIZE):
+        chunk, pictures = [], []
+        for image in images[start : start + BATCH_SIZE]:
+            try:
+                pictures.append(read_rgb(coco.image_path(image)))
+                chunk.append(image)
+            except ImageError as error:
+                logger.warning("evaluation skips %s", error)
+                skipped += 1
+        if chunk:
+            for image, picture, prediction in zip(chunk, pictures, predictor.predict_many(pictures)):
+                truth = semantic_mask(coco.annotations_by_image[image["id"]], picture.shape[0], picture.shape[1], label_map)
+                accumulate(matrix, truth, prediction.mask)
+                used += 1
+        if progress:
+            progress(min(start + BATCH_SIZE, len(images)), len(images))
+    return matrix, used, skipped
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def protocol(entry: ModelEntry, variant: str, target: EvaluationTarget, used: int, skipped: int) -> dict:
+    label_map = entry.card["label_map"]
+    path, digest = entry.file_of(variant)
+    return {
+        "dataset": target.dataset, "split": target.split, "images": used, "images_skipped": skipped,
+        "image_limit": target.limit,
+        "resolution": "original image size (prediction resized back with nearest-neighbour)",
+        "label_map": label_map["name"], "classes": len(label_map["classes"]),
+        "ignore": f"truth pixels {IGNORE_INDEX} (crowd={label_map['crowd']}, overlap={label_map['overlap']}) excluded; "
+                  "uncovered pixels count as misses; classes absent from truth and prediction are n/a",
+        "model_file": path.name, "model_sha256": digest, "input_size": entry.size, "resize": entry.resize,
+    }
+
+
+def evaluation_file(entry: ModelEntry, target: EvaluationTarget, variant: str):
+    check_name(target.dataset, "dataset")
+    check_name(target.split, "split")
+    suffix = "" if target.limit is None else f".first{target.limit}"
+    return entry.evaluations_dir / f"{target.dataset}.{target.split}.{variant}{suffix}.json"
+
+
+def evaluate_entry(workspace: Workspace, entry: ModelEntry, target: EvaluationTarget, max_bytes: int,
+                   variant: str = "fp32", progress: ProgressCallback | None = None, save: bool = True) -> dict:
+    """Evaluate one model/ensemble variant on a split and (by default) save the result."""
+    predictor = Predictor(entry, variant)
+    label_map = entry.label_map()
+    matrix, used, skipped = confusion_over_split(predictor, label_map, workspace, target, max_bytes, progress)
+    if used == 0:
+        raise EvaluationError(f"no readable images in {target.dataset}/{target.split}")
+    result = {
+        "model": entry.name, "kind": entry.kind, "variant": variant, "evaluated": _now(), "provider": predictor.provider,
+        "protocol": protocol(entry, variant, target, used, skipped),
+        **metrics_from_matrix(matrix, entry.label_map().class_names),
+    }
+    if save:
+        atomic_write_json(evaluation_file(entry, target, variant), result)
+    return result
+
+
+def evaluate(workspace: Workspace, name: str, max_bytes: int, dataset: str | None = None, split: str = "val",
+             variant: str = "fp32", limit: int | None = None, progress: ProgressCallback | None = None) -> dict:
+    """``cocoseg evaluate``: by name, on the model's own dataset unless another is given."""
+    entry = get_entry(workspace, name)
+    dataset = dataset or entry.card.get("source", {}).get("dataset")
+    if not dataset:
+        raise EvaluationError(f"{name} does not record its dataset; pass --dataset")
+    return evaluate_entry(workspace, entry, EvaluationTarget(dataset, split, limit), max_bytes, variant, progress)
+
+
+def saved_evaluations(entry: ModelEntry) -> list[dict]:
+    if not entry.evaluations_dir.is_dir():
+        return []
+    results = []
+    for path in sorted(entry.evaluations_dir.glob("*.json")):
+        result = read_json(path)
+        if isinstance(result, dict) and "miou" in result and "protocol" in result:
+            results.append(result)
+    return results
+
+
+def leaderboard(workspace: Workspace, dataset: str | None = None, split: str | None = None) -> list[dict]:
+    """Saved evaluations of every model and ensemble, best mIoU first within each dataset/split.
+
+    Results from a model file that was replaced since (hash differs) are marked stale.
+    """
+    rows = []
+    for entry in list_entries(workspace):
+        for result in saved_evaluations(entry):
+            where = result["protocol"]
+            if (dataset and where["dataset"] != dataset) or (split and where["split"] != split):
+                continue
+            try:
+                current = entry.file_of(result["variant"])[1]
+            except ValueError:
+                current = None
+            rows.append({"model": entry.name, "kind": entry.kind, "variant": result["variant"], "dataset": where["dataset"],
+                         "split": where["split"], "images": where["images"], "image_limit": where.get("image_limit"),
+                         "label_map": where["label_map"], "miou": result["miou"],
+                         "mean_dice": result["mean_dice"], "pixel_accuracy": result["pixel_accuracy"],
+                         "frequency_weighted_iou": result["frequency_weighted_iou"], "evaluated": result["evaluated"],
+                         "stale": current != where["model_sha256"], "members": entry.card.get("members")})
+    return sorted(rows, key=lambda row: (row["dataset"], row["split"], -(row["miou"] or 0.0), row["model"]))

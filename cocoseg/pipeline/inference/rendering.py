@@ -1,0 +1,110 @@
+"""A predicted class-index mask in the forms users take away.
+
+Coloured overlay (for eyes), per-class pixel share (for tables), class-index PNG (for
+other tools) and COCO RLE annotations (for COCO tooling and the annotator). The mask
+is always at the original image's size; 255 marks pixels without a prediction.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from pycocotools import mask as coco_mask
+
+from cocoseg.pipeline.data.labels import IGNORE_INDEX, LabelMap
+from cocoseg.pipeline.data.masks import colorize
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, label_map: LabelMap, opacity: float = 0.5) -> np.ndarray:
+    """Blend class colours over ``image``; background and unpredicted pixels stay as they are."""
+    if image.shape[:2] != mask.shape:
+        raise ValueError(f"image {image.shape[:2]} and mask {mask.shape} sizes differ")
+    opacity = float(np.clip(opacity, 0.0, 1.0))
+    colours = colorize(mask, label_map).astype(np.float32)
+    blended = image.astype(np.float32) * (1.0 - opacity) + colours * opacity
+    painted = (mask > 0) & (mask != IGNORE_INDEX)
+    result = image.copy()
+    result[painted] = np.rint(blended[painted]).astype(np.uint8)
+    return result
+
+
+def pixel_shares(mask: np.ndarray, label_map: LabelMap) -> list[dict]:
+    """Classes present in ``mask`` with pixel count and share of the predicted pixels, largest first."""
+    counts = np.bincount(mask.ravel(), minlength=256)[: label_map.num_classes]
+    total = int(counts.sum())
+    rows = [{"index": index, "name": label_map.class_names[index], "color": list(label_map.palette[index]),
+             "pixels": int(count), "share": float(count) / total if total else 0.0}
+            for index, count in enumerate(counts) if count]
+    return sorted(rows, key=lambda row: row["pixels"], reverse=True)
+
+
+def mask_png(mask: np.ndarray) -> bytes:
+    """The class-index mask as a single-channel 8-bit PNG (lossless)."""
+    encoded, data = cv2.imencode(".png", np.ascontiguousarray(mask, dtype=np.uint8))
+    if not encoded:
+        raise ValueError("PNG encoding failed")
+    return data.tobytes()
+
+
+def image_png(image: np.ndarray) -> bytes:
+    """An RGB uint8 image as PNG bytes."""
+    encoded, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not encoded:
+        raise ValueError("PNG encoding failed")
+    return data.tobytes()
+
+
+def category_of(label_map: LabelMap, class_index: int) -> int:
+    """The COCO category id a class is saved as: its first source category, else its index."""
+    sources = label_map.class_to_categories.get(class_index, ())
+    return int(sources[0]) if sources else int(class_index)
+
+
+def coco_annotations(mask: np.ndarray, label_map: LabelMap, image_id: int = 1, first_id: int = 1) -> list[dict]:
+    """One COCO annotation (compressed RLE) per foreground class present in ``mask``.
+
+    Area and bbox come from pycocotools, so they agree with what COCO tools compute.
+    """
+    annotations = []
+    for class_index in np.unique(mask):
+        if class_index == 0 or class_index == IGNORE_INDEX or class_index >= label_map.num_classes:
+            continue
+        region = np.asfortranarray((mask == class_index).astype(np.uint8))
+        rle = coco_mask.encode(region)
+        annotations.append({
+            "id": first_id + len(annotations),
+            "image_id": image_id,
+            "category_id": category_of(label_map, int(class_index)),
+            "segmentation": {"size": [int(value) for value in rle["size"]], "counts": rle["counts"].decode("ascii")},
+            "area": float(coco_mask.area(rle)),
+            "bbox": [float(value) for value in coco_mask.toBbox(rle)],
+            "iscrowd": 0,
+        })
+    return annotations
+
+
+def coco_categories(label_map: LabelMap) -> list[dict]:
+    """COCO ``categories`` for the classes of a label map (background left out)."""
+    return [{"id": category_of(label_map, index), "name": name, "supercategory": label_map.name}
+            for index, name in enumerate(label_map.class_names) if index > 0]
+
+
+def mask_layer_png(mask: np.ndarray, label_map: LabelMap) -> bytes:
+    """Class colours as an RGBA PNG, transparent where there is background or no prediction.
+
+    Laid over the picture in the browser, its opacity changes without a server round trip.
+    """
+    colours = colorize(mask, label_map)
+    alpha = np.where((mask > 0) & (mask != IGNORE_INDEX), 255, 0).astype(np.uint8)
+    encoded, data = cv2.imencode(".png", cv2.cvtColor(np.dstack([colours, alpha]), cv2.COLOR_RGBA2BGRA))
+    if not encoded:
+        raise ValueError("PNG encoding failed")
+    return data.tobytes()
+
+
+def image_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
+    """An RGB uint8 image as JPEG bytes (for display: smaller than PNG for photos)."""
+    encoded, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not encoded:
+        raise ValueError("JPEG encoding failed")
+    return data.tobytes()

@@ -1,0 +1,90 @@
+"""The bodies of the short jobs (export, evaluate, preview, summary), run inside a job process.
+
+Each takes ``(workspace, request, max_bytes, progress)`` and returns small JSON for
+``result.json``; ``runner._run_short`` takes the entry, beats the heartbeat and records
+the outcome around it. ``progress(event)`` raises ``JobCancelled`` once a cancel was
+requested, so a body stops at its next step without checking for itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Callable
+
+from cocoseg.pipeline.core.workspace import Workspace
+
+Progress = Callable[[dict], None]
+
+
+class JobCancelled(Exception):
+    """A cancel was requested; the message says where the job stopped."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from cocoseg.pipeline.inference.evaluate import EvaluationError
+    from cocoseg.pipeline.inference.model_store import ModelError
+    from cocoseg.pipeline.prepare.writer import PrepareError
+    from cocoseg.pipeline.jobs.registry import RunError
+
+    return (EvaluationError, ModelError, PrepareError, RunError, ValueError, OSError)
+
+
+USER_ERRORS = _user_errors()  # recorded as the job's message, without a traceback
+
+
+def export(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:
+    """Export a stopped run to ONNX (``train_jobs.export_job`` records the outcome in the run too)."""
+    from cocoseg.pipeline.jobs.registry import get_run
+    from cocoseg.pipeline.training.jobs import export_job
+
+    outcome = export_job(workspace, request["run"], max_bytes)
+    return {"run": request["run"], "outcome": outcome, "message": get_run(workspace, request["run"]).status().get("export_message", "")}
+
+
+def evaluate(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:
+    """Evaluate a model or ensemble on a split through ONNX Runtime; the result is saved beside the model."""
+    from cocoseg.pipeline.inference.evaluate import evaluate as evaluate_model
+
+    def images_done(done: int, total: int) -> None:
+        progress({"type": "progress", "done": done, "total": total})
+
+    result = evaluate_model(workspace, request["model"], max_bytes, request.get("dataset"), request.get("split") or "val",
+                            progress=images_done)
+    where = result["protocol"]
+    return {"model": request["model"], "miou": result["miou"], "dataset": where["dataset"], "split": where["split"],
+            "images": where["images"]}
+
+
+def preview(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:
+    """Augmentations of one image as small JPEG data URLs (TensorFlow: only ever in a job process)."""
+    from cocoseg.pipeline.training.augment import AugmentConfig
+    from cocoseg.pipeline.prepare.jobs import config_from_dict
+    from cocoseg.pipeline.training.preview import preview_thumbnails
+
+    config = config_from_dict(request["prepare"])
+    pictures, file_name = preview_thumbnails(workspace, config, request["split"], int(request.get("index") or 0),
+                                             int(request["seed"]), AugmentConfig(**request["augment"]), int(request["count"]),
+                                             int(request["height"]), max_bytes)
+    progress({"type": "progress", "done": len(pictures), "total": len(pictures)})
+    urls = ["data:image/jpeg;base64," + base64.b64encode(picture).decode("ascii") for picture in pictures]
+    return {"pictures": urls, "file_name": file_name, "split": request["split"], "size": config.size}
+
+
+def summary(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:
+    """Parameters and FLOPs of an architecture choice (builds the model once; cached)."""
+    from cocoseg.pipeline.training.jobs import model_summary
+
+    return model_summary(workspace, request["model"], request["options"], int(request["size"]), int(request["classes"]))
+
+
+def sleep(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:
+    """A test-only job (``COCOSEG_TEST_JOBS=1``): ``steps`` progress steps of ``step_seconds`` each."""
+    steps = int(request.get("steps", 10))
+    for step in range(1, steps + 1):
+        time.sleep(float(request.get("step_seconds", 0.1)))
+        progress({"type": "progress", "done": step, "total": steps})
+    return {"steps": steps}
+
+
+linger = sleep  # the same body as a detached kind (it outlives its watcher)

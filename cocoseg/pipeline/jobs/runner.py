@@ -1,0 +1,345 @@
+"""Every long job runs in a fresh interpreter: ``python -m cocoseg jobs run KIND NAME``.
+
+Why: TensorFlow, oneDNN/OpenMP and ONNX Runtime thread pools do not survive a fork. A
+training forked from a web server that had already run other jobs hung after its first
+batch, heartbeat thread and all (STACK_NOTES.md). So a background callback (DiskCache
+child or Celery task) never runs a job body itself; it calls ``run_and_watch``, which
+
+1. starts the job runner as a new interpreter (``start``; its output goes to ``job.log``
+   in the job's registry entry),
+2. watches the entry while the process lives (``watch``): relays progress, and lets
+   ``control.supervise`` kill a job that ignored its cancel request,
+3. returns a ``JobOutcome`` read from the registry, which stays the truth.
+
+The runner (``run_job``, inside the new interpreter) takes the entry, records its own
+process identity, beats the heartbeat and records the outcome; training and preparation
+do this themselves (``train.train_queued``, ``prepare_jobs.run_prepare_job``), the
+short kinds (export, evaluate, preview, summary) through ``_run_short``, which also
+writes what they return into ``result.json``.
+
+Test hooks, read from the environment of the job process: ``COCOSEG_JOB_THROTTLE_SECONDS``
+(``Settings``) pauses after each progress step; ``COCOSEG_TEST_STOP_AT_PROGRESS=N`` makes
+the job SIGSTOP itself at its N-th progress step (a hang that even the heartbeat thread
+cannot escape); ``COCOSEG_TEST_JOBS=1`` enables the ``sleep`` (attached) and ``linger`` (detached) kinds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Callable
+
+from cocoseg.pipeline.jobs import control
+from cocoseg.pipeline.jobs.registry import (ACTIVE, OWNER_VARIABLE, Heartbeat, RunError, RunFolder, create_run, get_run, now_iso, process_identity,
+                           reconcile, take_queued)
+from cocoseg.pipeline.core.settings import get_settings
+from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, check_name, read_json
+
+logger = logging.getLogger(__name__)
+
+LOG_FILE = "job.log"
+RESULT_FILE = "result.json"
+WATCH_SECONDS = 0.5
+PROGRESS_EVERY_SECONDS = 0.5
+STOP_AT_PROGRESS_VARIABLE = "COCOSEG_TEST_STOP_AT_PROGRESS"
+TEST_JOBS_VARIABLE = "COCOSEG_TEST_JOBS"
+EXIT_REFUSED = 3  # the job could not take its entry (unknown, already started): nothing was recorded
+
+ProgressCallback = Callable[[dict], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class JobKind:
+    """What the runner knows of a kind of job.
+
+    Attributes:
+        name: the KIND of ``jobs run KIND NAME``.
+        in_runs: its entry is a training run folder (``runs/``); else a job entry (``jobs/``).
+        attached: it ends with its watcher (a preview nobody waits for any more is killed);
+            detached jobs (training, preparation, export, evaluation) run on, and are
+            cancelled through the registry only.
+    """
+
+    name: str
+    in_runs: bool = False
+    attached: bool = False
+
+
+KINDS = {kind.name: kind for kind in (
+    JobKind("train", in_runs=True), JobKind("resume", in_runs=True), JobKind("prepare"), JobKind("export"),
+    JobKind("evaluate"), JobKind("preview", attached=True), JobKind("summary", attached=True),
+    JobKind("sleep", attached=True), JobKind("linger"),  # test-only (COCOSEG_TEST_JOBS=1): an attached and a detached job
+)}
+TEST_KINDS = ("sleep", "linger")
+SHORT_KINDS = ("export", "evaluate", "preview", "summary", *TEST_KINDS)  # wrapped by ``_run_short``
+
+
+@dataclasses.dataclass(frozen=True)
+class JobOutcome:
+    """How a job ended, as its watcher saw it.
+
+    Attributes:
+        name: the entry's name.
+        status: the entry's final state (finished, failed, cancelled, interrupted), or
+            ``refused`` when the job could not take its entry.
+        message: the entry's message, or why the job was refused.
+        result: what a short job returned (``result.json``), else {}.
+        exit_code: the job process's exit code.
+    """
+
+    name: str
+    status: str
+    message: str = ""
+    result: dict = dataclasses.field(default_factory=dict)
+    exit_code: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "finished"
+
+
+class JobRefused(RunError):
+    """The job cannot start (unknown kind or entry); nothing was recorded."""
+
+
+def kind_of(name: str) -> JobKind:
+    if name not in KINDS or (name in TEST_KINDS and os.environ.get(TEST_JOBS_VARIABLE) != "1"):
+        raise JobRefused(f"unknown job kind {name!r}; known: {', '.join(kind for kind in KINDS if kind not in TEST_KINDS)}")
+    return KINDS[name]
+
+
+def entry_of(workspace: Workspace, kind: JobKind, name: str) -> RunFolder:
+    """The registry entry a job works on."""
+    if kind.in_runs:
+        return get_run(workspace, name)
+    check_name(name, "job")
+    folder = workspace.jobs_dir / name
+    if not (folder / "config.json").is_file():
+        raise JobRefused(f"no job called {name!r}")
+    return RunFolder(folder)
+
+
+def queue(workspace: Workspace, kind: str, request: dict) -> RunFolder:
+    """A new queued entry for a short job (``jobs/<kind>-<stamp>-<hex>``) holding its request."""
+    if kind not in SHORT_KINDS:
+        raise JobRefused(f"{kind} jobs have their own entries (a run folder, a preparation job)")
+    workspace.jobs_dir.mkdir(parents=True, exist_ok=True)
+    prune(workspace)
+    return create_run(workspace, {"kind": kind, **request}, kind, parent=workspace.jobs_dir)
+
+
+def command(kind: str, name: str, export: bool = False) -> list[str]:
+    """The command line of a job process."""
+    return [sys.executable, "-m", "cocoseg", "jobs", "run", kind, name] + (["--export"] if export else [])
+
+
+# --- the side that starts and watches ------------------------------------------------------
+
+def start(workspace: Workspace, kind: str, name: str, owner: str, export: bool = False) -> subprocess.Popen:
+    """Start the job process (a new interpreter, never a fork of this one); its output goes to the entry's ``job.log``."""
+    entry = entry_of(workspace, kind_of(kind), name)
+    environment = {**os.environ, "COCOSEG_HOME": str(workspace.root), OWNER_VARIABLE: owner, "PYTHONUNBUFFERED": "1"}
+    with open(entry.folder / LOG_FILE, "ab") as log:
+        return subprocess.Popen(command(kind, name, export), env=environment, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, close_fds=True)
+
+
+def _log_tail(entry: RunFolder, lines: int = 3) -> str:
+    try:
+        text = (entry.folder / LOG_FILE).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    useful = [line.strip() for line in text.splitlines() if line.strip()]
+    return " | ".join(useful[-lines:])[-400:]
+
+
+def _refusal(entry: RunFolder) -> str:
+    """The one line a refused job printed (``cocoseg: error: ...``)."""
+    for line in reversed(_log_tail(entry, 10).split(" | ")):
+        if line.startswith("cocoseg: error: "):
+            return line.removeprefix("cocoseg: error: ")
+    return "the job could not start"
+
+
+def _unclaimed(workspace: Workspace, kind: JobKind, entry: RunFolder) -> bool:
+    """Whether a still-queued entry is free: no process holds its lock (so a refused start may mark it failed)."""
+    import filelock
+
+    if entry.status().get("status") != "queued" or entry.status().get("pid") is not None:
+        return False
+    try:
+        with workspace.lock(lock_name(kind, entry.name), timeout=0):
+            return True
+    except filelock.Timeout:
+        return False
+
+
+def lock_name(kind: JobKind, name: str) -> str:
+    """The lock its job holds while it runs (``runs.take_queued``)."""
+    return f"run-{name}" if kind.in_runs else f"job-{name}"
+
+
+def watch(workspace: Workspace, kind: JobKind, entry: RunFolder, process: subprocess.Popen,
+          on_progress: ProgressCallback | None = None, poll_seconds: float = WATCH_SECONDS) -> JobOutcome:
+    """Relay progress and supervise until the job process ends; then read the outcome from the registry."""
+    last_progress = None
+    while True:
+        exit_code = process.poll()
+        status = entry.status()
+        progress = status.get("progress")
+        if on_progress and progress and progress != last_progress:
+            last_progress = progress
+            with contextlib.suppress(Exception):  # a progress relay that fails must not orphan the job
+                on_progress(progress)
+        if exit_code is not None:
+            break
+        control.supervise(entry)
+        time.sleep(poll_seconds)
+    status = entry.status()
+    if exit_code == EXIT_REFUSED and status.get("pid") != process.pid and not _unclaimed(workspace, kind, entry):
+        return JobOutcome(entry.name, "refused", _refusal(entry), exit_code=exit_code)  # another process has it
+    if status.get("status") in ACTIVE and status.get("pid") == process.pid:
+        reconcile(entry)  # it took the entry, then died: interrupted (with a resume hint for a run)
+    elif status.get("status") in ACTIVE and status.get("pid") is None:
+        message = f"the job process (pid {process.pid}) exited with code {exit_code} before it started"
+        tail = _log_tail(entry)
+        entry.set_status("failed", message=message + (f": {tail}" if tail else ""))
+        entry.append_event({"type": "failed", "message": message})
+    status = entry.status()
+    result = read_json(entry.folder / RESULT_FILE, default={}) if status.get("status") == "finished" else {}
+    return JobOutcome(entry.name, status.get("status", "unknown"), status.get("message", ""), result or {}, exit_code)
+
+
+def run_and_watch(workspace: Workspace, kind: str, name: str, owner: str, on_progress: ProgressCallback | None = None,
+                  export: bool = False, end_on_sigterm: bool = False) -> JobOutcome:
+    """Start the job in a new interpreter and watch it to the end.
+
+    ``end_on_sigterm``: when this watcher is terminated (Dash ends a background callback
+    that was triggered again), an attached job (a preview) is ended with it; a detached
+    one (a training) runs on and stays reachable through the registry.
+    """
+    entry = entry_of(workspace, kind_of(kind), name)
+    process = start(workspace, kind, name, owner, export)
+    previous = None
+    if end_on_sigterm:
+        previous = signal.signal(signal.SIGTERM, _raise_exit)
+    try:
+        return watch(workspace, KINDS[kind], entry, process, on_progress)
+    finally:
+        if process.poll() is None and KINDS[kind].attached:
+            process.kill()
+            process.wait(timeout=30)
+            with contextlib.suppress(OSError, ValueError):
+                entry.set_status("cancelled", message="ended with the request that started it")
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_exit(_signal, _frame):
+    raise SystemExit(0)
+
+
+# --- the side inside the job process -------------------------------------------------------
+
+class _Progress:
+    """The progress callback every job body gets; it carries the test hooks (throttle, stop)."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.throttle = get_settings().job_throttle_seconds
+        stop_at = os.environ.get(STOP_AT_PROGRESS_VARIABLE, "").strip()
+        self.stop_at = int(stop_at) if stop_at.isdigit() else None
+
+    def __call__(self, event: dict) -> None:
+        self.steps += 1
+        if self.stop_at is not None and self.steps == self.stop_at:
+            logger.warning("%s=%d: stopping this job process (test hook)", STOP_AT_PROGRESS_VARIABLE, self.stop_at)
+            os.kill(os.getpid(), signal.SIGSTOP)
+        if self.throttle:
+            time.sleep(self.throttle)
+
+
+def run_job(workspace: Workspace, kind: str, name: str, export: bool = False) -> JobOutcome:
+    """The body of ``jobs run KIND NAME``: do the job, recording everything in its entry.
+
+    Raises:
+        JobRefused / RunError: the job could not take its entry (unknown, started already).
+    """
+    job_kind = kind_of(kind)
+    entry = entry_of(workspace, job_kind, name)
+    max_bytes = get_settings().max_annotation_bytes
+    progress = _Progress()
+    if kind in ("train", "resume"):
+        from cocoseg.pipeline.training.jobs import training_job
+
+        result = training_job(workspace, name, max_bytes, export=export, resume=kind == "resume", on_progress=progress)
+    elif kind == "prepare":
+        from cocoseg.pipeline.prepare.jobs import run_prepare_job
+
+        prepared = run_prepare_job(workspace, name, max_bytes, on_progress=progress)
+        result = {"prepared": prepared.name if prepared else None}
+    else:
+        return _run_short(workspace, entry, job_kind, max_bytes, progress)
+    status = entry.status()
+    if status.get("status") == "finished":
+        atomic_write_json(entry.folder / RESULT_FILE, result)
+    return JobOutcome(name, status.get("status", "unknown"), status.get("message", ""), result)
+
+
+def _run_short(workspace: Workspace, entry: RunFolder, kind: JobKind, max_bytes: int, progress: _Progress) -> JobOutcome:
+    """Take a short job's entry, run its body with a heartbeat, and record its result or failure."""
+    from cocoseg.pipeline.jobs import bodies
+
+    with take_queued(workspace, entry, lock_name(kind, entry.name), f"job {entry.name}", "running in another process") as go_on:
+        if not go_on:
+            return JobOutcome(entry.name, "cancelled", "cancelled before it started")
+        entry.set_status("running", message="", started=now_iso(), **process_identity())
+        last = [0.0]
+
+        def report(event: dict) -> None:
+            if entry.cancel_requested():
+                raise bodies.JobCancelled(f"cancelled after {event.get('done', 0)} of {event.get('total', '?')} steps")
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_EVERY_SECONDS or event.get("done") == event.get("total"):
+                last[0] = now
+                entry.heartbeat(progress=event)
+            progress(event)
+
+        try:
+            with Heartbeat(entry):
+                result = getattr(bodies, kind.name)(workspace, entry.config(), max_bytes, report)
+        except bodies.JobCancelled as error:
+            entry.set_status("cancelled", message=str(error))
+            return JobOutcome(entry.name, "cancelled", str(error))
+        except bodies.USER_ERRORS as error:
+            entry.set_status("failed", message=str(error)[:600])
+            return JobOutcome(entry.name, "failed", str(error))
+        except BaseException as error:
+            entry.set_status("failed", message=f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}")
+            raise
+        atomic_write_json(entry.folder / RESULT_FILE, result)
+        entry.set_status("finished", message="")
+        return JobOutcome(entry.name, "finished", "", result)
+
+
+def prune(workspace: Workspace, kinds: tuple[str, ...] = ("preview", "summary", *TEST_KINDS), older_than: float = 3600.0) -> int:
+    """Delete ended entries of throw-away kinds older than ``older_than`` seconds; returns how many."""
+    import shutil
+
+    removed = 0
+    if not workspace.jobs_dir.is_dir():
+        return 0
+    for folder in workspace.jobs_dir.iterdir():
+        if folder.name.split("-", 1)[0] not in kinds or not (folder / "status.json").is_file():
+            continue
+        entry = RunFolder(folder)
+        if entry.status().get("status") not in ACTIVE and time.time() - entry.last_alive() > older_than:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed

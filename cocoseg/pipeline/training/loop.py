@@ -1,0 +1,464 @@
+"""Training runner: ``run(config, ...)`` trains a model on a prepared set into a run folder.
+
+A custom loop (not ``model.fit``) so that ``should_stop`` is polled between batches,
+a NaN loss is caught with its epoch and batch, and progress events carry images/s and
+an ETA. Each epoch ends with validation (mIoU from one confusion matrix), a
+``last.keras`` checkpoint with the optimizer state, ``best.keras`` when mIoU improved,
+a history row and TensorBoard scalars. Resuming restarts from the last finished epoch
+with the same per-epoch data seeds, so it reproduces uninterrupted training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import logging
+import math
+import os
+import time
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from cocoseg.models.catalog import check_model_settings
+from cocoseg.pipeline.training.augment import NO_AUGMENTATION, AugmentConfig
+from cocoseg.pipeline.training.input import InputConfig, evaluation_dataset, training_dataset
+from cocoseg.pipeline.prepare.writer import PrepareError, PreparedSet, find_prepared
+from cocoseg.pipeline.jobs.registry import Heartbeat, RunError, RunFolder, create_run, get_run, now_iso, process_identity, take_queued
+from cocoseg.pipeline.prepare.sampling import SAMPLING_METHODS, SamplingConfig
+from cocoseg.pipeline.core.tf_runtime import tensorflow
+from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json
+
+logger = logging.getLogger(__name__)
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "poly")
+LOSS_NAMES = ("cross_entropy", "dice", "focal", "cross_entropy_dice")
+EVENT_EVERY_BATCHES = 5
+MAX_EPOCHS = 1000
+MAX_BATCH_SIZE = 1024
+
+ProgressCallback = Callable[[dict], None]
+StopCallback = Callable[[], bool]
+
+
+class TrainConfigError(ValueError):
+    """An invalid training setting, found before training starts; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """What to train and how (validated on construction).
+
+    Attributes:
+        prepared: name of a prepared set (``cocoseg prepare list``).
+        model: registered architecture; ``model_options`` its keyword options.
+        epochs, batch_size, learning_rate: the usual.
+        optimizer: ``adam``, ``adamw`` or ``sgd`` (momentum 0.9).
+        schedule: ``constant``, ``cosine`` or ``poly`` (power 0.9) decay over all steps.
+        loss: ``cross_entropy``, ``dice``, ``focal`` or ``cross_entropy_dice``.
+        sampling, threshold: class-balanced sampling of training reads.
+        augment: apply the default augmentations.
+        seed: seeds weights, data order, sampling and augmentation.
+        mixed_precision: float16 compute (GPU only).
+    """
+
+    prepared: str
+    model: str = "unet"
+    model_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    epochs: int = 20
+    batch_size: int = 8
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    schedule: str = "cosine"
+    loss: str = "cross_entropy"
+    sampling: str = "none"
+    threshold: float = 0.1
+    augment: bool = True
+    seed: int = 0
+    mixed_precision: bool = False
+
+    def __post_init__(self) -> None:
+        try:
+            check_model_settings(self.model, dict(self.model_options))
+        except ValueError as error:
+            field, _, message = str(error).partition(": ")
+            raise TrainConfigError("model" if field == "model" else "model_options", message if field in ("model", "model_options") else str(error)) from None
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or not 1 <= self.epochs <= MAX_EPOCHS:
+            raise TrainConfigError("epochs", f"must be a whole number from 1 to {MAX_EPOCHS}, got {self.epochs!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise TrainConfigError("batch_size", f"must be a whole number from 1 to {MAX_BATCH_SIZE}, got {self.batch_size!r}")
+        if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise TrainConfigError("learning_rate", f"must be a positive number, got {self.learning_rate!r}")
+        for field, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("loss", LOSS_NAMES), ("sampling", SAMPLING_METHODS)):
+            if getattr(self, field) not in allowed:
+                raise TrainConfigError(field, f"must be one of {', '.join(allowed)}, got {getattr(self, field)!r}")
+        if not 0 < self.threshold <= 1:
+            raise TrainConfigError("threshold", f"must be in (0, 1], got {self.threshold}")
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "model_options": dict(self.model_options)}
+
+    @classmethod
+    def from_dict(cls, payload: dict) -> "TrainConfig":
+        fields = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in payload.items() if key in fields})
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """The outcome of ``run``/``resume``: the folder and how it ended."""
+
+    folder: RunFolder
+    status: str
+    best_miou: float | None
+    epochs_done: int
+    message: str = ""
+
+
+def choose_strategy():
+    """MirroredStrategy over all GPUs when there are several, the default strategy otherwise.
+
+    Several machines would need MultiWorkerMirroredStrategy with TF_CONFIG and a chief-only
+    run folder; that is not built yet (README, Training).
+    """
+    tf = tensorflow()
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def device_name() -> str:
+    tf = tensorflow()
+    gpus = tf.config.list_logical_devices("GPU")
+    return f"{len(gpus)} GPU" if gpus else "CPU"
+
+
+def check(workspace: Workspace, config: TrainConfig, num_classes: int | None = None, device_check: bool = True) -> PreparedSet:
+    """Everything that must hold before a run starts; errors name the field.
+
+    ``device_check=False`` skips the one check that needs TensorFlow (a GPU for mixed
+    precision), so the web process can validate a form; the job repeats it.
+    """
+    try:
+        prepared = find_prepared(workspace, config.prepared)
+    except (PrepareError, ValueError) as error:
+        raise TrainConfigError("prepared", str(error)) from None
+    manifest = prepared.manifest
+    for split in ("train", "val"):
+        if split not in manifest["splits"]:
+            raise TrainConfigError("prepared", f"{prepared.name} has no {split} split; prepare with --splits train,val")
+    examples = manifest["splits"]["train"]["examples"]
+    if config.batch_size > examples:
+        raise TrainConfigError("batch_size", f"{config.batch_size} is larger than the {examples} training examples")
+    try:
+        check_model_settings(config.model, dict(config.model_options), manifest["config"]["size"])
+    except ValueError as error:
+        raise TrainConfigError("prepared", f"{prepared.name}: {str(error).partition(': ')[2]}") from None
+    classes = len(manifest["label_map"]["classes"])
+    if num_classes is not None and num_classes != classes:
+        raise TrainConfigError("prepared", f"its label map has {classes} classes but the model predicts {num_classes}")
+    if device_check and config.mixed_precision and device_name() == "CPU":
+        raise TrainConfigError("mixed_precision", "needs a GPU; none is visible")
+    return prepared
+
+
+def _optimizer(config: TrainConfig, total_steps: int):
+    import keras
+
+    if config.schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, max(total_steps, 1))
+    elif config.schedule == "poly":
+        rate = keras.optimizers.schedules.PolynomialDecay(config.learning_rate, max(total_steps, 1), end_learning_rate=0.0, power=0.9)
+    else:
+        rate = config.learning_rate
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(rate, momentum=0.9)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=1e-4)
+    return keras.optimizers.Adam(rate)
+
+
+def _registry():
+    """cocoseg.models.registry, imported after TensorFlow's quiet start (models import keras at load)."""
+    tensorflow()
+    from cocoseg.models import registry
+
+    return registry
+
+
+def _loss_function(name: str):
+    tensorflow()
+    from cocoseg.models.losses import LOSS_FUNCTIONS
+
+    return LOSS_FUNCTIONS[name]
+
+
+def _save_checkpoint(model, target) -> None:
+    """Write next to ``target`` and rename: a failed write (full disk) keeps the old checkpoint."""
+    temporary = target.with_name(f".{target.stem}.tmp.keras")
+    try:
+        model.save(temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def make_train_step(model, optimizer, loss_function, strategy=None):
+    """A compiled ``step(images, masks) -> loss``: forward, loss, backward, optimizer update.
+
+    Under a multi-replica ``strategy`` each replica's loss is scaled by 1/replicas and the
+    returned loss is their mean. Benchmarks and tests call this same step.
+    """
+    tf = tensorflow()
+    strategy = strategy or tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+
+    def step(images, masks):
+        with tf.GradientTape() as tape:
+            logits = model(images, training=True)
+            loss = loss_function(masks, logits)
+            scaled = optimizer.scale_loss(loss / replicas) if hasattr(optimizer, "scale_loss") else loss / replicas
+        gradients = tape.gradient(scaled, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return loss
+
+    @tf.function
+    def distributed(images, masks):
+        losses = strategy.run(step, args=(images, masks))
+        return strategy.reduce(tf.distribute.ReduceOp.MEAN, losses, axis=None)
+
+    return distributed
+
+
+class _Trainer:
+    """One training session over a run folder (fresh or resumed)."""
+
+    def __init__(self, run: RunFolder, config: TrainConfig, prepared: PreparedSet, on_progress, should_stop) -> None:
+        self.run, self.config, self.prepared = run, config, prepared
+        self.on_progress = on_progress or (lambda event: None)
+        asked = should_stop or (lambda: False)
+        self.should_stop = lambda: run.cancel_requested() or asked()  # the registry's cancel works for every caller
+        self.tf = tensorflow()
+        self.num_classes = len(prepared.manifest["label_map"]["classes"])
+        self.loss_function = _loss_function(config.loss)
+        train = prepared.manifest["splits"]["train"]
+        expected_epoch = train.get("sampling", {}).get("after", {}).get("epoch_images", train["examples"]) if config.sampling != "none" else train["examples"]
+        self.steps_per_epoch = max(1, math.ceil(expected_epoch / config.batch_size))
+
+    def _input_config(self) -> InputConfig:
+        return InputConfig(batch_size=self.config.batch_size, augment=AugmentConfig() if self.config.augment else NO_AUGMENTATION,
+                           sampling=SamplingConfig(self.config.sampling, self.config.threshold), seed=self.config.seed)
+
+    def build(self, resume: bool):
+        import keras
+
+        build_model = _registry().build_model
+        if self.config.mixed_precision:
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        keras.utils.set_random_seed(self.config.seed)
+        self.strategy = choose_strategy()
+        with self.strategy.scope():
+            if resume:
+                self.model = keras.models.load_model(self.run.last_checkpoint, compile=True)
+                if self.model.output.shape[-1] != self.num_classes:
+                    raise TrainConfigError("prepared", f"its label map has {self.num_classes} classes but the checkpoint predicts {self.model.output.shape[-1]}")
+            else:
+                size = self.prepared.manifest["config"]["size"]
+                self.model = build_model(self.config.model, self.num_classes, size, **dict(self.config.model_options))
+                # compile only attaches the optimizer, so checkpoints carry its state
+                self.model.compile(optimizer=_optimizer(self.config, self.steps_per_epoch * self.config.epochs))
+            self.optimizer = self.model.optimizer
+        self.train_step = make_train_step(self.model, self.optimizer, self.loss_function, self.strategy)
+
+    def evaluate(self) -> tuple[float, float, list[float]]:
+        """Validation loss, mIoU and per-class IoU over the whole val split."""
+        tensorflow()
+        from cocoseg.models.metrics import confusion_matrix, per_class_iou
+
+        matrix = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
+        losses, weights = [], []
+        for images, masks in evaluation_dataset(self.prepared, "val", self.config.batch_size):
+            logits = self.model(images, training=False)
+            losses.append(float(self.loss_function(masks, logits)))
+            weights.append(int(images.shape[0]))
+            predictions = self.tf.argmax(logits, axis=-1, output_type=self.tf.int32)
+            matrix += np.asarray(confusion_matrix(masks, predictions, self.num_classes), dtype=np.int64)
+        iou = per_class_iou(matrix)
+        miou = float(np.nanmean(iou)) if np.isfinite(iou).any() else 0.0
+        return float(np.average(losses, weights=weights)), miou, [None if math.isnan(value) else float(value) for value in iou]
+
+    def train(self, start_epoch: int, best_miou: float | None) -> Run:
+        run, config = self.run, self.config
+        writer = self.tf.summary.create_file_writer(str(run.logs))
+        run.set_status("running", device=device_name(), message="", epochs=config.epochs)
+        for epoch in range(start_epoch, config.epochs):
+            started = time.perf_counter()
+            seen, loss_sum, batches = 0, 0.0, 0
+            dataset = self.strategy.experimental_distribute_dataset(training_dataset(self.prepared, "train", self._input_config(), epoch))
+            for batch, (images, masks) in enumerate(dataset):
+                if self.should_stop():
+                    kept = f"the last checkpoint is from epoch {epoch}" if epoch else "no epoch had finished, so there is no checkpoint"
+                    run.set_status("cancelled", message=f"cancelled during epoch {epoch + 1}; {kept}")
+                    return Run(run, "cancelled", best_miou, epoch, "cancelled")
+                loss = float(self.train_step(images, masks))
+                if not math.isfinite(loss):
+                    message = f"loss became NaN at epoch {epoch + 1} batch {batch + 1}"
+                    run.set_status("failed", message=message)
+                    run.append_event({"type": "failed", "epoch": epoch + 1, "batch": batch + 1, "message": message})
+                    return Run(run, "failed", best_miou, epoch, message)
+                count = int(self.tf.shape(masks.values[0] if hasattr(masks, "values") else masks)[0]) * self.strategy.num_replicas_in_sync
+                seen, loss_sum, batches = seen + count, loss_sum + loss, batches + 1
+                if batches % EVENT_EVERY_BATCHES == 0 or batches == 1:
+                    rate = seen / max(time.perf_counter() - started, 1e-9)
+                    remaining = (self.steps_per_epoch - batches) * config.batch_size + (config.epochs - epoch - 1) * self.steps_per_epoch * config.batch_size
+                    event = {"type": "batch", "epoch": epoch + 1, "epochs": config.epochs, "batch": batches, "batches": self.steps_per_epoch,
+                             "loss": loss_sum / batches, "images_per_second": rate, "eta_seconds": max(remaining, 0) / max(rate, 1e-9)}
+                    run.append_event(event)
+                    run.heartbeat(progress=event)
+                    self.on_progress(event)
+            best_miou = self._end_epoch(epoch, loss_sum / max(batches, 1), seen, time.perf_counter() - started, best_miou, writer)
+        run.set_status("finished", message=f"best validation mIoU {best_miou:.4f}" if best_miou is not None else "")
+        return Run(run, "finished", best_miou, config.epochs)
+
+    def _end_epoch(self, epoch: int, loss: float, seen: int, seconds: float, best_miou, writer) -> float:
+        val_loss, val_miou, per_class = self.evaluate()
+        improved = best_miou is None or val_miou > best_miou
+        best_miou = val_miou if improved else best_miou
+        _save_checkpoint(self.model, self.run.last_checkpoint)
+        if improved:
+            _save_checkpoint(self.model, self.run.best_checkpoint)
+        self.run.save_state(epoch + 1, best_miou)
+        learning_rate = float(self.optimizer.learning_rate)
+        row = {"epoch": epoch + 1, "loss": loss, "val_loss": val_loss, "val_miou": val_miou, "learning_rate": learning_rate,
+               "seconds": seconds, "images_per_second": seen / max(seconds, 1e-9)}
+        self.run.append_history(row)
+        event = {"type": "epoch", **row, "epochs": self.config.epochs, "best_miou": best_miou, "per_class_iou": per_class}
+        self.run.append_event(event)
+        self.run.heartbeat(progress=event)
+        with writer.as_default(step=epoch + 1):
+            for key in ("loss", "val_loss", "val_miou", "learning_rate"):
+                self.tf.summary.scalar(key, row[key])
+        self.on_progress(event)
+        return best_miou
+
+
+def _failure_message(error: BaseException, run: RunFolder) -> str:
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        epoch = run.state().get("epoch", 0)
+        kept = f"the checkpoint of epoch {epoch} is kept" if epoch else "no checkpoint was saved yet"
+        return f"the disk is full (No space left on device); {kept}. Free some space, then resume"
+    return f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
+
+
+def _execute(trainer: _Trainer, resume: bool, start_epoch: int, best_miou) -> Run:
+    try:
+        trainer.run.set_status("running", message="starting: loading TensorFlow and building the model", started=now_iso(),
+                               **process_identity())
+        with Heartbeat(trainer.run):
+            trainer.build(resume)
+            return trainer.train(start_epoch, best_miou)
+    except BaseException as error:
+        try:
+            if isinstance(error, KeyboardInterrupt):
+                trainer.run.set_status("cancelled", message="interrupted from the keyboard")
+            else:
+                trainer.run.set_status("failed", message=_failure_message(error, trainer.run))
+                trainer.run.append_event({"type": "failed", "message": _failure_message(error, trainer.run)})
+        except OSError:  # the disk may be too full even for status.json: reconcile marks it interrupted
+            logger.exception("could not record the failure of %s", trainer.run.name)
+        raise
+
+
+def create(workspace: Workspace, config: TrainConfig, device_check: bool = True) -> RunFolder:
+    """Check ``config`` and create its run folder, ``queued`` (the web starts the job after this).
+
+    Raises:
+        TrainConfigError: before any folder is created, for settings that cannot work.
+    """
+    prepared = check(workspace, config, device_check=device_check)
+    return create_run(workspace, {**config.to_dict(), "prepared_folder": prepared.name}, config.model)
+
+
+def train_queued(
+    workspace: Workspace,
+    name: str,
+    on_progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
+) -> Run:
+    """Train a run that ``create`` queued; the one writer of its folder.
+
+    Raises:
+        RunError: unknown run, already started (a double click, a second tab), or being
+            trained by another process.
+    """
+    folder = get_run(workspace, name)
+    config = TrainConfig.from_dict(folder.config())
+    with take_queued(workspace, folder, f"run-{folder.name}", f"run {name}", "being trained by another process") as go_on:
+        if not go_on:
+            return Run(folder, "cancelled", None, 0, "cancelled")
+        # taken: say by whom at once, so that reconcile and the job managers see this process during start-up
+        folder.set_status("queued", message="starting", **process_identity())
+        try:
+            prepared = check(workspace, config)
+            trainer = _Trainer(folder, config, prepared, on_progress, should_stop)
+        except Exception as error:  # recorded, or the run would stay "queued" (no pid) for ever
+            message = str(error) if isinstance(error, TrainConfigError) else _failure_message(error, folder)
+            folder.set_status("failed", message=message)
+            folder.append_event({"type": "failed", "message": message})
+            raise
+        return _execute(trainer, False, 0, None)
+
+
+def run(
+    workspace: Workspace,
+    config: TrainConfig,
+    on_progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
+) -> Run:
+    """Train ``config`` in a new run folder (``create`` then ``train_queued``).
+
+    Raises:
+        TrainConfigError: before any folder is created, for settings that cannot work.
+    """
+    folder = create(workspace, config)
+    return train_queued(workspace, folder.name, on_progress, should_stop)
+
+
+def resume(
+    workspace: Workspace,
+    name: str,
+    epochs: int | None = None,
+    on_progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
+) -> Run:
+    """Continue a run from its last finished epoch (optionally to a new total of ``epochs``).
+
+    Raises:
+        RunError: unknown run, no checkpoint yet, or it is being trained right now.
+    """
+    import filelock
+
+    folder = get_run(workspace, name)
+    config = TrainConfig.from_dict(folder.config())
+    if epochs is not None:
+        config = dataclasses.replace(config, epochs=epochs)
+    state = folder.state()
+    if not folder.last_checkpoint.is_file():
+        raise RunError(f"run {name} has no finished epoch to resume from; start a new run")
+    if state["epoch"] >= config.epochs:
+        raise RunError(f"run {name} already has {state['epoch']} epochs; pass a larger --epochs to train further")
+    prepared = check(workspace, config)
+    try:
+        with workspace.lock(f"run-{folder.name}", timeout=0):
+            folder.clear_cancel()
+            atomic_write_json(folder.folder / "config.json", {**folder.config(), "epochs": config.epochs})
+            return _execute(_Trainer(folder, config, prepared, on_progress, should_stop), True, state["epoch"], state["best_miou"])
+    except filelock.Timeout:
+        raise RunError(f"run {name} is being trained by another process") from None
