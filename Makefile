@@ -10,7 +10,7 @@ CHROMIUM := $(or $(CHROMIUM_PATH),/usr/bin/chromium)
 # the Celery-mode tests' redis-server: $REDIS_SERVER when set, else the one on PATH (tests/celery_support.py)
 REDIS := $(or $(REDIS_SERVER),$(shell command -v redis-server 2>/dev/null))
 
-.PHONY: run test test-fast test-browser-slow setup setup-dev web browser redis validate-demo stats-demo benchmark benchmark-input benchmark-training benchmark-inference benchmark-gpu clean
+.PHONY: run test test-fast test-browser-slow lint format setup setup-dev web browser redis validate-demo stats-demo benchmark benchmark-input benchmark-training benchmark-inference benchmark-gpu clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || { echo "cocoseg needs Python 3.10 or newer (found: $$($(PYTHON) --version))"; exit 1; }
@@ -61,9 +61,20 @@ run: setup
 	$(BIN)/cocoseg data validate demo
 	$(BIN)/cocoseg serve --host $(HOST) --port $(PORT)
 
-## test: set up with dev tools, then the whole suite (browser and Celery-mode tests included)
-test: setup-dev redis
+## test: set up with dev tools, lint, then the whole suite (browser and Celery-mode tests included)
+test: setup-dev redis lint
 	$(BIN)/python -m pytest
+
+## lint: ruff (lint and format check, pyproject [tool.ruff]) and the import contract (pyproject [tool.importlinter])
+lint: setup-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+
+## format: apply ruff's formatter and its safe fixes
+format: setup-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 ## test-fast: the unit tests only (no browser, nothing marked slow): a few minutes, for iteration
 test-fast: setup-dev

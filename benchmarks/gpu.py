@@ -282,8 +282,10 @@ def make_payload(folder: Path, architectures: list[str], size: int = SIZE) -> No
     import onnx
 
     from cocoseg.pipeline.training.export import ExportConfig, export_run
-    from cocoseg.pipeline.prepare.writer import PrepareConfig, prepare
-    from cocoseg.pipeline.training.loop import TrainConfig, run as train
+    from cocoseg.pipeline.prepare.config import PrepareConfig
+    from cocoseg.pipeline.prepare.writer import prepare
+    from cocoseg.pipeline.training.config import TrainConfig
+    from cocoseg.pipeline.training.loop import run as train
     from cocoseg.pipeline.core.workspace import Workspace
 
     skeletons = folder / "skeletons"

@@ -30,9 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.coco_scale import machine_description  # noqa: E402
-from cocoseg.pipeline.prepare.examples import build_example, to_tf_example  # noqa: E402
+from cocoseg.pipeline.prepare.examples import build_example
+from cocoseg.pipeline.prepare.records import to_tf_example
 from cocoseg.pipeline.training.input import InputConfig, training_dataset  # noqa: E402
-from cocoseg.pipeline.prepare.writer import PrepareConfig, SplitPlan, plan, prepare, write_split  # noqa: E402
+from cocoseg.pipeline.prepare.config import PrepareConfig
+from cocoseg.pipeline.prepare.plan import plan, SplitPlan
+from cocoseg.pipeline.prepare.writer import prepare, write_split
 from cocoseg.pipeline.prepare.sampling import SamplingConfig  # noqa: E402
 from cocoseg.pipeline.core.tf_runtime import tensorflow  # noqa: E402
 from cocoseg.pipeline.core.workspace import Workspace  # noqa: E402

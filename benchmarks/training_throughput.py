@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks.coco_scale import machine_description  # noqa: E402
 from cocoseg.pipeline.core.tf_runtime import tensorflow  # noqa: E402
-from cocoseg.pipeline.training.loop import make_train_step  # noqa: E402
+from cocoseg.pipeline.training.loop import make_train_step
 
 tf = tensorflow()
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from cocoseg.pipeline.core import settings as settings_module
-from cocoseg.pipeline.prepare.writer import PrepareConfig, prepare
+from cocoseg.pipeline.prepare.config import PrepareConfig
+from cocoseg.pipeline.prepare.writer import prepare
 from cocoseg.pipeline.core.settings import DEMO_DATASET_DIR
 from cocoseg.pipeline.core.workspace import Workspace
 
@@ -105,7 +106,8 @@ def exported_models(prepared_workspace, prepared_demo) -> list[str]:
     Returns the model names (= run names) in ``prepared_workspace``; tests must not change them.
     """
     from cocoseg.pipeline.training.export import ExportConfig, export_run
-    from cocoseg.pipeline.training.loop import TrainConfig, run
+    from cocoseg.pipeline.training.config import TrainConfig
+    from cocoseg.pipeline.training.loop import run
 
     names = []
     for model, options in TINY_MODELS:

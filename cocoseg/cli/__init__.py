@@ -30,9 +30,9 @@ from cocoseg.pipeline.inference.evaluate import EvaluationError
 from cocoseg.pipeline.inference.predictor import InferenceInputError
 from cocoseg.pipeline.data.mask_export import ExportError, export_masks
 from cocoseg.pipeline.inference.model_store import ModelError
-from cocoseg.pipeline.prepare.writer import PrepareError
+from cocoseg.pipeline.prepare.sets import PrepareError
 from cocoseg.pipeline.jobs.registry import RunError
-from cocoseg.pipeline.training.loop import TrainConfigError
+from cocoseg.pipeline.core.errors import ConfigError
 from cocoseg.cli.progress import with_progress_bar
 from cocoseg.pipeline.core.settings import Settings, get_settings
 from cocoseg.pipeline.data.stats import dataset_stats
@@ -47,7 +47,7 @@ EXIT_USAGE = 2
 EXIT_INPUT = 3
 EXIT_INTERRUPTED = 130
 
-USER_ERRORS = (RegistryError, CocoFileError, LabelMapError, UnsafePathError, ExportError, PrepareError, RunError, TrainConfigError,
+USER_ERRORS = (RegistryError, CocoFileError, LabelMapError, UnsafePathError, ExportError, PrepareError, RunError, ConfigError,
                ModelError, EvaluationError, InferenceInputError, BusyError)
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 import time
 
-from cocoseg.pipeline.jobs import KINDS, cancel, observe, run_job, supervise
+from cocoseg.pipeline.jobs import cancel, KINDS, observe, supervise
+from cocoseg.pipeline.jobs.execution import run_job
 from cocoseg.pipeline.jobs.runner import TEST_KINDS
 from cocoseg.pipeline.jobs.registry import RunError, RunFolder
 from cocoseg.pipeline.core.settings import Settings

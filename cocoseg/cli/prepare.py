@@ -10,10 +10,13 @@ import json
 import sys
 from pathlib import Path
 
-from cocoseg.pipeline.training.augment import AugmentConfig
+from cocoseg.pipeline.training.config import AugmentConfig
 from cocoseg.pipeline.data.geometry import RESIZE_MODES
 from cocoseg.pipeline.data.labels import PRESETS
-from cocoseg.pipeline.prepare.writer import ENCODINGS, PrepareConfig, dry_run, list_prepared, prepare
+from cocoseg.pipeline.prepare.config import ENCODINGS, PrepareConfig
+from cocoseg.pipeline.prepare.plan import dry_run
+from cocoseg.pipeline.prepare.sets import list_prepared
+from cocoseg.pipeline.prepare.writer import prepare
 from cocoseg.pipeline.training.preview import augmented_examples, encode_png, preview_grid
 from cocoseg.cli.progress import with_progress_bar
 from cocoseg.pipeline.prepare.sampling import SAMPLING_METHODS, SamplingConfig

@@ -12,7 +12,9 @@ from cocoseg.pipeline.jobs import cancel, observe
 from cocoseg.pipeline.jobs.registry import RunFolder, delete_run, get_run, list_runs, summarise_run
 from cocoseg.pipeline.prepare.sampling import SAMPLING_METHODS
 from cocoseg.pipeline.core.settings import Settings
-from cocoseg.pipeline.training.loop import LOSS_NAMES, OPTIMIZERS, SCHEDULES, TrainConfig, TrainConfigError, resume, run
+from cocoseg.pipeline.training.config import LOSS_NAMES, OPTIMIZERS, SCHEDULES, TrainConfig
+from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.pipeline.training.loop import resume, run
 from cocoseg.pipeline.core.workspace import Workspace
 
 
@@ -26,7 +28,7 @@ def _parse_options(pairs: list[str]) -> dict:
     for pair in pairs or []:
         key, separator, value = pair.partition("=")
         if not separator or not key:
-            raise TrainConfigError("model_options", f"write options as NAME=VALUE, got {pair!r}")
+            raise ConfigError("model_options", f"write options as NAME=VALUE, got {pair!r}")
         try:
             options[key] = json.loads(value)
         except json.JSONDecodeError:

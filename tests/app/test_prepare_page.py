@@ -16,8 +16,10 @@ from dash._utils import AttributeDict
 
 from cocoseg.app.ids import Prepare
 from cocoseg.app.main import create_app
-from cocoseg.pipeline.prepare.writer import PrepareConfig, list_prepared
-from cocoseg.pipeline.prepare.jobs import create_prepare_job, get_prepare_job, list_prepare_jobs, run_prepare_job
+from cocoseg.pipeline.prepare.config import PrepareConfig
+from cocoseg.pipeline.prepare.sets import list_prepared
+from cocoseg.pipeline.prepare.entries import create_prepare_job, get_prepare_job, list_prepare_jobs
+from cocoseg.pipeline.prepare.jobs import run_prepare_job
 from cocoseg.pipeline.jobs.registry import process_identity
 from tests.app.test_main import _text, _walk
 from tests.app.test_pages import _layout, _module

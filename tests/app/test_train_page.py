@@ -13,7 +13,8 @@ from dash._utils import AttributeDict
 
 from cocoseg.app.main import create_app
 from cocoseg.pipeline.jobs.registry import RunFolder, create_run, list_runs
-from cocoseg.pipeline.training.loop import TrainConfig, create
+from cocoseg.pipeline.training.config import TrainConfig
+from cocoseg.pipeline.training.checks import create
 from tests.app.test_main import _text
 
 

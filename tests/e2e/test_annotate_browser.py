@@ -67,7 +67,8 @@ def test_prefill_paint_save_and_read_back_with_pycocotools(model_server, page, s
     page.fill("#annotate-register-name", "demo-fixed")  # back into training: the demo with this correction
     page.get_by_role("button", name="Register").click()
     page.locator("#annotate-register-message", has_text="Registered demo-fixed").wait_for(timeout=30_000)
-    from cocoseg.pipeline.prepare.writer import PrepareConfig, plan
+    from cocoseg.pipeline.prepare.config import PrepareConfig
+    from cocoseg.pipeline.prepare.plan import plan
     from cocoseg.pipeline.core.workspace import Workspace
     from tests.conftest import LIMIT
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import psutil
 import pytest
 
-from cocoseg.pipeline.prepare.writer import PrepareConfig, prepare
+from cocoseg.pipeline.prepare.config import PrepareConfig
+from cocoseg.pipeline.prepare.writer import prepare
 from cocoseg.pipeline.jobs.registry import RunFolder
 from cocoseg.pipeline.core.workspace import Workspace
 from tests.conftest import LIMIT

@@ -15,7 +15,8 @@ import urllib.request
 import psutil
 import pytest
 
-from cocoseg.pipeline.prepare.writer import PrepareConfig, prepare
+from cocoseg.pipeline.prepare.config import PrepareConfig
+from cocoseg.pipeline.prepare.writer import prepare
 from cocoseg.pipeline.jobs.registry import RunFolder
 from cocoseg.pipeline.core.workspace import Workspace
 from tests.conftest import LIMIT

@@ -83,6 +83,6 @@ def test_streaming_mean_iou_matches_the_matrix():
 
 def test_loss_names_match_the_training_config():
     from cocoseg.models.losses import LOSS_FUNCTIONS
-    from cocoseg.pipeline.training.loop import LOSS_NAMES
+    from cocoseg.pipeline.training.config import LOSS_NAMES
 
     assert tuple(LOSS_FUNCTIONS) == LOSS_NAMES

@@ -39,7 +39,8 @@ from cocoseg.pipeline.data.coco import validate_coco
 from cocoseg.pipeline.data.registry import get_dataset, load_split
 from cocoseg.pipeline.data.labels import build_label_map
 from cocoseg.pipeline.data.masks import semantic_mask
-from cocoseg.pipeline.prepare.writer import PrepareConfig, plan
+from cocoseg.pipeline.prepare.config import PrepareConfig
+from cocoseg.pipeline.prepare.plan import plan
 from cocoseg.pipeline.core.workspace import Workspace
 from tests.conftest import DEMO_TRAIN_IMAGES, DEMO_TRAIN_JSON, DEMO_VAL_IMAGES, DEMO_VAL_JSON, LIMIT
 

@@ -12,7 +12,8 @@ from cocoseg import cli
 from cocoseg.pipeline.annotation.store import load_saved, save_image
 from cocoseg.pipeline.data.registry import get_dataset
 from cocoseg.pipeline.data.labels import build_label_map
-from cocoseg.pipeline.prepare.writer import PrepareConfig, plan
+from cocoseg.pipeline.prepare.config import PrepareConfig
+from cocoseg.pipeline.prepare.plan import plan
 from cocoseg.pipeline.core.workspace import Workspace
 from tests.conftest import DEMO_VAL_IMAGES, LIMIT
 from tests.pipeline.test_annotation_store import demo_image

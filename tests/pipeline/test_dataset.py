@@ -7,7 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from cocoseg.pipeline.training.augment import NO_AUGMENTATION, AugmentConfig, augment
+from cocoseg.pipeline.training.config import AugmentConfig, NO_AUGMENTATION
+from cocoseg.pipeline.training.augment import augment
 from cocoseg.pipeline.training.input import InputConfig, class_counts_in_epoch, evaluation_dataset, training_dataset
 from cocoseg.pipeline.data.labels import IGNORE_INDEX, palette_colour
 from cocoseg.pipeline.training.preview import augmented_examples, preview_grid

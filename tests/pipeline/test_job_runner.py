@@ -18,7 +18,8 @@ import pytest
 
 from cocoseg.pipeline.core import settings as settings_module
 from cocoseg.pipeline.jobs import cancel, observe, queue, run_and_watch, supervise
-from cocoseg.pipeline.jobs.runner import KINDS, RESULT_FILE, _Progress, start, watch
+from cocoseg.pipeline.jobs.runner import KINDS, RESULT_FILE, start, watch
+from cocoseg.pipeline.jobs.execution import _Progress
 from cocoseg.pipeline.jobs.registry import Heartbeat, RunFolder, create_run, process_identity
 from tests.waiting import process_running, wait_for
 

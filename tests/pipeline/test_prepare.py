@@ -17,7 +17,11 @@ from cocoseg.pipeline.data.geometry import resize_image, resize_mask
 from cocoseg.pipeline.data.images import read_rgb
 from cocoseg.pipeline.data.labels import build_label_map
 from cocoseg.pipeline.data.masks import semantic_mask
-from cocoseg.pipeline.prepare.writer import ConfigError, PrepareConfig, PrepareError, dry_run, list_prepared, prepare
+from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.pipeline.prepare.config import PrepareConfig
+from cocoseg.pipeline.prepare.sets import list_prepared, PrepareError
+from cocoseg.pipeline.prepare.plan import dry_run
+from cocoseg.pipeline.prepare.writer import prepare
 from cocoseg.pipeline.core.tf_runtime import tensorflow
 from cocoseg.pipeline.prepare.tfrecord import ShardedWriter, list_shards
 from tests.conftest import DEMO_TRAIN_IMAGES, DEMO_TRAIN_JSON, DEMO_VAL_IMAGES, DEMO_VAL_JSON

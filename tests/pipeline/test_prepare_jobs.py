@@ -15,15 +15,12 @@ import psutil
 import pytest
 
 from cocoseg.pipeline.data.registry import RegistryError
-from cocoseg.pipeline.prepare.writer import ConfigError, PrepareConfig, list_prepared
-from cocoseg.pipeline.prepare.jobs import (
-    config_from_dict,
-    config_to_dict,
-    create_prepare_job,
-    get_prepare_job,
-    list_prepare_jobs,
-    run_prepare_job,
-)
+from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.pipeline.prepare.config import PrepareConfig
+from cocoseg.pipeline.prepare.sets import list_prepared
+from cocoseg.pipeline.prepare.config import config_from_dict, config_to_dict
+from cocoseg.pipeline.prepare.entries import create_prepare_job, get_prepare_job, list_prepare_jobs
+from cocoseg.pipeline.prepare.jobs import run_prepare_job
 from cocoseg.pipeline.jobs.registry import HEARTBEAT_FILE, RunError, reconcile_runs
 from cocoseg.pipeline.prepare.sampling import SamplingConfig
 from tests.pipeline.conftest import LIMIT

@@ -10,9 +10,12 @@ import numpy as np
 import pytest
 
 from cocoseg.pipeline.data.registry import add_dataset
-from cocoseg.pipeline.prepare.writer import PrepareConfig, prepare
+from cocoseg.pipeline.prepare.config import PrepareConfig
+from cocoseg.pipeline.prepare.writer import prepare
 from cocoseg.pipeline.jobs.registry import HEARTBEAT_FILE, RunError, list_runs, reconcile_runs
-from cocoseg.pipeline.training.loop import TrainConfig, TrainConfigError, choose_strategy, resume, run
+from cocoseg.pipeline.training.config import TrainConfig
+from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.pipeline.training.loop import choose_strategy, resume, run
 from cocoseg.pipeline.core.workspace import Workspace
 from tests.pipeline.conftest import LIMIT
 from tests.pipeline.shapes import write_shapes_dataset
@@ -125,7 +128,7 @@ def test_a_crash_is_recorded_as_failed(shapes_workspace, monkeypatch):
     ],
 )
 def test_invalid_settings_name_the_field(changes, field):
-    with pytest.raises(TrainConfigError) as raised:
+    with pytest.raises(ConfigError) as raised:
         TrainConfig("any", **changes)
     assert raised.value.field == field
 
@@ -133,11 +136,11 @@ def test_invalid_settings_name_the_field(changes, field):
 def test_checks_before_any_run_folder(shapes_workspace):
     workspace, prepared = shapes_workspace
     before = {summary.name for summary in list_runs(workspace)}
-    with pytest.raises(TrainConfigError, match="prepared: no prepared set called 'missing'"):
+    with pytest.raises(ConfigError, match="prepared: no prepared set called 'missing'"):
         run(workspace, _config("missing"))
-    with pytest.raises(TrainConfigError, match="batch_size: 500 is larger than the 96 training examples"):
+    with pytest.raises(ConfigError, match="batch_size: 500 is larger than the 96 training examples"):
         run(workspace, _config(prepared, batch_size=500))
-    with pytest.raises(TrainConfigError, match="mixed_precision: needs a GPU"):
+    with pytest.raises(ConfigError, match="mixed_precision: needs a GPU"):
         run(workspace, _config(prepared, mixed_precision=True))
     assert {summary.name for summary in list_runs(workspace)} == before
 
@@ -149,7 +152,7 @@ def test_label_map_mismatch_on_resume_is_refused(shapes_workspace, tmp_path):
     other = prepare(workspace, PrepareConfig("demo", labels="voc21", size=64, shards=1, workers=1), LIMIT)
     config_path = outcome.folder.folder / "config.json"
     config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "prepared": other.name, "batch_size": 8}))
-    with pytest.raises(TrainConfigError, match="prepared: its label map has 21 classes but the checkpoint predicts 4"):
+    with pytest.raises(ConfigError, match="prepared: its label map has 21 classes but the checkpoint predicts 4"):
         resume(workspace, outcome.folder.name, epochs=2)
 
 

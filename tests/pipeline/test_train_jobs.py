@@ -23,9 +23,13 @@ import psutil
 import pytest
 
 from cocoseg.pipeline.data.registry import add_dataset
-from cocoseg.pipeline.prepare.writer import PrepareConfig, prepare
+from cocoseg.pipeline.prepare.config import PrepareConfig
+from cocoseg.pipeline.prepare.writer import prepare
 from cocoseg.pipeline.jobs.registry import HEARTBEAT_FILE, RunError, get_run, reconcile_runs
-from cocoseg.pipeline.training.loop import TrainConfig, TrainConfigError, create, resume, train_queued
+from cocoseg.pipeline.training.config import TrainConfig
+from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.pipeline.training.checks import create
+from cocoseg.pipeline.training.loop import resume, train_queued
 from cocoseg.pipeline.core.workspace import Workspace
 from tests.pipeline.conftest import LIMIT
 from tests.pipeline.shapes import write_shapes_dataset
@@ -70,7 +74,7 @@ def test_create_queues_then_one_writer_trains_it_and_a_second_start_is_refused(t
     start while it holds the run (a double click, a second tab) and one after it finished are refused."""
     workspace, prepared = tiny_shapes
     monkeypatch.setenv("COCOSEG_JOB_OWNER", "dash-diskcache")
-    run = create(workspace, _config(prepared, epochs=1), device_check=False)
+    run = create(workspace, _config(prepared, epochs=1))
     status = run.status()
     assert status["status"] == "queued" and "pid" not in status  # nothing runs it yet
     assert run.config()["prepared_folder"] == prepared and run.config()["model_options"] == TINY_UNET
@@ -229,9 +233,9 @@ def test_a_run_that_cannot_start_is_recorded_as_failed_not_left_queued(tiny_shap
     workspace, prepared = tiny_shapes
     copy = workspace.prepared_dir / "shapes-copy-deleted-later"
     shutil.copytree(workspace.prepared_dir / prepared, copy)
-    run = create(workspace, _config(copy.name), device_check=False)
+    run = create(workspace, _config(copy.name))
     shutil.rmtree(copy)
-    with pytest.raises(TrainConfigError, match="prepared: no prepared set called 'shapes-copy-deleted-later'"):
+    with pytest.raises(ConfigError, match="prepared: no prepared set called 'shapes-copy-deleted-later'"):
         train_queued(workspace, run.name)
     assert run.status()["status"] == "failed"
     assert "no prepared set called 'shapes-copy-deleted-later'" in run.status()["message"]

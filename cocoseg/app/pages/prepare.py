@@ -26,13 +26,17 @@ from cocoseg.app.components.panels import ACTIVE_STATES, empty_state, panel, sta
 from cocoseg.app.context import current_settings, current_workspace
 from cocoseg.app.ids import Prepare
 from cocoseg.app.jobs import run_job_process
-from cocoseg.pipeline.training.augment import AugmentConfig
+from cocoseg.pipeline.training.config import AugmentConfig
 from cocoseg.pipeline.data.registry import RegistryError, cached_split, get_dataset, list_datasets
 from cocoseg.pipeline.data.geometry import RESIZE_MODES
 from cocoseg.pipeline.data.labels import PRESETS
-from cocoseg.pipeline.prepare.writer import ConfigError, PrepareConfig, PrepareError, dry_run, list_prepared
+from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.pipeline.prepare.config import PrepareConfig
+from cocoseg.pipeline.prepare.sets import list_prepared, PrepareError
+from cocoseg.pipeline.prepare.plan import dry_run
 from cocoseg.pipeline.jobs import cancel, observe, queue, recent, supervise
-from cocoseg.pipeline.prepare.jobs import config_to_dict, create_prepare_job, get_prepare_job, list_prepare_jobs
+from cocoseg.pipeline.prepare.config import config_to_dict
+from cocoseg.pipeline.prepare.entries import create_prepare_job, get_prepare_job, list_prepare_jobs
 from cocoseg.pipeline.jobs.registry import RunError, RunFolder
 from cocoseg.pipeline.prepare.sampling import SamplingConfig
 

@@ -22,13 +22,21 @@ from cocoseg.app.components.run_cards import live_card, runs_table
 from cocoseg.app.context import current_workspace
 from cocoseg.app.ids import Train
 from cocoseg.app.jobs import run_job_process
-from cocoseg.models.catalog import CATALOG, check_model_settings
 from cocoseg.pipeline.jobs import cancel, observe, queue, recent, supervise
 from cocoseg.pipeline.inference.model_store import list_entries
-from cocoseg.pipeline.prepare.writer import find_prepared, list_prepared
+from cocoseg.pipeline.prepare.sets import find_prepared, list_prepared
 from cocoseg.pipeline.jobs.registry import RunError, RunFolder, delete_run, get_run, list_runs
-from cocoseg.pipeline.training.loop import LOSS_NAMES, OPTIMIZERS, SCHEDULES, TrainConfig, TrainConfigError, create
-from cocoseg.pipeline.training.jobs import cached_model_summary
+from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.pipeline.training import (
+    CATALOG,
+    LOSS_NAMES,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+    cached_model_summary,
+    check_model_settings,
+    create,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -181,14 +189,14 @@ def field_marks(field: str | None, message: str = "") -> list:
 
 def _whole(value, field: str) -> int:
     if value is None or float(value) != int(value):
-        raise TrainConfigError(field, "enter a whole number")
+        raise ConfigError(field, "enter a whole number")
     return int(value)
 
 
 def _config_from_form(prepared, model, base_filters, depth, epochs, batch_size, learning_rate, seed, optimizer, schedule, loss,
                       sampling, augment) -> TrainConfig:
     if learning_rate is None:
-        raise TrainConfigError("learning_rate", "enter a positive number such as 0.001")
+        raise ConfigError("learning_rate", "enter a positive number such as 0.001")
     return TrainConfig(prepared or "", model=model or "", model_options=model_options(model, base_filters, depth),
                        epochs=_whole(epochs, "epochs"), batch_size=_whole(batch_size, "batch_size"), learning_rate=float(learning_rate),
                        optimizer=optimizer, schedule=schedule, loss=loss, sampling=sampling, augment=bool(augment), seed=_whole(seed, "seed"))
@@ -210,8 +218,8 @@ def start_training(_clicks, prepared, model, base_filters, depth, epochs, batch_
     try:
         config = _config_from_form(prepared, model, base_filters, depth, epochs, batch_size, learning_rate, seed, optimizer, schedule,
                                    loss, sampling, augment)
-        folder = create(current_workspace(), config, device_check=False)
-    except TrainConfigError as error:
+        folder = create(current_workspace(), config)
+    except ConfigError as error:
         message = str(error).partition(": ")[2] or str(error)
         return field_marks(error.field if error.field in FIELDS else None, message) + [
             dbc.Alert(f"Not started: {error}", color="warning", className="py-1 px-2 mb-0"), no_update]

@@ -1,12 +1,13 @@
 """Background jobs: each runs in a fresh interpreter, watched through the run registry.
 
-``runner`` starts, watches and runs jobs (``jobs run KIND NAME``); ``control`` reads an
-entry's state (``RunStatus``, ``stalled`` included), cancels and supervises. The
-registry itself (run folders, heartbeat, process identity) is ``cocoseg.pipeline.jobs.registry``.
+``registry`` is the on-disk truth (run folders, heartbeat, process identity); ``control``
+reads an entry's state (``RunStatus``, ``stalled`` included), cancels and supervises;
+``runner`` queues, starts and watches a job from the web or a worker. ``execution`` is the
+job process's side (``cocoseg jobs run KIND NAME``); only the CLI imports it, so this
+facade does not.
 """
 
 from cocoseg.pipeline.jobs.control import RunStatus, cancel, observe, recent, supervise
-from cocoseg.pipeline.jobs.runner import KINDS, JobOutcome, JobRefused, queue, run_and_watch, run_job
+from cocoseg.pipeline.jobs.runner import KINDS, JobOutcome, JobRefused, queue, run_and_watch
 
-__all__ = ["KINDS", "JobOutcome", "JobRefused", "RunStatus", "cancel", "observe", "queue", "recent", "run_and_watch", "run_job",
-           "supervise"]
+__all__ = ["KINDS", "JobOutcome", "JobRefused", "RunStatus", "cancel", "observe", "queue", "recent", "run_and_watch", "supervise"]

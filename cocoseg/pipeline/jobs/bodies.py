@@ -24,7 +24,7 @@ class JobCancelled(Exception):
 def _user_errors() -> tuple[type[BaseException], ...]:
     from cocoseg.pipeline.inference.evaluate import EvaluationError
     from cocoseg.pipeline.inference.model_store import ModelError
-    from cocoseg.pipeline.prepare.writer import PrepareError
+    from cocoseg.pipeline.prepare.sets import PrepareError
     from cocoseg.pipeline.jobs.registry import RunError
 
     return (EvaluationError, ModelError, PrepareError, RunError, ValueError, OSError)
@@ -58,8 +58,8 @@ def evaluate(workspace: Workspace, request: dict, max_bytes: int, progress: Prog
 
 def preview(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:
     """Augmentations of one image as small JPEG data URLs (TensorFlow: only ever in a job process)."""
-    from cocoseg.pipeline.training.augment import AugmentConfig
-    from cocoseg.pipeline.prepare.jobs import config_from_dict
+    from cocoseg.pipeline.training.config import AugmentConfig
+    from cocoseg.pipeline.prepare.config import config_from_dict
     from cocoseg.pipeline.training.preview import preview_thumbnails
 
     config = config_from_dict(request["prepare"])

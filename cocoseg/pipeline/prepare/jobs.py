@@ -1,8 +1,8 @@
 """Preparation as a background job with a registry entry (``<workspace>/jobs/prepare-*``).
 
-``create_prepare_job`` validates the settings and records the job ``queued`` (the web
-process does this, so errors appear beside the form before anything starts);
-``run_prepare_job`` is the job body: it takes the job's lock, records its process,
+``prepare.entries.create_prepare_job`` validates the settings and records the job
+``queued`` (the web process does this, so errors appear beside the form before anything
+starts); ``run_prepare_job`` is the job body, run in the job process: it takes the job's lock, records its process,
 relays progress into the entry and stops when a cancel is requested. The entry uses
 the same folder shape as training runs (``cocoseg.pipeline.jobs.registry``), so the pages, recovery and
 cancel treat both alike.
@@ -15,7 +15,11 @@ import logging
 import time
 from typing import Callable
 
-from cocoseg.pipeline.prepare.writer import PrepareCancelled, PrepareConfig, PreparedSet, PrepareError, plan, prepare
+from cocoseg.pipeline.prepare.sets import PrepareCancelled, PreparedSet, PrepareError
+from cocoseg.pipeline.prepare.config import PrepareConfig, config_from_dict
+from cocoseg.pipeline.prepare.entries import get_prepare_job
+from cocoseg.pipeline.prepare.plan import plan
+from cocoseg.pipeline.prepare.writer import prepare
 from cocoseg.pipeline.jobs.registry import Heartbeat, RunError, RunFolder, create_run, now_iso, process_identity, take_queued
 from cocoseg.pipeline.prepare.sampling import SamplingConfig
 from cocoseg.pipeline.core.workspace import Workspace, check_name
@@ -24,51 +28,6 @@ logger = logging.getLogger(__name__)
 
 PROGRESS_EVERY_SECONDS = 0.5
 ProgressCallback = Callable[[dict], None]
-
-
-def config_to_dict(config: PrepareConfig) -> dict:
-    payload = dataclasses.asdict(config)
-    payload["splits"], payload["classes"] = list(config.splits), list(config.classes)
-    return payload
-
-
-def config_from_dict(payload: dict) -> PrepareConfig:
-    fields = {field.name for field in dataclasses.fields(PrepareConfig)}
-    values = {key: value for key, value in payload.items() if key in fields}
-    values["splits"] = tuple(values.get("splits", ("train", "val")))
-    values["classes"] = tuple(values.get("classes", ()))
-    values["sampling"] = SamplingConfig(**values.get("sampling", {}))
-    return PrepareConfig(**values)
-
-
-def create_prepare_job(workspace: Workspace, config: PrepareConfig, max_bytes: int) -> RunFolder:
-    """Check ``config`` against the dataset (splits, label map) and queue a job for it.
-
-    Raises:
-        ConfigError / RegistryError / CocoFileError: before anything is recorded.
-    """
-    planned = plan(workspace, config, max_bytes)
-    workspace.jobs_dir.mkdir(parents=True, exist_ok=True)
-    images = sum(len(split.tasks) for split in planned.splits)
-    job = create_run(workspace, {"kind": "prepare", **config_to_dict(config)}, "prepare", parent=workspace.jobs_dir)
-    job.set_status("queued", target=planned.folder.name, images=images)
-    return job
-
-
-def get_prepare_job(workspace: Workspace, name: str) -> RunFolder:
-    check_name(name, "job")
-    folder = workspace.jobs_dir / name
-    if not (folder / "config.json").is_file():
-        raise RunError(f"no preparation job called {name!r}")
-    return RunFolder(folder)
-
-
-def list_prepare_jobs(workspace: Workspace) -> list[RunFolder]:
-    """Preparation jobs, newest first."""
-    if not workspace.jobs_dir.is_dir():
-        return []
-    folders = [folder for folder in workspace.jobs_dir.iterdir() if folder.name.startswith("prepare-") and (folder / "config.json").is_file()]
-    return [RunFolder(folder) for folder in sorted(folders, key=lambda folder: folder.stat().st_mtime, reverse=True)]
 
 
 def run_prepare_job(workspace: Workspace, name: str, max_bytes: int, on_progress: ProgressCallback | None = None,

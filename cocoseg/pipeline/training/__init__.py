@@ -1,0 +1,24 @@
+"""Training: settings and checks (no TensorFlow), and the TensorFlow side the job process runs.
+
+This facade holds only what the web process may import: the configs, the checks that
+queue a run, the architecture catalog and cached model summaries. ``loop`` (the custom
+training loop), ``input`` (tf.data), ``augment``, ``export`` (ONNX), ``preview`` and
+``jobs`` import TensorFlow and run in job processes (``cocoseg jobs run``).
+"""
+
+from cocoseg.models.catalog import CATALOG, check_model_settings
+from cocoseg.pipeline.training.checks import check, create
+from cocoseg.pipeline.training.config import (
+    LOSS_NAMES,
+    MAX_BATCH_SIZE,
+    MAX_EPOCHS,
+    NO_AUGMENTATION,
+    OPTIMIZERS,
+    SCHEDULES,
+    AugmentConfig,
+    TrainConfig,
+)
+from cocoseg.pipeline.training.summaries import cached_model_summary
+
+__all__ = ["CATALOG", "LOSS_NAMES", "MAX_BATCH_SIZE", "MAX_EPOCHS", "NO_AUGMENTATION", "OPTIMIZERS", "SCHEDULES",
+           "AugmentConfig", "TrainConfig", "cached_model_summary", "check", "check_model_settings", "create"]

@@ -14,39 +14,7 @@ import math
 
 from cocoseg.pipeline.data.labels import IGNORE_INDEX
 from cocoseg.pipeline.core.tf_runtime import tensorflow
-
-
-@dataclasses.dataclass(frozen=True)
-class AugmentConfig:
-    """Augmentation strengths (0 disables one).
-
-    Attributes:
-        flip: horizontal flip with probability 0.5.
-        scale_min, scale_max: random zoom range before cropping/padding back to size.
-        rotation_degrees: maximum absolute rotation.
-        brightness: maximum brightness shift (fraction of the full range).
-        contrast, saturation: maximum relative change (0.2 -> factor in [0.8, 1.2]).
-    """
-
-    flip: bool = True
-    scale_min: float = 0.75
-    scale_max: float = 1.5
-    rotation_degrees: float = 10.0
-    brightness: float = 0.15
-    contrast: float = 0.2
-    saturation: float = 0.2
-
-    def __post_init__(self) -> None:
-        if not 0.1 <= self.scale_min <= self.scale_max <= 4.0:
-            raise ValueError(f"scale_min/scale_max: need 0.1 <= min <= max <= 4, got {self.scale_min}, {self.scale_max}")
-        if not 0 <= self.rotation_degrees <= 45:
-            raise ValueError(f"rotation_degrees: must be 0-45, got {self.rotation_degrees}")
-        for field in ("brightness", "contrast", "saturation"):
-            if not 0 <= getattr(self, field) < 1:
-                raise ValueError(f"{field}: must be in [0, 1), got {getattr(self, field)}")
-
-
-NO_AUGMENTATION = AugmentConfig(flip=False, scale_min=1.0, scale_max=1.0, rotation_degrees=0.0, brightness=0.0, contrast=0.0, saturation=0.0)
+from cocoseg.pipeline.training.config import AugmentConfig
 
 
 def _uniform(seed, low: float, high: float):

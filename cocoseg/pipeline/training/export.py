@@ -28,7 +28,7 @@ from cocoseg.pipeline.inference.evaluate import EvaluationTarget, evaluate_entry
 from cocoseg.pipeline.core.cache import sha256_of
 from cocoseg.pipeline.inference.model_store import CARD_FORMAT, VARIANT_FILES, ModelEntry, ModelError, partial_folder, publish
 from cocoseg.pipeline.inference.onnx_graph import INPUT_NAME, add_segmentation_head, convert_fp16, head_node_names
-from cocoseg.pipeline.prepare.writer import PrepareError, find_prepared
+from cocoseg.pipeline.prepare.sets import find_prepared, PrepareError
 from cocoseg.pipeline.jobs.registry import RunError, get_run
 from cocoseg.pipeline.core.tf_runtime import tensorflow
 from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json

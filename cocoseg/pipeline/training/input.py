@@ -12,9 +12,11 @@ import dataclasses
 
 import numpy as np
 
-from cocoseg.pipeline.training.augment import NO_AUGMENTATION, AugmentConfig, augment
-from cocoseg.pipeline.prepare.examples import FEATURE_CLASSES, FEATURE_FORMAT, FEATURE_ID, FEATURE_IMAGE, FEATURE_MASK, feature_spec
-from cocoseg.pipeline.prepare.writer import PreparedSet
+from cocoseg.pipeline.training.config import AugmentConfig, NO_AUGMENTATION
+from cocoseg.pipeline.training.augment import augment
+from cocoseg.pipeline.prepare.examples import FEATURE_CLASSES, FEATURE_FORMAT, FEATURE_ID, FEATURE_IMAGE, FEATURE_MASK
+from cocoseg.pipeline.prepare.records import feature_spec
+from cocoseg.pipeline.prepare.sets import PreparedSet
 from cocoseg.pipeline.prepare.sampling import SamplingConfig, class_repeat_factors
 from cocoseg.pipeline.core.tf_runtime import tensorflow
 from cocoseg.pipeline.prepare.tfrecord import list_shards

@@ -17,12 +17,12 @@ import logging
 from typing import Callable
 
 from cocoseg.pipeline.core.cache import open_cache
+from cocoseg.pipeline.training.summaries import SUMMARY_CACHE, cached_model_summary, summary_key
 from cocoseg.pipeline.jobs.registry import RunError, get_run
 from cocoseg.pipeline.core.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
-SUMMARY_CACHE = "model-summaries"
 EXPORTABLE = ("finished", "cancelled", "interrupted", "failed")
 
 
@@ -33,7 +33,7 @@ def training_job(workspace: Workspace, name: str, max_bytes: int, export: bool =
     Returns ``{"run", "status", "best_miou", "export", "message"}``.
 
     Raises:
-        RunError / TrainConfigError: the run cannot start (unknown, started twice, bad settings).
+        RunError / ConfigError: the run cannot start (unknown, started twice, bad settings).
     """
     from cocoseg.pipeline.training import loop as train
 
@@ -71,16 +71,6 @@ def export_job(workspace: Workspace, name: str, max_bytes: int) -> str:
     return "done"
 
 
-def _summary_key(model: str, options: dict, size: int, classes: int) -> str:
-    return f"{model}|{sorted(options.items())}|{size}|{classes}"
-
-
-def cached_model_summary(workspace: Workspace, model: str, options: dict, size: int, classes: int) -> dict | None:
-    """The cached summary of this choice, or None (no TensorFlow needed)."""
-    with open_cache(workspace, SUMMARY_CACHE) as cache:
-        return cache.get(_summary_key(model, options, size, classes))
-
-
 def model_summary(workspace: Workspace, model: str, options: dict, size: int, classes: int) -> dict:
     """Parameters and FLOPs per image of an architecture choice (builds it once; cached).
 
@@ -105,5 +95,5 @@ def model_summary(workspace: Workspace, model: str, options: dict, size: int, cl
     keras.backend.clear_session()
     result = {"parameters": summary.parameters, "gflops": summary.gflops, "size": size, "classes": classes}
     with open_cache(workspace, SUMMARY_CACHE) as cache:
-        cache.set(_summary_key(model, options, size, classes), result)
+        cache.set(summary_key(model, options, size, classes), result)
     return result

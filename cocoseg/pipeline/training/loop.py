@@ -21,9 +21,11 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from cocoseg.models.catalog import check_model_settings
-from cocoseg.pipeline.training.augment import NO_AUGMENTATION, AugmentConfig
+from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.pipeline.training.checks import check, create
+from cocoseg.pipeline.training.config import NO_AUGMENTATION, AugmentConfig, TrainConfig
 from cocoseg.pipeline.training.input import InputConfig, evaluation_dataset, training_dataset
-from cocoseg.pipeline.prepare.writer import PrepareError, PreparedSet, find_prepared
+from cocoseg.pipeline.prepare.sets import find_prepared, PreparedSet, PrepareError
 from cocoseg.pipeline.jobs.registry import Heartbeat, RunError, RunFolder, create_run, get_run, now_iso, process_identity, take_queued
 from cocoseg.pipeline.prepare.sampling import SAMPLING_METHODS, SamplingConfig
 from cocoseg.pipeline.core.tf_runtime import tensorflow
@@ -31,82 +33,11 @@ from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json
 
 logger = logging.getLogger(__name__)
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("constant", "cosine", "poly")
-LOSS_NAMES = ("cross_entropy", "dice", "focal", "cross_entropy_dice")
 EVENT_EVERY_BATCHES = 5
-MAX_EPOCHS = 1000
-MAX_BATCH_SIZE = 1024
 
 ProgressCallback = Callable[[dict], None]
 StopCallback = Callable[[], bool]
 
-
-class TrainConfigError(ValueError):
-    """An invalid training setting, found before training starts; ``field`` names it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """What to train and how (validated on construction).
-
-    Attributes:
-        prepared: name of a prepared set (``cocoseg prepare list``).
-        model: registered architecture; ``model_options`` its keyword options.
-        epochs, batch_size, learning_rate: the usual.
-        optimizer: ``adam``, ``adamw`` or ``sgd`` (momentum 0.9).
-        schedule: ``constant``, ``cosine`` or ``poly`` (power 0.9) decay over all steps.
-        loss: ``cross_entropy``, ``dice``, ``focal`` or ``cross_entropy_dice``.
-        sampling, threshold: class-balanced sampling of training reads.
-        augment: apply the default augmentations.
-        seed: seeds weights, data order, sampling and augmentation.
-        mixed_precision: float16 compute (GPU only).
-    """
-
-    prepared: str
-    model: str = "unet"
-    model_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    epochs: int = 20
-    batch_size: int = 8
-    learning_rate: float = 1e-3
-    optimizer: str = "adam"
-    schedule: str = "cosine"
-    loss: str = "cross_entropy"
-    sampling: str = "none"
-    threshold: float = 0.1
-    augment: bool = True
-    seed: int = 0
-    mixed_precision: bool = False
-
-    def __post_init__(self) -> None:
-        try:
-            check_model_settings(self.model, dict(self.model_options))
-        except ValueError as error:
-            field, _, message = str(error).partition(": ")
-            raise TrainConfigError("model" if field == "model" else "model_options", message if field in ("model", "model_options") else str(error)) from None
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or not 1 <= self.epochs <= MAX_EPOCHS:
-            raise TrainConfigError("epochs", f"must be a whole number from 1 to {MAX_EPOCHS}, got {self.epochs!r}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= MAX_BATCH_SIZE:
-            raise TrainConfigError("batch_size", f"must be a whole number from 1 to {MAX_BATCH_SIZE}, got {self.batch_size!r}")
-        if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise TrainConfigError("learning_rate", f"must be a positive number, got {self.learning_rate!r}")
-        for field, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("loss", LOSS_NAMES), ("sampling", SAMPLING_METHODS)):
-            if getattr(self, field) not in allowed:
-                raise TrainConfigError(field, f"must be one of {', '.join(allowed)}, got {getattr(self, field)!r}")
-        if not 0 < self.threshold <= 1:
-            raise TrainConfigError("threshold", f"must be in (0, 1], got {self.threshold}")
-
-    def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "model_options": dict(self.model_options)}
-
-    @classmethod
-    def from_dict(cls, payload: dict) -> "TrainConfig":
-        fields = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in payload.items() if key in fields})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,33 +70,10 @@ def device_name() -> str:
     return f"{len(gpus)} GPU" if gpus else "CPU"
 
 
-def check(workspace: Workspace, config: TrainConfig, num_classes: int | None = None, device_check: bool = True) -> PreparedSet:
-    """Everything that must hold before a run starts; errors name the field.
-
-    ``device_check=False`` skips the one check that needs TensorFlow (a GPU for mixed
-    precision), so the web process can validate a form; the job repeats it.
-    """
-    try:
-        prepared = find_prepared(workspace, config.prepared)
-    except (PrepareError, ValueError) as error:
-        raise TrainConfigError("prepared", str(error)) from None
-    manifest = prepared.manifest
-    for split in ("train", "val"):
-        if split not in manifest["splits"]:
-            raise TrainConfigError("prepared", f"{prepared.name} has no {split} split; prepare with --splits train,val")
-    examples = manifest["splits"]["train"]["examples"]
-    if config.batch_size > examples:
-        raise TrainConfigError("batch_size", f"{config.batch_size} is larger than the {examples} training examples")
-    try:
-        check_model_settings(config.model, dict(config.model_options), manifest["config"]["size"])
-    except ValueError as error:
-        raise TrainConfigError("prepared", f"{prepared.name}: {str(error).partition(': ')[2]}") from None
-    classes = len(manifest["label_map"]["classes"])
-    if num_classes is not None and num_classes != classes:
-        raise TrainConfigError("prepared", f"its label map has {classes} classes but the model predicts {num_classes}")
-    if device_check and config.mixed_precision and device_name() == "CPU":
-        raise TrainConfigError("mixed_precision", "needs a GPU; none is visible")
-    return prepared
+def check_device(config: TrainConfig) -> None:
+    """The check ``checks.check`` leaves to the job: mixed precision needs a visible GPU."""
+    if config.mixed_precision and device_name() == "CPU":
+        raise ConfigError("mixed_precision", "needs a GPU; none is visible")
 
 
 def _optimizer(config: TrainConfig, total_steps: int):
@@ -268,7 +176,7 @@ class _Trainer:
             if resume:
                 self.model = keras.models.load_model(self.run.last_checkpoint, compile=True)
                 if self.model.output.shape[-1] != self.num_classes:
-                    raise TrainConfigError("prepared", f"its label map has {self.num_classes} classes but the checkpoint predicts {self.model.output.shape[-1]}")
+                    raise ConfigError("prepared", f"its label map has {self.num_classes} classes but the checkpoint predicts {self.model.output.shape[-1]}")
             else:
                 size = self.prepared.manifest["config"]["size"]
                 self.model = build_model(self.config.model, self.num_classes, size, **dict(self.config.model_options))
@@ -376,16 +284,6 @@ def _execute(trainer: _Trainer, resume: bool, start_epoch: int, best_miou) -> Ru
         raise
 
 
-def create(workspace: Workspace, config: TrainConfig, device_check: bool = True) -> RunFolder:
-    """Check ``config`` and create its run folder, ``queued`` (the web starts the job after this).
-
-    Raises:
-        TrainConfigError: before any folder is created, for settings that cannot work.
-    """
-    prepared = check(workspace, config, device_check=device_check)
-    return create_run(workspace, {**config.to_dict(), "prepared_folder": prepared.name}, config.model)
-
-
 def train_queued(
     workspace: Workspace,
     name: str,
@@ -407,9 +305,10 @@ def train_queued(
         folder.set_status("queued", message="starting", **process_identity())
         try:
             prepared = check(workspace, config)
+            check_device(config)
             trainer = _Trainer(folder, config, prepared, on_progress, should_stop)
         except Exception as error:  # recorded, or the run would stay "queued" (no pid) for ever
-            message = str(error) if isinstance(error, TrainConfigError) else _failure_message(error, folder)
+            message = str(error) if isinstance(error, ConfigError) else _failure_message(error, folder)
             folder.set_status("failed", message=message)
             folder.append_event({"type": "failed", "message": message})
             raise
@@ -425,8 +324,10 @@ def run(
     """Train ``config`` in a new run folder (``create`` then ``train_queued``).
 
     Raises:
-        TrainConfigError: before any folder is created, for settings that cannot work.
+        ConfigError: before any folder is created, for settings that cannot work.
     """
+    check(workspace, config)
+    check_device(config)  # before any folder exists, as every other setting
     folder = create(workspace, config)
     return train_queued(workspace, folder.name, on_progress, should_stop)
 
@@ -455,6 +356,7 @@ def resume(
     if state["epoch"] >= config.epochs:
         raise RunError(f"run {name} already has {state['epoch']} epochs; pass a larger --epochs to train further")
     prepared = check(workspace, config)
+    check_device(config)
     try:
         with workspace.lock(f"run-{folder.name}", timeout=0):
             folder.clear_cancel()

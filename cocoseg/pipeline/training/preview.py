@@ -12,11 +12,14 @@ import dataclasses
 import cv2
 import numpy as np
 
-from cocoseg.pipeline.training.augment import AugmentConfig, augment
+from cocoseg.pipeline.training.config import AugmentConfig
+from cocoseg.pipeline.training.augment import augment
 from cocoseg.pipeline.prepare.examples import build_example
 from cocoseg.pipeline.data.labels import LabelMap
 from cocoseg.pipeline.data.masks import colorize
-from cocoseg.pipeline.prepare.writer import PrepareConfig, PrepareError, plan
+from cocoseg.pipeline.prepare.config import PrepareConfig
+from cocoseg.pipeline.prepare.sets import PrepareError
+from cocoseg.pipeline.prepare.plan import plan
 from cocoseg.pipeline.core.tf_runtime import tensorflow
 from cocoseg.pipeline.core.workspace import Workspace
 

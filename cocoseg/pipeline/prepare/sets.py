@@ -1,0 +1,61 @@
+"""Finished prepared sets in the workspace: listing and lookup (no TensorFlow)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from pathlib import Path
+
+from cocoseg.pipeline.core.workspace import Workspace, check_name, read_json
+from cocoseg.pipeline.data.labels import LabelMap, label_map_from_dict
+
+
+class PrepareError(ValueError):
+    """Preparation cannot start or did not finish; the message says what to do."""
+
+
+
+class PrepareCancelled(PrepareError):
+    """``should_stop`` asked preparation to stop; nothing was published."""
+
+
+
+@dataclasses.dataclass
+class PreparedSet:
+    """A finished prepared set: its folder and manifest."""
+
+    folder: Path
+    reused: bool = False
+
+    @functools.cached_property
+    def manifest(self) -> dict:
+        """The set's manifest (read once: a finished set never changes)."""
+        return read_json(self.folder / "manifest.json")
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    def label_map(self) -> LabelMap:
+        return label_map_from_dict(self.manifest["label_map"])
+
+
+
+def list_prepared(workspace: Workspace) -> list[PreparedSet]:
+    """Finished sets (folders with a manifest), newest first; partial folders are ignored."""
+    if not workspace.prepared_dir.is_dir():
+        return []
+    sets = [PreparedSet(folder) for folder in workspace.prepared_dir.iterdir()
+            if folder.is_dir() and not folder.name.startswith(".") and (folder / "manifest.json").is_file()]
+    return sorted(sets, key=lambda item: (item.folder / "manifest.json").stat().st_mtime, reverse=True)
+
+
+
+def find_prepared(workspace: Workspace, name: str) -> PreparedSet:
+    """A finished set by folder name."""
+    check_name(name, "prepared set")
+    folder = workspace.prepared_dir / name
+    if not (folder / "manifest.json").is_file():
+        known = ", ".join(item.name for item in list_prepared(workspace)) or "none yet"
+        raise PrepareError(f"no prepared set called {name!r}; prepared: {known}")
+    return PreparedSet(folder)

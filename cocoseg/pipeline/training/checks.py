@@ -1,0 +1,48 @@
+"""What must hold before a run starts, and queueing one: no TensorFlow, so the web form can ask."""
+
+from __future__ import annotations
+
+from cocoseg.models.catalog import check_model_settings
+from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.pipeline.core.workspace import Workspace
+from cocoseg.pipeline.jobs.registry import RunFolder, create_run
+from cocoseg.pipeline.prepare.sets import PrepareError, PreparedSet, find_prepared
+from cocoseg.pipeline.training.config import TrainConfig
+
+
+def check(workspace: Workspace, config: TrainConfig, num_classes: int | None = None) -> PreparedSet:
+    """Everything that must hold before a run starts, except the device; errors name the field.
+
+    The one check that needs TensorFlow (a GPU for mixed precision) is
+    ``training.loop.check_device``, which the job runs before it trains.
+    """
+    try:
+        prepared = find_prepared(workspace, config.prepared)
+    except (PrepareError, ValueError) as error:
+        raise ConfigError("prepared", str(error)) from None
+    manifest = prepared.manifest
+    for split in ("train", "val"):
+        if split not in manifest["splits"]:
+            raise ConfigError("prepared", f"{prepared.name} has no {split} split; prepare with --splits train,val")
+    examples = manifest["splits"]["train"]["examples"]
+    if config.batch_size > examples:
+        raise ConfigError("batch_size", f"{config.batch_size} is larger than the {examples} training examples")
+    try:
+        check_model_settings(config.model, dict(config.model_options), manifest["config"]["size"])
+    except ValueError as error:
+        raise ConfigError("prepared", f"{prepared.name}: {str(error).partition(': ')[2]}") from None
+    classes = len(manifest["label_map"]["classes"])
+    if num_classes is not None and num_classes != classes:
+        raise ConfigError("prepared", f"its label map has {classes} classes but the model predicts {num_classes}")
+    return prepared
+
+
+
+def create(workspace: Workspace, config: TrainConfig) -> RunFolder:
+    """Check ``config`` and create its run folder, ``queued`` (the web starts the job after this).
+
+    Raises:
+        ConfigError: before any folder is created, for settings that cannot work.
+    """
+    prepared = check(workspace, config)
+    return create_run(workspace, {**config.to_dict(), "prepared_folder": prepared.name}, config.model)

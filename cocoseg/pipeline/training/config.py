@@ -1,0 +1,127 @@
+"""Training settings, validated on construction, in a module that never imports TensorFlow.
+
+The web process builds these to check a form; the job process trains with them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Mapping
+
+from cocoseg.models.catalog import check_model_settings
+from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.pipeline.prepare.sampling import SAMPLING_METHODS
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentation strengths (0 disables one).
+
+    Attributes:
+        flip: horizontal flip with probability 0.5.
+        scale_min, scale_max: random zoom range before cropping/padding back to size.
+        rotation_degrees: maximum absolute rotation.
+        brightness: maximum brightness shift (fraction of the full range).
+        contrast, saturation: maximum relative change (0.2 -> factor in [0.8, 1.2]).
+    """
+
+    flip: bool = True
+    scale_min: float = 0.75
+    scale_max: float = 1.5
+    rotation_degrees: float = 10.0
+    brightness: float = 0.15
+    contrast: float = 0.2
+    saturation: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not 0.1 <= self.scale_min <= self.scale_max <= 4.0:
+            raise ValueError(f"scale_min/scale_max: need 0.1 <= min <= max <= 4, got {self.scale_min}, {self.scale_max}")
+        if not 0 <= self.rotation_degrees <= 45:
+            raise ValueError(f"rotation_degrees: must be 0-45, got {self.rotation_degrees}")
+        for field in ("brightness", "contrast", "saturation"):
+            if not 0 <= getattr(self, field) < 1:
+                raise ValueError(f"{field}: must be in [0, 1), got {getattr(self, field)}")
+
+
+
+NO_AUGMENTATION = AugmentConfig(flip=False, scale_min=1.0, scale_max=1.0, rotation_degrees=0.0, brightness=0.0, contrast=0.0, saturation=0.0)
+
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+
+SCHEDULES = ("constant", "cosine", "poly")
+
+
+
+LOSS_NAMES = ("cross_entropy", "dice", "focal", "cross_entropy_dice")
+
+
+
+MAX_EPOCHS = 1000
+
+
+
+MAX_BATCH_SIZE = 1024
+
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """What to train and how (validated on construction).
+
+    Attributes:
+        prepared: name of a prepared set (``cocoseg prepare list``).
+        model: registered architecture; ``model_options`` its keyword options.
+        epochs, batch_size, learning_rate: the usual.
+        optimizer: ``adam``, ``adamw`` or ``sgd`` (momentum 0.9).
+        schedule: ``constant``, ``cosine`` or ``poly`` (power 0.9) decay over all steps.
+        loss: ``cross_entropy``, ``dice``, ``focal`` or ``cross_entropy_dice``.
+        sampling, threshold: class-balanced sampling of training reads.
+        augment: apply the default augmentations.
+        seed: seeds weights, data order, sampling and augmentation.
+        mixed_precision: float16 compute (GPU only).
+    """
+
+    prepared: str
+    model: str = "unet"
+    model_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    epochs: int = 20
+    batch_size: int = 8
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    schedule: str = "cosine"
+    loss: str = "cross_entropy"
+    sampling: str = "none"
+    threshold: float = 0.1
+    augment: bool = True
+    seed: int = 0
+    mixed_precision: bool = False
+
+    def __post_init__(self) -> None:
+        try:
+            check_model_settings(self.model, dict(self.model_options))
+        except ValueError as error:
+            field, _, message = str(error).partition(": ")
+            raise ConfigError("model" if field == "model" else "model_options", message if field in ("model", "model_options") else str(error)) from None
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or not 1 <= self.epochs <= MAX_EPOCHS:
+            raise ConfigError("epochs", f"must be a whole number from 1 to {MAX_EPOCHS}, got {self.epochs!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise ConfigError("batch_size", f"must be a whole number from 1 to {MAX_BATCH_SIZE}, got {self.batch_size!r}")
+        if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ConfigError("learning_rate", f"must be a positive number, got {self.learning_rate!r}")
+        for field, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("loss", LOSS_NAMES), ("sampling", SAMPLING_METHODS)):
+            if getattr(self, field) not in allowed:
+                raise ConfigError(field, f"must be one of {', '.join(allowed)}, got {getattr(self, field)!r}")
+        if not 0 < self.threshold <= 1:
+            raise ConfigError("threshold", f"must be in (0, 1], got {self.threshold}")
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "model_options": dict(self.model_options)}
+
+    @classmethod
+    def from_dict(cls, payload: dict) -> "TrainConfig":
+        fields = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in payload.items() if key in fields})
