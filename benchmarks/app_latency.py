@@ -1,4 +1,5 @@
-"""App latency in a real browser: a Segment upload until its mask shows, and the Explore page until its chart shows.
+"""App latency in a real browser: a Segment upload until its mask shows, and the Explore page until its
+chart shows.
 
 What runs, in one process tree on this machine:
 
@@ -67,7 +68,8 @@ machine to be quiet before measuring.
 Targets (app latency issue): the segment callback's server-side p50 <= 250 ms on this CPU,
 browser-visible p50 <= 600 ms, Explore with cached statistics fully rendered in <= 2 s.
 
-Usage: python -m benchmarks.app_latency [--uploads 20] [--size 256] [--explore-repeats 10] [--wait-quiet 600] [--quick]
+Usage: python -m benchmarks.app_latency [--uploads 20] [--size 256] [--explore-repeats 10]
+       [--wait-quiet 600] [--quick]
 """
 
 from __future__ import annotations
@@ -93,12 +95,12 @@ sys.path.insert(0, str(ROOT))
 
 import cv2  # noqa: E402
 
-from cocoseg.app.ids import Explore, Segment  # noqa: E402
+from benchmarks.browser import CHROMIUM_ARGS, chromium_executable, launch_chromium, stop_process  # noqa: E402
 from benchmarks.coco_scale import machine_description  # noqa: E402
 from benchmarks.inference import busy_cpu_seconds  # noqa: E402
-from cocoseg.pipeline.data.images import read_rgb  # noqa: E402
+from cocoseg.app.ids import Explore, Segment  # noqa: E402
 from cocoseg.pipeline.core.settings import DEMO_DATASET_DIR  # noqa: E402
-from tests.e2e.conftest import CHROMIUM_ARGS, chromium_executable, launch_chromium, stop_process  # noqa: E402 - one place says how Chromium runs here
+from cocoseg.pipeline.data.images import read_rgb  # noqa: E402
 
 logger = logging.getLogger("benchmarks.app_latency")
 
@@ -124,6 +126,7 @@ QUIET_SHARE = 0.15  # "quiet": other processes use less than this share of the C
 
 # --- machine load ----------------------------------------------------------------------
 
+
 def tree_cpu_seconds() -> float:
     """CPU seconds of this process and all its descendants, including reaped children (psutil)."""
     import psutil
@@ -148,7 +151,9 @@ def others_share(seconds: float = 5.0) -> float | None:
 
 
 def wait_for_quiet(max_wait_s: float, threshold: float = QUIET_SHARE) -> dict:
-    """Wait until other processes use less than ``threshold`` of the CPUs (5 s samples), at most ``max_wait_s``."""
+    """Wait until other processes use less than ``threshold`` of the CPUs (5 s samples), at most
+    ``max_wait_s``.
+    """
     started = time.perf_counter()
     share = others_share(1.0 if max_wait_s <= 0 else 5.0)
     while share is not None and share >= threshold and time.perf_counter() - started < max_wait_s:
@@ -158,22 +163,29 @@ def wait_for_quiet(max_wait_s: float, threshold: float = QUIET_SHARE) -> dict:
     quiet = share is None or share < threshold
     waited = time.perf_counter() - started
     if not quiet:
-        logger.warning("the machine did not get quiet within %.0f s (other processes %.0f%%); measuring anyway", waited, share * 100)
+        logger.warning(
+            "the machine did not get quiet within %.0f s (other processes %.0f%%); measuring anyway",
+            waited,
+            share * 100,
+        )
     return {"waited_s": waited, "quiet": quiet, "share_at_start": share, "threshold": threshold}
 
 
 # --- workspace -------------------------------------------------------------------------
 
+
 def build_workspace(home: Path, size: int) -> str:
-    """``<home>/models/bench-unet-<size>/``: a random default UNet as ONNX with its card; returns the model name."""
+    """``<home>/models/bench-unet-<size>/``: a random default UNet as ONNX with its card; returns the model
+    name.
+    """
     import onnx
 
-    from cocoseg.pipeline.training.export import OPSET, to_onnx
-    from cocoseg.pipeline.data.labels import build_label_map
     from cocoseg.pipeline.core.cache import sha256_of
+    from cocoseg.pipeline.core.tf_runtime import tensorflow
+    from cocoseg.pipeline.data.labels import build_label_map
     from cocoseg.pipeline.inference.model_store import CARD_FORMAT
     from cocoseg.pipeline.inference.onnx_graph import INPUT_NAME
-    from cocoseg.pipeline.core.tf_runtime import tensorflow
+    from cocoseg.pipeline.training.export import OPSET, to_onnx
 
     tensorflow()
     import keras
@@ -191,21 +203,33 @@ def build_workspace(home: Path, size: int) -> str:
     keras.backend.clear_session()
     logger.info("built and converted %s in %.0f s", name, time.perf_counter() - started)
     card = {
-        "format": CARD_FORMAT, "kind": "exported", "name": name,
+        "format": CARD_FORMAT,
+        "kind": "exported",
+        "name": name,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "file": path.name, "sha256": sha256_of(path), "bytes": path.stat().st_size, "opset": OPSET,
+        "file": path.name,
+        "sha256": sha256_of(path),
+        "bytes": path.stat().st_size,
+        "opset": OPSET,
         "input": {"name": INPUT_NAME, "dtype": "uint8", "layout": "NHWC", "size": size, "resize": "stretch"},
-        "outputs": {"mask": "uint8 (batch, size, size) class index", "probabilities": "float32 (batch, size, size, classes) softmax"},
+        "outputs": {
+            "mask": "uint8 (batch, size, size) class index",
+            "probabilities": "float32 (batch, size, size, classes) softmax",
+        },
         "label_map": build_label_map("voc21").to_dict(),
         "source": {"dataset": "demo", "run": None},
-        "training": {}, "validation": {}, "variants": {},
+        "training": {},
+        "validation": {},
+        "variants": {},
     }
     (folder / "model.json").write_text(json.dumps(card, indent=2), encoding="utf-8")
     return name
 
 
 def upload_pictures(count: int) -> list[tuple[str, bytes]]:
-    """``count`` (file name, JPEG bytes): demo validation images in turn, each 640x480, quality 90, a new name each."""
+    """``count`` (file name, JPEG bytes): demo validation images in turn, each 640x480, quality 90, a new
+    name each.
+    """
     paths = sorted((DEMO_DATASET_DIR / "val2017").glob("*.jpg"))
     if not paths:
         raise FileNotFoundError(f"no demo images in {DEMO_DATASET_DIR / 'val2017'}")
@@ -213,7 +237,9 @@ def upload_pictures(count: int) -> list[tuple[str, bytes]]:
     for index in range(count):
         path = paths[index % len(paths)]
         picture = cv2.resize(read_rgb(path), PICTURE_SIZE, interpolation=cv2.INTER_AREA)
-        encoded, data = cv2.imencode(".jpg", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        encoded, data = cv2.imencode(
+            ".jpg", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+        )
         if not encoded:
             raise RuntimeError("JPEG encoding failed")
         pictures.append((f"bench-{index:03d}-{path.stem}.jpg", data.tobytes()))
@@ -221,6 +247,7 @@ def upload_pictures(count: int) -> list[tuple[str, bytes]]:
 
 
 # --- server ----------------------------------------------------------------------------
+
 
 def _free_port() -> int:
     import socket
@@ -240,13 +267,22 @@ def serving(home: Path, log_path: Path, settings: dict[str, str] | None = None):
     env = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
     env.update(COCOSEG_HOME=str(home), PYTHONUNBUFFERED="1", **(settings or {}))
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "cocoseg", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cocoseg", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     try:
         started, deadline = time.perf_counter(), time.monotonic() + STARTUP_TIMEOUT_S
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"cocoseg serve exited with {process.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}")
+                raise RuntimeError(
+                    f"cocoseg serve exited with {process.returncode}:\n"
+                    f"{log_path.read_text(errors='replace')[-3000:]}"
+                )
             try:
                 with urllib.request.urlopen(url + "/", timeout=2) as response:
                     if response.status == 200:
@@ -254,7 +290,10 @@ def serving(home: Path, log_path: Path, settings: dict[str, str] | None = None):
             except (urllib.error.URLError, OSError):
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"cocoseg serve did not answer within {STARTUP_TIMEOUT_S} s:\n{log_path.read_text(errors='replace')[-3000:]}")
+                raise RuntimeError(
+                    f"cocoseg serve did not answer within {STARTUP_TIMEOUT_S} s:\n"
+                    f"{log_path.read_text(errors='replace')[-3000:]}"
+                )
             time.sleep(0.2)
         logger.info("server answered on %s after %.1f s", url, time.perf_counter() - started)
         yield url
@@ -265,7 +304,9 @@ def serving(home: Path, log_path: Path, settings: dict[str, str] | None = None):
 # --- Segment ---------------------------------------------------------------------------
 
 # Installed before each upload; window.__benchResult settles when #segment-layer's src changes.
-_ARM_UPLOAD = """([layerId]) => {
+# (Two long lines are split into adjacent literals only to keep the source short; the script is unchanged.)
+_ARM_UPLOAD = (
+    """([layerId]) => {
     const layer = () => document.getElementById(layerId);
     const previous = layer() ? layer().getAttribute('src') : null;
     const armed = performance.now();
@@ -275,7 +316,8 @@ _ARM_UPLOAD = """([layerId]) => {
     };
     document.addEventListener('change', onChange, true);
     window.__benchResult = new Promise((resolve, reject) => {
-        const timer = setTimeout(() => { observer.disconnect(); reject(new Error('no new mask layer within 120 s')); }, 120000);
+        const timer = setTimeout(() => { observer.disconnect(); """
+    """reject(new Error('no new mask layer within 120 s')); }, 120000);
         const observer = new MutationObserver(() => {
             const element = layer();
             const source = element ? element.getAttribute('src') : null;
@@ -287,14 +329,18 @@ _ARM_UPLOAD = """([layerId]) => {
             const done = () => resolve({armed, changed, shown, decoded: performance.now()});
             element.decode().then(done, done);
         });
-        observer.observe(document.documentElement, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
+        observer.observe(document.documentElement, {subtree: true, childList: true, attributes: true, """
+    """attributeFilter: ['src']});
     });
     return previous;
 }"""
+)
 
 
 def _percentile(values: list[float], fraction: float) -> float:
-    """Linear-interpolated percentile (``statistics.quantiles`` inclusive method; one value is its own percentile)."""
+    """Linear-interpolated percentile (``statistics.quantiles`` inclusive method; one value is its own
+    percentile).
+    """
     if len(values) == 1:
         return values[0]
     ordered = sorted(values)
@@ -305,7 +351,13 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 def summarise(values: list[float]) -> dict:
-    return {"n": len(values), "p50": _percentile(values, 0.5), "p95": _percentile(values, 0.95), "min": min(values), "max": max(values)}
+    return {
+        "n": len(values),
+        "p50": _percentile(values, 0.5),
+        "p95": _percentile(values, 0.95),
+        "min": min(values),
+        "max": max(values),
+    }
 
 
 def _callback_of(request) -> str | None:
@@ -352,7 +404,9 @@ def measure_segment(browser, url: str, model: str, uploads: int) -> dict:
         dropdown = page.locator(f"#{Segment.MODEL}")
         if model not in dropdown.inner_text():
             dropdown.click()
-            page.locator(".Select-menu-outer, .dash-dropdown-options, [role=option]").filter(has_text=model).first.click()
+            page.locator(".Select-menu-outer, .dash-dropdown-options, [role=option]").filter(
+                has_text=model
+            ).first.click()
         rows = []
         for index, (name, data) in enumerate(upload_pictures(uploads + 1)):
             page.evaluate(_ARM_UPLOAD, [Segment.LAYER])
@@ -367,23 +421,35 @@ def measure_segment(browser, url: str, model: str, uploads: int) -> dict:
             if marks["changed"] is None:
                 raise RuntimeError(f"upload {name}: the file input's change event was not seen")
             row = {
-                "name": name, "bytes": len(data), "warmup": index == 0,
+                "name": name,
+                "bytes": len(data),
+                "warmup": index == 0,
                 "browser_ms": marks["shown"] - marks["changed"],
                 "browser_from_armed_ms": marks["shown"] - marks["armed"],
                 "decoded_ms": marks["decoded"] - marks["changed"],
                 "python_wall_ms": wall,
-                "inference_ms": float(parsed.group(1)), "provider": parsed.group(2), "variant": parsed.group(3),
+                "inference_ms": float(parsed.group(1)),
+                "provider": parsed.group(2),
+                "variant": parsed.group(3),
                 "callback_total_ms": float(parsed.group(4)),
             }
             rows.append(row)
-            logger.info("%s%s: shown %.0f ms after the pick (callback %.0f ms, inference %.0f ms)", name,
-                        " (warm-up)" if row["warmup"] else "", row["browser_ms"], row["callback_total_ms"], row["inference_ms"])
+            logger.info(
+                "%s%s: shown %.0f ms after the pick (callback %.0f ms, inference %.0f ms)",
+                name,
+                " (warm-up)" if row["warmup"] else "",
+                row["browser_ms"],
+                row["callback_total_ms"],
+                row["inference_ms"],
+            )
         deadline = time.monotonic() + 10
         while min(len(server["upload"]), len(server["segment"])) < len(rows) and time.monotonic() < deadline:
             page.wait_for_timeout(50)  # let the last requestfinished events arrive
         for kind in ("upload", "segment"):
             if len(server[kind]) != len(rows):
-                raise RuntimeError(f"expected {len(rows)} {kind} callback requests, captured {len(server[kind])}")
+                raise RuntimeError(
+                    f"expected {len(rows)} {kind} callback requests, captured {len(server[kind])}"
+                )
         for row, upload_ms, segment_ms in zip(rows, server["upload"], server["segment"]):
             row["server_upload_ms"], row["server_segment_ms"] = upload_ms, segment_ms
         if errors:
@@ -410,19 +476,28 @@ def _explore_visit(context, url: str) -> dict:
         response = page.goto(url + "/explore", wait_until="commit")
         if response is None or response.status != 200:
             raise RuntimeError(f"/explore answered {None if response is None else response.status}")
-        ready = page.wait_for_function(_EXPLORE_READY, arg=[Explore.CLASSES, Explore.SUMMARY, EXPLORE_IMAGES], polling="raf")
-        return {"page_ms": float(ready.json_value()), "python_wall_ms": (time.perf_counter() - started) * 1000}
+        ready = page.wait_for_function(
+            _EXPLORE_READY, arg=[Explore.CLASSES, Explore.SUMMARY, EXPLORE_IMAGES], polling="raf"
+        )
+        return {
+            "page_ms": float(ready.json_value()),
+            "python_wall_ms": (time.perf_counter() - started) * 1000,
+        }
     finally:
         page.close()
 
 
 def plotly_bytes(url: str) -> int:
     """Size of the plotly.js the server at ``url`` gives its graphs (cartesian 1.5 MB or full 4.8 MB)."""
-    with urllib.request.urlopen(url + "/_dash-component-suites/plotly/package_data/plotly.min.js", timeout=30) as response:
+    with urllib.request.urlopen(
+        url + "/_dash-component-suites/plotly/package_data/plotly.min.js", timeout=30
+    ) as response:
         return len(response.read())
 
 
-def measure_explore(playwright, browser, urls: dict[str, str], repeats: int, profiles: Path, closing: contextlib.ExitStack) -> dict:
+def measure_explore(
+    playwright, browser, urls: dict[str, str], repeats: int, profiles: Path, closing: contextlib.ExitStack
+) -> dict:
     """Per server (label -> URL): FIRST_VISITS first visits in new profiles, ``repeats`` returning visits in
     the first profile and ``repeats`` private-window visits; servers in turns, a new page per visit.
 
@@ -431,15 +506,24 @@ def measure_explore(playwright, browser, urls: dict[str, str], repeats: int, pro
     viewport = {"width": 1400, "height": 900}
     statistics_context = browser.new_context(viewport=viewport)
     try:
-        statistics_visit = _explore_visit(statistics_context, next(iter(urls.values())))  # computes and caches the statistics
+        statistics_visit = _explore_visit(
+            statistics_context, next(iter(urls.values()))
+        )  # computes and caches the statistics
     finally:
         statistics_context.close()
 
     def new_profile(label: str, index: int):
-        return playwright.chromium.launch_persistent_context(str(profiles / f"{label}-{index}"), executable_path=chromium_executable(),
-                                                              args=CHROMIUM_ARGS, headless=True, viewport=viewport)
+        return playwright.chromium.launch_persistent_context(
+            str(profiles / f"{label}-{index}"),
+            executable_path=chromium_executable(),
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport=viewport,
+        )
 
-    visits: dict[str, dict[str, list[dict]]] = {label: {"first": [], "returning": [], "private": []} for label in urls}
+    visits: dict[str, dict[str, list[dict]]] = {
+        label: {"first": [], "returning": [], "private": []} for label in urls
+    }
     returning: dict[str, object] = {}
     private = {label: closing.enter_context(browser.new_context(viewport=viewport)) for label in urls}
     for index in range(FIRST_VISITS):
@@ -461,8 +545,16 @@ def measure_explore(playwright, browser, urls: dict[str, str], repeats: int, pro
 
 # --- run -------------------------------------------------------------------------------
 
-def run(uploads: int = UPLOADS, size: int = SIZE, explore_repeats: int = EXPLORE_REPEATS, wait_quiet_s: float = 0.0) -> dict:
-    """Build the workspace, serve it, measure Segment and Explore in Chromium; returns figures and machine info."""
+
+def run(
+    uploads: int = UPLOADS,
+    size: int = SIZE,
+    explore_repeats: int = EXPLORE_REPEATS,
+    wait_quiet_s: float = 0.0,
+) -> dict:
+    """Build the workspace, serve it, measure Segment and Explore in Chromium; returns figures and machine
+    info.
+    """
     import dash
     import onnxruntime
     from playwright.sync_api import sync_playwright
@@ -472,21 +564,41 @@ def run(uploads: int = UPLOADS, size: int = SIZE, explore_repeats: int = EXPLORE
     with tempfile.TemporaryDirectory(prefix="cocoseg-app-latency-") as folder:
         home = Path(folder) / "home"
         model = build_workspace(home, size)
-        with serving(home, Path(folder) / "server.log") as url, \
-                serving(home, Path(folder) / "server-full-plotly.log", {"COCOSEG_PLOTLY_BUNDLE": "full"}) as full_url, \
-                sync_playwright() as playwright, contextlib.ExitStack() as closing:
+        with (
+            serving(home, Path(folder) / "server.log") as url,
+            serving(
+                home, Path(folder) / "server-full-plotly.log", {"COCOSEG_PLOTLY_BUNDLE": "full"}
+            ) as full_url,
+            sync_playwright() as playwright,
+            contextlib.ExitStack() as closing,
+        ):
             bundles = {"app": plotly_bytes(url), "full": plotly_bytes(full_url)}
             browser = closing.enter_context(launch_chromium(playwright))  # closed last, after its contexts
-            quiet = wait_for_quiet(wait_quiet_s)  # the model built, the server and the browser started and idle
+            quiet = wait_for_quiet(
+                wait_quiet_s
+            )  # the model built, the server and the browser started and idle
             load_before = os.getloadavg()[0]
             started, busy_before, own_before = time.perf_counter(), busy_cpu_seconds(), tree_cpu_seconds()
             segment = measure_segment(browser, url, model, uploads)
-            explore = measure_explore(playwright, browser, {"app": url, "full": full_url}, explore_repeats, Path(folder) / "profiles",
-                                      closing)
-            busy_after, own_after, wall = busy_cpu_seconds(), tree_cpu_seconds(), time.perf_counter() - started
+            explore = measure_explore(
+                playwright,
+                browser,
+                {"app": url, "full": full_url},
+                explore_repeats,
+                Path(folder) / "profiles",
+                closing,
+            )
+            busy_after, own_after, wall = (
+                busy_cpu_seconds(),
+                tree_cpu_seconds(),
+                time.perf_counter() - started,
+            )
             chromium = browser.version
-    others = None if busy_before is None or busy_after is None else \
-        max(0.0, (busy_after - busy_before) - (own_after - own_before)) / (wall * (os.cpu_count() or 1))
+    others = (
+        None
+        if busy_before is None or busy_after is None
+        else max(0.0, (busy_after - busy_before) - (own_after - own_before)) / (wall * (os.cpu_count() or 1))
+    )
     counted = [row for row in segment["rows"] if not row["warmup"]]
 
     def explore_figures(kinds: dict[str, list[dict]]) -> dict:
@@ -495,18 +607,41 @@ def run(uploads: int = UPLOADS, size: int = SIZE, explore_repeats: int = EXPLORE
         return figures
 
     return {
-        "machine": machine_description(), "onnxruntime": onnxruntime.__version__, "dash": dash.__version__, "chromium": chromium,
-        "size": size, "model": model, "uploads": uploads, "explore_repeats": explore_repeats,
+        "machine": machine_description(),
+        "onnxruntime": onnxruntime.__version__,
+        "dash": dash.__version__,
+        "chromium": chromium,
+        "size": size,
+        "model": model,
+        "uploads": uploads,
+        "explore_repeats": explore_repeats,
         "picture": f"{PICTURE_SIZE[0]}x{PICTURE_SIZE[1]} JPEG q{JPEG_QUALITY} "
-                   f"({statistics.mean(row['bytes'] for row in counted) / 1024:.0f} KiB on average)",
-        "provider": segment["provider"], "variant": segment["variant"],
-        "segment": {key: summarise([row[key] for row in counted]) for key in
-                    ("browser_ms", "browser_from_armed_ms", "decoded_ms", "python_wall_ms", "server_upload_ms", "server_segment_ms",
-                     "callback_total_ms", "inference_ms")},
+        f"({statistics.mean(row['bytes'] for row in counted) / 1024:.0f} KiB on average)",
+        "provider": segment["provider"],
+        "variant": segment["variant"],
+        "segment": {
+            key: summarise([row[key] for row in counted])
+            for key in (
+                "browser_ms",
+                "browser_from_armed_ms",
+                "decoded_ms",
+                "python_wall_ms",
+                "server_upload_ms",
+                "server_segment_ms",
+                "callback_total_ms",
+                "inference_ms",
+            )
+        },
         "segment_rows": segment["rows"],
-        "explore": explore_figures(explore["servers"]["app"]), "explore_full_plotly": explore_figures(explore["servers"]["full"]),
-        "explore_statistics_ms": explore["statistics_visit"]["page_ms"], "plotly_bytes": bundles, "explore_visits": explore["servers"],
-        "quiet": quiet, "load_average": (load_before, os.getloadavg()[0]), "other_processes_cpu_share": others, "wall_seconds": wall,
+        "explore": explore_figures(explore["servers"]["app"]),
+        "explore_full_plotly": explore_figures(explore["servers"]["full"]),
+        "explore_statistics_ms": explore["statistics_visit"]["page_ms"],
+        "plotly_bytes": bundles,
+        "explore_visits": explore["servers"],
+        "quiet": quiet,
+        "load_average": (load_before, os.getloadavg()[0]),
+        "other_processes_cpu_share": others,
+        "wall_seconds": wall,
     }
 
 
@@ -527,14 +662,27 @@ def target_checks(results: dict) -> list[tuple[str, str, bool]]:
     """(target, measured, met) for the issue's three targets, the Explore one in two browser states."""
     segment, explore = results["segment"], results["explore"]
     return [
-        (f"segment callback, server side, p50 <= {TARGET_SEGMENT_SERVER_MS:.0f} ms", f"{segment['server_segment_ms']['p50']:.0f} ms",
-         segment["server_segment_ms"]["p50"] <= TARGET_SEGMENT_SERVER_MS),
-        (f"upload -> mask shown in the browser, p50 <= {TARGET_BROWSER_MS:.0f} ms", f"{segment['browser_ms']['p50']:.0f} ms",
-         segment["browser_ms"]["p50"] <= TARGET_BROWSER_MS),
-        (f"Explore with cached statistics fully rendered, returning visit p50 <= {TARGET_EXPLORE_WARM_MS / 1000:.0f} s",
-         f"{explore['returning']['p50']:.0f} ms", explore["returning"]["p50"] <= TARGET_EXPLORE_WARM_MS),
-        (f"the same, first visit in a new browser profile, p50 <= {TARGET_EXPLORE_WARM_MS / 1000:.0f} s",
-         f"{explore['first']['p50']:.0f} ms", explore["first"]["p50"] <= TARGET_EXPLORE_WARM_MS),
+        (
+            f"segment callback, server side, p50 <= {TARGET_SEGMENT_SERVER_MS:.0f} ms",
+            f"{segment['server_segment_ms']['p50']:.0f} ms",
+            segment["server_segment_ms"]["p50"] <= TARGET_SEGMENT_SERVER_MS,
+        ),
+        (
+            f"upload -> mask shown in the browser, p50 <= {TARGET_BROWSER_MS:.0f} ms",
+            f"{segment['browser_ms']['p50']:.0f} ms",
+            segment["browser_ms"]["p50"] <= TARGET_BROWSER_MS,
+        ),
+        (
+            "Explore with cached statistics fully rendered, returning visit p50 <= "
+            f"{TARGET_EXPLORE_WARM_MS / 1000:.0f} s",
+            f"{explore['returning']['p50']:.0f} ms",
+            explore["returning"]["p50"] <= TARGET_EXPLORE_WARM_MS,
+        ),
+        (
+            f"the same, first visit in a new browser profile, p50 <= {TARGET_EXPLORE_WARM_MS / 1000:.0f} s",
+            f"{explore['first']['p50']:.0f} ms",
+            explore["first"]["p50"] <= TARGET_EXPLORE_WARM_MS,
+        ),
     ]
 
 
@@ -545,15 +693,25 @@ def _share(value: float | None) -> str:
 def format_table(results: dict) -> str:
     """Markdown: machine line, Segment and Explore tables, targets, notes."""
     quiet = results["quiet"]
-    waited = (f"waited {quiet['waited_s']:.0f} s for a quiet machine ({'reached' if quiet['quiet'] else 'not reached'}: "
-              f"other processes {_share(quiet['share_at_start'])} of the CPUs when measuring began, quiet = under {quiet['threshold']:.0%})")
+    waited = (
+        f"waited {quiet['waited_s']:.0f} s for a quiet machine "
+        f"({'reached' if quiet['quiet'] else 'not reached'}: "
+        f"other processes {_share(quiet['share_at_start'])} of the CPUs when measuring began, "
+        f"quiet = under {quiet['threshold']:.0%})"
+    )
     lines = [
-        f"Machine: {results['machine']}; onnxruntime {results['onnxruntime']} ({results['provider']}), dash {results['dash']}, "
+        f"Machine: {results['machine']}; onnxruntime {results['onnxruntime']} ({results['provider']}), "
+        f"dash {results['dash']}, "
         f"Chromium {results['chromium']} (headless).",
-        f"Model {results['model']}: default UNet, {results['size']} px, 21 classes, {results['variant']}, stretch. "
-        f"{results['uploads']} uploads of a {results['picture']} after 1 warm-up; Explore demo/val: {FIRST_VISITS} first visits in new "
-        f"browser profiles, then {results['explore_repeats']} returning and {results['explore_repeats']} private-window visits per server, in turns. {waited}; 1-minute load average {results['load_average'][0]:.2f} before, "
-        f"{results['load_average'][1]:.2f} after; other processes used {_share(results['other_processes_cpu_share'])} of the CPUs "
+        f"Model {results['model']}: default UNet, {results['size']} px, 21 classes, "
+        f"{results['variant']}, stretch. "
+        f"{results['uploads']} uploads of a {results['picture']} after 1 warm-up; "
+        f"Explore demo/val: {FIRST_VISITS} first visits in new "
+        f"browser profiles, then {results['explore_repeats']} returning and "
+        f"{results['explore_repeats']} private-window visits per server, in turns. "
+        f"{waited}; 1-minute load average {results['load_average'][0]:.2f} before, "
+        f"{results['load_average'][1]:.2f} after; "
+        f"other processes used {_share(results['other_processes_cpu_share'])} of the CPUs "
         f"during the {results['wall_seconds']:.0f} s measurement.",
         "",
         "| Segment upload | p50 ms | p95 ms | min ms | max ms |",
@@ -561,16 +719,25 @@ def format_table(results: dict) -> str:
     ]
     for key, label in SEGMENT_LABELS.items():
         figures = results["segment"][key]
-        lines.append(f"| {label} | {figures['p50']:.0f} | {figures['p95']:.0f} | {figures['min']:.0f} | {figures['max']:.0f} |")
+        lines.append(
+            f"| {label} | {figures['p50']:.0f} | {figures['p95']:.0f} "
+            f"| {figures['min']:.0f} | {figures['max']:.0f} |"
+        )
     explore, full = results["explore"], results["explore_full_plotly"]
     bundles = results["plotly_bytes"]
 
     def row(label: str, kind: str, key: str) -> str:
-        return f"| {label} | {explore[kind][key]:.0f} | {full[kind][key]:.0f} | {explore[kind][key] / full[kind][key]:.2f} |"
+        return (
+            f"| {label} | {explore[kind][key]:.0f} | {full[kind][key]:.0f} "
+            f"| {explore[kind][key] / full[kind][key]:.2f} |"
+        )
 
     lines += [
         "",
-        "| Explore (demo/val) until the class bars and the summary show, in page ms | app | app with the full plotly.js | ratio |",
+        (
+            "| Explore (demo/val) until the class bars and the summary show, in page ms "
+            "| app | app with the full plotly.js | ratio |"
+        ),
         "|---|---:|---:|---:|",
         f"| plotly.js served | {bundles['app'] / 1e6:.1f} MB | {bundles['full'] / 1e6:.1f} MB | |",
         row(f"first visit, new browser profile, p50 of {explore['first']['n']}", "first", "p50"),
@@ -578,28 +745,59 @@ def format_table(results: dict) -> str:
         row("returning visits, p95", "returning", "p95"),
         row(f"private window (no code cache), p50 of {explore['private']['n']}", "private", "p50"),
         row("private window, p95", "private", "p95"),
-        f"| returning visits, Python wall p50 (cross-check) | {explore['returning_wall']['p50']:.0f} | {full['returning_wall']['p50']:.0f} | |",
-        f"| the visit that computed the statistics (private window) | {results['explore_statistics_ms']:.0f} | | |",
+        (
+            f"| returning visits, Python wall p50 (cross-check) | {explore['returning_wall']['p50']:.0f} "
+            f"| {full['returning_wall']['p50']:.0f} | |"
+        ),
+        (
+            "| the visit that computed the statistics (private window) "
+            f"| {results['explore_statistics_ms']:.0f} | | |"
+        ),
     ]
     checks = target_checks(results)
-    lines += ["", f"Targets: {sum(met for *_, met in checks)} of {len(checks)} met.", "", "| target | measured | met |", "|---|---:|---|"]
+    lines += [
+        "",
+        f"Targets: {sum(met for *_, met in checks)} of {len(checks)} met.",
+        "",
+        "| target | measured | met |",
+        "|---|---:|---|",
+    ]
     lines += [f"| {target} | {measured} | {'yes' if met else 'no'} |" for target, measured, met in checks]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--uploads", type=int, default=None, help=f"timed uploads after one warm-up (default {UPLOADS}, --quick 3)")
+    parser.add_argument(
+        "--uploads",
+        type=int,
+        default=None,
+        help=f"timed uploads after one warm-up (default {UPLOADS}, --quick 3)",
+    )
     parser.add_argument("--size", type=int, default=SIZE, help="model input size in px")
-    parser.add_argument("--explore-repeats", type=int, default=None, help=f"returning and private-window Explore visits per server (default {EXPLORE_REPEATS}, --quick 2)")
-    parser.add_argument("--wait-quiet", type=float, default=600.0, help="seconds to wait at most for a quiet machine (0: do not wait)")
+    parser.add_argument(
+        "--explore-repeats",
+        type=int,
+        default=None,
+        help=f"returning and private-window Explore visits per server (default {EXPLORE_REPEATS}, --quick 2)",
+    )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=600.0,
+        help="seconds to wait at most for a quiet machine (0: do not wait)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the raw results to this file")
     parser.add_argument("--quick", action="store_true", help="3 uploads, 2 warm Explore visits: a smoke run")
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logger.setLevel(logging.INFO)
     uploads = arguments.uploads if arguments.uploads is not None else (3 if arguments.quick else UPLOADS)
-    repeats = arguments.explore_repeats if arguments.explore_repeats is not None else (2 if arguments.quick else EXPLORE_REPEATS)
+    repeats = (
+        arguments.explore_repeats
+        if arguments.explore_repeats is not None
+        else (2 if arguments.quick else EXPLORE_REPEATS)
+    )
     results = run(uploads, arguments.size, repeats, arguments.wait_quiet)
     if arguments.json is not None:
         arguments.json.write_text(json.dumps(results, indent=2), encoding="utf-8")

@@ -40,18 +40,23 @@ logger = logging.getLogger("benchmarks.coco_scale")
 
 IMAGE_SHAPES = [(640, 480, 0.45), (640, 427, 0.25), (480, 640, 0.15), (500, 375, 0.1), (640, 640, 0.05)]
 
-CHILD_PYCOCOTOOLS = """
+# The long print lines below are split into adjacent literals only to keep the source short.
+CHILD_PYCOCOTOOLS = (
+    """
 import contextlib, io, json, resource, sys, time
 from pycocotools.coco import COCO
 started = time.perf_counter()
 with contextlib.redirect_stdout(io.StringIO()):
     coco = COCO(sys.argv[1])
 seconds = time.perf_counter() - started
-print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"seconds": seconds, "peak_rss_mb": """
+    """resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "annotations": len(coco.anns)}))
 """
+)
 
-CHILD_STATS = """
+CHILD_STATS = (
+    """
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[3])
 from cocoseg.pipeline.data.stats import dataset_stats
@@ -59,9 +64,11 @@ from cocoseg.pipeline.core.workspace import Workspace
 started = time.perf_counter()
 result = dataset_stats(Workspace(sys.argv[2]), sys.argv[1], max_bytes=4 * 1024**3)
 seconds = time.perf_counter() - started
-print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"seconds": seconds, "peak_rss_mb": """
+    """resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "annotations": result["totals"]["annotations_used"], "cached": result["cached"]}))
 """
+)
 
 
 CHILD_CLI = """
@@ -113,11 +120,17 @@ def write_synthetic_coco(path: Path, images: int, per_image: float, seed: int = 
     annotation_id = 0
     crowd = 0
     with open(path, "w", encoding="utf-8") as handle:
-        handle.write('{"info": {"description": "synthetic COCO-train-scale benchmark file"}, "licenses": [], "images": [')
+        handle.write(
+            '{"info": {"description": "synthetic COCO-train-scale benchmark file"}, '
+            '"licenses": [], "images": ['
+        )
         for index in range(images):
             width, height = shapes[shape_choice[index]]
             separator = "," if index else ""
-            handle.write(f'{separator}{{"id": {index + 1}, "file_name": "{index + 1:012d}.jpg", "width": {width}, "height": {height}}}')
+            handle.write(
+                f'{separator}{{"id": {index + 1}, "file_name": "{index + 1:012d}.jpg", '
+                f'"width": {width}, "height": {height}}}'
+            )
         handle.write('], "annotations": [')
         counts = rng.poisson(per_image, size=images)
         pieces = []
@@ -137,19 +150,35 @@ def write_synthetic_coco(path: Path, images: int, per_image: float, seed: int = 
                     segmentation = [polygon]
                     area, box = _area_and_box(polygon)
                     is_crowd = 0
-                pieces.append(json.dumps({"segmentation": segmentation, "area": area, "iscrowd": is_crowd,
-                                          "image_id": index + 1, "bbox": box, "category_id": category, "id": annotation_id}))
+                pieces.append(
+                    json.dumps(
+                        {
+                            "segmentation": segmentation,
+                            "area": area,
+                            "iscrowd": is_crowd,
+                            "image_id": index + 1,
+                            "bbox": box,
+                            "category_id": category,
+                            "id": annotation_id,
+                        }
+                    )
+                )
             if len(pieces) > 5000 or index == images - 1:
                 handle.write(("," if annotation_id > len(pieces) else "") + ",".join(pieces))
                 pieces = []
-        categories = [{"supercategory": supercategory, "id": category_id, "name": name} for category_id, name, supercategory in COCO_CATEGORIES]
+        categories = [
+            {"supercategory": supercategory, "id": category_id, "name": name}
+            for category_id, name, supercategory in COCO_CATEGORIES
+        ]
         handle.write('], "categories": ' + json.dumps(categories) + "}")
     return {"images": images, "annotations": annotation_id, "crowd": crowd}
 
 
 def _run_child(code: str, *arguments: str, environment: dict | None = None) -> dict:
     started = time.perf_counter()
-    completed = subprocess.run([sys.executable, "-c", code, *arguments], capture_output=True, text=True, check=False, env=environment)
+    completed = subprocess.run(
+        [sys.executable, "-c", code, *arguments], capture_output=True, text=True, check=False, env=environment
+    )
     wall = time.perf_counter() - started
     if completed.returncode != 0:
         raise RuntimeError(f"benchmark child failed:\n{completed.stderr[-2000:]}")
@@ -166,8 +195,24 @@ def _cli_cached(path: Path, workspace: Path) -> dict:
     images.mkdir(exist_ok=True)
     Image.new("RGB", (1, 1)).save(images / "placeholder.png")
     environment = {**os.environ, "COCOSEG_HOME": str(workspace), "COCOSEG_MAX_ANNOTATION_MB": "4096"}
-    subprocess.run([sys.executable, "-m", "cocoseg", "data", "add", "bench", "--annotations", str(path), "--images", str(images)],
-                   cwd=ROOT, env=environment, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cocoseg",
+            "data",
+            "add",
+            "bench",
+            "--annotations",
+            str(path),
+            "--images",
+            str(images),
+        ],
+        cwd=ROOT,
+        env=environment,
+        check=True,
+        capture_output=True,
+    )
     return _run_child(CHILD_CLI, str(ROOT), environment=environment)
 
 
@@ -188,7 +233,13 @@ def run(images: int, per_image: float, keep: bool) -> dict:
     path = folder / "instances_synthetic.json"
     started = time.perf_counter()
     counts = write_synthetic_coco(path, images, per_image)
-    logger.info("wrote %s (%.0f MB, %s) in %.0f s", path, path.stat().st_size / 1024**2, counts, time.perf_counter() - started)
+    logger.info(
+        "wrote %s (%.0f MB, %s) in %.0f s",
+        path,
+        path.stat().st_size / 1024**2,
+        counts,
+        time.perf_counter() - started,
+    )
     workspace = folder / "workspace"
     results = {
         "file_mb": path.stat().st_size / 1024**2,
@@ -214,7 +265,10 @@ def format_table(results: dict) -> str:
     ]
     counts = results["counts"]
     lines = [
-        f"File: {results['file_mb']:.0f} MB, {counts['images']:,} images, {counts['annotations']:,} annotations, {counts['crowd']:,} crowd RLE.",
+        (
+            f"File: {results['file_mb']:.0f} MB, {counts['images']:,} images, "
+            f"{counts['annotations']:,} annotations, {counts['crowd']:,} crowd RLE."
+        ),
         f"Machine: {results['machine']}.",
         "",
         "| case | wall s | x pycocotools time | peak RSS MB | x pycocotools RSS |",

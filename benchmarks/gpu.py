@@ -51,11 +51,19 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.inference import BATCHES, NUM_CLASSES, OFFLINE_OPTIONS, OUTPUTS, SIZE, demo_images, median_seconds  # noqa: E402
-from cocoseg.pipeline.data.images import read_rgb  # noqa: E402
-from cocoseg.pipeline.inference.predictor import session_options, usable_providers  # noqa: E402
-from cocoseg.pipeline.inference.onnx_graph import INPUT_NAME, convert_fp16  # noqa: E402
+from benchmarks.inference import (
+    BATCHES,
+    NUM_CLASSES,
+    OFFLINE_OPTIONS,
+    OUTPUTS,
+    SIZE,
+    demo_images,
+    median_seconds,
+)  # noqa: E402
 from cocoseg.pipeline.core.settings import DEMO_DATASET_DIR  # noqa: E402
+from cocoseg.pipeline.data.images import read_rgb  # noqa: E402
+from cocoseg.pipeline.inference.onnx_graph import INPUT_NAME, convert_fp16  # noqa: E402
+from cocoseg.pipeline.inference.predictor import session_options, usable_providers  # noqa: E402
 
 LIMIT_BYTES = 1024**3
 
@@ -65,8 +73,13 @@ SKIPPED = "no CUDA GPU visible: skipped"
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 ENGINES = ("ort_fp32", "ort_fp16", "ort_cpu", "tf_fp32", "tf_mixed16")
-ENGINE_LABELS = {"ort_fp32": "ORT CUDA FP32", "ort_fp16": "ORT CUDA FP16", "ort_cpu": "ORT CPU FP32 (same machine)",
-                 "tf_fp32": "TF GPU float32", "tf_mixed16": "TF GPU mixed float16"}
+ENGINE_LABELS = {
+    "ort_fp32": "ORT CUDA FP32",
+    "ort_fp16": "ORT CUDA FP16",
+    "ort_cpu": "ORT CPU FP32 (same machine)",
+    "tf_fp32": "TF GPU float32",
+    "tf_mixed16": "TF GPU mixed float16",
+}
 SKELETON_MARK = "cocoseg-benchmark-skeleton"
 SKELETON_MIN_ELEMENTS = 64  # smaller float tensors (scalars, shape helpers) keep their values
 PAYLOAD_MODEL_OPTIONS = {"base_filters": 8, "depth": 3}
@@ -77,7 +90,12 @@ def gpu_name() -> str | None:
     if shutil.which("nvidia-smi") is None:
         return None
     try:
-        completed = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=30)
+        completed = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     names = [line.strip() for line in completed.stdout.splitlines() if line.strip()]
@@ -128,6 +146,7 @@ def tf_seconds(model, batch: np.ndarray, repeats: int, warmup: int) -> float:
 
 
 # --- ONNX files: exported here, or skeletons filled on the GPU machine ---------------------
+
 
 def export_architecture(name: str, size: int, folder: Path, device: str = "/CPU:0"):
     """Build ``name`` (seed 0, random weights) and write ``<name>.onnx``; returns (path, Keras model)."""
@@ -192,29 +211,62 @@ def filled_files(skeleton: Path, folder: Path) -> tuple[Path, Path]:
 
 # --- measuring --------------------------------------------------------------------------
 
-def measure_files(name: str, fp32_path: Path, fp16_path: Path, images: np.ndarray, repeats: int, warmup: int,
-                  model=None, mixed=None) -> dict:
+
+def measure_files(
+    name: str,
+    fp32_path: Path,
+    fp16_path: Path,
+    images: np.ndarray,
+    repeats: int,
+    warmup: int,
+    model=None,
+    mixed=None,
+) -> dict:
     """Every engine at each batch size; TensorFlow columns only when Keras models are given."""
-    sessions = {"ort_fp32": provider_session(fp32_path, CUDA), "ort_fp16": provider_session(fp16_path, CUDA),
-                "ort_cpu": provider_session(fp32_path, CPU)}
+    sessions = {
+        "ort_fp32": provider_session(fp32_path, CUDA),
+        "ort_fp16": provider_session(fp16_path, CUDA),
+        "ort_cpu": provider_session(fp32_path, CPU),
+    }
     timings: dict[int, dict[str, float | None]] = {}
     for batch_size in BATCHES:
         batch = np.ascontiguousarray(images[:batch_size])
-        row = {engine: ort_seconds(sessions[engine], batch, repeats, warmup) for engine in ("ort_fp32", "ort_fp16")}
+        row = {
+            engine: ort_seconds(sessions[engine], batch, repeats, warmup)
+            for engine in ("ort_fp32", "ort_fp16")
+        }
         row["ort_cpu"] = ort_seconds(sessions["ort_cpu"], batch, max(3, repeats // 4), 1, device="cpu")
         row["tf_fp32"] = tf_seconds(model, batch, repeats, warmup) if model is not None else None
         row["tf_mixed16"] = tf_seconds(mixed, batch, repeats, warmup) if mixed is not None else None
         timings[batch_size] = row
-        logger.info("%s batch %d: %s", name, batch_size, ", ".join(
-            f"{ENGINE_LABELS[engine]} {seconds * 1000:.2f} ms" for engine, seconds in row.items() if seconds is not None))
+        logger.info(
+            "%s batch %d: %s",
+            name,
+            batch_size,
+            ", ".join(
+                f"{ENGINE_LABELS[engine]} {seconds * 1000:.2f} ms"
+                for engine, seconds in row.items()
+                if seconds is not None
+            ),
+        )
     return {
-        "name": name, "providers": sessions["ort_fp32"].get_providers(),
-        "batches": {batch_size: {engine: None if seconds is None else {"ms": seconds * 1000, "images_per_second": batch_size / seconds}
-                                 for engine, seconds in row.items()} for batch_size, row in timings.items()},
+        "name": name,
+        "providers": sessions["ort_fp32"].get_providers(),
+        "batches": {
+            batch_size: {
+                engine: None
+                if seconds is None
+                else {"ms": seconds * 1000, "images_per_second": batch_size / seconds}
+                for engine, seconds in row.items()
+            }
+            for batch_size, row in timings.items()
+        },
     }
 
 
-def measure_with_tensorflow(name: str, size: int, images: np.ndarray, repeats: int, warmup: int, folder: Path, tf_gpu: bool) -> dict:
+def measure_with_tensorflow(
+    name: str, size: int, images: np.ndarray, repeats: int, warmup: int, folder: Path, tf_gpu: bool
+) -> dict:
     import keras
 
     from cocoseg.models.registry import build_model
@@ -233,15 +285,28 @@ def measure_with_tensorflow(name: str, size: int, images: np.ndarray, repeats: i
             mixed.set_weights(model.get_weights())
         finally:
             keras.mixed_precision.set_global_policy("float32")
-    return measure_files(name, fp32_path, fp16_path, images, repeats, warmup, model if tf_gpu else None, mixed)
+    return measure_files(
+        name, fp32_path, fp16_path, images, repeats, warmup, model if tf_gpu else None, mixed
+    )
 
 
 def _base(size: int, repeats: int, warmup: int) -> tuple[dict, bool]:
     report = usable_providers()
-    base = {"gpu": gpu_name(), "onnxruntime": report.version, "usable_providers": list(report.usable), "size": size,
-            "repeats": repeats, "warmup": warmup, "tensorflow": None, "tensorflow_gpu": False, "pipeline": None}
+    base = {
+        "gpu": gpu_name(),
+        "onnxruntime": report.version,
+        "usable_providers": list(report.usable),
+        "size": size,
+        "repeats": repeats,
+        "warmup": warmup,
+        "tensorflow": None,
+        "tensorflow_gpu": False,
+        "pipeline": None,
+    }
     if CUDA not in report.usable:
-        logger.warning("%s (onnxruntime %s usable providers: %s)", SKIPPED, report.version, ", ".join(report.usable))
+        logger.warning(
+            "%s (onnxruntime %s usable providers: %s)", SKIPPED, report.version, ", ".join(report.usable)
+        )
         return {**base, "skipped": SKIPPED, "rows": []}, False
     return {**base, "skipped": None}, True
 
@@ -251,9 +316,8 @@ def run(architectures: list[str] | None = None, size: int = SIZE, repeats: int =
     base, usable = _base(size, repeats, warmup)
     if not usable:
         return base
-    from cocoseg.pipeline.core.tf_runtime import tensorflow
-
     from cocoseg.models.registry import ARCHITECTURES
+    from cocoseg.pipeline.core.tf_runtime import tensorflow
 
     tf = tensorflow()
     import keras
@@ -264,7 +328,9 @@ def run(architectures: list[str] | None = None, size: int = SIZE, repeats: int =
         raise ValueError(f"unknown architecture(s) {', '.join(unknown)}; known: {', '.join(ARCHITECTURES)}")
     tf_gpu = bool(tf.config.list_physical_devices("GPU"))
     if not tf_gpu:
-        logger.warning("TensorFlow sees no GPU (CPU-only build or missing CUDA libraries): TensorFlow columns left empty")
+        logger.warning(
+            "TensorFlow sees no GPU (CPU-only build or missing CUDA libraries): TensorFlow columns left empty"
+        )
     images = demo_images("val2017", max(BATCHES), size)
     rows = []
     with tempfile.TemporaryDirectory(prefix="cocoseg-gpu-bench-") as folder:
@@ -277,16 +343,17 @@ def run(architectures: list[str] | None = None, size: int = SIZE, repeats: int =
 
 # --- payload for a GPU machine without TensorFlow ----------------------------------------
 
+
 def make_payload(folder: Path, architectures: list[str], size: int = SIZE) -> None:
     """Skeletons of ``architectures`` and a workspace with one tiny exported model (needs TensorFlow)."""
     import onnx
 
-    from cocoseg.pipeline.training.export import ExportConfig, export_run
+    from cocoseg.pipeline.core.workspace import Workspace
     from cocoseg.pipeline.prepare.config import PrepareConfig
     from cocoseg.pipeline.prepare.writer import prepare
     from cocoseg.pipeline.training.config import TrainConfig
+    from cocoseg.pipeline.training.export import ExportConfig, export_run
     from cocoseg.pipeline.training.loop import run as train
-    from cocoseg.pipeline.core.workspace import Workspace
 
     skeletons = folder / "skeletons"
     skeletons.mkdir(parents=True, exist_ok=True)
@@ -295,9 +362,19 @@ def make_payload(folder: Path, architectures: list[str], size: int = SIZE) -> No
             path, _ = export_architecture(name, size, Path(scratch))
             onnx.save(strip_weights(onnx.load(str(path))), str(skeletons / f"{name}.skeleton.onnx"))
     workspace = Workspace(folder / "workspace").ensure()
-    prepared = prepare(workspace, PrepareConfig("demo", labels="voc21", size=128, shards=2, workers=2), LIMIT_BYTES)
-    config = TrainConfig(prepared.name, model="unet", model_options=PAYLOAD_MODEL_OPTIONS, epochs=2, batch_size=8,
-                         learning_rate=3e-3, augment=False, seed=1)
+    prepared = prepare(
+        workspace, PrepareConfig("demo", labels="voc21", size=128, shards=2, workers=2), LIMIT_BYTES
+    )
+    config = TrainConfig(
+        prepared.name,
+        model="unet",
+        model_options=PAYLOAD_MODEL_OPTIONS,
+        epochs=2,
+        batch_size=8,
+        learning_rate=3e-3,
+        augment=False,
+        seed=1,
+    )
     run_name = train(workspace, config).folder.name
     export_run(workspace, ExportConfig(run_name), LIMIT_BYTES)
     for bulky in ("prepared", "runs", "cache"):
@@ -307,12 +384,12 @@ def make_payload(folder: Path, architectures: list[str], size: int = SIZE) -> No
 def pipeline_check(workspace_root: Path) -> list[dict]:
     """The product's path on the GPU for every model in the payload's workspace."""
     from benchmarks.inference import END_TO_END_SIZE, demo_jpeg
-    from cocoseg.pipeline.inference.evaluate import EvaluationTarget, evaluate_entry, saved_evaluations
+    from cocoseg.pipeline.core.workspace import Workspace
     from cocoseg.pipeline.data.images import decode_rgb
+    from cocoseg.pipeline.inference.evaluate import EvaluationTarget, evaluate_entry, saved_evaluations
+    from cocoseg.pipeline.inference.model_store import list_entries
     from cocoseg.pipeline.inference.predictor import Predictor, load_session
     from cocoseg.pipeline.inference.rendering import mask_png
-    from cocoseg.pipeline.inference.model_store import list_entries
-    from cocoseg.pipeline.core.workspace import Workspace
 
     workspace = Workspace(workspace_root)
     jpeg = demo_jpeg(*END_TO_END_SIZE)
@@ -325,22 +402,41 @@ def pipeline_check(workspace_root: Path) -> list[dict]:
             cpu = Predictor(entry, variant)
             path, digest = entry.file_of(variant)
             cpu.session = load_session(path, digest, [CPU])
-            agreement = [float(np.mean(a.mask == b.mask)) for a, b in zip(gpu.predict_many(images), cpu.predict_many(images))]
+            agreement = [
+                float(np.mean(a.mask == b.mask))
+                for a, b in zip(gpu.predict_many(images), cpu.predict_many(images))
+            ]
 
             def end_to_end(predictor) -> float:
                 return median_seconds(lambda: mask_png(predictor.predict(decode_rgb(jpeg)).mask), 20, 3)
 
-            saved = next((result for result in saved_evaluations(entry) if result.get("variant") == variant
-                          and result.get("protocol", {}).get("images") == len(paths)), None)
+            saved = next(
+                (
+                    result
+                    for result in saved_evaluations(entry)
+                    if result.get("variant") == variant
+                    and result.get("protocol", {}).get("images") == len(paths)
+                ),
+                None,
+            )
             target = EvaluationTarget(entry.card["source"]["dataset"], "val", None)
             result = evaluate_entry(workspace, entry, target, LIMIT_BYTES, variant, save=False)
-            checks.append({
-                "model": entry.name, "variant": variant, "provider": gpu.provider, "cpu_provider": cpu.provider,
-                "images": len(images), "mean_pixel_agreement": float(np.mean(agreement)), "min_pixel_agreement": float(min(agreement)),
-                "end_to_end_ms_gpu": end_to_end(gpu) * 1000, "end_to_end_ms_cpu": end_to_end(cpu) * 1000,
-                "evaluation_provider": result["provider"], "miou_gpu": result["miou"],
-                "miou_saved_cpu": None if saved is None else saved["miou"],
-            })
+            checks.append(
+                {
+                    "model": entry.name,
+                    "variant": variant,
+                    "provider": gpu.provider,
+                    "cpu_provider": cpu.provider,
+                    "images": len(images),
+                    "mean_pixel_agreement": float(np.mean(agreement)),
+                    "min_pixel_agreement": float(min(agreement)),
+                    "end_to_end_ms_gpu": end_to_end(gpu) * 1000,
+                    "end_to_end_ms_cpu": end_to_end(cpu) * 1000,
+                    "evaluation_provider": result["provider"],
+                    "miou_gpu": result["miou"],
+                    "miou_saved_cpu": None if saved is None else saved["miou"],
+                }
+            )
             logger.info("pipeline check %s", checks[-1])
     return checks
 
@@ -355,49 +451,97 @@ def run_payload(folder: Path, repeats: int = 20, warmup: int = 5) -> dict:
     with tempfile.TemporaryDirectory(prefix="cocoseg-gpu-bench-") as scratch:
         for skeleton in sorted((folder / "skeletons").glob("*.skeleton.onnx")):
             fp32_path, fp16_path = filled_files(skeleton, Path(scratch))
-            rows.append(measure_files(skeleton.name.removesuffix(".skeleton.onnx"), fp32_path, fp16_path, images, repeats, warmup))
+            rows.append(
+                measure_files(
+                    skeleton.name.removesuffix(".skeleton.onnx"),
+                    fp32_path,
+                    fp16_path,
+                    images,
+                    repeats,
+                    warmup,
+                )
+            )
             gc.collect()
     return {**base, "rows": rows, "pipeline": pipeline_check(folder / "workspace")}
 
 
 # --- report -----------------------------------------------------------------------------
 
+
 def format_table(results: dict) -> str:
     gpu = results["gpu"] or "no nvidia-smi"
     if results["skipped"]:
-        hint = (f" nvidia-smi sees {results['gpu']}, but ONNX Runtime's CUDA provider did not load: check that the "
-                "onnxruntime-gpu wheel's CUDA and cuDNN libraries are installed.") if results["gpu"] else ""
-        return (f"{results['skipped']} (GPU: {gpu}; onnxruntime {results['onnxruntime']} usable providers: "
-                f"{', '.join(results['usable_providers']) or 'none'}).{hint}")
-    tensorflow = (f"TensorFlow {results['tensorflow']}{'' if results['tensorflow_gpu'] else ' (sees no GPU)'}"
-                  if results["tensorflow"] else "TensorFlow not installed here (columns n/a)")
+        hint = (
+            (
+                f" nvidia-smi sees {results['gpu']}, but ONNX Runtime's CUDA provider did not load: "
+                "check that the "
+                "onnxruntime-gpu wheel's CUDA and cuDNN libraries are installed."
+            )
+            if results["gpu"]
+            else ""
+        )
+        return (
+            f"{results['skipped']} (GPU: {gpu}; onnxruntime {results['onnxruntime']} usable providers: "
+            f"{', '.join(results['usable_providers']) or 'none'}).{hint}"
+        )
+    tensorflow = (
+        f"TensorFlow {results['tensorflow']}{'' if results['tensorflow_gpu'] else ' (sees no GPU)'}"
+        if results["tensorflow"]
+        else "TensorFlow not installed here (columns n/a)"
+    )
     lines = [
-        f"GPU: {gpu}; onnxruntime {results['onnxruntime']} usable providers {', '.join(results['usable_providers'])}; "
+        f"GPU: {gpu}; onnxruntime {results['onnxruntime']} "
+        f"usable providers {', '.join(results['usable_providers'])}; "
         f"CUDA asserted in use; {tensorflow}.",
-        f"{results['size']} px, 21 classes, median of {results['repeats']} calls after {results['warmup']} warm-up; ORT with IO "
-        "binding (input and both outputs on the device), TensorFlow tf.function on a device-resident input, synchronised.",
+        f"{results['size']} px, 21 classes, median of {results['repeats']} calls after "
+        f"{results['warmup']} warm-up; ORT with IO "
+        "binding (input and both outputs on the device), "
+        "TensorFlow tf.function on a device-resident input, synchronised.",
         "",
-        "| model | batch | " + " | ".join(ENGINE_LABELS[engine] for engine in ENGINES)
+        "| model | batch | "
+        + " | ".join(ENGINE_LABELS[engine] for engine in ENGINES)
         + " | CUDA FP32 vs CPU | CUDA FP32 vs TF float32 | FP16 vs FP32 (CUDA) |",
         "|---|---:|" + "---:|" * (len(ENGINES) + 3),
     ]
     for row in results["rows"]:
         for batch_size, engines in row["batches"].items():
-            cells = ["n/a" if engines[engine] is None else f"{engines[engine]['ms']:.2f} ms ({engines[engine]['images_per_second']:.0f} img/s)"
-                     for engine in ENGINES]
+            cells = [
+                "n/a"
+                if engines[engine] is None
+                else f"{engines[engine]['ms']:.2f} ms ({engines[engine]['images_per_second']:.0f} img/s)"
+                for engine in ENGINES
+            ]
             versus_cpu = f"{engines['ort_cpu']['ms'] / engines['ort_fp32']['ms']:.1f}x"
-            versus_tf = "n/a" if engines["tf_fp32"] is None else f"{engines['tf_fp32']['ms'] / engines['ort_fp32']['ms']:.2f}x"
+            versus_tf = (
+                "n/a"
+                if engines["tf_fp32"] is None
+                else f"{engines['tf_fp32']['ms'] / engines['ort_fp32']['ms']:.2f}x"
+            )
             fp16 = f"{engines['ort_fp32']['ms'] / engines['ort_fp16']['ms']:.2f}x"
-            lines.append(f"| {row['name']} | {batch_size} | " + " | ".join(cells) + f" | {versus_cpu} | {versus_tf} | {fp16} |")
+            lines.append(
+                f"| {row['name']} | {batch_size} | "
+                + " | ".join(cells)
+                + f" | {versus_cpu} | {versus_tf} | {fp16} |"
+            )
     if results.get("pipeline"):
-        lines += ["", "Product path (Predictor / evaluate_entry) on the demo val split:", "",
-                  "| model | variant | provider | pixels agreeing with CPU (mean / min) | 640x480 JPEG -> mask PNG, GPU / CPU "
-                  "| val mIoU on GPU | saved at export (CPU) |", "|---|---|---|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "Product path (Predictor / evaluate_entry) on the demo val split:",
+            "",
+            "| model | variant | provider | pixels agreeing with CPU (mean / min) "
+            "| 640x480 JPEG -> mask PNG, GPU / CPU "
+            "| val mIoU on GPU | saved at export (CPU) |",
+            "|---|---|---|---:|---:|---:|---:|",
+        ]
         for check in results["pipeline"]:
             saved = "n/a" if check["miou_saved_cpu"] is None else f"{check['miou_saved_cpu']:.6f}"
-            lines.append(f"| {check['model']} | {check['variant']} | {check['provider']} (evaluation: {check['evaluation_provider']}) "
-                         f"| {check['mean_pixel_agreement'] * 100:.3f} % / {check['min_pixel_agreement'] * 100:.3f} % "
-                         f"| {check['end_to_end_ms_gpu']:.1f} / {check['end_to_end_ms_cpu']:.1f} ms | {check['miou_gpu']:.6f} | {saved} |")
+            lines.append(
+                f"| {check['model']} | {check['variant']} | {check['provider']} "
+                f"(evaluation: {check['evaluation_provider']}) "
+                f"| {check['mean_pixel_agreement'] * 100:.3f} % / {check['min_pixel_agreement'] * 100:.3f} % "
+                f"| {check['end_to_end_ms_gpu']:.1f} / {check['end_to_end_ms_cpu']:.1f} ms "
+                f"| {check['miou_gpu']:.6f} | {saved} |"
+            )
     return "\n".join(lines)
 
 
@@ -406,17 +550,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--architectures", default=None, help="comma-separated names (default: unet)")
     parser.add_argument("--size", type=int, default=SIZE)
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--make-payload", type=Path, default=None, help="write skeletons and a tiny workspace here")
-    parser.add_argument("--payload", type=Path, default=None, help="measure from a payload made by --make-payload")
+    parser.add_argument(
+        "--make-payload", type=Path, default=None, help="write skeletons and a tiny workspace here"
+    )
+    parser.add_argument(
+        "--payload", type=Path, default=None, help="measure from a payload made by --make-payload"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON")
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logger.setLevel(logging.INFO)
-    names = [name.strip() for name in arguments.architectures.split(",") if name.strip()] if arguments.architectures else None
+    names = (
+        [name.strip() for name in arguments.architectures.split(",") if name.strip()]
+        if arguments.architectures
+        else None
+    )
     if arguments.make_payload:
         make_payload(arguments.make_payload, names or ["unet"], arguments.size)
         return 0
-    results = run_payload(arguments.payload, arguments.repeats) if arguments.payload else run(names, arguments.size, arguments.repeats)
+    results = (
+        run_payload(arguments.payload, arguments.repeats)
+        if arguments.payload
+        else run(names, arguments.size, arguments.repeats)
+    )
     if arguments.json:
         arguments.json.write_text(json.dumps(results, indent=2, default=str))
     sys.stdout.write(format_table(results) + "\n")

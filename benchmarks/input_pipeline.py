@@ -30,15 +30,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.coco_scale import machine_description  # noqa: E402
-from cocoseg.pipeline.prepare.examples import build_example
-from cocoseg.pipeline.prepare.records import to_tf_example
-from cocoseg.pipeline.training.input import InputConfig, training_dataset  # noqa: E402
-from cocoseg.pipeline.prepare.config import PrepareConfig
-from cocoseg.pipeline.prepare.plan import plan, SplitPlan
-from cocoseg.pipeline.prepare.writer import prepare, write_split
-from cocoseg.pipeline.prepare.sampling import SamplingConfig  # noqa: E402
 from cocoseg.pipeline.core.tf_runtime import tensorflow  # noqa: E402
 from cocoseg.pipeline.core.workspace import Workspace  # noqa: E402
+from cocoseg.pipeline.prepare.config import PrepareConfig
+from cocoseg.pipeline.prepare.examples import build_example
+from cocoseg.pipeline.prepare.plan import SplitPlan, plan
+from cocoseg.pipeline.prepare.records import to_tf_example
+from cocoseg.pipeline.prepare.sampling import SamplingConfig  # noqa: E402
+from cocoseg.pipeline.prepare.writer import prepare, write_split
+from cocoseg.pipeline.training.input import InputConfig, training_dataset  # noqa: E402
 
 logger = logging.getLogger("benchmarks.input_pipeline")
 LIMIT = 1024**3
@@ -56,7 +56,10 @@ def writer_throughput(workspace: Workspace, workers: int, repeat: int, size: int
     tasks = [task for split in plan_.splits for task in split.tasks] * repeat
     split = SplitPlan("bench", plan_.splits[0].dataset, tasks, "")
     to_tf_example(build_example(tasks[0]), "jpeg", 1, 1)  # imports TensorFlow in this process
-    with tempfile.TemporaryDirectory() as folder, ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool,
+    ):
         list(pool.map(build_example, tasks[: workers * 2]))  # start and warm the workers
         started = time.perf_counter()
         write_split(pool, plan_, split, Path(folder), None, 0, len(tasks))
@@ -84,7 +87,10 @@ def training_consumption(steps: int, size: int = SIZE) -> float:
     from cocoseg.models.registry import build_model
 
     model = build_model("unet", num_classes=21, size=size)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255))
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255),
+    )
     rng = np.random.default_rng(0)
     images = tf.constant(rng.integers(0, 256, (8, size, size, 3), dtype=np.uint8))
     masks = tf.constant(rng.integers(0, 21, (8, size, size), dtype=np.uint8))
@@ -114,12 +120,29 @@ def format_table(results: dict) -> str:
     training = results["training"]
     rows = [
         ("(a) writer, 1 worker", results["writer_1"], f"{1.0:.2f}x writer"),
-        (f"(a) writer, {results['cores']} workers", results["writer_all"], f"{results['writer_all'] / results['writer_1']:.2f}x writer"),
-        ("(b) training input, decoded cache", results["input_cached"], f"{results['input_cached'] / training:.1f}x training"),
-        ("(b) training input, no cache", results["input_uncached"], f"{results['input_uncached'] / training:.1f}x training"),
+        (
+            f"(a) writer, {results['cores']} workers",
+            results["writer_all"],
+            f"{results['writer_all'] / results['writer_1']:.2f}x writer",
+        ),
+        (
+            "(b) training input, decoded cache",
+            results["input_cached"],
+            f"{results['input_cached'] / training:.1f}x training",
+        ),
+        (
+            "(b) training input, no cache",
+            results["input_uncached"],
+            f"{results['input_uncached'] / training:.1f}x training",
+        ),
         ("(c) UNet training step consumes", training, "1.0x training"),
     ]
-    lines = [f"Machine: {results['machine']}; {results['size']} px.", "", "| case | images/s | ratio |", "|---|---:|---:|"]
+    lines = [
+        f"Machine: {results['machine']}; {results['size']} px.",
+        "",
+        "| case | images/s | ratio |",
+        "|---|---:|---:|",
+    ]
     lines += [f"| {name} | {value:.1f} | {ratio} |" for name, value, ratio in rows]
     return "\n".join(lines)
 

@@ -55,7 +55,10 @@ def matmul_rate() -> dict:
         return flops / min(times) / 1e9
 
     tf_left, tf_right = tf.constant(left), tf.constant(right)
-    return {"numpy": best(lambda: left @ right), "tensorflow": best(lambda: tf.linalg.matmul(tf_left, tf_right).numpy())}
+    return {
+        "numpy": best(lambda: left @ right),
+        "tensorflow": best(lambda: tf.linalg.matmul(tf_left, tf_right).numpy()),
+    }
 
 
 def training_rate(name: str, size: int, steps: int, device: str = "/CPU:0") -> float:
@@ -84,9 +87,17 @@ def run(steps: int, sizes: list[int]) -> dict:
             summary = summarise(build_model(name, num_classes=21, size=size))
             images_per_second = training_rate(name, size, steps)
             achieved = images_per_second * 3 * summary.flops_per_image / 1e9
-            rows.append({"name": name, "size": size, "parameters": summary.parameters, "gflops": summary.gflops,
-                         "images_per_second": images_per_second, "achieved_gflops": achieved,
-                         "fraction": achieved / max(rates["numpy"], rates["tensorflow"])})
+            rows.append(
+                {
+                    "name": name,
+                    "size": size,
+                    "parameters": summary.parameters,
+                    "gflops": summary.gflops,
+                    "images_per_second": images_per_second,
+                    "achieved_gflops": achieved,
+                    "fraction": achieved / max(rates["numpy"], rates["tensorflow"]),
+                }
+            )
     gpus = tf.config.list_physical_devices("GPU")
     gpu_rows = []
     if gpus:
@@ -102,15 +113,34 @@ def run(steps: int, sizes: list[int]) -> dict:
 
 def format_table(results: dict) -> str:
     rates = results["matmul"]
-    lines = [f"Machine: {results['machine']}. float32 matmul 2048^3: NumPy {rates['numpy']:.0f} GFLOP/s, TensorFlow {rates['tensorflow']:.0f} GFLOP/s.",
-             "", "| model | px | parameters | forward GFLOPs/image | train images/s | achieved GFLOP/s | of matmul rate |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        (
+            f"Machine: {results['machine']}. float32 matmul 2048^3: NumPy {rates['numpy']:.0f} GFLOP/s, "
+            f"TensorFlow {rates['tensorflow']:.0f} GFLOP/s."
+        ),
+        "",
+        (
+            "| model | px | parameters | forward GFLOPs/image | train images/s | achieved GFLOP/s "
+            "| of matmul rate |"
+        ),
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in results["rows"]:
-        lines.append(f"| {row['name']} | {row['size']} | {row['parameters'] / 1e6:.2f} M | {row['gflops']:.2f} | {row['images_per_second']:.2f} "
-                     f"| {row['achieved_gflops']:.0f} | {row['fraction']:.0%} |")
+        lines.append(
+            f"| {row['name']} | {row['size']} | {row['parameters'] / 1e6:.2f} M | {row['gflops']:.2f} "
+            f"| {row['images_per_second']:.2f} "
+            f"| {row['achieved_gflops']:.0f} | {row['fraction']:.0%} |"
+        )
     if results["gpu"]:
-        lines += ["", "| model | px | GPU images/s float32 | GPU images/s mixed float16 |", "|---|---:|---:|---:|"]
-        lines += [f"| {row['name']} | {row['size']} | {row['float32']:.1f} | {row['mixed']:.1f} |" for row in results["gpu"]]
+        lines += [
+            "",
+            "| model | px | GPU images/s float32 | GPU images/s mixed float16 |",
+            "|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {row['name']} | {row['size']} | {row['float32']:.1f} | {row['mixed']:.1f} |"
+            for row in results["gpu"]
+        ]
     else:
         lines += ["", "No CUDA GPU visible: GPU rows (float32 and mixed precision) skipped."]
     return "\n".join(lines)

@@ -54,7 +54,9 @@ def redis_binary() -> str | None:
     configured = os.environ.get("REDIS_SERVER", "").strip()
     if configured:
         if not (Path(configured).is_file() and os.access(configured, os.X_OK)):
-            raise RuntimeError(f"REDIS_SERVER={configured} is not an executable file; unset it or point it at redis-server")
+            raise RuntimeError(
+                f"REDIS_SERVER={configured} is not an executable file; unset it or point it at redis-server"
+            )
         return configured
     return shutil.which("redis-server")
 
@@ -66,8 +68,11 @@ def require_redis_binary() -> str:
     except RuntimeError as error:
         pytest.fail(str(error))
     if binary is None:
-        pytest.skip("Celery-mode tests need redis-server, which is not on PATH: install it (`make redis` does, as root or "
-                    "with sudo: apt-get install redis-server) or set REDIS_SERVER=/path/to/redis-server")
+        pytest.skip(
+            "Celery-mode tests need redis-server, which is not on PATH: "
+            "install it (`make redis` does, as root or "
+            "with sudo: apt-get install redis-server) or set REDIS_SERVER=/path/to/redis-server"
+        )
     return binary
 
 
@@ -79,7 +84,9 @@ def _environment(**extra: str) -> dict[str, str]:
 
 
 def stop_tree(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT_S) -> int:
-    """Signal ``process``, wait for it, then kill whatever is left of it and its descendants; its exit code."""
+    """Signal ``process``, wait for it, then kill whatever is left of it and its descendants; its exit
+    code.
+    """
     import psutil
 
     try:
@@ -133,8 +140,23 @@ def start_redis(folder: Path, binary: str | None = None) -> RedisProcess:
     log_path = folder / "redis.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
-            cwd=folder, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(folder),
+            ],
+            cwd=folder,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
     running = RedisProcess(port=port, process=process, log_path=log_path)
     deadline = time.monotonic() + REDIS_START_TIMEOUT_S
@@ -147,7 +169,10 @@ def start_redis(folder: Path, binary: str | None = None) -> RedisProcess:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             running.stop()
-            raise RuntimeError(f"redis-server did not answer on port {port} (exit code {process.returncode}):\n{running.log()[-3000:]}")
+            raise RuntimeError(
+                f"redis-server did not answer on port {port} (exit code {process.returncode}):\n"
+                f"{running.log()[-3000:]}"
+            )
         time.sleep(0.1)
 
 
@@ -177,26 +202,36 @@ class WorkerProcess:
         return stop_tree(self.process, sig)
 
 
-def start_worker(home: Path, broker_url: str, log_path: Path, *options: str, timeout: float = WORKER_START_TIMEOUT_S,
-                 settings: dict[str, str] | None = None) -> WorkerProcess:
-    """Start ``cocoseg worker`` for ``home`` and ``broker_url`` (plus ``settings``, COCOSEG_* variables for it and its
-    jobs); returns once Celery logs that it is ready."""
+def start_worker(
+    home: Path,
+    broker_url: str,
+    log_path: Path,
+    *options: str,
+    timeout: float = WORKER_START_TIMEOUT_S,
+    settings: dict[str, str] | None = None,
+) -> WorkerProcess:
+    """Start ``cocoseg worker`` for ``home`` and ``broker_url`` (plus ``settings``, COCOSEG_* variables for it
+    and its jobs); returns once Celery logs that it is ready."""
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "cocoseg", "worker", "--loglevel", "info", *options],
-            cwd=PROJECT_ROOT, env=_environment(COCOSEG_HOME=str(home), COCOSEG_BROKER_URL=broker_url, **(settings or {})),
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=PROJECT_ROOT,
+            env=_environment(COCOSEG_HOME=str(home), COCOSEG_BROKER_URL=broker_url, **(settings or {})),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
     worker = WorkerProcess(home=home, broker_url=broker_url, process=process, log_path=log_path)
     deadline = time.monotonic() + timeout
     while WORKER_READY_TEXT not in worker.log():
         if process.poll() is not None or time.monotonic() > deadline:
             worker.stop()
-            raise RuntimeError(f"cocoseg worker did not become ready (exit code {process.returncode}):\n{worker.log()[-5000:]}")
+            raise RuntimeError(
+                f"cocoseg worker did not become ready (exit code {process.returncode}):\n"
+                f"{worker.log()[-5000:]}"
+            )
         time.sleep(0.2)
     return worker
-
-
 
 
 TINY_MODEL_SIZE = 160
@@ -217,24 +252,34 @@ def import_tiny_model(workspace, name: str, size: int = TINY_MODEL_SIZE):
     from cocoseg.pipeline.inference.model_import import import_model
 
     generator = np.random.default_rng(11)
-    hidden = numpy_helper.from_array(generator.normal(0, 0.3, (TINY_MODEL_CHANNELS, 3, 3, 3)).astype(np.float32), "hidden_weight")
-    scores = numpy_helper.from_array(generator.normal(0, 0.3, (21, TINY_MODEL_CHANNELS, 3, 3)).astype(np.float32), "score_weight")
+    hidden = numpy_helper.from_array(
+        generator.normal(0, 0.3, (TINY_MODEL_CHANNELS, 3, 3, 3)).astype(np.float32), "hidden_weight"
+    )
+    scores = numpy_helper.from_array(
+        generator.normal(0, 0.3, (21, TINY_MODEL_CHANNELS, 3, 3)).astype(np.float32), "score_weight"
+    )
     nodes = [
         helper.make_node("Conv", ["pixels", "hidden_weight"], ["hidden"], pads=[1, 1, 1, 1]),
         helper.make_node("Relu", ["hidden"], ["hidden_relu"]),
         helper.make_node("Conv", ["hidden_relu", "score_weight"], ["scores"], pads=[1, 1, 1, 1]),
     ]
-    graph = helper.make_graph(nodes, "tiny_two_conv",
-                              [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["batch", 3, size, size])],
-                              [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", 21, size, size])],
-                              [hidden, scores])
+    graph = helper.make_graph(
+        nodes,
+        "tiny_two_conv",
+        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["batch", 3, size, size])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", 21, size, size])],
+        [hidden, scores],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     folder = workspace.root / "incoming"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.onnx"
     onnx.save(model, str(path))
-    card = {"labels": "voc21", "dataset": "demo",
-            "input": {"size": size, "layout": "NCHW", "dtype": "float32", "mean": [128.0] * 3, "std": [64.0] * 3},
-            "output": {"kind": "logits", "layout": "NCHW"}}
+    card = {
+        "labels": "voc21",
+        "dataset": "demo",
+        "input": {"size": size, "layout": "NCHW", "dtype": "float32", "mean": [128.0] * 3, "std": [64.0] * 3},
+        "output": {"kind": "logits", "layout": "NCHW"},
+    }
     return import_model(workspace, path, card, name=name)

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from cocoseg.pipeline.core import settings as settings_module
-from cocoseg.pipeline.prepare.config import PrepareConfig
-from cocoseg.pipeline.prepare.writer import prepare
 from cocoseg.pipeline.core.settings import DEMO_DATASET_DIR
 from cocoseg.pipeline.core.workspace import Workspace
+from cocoseg.pipeline.prepare.config import PrepareConfig
+from cocoseg.pipeline.prepare.writer import prepare
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,7 +42,9 @@ def workspace(isolated_home) -> Workspace:
 
 @pytest.fixture
 def test_jobs(monkeypatch, workspace):
-    """Enable the test-only job kinds (``sleep``, ``linger``); job processes still alive at the end are killed."""
+    """Enable the test-only job kinds (``sleep``, ``linger``); job processes still alive at the end are
+    killed.
+    """
     from cocoseg.pipeline.jobs.registry import RunFolder, kill_job
 
     monkeypatch.setenv("COCOSEG_TEST_JOBS", "1")
@@ -73,12 +75,25 @@ def write_json(path: Path, payload) -> Path:
 def tiny_coco(images=None, annotations=None, categories=None) -> dict:
     """A minimal valid COCO dict: one 10x8 image, one square annotation, two categories."""
     return {
-        "images": images if images is not None else [{"id": 1, "file_name": "a.jpg", "width": 10, "height": 8}],
-        "annotations": annotations if annotations is not None else [
-            {"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 16.0,
-             "bbox": [2.0, 2.0, 4.0, 4.0], "segmentation": [[2.0, 2.0, 6.0, 2.0, 6.0, 6.0, 2.0, 6.0]]},
+        "images": images
+        if images is not None
+        else [{"id": 1, "file_name": "a.jpg", "width": 10, "height": 8}],
+        "annotations": annotations
+        if annotations is not None
+        else [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "iscrowd": 0,
+                "area": 16.0,
+                "bbox": [2.0, 2.0, 4.0, 4.0],
+                "segmentation": [[2.0, 2.0, 6.0, 2.0, 6.0, 6.0, 2.0, 6.0]],
+            },
         ],
-        "categories": categories if categories is not None else [
+        "categories": categories
+        if categories is not None
+        else [
             {"id": 1, "name": "person", "supercategory": "person"},
             {"id": 3, "name": "car", "supercategory": "vehicle"},
         ],
@@ -105,14 +120,22 @@ def exported_models(prepared_workspace, prepared_demo) -> list[str]:
 
     Returns the model names (= run names) in ``prepared_workspace``; tests must not change them.
     """
-    from cocoseg.pipeline.training.export import ExportConfig, export_run
     from cocoseg.pipeline.training.config import TrainConfig
+    from cocoseg.pipeline.training.export import ExportConfig, export_run
     from cocoseg.pipeline.training.loop import run
 
     names = []
     for model, options in TINY_MODELS:
-        config = TrainConfig(prepared_demo.name, model=model, model_options=options, epochs=2, batch_size=8,
-                             learning_rate=3e-3, augment=False, seed=1)
+        config = TrainConfig(
+            prepared_demo.name,
+            model=model,
+            model_options=options,
+            epochs=2,
+            batch_size=8,
+            learning_rate=3e-3,
+            augment=False,
+            seed=1,
+        )
         names.append(run(prepared_workspace, config).folder.name)
     for name in names:
         export_run(prepared_workspace, ExportConfig(name), LIMIT)
@@ -121,7 +144,8 @@ def exported_models(prepared_workspace, prepared_demo) -> list[str]:
 
 @pytest.fixture
 def processes():
-    """Start real child processes in the project root; every one still running is killed and reaped at the end.
+    """Start real child processes in the project root; every one still running is killed and reaped at the
+    end.
 
     ``start(arguments, log=None)``: with ``log``, stdout and stderr go to that file (never a
     pipe, which a chatty child such as TensorFlow could fill and block on); without, stdout is
@@ -131,7 +155,9 @@ def processes():
 
     def start(arguments: list[str], log: Path | None = None) -> subprocess.Popen:
         if log is None:
-            child = subprocess.Popen(arguments, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            child = subprocess.Popen(
+                arguments, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
         else:
             with open(log, "wb") as output:
                 child = subprocess.Popen(arguments, cwd=PROJECT_ROOT, stdout=output, stderr=subprocess.STDOUT)

@@ -17,8 +17,13 @@ CONTRACTS = (
 
 
 def _lint_imports(*arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache", *arguments], cwd=PROJECT_ROOT, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", *arguments],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_the_import_contracts_hold():
@@ -47,6 +52,11 @@ def test_the_distribution_installs_only_cocoseg():
 
 
 def test_python_dash_m_cocoseg_is_the_command_line():
-    result = subprocess.run([sys.executable, "-m", "cocoseg", "--help"], cwd=PROJECT_ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "cocoseg", "--help"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0 and "usage: cocoseg" in result.stdout, result.stderr[-2000:]

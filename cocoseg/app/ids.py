@@ -158,7 +158,9 @@ class Train:
     POLL = "train-poll"
     CANCEL = "train-cancel"  # pattern id: {"type": CANCEL, "run": name}
     RUNS = "train-runs"
-    ACTION = "train-action"  # pattern id: {"type": ACTION, "action": resume|export|evaluate|delete, "run": name}
+    ACTION = (
+        "train-action"  # pattern id: {"type": ACTION, "action": resume|export|evaluate|delete, "run": name}
+    )
     ACTION_MESSAGE = "train-action-message"
 
 

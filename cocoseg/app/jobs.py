@@ -27,10 +27,10 @@ import logging
 import os
 import signal
 import threading
-from typing import Callable
+from collections.abc import Callable
 
-from cocoseg.pipeline.jobs import JobOutcome, run_and_watch
 from cocoseg.pipeline.core.workspace import Workspace
+from cocoseg.pipeline.jobs import JobOutcome, run_and_watch
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,9 @@ def _guarded_diskcache_manager(workspace: Workspace):
         def call_job_fn(self, key, job_fn, args, context):
             pid = super().call_job_fn(key, job_fn, args, context)
             with contextlib.suppress(psutil.NoSuchProcess):
-                self.handle.set(f"{_STARTED_PREFIX}{pid}", psutil.Process(pid).create_time(), expire=JOB_EXPIRE_SECONDS)
+                self.handle.set(
+                    f"{_STARTED_PREFIX}{pid}", psutil.Process(pid).create_time(), expire=JOB_EXPIRE_SECONDS
+                )
             return pid
 
         def terminate_job(self, job):
@@ -73,7 +75,9 @@ def _guarded_diskcache_manager(workspace: Workspace):
                 try:
                     watcher.wait(timeout=TERMINATE_WAIT_SECONDS)
                 except psutil.TimeoutExpired:
-                    logger.warning("job watcher %s ignored SIGTERM for %.0f s; killing it", pid, TERMINATE_WAIT_SECONDS)
+                    logger.warning(
+                        "job watcher %s ignored SIGTERM for %.0f s; killing it", pid, TERMINATE_WAIT_SECONDS
+                    )
                     watcher.kill()
                     watcher.wait(timeout=TERMINATE_WAIT_SECONDS)
 
@@ -143,7 +147,9 @@ def job_owner_name() -> str:
     return f"celery:{task}" if task else "dash-diskcache"
 
 
-def run_job_process(kind: str, name: str, on_progress: Callable[[dict], None] | None = None, export: bool = False) -> JobOutcome:
+def run_job_process(
+    kind: str, name: str, on_progress: Callable[[dict], None] | None = None, export: bool = False
+) -> JobOutcome:
     """The one way a background callback runs a job: in a new interpreter, watched to its end.
 
     The callback's own process (a DiskCache child forked from the server, or a Celery pool
@@ -155,4 +161,6 @@ def run_job_process(kind: str, name: str, on_progress: Callable[[dict], None] | 
 
     owner = job_owner_name()
     end_on_sigterm = not owner.startswith("celery:") and threading.current_thread() is threading.main_thread()
-    return run_and_watch(current_workspace(), kind, name, owner, on_progress, export=export, end_on_sigterm=end_on_sigterm)
+    return run_and_watch(
+        current_workspace(), kind, name, owner, on_progress, export=export, end_on_sigterm=end_on_sigterm
+    )

@@ -17,9 +17,9 @@ from dash import dcc, html
 from cocoseg.app import plotly_bundle
 from cocoseg.app.context import UPLOAD_ROUTE, WORKSPACE_CONFIG_KEY, remember_workspace
 from cocoseg.app.jobs import background_manager
-from cocoseg.pipeline.jobs.registry import reconcile_runs
 from cocoseg.pipeline.core.settings import ASSETS_DIR, get_settings
 from cocoseg.pipeline.core.workspace import Workspace, default_workspace
+from cocoseg.pipeline.jobs.registry import reconcile_runs
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,9 @@ def _navigation() -> html.Nav:
     ]
     return html.Nav(
         [
-            html.Div([html.I(className="bi bi-grid-3x3-gap-fill me-2"), "cocoseg"], className="sidebar-brand"),
+            html.Div(
+                [html.I(className="bi bi-grid-3x3-gap-fill me-2"), "cocoseg"], className="sidebar-brand"
+            ),
             dbc.Nav(links, vertical=True, pills=True, className="sidebar-links"),
             html.Div("semantic segmentation studio", className="sidebar-footer"),
         ],
@@ -133,6 +135,8 @@ def create_app(workspace: Workspace | None = None) -> dash.Dash:
     )
     recovered = reconcile_runs(workspace)
     if recovered:
-        logger.warning("marked %d job(s) interrupted whose process had ended: %s", len(recovered), ", ".join(recovered))
+        logger.warning(
+            "marked %d job(s) interrupted whose process had ended: %s", len(recovered), ", ".join(recovered)
+        )
     logger.info("app created for workspace %s", workspace.root)
     return app

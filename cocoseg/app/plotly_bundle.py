@@ -32,8 +32,22 @@ NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
 ENVIRONMENT_VARIABLE = "COCOSEG_PLOTLY_BUNDLE"
 FULL = "full"
 # the trace modules of plotly's cartesian distribution (its README); figures must stay within them
-TRACE_TYPES = frozenset({"bar", "box", "contour", "heatmap", "histogram", "histogram2d", "histogram2dcontour", "image", "pie",
-                         "scatter", "scatterternary", "violin"})
+TRACE_TYPES = frozenset(
+    {
+        "bar",
+        "box",
+        "contour",
+        "heatmap",
+        "histogram",
+        "histogram2d",
+        "histogram2dcontour",
+        "image",
+        "pie",
+        "scatter",
+        "scatterternary",
+        "violin",
+    }
+)
 # Dash's URL for its copy of plotly.js, with or without the cache-busting fingerprint
 _DASH_PLOTLY_PATH = r"_dash-component-suites/plotly/package_data/plotly(\.v[\w-]+)?\.min\.js"
 
@@ -54,18 +68,28 @@ def find_bundle(node_modules: Path = NODE_MODULES) -> Path | None:
     if chosen:
         path = Path(chosen)
         if not path.is_file():
-            logger.warning("plotly.js: %s names %s, which is not a file; serving the full bundle", ENVIRONMENT_VARIABLE, path)
+            logger.warning(
+                "plotly.js: %s names %s, which is not a file; serving the full bundle",
+                ENVIRONMENT_VARIABLE,
+                path,
+            )
             return None
         return path
     package = node_modules / PACKAGE
     try:
         version = json.loads((package / "package.json").read_text(encoding="utf-8")).get("version")
     except (OSError, ValueError):
-        logger.info("plotly.js: %s is not installed (make installs it with npm); serving the full bundle", PACKAGE)
+        logger.info(
+            "plotly.js: %s is not installed (make installs it with npm); serving the full bundle", PACKAGE
+        )
         return None
     if version != expected_version():
-        logger.warning("plotly.js: %s %s does not match plotly.py's plotly.js %s (run make); serving the full bundle",
-                       PACKAGE, version, expected_version())
+        logger.warning(
+            "plotly.js: %s %s does not match plotly.py's plotly.js %s (run make); serving the full bundle",
+            PACKAGE,
+            version,
+            expected_version(),
+        )
         return None
     bundle = package / BUNDLE_FILE
     return bundle if bundle.is_file() else None
@@ -83,7 +107,9 @@ def register(app: dash.Dash, bundle: Path | None = None) -> Path | None:
     def serve_cartesian_plotly():
         if flask.request.method == "GET" and pattern.match(flask.request.path):
             # conditional: the browser revalidates with its ETag and gets 304 on every later visit
-            return flask.send_file(bundle, mimetype="application/javascript", conditional=True, etag=True, max_age=0)
+            return flask.send_file(
+                bundle, mimetype="application/javascript", conditional=True, etag=True, max_age=0
+            )
         return None
 
     logger.info("plotly.js: serving %s (%.1f MB) for the app's graphs", bundle, bundle.stat().st_size / 1e6)

@@ -34,12 +34,15 @@ def _build_celery_app():
     if not settings.broker_url:
         raise WorkerConfigurationError(
             "COCOSEG_BROKER_URL is not set: a worker takes its jobs from Redis. Set it to the URL the web app uses, "
-            "e.g. COCOSEG_BROKER_URL=redis://127.0.0.1:6379/0, then start `cocoseg worker`.")
+            "e.g. COCOSEG_BROKER_URL=redis://127.0.0.1:6379/0, then start `cocoseg worker`."
+        )
     dash_app = create_app(Workspace(settings.home))
     # Dash keeps the manager it was given on this attribute; there is no public getter.
     manager = dash_app._background_manager
     if not isinstance(manager, CeleryManager):
-        raise WorkerConfigurationError(f"the app's background manager is {type(manager).__name__}, not Celery; check COCOSEG_BROKER_URL")
+        raise WorkerConfigurationError(
+            f"the app's background manager is {type(manager).__name__}, not Celery; check COCOSEG_BROKER_URL"
+        )
     tasks = sorted(name for name in manager.handle.tasks if name.startswith("background_callback_"))
     logger.info("cocoseg worker for workspace %s knows %d background job(s)", settings.home, len(tasks))
     return manager.handle

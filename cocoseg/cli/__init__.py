@@ -14,30 +14,45 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from cocoseg.cli.annotations import add_annotation_commands
 from cocoseg.cli.jobs import add_job_commands
 from cocoseg.cli.models import add_model_commands
 from cocoseg.cli.prepare import add_prepare_commands, expand_shorthand
+from cocoseg.cli.progress import with_progress_bar
 from cocoseg.cli.train import add_train_commands
 from cocoseg.cli.worker import add_worker_command
-from cocoseg.pipeline.data.coco import CocoFileError
-from cocoseg.pipeline.data.registry import RegistryError, add_dataset, get_dataset, list_datasets, load_split, remove_dataset, split_report
-from cocoseg.pipeline.data.labels import CROWD_POLICIES, OVERLAP_POLICIES, PRESETS, LabelMapError, build_label_map, default_label_map
-from cocoseg.pipeline.inference.evaluate import EvaluationError
-from cocoseg.pipeline.inference.predictor import InferenceInputError
-from cocoseg.pipeline.data.mask_export import ExportError, export_masks
-from cocoseg.pipeline.inference.model_store import ModelError
-from cocoseg.pipeline.prepare.sets import PrepareError
-from cocoseg.pipeline.jobs.registry import RunError
 from cocoseg.pipeline.core.errors import ConfigError
-from cocoseg.cli.progress import with_progress_bar
 from cocoseg.pipeline.core.settings import Settings, get_settings
+from cocoseg.pipeline.core.workspace import BusyError, UnsafePathError, Workspace
+from cocoseg.pipeline.data.coco import CocoFileError
+from cocoseg.pipeline.data.labels import (
+    CROWD_POLICIES,
+    OVERLAP_POLICIES,
+    PRESETS,
+    LabelMapError,
+    build_label_map,
+    default_label_map,
+)
+from cocoseg.pipeline.data.mask_export import ExportError, export_masks
+from cocoseg.pipeline.data.registry import (
+    RegistryError,
+    add_dataset,
+    get_dataset,
+    list_datasets,
+    load_split,
+    remove_dataset,
+    split_report,
+)
 from cocoseg.pipeline.data.stats import dataset_stats
 from cocoseg.pipeline.data.validation import ValidationReport
-from cocoseg.pipeline.core.workspace import BusyError, UnsafePathError, Workspace
+from cocoseg.pipeline.inference.evaluate import EvaluationError
+from cocoseg.pipeline.inference.model_store import ModelError
+from cocoseg.pipeline.inference.predictor import InferenceInputError
+from cocoseg.pipeline.jobs.registry import RunError
+from cocoseg.pipeline.prepare.sets import PrepareError
 
 logger = logging.getLogger("cocoseg")
 
@@ -47,8 +62,20 @@ EXIT_USAGE = 2
 EXIT_INPUT = 3
 EXIT_INTERRUPTED = 130
 
-USER_ERRORS = (RegistryError, CocoFileError, LabelMapError, UnsafePathError, ExportError, PrepareError, RunError, ConfigError,
-               ModelError, EvaluationError, InferenceInputError, BusyError)
+USER_ERRORS = (
+    RegistryError,
+    CocoFileError,
+    LabelMapError,
+    UnsafePathError,
+    ExportError,
+    PrepareError,
+    RunError,
+    ConfigError,
+    ModelError,
+    EvaluationError,
+    InferenceInputError,
+    BusyError,
+)
 
 
 def _write(text: str = "") -> None:
@@ -61,10 +88,16 @@ def _splits(entry, split: str | None) -> list[str]:
 
 # --- data add / list -------------------------------------------------------------
 
+
 def command_data_add(arguments, settings: Settings, workspace: Workspace) -> int:
     entry = add_dataset(
-        workspace, arguments.name, Path(arguments.annotations), Path(arguments.images),
-        split=arguments.split, replace=arguments.replace, max_bytes=settings.max_annotation_bytes,
+        workspace,
+        arguments.name,
+        Path(arguments.annotations),
+        Path(arguments.images),
+        split=arguments.split,
+        replace=arguments.replace,
+        max_bytes=settings.max_annotation_bytes,
     )
     _write(f"registered {entry.name}/{arguments.split}; check it with: cocoseg data validate {entry.name}")
     return EXIT_OK
@@ -79,11 +112,22 @@ def command_data_remove(arguments, settings: Settings, workspace: Workspace) -> 
 def command_data_list(arguments, settings: Settings, workspace: Workspace) -> int:
     entries = list_datasets(workspace)
     if arguments.json:
-        _write(json.dumps([
-            {"name": entry.name, "builtin": entry.builtin,
-             "splits": {name: {"annotations": str(split.annotations), "images": str(split.images)} for name, split in entry.splits.items()}}
-            for entry in entries
-        ], indent=2))
+        _write(
+            json.dumps(
+                [
+                    {
+                        "name": entry.name,
+                        "builtin": entry.builtin,
+                        "splits": {
+                            name: {"annotations": str(split.annotations), "images": str(split.images)}
+                            for name, split in entry.splits.items()
+                        },
+                    }
+                    for entry in entries
+                ],
+                indent=2,
+            )
+        )
         return EXIT_OK
     for entry in entries:
         _write(f"{entry.name}{' (bundled)' if entry.builtin else ''}")
@@ -93,6 +137,7 @@ def command_data_list(arguments, settings: Settings, workspace: Workspace) -> in
 
 
 # --- data validate ---------------------------------------------------------------
+
 
 def format_report(title: str, report: ValidationReport) -> list[str]:
     """Human-readable report lines: totals, then each check with its first examples."""
@@ -107,7 +152,9 @@ def format_report(title: str, report: ValidationReport) -> list[str]:
         return lines
     lines.append(f"  {report.errors} errors, {report.warnings} warnings")
     for check in report.to_dict()["checks"]:
-        lines.append(f"  {check['severity'].upper():<7} {check['code']:<26} {check['count']:>7}  {check['title']}")
+        lines.append(
+            f"  {check['severity'].upper():<7} {check['code']:<26} {check['count']:>7}  {check['title']}"
+        )
         for example in check["examples"][:3]:
             lines.append(f"          {example['location']}: {example['message']}")
     return lines
@@ -119,8 +166,11 @@ def command_data_validate(arguments, settings: Settings, workspace: Workspace) -
     payload = {}
     for split in _splits(entry, arguments.split):
         report = with_progress_bar(
-            f"checking {entry.name}/{split} images", "img",
-            lambda progress, split=split: split_report(workspace, entry, split, settings.max_annotation_bytes, progress),
+            f"checking {entry.name}/{split} images",
+            "img",
+            lambda progress, split=split: split_report(
+                workspace, entry, split, settings.max_annotation_bytes, progress
+            ),
         )
         payload[split] = report.to_dict()
         if not arguments.json:
@@ -134,6 +184,7 @@ def command_data_validate(arguments, settings: Settings, workspace: Workspace) -
 
 # --- data stats --------------------------------------------------------------------
 
+
 def format_stats(title: str, stats: dict, top: int) -> list[str]:
     totals = stats["totals"]
     sizes = stats["image_sizes"]
@@ -141,22 +192,31 @@ def format_stats(title: str, stats: dict, top: int) -> list[str]:
     images_total = max(totals["images"], 1)
     mean_objects = sum(count * objects for objects, count in enumerate(per_image)) / images_total
     lines = [
-        f"{title}: {totals['images']} images, {totals['annotations_used']}/{totals['annotations']} annotations used, "
+        f"{title}: {totals['images']} images, "
+        f"{totals['annotations_used']}/{totals['annotations']} annotations used, "
         f"{totals['crowd']} crowd, {totals['categories']} categories, label map {stats['label_map']['name']} "
         f"({len(stats['classes'])} classes){' [cached]' if stats.get('cached') else ''}",
-        f"  image width {sizes['width']['min']}-{sizes['width']['max']} (median {sizes['width']['median']:g}), "
+        f"  image width {sizes['width']['min']}-{sizes['width']['max']} "
+        f"(median {sizes['width']['median']:g}), "
         f"height {sizes['height']['min']}-{sizes['height']['max']} (median {sizes['height']['median']:g}), "
         f"{len(sizes['sizes'])} distinct sizes",
         f"  objects per image: mean {mean_objects:.1f}, max {max(len(per_image) - 1, 0)}; "
         f"background {stats['classes'][0]['pixel_share']:.1%} of pixels, ignore {stats['ignore_share']:.1%}",
     ]
     if totals["skipped"]:
-        lines.append("  skipped annotations: " + ", ".join(f"{code} {count}" for code, count in sorted(totals["skipped"].items())))
-    lines.append(f"  {'class':<16} {'instances':>9} {'crowd':>6} {'images':>7} {'pixels':>7} {'small':>7} {'medium':>7} {'large':>7}")
+        lines.append(
+            "  skipped annotations: "
+            + ", ".join(f"{code} {count}" for code, count in sorted(totals["skipped"].items()))
+        )
+    lines.append(
+        f"  {'class':<16} {'instances':>9} {'crowd':>6} {'images':>7} {'pixels':>7} "
+        f"{'small':>7} {'medium':>7} {'large':>7}"
+    )
     ranked = sorted(stats["classes"][1:], key=lambda row: -row["instances"])
     for row in ranked[:top]:
         lines.append(
-            f"  {row['name'][:16]:<16} {row['instances']:>9} {row['crowd']:>6} {row['images']:>7} {row['pixel_share']:>7.2%} "
+            f"  {row['name'][:16]:<16} {row['instances']:>9} {row['crowd']:>6} {row['images']:>7} "
+            f"{row['pixel_share']:>7.2%} "
             f"{row['small']:>7} {row['medium']:>7} {row['large']:>7}"
         )
     if len(ranked) > top:
@@ -172,9 +232,16 @@ def command_data_stats(arguments, settings: Settings, workspace: Workspace) -> i
     for split in _splits(entry, arguments.split):
         source = entry.split(split)
         stats = with_progress_bar(
-            f"statistics {entry.name}/{split}", "B",
+            f"statistics {entry.name}/{split}",
+            "B",
             lambda progress, source=source: dataset_stats(
-                workspace, source.annotations, settings.max_annotation_bytes, arguments.labels, names, progress),
+                workspace,
+                source.annotations,
+                settings.max_annotation_bytes,
+                arguments.labels,
+                names,
+                progress,
+            ),
         )
         payload[split] = stats
         if not arguments.json:
@@ -186,6 +253,7 @@ def command_data_stats(arguments, settings: Settings, workspace: Workspace) -> i
 
 # --- data export-masks -----------------------------------------------------------------
 
+
 def command_data_export_masks(arguments, settings: Settings, workspace: Workspace) -> int:
     entry = get_dataset(workspace, arguments.name)
     names = tuple(name.strip() for name in arguments.classes.split(",")) if arguments.classes else ()
@@ -196,17 +264,31 @@ def command_data_export_masks(arguments, settings: Settings, workspace: Workspac
         else:
             label_map = default_label_map(dataset.categories)
         label_map = label_map.with_protocol(crowd=arguments.crowd, overlap=arguments.overlap)
-        output = Path(arguments.out) / split if not arguments.split and len(entry.splits) > 1 else Path(arguments.out)
-        summary = with_progress_bar(
-            f"masks {entry.name}/{split}", "img",
-            lambda progress, dataset=dataset, output=output: export_masks(dataset, label_map, output, progress),
+        output = (
+            Path(arguments.out) / split
+            if not arguments.split and len(entry.splits) > 1
+            else Path(arguments.out)
         )
-        note = f" ({summary.skipped_images} images left out: see cocoseg data validate {entry.name})" if summary.skipped_images else ""
-        _write(f"{entry.name}/{split}: wrote {summary.written} masks and classes.json to {summary.output}{note}")
+        summary = with_progress_bar(
+            f"masks {entry.name}/{split}",
+            "img",
+            lambda progress, dataset=dataset, output=output, label_map=label_map: export_masks(
+                dataset, label_map, output, progress
+            ),
+        )
+        note = (
+            f" ({summary.skipped_images} images left out: see cocoseg data validate {entry.name})"
+            if summary.skipped_images
+            else ""
+        )
+        _write(
+            f"{entry.name}/{split}: wrote {summary.written} masks and classes.json to {summary.output}{note}"
+        )
     return EXIT_OK
 
 
 # --- serve -------------------------------------------------------------------------------
+
 
 def command_serve(arguments, settings: Settings, workspace: Workspace) -> int:
     from cocoseg.app.main import create_app  # the web stack is only imported for this command
@@ -220,16 +302,24 @@ def command_serve(arguments, settings: Settings, workspace: Workspace) -> int:
 
 
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cocoseg", description="Semantic segmentation studio for COCO datasets.")
+    parser = argparse.ArgumentParser(
+        prog="cocoseg", description="Semantic segmentation studio for COCO datasets."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the web app")
-    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1; 0.0.0.0 opens it to the network)")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to bind (default 127.0.0.1; 0.0.0.0 opens it to the network)",
+    )
     serve.add_argument("--port", type=int, default=settings.port)
     serve.set_defaults(handler=command_serve)
 
-    data = commands.add_parser("data", help="register, check and describe datasets").add_subparsers(dest="data_command", required=True)
+    data = commands.add_parser("data", help="register, check and describe datasets").add_subparsers(
+        dest="data_command", required=True
+    )
     add = data.add_parser("add", help="register a COCO dataset split")
     add.add_argument("name")
     add.add_argument("--annotations", required=True, help="COCO instances JSON file")
@@ -246,7 +336,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=command_data_list)
 
-    validate = data.add_parser("validate", help="check annotations and image files; exit 1 if errors are found")
+    validate = data.add_parser(
+        "validate", help="check annotations and image files; exit 1 if errors are found"
+    )
     validate.add_argument("name")
     validate.add_argument("--split")
     validate.add_argument("--json", action="store_true")
@@ -255,7 +347,9 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     stats = data.add_parser("stats", help="class distribution, pixel share, sizes, co-occurrence")
     stats.add_argument("name")
     stats.add_argument("--split")
-    stats.add_argument("--labels", choices=PRESETS, help="label map preset (default: coco80 for COCO categories, else all)")
+    stats.add_argument(
+        "--labels", choices=PRESETS, help="label map preset (default: coco80 for COCO categories, else all)"
+    )
     stats.add_argument("--classes", help="comma-separated category names for --labels custom")
     stats.add_argument("--top", type=int, default=20, help="classes to list (default 20)")
     stats.add_argument("--json", action="store_true")
@@ -267,9 +361,17 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     export.add_argument("--classes", help="comma-separated category names for --labels custom")
     export.add_argument("--split")
     export.add_argument("--out", required=True)
-    export.add_argument("--crowd", choices=CROWD_POLICIES, help="crowd regions: ignore (255, default) or paint their class")
-    export.add_argument("--overlap", choices=OVERLAP_POLICIES,
-                        help="overlapping instances: ignore-different (255 where classes differ, default), ignore-any, larger-first")
+    export.add_argument(
+        "--crowd", choices=CROWD_POLICIES, help="crowd regions: ignore (255, default) or paint their class"
+    )
+    export.add_argument(
+        "--overlap",
+        choices=OVERLAP_POLICIES,
+        help=(
+            "overlapping instances: ignore-different (255 where classes differ, default), "
+            "ignore-any, larger-first"
+        ),
+    )
     export.set_defaults(handler=command_data_export_masks)
 
     add_prepare_commands(commands)
@@ -288,8 +390,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         sys.stderr.write(f"cocoseg: configuration error: {error}\n")
         return EXIT_INPUT
-    arguments = build_parser(settings).parse_args(expand_shorthand(list(sys.argv[1:] if argv is None else argv)))
-    logging.basicConfig(level=logging.INFO if arguments.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    arguments = build_parser(settings).parse_args(
+        expand_shorthand(list(sys.argv[1:] if argv is None else argv))
+    )
+    logging.basicConfig(
+        level=logging.INFO if arguments.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     workspace = Workspace(settings.home)
     try:
         return arguments.handler(arguments, settings, workspace)
@@ -299,5 +406,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("cocoseg: interrupted\n")
         return EXIT_INTERRUPTED
-
-

@@ -9,12 +9,12 @@ from __future__ import annotations
 import sys
 import time
 
-from cocoseg.pipeline.jobs import cancel, KINDS, observe, supervise
-from cocoseg.pipeline.jobs.execution import run_job
-from cocoseg.pipeline.jobs.runner import TEST_KINDS
-from cocoseg.pipeline.jobs.registry import RunError, RunFolder
 from cocoseg.pipeline.core.settings import Settings
 from cocoseg.pipeline.core.workspace import Workspace, check_name
+from cocoseg.pipeline.jobs import KINDS, cancel, observe, supervise
+from cocoseg.pipeline.jobs.execution import run_job
+from cocoseg.pipeline.jobs.registry import RunError, RunFolder
+from cocoseg.pipeline.jobs.runner import TEST_KINDS
 
 
 def _write(text: str = "") -> None:
@@ -24,7 +24,10 @@ def _write(text: str = "") -> None:
 def command_jobs_run(arguments, settings: Settings, workspace: Workspace) -> int:
     """Run one queued job in this process; 0 when it finished or was cancelled, 1 when it failed."""
     outcome = run_job(workspace, arguments.kind, arguments.name, export=arguments.export)
-    _write(f"{arguments.kind} {arguments.name}: {outcome.status}" + (f" ({outcome.message})" if outcome.message else ""))
+    _write(
+        f"{arguments.kind} {arguments.name}: {outcome.status}"
+        + (f" ({outcome.message})" if outcome.message else "")
+    )
     return 0 if outcome.status in ("finished", "cancelled") else 1
 
 
@@ -45,7 +48,11 @@ def command_jobs_list(arguments, settings: Settings, workspace: Workspace) -> in
         if not arguments.all and not status.active:
             continue
         shown += 1
-        age = f"heartbeat {status.heartbeat_age:.0f} s ago" if status.heartbeat_age is not None and status.active else ""
+        age = (
+            f"heartbeat {status.heartbeat_age:.0f} s ago"
+            if status.heartbeat_age is not None and status.active
+            else ""
+        )
         note = status.stalled_text if status.state == "stalled" else status.message
         _write(f"{entry.name:<44} {status.state:<11} {age:<22} {note}".rstrip())
     if not shown:
@@ -56,8 +63,14 @@ def command_jobs_list(arguments, settings: Settings, workspace: Workspace) -> in
 def command_jobs_cancel(arguments, settings: Settings, workspace: Workspace) -> int:
     """Cancel a job (a training run or any other job) through the registry, whoever started it."""
     check_name(arguments.name, "job")
-    folder = next((parent / arguments.name for parent in (workspace.runs_dir, workspace.jobs_dir)
-                   if (parent / arguments.name / "config.json").is_file()), None)
+    folder = next(
+        (
+            parent / arguments.name
+            for parent in (workspace.runs_dir, workspace.jobs_dir)
+            if (parent / arguments.name / "config.json").is_file()
+        ),
+        None,
+    )
     if folder is None:
         raise RunError(f"no job or run called {arguments.name!r}; see cocoseg jobs list")
     entry = RunFolder(folder)
@@ -72,24 +85,47 @@ def _wait_until_ended(entry: RunFolder, seconds: float) -> int:
         supervise(entry)
         time.sleep(0.5)
     status = observe(entry)
-    _write(f"{entry.name}: {status.state}" + (f" ({status.message})" if status.message and not status.active else ""))
+    _write(
+        f"{entry.name}: {status.state}"
+        + (f" ({status.message})" if status.message and not status.active else "")
+    )
     return 0
 
 
 def add_job_commands(commands) -> None:
     """Register ``jobs run|list|cancel`` on the top-level subparsers."""
-    jobs = commands.add_parser("jobs", help="background jobs (each runs in its own process)").add_subparsers(dest="jobs_command",
-                                                                                                           required=True)
-    run = jobs.add_parser("run", help="run one queued job in this process (the app starts this for every job)")
-    run.add_argument("kind", choices=list(KINDS), metavar="KIND", help=", ".join(kind for kind in KINDS if kind not in TEST_KINDS))
+    jobs = commands.add_parser("jobs", help="background jobs (each runs in its own process)").add_subparsers(
+        dest="jobs_command", required=True
+    )
+    run = jobs.add_parser(
+        "run", help="run one queued job in this process (the app starts this for every job)"
+    )
+    run.add_argument(
+        "kind",
+        choices=list(KINDS),
+        metavar="KIND",
+        help=", ".join(kind for kind in KINDS if kind not in TEST_KINDS),
+    )
     run.add_argument("name", help="the run (train, resume) or job entry (the others)")
     run.add_argument("--export", action="store_true", help="train/resume: export to ONNX when finished")
     run.set_defaults(handler=command_jobs_run)
-    listing = jobs.add_parser("list", help="active jobs with their state (stalled when the heartbeat stopped)")
+    listing = jobs.add_parser(
+        "list", help="active jobs with their state (stalled when the heartbeat stopped)"
+    )
     listing.add_argument("--all", action="store_true", help="ended jobs too")
     listing.set_defaults(handler=command_jobs_list)
-    cancel_parser = jobs.add_parser("cancel", help="ask a job to stop; one that cannot is killed after a grace period")
+    cancel_parser = jobs.add_parser(
+        "cancel", help="ask a job to stop; one that cannot is killed after a grace period"
+    )
     cancel_parser.add_argument("name")
-    cancel_parser.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
-                               help="wait this long for the job to end, killing it after the grace period (default 30; 0: return at once)")
+    cancel_parser.add_argument(
+        "--wait",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help=(
+            "wait this long for the job to end, killing it after the grace period "
+            "(default 30; 0: return at once)"
+        ),
+    )
     cancel_parser.set_defaults(handler=command_jobs_cancel)

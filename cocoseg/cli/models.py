@@ -8,13 +8,13 @@ import logging
 import sys
 from pathlib import Path
 
+from cocoseg.cli.progress import with_progress_bar
+from cocoseg.pipeline.core.settings import Settings
+from cocoseg.pipeline.core.workspace import Workspace, atomic_write_bytes, atomic_write_json
 from cocoseg.pipeline.data.images import ImageError, read_rgb
 from cocoseg.pipeline.data.mask_export import mask_file_name
 from cocoseg.pipeline.inference.model_store import VARIANTS, ModelError, delete_entry, get_entry, list_entries
 from cocoseg.pipeline.inference.onnx_graph import STRATEGIES
-from cocoseg.cli.progress import with_progress_bar
-from cocoseg.pipeline.core.settings import Settings
-from cocoseg.pipeline.core.workspace import Workspace, atomic_write_bytes, atomic_write_json
 
 logger = logging.getLogger(__name__)
 
@@ -33,32 +33,57 @@ def command_export(arguments, settings: Settings, workspace: Workspace) -> int:
     from cocoseg.pipeline.training.export import ExportConfig, export_run
 
     variants = () if arguments.no_variants else tuple(item for item in arguments.variants.split(",") if item)
-    config = ExportConfig(arguments.run, checkpoint=arguments.checkpoint, variants=variants, evaluation_limit=arguments.evaluation_images)
-    entry = export_run(workspace, config, settings.max_annotation_bytes, progress=lambda step: sys.stderr.write(f"{step}...\n"))
+    config = ExportConfig(
+        arguments.run,
+        checkpoint=arguments.checkpoint,
+        variants=variants,
+        evaluation_limit=arguments.evaluation_images,
+    )
+    entry = export_run(
+        workspace,
+        config,
+        settings.max_annotation_bytes,
+        progress=lambda step: sys.stderr.write(f"{step}...\n"),
+    )
     card = entry.card
     _write(f"exported {entry.name} -> {entry.folder / card['file']}")
-    _write(f"parity: max probability difference {card['parity']['max_abs_difference']:.1e}, argmax agreement {card['parity']['argmax_agreement']:.5f}")
+    _write(
+        f"parity: max probability difference {card['parity']['max_abs_difference']:.1e}, "
+        f"argmax agreement {card['parity']['argmax_agreement']:.5f}"
+    )
     for variant, record in card["variants"].items():
         advice = "recommended" if record["recommended"] else "not recommended (loses more than 1 mIoU point)"
-        _write(f"{variant}: mIoU {_percent(record['miou'])} vs FP32 {_percent(record['fp32_miou'])} "
-               f"({record['miou_delta_points']:+.2f} points), for {record['device']}: {advice}")
+        _write(
+            f"{variant}: mIoU {_percent(record['miou'])} vs FP32 {_percent(record['fp32_miou'])} "
+            f"({record['miou_delta_points']:+.2f} points), for {record['device']}: {advice}"
+        )
     return 0
 
 
 def _input_images(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise ModelError(f"{folder} is not a folder of images")
-    return sorted(path for path in folder.rglob("*") if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(
+        path for path in folder.rglob("*") if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+    )
 
 
 def command_predict(arguments, settings: Settings, workspace: Workspace) -> int:
     from cocoseg.pipeline.inference.predictor import Predictor
-    from cocoseg.pipeline.inference.rendering import coco_annotations, coco_categories, image_png, mask_png, overlay
+    from cocoseg.pipeline.inference.rendering import (
+        coco_annotations,
+        coco_categories,
+        image_png,
+        mask_png,
+        overlay,
+    )
 
     entry = get_entry(workspace, arguments.model)
     source, output = Path(arguments.input_dir).resolve(), Path(arguments.out).resolve()
     if output == source or source in output.parents:
-        raise ModelError("--out must not be inside the input folder (outputs would be read as inputs next time)")
+        raise ModelError(
+            "--out must not be inside the input folder (outputs would be read as inputs next time)"
+        )
     images = _input_images(source)
     if not images:
         raise ModelError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {source}")
@@ -81,17 +106,31 @@ def command_predict(arguments, settings: Settings, workspace: Workspace) -> int:
                 mask = predictor.predict(picture).mask
                 atomic_write_bytes(output / "masks" / name, mask_png(mask))
                 if arguments.overlay:
-                    atomic_write_bytes(output / "overlays" / name, image_png(overlay(picture, mask, label_map)))
+                    atomic_write_bytes(
+                        output / "overlays" / name, image_png(overlay(picture, mask, label_map))
+                    )
                 image_id = len(coco["images"]) + 1
-                coco["images"].append({"id": image_id, "file_name": str(path.relative_to(source)), "height": picture.shape[0], "width": picture.shape[1]})
-                coco["annotations"] += coco_annotations(mask, label_map, image_id, len(coco["annotations"]) + 1)
+                coco["images"].append(
+                    {
+                        "id": image_id,
+                        "file_name": str(path.relative_to(source)),
+                        "height": picture.shape[0],
+                        "width": picture.shape[1],
+                    }
+                )
+                coco["annotations"] += coco_annotations(
+                    mask, label_map, image_id, len(coco["annotations"]) + 1
+                )
             progress(done, len(images))
 
     with_progress_bar(f"segmenting with {entry.name}", "image", work)
     atomic_write_json(output / "predictions.json", coco)
     atomic_write_json(output / "classes.json", label_map.to_dict())
-    _write(f"{len(coco['images'])} images segmented on {predictor.provider} -> {output} (masks/, "
-           f"{'overlays/, ' if arguments.overlay else ''}predictions.json with {len(coco['annotations'])} RLE annotations)")
+    _write(
+        f"{len(coco['images'])} images segmented on {predictor.provider} -> {output} (masks/, "
+        f"{'overlays/, ' if arguments.overlay else ''}predictions.json with "
+        f"{len(coco['annotations'])} RLE annotations)"
+    )
     for reason in skipped:
         _write(f"skipped {reason}")
     return 1 if skipped else 0
@@ -100,17 +139,34 @@ def command_predict(arguments, settings: Settings, workspace: Workspace) -> int:
 def command_evaluate(arguments, settings: Settings, workspace: Workspace) -> int:
     from cocoseg.pipeline.inference.evaluate import evaluate
 
-    result = with_progress_bar(f"evaluating {arguments.model}", "image", lambda progress: evaluate(
-        workspace, arguments.model, settings.max_annotation_bytes, arguments.dataset, arguments.split, arguments.variant,
-        arguments.limit, progress))
+    result = with_progress_bar(
+        f"evaluating {arguments.model}",
+        "image",
+        lambda progress: evaluate(
+            workspace,
+            arguments.model,
+            settings.max_annotation_bytes,
+            arguments.dataset,
+            arguments.split,
+            arguments.variant,
+            arguments.limit,
+            progress,
+        ),
+    )
     if arguments.json:
         _write(json.dumps(result, indent=2))
         return 0
     where = result["protocol"]
-    _write(f"{result['model']} ({result['variant']}) on {where['dataset']}/{where['split']}: {where['images']} images at original resolution, "
-           f"label map {where['label_map']}, {result['provider']}")
-    _write(f"mIoU {_percent(result['miou'])}  mean Dice {_percent(result['mean_dice'])}  pixel accuracy {_percent(result['pixel_accuracy'])}  "
-           f"frequency-weighted IoU {_percent(result['frequency_weighted_iou'])}")
+    _write(
+        f"{result['model']} ({result['variant']}) on {where['dataset']}/{where['split']}: "
+        f"{where['images']} images at original resolution, "
+        f"label map {where['label_map']}, {result['provider']}"
+    )
+    _write(
+        f"mIoU {_percent(result['miou'])}  mean Dice {_percent(result['mean_dice'])}  "
+        f"pixel accuracy {_percent(result['pixel_accuracy'])}  "
+        f"frequency-weighted IoU {_percent(result['frequency_weighted_iou'])}"
+    )
     for name, iou, dice in zip(result["classes"], result["per_class_iou"], result["per_class_dice"]):
         _write(f"  {name:<16} IoU {_percent(iou):>6}  Dice {_percent(dice):>6}")
     _write(f"ignore rules: {where['ignore']}")
@@ -127,24 +183,37 @@ def command_leaderboard(arguments, settings: Settings, workspace: Workspace) -> 
     if not rows:
         _write("no evaluations yet: cocoseg evaluate MODEL")
         return 0
-    _write(f"{'model':<40} {'kind':<9} {'variant':<7} {'data':<12} {'images':>6} {'mIoU':>6} {'Dice':>6} {'acc':>6} {'fwIoU':>6}")
+    _write(
+        f"{'model':<40} {'kind':<9} {'variant':<7} {'data':<12} {'images':>6} "
+        f"{'mIoU':>6} {'Dice':>6} {'acc':>6} {'fwIoU':>6}"
+    )
     for row in rows:
         flag = "  (stale: model file changed)" if row["stale"] else ""
-        _write(f"{row['model'][:40]:<40} {row['kind']:<9} {row['variant']:<7} {row['dataset'] + '/' + row['split']:<12} {row['images']:>6} "
-               f"{_percent(row['miou']):>6} {_percent(row['mean_dice']):>6} {_percent(row['pixel_accuracy']):>6} "
-               f"{_percent(row['frequency_weighted_iou']):>6}{flag}")
+        _write(
+            f"{row['model'][:40]:<40} {row['kind']:<9} {row['variant']:<7} "
+            f"{row['dataset'] + '/' + row['split']:<12} {row['images']:>6} "
+            f"{_percent(row['miou']):>6} {_percent(row['mean_dice']):>6} "
+            f"{_percent(row['pixel_accuracy']):>6} "
+            f"{_percent(row['frequency_weighted_iou']):>6}{flag}"
+        )
     return 0
 
 
 def command_ensemble_create(arguments, settings: Settings, workspace: Workspace) -> int:
     from cocoseg.pipeline.inference.ensembles import create_ensemble
 
-    entry = create_ensemble(workspace, arguments.name, arguments.members, arguments.strategy, settings.max_annotation_bytes)
+    entry = create_ensemble(
+        workspace, arguments.name, arguments.members, arguments.strategy, settings.max_annotation_bytes
+    )
     check = entry.card["fused_check"]
-    weights = ", ".join(f"{name} {weight:.3f}" for name, weight in zip(entry.card["members"], entry.card["weights"]))
+    weights = ", ".join(
+        f"{name} {weight:.3f}" for name, weight in zip(entry.card["members"], entry.card["weights"])
+    )
     _write(f"ensemble {entry.name}: {arguments.strategy} of {weights}")
-    _write(f"fused graph {entry.folder / entry.card['file']} matches the members run one by one on "
-           f"{check['pixel_agreement']:.4%} of pixels ({check['images']} validation images)")
+    _write(
+        f"fused graph {entry.folder / entry.card['file']} matches the members run one by one on "
+        f"{check['pixel_agreement']:.4%} of pixels ({check['images']} validation images)"
+    )
     _write(f"evaluate it with: cocoseg evaluate {entry.name}")
     return 0
 
@@ -155,12 +224,21 @@ def command_models_list(arguments, settings: Settings, workspace: Workspace) -> 
         _write(json.dumps([{"name": entry.name, **entry.card} for entry in entries], indent=2))
         return 0
     if not entries:
-        _write("no models yet: train a run (cocoseg train), then cocoseg export RUN, or cocoseg models import FILE.onnx --card CARD")
+        _write(
+            "no models yet: train a run (cocoseg train), then cocoseg export RUN, "
+            "or cocoseg models import FILE.onnx --card CARD"
+        )
     for entry in entries:
-        extra = f"members {', '.join(entry.card['members'])} ({entry.card['strategy']})" if entry.kind == "ensemble" else \
-            f"from {entry.card['source'].get('run') or entry.card['source'].get('file')}"
-        _write(f"{entry.name:<40} {entry.kind:<9} {entry.size:>4} px {entry.resize:<12} {entry.card['label_map']['name']:<8} "
-               f"{'/'.join(entry.variants()):<15} {extra}")
+        extra = (
+            f"members {', '.join(entry.card['members'])} ({entry.card['strategy']})"
+            if entry.kind == "ensemble"
+            else f"from {entry.card['source'].get('run') or entry.card['source'].get('file')}"
+        )
+        _write(
+            f"{entry.name:<40} {entry.kind:<9} {entry.size:>4} px {entry.resize:<12} "
+            f"{entry.card['label_map']['name']:<8} "
+            f"{'/'.join(entry.variants()):<15} {extra}"
+        )
     return 0
 
 
@@ -172,8 +250,10 @@ def command_models_import(arguments, settings: Settings, workspace: Workspace) -
     except (OSError, ValueError) as error:
         raise ModelError(f"cannot read the card {arguments.card}: {error}") from None
     entry = import_model(workspace, Path(arguments.file), card, arguments.name)
-    _write(f"imported {entry.name}: {entry.size} px, {len(entry.card['label_map']['classes'])} classes; "
-           f"evaluate it with: cocoseg evaluate {entry.name} --dataset {entry.card['source']['dataset']}")
+    _write(
+        f"imported {entry.name}: {entry.size} px, {len(entry.card['label_map']['classes'])} classes; "
+        f"evaluate it with: cocoseg evaluate {entry.name} --dataset {entry.card['source']['dataset']}"
+    )
     return 0
 
 
@@ -184,12 +264,18 @@ def command_models_delete(arguments, settings: Settings, workspace: Workspace) -
 
 
 def add_model_commands(commands) -> None:
-    export = commands.add_parser("export", help="export a trained run to ONNX (+ INT8/FP16 variants), checked for parity")
+    export = commands.add_parser(
+        "export", help="export a trained run to ONNX (+ INT8/FP16 variants), checked for parity"
+    )
     export.add_argument("run")
     export.add_argument("--checkpoint", choices=("best", "last"), default="best")
-    export.add_argument("--variants", default="int8,fp16", help="comma-separated: int8 (CPU), fp16 (GPU); default both")
+    export.add_argument(
+        "--variants", default="int8,fp16", help="comma-separated: int8 (CPU), fp16 (GPU); default both"
+    )
     export.add_argument("--no-variants", action="store_true", help="FP32 only")
-    export.add_argument("--evaluation-images", type=int, help="validation images for variant deltas (default: all)")
+    export.add_argument(
+        "--evaluation-images", type=int, help="validation images for variant deltas (default: all)"
+    )
     export.set_defaults(handler=command_export)
 
     predict = commands.add_parser("predict", help="segment a folder of images with a model or ensemble")
@@ -200,7 +286,9 @@ def add_model_commands(commands) -> None:
     predict.add_argument("--overlay", action="store_true", help="also write coloured overlays")
     predict.set_defaults(handler=command_predict)
 
-    evaluate = commands.add_parser("evaluate", help="mIoU, per-class IoU, Dice, accuracy on a dataset split (through ONNX)")
+    evaluate = commands.add_parser(
+        "evaluate", help="mIoU, per-class IoU, Dice, accuracy on a dataset split (through ONNX)"
+    )
     evaluate.add_argument("model")
     evaluate.add_argument("--split", default="val")
     evaluate.add_argument("--dataset", help="registered dataset (default: the one the model was trained on)")
@@ -215,20 +303,28 @@ def add_model_commands(commands) -> None:
     board.add_argument("--json", action="store_true")
     board.set_defaults(handler=command_leaderboard)
 
-    ensemble = commands.add_parser("ensemble", help="combine models").add_subparsers(dest="ensemble_command", required=True)
+    ensemble = commands.add_parser("ensemble", help="combine models").add_subparsers(
+        dest="ensemble_command", required=True
+    )
     create = ensemble.add_parser("create", help="fuse models into one ensemble model")
     create.add_argument("name")
     create.add_argument("--members", nargs="+", required=True)
     create.add_argument("--strategy", choices=STRATEGIES, default="mean")
     create.set_defaults(handler=command_ensemble_create)
 
-    models = commands.add_parser("models", help="list, import and delete served models").add_subparsers(dest="models_command", required=True)
+    models = commands.add_parser("models", help="list, import and delete served models").add_subparsers(
+        dest="models_command", required=True
+    )
     listing = models.add_parser("list", help="exported, imported models and ensembles")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=command_models_list)
     importing = models.add_parser("import", help="register an external ONNX segmentation model")
     importing.add_argument("file")
-    importing.add_argument("--card", required=True, help="JSON card: labels, input size/layout/dtype/normalisation, output kind/layout")
+    importing.add_argument(
+        "--card",
+        required=True,
+        help="JSON card: labels, input size/layout/dtype/normalisation, output kind/layout",
+    )
     importing.add_argument("--name")
     importing.set_defaults(handler=command_models_import)
     delete = models.add_parser("delete", help="delete a model or ensemble folder")

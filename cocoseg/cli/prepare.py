@@ -10,18 +10,18 @@ import json
 import sys
 from pathlib import Path
 
-from cocoseg.pipeline.training.config import AugmentConfig
+from cocoseg.cli.progress import with_progress_bar
+from cocoseg.pipeline.core.settings import Settings
+from cocoseg.pipeline.core.workspace import Workspace, atomic_write_bytes
 from cocoseg.pipeline.data.geometry import RESIZE_MODES
 from cocoseg.pipeline.data.labels import PRESETS
 from cocoseg.pipeline.prepare.config import ENCODINGS, PrepareConfig
 from cocoseg.pipeline.prepare.plan import dry_run
+from cocoseg.pipeline.prepare.sampling import SAMPLING_METHODS, SamplingConfig
 from cocoseg.pipeline.prepare.sets import list_prepared
 from cocoseg.pipeline.prepare.writer import prepare
+from cocoseg.pipeline.training.config import AugmentConfig
 from cocoseg.pipeline.training.preview import augmented_examples, encode_png, preview_grid
-from cocoseg.cli.progress import with_progress_bar
-from cocoseg.pipeline.prepare.sampling import SAMPLING_METHODS, SamplingConfig
-from cocoseg.pipeline.core.settings import Settings
-from cocoseg.pipeline.core.workspace import Workspace, atomic_write_bytes
 
 SUBCOMMANDS = ("run", "preview", "list")
 
@@ -52,11 +52,15 @@ def _distribution_lines(class_names, distribution: dict, top: int, note: str) ->
     before, after = distribution["before"], distribution["after"]
     pixels_before = sum(before["pixels"]) or 1.0
     pixels_after = sum(after["pixels"]) or 1.0
-    lines = [f"  {'class':<16} {'images':>7} {'pixels':>8} {'images*':>8} {'pixels*':>8}   (* after {distribution['method']} sampling{note})"]
+    lines = [
+        f"  {'class':<16} {'images':>7} {'pixels':>8} {'images*':>8} {'pixels*':>8}   "
+        f"(* after {distribution['method']} sampling{note})"
+    ]
     ranked = sorted(range(1, len(class_names)), key=lambda index: -before["images"][index])
     for index in ranked[:top]:
         lines.append(
-            f"  {class_names[index][:16]:<16} {before['images'][index]:>7.0f} {before['pixels'][index] / pixels_before:>8.2%} "
+            f"  {class_names[index][:16]:<16} {before['images'][index]:>7.0f} "
+            f"{before['pixels'][index] / pixels_before:>8.2%} "
             f"{after['images'][index]:>8.1f} {after['pixels'][index] / pixels_after:>8.2%}"
         )
     if len(ranked) > top:
@@ -73,23 +77,43 @@ def command_prepare_run(arguments, settings: Settings, workspace: Workspace) -> 
             _write(json.dumps(result))
             return 0
         names = [row["name"] for row in result["label_map"]["classes"]]
-        _write(f"dry run: would write {result['folder']}{' (already prepared: nothing to do)' if result['exists'] else ''}")
+        _write(
+            f"dry run: would write {result['folder']}"
+            f"{' (already prepared: nothing to do)' if result['exists'] else ''}"
+        )
         for split, summary in result["splits"].items():
-            _write(f"{split}: {summary['images']} images ({summary['filtered_by_area']} below the labelled-area filter, "
-                   f"{summary['left_out_by_validation']} left out by validation)")
-            _write("\n".join(_distribution_lines(names, summary["distribution"], arguments.top, "; pixels from annotation areas")))
+            _write(
+                f"{split}: {summary['images']} images "
+                f"({summary['filtered_by_area']} below the labelled-area filter, "
+                f"{summary['left_out_by_validation']} left out by validation)"
+            )
+            _write(
+                "\n".join(
+                    _distribution_lines(
+                        names, summary["distribution"], arguments.top, "; pixels from annotation areas"
+                    )
+                )
+            )
         return 0
-    prepared = with_progress_bar(f"preparing {config.dataset}", "img",
-                              lambda progress: prepare(workspace, config, settings.max_annotation_bytes, progress))
+    prepared = with_progress_bar(
+        f"preparing {config.dataset}",
+        "img",
+        lambda progress: prepare(workspace, config, settings.max_annotation_bytes, progress),
+    )
     manifest = prepared.manifest
     names = [row["name"] for row in manifest["label_map"]["classes"]]
-    _write(f"{'reused' if prepared.reused else 'wrote'} {prepared.folder} ({manifest['label_map']['name']}, {manifest['config']['size']} px, "
-           f"{manifest['config']['resize']}, {manifest['seconds']} s)")
+    _write(
+        f"{'reused' if prepared.reused else 'wrote'} {prepared.folder} "
+        f"({manifest['label_map']['name']}, {manifest['config']['size']} px, "
+        f"{manifest['config']['resize']}, {manifest['seconds']} s)"
+    )
     _write(f"  {'split':<8} {'examples':>8} {'shards':>6} {'MB':>7}  skipped")
     for split, summary in manifest["splits"].items():
         megabytes = sum((prepared.folder / shard).stat().st_size for shard in summary["shards"]) / 1024**2
         skipped = ", ".join(f"{reason} {count}" for reason, count in summary["skipped"].items()) or "none"
-        _write(f"  {split:<8} {summary['examples']:>8} {len(summary['shards']):>6} {megabytes:>7.1f}  {skipped}")
+        _write(
+            f"  {split:<8} {summary['examples']:>8} {len(summary['shards']):>6} {megabytes:>7.1f}  {skipped}"
+        )
     for split, summary in manifest["splits"].items():
         if "sampling" in summary:
             _write(f"{split} class distribution:")
@@ -100,7 +124,15 @@ def command_prepare_run(arguments, settings: Settings, workspace: Workspace) -> 
 def command_prepare_preview(arguments, settings: Settings, workspace: Workspace) -> int:
     config = config_from_arguments(arguments)
     pairs, label_map, file_name = augmented_examples(
-        workspace, config, arguments.split, arguments.index, arguments.count, settings.max_annotation_bytes, arguments.seed, AugmentConfig())
+        workspace,
+        config,
+        arguments.split,
+        arguments.index,
+        arguments.count,
+        settings.max_annotation_bytes,
+        arguments.seed,
+        AugmentConfig(),
+    )
     output = Path(arguments.out)
     atomic_write_bytes(output, encode_png(preview_grid(pairs, label_map, columns=arguments.columns)))
     _write(f"wrote {len(pairs)} augmentations of {file_name} to {output}")
@@ -121,27 +153,50 @@ def command_prepare_list(arguments, settings: Settings, workspace: Workspace) ->
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset")
     parser.add_argument("--splits", default="train,val", help="comma-separated splits (default train,val)")
-    parser.add_argument("--labels", choices=PRESETS, help="label map preset (default: coco80 for COCO categories, else all)")
+    parser.add_argument(
+        "--labels", choices=PRESETS, help="label map preset (default: coco80 for COCO categories, else all)"
+    )
     parser.add_argument("--classes", help="comma-separated category names for --labels custom")
-    parser.add_argument("--size", type=int, default=256, help="square side in pixels, a multiple of 32 (default 256)")
+    parser.add_argument(
+        "--size", type=int, default=256, help="square side in pixels, a multiple of 32 (default 256)"
+    )
     parser.add_argument("--resize", choices=RESIZE_MODES, default="stretch")
     parser.add_argument("--encoding", choices=ENCODINGS, default="jpeg")
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality (default 90)")
-    parser.add_argument("--min-area", type=float, help="drop training images whose kept annotations cover no more than this many px "
-                                                       "(default: the label map's rule, voc21 1000)")
+    parser.add_argument(
+        "--min-area",
+        type=float,
+        help="drop training images whose kept annotations cover no more than this many px "
+        "(default: the label map's rule, voc21 1000)",
+    )
     parser.add_argument("--shards", type=int, default=4, help="shards per split (default 4)")
     parser.add_argument("--workers", type=int, default=0, help="worker processes (default: one per core)")
-    parser.add_argument("--sampling", choices=SAMPLING_METHODS, default="none", help="class-balanced sampling for training reads")
-    parser.add_argument("--threshold", type=float, default=0.1, help="repeat-factor threshold t (default 0.1)")
+    parser.add_argument(
+        "--sampling",
+        choices=SAMPLING_METHODS,
+        default="none",
+        help="class-balanced sampling for training reads",
+    )
+    parser.add_argument(
+        "--threshold", type=float, default=0.1, help="repeat-factor threshold t (default 0.1)"
+    )
 
 
 def add_prepare_commands(commands) -> None:
     """Register ``prepare run|preview|list`` on the top-level subparsers."""
-    prepare_parser = commands.add_parser("prepare", help="write sharded TFRecords for training (prepare DATASET ...)")
+    prepare_parser = commands.add_parser(
+        "prepare", help="write sharded TFRecords for training (prepare DATASET ...)"
+    )
     actions = prepare_parser.add_subparsers(dest="prepare_command", required=True)
-    run = actions.add_parser("run", help="prepare a dataset (the default: 'prepare DATASET' means 'prepare run DATASET')")
+    run = actions.add_parser(
+        "run", help="prepare a dataset (the default: 'prepare DATASET' means 'prepare run DATASET')"
+    )
     _add_config_arguments(run)
-    run.add_argument("--dry-run", action="store_true", help="show what would be written and the class distribution, write nothing")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show what would be written and the class distribution, write nothing",
+    )
     run.add_argument("--top", type=int, default=20, help="classes to list (default 20)")
     run.add_argument("--json", action="store_true", help="with --dry-run: print JSON")
     run.set_defaults(handler=command_prepare_run)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from tqdm import tqdm
 
@@ -26,7 +27,9 @@ class ProgressBar:
         self.bar.close()
 
 
-def with_progress_bar(description: str, unit: str, work: Callable[[Callable[[int, int], None]], Result]) -> Result:
+def with_progress_bar(
+    description: str, unit: str, work: Callable[[Callable[[int, int], None]], Result]
+) -> Result:
     """Run ``work(progress)`` with a bar that is closed however ``work`` ends."""
     bar = ProgressBar(description, unit)
     try:

@@ -8,14 +8,14 @@ import sys
 
 from tqdm import tqdm
 
+from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.pipeline.core.settings import Settings
+from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.jobs import cancel, observe
 from cocoseg.pipeline.jobs.registry import RunFolder, delete_run, get_run, list_runs, summarise_run
 from cocoseg.pipeline.prepare.sampling import SAMPLING_METHODS
-from cocoseg.pipeline.core.settings import Settings
 from cocoseg.pipeline.training.config import LOSS_NAMES, OPTIMIZERS, SCHEDULES, TrainConfig
-from cocoseg.pipeline.core.errors import ConfigError
 from cocoseg.pipeline.training.loop import resume, run
-from cocoseg.pipeline.core.workspace import Workspace
 
 
 def _write(text: str = "") -> None:
@@ -50,15 +50,30 @@ class _LiveBar:
             if self.bar is None or self.bar_epoch != event["epoch"]:
                 self.close()
                 self.bar_epoch = event["epoch"]
-                self.bar = tqdm(total=event["batches"], desc=f"epoch {event['epoch']}/{event['epochs']}", unit="batch", disable=None, file=sys.stderr, leave=False)
+                self.bar = tqdm(
+                    total=event["batches"],
+                    desc=f"epoch {event['epoch']}/{event['epochs']}",
+                    unit="batch",
+                    disable=None,
+                    file=sys.stderr,
+                    leave=False,
+                )
             self.bar.n = min(event["batch"], self.bar.total)
-            self.bar.set_postfix(loss=f"{event['loss']:.4f}", miou="-" if self.last_miou is None else f"{self.last_miou:.3f}",
-                                 eta=f"{event['eta_seconds'] / 60:.1f}min", refresh=True)
+            self.bar.set_postfix(
+                loss=f"{event['loss']:.4f}",
+                miou="-" if self.last_miou is None else f"{self.last_miou:.3f}",
+                eta=f"{event['eta_seconds'] / 60:.1f}min",
+                refresh=True,
+            )
         elif event["type"] == "epoch":
             self.last_miou = event["val_miou"]
             self.close()
-            _write(f"epoch {int(event['epoch'])}/{event['epochs']}: loss {event['loss']:.4f}, val loss {event['val_loss']:.4f}, "
-                   f"val mIoU {event['val_miou']:.4f} (best {event['best_miou']:.4f}), {event['images_per_second']:.1f} images/s")
+            _write(
+                f"epoch {int(event['epoch'])}/{event['epochs']}: loss {event['loss']:.4f}, "
+                f"val loss {event['val_loss']:.4f}, "
+                f"val mIoU {event['val_miou']:.4f} (best {event['best_miou']:.4f}), "
+                f"{event['images_per_second']:.1f} images/s"
+            )
 
     def should_stop(self) -> bool:
         return self.stop_requested
@@ -83,19 +98,31 @@ def _train_with_bar(work) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
         bar.close()
-    _write(f"run {outcome.folder.name}: {outcome.status} after {outcome.epochs_done} epochs"
-           + (f", best val mIoU {outcome.best_miou:.4f}" if outcome.best_miou is not None else "")
-           + (f" ({outcome.message})" if outcome.message and outcome.status != "finished" else ""))
+    _write(
+        f"run {outcome.folder.name}: {outcome.status} after {outcome.epochs_done} epochs"
+        + (f", best val mIoU {outcome.best_miou:.4f}" if outcome.best_miou is not None else "")
+        + (f" ({outcome.message})" if outcome.message and outcome.status != "finished" else "")
+    )
     _write(f"  folder: {outcome.folder.folder}")
     return 0 if outcome.status in ("finished", "cancelled") else 1
 
 
 def command_train(arguments, settings: Settings, workspace: Workspace) -> int:
     config = TrainConfig(
-        prepared=arguments.prepared, model=arguments.model, model_options=_parse_options(arguments.option),
-        epochs=arguments.epochs, batch_size=arguments.batch_size, learning_rate=arguments.lr, optimizer=arguments.optimizer,
-        schedule=arguments.schedule, loss=arguments.loss, sampling=arguments.sampling, threshold=arguments.threshold,
-        augment=not arguments.no_augment, seed=arguments.seed, mixed_precision=arguments.mixed_precision,
+        prepared=arguments.prepared,
+        model=arguments.model,
+        model_options=_parse_options(arguments.option),
+        epochs=arguments.epochs,
+        batch_size=arguments.batch_size,
+        learning_rate=arguments.lr,
+        optimizer=arguments.optimizer,
+        schedule=arguments.schedule,
+        loss=arguments.loss,
+        sampling=arguments.sampling,
+        threshold=arguments.threshold,
+        augment=not arguments.no_augment,
+        seed=arguments.seed,
+        mixed_precision=arguments.mixed_precision,
     )
     return _train_with_bar(lambda progress, stop: run(workspace, config, progress, stop))
 
@@ -107,7 +134,10 @@ def command_runs_list(arguments, settings: Settings, workspace: Workspace) -> in
     for summary in runs:
         best = f"{summary.best_miou:.4f}" if summary.best_miou is not None else "-"
         state = observe(RunFolder(summary.folder)).state  # stalled shows here too
-        _write(f"{summary.name:<40} {state:<11} {summary.epochs_done:>3}/{summary.epochs:<3} best mIoU {best:<7} {summary.device}")
+        _write(
+            f"{summary.name:<40} {state:<11} {summary.epochs_done:>3}/{summary.epochs:<3} "
+            f"best mIoU {best:<7} {summary.device}"
+        )
     return 0
 
 
@@ -115,16 +145,24 @@ def command_runs_show(arguments, settings: Settings, workspace: Workspace) -> in
     folder = get_run(workspace, arguments.name)
     summary = summarise_run(folder)
     _write(f"{summary.name}: {summary.status}{' - ' + summary.message if summary.message else ''}")
-    _write(f"  model {summary.architecture}, epochs {summary.epochs_done}/{summary.epochs}, device {summary.device or '-'}, folder {folder.folder}")
+    _write(
+        f"  model {summary.architecture}, epochs {summary.epochs_done}/{summary.epochs}, "
+        f"device {summary.device or '-'}, folder {folder.folder}"
+    )
     _write(f"  config: {json.dumps(folder.config())}")
     for row in folder.history():
-        _write(f"  epoch {int(row['epoch']):>3}: loss {row['loss']:.4f}  val loss {row['val_loss']:.4f}  val mIoU {row['val_miou']:.4f}  "
-               f"lr {row['learning_rate']:.2e}  {row['images_per_second']:.1f} images/s")
+        _write(
+            f"  epoch {int(row['epoch']):>3}: loss {row['loss']:.4f}  val loss {row['val_loss']:.4f}  "
+            f"val mIoU {row['val_miou']:.4f}  "
+            f"lr {row['learning_rate']:.2e}  {row['images_per_second']:.1f} images/s"
+        )
     return 0
 
 
 def command_runs_resume(arguments, settings: Settings, workspace: Workspace) -> int:
-    return _train_with_bar(lambda progress, stop: resume(workspace, arguments.name, arguments.epochs, progress, stop))
+    return _train_with_bar(
+        lambda progress, stop: resume(workspace, arguments.name, arguments.epochs, progress, stop)
+    )
 
 
 def command_runs_cancel(arguments, settings: Settings, workspace: Workspace) -> int:
@@ -143,8 +181,12 @@ def add_train_commands(commands) -> None:
     """Register ``train`` and ``runs ...`` on the top-level subparsers."""
     train = commands.add_parser("train", help="train a model on a prepared set (background-safe run folder)")
     train.add_argument("prepared", help="prepared set name (cocoseg prepare list)")
-    train.add_argument("--model", default="unet", help="unet, attention_unet, residual_unet, transunet, pretrained_unet")
-    train.add_argument("--option", action="append", help="architecture option NAME=VALUE (repeatable), e.g. base_filters=16")
+    train.add_argument(
+        "--model", default="unet", help="unet, attention_unet, residual_unet, transunet, pretrained_unet"
+    )
+    train.add_argument(
+        "--option", action="append", help="architecture option NAME=VALUE (repeatable), e.g. base_filters=16"
+    )
     train.add_argument("--epochs", type=int, default=20)
     train.add_argument("--batch-size", type=int, default=8)
     train.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
@@ -157,7 +199,9 @@ def add_train_commands(commands) -> None:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPU only)")
     train.set_defaults(handler=command_train)
-    runs = commands.add_parser("runs", help="training runs").add_subparsers(dest="runs_command", required=True)
+    runs = commands.add_parser("runs", help="training runs").add_subparsers(
+        dest="runs_command", required=True
+    )
     runs.add_parser("list", help="all runs, newest first").set_defaults(handler=command_runs_list)
     show = runs.add_parser("show", help="a run's status, config and history")
     show.add_argument("name")
@@ -166,7 +210,9 @@ def add_train_commands(commands) -> None:
     resume_parser.add_argument("name")
     resume_parser.add_argument("--epochs", type=int, help="new total number of epochs")
     resume_parser.set_defaults(handler=command_runs_resume)
-    cancel = runs.add_parser("cancel", help="ask a running run to stop after its current batch (any process, any host)")
+    cancel = runs.add_parser(
+        "cancel", help="ask a running run to stop after its current batch (any process, any host)"
+    )
     cancel.add_argument("name")
     cancel.set_defaults(handler=command_runs_cancel)
     delete = runs.add_parser("delete", help="delete a run folder")

@@ -62,12 +62,18 @@ def check_broker(url: str, timeout: float = PING_TIMEOUT_SECONDS) -> None:
         WorkerRefused: no URL, not a Redis URL, or no PONG within ``timeout`` seconds.
     """
     if not url:
-        raise WorkerRefused(f"COCOSEG_BROKER_URL is not set; a worker takes jobs from Redis: set it to the URL the web app uses, "
-                            f"e.g. COCOSEG_BROKER_URL={EXAMPLE_URL}")
+        raise WorkerRefused(
+            "COCOSEG_BROKER_URL is not set; a worker takes jobs from Redis: "
+            "set it to the URL the web app uses, "
+            f"e.g. COCOSEG_BROKER_URL={EXAMPLE_URL}"
+        )
     scheme = urlsplit(url).scheme
     if scheme not in REDIS_SCHEMES:
-        raise WorkerRefused(f"COCOSEG_BROKER_URL must be a Redis URL such as {EXAMPLE_URL} (Redis is broker and result store), "
-                            f"got scheme {scheme or 'none'!r}")
+        raise WorkerRefused(
+            f"COCOSEG_BROKER_URL must be a Redis URL such as {EXAMPLE_URL} "
+            "(Redis is broker and result store), "
+            f"got scheme {scheme or 'none'!r}"
+        )
     import redis
 
     try:
@@ -78,13 +84,23 @@ def check_broker(url: str, timeout: float = PING_TIMEOUT_SECONDS) -> None:
             client.close()
     except (redis.RedisError, OSError, ValueError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise WorkerRefused(f"cannot reach Redis at {redacted(url)} ({reason}); start it (e.g. `redis-server --port 6379`) "
-                            f"or fix COCOSEG_BROKER_URL") from None
+        raise WorkerRefused(
+            f"cannot reach Redis at {redacted(url)} ({reason}); start it (e.g. `redis-server --port 6379`) "
+            f"or fix COCOSEG_BROKER_URL"
+        ) from None
 
 
 def celery_arguments(arguments) -> list[str]:
     """The ``celery worker`` arguments for the options given (prefork pool)."""
-    command = ["worker", "--pool", "prefork", "--concurrency", str(arguments.concurrency), "--loglevel", arguments.loglevel]
+    command = [
+        "worker",
+        "--pool",
+        "prefork",
+        "--concurrency",
+        str(arguments.concurrency),
+        "--loglevel",
+        arguments.loglevel,
+    ]
     if arguments.queues:
         command += ["--queues", arguments.queues]
     return command
@@ -97,9 +113,15 @@ def command_worker(arguments, settings: Settings, workspace: Workspace) -> int:
     except WorkerRefused as error:
         sys.stderr.write(f"cocoseg: error: {error}\n")
         return EXIT_USAGE
-    logger.warning("cocoseg worker for %s, jobs from %s, %d pool process(es)", workspace.root, redacted(settings.broker_url),
-                   arguments.concurrency)
-    from cocoseg.app.worker import celery_app  # builds the Dash app, which registers every background job as a task
+    logger.warning(
+        "cocoseg worker for %s, jobs from %s, %d pool process(es)",
+        workspace.root,
+        redacted(settings.broker_url),
+        arguments.concurrency,
+    )
+    from cocoseg.app.worker import (
+        celery_app,
+    )  # builds the Dash app, which registers every background job as a task
 
     exit_code = celery_app.start(celery_arguments(arguments))
     return exit_code or 0
@@ -108,16 +130,34 @@ def command_worker(arguments, settings: Settings, workspace: Workspace) -> int:
 def add_worker_command(commands) -> None:
     """Register ``worker`` on the top-level subparsers."""
     worker = commands.add_parser(
-        "worker", help="run background jobs from Redis (Celery); needs COCOSEG_BROKER_URL",
-        description="Run a Celery worker that executes the app's background jobs (evaluation, preparation, training) "
-                    "sent by `cocoseg serve` through Redis. Set COCOSEG_BROKER_URL (e.g. " + EXAMPLE_URL + ") to the same "
-                    "URL for the server and every worker, and COCOSEG_HOME to the same workspace folder (shared storage "
-                    "when workers run on other machines). Exits with code 2 when the URL is missing or Redis does not answer.",
+        "worker",
+        help="run background jobs from Redis (Celery); needs COCOSEG_BROKER_URL",
+        description="Run a Celery worker that executes the app's background jobs "
+        "(evaluation, preparation, training) "
+        "sent by `cocoseg serve` through Redis. Set COCOSEG_BROKER_URL (e.g. "
+        + EXAMPLE_URL
+        + ") to the same "
+        "URL for the server and every worker, and COCOSEG_HOME to the same workspace folder (shared storage "
+        "when workers run on other machines). "
+        "Exits with code 2 when the URL is missing or Redis does not answer.",
     )
-    worker.add_argument("--concurrency", type=_positive, default=1, metavar="N",
-                        help="pool processes, i.e. jobs run at the same time (default 1: a training job uses every core)")
-    worker.add_argument("--loglevel", choices=LOG_LEVELS, default="info", metavar="LEVEL",
-                        help=f"worker log level: {', '.join(LOG_LEVELS)} (default info)")
-    worker.add_argument("--queues", metavar="NAMES",
-                        help="comma-separated Celery queues to consume (default: the 'celery' queue the app sends to)")
+    worker.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="pool processes, i.e. jobs run at the same time (default 1: a training job uses every core)",
+    )
+    worker.add_argument(
+        "--loglevel",
+        choices=LOG_LEVELS,
+        default="info",
+        metavar="LEVEL",
+        help=f"worker log level: {', '.join(LOG_LEVELS)} (default info)",
+    )
+    worker.add_argument(
+        "--queues",
+        metavar="NAMES",
+        help="comma-separated Celery queues to consume (default: the 'celery' queue the app sends to)",
+    )
     worker.set_defaults(handler=command_worker)

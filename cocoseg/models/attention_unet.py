@@ -9,7 +9,9 @@ import keras
 from cocoseg.models.blocks import check_size, conv_block, decoder, encoder, normalised_input, with_head
 
 
-def attention_unet_base(size: int = 256, base_filters: int = 32, depth: int = 4, name: str = "attention_unet_base") -> keras.Model:
+def attention_unet_base(
+    size: int = 256, base_filters: int = 32, depth: int = 4, name: str = "attention_unet_base"
+) -> keras.Model:
     """Headless attention UNet: image (uint8) -> decoder features at full resolution."""
     check_size(size, 2**depth)
     image, values = normalised_input(size)
@@ -18,6 +20,8 @@ def attention_unet_base(size: int = 256, base_filters: int = 32, depth: int = 4,
     return keras.Model(image, decoder(values, skips, base_filters, gated=True), name=name)
 
 
-def build_attention_unet(num_classes: int, size: int = 256, base_filters: int = 32, depth: int = 4) -> keras.Model:
+def build_attention_unet(
+    num_classes: int, size: int = 256, base_filters: int = 32, depth: int = 4
+) -> keras.Model:
     """Attention UNet returning per-pixel class logits."""
     return with_head(attention_unet_base(size, base_filters, depth), num_classes, "attention_unet")

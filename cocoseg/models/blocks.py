@@ -28,7 +28,9 @@ def residual_block(values, filters: int, name: str):
     shortcut = values
     if values.shape[-1] != filters:
         shortcut = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_project")(values)
-        shortcut = layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"{name}_project_bn")(shortcut)
+        shortcut = layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"{name}_project_bn")(
+            shortcut
+        )
     values = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv1")(values)
     values = layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"{name}_bn1")(values)
     values = layers.Activation("relu", name=f"{name}_relu1")(values)
@@ -71,7 +73,11 @@ def decoder(values, skips: list, base_filters: int, block=conv_block, gated: boo
     for level in reversed(range(len(skips))):
         filters = base_filters * 2**level
         values = layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder{level}_up")(values)
-        skip = attention_gate(skips[level], values, max(filters // 2, 8), f"decoder{level}_gate") if gated else skips[level]
+        skip = (
+            attention_gate(skips[level], values, max(filters // 2, 8), f"decoder{level}_gate")
+            if gated
+            else skips[level]
+        )
         values = layers.Concatenate(name=f"decoder{level}_concat")([values, skip])
         values = block(values, filters, f"decoder{level}")
     return values

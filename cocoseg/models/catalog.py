@@ -10,7 +10,8 @@ the same default).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,17 +48,45 @@ class ArchitectureInfo:
 _FILTERS = Option("base_filters", 32, 4, 256, help="filters of the first level; doubles per level")
 _DEPTH = Option("depth", 4, 2, 6, help="encoder levels (halvings)")
 
-CATALOG: dict[str, ArchitectureInfo] = {info.name: info for info in (
-    ArchitectureInfo("unet", "UNet (Ronneberger et al. 2015)", (_FILTERS, _DEPTH)),
-    ArchitectureInfo("attention_unet", "UNet with additive attention gates (Oktay et al. 2018)", (_FILTERS, _DEPTH)),
-    ArchitectureInfo("residual_unet", "UNet with residual blocks", (_FILTERS, _DEPTH)),
-    ArchitectureInfo("transunet", "CNN encoder + ViT bottleneck + UNet decoder (Chen et al. 2021)", (
-        _FILTERS, _DEPTH, Option("layers_count", 4, 1, 12, help="transformer layers"),
-        Option("heads", 4, 1, 16, help="attention heads"), Option("dim", 128, 16, 1024, help="token width (multiple of heads)"))),
-    ArchitectureInfo("pretrained_unet", "UNet decoder on a MobileNetV2 encoder", (
-        Option("encoder_weights", None, choices=(None, "imagenet"), help="imagenet needs the weights file in the Keras cache"),
-        Option("fallback_to_random", False, choices=(False, True), help="random encoder when the weights cannot be loaded"))),
-)}
+CATALOG: dict[str, ArchitectureInfo] = {
+    info.name: info
+    for info in (
+        ArchitectureInfo("unet", "UNet (Ronneberger et al. 2015)", (_FILTERS, _DEPTH)),
+        ArchitectureInfo(
+            "attention_unet", "UNet with additive attention gates (Oktay et al. 2018)", (_FILTERS, _DEPTH)
+        ),
+        ArchitectureInfo("residual_unet", "UNet with residual blocks", (_FILTERS, _DEPTH)),
+        ArchitectureInfo(
+            "transunet",
+            "CNN encoder + ViT bottleneck + UNet decoder (Chen et al. 2021)",
+            (
+                _FILTERS,
+                _DEPTH,
+                Option("layers_count", 4, 1, 12, help="transformer layers"),
+                Option("heads", 4, 1, 16, help="attention heads"),
+                Option("dim", 128, 16, 1024, help="token width (multiple of heads)"),
+            ),
+        ),
+        ArchitectureInfo(
+            "pretrained_unet",
+            "UNet decoder on a MobileNetV2 encoder",
+            (
+                Option(
+                    "encoder_weights",
+                    None,
+                    choices=(None, "imagenet"),
+                    help="imagenet needs the weights file in the Keras cache",
+                ),
+                Option(
+                    "fallback_to_random",
+                    False,
+                    choices=(False, True),
+                    help="random encoder when the weights cannot be loaded",
+                ),
+            ),
+        ),
+    )
+}
 
 
 def architecture_info(name: str) -> ArchitectureInfo:
@@ -76,19 +105,28 @@ def check_model_settings(name: str, options: Mapping[str, Any], size: int | None
     known = {option.name for option in info.options}
     unknown = sorted(set(options) - known)
     if unknown:
-        raise ValueError(f"model_options: {name} does not take {', '.join(unknown)}; it takes {', '.join(sorted(known)) or 'none'}")
+        raise ValueError(
+            f"model_options: {name} does not take {', '.join(unknown)}; "
+            f"it takes {', '.join(sorted(known)) or 'none'}"
+        )
     for option in info.options:
         if option.name not in options:
             continue
         value = options[option.name]
         if option.choices is not None:
             if value not in option.choices:
-                raise ValueError(f"{option.name}: must be one of {', '.join(map(str, option.choices))}, got {value!r}")
+                raise ValueError(
+                    f"{option.name}: must be one of {', '.join(map(str, option.choices))}, got {value!r}"
+                )
             continue
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"{option.name}: must be a whole number, got {value!r}")
-        if (option.minimum is not None and value < option.minimum) or (option.maximum is not None and value > option.maximum):
-            raise ValueError(f"{option.name}: must be between {option.minimum} and {option.maximum}, got {value}")
+        if (option.minimum is not None and value < option.minimum) or (
+            option.maximum is not None and value > option.maximum
+        ):
+            raise ValueError(
+                f"{option.name}: must be between {option.minimum} and {option.maximum}, got {value}"
+            )
     if name == "transunet":
         merged = {**info.defaults(), **options}
         if merged["dim"] % merged["heads"]:
@@ -96,5 +134,8 @@ def check_model_settings(name: str, options: Mapping[str, Any], size: int | None
     if size is not None:
         factor = info.size_factor(options)
         if size % factor:
-            raise ValueError(f"size: {size} px is not a multiple of {factor}, which {name} needs "
-                             f"(nearest: {max(factor, size // factor * factor)} or {(size // factor + 1) * factor}); prepare at another size")
+            raise ValueError(
+                f"size: {size} px is not a multiple of {factor}, which {name} needs "
+                f"(nearest: {max(factor, size // factor * factor)} or {(size // factor + 1) * factor}); "
+                "prepare at another size"
+            )

@@ -7,7 +7,7 @@ pixels only, so padding and crowd regions never pull the model either way.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 from keras import ops
@@ -22,7 +22,9 @@ def _valid(labels, num_classes: int, ignore_index: int):
     return safe_labels, valid, ops.one_hot(safe_labels, num_classes)
 
 
-def cross_entropy(labels, logits, ignore_index: int = IGNORE_INDEX, class_weights: Sequence[float] | None = None):
+def cross_entropy(
+    labels, logits, ignore_index: int = IGNORE_INDEX, class_weights: Sequence[float] | None = None
+):
     """Softmax cross-entropy averaged over valid pixels; with ``class_weights``, a weighted
     mean (sum of w[y] * CE over sum of w[y]), as in torch's ``weight=`` semantics."""
     num_classes = logits.shape[-1]
@@ -80,7 +82,9 @@ class _FunctionLoss(keras.losses.Loss):
 class CrossEntropyLoss(_FunctionLoss):
     function = staticmethod(cross_entropy)
 
-    def __init__(self, ignore_index: int = IGNORE_INDEX, class_weights=None, name: str = "cross_entropy") -> None:
+    def __init__(
+        self, ignore_index: int = IGNORE_INDEX, class_weights=None, name: str = "cross_entropy"
+    ) -> None:
         super().__init__(name, ignore_index=ignore_index, class_weights=class_weights)
 
 
@@ -101,9 +105,16 @@ class FocalLoss(_FunctionLoss):
 class CrossEntropyDiceLoss(_FunctionLoss):
     function = staticmethod(cross_entropy_dice)
 
-    def __init__(self, ignore_index: int = IGNORE_INDEX, dice_weight: float = 1.0, name: str = "cross_entropy_dice") -> None:
+    def __init__(
+        self, ignore_index: int = IGNORE_INDEX, dice_weight: float = 1.0, name: str = "cross_entropy_dice"
+    ) -> None:
         super().__init__(name, ignore_index=ignore_index, dice_weight=dice_weight)
 
 
 # by the names training configs use (cocoseg.pipeline.training.loop.LOSS_NAMES lists the same keys)
-LOSS_FUNCTIONS = {"cross_entropy": cross_entropy, "dice": soft_dice, "focal": focal, "cross_entropy_dice": cross_entropy_dice}
+LOSS_FUNCTIONS = {
+    "cross_entropy": cross_entropy,
+    "dice": soft_dice,
+    "focal": focal,
+    "cross_entropy_dice": cross_entropy_dice,
+}

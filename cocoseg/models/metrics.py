@@ -43,15 +43,21 @@ def mean_iou(matrix) -> float:
 class MeanIoU(keras.metrics.Metric):
     """Streaming mean IoU over argmax predictions, ignoring ``ignore_index`` pixels."""
 
-    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX, name: str = "mean_iou", **kwargs) -> None:
+    def __init__(
+        self, num_classes: int, ignore_index: int = IGNORE_INDEX, name: str = "mean_iou", **kwargs
+    ) -> None:
         super().__init__(name=name, **kwargs)
         self.num_classes = num_classes
         self.ignore_index = ignore_index
-        self.matrix = self.add_variable(shape=(num_classes, num_classes), initializer="zeros", dtype="int64", name="confusion")
+        self.matrix = self.add_variable(
+            shape=(num_classes, num_classes), initializer="zeros", dtype="int64", name="confusion"
+        )
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         predictions = ops.argmax(y_pred, axis=-1)
-        self.matrix.assign_add(ops.cast(confusion_matrix(y_true, predictions, self.num_classes, self.ignore_index), "int64"))
+        self.matrix.assign_add(
+            ops.cast(confusion_matrix(y_true, predictions, self.num_classes, self.ignore_index), "int64")
+        )
 
     def result(self):
         matrix = ops.cast(self.matrix, "float32")

@@ -30,26 +30,41 @@ class EncoderWeightsUnavailable(RuntimeError):
 
 def _encoder(size: int, encoder_weights: str | None, fallback_to_random: bool) -> keras.Model:
     try:
-        return keras.applications.MobileNetV2(input_shape=(size, size, 3), include_top=False, weights=encoder_weights)
+        return keras.applications.MobileNetV2(
+            input_shape=(size, size, 3), include_top=False, weights=encoder_weights
+        )
     except Exception as error:  # noqa: BLE001 - download and file errors differ by platform
         if encoder_weights is None:
             raise
-        message = f"MobileNetV2 ImageNet weights could not be loaded ({type(error).__name__}: {str(error).splitlines()[0][:120]})"
+        message = (
+            "MobileNetV2 ImageNet weights could not be loaded "
+            f"({type(error).__name__}: {str(error).splitlines()[0][:120]})"
+        )
         if not fallback_to_random:
-            raise EncoderWeightsUnavailable(message + "; use encoder_weights=None or allow the random fallback") from None
+            raise EncoderWeightsUnavailable(
+                message + "; use encoder_weights=None or allow the random fallback"
+            ) from None
         logger.warning("%s; starting from random encoder weights as requested", message)
         return keras.applications.MobileNetV2(input_shape=(size, size, 3), include_top=False, weights=None)
 
 
-def pretrained_unet_base(size: int = 256, encoder_weights: str | None = None, fallback_to_random: bool = False,
-                         name: str = "pretrained_unet_base") -> keras.Model:
+def pretrained_unet_base(
+    size: int = 256,
+    encoder_weights: str | None = None,
+    fallback_to_random: bool = False,
+    name: str = "pretrained_unet_base",
+) -> keras.Model:
     """Headless MobileNetV2-UNet: image (uint8) -> decoder features at full resolution."""
     check_size(size, 32)
     if encoder_weights not in (None, "imagenet"):
         raise ValueError(f"encoder_weights: must be 'imagenet' or None, got {encoder_weights!r}")
     image, values = normalised_input(size)
     encoder = _encoder(size, encoder_weights, fallback_to_random)
-    features = keras.Model(encoder.input, [encoder.get_layer(layer).output for layer in (*SKIP_LAYERS, ENCODER_OUTPUT)], name="encoder")
+    features = keras.Model(
+        encoder.input,
+        [encoder.get_layer(layer).output for layer in (*SKIP_LAYERS, ENCODER_OUTPUT)],
+        name="encoder",
+    )
     *skips, values = features(values)
     for level in reversed(range(len(skips))):
         values = layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder{level + 1}_up")(values)
@@ -60,7 +75,10 @@ def pretrained_unet_base(size: int = 256, encoder_weights: str | None = None, fa
     return keras.Model(image, values, name=name)
 
 
-def build_pretrained_unet(num_classes: int, size: int = 256, encoder_weights: str | None = None,
-                          fallback_to_random: bool = False) -> keras.Model:
+def build_pretrained_unet(
+    num_classes: int, size: int = 256, encoder_weights: str | None = None, fallback_to_random: bool = False
+) -> keras.Model:
     """MobileNetV2-UNet returning per-pixel class logits."""
-    return with_head(pretrained_unet_base(size, encoder_weights, fallback_to_random), num_classes, "pretrained_unet")
+    return with_head(
+        pretrained_unet_base(size, encoder_weights, fallback_to_random), num_classes, "pretrained_unet"
+    )

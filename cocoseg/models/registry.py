@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 
-from cocoseg.models.catalog import CATALOG
 from cocoseg.models.attention_unet import attention_unet_base, build_attention_unet
+from cocoseg.models.catalog import CATALOG
 from cocoseg.models.pretrained_unet import build_pretrained_unet, pretrained_unet_base
 from cocoseg.models.residual_unet import build_residual_unet, residual_unet_base
 from cocoseg.models.transunet import build_transunet, transunet_base
@@ -33,10 +33,19 @@ ARCHITECTURES: dict[str, Architecture] = {
     architecture.name: architecture
     for architecture in (
         Architecture("unet", build_unet, unet_base, CATALOG["unet"].description),
-        Architecture("attention_unet", build_attention_unet, attention_unet_base, CATALOG["attention_unet"].description),
-        Architecture("residual_unet", build_residual_unet, residual_unet_base, CATALOG["residual_unet"].description),
+        Architecture(
+            "attention_unet", build_attention_unet, attention_unet_base, CATALOG["attention_unet"].description
+        ),
+        Architecture(
+            "residual_unet", build_residual_unet, residual_unet_base, CATALOG["residual_unet"].description
+        ),
         Architecture("transunet", build_transunet, transunet_base, CATALOG["transunet"].description),
-        Architecture("pretrained_unet", build_pretrained_unet, pretrained_unet_base, CATALOG["pretrained_unet"].description),
+        Architecture(
+            "pretrained_unet",
+            build_pretrained_unet,
+            pretrained_unet_base,
+            CATALOG["pretrained_unet"].description,
+        ),
     )
 }
 
@@ -53,7 +62,10 @@ def check_options(name: str, options: dict) -> None:
     accepted = set(inspect.signature(architecture(name).build).parameters) - {"num_classes", "size"}
     unknown = sorted(set(options) - accepted)
     if unknown:
-        raise ValueError(f"model options: {name} does not take {', '.join(unknown)}; it takes {', '.join(sorted(accepted)) or 'none'}")
+        raise ValueError(
+            f"model options: {name} does not take {', '.join(unknown)}; "
+            f"it takes {', '.join(sorted(accepted)) or 'none'}"
+        )
 
 
 def build_model(name: str, num_classes: int, size: int, **options) -> keras.Model:

@@ -14,11 +14,15 @@ from cocoseg.models.blocks import residual_block, with_head
 from cocoseg.models.unet import unet_base
 
 
-def residual_unet_base(size: int = 256, base_filters: int = 32, depth: int = 4, name: str = "residual_unet_base") -> keras.Model:
+def residual_unet_base(
+    size: int = 256, base_filters: int = 32, depth: int = 4, name: str = "residual_unet_base"
+) -> keras.Model:
     """Headless residual UNet: image (uint8) -> decoder features at full resolution."""
     return unet_base(size, base_filters, depth, block=residual_block, name=name)
 
 
-def build_residual_unet(num_classes: int, size: int = 256, base_filters: int = 32, depth: int = 4) -> keras.Model:
+def build_residual_unet(
+    num_classes: int, size: int = 256, base_filters: int = 32, depth: int = 4
+) -> keras.Model:
     """Residual UNet returning per-pixel class logits."""
     return with_head(residual_unet_base(size, base_filters, depth), num_classes, "residual_unet")

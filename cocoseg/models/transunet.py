@@ -19,8 +19,11 @@ class PositionEmbedding(layers.Layer):
     """Adds a learned embedding per token position to a (batch, tokens, dim) tensor."""
 
     def build(self, input_shape):
-        self.table = self.add_weight(name="table", shape=(input_shape[1], input_shape[2]),
-                                     initializer=keras.initializers.RandomNormal(stddev=0.02))
+        self.table = self.add_weight(
+            name="table",
+            shape=(input_shape[1], input_shape[2]),
+            initializer=keras.initializers.RandomNormal(stddev=0.02),
+        )
 
     def call(self, tokens):
         return tokens + self.table
@@ -47,8 +50,15 @@ def transformer_layer(tokens, dim: int, heads: int, name: str):
     return layers.Add(name=f"{name}_add2")([tokens, hidden])
 
 
-def transunet_base(size: int = 256, base_filters: int = 32, depth: int = 4, layers_count: int = 4, heads: int = 4,
-                   dim: int = 128, name: str = "transunet_base") -> keras.Model:
+def transunet_base(
+    size: int = 256,
+    base_filters: int = 32,
+    depth: int = 4,
+    layers_count: int = 4,
+    heads: int = 4,
+    dim: int = 128,
+    name: str = "transunet_base",
+) -> keras.Model:
     """Headless TransUNet: image (uint8) -> decoder features at full resolution.
 
     Args:
@@ -73,7 +83,16 @@ def transunet_base(size: int = 256, base_filters: int = 32, depth: int = 4, laye
     return keras.Model(image, decoder(values, skips, base_filters), name=name)
 
 
-def build_transunet(num_classes: int, size: int = 256, base_filters: int = 32, depth: int = 4, layers_count: int = 4,
-                    heads: int = 4, dim: int = 128) -> keras.Model:
+def build_transunet(
+    num_classes: int,
+    size: int = 256,
+    base_filters: int = 32,
+    depth: int = 4,
+    layers_count: int = 4,
+    heads: int = 4,
+    dim: int = 128,
+) -> keras.Model:
     """TransUNet returning per-pixel class logits."""
-    return with_head(transunet_base(size, base_filters, depth, layers_count, heads, dim), num_classes, "transunet")
+    return with_head(
+        transunet_base(size, base_filters, depth, layers_count, heads, dim), num_classes, "transunet"
+    )

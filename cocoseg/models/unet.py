@@ -7,7 +7,9 @@ import keras
 from cocoseg.models.blocks import check_size, conv_block, decoder, encoder, normalised_input, with_head
 
 
-def unet_base(size: int = 256, base_filters: int = 32, depth: int = 4, block=conv_block, name: str = "unet_base") -> keras.Model:
+def unet_base(
+    size: int = 256, base_filters: int = 32, depth: int = 4, block=conv_block, name: str = "unet_base"
+) -> keras.Model:
     """Headless UNet: image (uint8) -> decoder features at full resolution.
 
     Args:

@@ -30,7 +30,9 @@ def _sleeping_job(result_key, progress_key, args, context):
 
 @pytest.fixture
 def manager(workspace):
-    """A real guarded DiskcacheManager in the test's workspace; its job processes are killed and reaped at the end."""
+    """A real guarded DiskcacheManager in the test's workspace; its job processes are killed and reaped at the
+    end.
+    """
     built = background_manager(workspace)
     started: list[int] = []
     original = built.call_job_fn
@@ -48,7 +50,12 @@ def manager(workspace):
         except psutil.NoSuchProcess:
             pass
     # active_children() reaps what the manager's own terminate (psutil wait) has not reaped already
-    wait_for(lambda: multiprocess.active_children() is not None and not any(process_running(pid) for pid in started), message="job processes to end")
+    wait_for(
+        lambda: (
+            multiprocess.active_children() is not None and not any(process_running(pid) for pid in started)
+        ),
+        message="job processes to end",
+    )
     built.handle.close()
 
 
@@ -81,12 +88,16 @@ def test_a_process_it_did_not_start_is_never_terminated(manager, bystander, capl
 
 def test_a_forged_start_record_does_not_make_a_process_killable(manager, bystander):
     """A record for the pid with another start time (a recycled pid, or a stale entry) is not enough."""
-    manager.handle.set(f"{_STARTED_PREFIX}{bystander.pid}", psutil.Process(bystander.pid).create_time() - 3600)
+    manager.handle.set(
+        f"{_STARTED_PREFIX}{bystander.pid}", psutil.Process(bystander.pid).create_time() - 3600
+    )
     manager.terminate_job(bystander.pid)
     assert bystander.poll() is None and process_running(bystander.pid)
 
 
-@pytest.mark.parametrize("garbage", ["abc", None, -1, 0, "", "1e3", "inf", "nan", "../1", [1], {"pid": 1}, 2**40, "1; rm -rf /"])
+@pytest.mark.parametrize(
+    "garbage", ["abc", None, -1, 0, "", "1e3", "inf", "nan", "../1", [1], {"pid": 1}, 2**40, "1; rm -rf /"]
+)
 def test_garbage_job_ids_do_nothing(manager, bystander, garbage):
     manager.terminate_job(garbage)  # never raises, never kills
     assert bystander.poll() is None and process_running(1) and process_running(os.getpid())
@@ -101,7 +112,9 @@ def test_a_process_started_through_the_manager_can_be_terminated(manager):
 
 
 def _watching_job(result_key, progress_key, args, context):
-    """A background-callback body as the pages have it: start a job process and watch it (``cocoseg.app.jobs.run_job_process``)."""
+    """A background-callback body as the pages have it: start a job process and watch it
+    (``cocoseg.app.jobs.run_job_process``).
+    """
     from cocoseg.app.context import remember_workspace
     from cocoseg.app.jobs import run_job_process
     from cocoseg.pipeline.core.workspace import Workspace
@@ -112,7 +125,9 @@ def _watching_job(result_key, progress_key, args, context):
 
 
 def _watched(workspace, manager, kind: str):
-    """A queued test job (``sleep`` is attached, ``linger`` detached), its watcher started through the manager, and its job pid."""
+    """A queued test job (``sleep`` is attached, ``linger`` detached), its watcher started through the
+    manager, and its job pid.
+    """
     entry = queue(workspace, kind, {"steps": 600, "step_seconds": 0.1})
     watcher = manager.call_job_fn("result-key", _watching_job, (str(workspace.root), kind, entry.name), {})
     wait_for(lambda: entry.status().get("status") == "running", 60, "the job process to take its entry")

@@ -17,9 +17,9 @@ import dash_bootstrap_components as dbc
 import pytest
 from dash import html
 
+from cocoseg import cli
 from cocoseg.app.ids import Home
 from cocoseg.app.main import VENDOR_ROUTE, VENDOR_STYLESHEETS, create_app
-from cocoseg import cli
 from cocoseg.pipeline.core.settings import MEGABYTE, get_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +27,7 @@ BOOTSTRAP_CSS = VENDOR_ROUTE + "bootstrap5/css/bootstrap.min.css"
 
 
 # --- helpers ------------------------------------------------------------------------------
+
 
 def _walk(component):
     """Yield every Dash component in a layout tree (depth first)."""
@@ -65,7 +66,10 @@ def _classes(component) -> set[str]:
 
 def _home_page() -> dict:
     pages = [page for page in dash.page_registry.values() if page["name"] == "Home"]
-    assert len(pages) == 1, f"expected exactly one Home page in the registry, got {[p['module'] for p in dash.page_registry.values()]}"
+    assert len(pages) == 1, (
+        "expected exactly one Home page in the registry, "
+        f"got {[p['module'] for p in dash.page_registry.values()]}"
+    )
     return pages[0]
 
 
@@ -83,12 +87,15 @@ def client(app):
 def home_layout(app):
     """The Home layout function's component tree, built as during a real request."""
     page = _home_page()
-    assert callable(page["layout"]), "the Home page must register a layout *function* (it reads the workspace per request)"
+    assert callable(page["layout"]), (
+        "the Home page must register a layout *function* (it reads the workspace per request)"
+    )
     with app.server.test_request_context("/"):
         return page["layout"]()
 
 
 # --- index and headers --------------------------------------------------------------------
+
 
 def test_index_serves_the_dash_page(client):
     response = client.get("/")
@@ -103,7 +110,9 @@ def test_index_serves_the_dash_page(client):
     assert "cdn.jsdelivr" not in body and "unpkg.com" not in body, "the app must work offline (no CDN links)"
 
 
-@pytest.mark.parametrize("path", ["/", BOOTSTRAP_CSS, "/_dash-layout", VENDOR_ROUTE + "../main.py", "/no-such-page"])
+@pytest.mark.parametrize(
+    "path", ["/", BOOTSTRAP_CSS, "/_dash-layout", VENDOR_ROUTE + "../main.py", "/no-such-page"]
+)
 def test_responses_carry_security_headers(client, path):
     response = client.get(path)
     assert response.headers.get("X-Content-Type-Options") == "nosniff"
@@ -117,6 +126,7 @@ def test_debug_is_off(app):
 
 
 # --- vendor assets ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("href", VENDOR_STYLESHEETS)
 def test_vendor_stylesheets_are_served_as_css(client, href):
@@ -140,7 +150,7 @@ def test_bootstrap_icon_font_referenced_by_the_icon_css_is_served(client):
     css = client.get(icons_css).get_data(as_text=True)
     assert "woff2" in css
     start = css.index("url(", css.index("@font-face")) + len("url(")
-    relative = css[start:css.index(")", start)].strip("\"'").split("?")[0]
+    relative = css[start : css.index(")", start)].strip("\"'").split("?")[0]
     font_url = icons_css.rsplit("/", 1)[0] + "/" + relative
     response = client.get(font_url)
     assert response.status_code == 200, f"icon font {font_url} -> {response.status_code}"
@@ -171,8 +181,12 @@ def test_bootstrap_icon_font_referenced_by_the_icon_css_is_served(client):
 def test_vendor_route_refuses_traversal(client, attempt):
     response = client.get(VENDOR_ROUTE + attempt)
     body = response.get_data(as_text=True)
-    assert "root:" not in body and "flask_bootstrap" not in body and "import " not in body, "file content leaked"
-    assert response.status_code == 404, f"{VENDOR_ROUTE + attempt} -> {response.status_code} {response.mimetype}"
+    assert "root:" not in body and "flask_bootstrap" not in body and "import " not in body, (
+        "file content leaked"
+    )
+    assert response.status_code == 404, (
+        f"{VENDOR_ROUTE + attempt} -> {response.status_code} {response.mimetype}"
+    )
     assert response.headers.get("X-Content-Type-Options") == "nosniff"
 
 
@@ -182,6 +196,7 @@ def test_vendor_route_404_for_missing_file(client):
 
 
 # --- request size limit -------------------------------------------------------------------
+
 
 def test_max_content_length_defaults_to_settings(app):
     assert get_settings().max_request_bytes == 64 * MEGABYTE
@@ -196,8 +211,13 @@ def test_oversized_callback_post_is_refused_with_413(monkeypatch, workspace):
     assert app.server.config["MAX_CONTENT_LENGTH"] == MEGABYTE
     client = app.server.test_client()
 
-    payload = {"output": "home-datasets.children", "outputs": {"id": "home-datasets", "property": "children"},
-               "inputs": [], "changedPropIds": [], "pad": "x" * (MEGABYTE + 1)}
+    payload = {
+        "output": "home-datasets.children",
+        "outputs": {"id": "home-datasets", "property": "children"},
+        "inputs": [],
+        "changedPropIds": [],
+        "pad": "x" * (MEGABYTE + 1),
+    }
     body = json.dumps(payload)
     assert len(body) > MEGABYTE
     response = client.post("/_dash-update-component", data=body, content_type="application/json")
@@ -206,17 +226,22 @@ def test_oversized_callback_post_is_refused_with_413(monkeypatch, workspace):
 
     # the same request below the limit is not refused for its size
     payload["pad"] = "x" * (MEGABYTE // 2)
-    response = client.post("/_dash-update-component", data=json.dumps(payload), content_type="application/json")
+    response = client.post(
+        "/_dash-update-component", data=json.dumps(payload), content_type="application/json"
+    )
     assert response.status_code != 413
 
 
 # --- navigation ---------------------------------------------------------------------------
 
+
 def test_navbar_links_every_registered_page(app, client):
     assert dash.page_registry, "no pages registered"
     links = {link.href: link for link in _walk(app.layout) if isinstance(link, dbc.NavLink)}
     for page in dash.page_registry.values():
-        assert page["relative_path"] in links, f"no navigation link for page {page['module']} ({page['relative_path']})"
+        assert page["relative_path"] in links, (
+            f"no navigation link for page {page['module']} ({page['relative_path']})"
+        )
         link = links[page["relative_path"]]
         assert page["name"] in _strings(link)
         assert link.active == "exact"
@@ -237,10 +262,21 @@ def test_home_page_is_registered_at_root(app):
 
 # --- Home layout ----------------------------------------------------------------------------
 
+
 def test_home_layout_text(home_layout):
     strings = _strings(home_layout)
     text = " ".join(strings)
-    for expected in ("Home", "Datasets", "demo", "train", "val", "80", "Inference device", "CPU", "Training runs"):
+    for expected in (
+        "Home",
+        "Datasets",
+        "demo",
+        "train",
+        "val",
+        "80",
+        "Inference device",
+        "CPU",
+        "Training runs",
+    ):
         assert expected in strings or expected in text, f"{expected!r} not in Home layout text"
     assert "No training runs yet." in strings
 
@@ -259,7 +295,7 @@ def test_home_datasets_table_lists_demo_splits(home_layout):
     rows = _dataset_rows(home_layout)
     assert set(rows) == {("demo", "train"), ("demo", "val")}
     expected_annotations = {"train": "705", "val": "815"}
-    for (name, split), cells in rows.items():
+    for (_name, split), cells in rows.items():
         assert len(cells) == 7
         assert "bundled" in _strings(cells[0])
         assert _text(cells[2]) == "80", f"{split} images: {_text(cells[2])!r}"
@@ -292,6 +328,7 @@ def test_home_layout_reads_the_serving_apps_workspace(home_layout, workspace):
 
 # --- process hygiene ------------------------------------------------------------------------
 
+
 def test_web_process_never_imports_tensorflow(tmp_path):
     """Import every module under cocoseg/app/, build the app, render Home and the index: no TensorFlow."""
     script = (
@@ -308,27 +345,42 @@ def test_web_process_never_imports_tensorflow(tmp_path):
         "page = next(page for page in dash.page_registry.values() if page['name'] == 'Home')\n"
         "with application.server.test_request_context('/'):\n"
         "    page['layout']()\n"
-        "print(sorted(name for name in sys.modules if name.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx')))\n"
+        "print(sorted(name for name in sys.modules "
+        "if name.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx')))\n"
     )
     env = {**__import__("os").environ, "COCOSEG_HOME": str(tmp_path / "home")}
-    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
 
 
 def test_the_celery_worker_module_imports_no_tensorflow(tmp_path):
-    """``cocoseg.app.worker`` builds the app in Celery mode (no broker connection yet): still no TensorFlow."""
-    script = ("import sys, cocoseg.app.worker\n"
-              "assert any(name.startswith('background_callback_') for name in cocoseg.app.worker.celery_app.tasks)\n"
-              "print(sorted(name for name in sys.modules if name.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx')))\n")
-    env = {**__import__("os").environ, "COCOSEG_HOME": str(tmp_path / "home"), "COCOSEG_BROKER_URL": "redis://127.0.0.1:9/0"}
-    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    """``cocoseg.app.worker`` builds the app in Celery mode (no broker connection yet): still no
+    TensorFlow.
+    """
+    script = (
+        "import sys, cocoseg.app.worker\n"
+        "assert any(name.startswith('background_callback_') "
+        "for name in cocoseg.app.worker.celery_app.tasks)\n"
+        "print(sorted(name for name in sys.modules "
+        "if name.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx')))\n"
+    )
+    env = {
+        **__import__("os").environ,
+        "COCOSEG_HOME": str(tmp_path / "home"),
+        "COCOSEG_BROKER_URL": "redis://127.0.0.1:9/0",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
 
 
 # --- serve command ----------------------------------------------------------------------------
+
 
 def test_serve_binds_localhost_even_with_host_env(monkeypatch):
     monkeypatch.setenv("HOST", "0.0.0.0")

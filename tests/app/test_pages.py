@@ -23,7 +23,11 @@ def _layout(app, name: str):
 
 
 def _module(suffix: str):
-    return next(module for name, module in sys.modules.items() if name.endswith(f"pages.{suffix}") and hasattr(module, "layout"))
+    return next(
+        module
+        for name, module in sys.modules.items()
+        if name.endswith(f"pages.{suffix}") and hasattr(module, "layout")
+    )
 
 
 def test_pages_without_models_say_how_to_get_one(workspace):
@@ -39,15 +43,29 @@ def test_home_shows_every_run_status_in_its_colour(workspace):
     """Home once used the dataset badge's colour map, so every run status there was grey."""
     from cocoseg.pipeline.jobs.registry import create_run, process_identity
 
-    expected = {"finished": "success", "failed": "danger", "cancelled": "warning", "interrupted": "warning", "queued": "secondary"}
+    expected = {
+        "finished": "success",
+        "failed": "danger",
+        "cancelled": "warning",
+        "interrupted": "warning",
+        "queued": "secondary",
+    }
     for status in expected:
-        create_run(workspace, {"model": "unet", "epochs": 1}, "unet").set_status(status, message=f"it {status}")
+        create_run(workspace, {"model": "unet", "epochs": 1}, "unet").set_status(
+            status, message=f"it {status}"
+        )
     create_run(workspace, {"model": "unet", "epochs": 1}, "unet").set_status("running", **process_identity())
     expected["running"] = "primary"  # this test process is the live job
     layout = _layout(create_app(workspace), "Home")
-    badges = [component for component in _walk(layout) if isinstance(component, dbc.Badge) and component.children in expected]
+    badges = [
+        component
+        for component in _walk(layout)
+        if isinstance(component, dbc.Badge) and component.children in expected
+    ]
     assert sorted(badge.children for badge in badges) == sorted(expected)
-    assert all(badge.color == expected[badge.children] for badge in badges), [(badge.children, badge.color) for badge in badges]
+    assert all(badge.color == expected[badge.children] for badge in badges), [
+        (badge.children, badge.color) for badge in badges
+    ]
 
 
 @pytest.fixture
@@ -71,19 +89,36 @@ def test_segment_callbacks_decode_store_predict_and_download(model_app, exported
     image = sorted(DEMO_VAL_IMAGES.glob("*.jpg"))[0]
     contents = "data:image/jpeg;base64," + base64.b64encode(image.read_bytes()).decode()
     with model_app.server.test_request_context("/"):
-        uploads, options, current, messages, cleared = segment.receive_uploads([contents, "data:image/png;base64,AAAA"],
-                                                                                 [image.name, "bad.png"], [])
+        uploads, options, current, messages, cleared = segment.receive_uploads(
+            [contents, "data:image/png;base64,AAAA"], [image.name, "bad.png"], []
+        )
         assert len(uploads) == 1 and current == uploads[0]["key"] and cleared is None
         assert len(messages) == 1 and "bad.png" in _text(messages[0])
         assert options[0]["label"].startswith(f"{image.name} · 640×")
         shown = segment.segment(current, exported_models[0], "int8")
         original, base, layer, legend, shares, timing, result, *disabled = shown
-        assert original == f"/uploads/{current}.jpg" and layer.startswith("data:image/png") and disabled == [False, False, False]
+        assert (
+            original == f"/uploads/{current}.jpg"
+            and layer.startswith("data:image/png")
+            and disabled == [False, False, False]
+        )
         served = model_app.server.test_client().get(original)
-        assert served.status_code == 200 and served.data[:3] == b"\xff\xd8\xff" and served.headers["Cache-Control"] == "private, max-age=3600"
-        for missing in ("/uploads/" + "x" * 22 + ".jpg", "/uploads/short.jpg", "/uploads/..%2F..%2Fetc%2Fpasswd.jpg"):
+        assert (
+            served.status_code == 200
+            and served.data[:3] == b"\xff\xd8\xff"
+            and served.headers["Cache-Control"] == "private, max-age=3600"
+        )
+        for missing in (
+            "/uploads/" + "x" * 22 + ".jpg",
+            "/uploads/short.jpg",
+            "/uploads/..%2F..%2Fetc%2Fpasswd.jpg",
+        ):
             assert model_app.server.test_client().get(missing).status_code == 404
-        assert "on CPU (int8)" in timing and result == {"key": current, "model": exported_models[0], "variant": "int8"}
+        assert "on CPU (int8)" in timing and result == {
+            "key": current,
+            "model": exported_models[0],
+            "variant": "int8",
+        }
         expired = segment.segment("x" * 22, exported_models[0], "fp32")
         assert "expired" in _text(expired[3])
 
@@ -93,9 +128,15 @@ def test_evaluate_callbacks_show_the_leaderboard_and_refuse_bad_ensembles(model_
     evaluate_page = _module("evaluate")
     with model_app.server.test_request_context("/"):
         data, selected, figure, pending, choices = evaluate_page.show_split("demo/val", 0)
-        assert {row["model"] for row in data} == set(exported_models) and choices == ["demo/val"] and pending == []
+        assert (
+            {row["model"] for row in data} == set(exported_models)
+            and choices == ["demo/val"]
+            and pending == []
+        )
         assert len(figure.data[0].y) == len(data)
-        whole_split = next(row for row in data if "first" not in row["note"])  # other tests may leave partial evaluations
+        whole_split = next(
+            row for row in data if "first" not in row["note"]
+        )  # other tests may leave partial evaluations
         confusion, protocol = evaluate_page.show_confusion({"row_id": whole_split["id"]}, data, "demo/val")
         assert protocol.startswith("Protocol: demo/val, 80 images") and confusion.data
         message, refresh = evaluate_page.create_from_rows(1, "", "mean", [0, 1], data, 0)

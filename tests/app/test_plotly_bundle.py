@@ -1,4 +1,6 @@
-"""plotly.js's cartesian bundle: found when make installed it, served at Dash's plotly.js URL, and enough for every figure."""
+"""plotly.js's cartesian bundle: found when make installed it, served at Dash's plotly.js URL, and enough
+for every figure.
+"""
 
 from __future__ import annotations
 
@@ -32,24 +34,37 @@ def bare_app() -> dash.Dash:
 def fake_package(root: Path, version: str) -> Path:
     package = root / plotly_bundle.PACKAGE
     package.mkdir(parents=True)
-    (package / "package.json").write_text(json.dumps({"name": plotly_bundle.PACKAGE, "version": version}), encoding="utf-8")
+    (package / "package.json").write_text(
+        json.dumps({"name": plotly_bundle.PACKAGE, "version": version}), encoding="utf-8"
+    )
     (package / plotly_bundle.BUNDLE_FILE).write_text("window.Plotly = {};", encoding="utf-8")
     return package / plotly_bundle.BUNDLE_FILE
 
 
 def test_make_installed_the_bundle_for_plotly_pys_version():
     if shutil.which("npm") is None:
-        pytest.skip("npm is not installed, so make could not install the bundle (the app serves the full plotly.js)")
+        pytest.skip(
+            "npm is not installed, so make could not install the bundle (the app serves the full plotly.js)"
+        )
     bundle = plotly_bundle.find_bundle()
-    assert bundle is not None, "node_modules lacks plotly.js-cartesian-dist-min or its version differs from plotly.py's: run make web"
+    assert bundle is not None, (
+        "node_modules lacks plotly.js-cartesian-dist-min or its version differs from plotly.py's: "
+        "run make web"
+    )
     assert 1_000_000 < bundle.stat().st_size < 2_500_000
     installed = json.loads((bundle.parent / "package.json").read_text(encoding="utf-8"))["version"]
     assert installed == plotly_bundle.expected_version()
-    pinned = json.loads((Path(__file__).resolve().parents[2] / "package.json").read_text(encoding="utf-8"))["dependencies"]
-    assert pinned[plotly_bundle.PACKAGE] == plotly_bundle.expected_version(), "package.json pins another plotly.js than plotly.py's"
+    pinned = json.loads((Path(__file__).resolve().parents[2] / "package.json").read_text(encoding="utf-8"))[
+        "dependencies"
+    ]
+    assert pinned[plotly_bundle.PACKAGE] == plotly_bundle.expected_version(), (
+        "package.json pins another plotly.js than plotly.py's"
+    )
 
 
-def test_a_matching_version_is_used_and_anything_else_falls_back_to_the_full_bundle(tmp_path, monkeypatch, caplog):
+def test_a_matching_version_is_used_and_anything_else_falls_back_to_the_full_bundle(
+    tmp_path, monkeypatch, caplog
+):
     matching = fake_package(tmp_path / "good", plotly_bundle.expected_version())
     assert plotly_bundle.find_bundle(tmp_path / "good") == matching
     fake_package(tmp_path / "old", "1.0.0")
@@ -92,8 +107,12 @@ def _trace_classes_called_in(path: Path) -> set[str]:
     """Names X of every ``go.X(...)`` call in a module that is a plotly trace class."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) \
-                and node.func.value.id == "go":
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "go"
+        ):
             candidate = getattr(go, node.func.attr, None)
             if isinstance(candidate, type) and issubclass(candidate, BaseTraceType):
                 names.add(node.func.attr)
@@ -101,6 +120,12 @@ def _trace_classes_called_in(path: Path) -> set[str]:
 
 
 def test_every_trace_the_app_draws_is_in_the_cartesian_bundle():
-    used = {name: getattr(go, name)().type for path in APP_DIR.rglob("*.py") for name in _trace_classes_called_in(path)}
+    used = {
+        name: getattr(go, name)().type
+        for path in APP_DIR.rglob("*.py")
+        for name in _trace_classes_called_in(path)
+    }
     assert {"Bar", "Scatter", "Heatmap", "Image"} <= set(used), used  # the scan finds the app's figures
-    assert set(used.values()) <= plotly_bundle.TRACE_TYPES, f"not in the cartesian bundle: {set(used.values()) - plotly_bundle.TRACE_TYPES}"
+    assert set(used.values()) <= plotly_bundle.TRACE_TYPES, (
+        f"not in the cartesian bundle: {set(used.values()) - plotly_bundle.TRACE_TYPES}"
+    )

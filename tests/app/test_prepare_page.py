@@ -16,17 +16,25 @@ from dash._utils import AttributeDict
 
 from cocoseg.app.ids import Prepare
 from cocoseg.app.main import create_app
+from cocoseg.pipeline.jobs.registry import process_identity
 from cocoseg.pipeline.prepare.config import PrepareConfig
-from cocoseg.pipeline.prepare.sets import list_prepared
 from cocoseg.pipeline.prepare.entries import create_prepare_job, get_prepare_job, list_prepare_jobs
 from cocoseg.pipeline.prepare.jobs import run_prepare_job
-from cocoseg.pipeline.jobs.registry import process_identity
+from cocoseg.pipeline.prepare.sets import list_prepared
 from tests.app.test_main import _text, _walk
 from tests.app.test_pages import _layout, _module
 from tests.conftest import LIMIT
 
-FORM = {"dataset": "demo", "splits": ["train", "val"], "labels": "voc21", "classes": None, "size": 64, "resize": "stretch",
-        "sampling": "none", "threshold": 0.1}
+FORM = {
+    "dataset": "demo",
+    "splits": ["train", "val"],
+    "labels": "voc21",
+    "classes": None,
+    "size": 64,
+    "resize": "stretch",
+    "sampling": "none",
+    "threshold": 0.1,
+}
 
 
 @pytest.fixture
@@ -44,18 +52,29 @@ def _start(prepare_page, **changes) -> dict:
     values = {**FORM, **changes}
     outputs = prepare_page.start_preparation(1, *values.values())
     fields = len(prepare_page.FIELDS)
-    return {"invalid": dict(zip(prepare_page.INPUT_FIELDS, outputs[:3])),
-            "feedback": dict(zip(prepare_page.FIELDS, outputs[3 : 3 + fields])),
-            "message": _text(outputs[-2]), "queued": outputs[-1]}
+    return {
+        "invalid": dict(zip(prepare_page.INPUT_FIELDS, outputs[:3])),
+        "feedback": dict(zip(prepare_page.FIELDS, outputs[3 : 3 + fields])),
+        "message": _text(outputs[-2]),
+        "queued": outputs[-1],
+    }
 
 
 def test_page_module_keeps_tensorflow_out_of_the_web_process(tmp_path):
-    script = ("import sys; from cocoseg.app.main import create_app; from cocoseg.pipeline.core.workspace import Workspace; "
-              f"create_app(Workspace({str(tmp_path)!r})); "
-              "assert any(name.endswith('pages.prepare') for name in sys.modules), 'prepare page not loaded'; "
-              "print('tensorflow' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "COCOSEG_HOME": str(tmp_path)})
+    script = (
+        "import sys; from cocoseg.app.main import create_app; "
+        "from cocoseg.pipeline.core.workspace import Workspace; "
+        f"create_app(Workspace({str(tmp_path)!r})); "
+        "assert any(name.endswith('pages.prepare') for name in sys.modules), 'prepare page not loaded'; "
+        "print('tensorflow' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COCOSEG_HOME": str(tmp_path)},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "False"
 
@@ -63,25 +82,41 @@ def test_page_module_keeps_tensorflow_out_of_the_web_process(tmp_path):
 def test_layout_offers_the_demo_and_every_preset(page_app):
     layout = _layout(page_app, "Prepare")
     components = {getattr(component, "id", None): component for component in _walk(layout)}
-    assert components[Prepare.DATASET].value == "demo" and components[Prepare.SPLITS].value == ["train", "val"]
-    assert {option["value"] for option in components[Prepare.LABELS].options} >= {"coco80", "voc21", "supercategory", "all", "custom"}
-    assert components[Prepare.SIZE].value == 256 and Prepare.START in components and Prepare.POLL in components
+    assert components[Prepare.DATASET].value == "demo" and components[Prepare.SPLITS].value == [
+        "train",
+        "val",
+    ]
+    assert {option["value"] for option in components[Prepare.LABELS].options} >= {
+        "coco80",
+        "voc21",
+        "supercategory",
+        "all",
+        "custom",
+    }
+    assert (
+        components[Prepare.SIZE].value == 256 and Prepare.START in components and Prepare.POLL in components
+    )
     assert "settings drive the preview only" in _text(layout)
 
 
-@pytest.mark.parametrize("changes, field, expected", [
-    ({"size": 100}, "size", "multiple of 32"),
-    ({"size": 0}, "size", "multiple of 32"),
-    ({"size": None}, "size", "whole number"),
-    ({"splits": ["train", "test"]}, "splits", "has no split 'test'"),
-    ({"splits": []}, "splits", "one or more"),
-    ({"sampling": "repeat-factor", "threshold": 1.5}, "threshold", "(0, 1]"),
-    ({"sampling": "repeat-factor", "threshold": 0}, "threshold", "(0, 1]"),
-    ({"sampling": "repeat-factor", "threshold": None}, "threshold", "enter a number"),
-    ({"labels": "custom", "classes": "person, unicorn"}, "classes", "unicorn"),
-    ({"dataset": "no-such-set"}, "dataset", "no-such-set"),
-])
-def test_bad_settings_are_reported_beside_their_field_and_start_nothing(page_app, prepare_page, workspace, changes, field, expected):
+@pytest.mark.parametrize(
+    "changes, field, expected",
+    [
+        ({"size": 100}, "size", "multiple of 32"),
+        ({"size": 0}, "size", "multiple of 32"),
+        ({"size": None}, "size", "whole number"),
+        ({"splits": ["train", "test"]}, "splits", "has no split 'test'"),
+        ({"splits": []}, "splits", "one or more"),
+        ({"sampling": "repeat-factor", "threshold": 1.5}, "threshold", "(0, 1]"),
+        ({"sampling": "repeat-factor", "threshold": 0}, "threshold", "(0, 1]"),
+        ({"sampling": "repeat-factor", "threshold": None}, "threshold", "enter a number"),
+        ({"labels": "custom", "classes": "person, unicorn"}, "classes", "unicorn"),
+        ({"dataset": "no-such-set"}, "dataset", "no-such-set"),
+    ],
+)
+def test_bad_settings_are_reported_beside_their_field_and_start_nothing(
+    page_app, prepare_page, workspace, changes, field, expected
+):
     with page_app.server.test_request_context("/"):
         result = _start(prepare_page, **changes)
     assert expected in result["feedback"][field]
@@ -96,19 +131,37 @@ def test_a_valid_start_queues_one_job_and_a_second_click_is_refused(page_app, pr
         first = _start(prepare_page)
         again = _start(prepare_page)
     name = first["queued"]["job"]
-    assert first["queued"] == {"job": name} and not any(first["feedback"].values()) and not any(first["invalid"].values())
+    assert (
+        first["queued"] == {"job": name}
+        and not any(first["feedback"].values())
+        and not any(first["invalid"].values())
+    )
     status = get_prepare_job(workspace, name).status()
-    assert status["status"] == "queued" and status["images"] == 160 and status["target"].startswith("demo-voc21-64-")
+    assert (
+        status["status"] == "queued"
+        and status["images"] == 160
+        and status["target"].startswith("demo-voc21-64-")
+    )
     assert f"Queued {name}: 160 images" in first["message"]
-    assert again["queued"] is dash.no_update and f"{name} is already preparing these settings" in again["message"]
+    assert (
+        again["queued"] is dash.no_update
+        and f"{name} is already preparing these settings" in again["message"]
+    )
     assert [job.name for job in list_prepare_jobs(workspace)] == [name]
 
 
 def test_threshold_counts_only_with_repeat_factor_sampling(page_app, prepare_page):
     config = prepare_page.config_from_form("demo", ["train"], "voc21", None, 64, "stretch", "none", 7)
     assert config.sampling.method == "none" and config.labels == "voc21"
-    config = prepare_page.config_from_form("demo", ["train"], "auto", "ignored", 64, "letterbox", "repeat-factor", 0.3)
-    assert config.sampling.threshold == 0.3 and config.labels is None and config.classes == () and config.resize == "letterbox"
+    config = prepare_page.config_from_form(
+        "demo", ["train"], "auto", "ignored", 64, "letterbox", "repeat-factor", 0.3
+    )
+    assert (
+        config.sampling.threshold == 0.3
+        and config.labels is None
+        and config.classes == ()
+        and config.resize == "letterbox"
+    )
     with page_app.server.test_request_context("/"):
         assert prepare_page.offer_splits("demo", ["val", "gone"]) == (["train", "val"], ["val"])
         assert prepare_page.offer_splits("no-such-set", ["val"]) == ([], [])
@@ -118,7 +171,11 @@ def test_threshold_counts_only_with_repeat_factor_sampling(page_app, prepare_pag
 
 def _trigger(component_id):
     """A callback context in which ``component_id`` triggered the call (as after a click or a change)."""
-    prop_id = json.dumps(component_id, separators=(",", ":"), sort_keys=True) if isinstance(component_id, dict) else component_id
+    prop_id = (
+        json.dumps(component_id, separators=(",", ":"), sort_keys=True)
+        if isinstance(component_id, dict)
+        else component_id
+    )
     return context_value.set(AttributeDict(triggered_inputs=[{"prop_id": f"{prop_id}.n_clicks", "value": 1}]))
 
 
@@ -135,28 +192,47 @@ def _dead_process() -> dict:
     """The identity of a process that has ended (a killed job)."""
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()
-    return {"host": socket.gethostname(), "pid": ended.pid, "pid_started": time.time() - 5, "owner": "dash-diskcache"}
+    return {
+        "host": socket.gethostname(),
+        "pid": ended.pid,
+        "pid_started": time.time() - 5,
+        "owner": "dash-diskcache",
+    }
 
 
 def _cards(live) -> dict:
-    return {component.id["job"]: component for component in _walk(live) if isinstance(getattr(component, "id", None), dict)
-            and component.id.get("type") == Prepare.CARD}
+    return {
+        component.id["job"]: component
+        for component in _walk(live)
+        if isinstance(getattr(component, "id", None), dict) and component.id.get("type") == Prepare.CARD
+    }
 
 
 def _progress(card):
-    return next(component for component in _walk(card) if "job-progress" in (getattr(component, "className", "") or ""))
+    return next(
+        component
+        for component in _walk(card)
+        if "job-progress" in (getattr(component, "className", "") or "")
+    )
 
 
 @pytest.mark.slow
-def test_live_panel_shows_every_state_from_the_registry_and_cancel_stops_a_queued_job(page_app, prepare_page, workspace):
+def test_live_panel_shows_every_state_from_the_registry_and_cancel_stops_a_queued_job(
+    page_app, prepare_page, workspace
+):
     small = PrepareConfig("demo", splits=("val",), labels="voc21", size=32, workers=1)
     finished = create_prepare_job(workspace, small, LIMIT)
     prepared = run_prepare_job(workspace, finished.name, LIMIT)
     failed = create_prepare_job(workspace, small, LIMIT)
-    failed.set_status("failed", message="writing the prepared set failed (No space left on device); nothing was published")
+    failed.set_status(
+        "failed", message="writing the prepared set failed (No space left on device); nothing was published"
+    )
     cancelled, queued, running, interrupted = (create_prepare_job(workspace, small, LIMIT) for _ in range(4))
-    running.set_status("running", **process_identity(), progress={"type": "progress", "done": 40, "total": 80,
-                                                                     "images_per_second": 20.0, "eta_seconds": 2.0})
+    running.set_status(
+        "running",
+        **process_identity(),
+        progress={"type": "progress", "done": 40, "total": 80, "images_per_second": 20.0, "eta_seconds": 2.0},
+    )
     interrupted.set_status("running", **_dead_process())
 
     with page_app.server.test_request_context("/"):
@@ -169,19 +245,35 @@ def test_live_panel_shows_every_state_from_the_registry_and_cancel_stops_a_queue
 
     assert again == (dash.no_update, dash.no_update, dash.no_update)  # nothing changed: nothing redrawn
     cards = _cards(live)
-    assert set(cards) == {finished.name, failed.name, cancelled.name, queued.name, running.name, interrupted.name}
+    assert set(cards) == {
+        finished.name,
+        failed.name,
+        cancelled.name,
+        queued.name,
+        running.name,
+        interrupted.name,
+    }
     assert interrupted.status()["status"] == "interrupted"  # polling reconciled the job whose process is gone
-    expected = {finished.name: ("finished", "80/80 images", 100), failed.name: ("failed", "", 0),
-                cancelled.name: ("cancelled", "", 0), queued.name: ("queued", "waiting to start", 0),
-                running.name: ("running", "40/80 images", 50)}
+    expected = {
+        finished.name: ("finished", "80/80 images", 100),
+        failed.name: ("failed", "", 0),
+        cancelled.name: ("cancelled", "", 0),
+        queued.name: ("queued", "waiting to start", 0),
+        running.name: ("running", "40/80 images", 50),
+    }
     for name, (state, label, value) in expected.items():
         card = cards[name]
         assert state in _text(card) and _progress(card).value == value
         assert label == "" or _progress(card).label == label
     assert "20.0 images/s" in _text(cards[running.name]) and "ETA 2 s" in _text(cards[running.name])
-    assert "No space left on device" in _text(cards[failed.name]) and "ended without finishing" in _text(cards[interrupted.name])
-    buttons = {component.id["job"] for component in _walk(live) if isinstance(getattr(component, "id", None), dict)
-               and component.id.get("type") == Prepare.CANCEL}
+    assert "No space left on device" in _text(cards[failed.name]) and "ended without finishing" in _text(
+        cards[interrupted.name]
+    )
+    buttons = {
+        component.id["job"]
+        for component in _walk(live)
+        if isinstance(getattr(component, "id", None), dict) and component.id.get("type") == Prepare.CANCEL
+    }
     assert buttons == {queued.name, running.name}  # only active jobs can be cancelled
     assert prepared.name in _text(sets) and "voc21 (21 classes)" in _text(sets) and "val 80" in _text(sets)
     assert [item.name for item in list_prepared(workspace)] == [prepared.name]
@@ -189,24 +281,50 @@ def test_live_panel_shows_every_state_from_the_registry_and_cancel_stops_a_queue
 
 def test_distribution_has_before_and_after_bars_for_demo_voc21(page_app, prepare_page):
     with page_app.server.test_request_context("/"):
-        figure, note = prepare_page.show_distribution("demo", ["train", "val"], "voc21", None, 64, "stretch", "none", 0.1)
-        balanced, balanced_note = prepare_page.show_distribution("demo", ["train", "val"], "voc21", None, 64, "stretch", "repeat-factor", 0.5)
-        failed, problem = prepare_page.show_distribution("demo", ["train"], "voc21", None, 100, "stretch", "none", 0.1)
+        figure, note = prepare_page.show_distribution(
+            "demo", ["train", "val"], "voc21", None, 64, "stretch", "none", 0.1
+        )
+        balanced, balanced_note = prepare_page.show_distribution(
+            "demo", ["train", "val"], "voc21", None, 64, "stretch", "repeat-factor", 0.5
+        )
+        failed, problem = prepare_page.show_distribution(
+            "demo", ["train"], "voc21", None, 100, "stretch", "none", 0.1
+        )
     before, after = figure.data
     assert before.name == "before sampling" and after.name.startswith("after")
     assert "person" in before.x and list(before.y) == list(after.y)  # no sampling: the same epoch
     assert figure.layout.title.text == "train: images per class in one epoch"
-    assert "train: 64 images, 16 below the labelled-area filter." in _text(note) and "val: 80 images." in _text(note)
+    assert "train: 64 images, 16 below the labelled-area filter." in _text(
+        note
+    ) and "val: 80 images." in _text(note)
     rare_before, rare_after = balanced.data
-    assert "train: 64 images, 16 below the labelled-area filter; repeat-factor sampling reads" in _text(balanced_note)
-    assert rare_after.name == "after repeat-factor sampling (t=0.5)" and sum(rare_after.y) > sum(rare_before.y)
+    assert "train: 64 images, 16 below the labelled-area filter; repeat-factor sampling reads" in _text(
+        balanced_note
+    )
+    assert rare_after.name == "after repeat-factor sampling (t=0.5)" and sum(rare_after.y) > sum(
+        rare_before.y
+    )
     assert failed.data == () and "multiple of 32" in _text(problem)
 
 
 def _ask(prepare_page, trigger: str, previous, **changes):
-    values = {"clicks": 1, "image": 0, "labels": "voc21", "size": 64, "resize": "stretch", "flip": True, "scale": [0.75, 1.5],
-              "rotation": 10, "brightness": 0.15, "contrast": 0.2, "saturation": 0.2, "dataset": "demo", "splits": ["train", "val"],
-              "classes": None, **changes}
+    values = {
+        "clicks": 1,
+        "image": 0,
+        "labels": "voc21",
+        "size": 64,
+        "resize": "stretch",
+        "flip": True,
+        "scale": [0.75, 1.5],
+        "rotation": 10,
+        "brightness": 0.15,
+        "contrast": 0.2,
+        "saturation": 0.2,
+        "dataset": "demo",
+        "splits": ["train", "val"],
+        "classes": None,
+        **changes,
+    }
     token = _trigger(trigger)
     try:
         return prepare_page.ask_preview(*values.values(), previous)
@@ -215,13 +333,18 @@ def _ask(prepare_page, trigger: str, previous, **changes):
 
 
 def test_preview_is_asked_only_after_the_first_press_and_keeps_its_seed_on_changes(prepare_page):
-    assert _ask(prepare_page, Prepare.SIZE, None, size=128) == (dash.no_update, dash.no_update)  # no TensorFlow job on page load
+    assert _ask(prepare_page, Prepare.SIZE, None, size=128) == (
+        dash.no_update,
+        dash.no_update,
+    )  # no TensorFlow job on page load
     request, label = _ask(prepare_page, Prepare.REROLL, None)
     assert isinstance(request["seed"], int) and request["size"] == 64 and "Re-roll" in _text(label)
     changed, _ = _ask(prepare_page, Prepare.ROTATION, request, rotation=30)
     assert changed["seed"] == request["seed"] and changed["rotation"] == 30
     rerolled, _ = _ask(prepare_page, Prepare.REROLL, changed, rotation=30)
-    assert rerolled["seed"] != request["seed"] or rerolled["seed"] == 0  # a fresh draw (equal only by a 1-in-2^31 chance)
+    assert (
+        rerolled["seed"] != request["seed"] or rerolled["seed"] == 0
+    )  # a fresh draw (equal only by a 1-in-2^31 chance)
     assert len(json.dumps(rerolled)) < 500  # the Store keeps small JSON
 
 

@@ -13,13 +13,17 @@ from dash._utils import AttributeDict
 
 from cocoseg.app.main import create_app
 from cocoseg.pipeline.jobs.registry import RunFolder, create_run, list_runs
-from cocoseg.pipeline.training.config import TrainConfig
 from cocoseg.pipeline.training.checks import create
+from cocoseg.pipeline.training.config import TrainConfig
 from tests.app.test_main import _text
 
 
 def _train_module():
-    return next(module for name, module in sys.modules.items() if name.endswith("pages.train") and hasattr(module, "layout"))
+    return next(
+        module
+        for name, module in sys.modules.items()
+        if name.endswith("pages.train") and hasattr(module, "layout")
+    )
 
 
 @pytest.fixture
@@ -31,8 +35,22 @@ def train_app(workspace, prepared_workspace, prepared_demo):
 
 
 def _form(prepared_name, **changes):
-    values = dict(prepared=prepared_name, model="unet", base_filters=4, depth=2, epochs=2, batch_size=8, learning_rate=0.001, seed=0,
-                  optimizer="adam", schedule="cosine", loss="cross_entropy", sampling="none", augment=True, export=False)
+    values = dict(
+        prepared=prepared_name,
+        model="unet",
+        base_filters=4,
+        depth=2,
+        epochs=2,
+        batch_size=8,
+        learning_rate=0.001,
+        seed=0,
+        optimizer="adam",
+        schedule="cosine",
+        loss="cross_entropy",
+        sampling="none",
+        augment=True,
+        export=False,
+    )
     values.update(changes)
     return values
 
@@ -43,7 +61,7 @@ def _start(module, values):
 
 def _feedback(module, outputs) -> dict:
     count = len(module.INPUT_FIELDS)
-    return dict(zip(module.FIELDS, outputs[count:count + len(module.FIELDS)]))
+    return dict(zip(module.FIELDS, outputs[count : count + len(module.FIELDS)]))
 
 
 def _triggered(component_id: dict, value=1):
@@ -66,23 +84,31 @@ def test_valid_start_queues_a_run(train_app, workspace):
     queued = outputs[-1]
     assert queued["run"] and queued["export"] is False and queued["resume"] is False
     run = RunFolder(workspace.runs_dir / queued["run"])
-    assert run.status()["status"] == "queued" and run.config()["model_options"] == {"base_filters": 4, "depth": 2}
+    assert run.status()["status"] == "queued" and run.config()["model_options"] == {
+        "base_filters": 4,
+        "depth": 2,
+    }
 
 
-@pytest.mark.parametrize(("changes", "field", "text"), [
-    ({"epochs": 0}, "epochs", "from 1 to 1000"),
-    ({"epochs": 5000}, "epochs", "got 5000"),
-    ({"epochs": None}, "epochs", "whole number"),
-    ({"epochs": 2.5}, "epochs", "whole number"),
-    ({"batch_size": 0}, "batch_size", "from 1 to 1024"),
-    ({"batch_size": 100000}, "batch_size", "from 1 to 1024"),
-    ({"learning_rate": -1}, "learning_rate", "positive"),
-    ({"learning_rate": None}, "learning_rate", "positive number"),
-    ({"depth": 7}, "model_options", "between 2 and 6"),
-    ({"prepared": "no-such-set"}, "prepared", "no-such-set"),
-    ({"prepared": "../etc"}, "prepared", ""),
-])
-def test_bad_fields_are_refused_beside_the_field_and_create_nothing(train_app, workspace, changes, field, text):
+@pytest.mark.parametrize(
+    ("changes", "field", "text"),
+    [
+        ({"epochs": 0}, "epochs", "from 1 to 1000"),
+        ({"epochs": 5000}, "epochs", "got 5000"),
+        ({"epochs": None}, "epochs", "whole number"),
+        ({"epochs": 2.5}, "epochs", "whole number"),
+        ({"batch_size": 0}, "batch_size", "from 1 to 1024"),
+        ({"batch_size": 100000}, "batch_size", "from 1 to 1024"),
+        ({"learning_rate": -1}, "learning_rate", "positive"),
+        ({"learning_rate": None}, "learning_rate", "positive number"),
+        ({"depth": 7}, "model_options", "between 2 and 6"),
+        ({"prepared": "no-such-set"}, "prepared", "no-such-set"),
+        ({"prepared": "../etc"}, "prepared", ""),
+    ],
+)
+def test_bad_fields_are_refused_beside_the_field_and_create_nothing(
+    train_app, workspace, changes, field, text
+):
     _app, module, prepared = train_app
     outputs = _start(module, _form(prepared, **changes))
     feedback = _feedback(module, outputs)
@@ -94,16 +120,30 @@ def test_bad_fields_are_refused_beside_the_field_and_create_nothing(train_app, w
 def test_a_depth_the_prepared_size_cannot_halve_is_shown_at_once_and_refused(train_app, workspace):
     _app, module, prepared = train_app
     _info, _options, request, *_ = module.describe_model("unet", 8, 6, prepared)
-    assert request == {"model": "unet", "options": {"base_filters": 8, "depth": 6}, "size": 128, "classes": 21}  # 2**6 divides 128
-    odd = workspace.prepared_dir / "demo-voc21-96-copy"  # a set prepared at 96 px: same files, its manifest says 96
+    assert request == {
+        "model": "unet",
+        "options": {"base_filters": 8, "depth": 6},
+        "size": 128,
+        "classes": 21,
+    }  # 2**6 divides 128
+    odd = (
+        workspace.prepared_dir / "demo-voc21-96-copy"
+    )  # a set prepared at 96 px: same files, its manifest says 96
     shutil.copytree(workspace.prepared_dir / prepared, odd)
     manifest = json.loads((odd / "manifest.json").read_text())
     manifest["config"]["size"] = 96
     (odd / "manifest.json").write_text(json.dumps(manifest))
     info, _options, request, *_ = module.describe_model("unet", 8, 6, odd.name)
-    assert "96 px is not a multiple of 64" in _text(info) and "nearest: 64 or 128" in _text(info) and request is None
+    assert (
+        "96 px is not a multiple of 64" in _text(info)
+        and "nearest: 64 or 128" in _text(info)
+        and request is None
+    )
     outputs = _start(module, _form(odd.name, depth=6))
-    assert "not a multiple of 64" in _text(_feedback(module, outputs)["prepared"]) and outputs[-1] is dash.no_update
+    assert (
+        "not a multiple of 64" in _text(_feedback(module, outputs)["prepared"])
+        and outputs[-1] is dash.no_update
+    )
     outputs = _start(module, _form(odd.name, depth=5))  # 32 divides 96
     assert outputs[-1]["run"]
 
@@ -112,11 +152,22 @@ def test_live_panel_and_table_render_every_status_from_the_registry(train_app, w
     _app, module, prepared = train_app
     names = {}
     for status in ("queued", "running", "finished", "failed", "cancelled", "interrupted"):
-        run = create(workspace, TrainConfig(prepared, model="unet", model_options={"base_filters": 4, "depth": 2}, epochs=3))
+        run = create(
+            workspace,
+            TrainConfig(prepared, model="unet", model_options={"base_filters": 4, "depth": 2}, epochs=3),
+        )
         fields = {"message": f"why it is {status}"}
         if status == "running":
-            fields["progress"] = {"type": "batch", "epoch": 2, "epochs": 3, "batch": 3, "batches": 9, "loss": 1.5,
-                                  "images_per_second": 12.0, "eta_seconds": 75}
+            fields["progress"] = {
+                "type": "batch",
+                "epoch": 2,
+                "epochs": 3,
+                "batch": 3,
+                "batches": 9,
+                "loss": 1.5,
+                "images_per_second": 12.0,
+                "eta_seconds": 75,
+            }
         run.set_status(status, **fields)
         names[status] = run.name
     live, table, signature = module.refresh(1, None, None, None)
@@ -126,18 +177,28 @@ def test_live_panel_and_table_render_every_status_from_the_registry(train_app, w
     live_text = _text(live)
     assert names["running"] in live_text and "ETA 1 min 15 s" in live_text
     assert "epoch 2/3 · batch 3/9" in str(live)  # the progress bar's label
-    assert module.refresh(2, None, None, signature) == (dash.no_update,) * 3  # nothing changed: nothing redrawn
+    assert (
+        module.refresh(2, None, None, signature) == (dash.no_update,) * 3
+    )  # nothing changed: nothing redrawn
 
 
 def test_cancel_of_a_queued_run_stops_it_and_an_unknown_run_is_refused(train_app, workspace):
     _app, module, prepared = train_app
-    run = create(workspace, TrainConfig(prepared, model="unet", model_options={"base_filters": 4, "depth": 2}, epochs=3))
+    run = create(
+        workspace,
+        TrainConfig(prepared, model="unet", model_options={"base_filters": 4, "depth": 2}, epochs=3),
+    )
     with_context = _triggered({"type": module.Train.CANCEL, "run": run.name})
     try:
         message, _refresh = module.cancel_run([1])
     finally:
         context_value.reset(with_context)
-    assert "Cancelled" in _text(message) and "before it started" in _text(message) and run.status()["status"] == "cancelled" and run.cancel_requested()
+    assert (
+        "Cancelled" in _text(message)
+        and "before it started" in _text(message)
+        and run.status()["status"] == "cancelled"
+        and run.cancel_requested()
+    )
     with_context = _triggered({"type": module.Train.CANCEL, "run": "../../etc"})
     try:
         message, _refresh = module.cancel_run([1])
@@ -163,7 +224,10 @@ def test_actions_route_to_their_jobs_and_delete_asks_first(train_app, workspace)
     for action, handler in (("export", module.export_run), ("evaluate", module.evaluate_run)):
         request, message = click(action, handler)
         assert request["run"] == run.name and run.name in _text(message)
-    assert click("export", module.export_run, clicks=(0,)) == (dash.no_update, dash.no_update)  # a re-render, not a click
+    assert click("export", module.export_run, clicks=(0,)) == (
+        dash.no_update,
+        dash.no_update,
+    )  # a re-render, not a click
     request, message = click("evaluate", module.evaluate_run, name="../../etc")
     assert request is dash.no_update and "run" in _text(message).lower()
     displayed, question, pending, _message = click("delete", module.ask_delete)
@@ -187,7 +251,10 @@ def test_a_running_run_cannot_be_deleted(train_app, workspace):
 def test_a_status_change_within_the_same_second_is_redrawn(train_app, workspace):
     """A cancel that lands in the same second as the last progress event must still reach the page."""
     _app, module, prepared = train_app
-    run = create(workspace, TrainConfig(prepared, model="unet", model_options={"base_filters": 4, "depth": 2}, epochs=3))
+    run = create(
+        workspace,
+        TrainConfig(prepared, model="unet", model_options={"base_filters": 4, "depth": 2}, epochs=3),
+    )
     run.set_status("running", progress={"type": "epoch", "epoch": 1, "epochs": 3})
     _live, _table, signature = module.refresh(1, None, None, None)
     run.set_status("cancelled", message="cancelled during epoch 2")

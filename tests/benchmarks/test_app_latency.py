@@ -1,4 +1,6 @@
-"""The app latency benchmark runs end to end at its smallest settings (figures are not asserted, only that they exist)."""
+"""The app latency benchmark runs end to end at its smallest settings (figures are not asserted, only that
+they exist).
+"""
 
 from __future__ import annotations
 
@@ -24,8 +26,14 @@ def test_app_latency_measures_segment_uploads_and_explore_visits():
         assert row["provider"] == "CPU" and row["variant"] == "fp32"
     for arm in ("app", "full"):  # the app as make sets it up, and the same app with Dash's full plotly.js
         visits = results["explore_visits"][arm]
-        assert {kind: len(rows) for kind, rows in visits.items()} == {"first": FIRST_VISITS, "returning": 1, "private": 1}
-        assert all(visit["page_ms"] > 0 and visit["python_wall_ms"] > 0 for rows in visits.values() for visit in rows)
+        assert {kind: len(rows) for kind, rows in visits.items()} == {
+            "first": FIRST_VISITS,
+            "returning": 1,
+            "private": 1,
+        }
+        assert all(
+            visit["page_ms"] > 0 and visit["python_wall_ms"] > 0 for rows in visits.values() for visit in rows
+        )
     for key in ("explore", "explore_full_plotly"):
         assert all(results[key][kind]["p50"] > 0 for kind in ("first", "returning", "private"))
     assert results["explore_statistics_ms"] > 0
@@ -37,10 +45,20 @@ def test_app_latency_measures_segment_uploads_and_explore_visits():
     assert results["wall_seconds"] > 0 and results["chromium"]
 
     table = format_table(results)
-    for header in ("Machine: ", "onnxruntime", "dash", "| Segment upload | p50 ms | p95 ms | min ms | max ms |",
-                   "server: segment callback (request timing)", "browser-visible: file picked -> mask layer src set",
-                   "| Explore (demo/val) until the class bars and the summary show, in page ms | app | app with the full plotly.js | ratio |",
-                   "| plotly.js served |",
-                   "| target | measured | met |", "other processes used"):
+    for header in (
+        "Machine: ",
+        "onnxruntime",
+        "dash",
+        "| Segment upload | p50 ms | p95 ms | min ms | max ms |",
+        "server: segment callback (request timing)",
+        "browser-visible: file picked -> mask layer src set",
+        (
+            "| Explore (demo/val) until the class bars and the summary show, in page ms "
+            "| app | app with the full plotly.js | ratio |"
+        ),
+        "| plotly.js served |",
+        "| target | measured | met |",
+        "other processes used",
+    ):
         assert header in table
     assert table.count("| yes |") + table.count("| no |") == 4

@@ -29,7 +29,10 @@ def test_synthetic_file_is_valid_coco_with_the_promised_shape(benchmark_module, 
     assert len(dataset.images) == 300 and len(dataset.annotations) == counts["annotations"] > 1500
     crowd = [a for a in dataset.annotations if a["iscrowd"]]
     assert len(crowd) == counts["crowd"] and all(isinstance(a["segmentation"]["counts"], list) for a in crowd)
-    category_counts = sorted((sum(a["category_id"] == c["id"] for a in dataset.annotations) for c in dataset.categories), reverse=True)
+    category_counts = sorted(
+        (sum(a["category_id"] == c["id"] for a in dataset.annotations) for c in dataset.categories),
+        reverse=True,
+    )
     assert category_counts[0] > 5 * category_counts[40]  # long tail
     assert compute_stats(path, 1024**3)["totals"]["annotations_used"] == counts["annotations"]
 
@@ -37,7 +40,11 @@ def test_synthetic_file_is_valid_coco_with_the_promised_shape(benchmark_module, 
 @pytest.mark.slow
 def test_run_measures_all_cases_in_fresh_processes(benchmark_module):
     results = benchmark_module.run(images=200, per_image=5.0, keep=False)
-    assert results["pycocotools"]["annotations"] == results["stats_cold"]["annotations"] == results["counts"]["annotations"]
+    assert (
+        results["pycocotools"]["annotations"]
+        == results["stats_cold"]["annotations"]
+        == results["counts"]["annotations"]
+    )
     assert results["stats_cold"]["cached"] is False and results["stats_cached"]["cached"] is True
     table = benchmark_module.format_table(results)
     assert results["cli_cached"]["exit"] == 0 and results["cli_cached"]["cached"] is True

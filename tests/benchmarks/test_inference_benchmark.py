@@ -9,7 +9,9 @@ import pytest
 def test_cpu_benchmark_reports_rates_ratios_and_targets():
     from benchmarks.inference import format_table, run
 
-    results = run(["unet", "attention_unet"], size=64, repeats=1, warmup=1, calibration_images=2, matmul_runs=1)
+    results = run(
+        ["unet", "attention_unet"], size=64, repeats=1, warmup=1, calibration_images=2, matmul_runs=1
+    )
     assert [row["name"] for row in results["rows"]] == ["unet", "attention_unet"]
     assert results["matmul_gflops"] > 0 and results["cores_used"] >= 1
     for row in results["rows"]:
@@ -18,11 +20,21 @@ def test_cpu_benchmark_reports_rates_ratios_and_targets():
             assert all(engine["images_per_second"] > 0 and engine["ms"] > 0 for engine in engines.values())
         assert row["ort_vs_predict_b1"] > 0 and row["ort_vs_tf_function_b1"] > 0
         assert all(ratio > 0 for ratio in row["int8_vs_fp32"].values())
-        assert row["flops_per_image"] > 0 and row["ort_fp32_gflops_per_second"] > 0 and row["fraction_of_matmul"] > 0
+        assert (
+            row["flops_per_image"] > 0
+            and row["ort_fp32_gflops_per_second"] > 0
+            and row["fraction_of_matmul"] > 0
+        )
         assert all(milliseconds > 0 for milliseconds in row["end_to_end_ms"].values())
     table = format_table(results)
-    for header in ("| model | batch | Keras predict | tf.function | ORT FP32 | ORT INT8 |", "ORT FP32 vs predict (b1)",
-                   "INT8 vs FP32 (b8)", "of matmul rate", "| target | measured | met |", "INT8 accuracy is not measured"):
+    for header in (
+        "| model | batch | Keras predict | tf.function | ORT FP32 | ORT INT8 |",
+        "ORT FP32 vs predict (b1)",
+        "INT8 vs FP32 (b8)",
+        "of matmul rate",
+        "| target | measured | met |",
+        "INT8 accuracy is not measured",
+    ):
         assert header in table
 
 
@@ -63,4 +75,6 @@ def test_gpu_payload_skeleton_is_small_and_fills_to_a_runnable_model(tmp_path):
         assert np.isfinite(probabilities).all() and np.allclose(probabilities.sum(axis=-1), 1.0, atol=1e-2)
     first = onnx.load(str(fp32_path))
     gpu.filled_files(skeleton, tmp_path)
-    assert onnx.load(str(tmp_path / "unet.onnx")).graph.initializer == first.graph.initializer  # seeded: the same weights
+    assert (
+        onnx.load(str(tmp_path / "unet.onnx")).graph.initializer == first.graph.initializer
+    )  # seeded: the same weights

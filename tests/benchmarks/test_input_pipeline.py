@@ -10,6 +10,8 @@ def test_benchmark_produces_every_row():
     from benchmarks.input_pipeline import format_table, run
 
     results = run(repeat=1, batches=3, steps=1, size=64)
-    assert all(results[key] > 0 for key in ("writer_1", "writer_all", "input_cached", "input_uncached", "training"))
+    assert all(
+        results[key] > 0 for key in ("writer_1", "writer_all", "input_cached", "input_uncached", "training")
+    )
     table = format_table(results)
     assert table.count("\n| (") == 5 and "64 px" in table

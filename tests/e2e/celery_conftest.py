@@ -41,7 +41,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.celery_support import PROJECT_ROOT, free_port, require_redis_binary, start_redis, start_worker, stop_tree
+from tests.celery_support import (
+    PROJECT_ROOT,
+    free_port,
+    require_redis_binary,
+    start_redis,
+    start_worker,
+    stop_tree,
+)
 from tests.e2e.conftest import STARTUP_TIMEOUT_S, Server
 
 
@@ -55,23 +62,32 @@ def _listening(port: int) -> bool:
 
 @contextlib.contextmanager
 def serve_in_celery_mode(home: Path, broker_url: str, log_path: Path, **settings: str):
-    """``with serve_in_celery_mode(...) as server``: ``cocoseg serve`` for ``home`` with COCOSEG_BROKER_URL (and ``settings``,
-    more COCOSEG_* variables) set, stopped on exit."""
+    """``with serve_in_celery_mode(...) as server``: ``cocoseg serve`` for ``home`` with COCOSEG_BROKER_URL
+    (and ``settings``, more COCOSEG_* variables) set, stopped on exit."""
     port = free_port()
     environment = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
-    environment.update(COCOSEG_HOME=str(home), COCOSEG_BROKER_URL=broker_url, PYTHONUNBUFFERED="1", **settings)
+    environment.update(
+        COCOSEG_HOME=str(home), COCOSEG_BROKER_URL=broker_url, PYTHONUNBUFFERED="1", **settings
+    )
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "cocoseg", "--verbose", "serve", "--port", str(port)],
-            cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
     running = Server(url=f"http://127.0.0.1:{port}", port=port, home=home, process=process, log_path=log_path)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not _listening(port):
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"cocoseg serve in Celery mode did not answer on port {port} (exit code {process.returncode}):\n"
-                            f"{running.log()[-5000:]}")
+                pytest.fail(
+                    f"cocoseg serve in Celery mode did not answer on port {port} "
+                    f"(exit code {process.returncode}):\n"
+                    f"{running.log()[-5000:]}"
+                )
             time.sleep(0.2)
         yield running
     finally:
@@ -101,7 +117,9 @@ def celery_home(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def celery_worker(redis_server, celery_home, tmp_path_factory):
-    """``cocoseg worker`` on database 0 of ``redis_server``, ready to take jobs; stopped with its pool at the end."""
+    """``cocoseg worker`` on database 0 of ``redis_server``, ready to take jobs; stopped with its pool at the
+    end.
+    """
     log_path = tmp_path_factory.mktemp("celery-worker") / "worker.log"
     try:
         worker = start_worker(celery_home, redis_server.url(0), log_path)
@@ -115,12 +133,16 @@ def celery_worker(redis_server, celery_home, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def serve_celery_mode():
-    """``serve_in_celery_mode``, for tests that need a server of their own (another home or broker database)."""
+    """``serve_in_celery_mode``, for tests that need a server of their own (another home or broker
+    database).
+    """
     return serve_in_celery_mode
 
 
 @pytest.fixture(scope="session")
 def celery_server(redis_server, celery_home, celery_worker, tmp_path_factory) -> Server:
     """``cocoseg serve`` in Celery mode on ``celery_home``; its background jobs run in ``celery_worker``."""
-    with serve_in_celery_mode(celery_home, redis_server.url(0), tmp_path_factory.mktemp("celery-server") / "server.log") as server:
+    with serve_in_celery_mode(
+        celery_home, redis_server.url(0), tmp_path_factory.mktemp("celery-server") / "server.log"
+    ) as server:
         yield server

@@ -18,39 +18,18 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.browser import (  # noqa: F401 - re-exported for the browser tests
+    CHROMIUM_ARGS,
+    SYSTEM_CHROMIUM,
+    chromium_executable,
+    launch_chromium,
+    stop_process,
+)
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SYSTEM_CHROMIUM = Path("/usr/bin/chromium")
 
 
-def chromium_executable() -> str | None:
-    """The browser to drive: $CHROMIUM_PATH, else the system Chromium, else None, which
-    makes Playwright use the one `python -m playwright install chromium` put in its cache
-    (the Makefile's fallback where the system package cannot be installed)."""
-    for candidate in (os.environ.get("CHROMIUM_PATH"), str(SYSTEM_CHROMIUM)):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-def launch_chromium(playwright):
-    """Headless Chromium with this project's arguments; a missing browser is a failure, never a skip."""
-    executable = chromium_executable()
-    try:
-        return playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-    except Exception as error:  # noqa: BLE001 - Playwright raises its own Error for a missing browser
-        raise RuntimeError(f"browser tests need Chromium: set CHROMIUM_PATH, install the system 'chromium' package, or run "
-                           f"`make browser` ({str(error).splitlines()[0]})") from None
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 STARTUP_TIMEOUT_S = 60
-STOP_TIMEOUT_S = 10
 
 
 @dataclasses.dataclass
@@ -79,33 +58,6 @@ def _answers(port: int) -> bool:
         return False
 
 
-def stop_process(process: subprocess.Popen) -> None:
-    """Terminate, then kill after STOP_TIMEOUT_S; background jobs it forked go with it.
-
-    A DiskCache job outlives a server stopped with SIGTERM (that is how a job survives a
-    restart); a test server must not leave one training for the rest of the suite.
-    """
-    import psutil
-
-    try:
-        children = psutil.Process(process.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        children = []
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT_S)
-    for child in children:
-        try:
-            child.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(children, timeout=STOP_TIMEOUT_S)
-
-
 def _serve(home: Path, log_path: Path, **settings: str):
     """Start ``cocoseg serve`` for ``home``; yields the running Server and stops it afterwards.
 
@@ -118,16 +70,26 @@ def _serve(home: Path, log_path: Path, **settings: str):
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "cocoseg", "serve", "--port", str(port)],
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
     running = Server(url=f"http://127.0.0.1:{port}", port=port, home=home, process=process, log_path=log_path)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not _answers(port):
             if process.poll() is not None:
-                pytest.fail(f"cocoseg serve exited with code {process.returncode} before answering:\n{running.log()[-5000:]}")
+                pytest.fail(
+                    f"cocoseg serve exited with code {process.returncode} before answering:\n"
+                    f"{running.log()[-5000:]}"
+                )
             if time.monotonic() > deadline:
-                pytest.fail(f"cocoseg serve did not answer on port {port} within {STARTUP_TIMEOUT_S} s:\n{running.log()[-5000:]}")
+                pytest.fail(
+                    f"cocoseg serve did not answer on port {port} within {STARTUP_TIMEOUT_S} s:\n"
+                    f"{running.log()[-5000:]}"
+                )
             time.sleep(0.2)
         yield running
     finally:
@@ -141,7 +103,9 @@ def server(tmp_path_factory) -> Server:
     ``HOST=0.0.0.0`` is set in its environment on purpose: the server must still bind
     127.0.0.1 only (see test_serve_process.py).
     """
-    yield from _serve(tmp_path_factory.mktemp("e2e-home"), tmp_path_factory.mktemp("e2e-server") / "server.log")
+    yield from _serve(
+        tmp_path_factory.mktemp("e2e-home"), tmp_path_factory.mktemp("e2e-server") / "server.log"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -149,8 +113,8 @@ def model_server(tmp_path_factory, prepared_workspace, exported_models) -> Serve
     """``cocoseg serve`` over a home holding the two tiny exported demo models and a mean ensemble of them."""
     import shutil
 
-    from cocoseg.pipeline.inference.ensembles import create_ensemble
     from cocoseg.pipeline.core.workspace import Workspace
+    from cocoseg.pipeline.inference.ensembles import create_ensemble
     from tests.conftest import LIMIT
 
     home = tmp_path_factory.mktemp("e2e-models-home")
@@ -258,8 +222,14 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     new_page = context.new_page()
     problems = PageProblems()
-    new_page.on("console", lambda message: problems.console_errors.append(f"{message.text} @ {message.location}")
-                if message.type == "error" else None)
+    new_page.on(
+        "console",
+        lambda message: (
+            problems.console_errors.append(f"{message.text} @ {message.location}")
+            if message.type == "error"
+            else None
+        ),
+    )
     new_page.on("pageerror", lambda error: problems.page_errors.append(str(error)))
     new_page.on("requestfailed", lambda request: problems.record_failed_request(request.url, request.failure))
     new_page.problems = problems

@@ -1,4 +1,6 @@
-"""The Annotate page in a real browser: pre-fill from a model, paint a stroke, save, read it back with pycocotools."""
+"""The Annotate page in a real browser: pre-fill from a model, paint a stroke, save, read it back with
+pycocotools.
+"""
 
 from __future__ import annotations
 
@@ -55,21 +57,28 @@ def test_prefill_paint_save_and_read_back_with_pycocotools(model_server, page, s
     image = next(item for item in saved["images"] if item["file_name"] == file_name)
     label_map = build_label_map("voc21", json.loads(DEMO_VAL_JSON.read_text())["categories"])
     person_ids = set(label_map.class_to_categories[VOC_PERSON])
-    people = [item for item in saved["annotations"] if item["image_id"] == image["id"] and item["category_id"] in person_ids]
+    people = [
+        item
+        for item in saved["annotations"]
+        if item["image_id"] == image["id"] and item["category_id"] in person_ids
+    ]
     assert len(people) == 1
-    mask = coco_mask.decode(coco_mask.frPyObjects(people[0]["segmentation"], image["height"], image["width"])
-                            if isinstance(people[0]["segmentation"]["counts"], list) else people[0]["segmentation"])
+    mask = coco_mask.decode(
+        coco_mask.frPyObjects(people[0]["segmentation"], image["height"], image["width"])
+        if isinstance(people[0]["segmentation"]["counts"], list)
+        else people[0]["segmentation"]
+    )
     row = int(image["height"] * 0.50)
-    drawn = mask[row, int(image["width"] * 0.35):int(image["width"] * 0.55)]
+    drawn = mask[row, int(image["width"] * 0.35) : int(image["width"] * 0.55)]
     assert drawn.mean() > 0.95, "the stroke's pixels are person in the saved mask"
     assert int(np.round(people[0]["area"])) == int(mask.sum())
 
     page.fill("#annotate-register-name", "demo-fixed")  # back into training: the demo with this correction
     page.get_by_role("button", name="Register").click()
     page.locator("#annotate-register-message", has_text="Registered demo-fixed").wait_for(timeout=30_000)
+    from cocoseg.pipeline.core.workspace import Workspace
     from cocoseg.pipeline.prepare.config import PrepareConfig
     from cocoseg.pipeline.prepare.plan import plan
-    from cocoseg.pipeline.core.workspace import Workspace
     from tests.conftest import LIMIT
 
     planned = plan(Workspace(model_server.home), PrepareConfig("demo-fixed", labels="voc21", size=64), LIMIT)
@@ -93,21 +102,37 @@ def test_a_second_tab_cannot_overwrite_a_save_it_has_not_seen(model_server, brow
         page.get_by_role("button", name="Save (Ctrl+S)").click()
         page.locator("#annotate-message", has_text="Saved").wait_for(timeout=30_000)
         other.get_by_role("button", name="Save (Ctrl+S)").click()
-        other.locator("#annotate-message", has_text="changed since you opened it: reload").wait_for(timeout=30_000)
+        other.locator("#annotate-message", has_text="changed since you opened it: reload").wait_for(
+            timeout=30_000
+        )
     finally:
         other_context.close()
 
 
 def test_an_empty_canvas_is_refused_and_nothing_is_written(model_server, page):
     open_first_image(page, model_server.url, index=5)  # an image no other test saves
-    before = (model_server.home / "annotations" / "demo.json").read_bytes() if (model_server.home / "annotations" / "demo.json").exists() else None
+    before = (
+        (model_server.home / "annotations" / "demo.json").read_bytes()
+        if (model_server.home / "annotations" / "demo.json").exists()
+        else None
+    )
     page.get_by_role("button", name="Save (Ctrl+S)").click()
     page.locator("#annotate-message", has_text="Not saved").wait_for(timeout=30_000)
-    after = (model_server.home / "annotations" / "demo.json").read_bytes() if (model_server.home / "annotations" / "demo.json").exists() else None
+    after = (
+        (model_server.home / "annotations" / "demo.json").read_bytes()
+        if (model_server.home / "annotations" / "demo.json").exists()
+        else None
+    )
     assert before == after
-    page.locator("#annotate-legend", has_text="dataset's own annotations").wait_for(timeout=30_000)  # shown before any stroke
-    page.get_by_role("button", name="From annotations").click()  # correct the dataset itself: its labels are the start
-    page.locator("#annotate-message", has_text="Started from the dataset's annotations").wait_for(timeout=30_000)
+    page.locator("#annotate-legend", has_text="dataset's own annotations").wait_for(
+        timeout=30_000
+    )  # shown before any stroke
+    page.get_by_role(
+        "button", name="From annotations"
+    ).click()  # correct the dataset itself: its labels are the start
+    page.locator("#annotate-message", has_text="Started from the dataset's annotations").wait_for(
+        timeout=30_000
+    )
     page.get_by_role("button", name="Save (Ctrl+S)").click()
     page.locator("#annotate-message", has_text="Saved").wait_for(timeout=30_000)
     assert page.problems.all() == []

@@ -24,7 +24,9 @@ pytest_plugins = ["tests.e2e.celery_conftest"]
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 JOB_TIMEOUT_MS = 120_000
-GUARDED_MODEL_SIZE = 224  # a slower model: its job runs several seconds, so that the page polls it while it runs
+GUARDED_MODEL_SIZE = (
+    224  # a slower model: its job runs several seconds, so that the page polls it while it runs
+)
 TASK_LINE = re.compile(r"Task (background_callback_\w+)\[([0-9a-f-]+)\] (received|succeeded)")
 
 
@@ -86,7 +88,9 @@ def test_evaluation_runs_in_the_worker_and_its_progress_reaches_the_page(page, c
         label = page.locator(f"#{Evaluate.PROGRESS}").inner_text().strip()
         if label and label not in labels:
             labels.append(label)
-        assert time.monotonic() < deadline, f"no result after {JOB_TIMEOUT_MS} ms; worker log:\n{celery_worker.log()[-3000:]}"
+        assert time.monotonic() < deadline, (
+            f"no result after {JOB_TIMEOUT_MS} ms; worker log:\n{celery_worker.log()[-3000:]}"
+        )
         time.sleep(0.1)
     assert "celery-eval: mIoU" in _message(page).inner_text()
     # the worker writes progress into Redis, the server relays it: the bar ends on the full split
@@ -96,8 +100,12 @@ def test_evaluation_runs_in_the_worker_and_its_progress_reaches_the_page(page, c
 
     # it ran in the worker: Celery logged this very job, and the server started no job process
     assert len(job_ids) == 1, job_ids
-    wait_for(lambda: _tasks(celery_worker, log_start).get(job_ids[0]) == {"received", "succeeded"}, 30,
-             f"the worker did not log job {job_ids[0]} as received and succeeded:\n{celery_worker.log()[log_start:][-3000:]}")
+    wait_for(
+        lambda: _tasks(celery_worker, log_start).get(job_ids[0]) == {"received", "succeeded"},
+        30,
+        f"the worker did not log job {job_ids[0]} as received and succeeded:\n"
+        f"{celery_worker.log()[log_start:][-3000:]}",
+    )
     assert psutil.Process(celery_server.process.pid).children(recursive=True) == []
     assert "background jobs go to Celery workers through redis://127.0.0.1" in celery_server.log()
     result = next((celery_server.home / "models" / "celery-eval" / "evaluations").glob("demo.val.fp32.json"))
@@ -119,8 +127,12 @@ def test_a_job_waits_in_redis_until_a_worker_starts(page, redis_server, serve_ce
         assert _message(page).inner_text() == ""
         # page.wait_for_timeout lets Playwright deliver the request events that fill job_ids
         wait_for(lambda: page.wait_for_timeout(100) or job_ids, 30, "the page to poll the queued task")
-        assert len(job_ids) == 1 and job_ids[0] in queue.lindex("celery", 0).decode()  # the page polls the queued task
-        assert queue.llen("celery") == 1  # still queued when the worker starts: the server's polls never ran it
+        assert (
+            len(job_ids) == 1 and job_ids[0] in queue.lindex("celery", 0).decode()
+        )  # the page polls the queued task
+        assert (
+            queue.llen("celery") == 1
+        )  # still queued when the worker starts: the server's polls never ran it
         worker = start_worker(home, broker_url, logs / "worker.log")
         try:
             _message(page).filter(has_text="queued-eval: mIoU").wait_for(timeout=JOB_TIMEOUT_MS)
@@ -137,7 +149,13 @@ def test_no_old_job_from_the_browser_kills_a_process(page, celery_server, celery
     import_tiny_model(Workspace(celery_server.home), "guarded-eval", size=GUARDED_MODEL_SIZE)
     victim = subprocess.Popen(["sleep", "300"])
     pool_before = celery_worker.pool_pids()
-    forged = [victim.pid, *pool_before, celery_worker.process.pid, celery_server.process.pid, "0b1d5e0c-6c9e-4a43-9d25-1d2f4b3c8e7a"]
+    forged = [
+        victim.pid,
+        *pool_before,
+        celery_worker.process.pid,
+        celery_server.process.pid,
+        "0b1d5e0c-6c9e-4a43-9d25-1d2f4b3c8e7a",
+    ]
     replayed = []
 
     def add_old_jobs(route):

@@ -1,17 +1,19 @@
-"""The Train page's start / progress / cancel in Celery mode: the job runs in a real worker through a real Redis."""
+"""The Train page's start / progress / cancel in Celery mode: the job runs in a real worker through a real
+Redis.
+"""
 
 from __future__ import annotations
 
 import psutil
 import pytest
 
+from cocoseg.pipeline.core.workspace import Workspace
+from cocoseg.pipeline.jobs.registry import RunFolder
 from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.writer import prepare
-from cocoseg.pipeline.jobs.registry import RunFolder
-from cocoseg.pipeline.core.workspace import Workspace
+from tests.celery_support import start_worker
 from tests.conftest import LIMIT
 from tests.e2e.test_train_browser import card, fill_form, run_status, start, wait_for_status
-from tests.celery_support import start_worker
 from tests.waiting import process_running, wait_for
 
 pytest_plugins = ["tests.e2e.celery_conftest"]
@@ -21,10 +23,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def celery_prepared(celery_home):
     """A 64 px voc21 set in the workspace the worker and the server share."""
-    return prepare(Workspace(celery_home).ensure(), PrepareConfig("demo", labels="voc21", size=64, shards=1, workers=1), LIMIT)
+    return prepare(
+        Workspace(celery_home).ensure(),
+        PrepareConfig("demo", labels="voc21", size=64, shards=1, workers=1),
+        LIMIT,
+    )
 
 
-def test_training_starts_reports_and_cancels_in_the_worker(celery_prepared, celery_server, celery_worker, page):
+def test_training_starts_reports_and_cancels_in_the_worker(
+    celery_prepared, celery_server, celery_worker, page
+):
     home = celery_server.home
     page.goto(celery_server.url + "/train")
     fill_form(page, epochs=2)
@@ -36,9 +44,21 @@ def test_training_starts_reports_and_cancels_in_the_worker(celery_prepared, cele
 
     fill_form(page, epochs=200)
     cancelled = start(page)
-    wait_for(lambda: RunFolder(home / "runs" / cancelled).state().get("epoch", 0) >= 1, 240, "no epoch finished in the worker")
-    job = psutil.Process(run_status(home, cancelled)["pid"])  # a new interpreter started by the worker's pool process
-    assert job.ppid() in celery_worker.pool_pids() and job.cmdline()[1:6] == ["-m", "cocoseg", "jobs", "run", "train"]
+    wait_for(
+        lambda: RunFolder(home / "runs" / cancelled).state().get("epoch", 0) >= 1,
+        240,
+        "no epoch finished in the worker",
+    )
+    job = psutil.Process(
+        run_status(home, cancelled)["pid"]
+    )  # a new interpreter started by the worker's pool process
+    assert job.ppid() in celery_worker.pool_pids() and job.cmdline()[1:6] == [
+        "-m",
+        "cocoseg",
+        "jobs",
+        "run",
+        "train",
+    ]
     bar = card(page, cancelled).locator(".progress-bar")
     assert float(bar.get_attribute("aria-valuenow") or 0) > 0
     card(page, cancelled).get_by_role("button", name="Cancel").click()
@@ -48,9 +68,12 @@ def test_training_starts_reports_and_cancels_in_the_worker(celery_prepared, cele
     assert page.problems.all() == []
 
 
-def test_a_hung_job_in_a_worker_is_shown_stalled_and_cancel_ends_it(celery_prepared, celery_home, redis_server, serve_celery_mode,
-                                                                    tmp_path_factory, page):
-    """The same stall rule and cancel as with DiskCache, on a worker and server of their own (test hook: SIGSTOP at step 2)."""
+def test_a_hung_job_in_a_worker_is_shown_stalled_and_cancel_ends_it(
+    celery_prepared, celery_home, redis_server, serve_celery_mode, tmp_path_factory, page
+):
+    """The same stall rule and cancel as with DiskCache, on a worker and server of their own (test hook:
+    SIGSTOP at step 2).
+    """
     home = celery_home
     logs = tmp_path_factory.mktemp("celery-stall")
     hooks = {"COCOSEG_STALL_SECONDS": "8", "COCOSEG_TEST_STOP_AT_PROGRESS": "2"}

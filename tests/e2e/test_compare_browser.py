@@ -8,10 +8,15 @@ from cocoseg.app.ids import Compare
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-RANGES = "Array.from(document.querySelectorAll('.compare-panel .js-plotly-plot')).map(p => JSON.stringify(p.layout.xaxis.range))"
+RANGES = (
+    "Array.from(document.querySelectorAll('.compare-panel .js-plotly-plot'))"
+    ".map(p => JSON.stringify(p.layout.xaxis.range))"
+)
 
 
-def test_members_ensemble_and_disagreement_with_linked_zoom(page, model_server, exported_models, screenshot_dir):
+def test_members_ensemble_and_disagreement_with_linked_zoom(
+    page, model_server, exported_models, screenshot_dir
+):
     response = page.goto(model_server.url + "/compare", wait_until="networkidle")
     assert response is not None and response.status == 200
     titles = page.locator(f"#{Compare.GRID} .gtitle")
@@ -30,7 +35,9 @@ def test_members_ensemble_and_disagreement_with_linked_zoom(page, model_server, 
     box = page.locator(".compare-panel .js-plotly-plot").first.bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.wheel(0, -400)
-    page.wait_for_function(f"(() => {{ const r = {RANGES}; return r[0] !== {before[0]!r} && r.every(x => x === r[0]); }})()")
+    page.wait_for_function(
+        f"(() => {{ const r = {RANGES}; return r[0] !== {before[0]!r} && r.every(x => x === r[0]); }})()"
+    )
 
     metrics = page.locator(f"#{Compare.METRICS}")
     for name in exported_models:

@@ -1,4 +1,6 @@
-"""Evaluate page in headless Chromium: leaderboard with protocol, a background evaluation, an ensemble from rows."""
+"""Evaluate page in headless Chromium: leaderboard with protocol, a background evaluation, an ensemble from
+rows.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ from cocoseg.app.ids import Evaluate
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_leaderboard_evaluation_job_and_ensemble_from_rows(page, model_server, exported_models, screenshot_dir):
+def test_leaderboard_evaluation_job_and_ensemble_from_rows(
+    page, model_server, exported_models, screenshot_dir
+):
     response = page.goto(model_server.url + "/evaluate", wait_until="networkidle")
     assert response is not None and response.status == 200
     table = page.locator(f"#{Evaluate.TABLE}")
@@ -18,7 +22,9 @@ def test_leaderboard_evaluation_job_and_ensemble_from_rows(page, model_server, e
     for name in exported_models:
         assert name in text
     assert "int8" in text and "fp16" in text
-    page.locator(f"#{Evaluate.PROTOCOL}", has_text="Protocol: demo/val, 80 images at original image size").wait_for()
+    page.locator(
+        f"#{Evaluate.PROTOCOL}", has_text="Protocol: demo/val, 80 images at original image size"
+    ).wait_for()
     page.locator(f"#{Evaluate.IOU} .main-svg").first.wait_for(state="visible")
 
     # clicking a row shows that row's confusion matrix
@@ -45,7 +51,9 @@ def test_leaderboard_evaluation_job_and_ensemble_from_rows(page, model_server, e
     page.locator(f"#{Evaluate.ENSEMBLE_NAME}").fill("from-rows")
     page.locator(f"#{Evaluate.ENSEMBLE_STRATEGY} input[id$='_input_vote']").check()
     page.locator(f"#{Evaluate.ENSEMBLE_CREATE}").click()
-    page.locator(f"#{Evaluate.ENSEMBLE_MESSAGE}", has_text="ensemble from-rows created (vote of").wait_for(timeout=60_000)
+    page.locator(f"#{Evaluate.ENSEMBLE_MESSAGE}", has_text="ensemble from-rows created (vote of").wait_for(
+        timeout=60_000
+    )
     assert (model_server.home / "ensembles" / "from-rows" / "model.onnx").is_file()
     page.screenshot(path=str(screenshot_dir / "evaluate.png"), full_page=True)
     assert page.problems.all() == []

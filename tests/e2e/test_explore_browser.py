@@ -21,7 +21,9 @@ def test_demo_charts_filtered_browser_and_image_detail(page, server, screenshot_
     page.locator(f"#{Explore.METRIC}").get_by_text("pixel share").click()
     page.locator(f"#{Explore.CLASSES} .gtitle", has_text="share of all pixels").wait_for()
     page.locator(f"#{Explore.OPTIONS}").get_by_text("log scale").click()
-    page.wait_for_function(f"document.querySelector('#{Explore.CLASSES} .js-plotly-plot').layout.yaxis.type === 'log'")
+    page.wait_for_function(
+        f"document.querySelector('#{Explore.CLASSES} .js-plotly-plot').layout.yaxis.type === 'log'"
+    )
     # the first view comes with the page; a new label map still redraws the cards and the chart
     page.locator(f"#{Explore.LABELS}").click()
     page.get_by_role("option", name="voc21").click()

@@ -16,7 +16,9 @@ def test_an_aborted_background_poll_is_not_a_problem():
 def test_other_failures_are_kept():
     problems = PageProblems()
     problems.record_failed_request(POLL, "net::ERR_CONNECTION_RESET")  # the server went away mid-poll
-    problems.record_failed_request("http://127.0.0.1:1/_dash-update-component", "net::ERR_ABORTED")  # a plain callback
+    problems.record_failed_request(
+        "http://127.0.0.1:1/_dash-update-component", "net::ERR_ABORTED"
+    )  # a plain callback
     problems.record_failed_request("http://127.0.0.1:1/_dash-update-component?jobs=1", "net::ERR_ABORTED")
     problems.record_failed_request("http://127.0.0.1:1/assets/app.css?job=1", "net::ERR_ABORTED")
     assert len(problems.all()) == 4
@@ -25,11 +27,21 @@ def test_other_failures_are_kept():
 BASE = "http://127.0.0.1:1/_dash-update-component"
 
 
-@pytest.mark.parametrize("query", [
-    "job=1", "endId=a~b", "cacheKey=c~d", "oldJob=7", "cancelJob=7",  # each key alone
-    "endId=a~b&cacheKey=c~d", "endId=a~b&cacheKey=c~d&job=22589~e",  # a poll, with and without job
-    "endId=a~b&oldJob=7", "endId=a~b&oldJob=7&cancelJob=8", "cacheKey=&job=",  # empty values still name the key
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "job=1",
+        "endId=a~b",
+        "cacheKey=c~d",
+        "oldJob=7",
+        "cancelJob=7",  # each key alone
+        "endId=a~b&cacheKey=c~d",
+        "endId=a~b&cacheKey=c~d&job=22589~e",  # a poll, with and without job
+        "endId=a~b&oldJob=7",
+        "endId=a~b&oldJob=7&cancelJob=8",
+        "cacheKey=&job=",  # empty values still name the key
+    ],
+)
 def test_every_background_callback_key_is_recognised(query):
     assert is_background_callback_request(f"{BASE}?{query}")
     problems = PageProblems()
@@ -37,10 +49,20 @@ def test_every_background_callback_key_is_recognised(query):
     assert problems.all() == []
 
 
-@pytest.mark.parametrize("url", [
-    BASE, f"{BASE}?", f"{BASE}?jobs=1", f"{BASE}?x=job%3D1", f"{BASE}?x=endId", f"{BASE}?JOB=1",
-    f"{BASE}#job=1", "http://127.0.0.1:1/assets/app.css?endId=a", "http://127.0.0.1:1/_dash-layout?job=1",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        BASE,
+        f"{BASE}?",
+        f"{BASE}?jobs=1",
+        f"{BASE}?x=job%3D1",
+        f"{BASE}?x=endId",
+        f"{BASE}?JOB=1",
+        f"{BASE}#job=1",
+        "http://127.0.0.1:1/assets/app.css?endId=a",
+        "http://127.0.0.1:1/_dash-layout?job=1",
+    ],
+)
 def test_other_requests_are_not_background_callbacks(url):
     assert not is_background_callback_request(url)
     problems = PageProblems()
@@ -48,7 +70,9 @@ def test_other_requests_are_not_background_callbacks(url):
     assert problems.all() == [f"{url}: net::ERR_ABORTED"]
 
 
-@pytest.mark.parametrize("failure", ["net::ERR_CONNECTION_REFUSED", "net::ERR_CONNECTION_RESET", "net::ERR_FAILED", None])
+@pytest.mark.parametrize(
+    "failure", ["net::ERR_CONNECTION_REFUSED", "net::ERR_CONNECTION_RESET", "net::ERR_FAILED", None]
+)
 @pytest.mark.parametrize("query", ["job=1", "endId=a", "cacheKey=c&endId=a", "oldJob=7&endId=a"])
 def test_a_background_callback_that_did_not_abort_is_a_problem(query, failure):
     problems = PageProblems()

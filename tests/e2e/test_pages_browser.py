@@ -1,4 +1,6 @@
-"""Every page loads in headless Chromium with no console errors, empty or with models; a screenshot of each."""
+"""Every page loads in headless Chromium with no console errors, empty or with models; a screenshot of
+each.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +8,16 @@ import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-PAGES = {"/": "Home", "/explore": "Explore", "/prepare": "Prepare", "/train": "Train", "/segment": "Segment", "/annotate": "Annotate", "/compare": "Compare", "/evaluate": "Evaluate"}
+PAGES = {
+    "/": "Home",
+    "/explore": "Explore",
+    "/prepare": "Prepare",
+    "/train": "Train",
+    "/segment": "Segment",
+    "/annotate": "Annotate",
+    "/compare": "Compare",
+    "/evaluate": "Evaluate",
+}
 
 
 def _visit_all(page, server, screenshot_dir, prefix: str) -> None:

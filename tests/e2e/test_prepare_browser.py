@@ -15,7 +15,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 JOB_TIMEOUT_S = 180
 
 
-THROTTLE_SECONDS = "1"  # each progress step of a job holds for 1 s: the page (polling every second) sees it on any machine
+THROTTLE_SECONDS = (
+    "1"  # each progress step of a job holds for 1 s: the page (polling every second) sees it on any machine
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +27,11 @@ def prepare_server(tmp_path_factory):
     Its jobs are throttled: preparing the demo takes 3.5 s on a fast machine, too fast to watch
     a bar move, so every progress step (one every half second or more) is held for a second.
     """
-    yield from _serve(tmp_path_factory.mktemp("e2e-prepare-home"), tmp_path_factory.mktemp("e2e-prepare-server") / "server.log",
-                      COCOSEG_JOB_THROTTLE_SECONDS=THROTTLE_SECONDS)
+    yield from _serve(
+        tmp_path_factory.mktemp("e2e-prepare-home"),
+        tmp_path_factory.mktemp("e2e-prepare-server") / "server.log",
+        COCOSEG_JOB_THROTTLE_SECONDS=THROTTLE_SECONDS,
+    )
 
 
 def _choose(page, dropdown: str, option: str) -> None:
@@ -87,7 +92,10 @@ def test_prepare_demo_live_progress_new_set_and_augmentation_preview(page, prepa
     sets = page.locator(f"#{Prepare.SETS}")
     sets.locator("summary", has_text="demo-voc21-64-").wait_for()
     assert "voc21 (21 classes)" in sets.inner_text() and "train 64 · val 80" in sets.inner_text()
-    assert any((path / "manifest.json").is_file() for path in (prepare_server.home / "prepared").glob("demo-voc21-64-*"))
+    assert any(
+        (path / "manifest.json").is_file()
+        for path in (prepare_server.home / "prepared").glob("demo-voc21-64-*")
+    )
 
     # another job, cancelled while it runs: it stops and publishes nothing
     page.locator(f"#{Prepare.SIZE}").fill("128")
@@ -98,7 +106,9 @@ def test_prepare_demo_live_progress_new_set_and_augmentation_preview(page, prepa
     running = page.locator(".prepare-job-card", has_text="128 px")
     running.locator(".job-status", has_text="running").wait_for(timeout=60_000)
     running.get_by_role("button", name="Cancel").click()
-    page.locator(f"#{Prepare.JOB_MESSAGE}", has_text="was cancelled; nothing was published").wait_for(timeout=60_000)
+    page.locator(f"#{Prepare.JOB_MESSAGE}", has_text="was cancelled; nothing was published").wait_for(
+        timeout=60_000
+    )
     running.locator(".job-status", has_text="cancelled").wait_for()
     assert not list((prepare_server.home / "prepared").glob("demo-voc21-128-*"))
 
@@ -113,11 +123,16 @@ def test_prepare_demo_live_progress_new_set_and_augmentation_preview(page, prepa
     page.wait_for_function(f"!document.getElementById('{Prepare.REROLL}').disabled")
     page.locator(f"#{Prepare.REROLL}").click()
     page.wait_for_function(
-        "([id, before]) => { const shown = [...document.querySelectorAll(`#${id} img.preview-cell`)].map(img => img.src);"
+        "([id, before]) => { const shown = [...document.querySelectorAll(`#${id} img.preview-cell`)]"
+        ".map(img => img.src);"
         " return shown.length === 8 && shown.every((source, index) => source !== before[index]); }",
-        arg=[Prepare.PREVIEW, first], timeout=120_000)
+        arg=[Prepare.PREVIEW, first],
+        timeout=120_000,
+    )
     assert "seed" in page.locator(f"#{Prepare.PREVIEW_NOTE}").inner_text()
-    page.set_viewport_size({"width": 1400, "height": 1900})  # the content pane scrolls: a tall window shows all of it
+    page.set_viewport_size(
+        {"width": 1400, "height": 1900}
+    )  # the content pane scrolls: a tall window shows all of it
     page.evaluate("document.querySelector('.content').scrollTo(0, 0)")
     page.wait_for_timeout(300)
     page.screenshot(path=str(screenshot_dir / "prepare.png"), full_page=True)

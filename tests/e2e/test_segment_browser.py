@@ -44,8 +44,10 @@ def test_upload_shows_overlay_classes_and_downloads(page, model_server, screensh
     assert layer.get_attribute("src").startswith("data:image/png;base64,")
     assert page.locator(f"#{Segment.ORIGINAL}").get_attribute("src").startswith("/uploads/")
     # the original is served from /uploads/ and loads after the result shows: wait for it, then check its size
-    page.wait_for_function(f"(() => {{ const image = document.getElementById('{Segment.ORIGINAL}');"
-                           " return image.complete && image.naturalWidth > 0; })()")
+    page.wait_for_function(
+        f"(() => {{ const image = document.getElementById('{Segment.ORIGINAL}');"
+        " return image.complete && image.naturalWidth > 0; })()"
+    )
     assert page.locator(f"#{Segment.ORIGINAL}").evaluate("image => image.naturalWidth") == width
     rows = page.locator(f"#{Segment.SHARES} tr.share-row")
     assert rows.count() >= 1
@@ -77,9 +79,16 @@ def test_variant_and_model_switches_reuse_the_upload(page, model_server):
     page.set_input_files(FILE_INPUT, str(_demo_image(1)))
     _wait_for_result(page)
     requests = []
-    page.on("request", lambda request: requests.append(request.post_data or "") if "_dash-update-component" in request.url else None)
+    page.on(
+        "request",
+        lambda request: (
+            requests.append(request.post_data or "") if "_dash-update-component" in request.url else None
+        ),
+    )
     page.locator(f"#{Segment.MODEL}").click()
-    page.get_by_role("option").filter(has_text="(exported").first.click()  # an option, never the menu around them
+    page.get_by_role("option").filter(
+        has_text="(exported"
+    ).first.click()  # an option, never the menu around them
     page.keyboard.press("Escape")  # close the menu so it cannot cover the variants
     int8 = page.locator(f"#{Segment.VARIANT} input[id$='_input_int8']")
     int8.wait_for(state="attached")  # the variants are re-listed for the chosen model
@@ -92,19 +101,30 @@ def test_variant_and_model_switches_reuse_the_upload(page, model_server):
 
 def test_bad_uploads_show_a_message_and_the_page_keeps_working(page, model_server):
     _open(page, model_server)
-    page.set_input_files(FILE_INPUT, files=[
-        {"name": "broken.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8\xff\xe0" + b"\x00" * 50},
-        {"name": "<img src=x onerror=alert(1)>.png", "mimeType": "image/png", "buffer": b"<html><script>alert(1)</script></html>"},
-    ])
+    page.set_input_files(
+        FILE_INPUT,
+        files=[
+            {"name": "broken.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8\xff\xe0" + b"\x00" * 50},
+            {
+                "name": "<img src=x onerror=alert(1)>.png",
+                "mimeType": "image/png",
+                "buffer": b"<html><script>alert(1)</script></html>",
+            },
+        ],
+    )
     messages = page.locator(f"#{Segment.MESSAGES} .upload-message")
     messages.nth(1).wait_for(state="visible")
     texts = messages.all_inner_texts()
     assert any(text.startswith("broken.jpg: the JPEG file is corrupt or truncated") for text in texts)
-    assert any(text.startswith("<img src=x onerror=alert(1)>.png: this is a web page (HTML)") for text in texts)
+    assert any(
+        text.startswith("<img src=x onerror=alert(1)>.png: this is a web page (HTML)") for text in texts
+    )
     assert page.locator(f"#{Segment.MESSAGES} img").count() == 0  # the name was shown as text
     buffer = io.BytesIO()
     Image.new("RGB", (1, 1), (200, 10, 10)).save(buffer, "PNG")
-    page.set_input_files(FILE_INPUT, files=[{"name": "dot.png", "mimeType": "image/png", "buffer": buffer.getvalue()}])
+    page.set_input_files(
+        FILE_INPUT, files=[{"name": "dot.png", "mimeType": "image/png", "buffer": buffer.getvalue()}]
+    )
     _wait_for_result(page)
     assert "1×1 px" in page.locator(f"#{Segment.TIMING}").inner_text()
     page.set_input_files(FILE_INPUT, str(_demo_image(2)))  # a real image after the failures still works
@@ -122,7 +142,9 @@ def test_same_file_twice_and_oversized_files_are_both_answered(page, model_serve
     page.locator(f"#{Segment.CURRENT} label", has_text=path.name).nth(1).wait_for()
     big = b"\xff\xd8\xff" + bytes(21 * 1024 * 1024)
     page.set_input_files(FILE_INPUT, files=[{"name": "huge.jpg", "mimeType": "image/jpeg", "buffer": big}])
-    note = page.locator(".upload-size-message", has_text="huge.jpg: 21.0 MB is over the 20 MB limit; it was not uploaded")
+    note = page.locator(
+        ".upload-size-message", has_text="huge.jpg: 21.0 MB is over the 20 MB limit; it was not uploaded"
+    )
     note.wait_for()
     assert page.locator(f"#{Segment.CURRENT} label").count() == 2
     assert page.problems.all() == []

@@ -15,10 +15,10 @@ import urllib.request
 import psutil
 import pytest
 
+from cocoseg.pipeline.core.workspace import Workspace
+from cocoseg.pipeline.jobs.registry import RunFolder
 from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.writer import prepare
-from cocoseg.pipeline.jobs.registry import RunFolder
-from cocoseg.pipeline.core.workspace import Workspace
 from tests.conftest import LIMIT
 from tests.e2e.conftest import _serve, fill_input
 from tests.waiting import process_running, wait_for
@@ -31,7 +31,9 @@ TRAIN_TIMEOUT_MS = 240_000
 @pytest.fixture(scope="module")
 def train_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("e2e-train-home")
-    prepare(Workspace(home).ensure(), PrepareConfig("demo", labels="voc21", size=64, shards=1, workers=1), LIMIT)
+    prepare(
+        Workspace(home).ensure(), PrepareConfig("demo", labels="voc21", size=64, shards=1, workers=1), LIMIT
+    )
     return home
 
 
@@ -42,8 +44,12 @@ def train_server(train_home, tmp_path_factory):
 
 def fill_form(page, epochs: int, export: bool = False, learning_rate: str | None = None) -> None:
     page.wait_for_selector("#train-start")
-    for component_id, value in (("train-base-filters", "4"), ("train-depth", "2"), ("train-epochs", str(epochs)),
-                                ("train-batch-size", "8")):
+    for component_id, value in (
+        ("train-base-filters", "4"),
+        ("train-depth", "2"),
+        ("train-epochs", str(epochs)),
+        ("train-batch-size", "8"),
+    ):
         fill_input(page, component_id, value)
     if learning_rate is not None:
         fill_input(page, "train-learning-rate", learning_rate)
@@ -72,32 +78,43 @@ def run_status(home, name: str) -> dict:
     return RunFolder(home / "runs" / name).status()
 
 
-
-
 def test_a_run_started_from_the_page_moves_finishes_exports_and_is_listed(train_server, page, screenshot_dir):
     page.goto(train_server.url + "/train")
-    page.locator("#train-model-summary", has_text="parameters").wait_for(timeout=90_000)  # counted by a job, cached
+    page.locator("#train-model-summary", has_text="parameters").wait_for(
+        timeout=90_000
+    )  # counted by a job, cached
     fill_form(page, epochs=2, export=True)
     name = start(page)
     bar = card(page, name).locator(".progress-bar")
     bar.wait_for(timeout=60_000)
-    wait_for(lambda: run_status(train_server.home, name).get("progress"), 120, "the run never reported progress")
+    wait_for(
+        lambda: run_status(train_server.home, name).get("progress"), 120, "the run never reported progress"
+    )
     wait_for(lambda: float(bar.get_attribute("aria-valuenow") or 0) > 0, 120, "the progress bar never moved")
     wait_for_status(page, name, "finished")
     row = page.locator("tr", has=page.locator(".run-name", has_text=name))
     row.get_by_text("model ready").wait_for(timeout=TRAIN_TIMEOUT_MS)  # exported at the end, on by default
     assert row.get_by_role("button", name="Evaluate").is_visible()
     status = run_status(train_server.home, name)
-    assert status["status"] == "finished" and status["export"] == "done" and status["owner"] == "dash-diskcache"
+    assert (
+        status["status"] == "finished" and status["export"] == "done" and status["owner"] == "dash-diskcache"
+    )
     assert (train_server.home / "models" / name / "model.onnx").is_file()
-    card(page, name).locator(".js-plotly-plot .scatterlayer .trace").first.wait_for(timeout=30_000)  # the loss / mIoU curves
+    card(page, name).locator(".js-plotly-plot .scatterlayer .trace").first.wait_for(
+        timeout=30_000
+    )  # the loss / mIoU curves
     page.screenshot(path=str(screenshot_dir / "train.png"))
-    row.get_by_role("button", name="Evaluate").click()  # a background job through ONNX Runtime on the val split
+    row.get_by_role(
+        "button", name="Evaluate"
+    ).click()  # a background job through ONNX Runtime on the val split
     page.locator("#train-action-message", has_text="mIoU").wait_for(timeout=120_000)
     page.once("dialog", lambda dialog: dialog.accept())  # Delete asks first
     row.get_by_role("button", name="Delete").click()
     page.locator("#train-action-message", has_text=f"Deleted run {name}").wait_for()
-    assert not (train_server.home / "runs" / name).exists() and (train_server.home / "models" / name / "model.onnx").is_file()
+    assert (
+        not (train_server.home / "runs" / name).exists()
+        and (train_server.home / "models" / name / "model.onnx").is_file()
+    )
     assert page.problems.all() == []
 
 
@@ -106,8 +123,11 @@ def test_reload_kill_resume_and_cancel_mid_run(train_server, page):
     page.goto(train_server.url + "/train")
     fill_form(page, epochs=40)
     name = start(page)
-    wait_for(lambda: RunFolder(train_server.home / "runs" / name).state().get("epoch", 0) >= 1, 180,
-               "the first epoch never finished")
+    wait_for(
+        lambda: RunFolder(train_server.home / "runs" / name).state().get("epoch", 0) >= 1,
+        180,
+        "the first epoch never finished",
+    )
     page.reload()
     wait_for_status(page, name, "running", timeout=30_000)  # the registry, not the tab, is the truth
     os.kill(run_status(train_server.home, name)["pid"], signal.SIGKILL)  # a crash: out of memory, kill -9
@@ -115,7 +135,11 @@ def test_reload_kill_resume_and_cancel_mid_run(train_server, page):
     assert "ended without finishing" in run_status(train_server.home, name)["message"]
     row = page.locator("tr", has=page.locator(".run-name", has_text=name))
     row.get_by_role("button", name="Resume").click()
-    wait_for(lambda: RunFolder(train_server.home / "runs" / name).state().get("epoch", 0) >= 2, 180, "the resumed run made no progress")
+    wait_for(
+        lambda: RunFolder(train_server.home / "runs" / name).state().get("epoch", 0) >= 2,
+        180,
+        "the resumed run made no progress",
+    )
     assert run_status(train_server.home, name)["status"] == "running"
     pid = run_status(train_server.home, name)["pid"]  # the resumed job's process
     card(page, name).get_by_role("button", name="Cancel").click()
@@ -127,7 +151,9 @@ def test_reload_kill_resume_and_cancel_mid_run(train_server, page):
 
 def test_bad_fields_are_refused_beside_the_field_and_nothing_starts(train_server, page):
     page.goto(train_server.url + "/train")
-    runs_before = len(list((train_server.home / "runs").glob("*"))) if (train_server.home / "runs").is_dir() else 0
+    runs_before = (
+        len(list((train_server.home / "runs").glob("*"))) if (train_server.home / "runs").is_dir() else 0
+    )
     fill_form(page, epochs=0)
     page.focus("#train-epochs")
     page.keyboard.press("Control+Enter")  # the keyboard shortcut starts (here: tries to) without the mouse
@@ -144,7 +170,9 @@ def test_bad_fields_are_refused_beside_the_field_and_nothing_starts(train_server
     page.locator("#train-model-info", has_text="depth").wait_for(timeout=10_000)
     page.click("#train-start")
     page.locator("#train-options-feedback", has_text="between 2 and 6").wait_for(timeout=10_000)
-    runs_after = len(list((train_server.home / "runs").glob("*"))) if (train_server.home / "runs").is_dir() else 0
+    runs_after = (
+        len(list((train_server.home / "runs").glob("*"))) if (train_server.home / "runs").is_dir() else 0
+    )
     assert runs_after == runs_before
     assert page.problems.all() == []
 
@@ -167,7 +195,11 @@ def test_each_training_runs_in_a_new_interpreter_and_two_in_a_row_both_finish(tr
     for _ in range(2):
         fill_form(page, epochs=1)
         name = start(page)
-        wait_for(lambda: run_status(train_server.home, name).get("pid"), 120, "the job to record its process")
+        wait_for(
+            lambda name=name: run_status(train_server.home, name).get("pid"),
+            120,
+            "the job to record its process",
+        )
         job = psutil.Process(run_status(train_server.home, name)["pid"])
         assert job.cmdline()[1:7] == ["-m", "cocoseg", "jobs", "run", "train", name], job.cmdline()
         assert job.ppid() != server.pid and job.pid not in {child.pid for child in server.children()}
@@ -178,8 +210,12 @@ def test_each_training_runs_in_a_new_interpreter_and_two_in_a_row_both_finish(tr
 
 def test_a_hung_job_is_shown_stalled_and_cancel_ends_its_process(train_home, tmp_path_factory, page):
     """The job stops itself (SIGSTOP, heartbeat thread included) at its 2nd progress step, as a hang in native code would."""
-    servers = _serve(train_home, tmp_path_factory.mktemp("e2e-stall") / "server.log", COCOSEG_STALL_SECONDS="8",
-                     COCOSEG_TEST_STOP_AT_PROGRESS="2")
+    servers = _serve(
+        train_home,
+        tmp_path_factory.mktemp("e2e-stall") / "server.log",
+        COCOSEG_STALL_SECONDS="8",
+        COCOSEG_TEST_STOP_AT_PROGRESS="2",
+    )
     server = next(servers)
     try:
         page.goto(server.url + "/train")
@@ -188,7 +224,9 @@ def test_a_hung_job_is_shown_stalled_and_cancel_ends_its_process(train_home, tmp
         wait_for_status(page, name, "stalled", timeout=TRAIN_TIMEOUT_MS)
         status = run_status(train_home, name)
         pid = status["pid"]
-        assert status["status"] == "running" and psutil.Process(pid).status() == psutil.STATUS_STOPPED  # the file says running
+        assert (
+            status["status"] == "running" and psutil.Process(pid).status() == psutil.STATUS_STOPPED
+        )  # the file says running
         message = card(page, name).locator(".job-message")
         assert "no heartbeat for" in message.inner_text() and f"pid {pid}" in message.inner_text()
         card(page, name).get_by_role("button", name="Cancel").click()
@@ -204,12 +242,21 @@ def test_a_forged_old_job_does_not_kill_an_unrelated_process(train_server):
     """Dash asks the manager to terminate ``oldJob`` pids; ours refuses any it did not start."""
     bystander = psutil.Popen(["sleep", "60"])
     try:
-        body = json.dumps({"output": "train-model-summary.children", "outputs": {"id": "train-model-summary", "property": "children"},
-                           "inputs": [{"id": "train-summary-request", "property": "data", "value": None}],
-                           "changedPropIds": ["train-summary-request.data"], "state": []}).encode()
+        body = json.dumps(
+            {
+                "output": "train-model-summary.children",
+                "outputs": {"id": "train-model-summary", "property": "children"},
+                "inputs": [{"id": "train-summary-request", "property": "data", "value": None}],
+                "changedPropIds": ["train-summary-request.data"],
+                "state": [],
+            }
+        ).encode()
         for forged in (str(bystander.pid), f"{bystander.pid}.forged-signature"):
-            request = urllib.request.Request(f"{train_server.url}/_dash-update-component?oldJob={forged}", data=body,
-                                             headers={"Content-Type": "application/json"})
+            request = urllib.request.Request(
+                f"{train_server.url}/_dash-update-component?oldJob={forged}",
+                data=body,
+                headers={"Content-Type": "application/json"},
+            )
             try:
                 urllib.request.urlopen(request, timeout=30).read()
             except urllib.error.HTTPError:
@@ -231,9 +278,15 @@ def test_restarting_the_server_mid_run_recovers_the_state(train_home, tmp_path_f
         fill_form(page, epochs=40)
         name = start(page)
         # killed after its first epoch, so it has a checkpoint to resume from (saved before state.json's epoch)
-        wait_for(lambda: RunFolder(train_home / "runs" / name).state().get("epoch", 0) >= 1, 180, "the first epoch never finished")
+        wait_for(
+            lambda: RunFolder(train_home / "runs" / name).state().get("epoch", 0) >= 1,
+            180,
+            "the first epoch never finished",
+        )
         assert RunFolder(train_home / "runs" / name).last_checkpoint.is_file()
-        for child in psutil.Process(first.process.pid).children(recursive=True):  # the server and its jobs die together
+        for child in psutil.Process(first.process.pid).children(
+            recursive=True
+        ):  # the server and its jobs die together
             child.kill()
         first.process.kill()
         first.process.wait()

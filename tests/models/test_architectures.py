@@ -62,7 +62,9 @@ def test_summary_reports_parameters_and_flops():
     # first conv: 64*64 outputs * 3*3*3 inputs * 8 filters * 2 (multiply + add)
     assert summary.parameters > 0 and summary.flops_per_image > 2 * 64 * 64 * 27 * 8
     bigger = summarise(build_model("unet", 3, 128, base_filters=8, depth=2))
-    assert bigger.flops_per_image == pytest.approx(4 * summary.flops_per_image, rel=0.01)  # FLOPs scale with pixels
+    assert bigger.flops_per_image == pytest.approx(
+        4 * summary.flops_per_image, rel=0.01
+    )  # FLOPs scale with pixels
 
 
 def test_unknown_architecture_and_option_name_the_field():
@@ -80,7 +82,9 @@ def test_imagenet_weights_offline_fail_clearly_or_fall_back_when_asked(monkeypat
 
     monkeypatch.setattr(keras.utils, "get_file", offline)
     monkeypatch.setattr("keras.src.applications.mobilenet_v2.file_utils.get_file", offline, raising=False)
-    with pytest.raises(pretrained_unet.EncoderWeightsUnavailable, match="could not be loaded .*encoder_weights=None"):
+    with pytest.raises(
+        pretrained_unet.EncoderWeightsUnavailable, match="could not be loaded .*encoder_weights=None"
+    ):
         build_model("pretrained_unet", 3, 64, encoder_weights="imagenet")
     model = build_model("pretrained_unet", 3, 64, encoder_weights="imagenet", fallback_to_random=True)
     assert tuple(model.output.shape) == (None, 64, 64, 3)

@@ -17,7 +17,9 @@ def test_catalog_names_every_builder_option_with_its_default():
     assert list(CATALOG) == list(ARCHITECTURES)
     for name, info in CATALOG.items():
         parameters = inspect.signature(ARCHITECTURES[name].build).parameters
-        builder_options = {key: value.default for key, value in parameters.items() if key not in ("num_classes", "size")}
+        builder_options = {
+            key: value.default for key, value in parameters.items() if key not in ("num_classes", "size")
+        }
         assert info.defaults() == builder_options, name
 
 
@@ -26,18 +28,21 @@ def test_catalog_imports_no_keras():
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
 
 
-@pytest.mark.parametrize(("name", "options", "size", "field"), [
-    ("unet", {"depth": 4}, 100, "size"),
-    ("unet", {"depth": 3}, 100, "size"),
-    ("pretrained_unet", {}, 48, "size"),
-    ("unet", {"depth": 1}, 64, "depth"),
-    ("unet", {"base_filters": "8"}, 64, "base_filters"),
-    ("unet", {"base_filters": True}, 64, "base_filters"),
-    ("unet", {"width": 3}, 64, "model_options"),
-    ("transunet", {"dim": 100, "heads": 3}, 64, "dim"),
-    ("pretrained_unet", {"encoder_weights": "coco"}, 64, "encoder_weights"),
-    ("segformer", {}, 64, "model"),
-])
+@pytest.mark.parametrize(
+    ("name", "options", "size", "field"),
+    [
+        ("unet", {"depth": 4}, 100, "size"),
+        ("unet", {"depth": 3}, 100, "size"),
+        ("pretrained_unet", {}, 48, "size"),
+        ("unet", {"depth": 1}, 64, "depth"),
+        ("unet", {"base_filters": "8"}, 64, "base_filters"),
+        ("unet", {"base_filters": True}, 64, "base_filters"),
+        ("unet", {"width": 3}, 64, "model_options"),
+        ("transunet", {"dim": 100, "heads": 3}, 64, "dim"),
+        ("pretrained_unet", {"encoder_weights": "coco"}, 64, "encoder_weights"),
+        ("segformer", {}, 64, "model"),
+    ],
+)
 def test_settings_the_builders_refuse_are_refused_with_the_field(name, options, size, field):
     with pytest.raises(ValueError) as error:
         check_model_settings(name, options, size)

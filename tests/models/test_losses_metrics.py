@@ -48,11 +48,15 @@ def test_soft_dice_by_hand():
 
 
 def test_focal_reduces_to_cross_entropy_at_gamma_zero_and_down_weights_easy_pixels():
-    assert float(focal(LABELS, LOGITS, gamma=0.0)) == pytest.approx(float(cross_entropy(LABELS, LOGITS)), rel=1e-6)
+    assert float(focal(LABELS, LOGITS, gamma=0.0)) == pytest.approx(
+        float(cross_entropy(LABELS, LOGITS)), rel=1e-6
+    )
     log_true = [_log_softmax([2, 0])[0], _log_softmax([0, 1])[1]]
     expected = -sum((1 - math.exp(value)) ** 2 * value for value in log_true) / 2
     assert float(focal(LABELS, LOGITS)) == pytest.approx(expected, rel=1e-6)
-    assert float(cross_entropy_dice(LABELS, LOGITS)) == pytest.approx(float(cross_entropy(LABELS, LOGITS)) + float(soft_dice(LABELS, LOGITS)), rel=1e-6)
+    assert float(cross_entropy_dice(LABELS, LOGITS)) == pytest.approx(
+        float(cross_entropy(LABELS, LOGITS)) + float(soft_dice(LABELS, LOGITS)), rel=1e-6
+    )
 
 
 def test_all_ignored_gives_zero_not_nan():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cocoseg.pipeline.training.input import evaluation_dataset
 from cocoseg.pipeline.core.tf_runtime import tensorflow
+from cocoseg.pipeline.training.input import evaluation_dataset
 from cocoseg.pipeline.training.loop import make_train_step
 
 tf = tensorflow()

@@ -8,9 +8,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-CATEGORIES = [{"id": 1, "name": "circle", "supercategory": "shape"},
-              {"id": 2, "name": "square", "supercategory": "shape"},
-              {"id": 3, "name": "triangle", "supercategory": "shape"}]
+CATEGORIES = [
+    {"id": 1, "name": "circle", "supercategory": "shape"},
+    {"id": 2, "name": "square", "supercategory": "shape"},
+    {"id": 3, "name": "triangle", "supercategory": "shape"},
+]
 COLOURS = {1: (220, 60, 60), 2: (60, 200, 80), 3: (70, 90, 230)}
 
 
@@ -41,11 +43,17 @@ def write_shapes_dataset(folder: Path, images: int, seed: int, size: int = 64) -
             cv2.fillPoly(picture, [np.round(polygon).astype(np.int32)], tuple(int(value) for value in colour))
             flat = [round(float(value), 2) for value in polygon.ravel()]
             xs, ys = polygon[:, 0], polygon[:, 1]
-            coco["annotations"].append({
-                "id": len(coco["annotations"]) + 1, "image_id": index + 1, "category_id": kind, "iscrowd": 0,
-                "segmentation": [flat], "bbox": [float(xs.min()), float(ys.min()), float(np.ptp(xs)), float(np.ptp(ys))],
-                "area": float(0.5 * abs(np.dot(xs, np.roll(ys, 1)) - np.dot(ys, np.roll(xs, 1)))),
-            })
+            coco["annotations"].append(
+                {
+                    "id": len(coco["annotations"]) + 1,
+                    "image_id": index + 1,
+                    "category_id": kind,
+                    "iscrowd": 0,
+                    "segmentation": [flat],
+                    "bbox": [float(xs.min()), float(ys.min()), float(np.ptp(xs)), float(np.ptp(ys))],
+                    "area": float(0.5 * abs(np.dot(xs, np.roll(ys, 1)) - np.dot(ys, np.roll(xs, 1)))),
+                }
+            )
         name = f"shape_{index:04d}.png"
         cv2.imwrite(str(image_folder / name), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
         coco["images"].append({"id": index + 1, "file_name": name, "width": size, "height": size})

@@ -35,13 +35,13 @@ from cocoseg.pipeline.annotation.store import (
     saved_images,
 )
 from cocoseg.pipeline.annotation.strokes import AnnotationError
+from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.data.coco import validate_coco
-from cocoseg.pipeline.data.registry import get_dataset, load_split
 from cocoseg.pipeline.data.labels import build_label_map
 from cocoseg.pipeline.data.masks import semantic_mask
+from cocoseg.pipeline.data.registry import get_dataset, load_split
 from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.plan import plan
-from cocoseg.pipeline.core.workspace import Workspace
 from tests.conftest import DEMO_TRAIN_IMAGES, DEMO_TRAIN_JSON, DEMO_VAL_IMAGES, DEMO_VAL_JSON, LIMIT
 
 VOC = build_label_map("voc21")
@@ -62,7 +62,12 @@ def demo_image(file_name: str, split: str = "val") -> tuple[dict, np.ndarray]:
     annotations = [item for item in data["annotations"] if item["image_id"] == image["id"]]
     mask = semantic_mask(annotations, image["height"], image["width"], VOC)
     folder = DEMO_VAL_IMAGES if split == "val" else DEMO_TRAIN_IMAGES
-    return {"file_name": file_name, "width": image["width"], "height": image["height"], "source": str(folder / file_name)}, mask
+    return {
+        "file_name": file_name,
+        "width": image["width"],
+        "height": image["height"],
+        "source": str(folder / file_name),
+    }, mask
 
 
 def saved_form(mask: np.ndarray) -> np.ndarray:
@@ -70,9 +75,13 @@ def saved_form(mask: np.ndarray) -> np.ndarray:
     return np.where(mask == 255, 0, mask).astype(np.uint8)
 
 
-def save(workspace, file_name, version, mask=None, split="val", dataset="demo", label_map=VOC, max_bytes=LIMIT) -> str:
+def save(
+    workspace, file_name, version, mask=None, split="val", dataset="demo", label_map=VOC, max_bytes=LIMIT
+) -> str:
     image, real_mask = demo_image(file_name, split)
-    return save_image(workspace, dataset, image, real_mask if mask is None else mask, label_map, version, max_bytes)
+    return save_image(
+        workspace, dataset, image, real_mask if mask is None else mask, label_map, version, max_bytes
+    )
 
 
 def assert_valid_file(workspace, dataset="demo") -> dict:
@@ -83,6 +92,7 @@ def assert_valid_file(workspace, dataset="demo") -> dict:
 
 
 # --- save / open / reopen --------------------------------------------------------------------
+
 
 def test_open_before_the_first_save_is_empty(workspace):
     assert open_annotations(workspace, "demo") == ({"images": [], "annotations": [], "categories": []}, "")
@@ -97,12 +107,16 @@ def test_save_then_open_and_reopen(workspace):
     assert opened_version == version and len(version) == 64
     assert [item["file_name"] for item in data["images"]] == [VAL_NAMES[0]]
     assert data["images"][0]["source"] == image["source"] and data["images"][0]["width"] == 640
-    assert {category["id"] for category in data["categories"]} == {ids[0] for ids in VOC.class_to_categories.values()}
+    assert {category["id"] for category in data["categories"]} == {
+        ids[0] for ids in VOC.class_to_categories.values()
+    }
     assert data["cocoseg"]["label_map"]["name"] == "voc21"
     assert_valid_file(workspace)
     assert np.array_equal(load_saved(workspace, "demo", VAL_NAMES[0], VOC), saved_form(mask))
     rows = saved_images(workspace, "demo")
-    assert rows[0]["file_name"] == VAL_NAMES[0] and rows[0]["classes"] == ["car", "person"] and rows[0]["saved"]
+    assert (
+        rows[0]["file_name"] == VAL_NAMES[0] and rows[0]["classes"] == ["car", "person"] and rows[0]["saved"]
+    )
 
 
 def test_ids_stay_unique_over_saves_and_a_resave_replaces_the_image(workspace):
@@ -146,22 +160,27 @@ def test_another_label_map_is_refused(workspace):
     before = annotations_file(workspace, "demo").read_bytes()
     image, mask = demo_image(VAL_NAMES[1])
     with pytest.raises(AnnotationError, match="use label map voc21 .* not coco80"):
-        save_image(workspace, "demo", image, np.where(mask == 255, 0, 1).astype(np.uint8), COCO80, version, LIMIT)
+        save_image(
+            workspace, "demo", image, np.where(mask == 255, 0, 1).astype(np.uint8), COCO80, version, LIMIT
+        )
     with pytest.raises(AnnotationError, match="use label map voc21"):
         load_saved(workspace, "demo", VAL_NAMES[0], COCO80)
     assert annotations_file(workspace, "demo").read_bytes() == before
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"source": "relative/000000532481.jpg"}, "absolute path"),
-    ({"source": "/nowhere/000000532481.jpg"}, "does not exist"),
-    ({"source": str(DEMO_VAL_JSON)}, "neither an image of a registered dataset"),
-    ({"source": "NOT-AN-IMAGE"}, "cannot be read"),
-    ({"width": 641}, "is 640x426, not 641x426"),
-    ({"width": "640"}, "whole numbers"),
-    ({"file_name": "../../etc/passwd"}, "climbs out"),
-    ({"file_name": "/etc/passwd"}, "absolute"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"source": "relative/000000532481.jpg"}, "absolute path"),
+        ({"source": "/nowhere/000000532481.jpg"}, "does not exist"),
+        ({"source": str(DEMO_VAL_JSON)}, "neither an image of a registered dataset"),
+        ({"source": "NOT-AN-IMAGE"}, "cannot be read"),
+        ({"width": 641}, "is 640x426, not 641x426"),
+        ({"width": "640"}, "whole numbers"),
+        ({"file_name": "../../etc/passwd"}, "climbs out"),
+        ({"file_name": "/etc/passwd"}, "absolute"),
+    ],
+)
 def test_bad_image_descriptions_are_refused(workspace, change, message):
     image, mask = demo_image(VAL_NAMES[0])
     if change.get("source") == "NOT-AN-IMAGE":  # text named .jpg, in the workspace's upload folder
@@ -184,8 +203,12 @@ def test_pictures_outside_registered_datasets_and_the_workspace_are_refused(work
 
 def test_bad_masks_and_names_are_refused(workspace):
     image, mask = demo_image(VAL_NAMES[0])
-    for bad_mask, message in ((mask[:-1], "mask is 640x425"), (np.zeros_like(mask), "nothing to save"),
-                              (mask.astype(np.int32), "uint8"), (np.full_like(mask, 40), "class 40")):
+    for bad_mask, message in (
+        (mask[:-1], "mask is 640x425"),
+        (np.zeros_like(mask), "nothing to save"),
+        (mask.astype(np.int32), "uint8"),
+        (np.full_like(mask, 40), "class 40"),
+    ):
         with pytest.raises(AnnotationError, match=message):
             save_image(workspace, "demo", image, bad_mask, VOC, "", LIMIT)
     with pytest.raises(AnnotationError, match="not allowed"):
@@ -198,8 +221,15 @@ def test_an_upload_kept_in_the_workspace_can_be_saved(workspace):
     uploads = workspace.annotations_dir / "uploads-images"
     uploads.mkdir(parents=True)
     shutil.copy(image["source"], uploads / "upload-abc.png")
-    version = save_image(workspace, "uploads", {**image, "file_name": "upload-abc.png", "source": str(uploads / "upload-abc.png")},
-                         mask, VOC, "", LIMIT)
+    version = save_image(
+        workspace,
+        "uploads",
+        {**image, "file_name": "upload-abc.png", "source": str(uploads / "upload-abc.png")},
+        mask,
+        VOC,
+        "",
+        LIMIT,
+    )
     assert version and saved_images(workspace, "uploads")[0]["file_name"] == "upload-abc.png"
 
 
@@ -233,6 +263,7 @@ def test_damaged_file_is_reported(workspace):
 
 
 # --- concurrency ---------------------------------------------------------------------------------
+
 
 def save_with_retries(workspace_root: str, names: list[str], results=None) -> int:
     """Save each image, reopening after a conflict as the page's "reload" does; returns conflicts seen."""
@@ -270,15 +301,22 @@ def test_two_threads_never_lose_a_save(workspace):
         class Sink:
             put = results.append
 
-        threads = [threading.Thread(target=save_after_barrier, args=(str(workspace.root), name, version, barrier, Sink))
-                   for name in VAL_NAMES[1:3]]
+        threads = [
+            threading.Thread(
+                target=save_after_barrier, args=(str(workspace.root), name, version, barrier, Sink)
+            )
+            for name in VAL_NAMES[1:3]
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(60)
         assert sorted(results) == ["conflict", "saved"], round_number
         _data, version = open_annotations(workspace, "demo")
-    threads = [threading.Thread(target=save_with_retries, args=(str(workspace.root), list(names))) for names in (VAL_NAMES[:2], VAL_NAMES[2:])]
+    threads = [
+        threading.Thread(target=save_with_retries, args=(str(workspace.root), list(names)))
+        for names in (VAL_NAMES[:2], VAL_NAMES[2:])
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -290,7 +328,10 @@ def test_two_threads_never_lose_a_save(workspace):
 def test_two_processes_keep_both_saves_or_get_the_conflict(workspace):
     version = save(workspace, VAL_NAMES[0], "")
     barrier, results = SPAWN.Barrier(2), SPAWN.Queue()
-    racers = [SPAWN.Process(target=save_after_barrier, args=(str(workspace.root), name, version, barrier, results)) for name in VAL_NAMES[1:3]]
+    racers = [
+        SPAWN.Process(target=save_after_barrier, args=(str(workspace.root), name, version, barrier, results))
+        for name in VAL_NAMES[1:3]
+    ]
     for racer in racers:
         racer.start()
     outcomes = sorted(results.get(timeout=120) for _racer in racers)
@@ -314,7 +355,10 @@ def test_two_processes_keep_both_saves_or_get_the_conflict(workspace):
     reader = threading.Thread(target=read_while_writing)
     reader.start()
     batches = ((VAL_NAMES[1], VAL_NAMES[3]), (VAL_NAMES[2], VAL_NAMES[0]))
-    writers = [SPAWN.Process(target=save_with_retries, args=(str(workspace.root), list(names), results)) for names in batches]
+    writers = [
+        SPAWN.Process(target=save_with_retries, args=(str(workspace.root), list(names), results))
+        for names in batches
+    ]
     try:
         for writer in writers:
             writer.start()
@@ -330,16 +374,24 @@ def test_two_processes_keep_both_saves_or_get_the_conflict(workspace):
     assert sorted(image["file_name"] for image in data["images"]) == sorted(VAL_NAMES)
     ids = [item["id"] for item in data["annotations"]]
     assert len(ids) == len(set(ids))
-    saves = 1 + 1 + sum(len(names) for names in batches)  # the first save, the race's winner, every writer's images
-    assert data["cocoseg"]["next_image_id"] == saves + 1  # each save took one new image id (from 1): none lost, none extra
+    saves = (
+        1 + 1 + sum(len(names) for names in batches)
+    )  # the first save, the race's winner, every writer's images
+    assert (
+        data["cocoseg"]["next_image_id"] == saves + 1
+    )  # each save took one new image id (from 1): none lost, none extra
     # a save conflicts only when the other writer saved after it opened, each time a different save of the other's
-    assert len(conflicts) == len(batches) and all(0 <= count <= len(names) for count in conflicts for names in batches), conflicts
+    assert len(conflicts) == len(batches) and all(
+        0 <= count <= len(names) for count in conflicts for names in batches
+    ), conflicts
 
 
 # --- crashes and hostile disks ---------------------------------------------------------------
 
+
 def save_and_block_before_rename(workspace_root: str, name: str, version: str, marker: str) -> None:
     """Child: save, but stop for good just before the temp file is renamed over the target."""
+
     def blocking_replace(source, target):
         Path(marker).write_text(str(source))
         time.sleep(600)
@@ -353,7 +405,9 @@ def test_save_killed_between_write_and_rename_leaves_the_old_file(workspace, tmp
     path = annotations_file(workspace, "demo")
     before = path.read_bytes()
     marker = tmp_path / "renaming"
-    child = SPAWN.Process(target=save_and_block_before_rename, args=(str(workspace.root), VAL_NAMES[1], version, str(marker)))
+    child = SPAWN.Process(
+        target=save_and_block_before_rename, args=(str(workspace.root), VAL_NAMES[1], version, str(marker))
+    )
     child.start()
     try:
         deadline = time.monotonic() + 120
@@ -362,7 +416,9 @@ def test_save_killed_between_write_and_rename_leaves_the_old_file(workspace, tmp
         assert marker.exists(), "the child never reached the rename"
         temporary = Path(marker.read_text())
         assert temporary.parent == path.parent and temporary.name.startswith(".demo.json.")
-        assert json.loads(temporary.read_text())["images"][-1]["file_name"] == VAL_NAMES[1]  # fully written, not renamed
+        assert (
+            json.loads(temporary.read_text())["images"][-1]["file_name"] == VAL_NAMES[1]
+        )  # fully written, not renamed
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.join(30)
@@ -392,10 +448,14 @@ def unwritable(folder: Path, monkeypatch):
         except OSError:
             writable = False
         if writable:
-            immutable = shutil.which("chattr") is not None and subprocess.run(
-                ["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+            immutable = (
+                shutil.which("chattr") is not None
+                and subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+            )
             if not immutable:
-                print("running as root without chattr: simulating the read-only folder with a failing mkstemp")
+                print(
+                    "running as root without chattr: simulating the read-only folder with a failing mkstemp"
+                )
 
                 def refuse(*_arguments, **_keywords):
                     raise PermissionError(errno.EACCES, "Permission denied")
@@ -413,8 +473,11 @@ def test_read_only_annotations_folder_is_a_clear_error(workspace, monkeypatch):
     path = annotations_file(workspace, "demo")
     before = path.read_bytes()
     with unwritable(path.parent, monkeypatch):
-        with pytest.raises(AnnotationError, match="cannot save the annotations in .*(Permission denied|Operation not permitted)"
-                                                  ".*previous annotations are unchanged"):
+        with pytest.raises(
+            AnnotationError,
+            match="cannot save the annotations in .*(Permission denied|Operation not permitted)"
+            ".*previous annotations are unchanged",
+        ):
             save(workspace, VAL_NAMES[1], version)
     assert path.read_bytes() == before
     assert [item.name for item in path.parent.iterdir()] == ["demo.json"]
@@ -426,8 +489,13 @@ def small_disk(tmp_path: Path, monkeypatch):
     """A real 2 MB tmpfs when this process may mount one; else writes fail with ENOSPC (simulated)."""
     mount_point = tmp_path / "small-disk"
     mount_point.mkdir()
-    mounted = shutil.which("mount") is not None and subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)], capture_output=True).returncode == 0
+    mounted = (
+        shutil.which("mount") is not None
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)], capture_output=True
+        ).returncode
+        == 0
+    )
     try:
         yield mount_point, mounted
     finally:
@@ -453,7 +521,9 @@ def test_full_disk_is_a_clear_error_and_keeps_the_old_file(tmp_path, monkeypatch
                 raise OSError(errno.ENOSPC, "No space left on device")
 
             monkeypatch.setattr(os, "fsync", no_space)
-        with pytest.raises(AnnotationError, match="No space left on device; the previous annotations are unchanged"):
+        with pytest.raises(
+            AnnotationError, match="No space left on device; the previous annotations are unchanged"
+        ):
             save(workspace, VAL_NAMES[1], version)
         monkeypatch.undo()
         assert path.read_bytes() == before
@@ -463,6 +533,7 @@ def test_full_disk_is_a_clear_error_and_keeps_the_old_file(tmp_path, monkeypatch
 
 # --- export and feeding back into training ----------------------------------------------------------
 
+
 def test_export_coco_and_png_masks(workspace, tmp_path):
     version = ""
     for name in VAL_NAMES[:2]:
@@ -471,7 +542,9 @@ def test_export_coco_and_png_masks(workspace, tmp_path):
     assert written == [tmp_path / "coco" / "demo.json"]
     assert json.loads(written[0].read_text()) == open_annotations(workspace, "demo")[0]
     written = export_annotations(workspace, "demo", tmp_path / "masks", "png-masks")
-    assert sorted(path.name for path in written) == sorted(["000000532481.png", "000000184324.png", "classes.json"])
+    assert sorted(path.name for path in written) == sorted(
+        ["000000532481.png", "000000184324.png", "classes.json"]
+    )
     for name in VAL_NAMES[:2]:
         decoded = cv2.imread(str(tmp_path / "masks" / name.replace(".jpg", ".png")), cv2.IMREAD_UNCHANGED)
         assert decoded.dtype == np.uint8 and np.array_equal(decoded, load_saved(workspace, "demo", name, VOC))
@@ -522,16 +595,26 @@ def test_register_corrections_as_an_overlay_of_the_source_splits(workspace):
     entry = get_dataset(workspace, "demo-overlay")
     assert entry.split("val").images == DEMO_VAL_IMAGES.resolve()
     prepared = plan(workspace, PrepareConfig("demo-overlay", labels="voc21"), LIMIT)
-    assert [len(split.tasks) for split in prepared.splits] == [len(_demo("train")["images"]), len(_demo("val")["images"])]
+    assert [len(split.tasks) for split in prepared.splits] == [
+        len(_demo("train")["images"]),
+        len(_demo("val")["images"]),
+    ]
     original = load_split(get_dataset(workspace, "demo"), "val", LIMIT)
     overlaid = load_split(entry, "val", LIMIT)
     image = next(item for item in overlaid.images if item["file_name"] == VAL_NAMES[0])
     annotations = overlaid.annotations_by_image[image["id"]]
     assert np.array_equal(semantic_mask(annotations, 426, 640, VOC), corrected)
     kept = sorted(item["category_id"] for item in annotations if VOC.class_of(item["category_id"]) == 0)
-    assert kept == sorted(item["category_id"] for item in original.annotations_by_image[image["id"]] if VOC.class_of(item["category_id"]) == 0)
+    assert kept == sorted(
+        item["category_id"]
+        for item in original.annotations_by_image[image["id"]]
+        if VOC.class_of(item["category_id"]) == 0
+    )
     others = [item for item in original.images if item["file_name"] != VAL_NAMES[0]]
-    assert all(overlaid.annotations_by_image[item["id"]] == original.annotations_by_image[item["id"]] for item in others)
+    assert all(
+        overlaid.annotations_by_image[item["id"]] == original.annotations_by_image[item["id"]]
+        for item in others
+    )
     assert len({item["id"] for item in overlaid.annotations}) == len(overlaid.annotations)
 
 
@@ -539,17 +622,30 @@ def test_register_refusals(workspace):
     with pytest.raises(AnnotationError, match="no saved annotations for demo yet"):
         register_corrections(workspace, "demo", "fresh", "dataset", LIMIT)
     save(workspace, VAL_NAMES[0], "")
-    for name, mode, message in (("demo", "dataset", "exists already"), ("../x", "dataset", "not allowed"),
-                                ("fresh", "merge", "unknown mode 'merge'")):
+    for name, mode, message in (
+        ("demo", "dataset", "exists already"),
+        ("../x", "dataset", "not allowed"),
+        ("fresh", "merge", "unknown mode 'merge'"),
+    ):
         with pytest.raises(AnnotationError, match=message):
             register_corrections(workspace, "demo", name, mode, LIMIT)
     image, mask = demo_image(VAL_NAMES[0])
     uploads = workspace.annotations_dir / "uploads-images"
     uploads.mkdir(parents=True)
     shutil.copy(image["source"], uploads / "upload-abc.png")
-    save_image(workspace, "uploads", {**image, "file_name": "upload-abc.png", "source": str(uploads / "upload-abc.png")}, mask, VOC, "", LIMIT)
+    save_image(
+        workspace,
+        "uploads",
+        {**image, "file_name": "upload-abc.png", "source": str(uploads / "upload-abc.png")},
+        mask,
+        VOC,
+        "",
+        LIMIT,
+    )
     with pytest.raises(AnnotationError, match="'uploads' is not one"):
         register_corrections(workspace, "uploads", "fresh", "overlay", LIMIT)
-    registration = register_corrections(workspace, "uploads", "fresh", "dataset", LIMIT)  # the pictures are already in place
+    registration = register_corrections(
+        workspace, "uploads", "fresh", "dataset", LIMIT
+    )  # the pictures are already in place
     assert registration.images == 1 and (uploads / "upload-abc.png").is_file()
     assert annotation_export.REGISTERED_FOLDER in str(registration.splits["train"])

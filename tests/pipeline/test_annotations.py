@@ -10,7 +10,8 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as strategies
+from hypothesis import given, settings
+from hypothesis import strategies as strategies
 from hypothesis.extra import numpy as numpy_strategies
 from pycocotools import mask as coco_mask
 
@@ -74,7 +75,9 @@ REAL_CANVAS_JSON = (
 # the zoomed capture differed from the first in one place only: the picture's scale
 # (0.62 -> 0.78); the strokes keep their canvas coordinates and scale 1 (compared byte for byte
 # when it was recorded), so it is written here as that one replacement
-REAL_ZOOMED_CANVAS_JSON = REAL_CANVAS_JSON.replace('"scaleX":0.62,"scaleY":0.62', '"scaleX":0.78,"scaleY":0.78', 1)
+REAL_ZOOMED_CANVAS_JSON = REAL_CANVAS_JSON.replace(
+    '"scaleX":0.62,"scaleY":0.62', '"scaleX":0.78,"scaleY":0.78', 1
+)
 assert REAL_ZOOMED_CANVAS_JSON != REAL_CANVAS_JSON
 REAL_GEOMETRY = CanvasGeometry(image_width=640, image_height=426, canvas_width=400, canvas_height=266)
 
@@ -88,24 +91,65 @@ def pencil(points, colour=AEROPLANE, width=6.0) -> dict:
     """A free-drawing path as fabric writes it: absolute points, pathOffset = their box centre."""
     xs, ys = [x for x, _y in points], [y for _x, y in points]
     commands = [["M", *points[0]]] + [["L", *point] for point in points[1:]]
-    return {"type": "path", "originX": "left", "originY": "top", "left": min(xs) - width / 2, "top": min(ys) - width / 2,
-            "width": max(xs) - min(xs), "height": max(ys) - min(ys), "stroke": colour, "strokeWidth": width, "fill": None,
-            "scaleX": 1, "scaleY": 1, "angle": 0, "pathOffset": {"x": (min(xs) + max(xs)) / 2, "y": (min(ys) + max(ys)) / 2},
-            "path": commands}
+    return {
+        "type": "path",
+        "originX": "left",
+        "originY": "top",
+        "left": min(xs) - width / 2,
+        "top": min(ys) - width / 2,
+        "width": max(xs) - min(xs),
+        "height": max(ys) - min(ys),
+        "stroke": colour,
+        "strokeWidth": width,
+        "fill": None,
+        "scaleX": 1,
+        "scaleY": 1,
+        "angle": 0,
+        "pathOffset": {"x": (min(xs) + max(xs)) / 2, "y": (min(ys) + max(ys)) / 2},
+        "path": commands,
+    }
 
 
 def rectangle(left, top, width, height, fill=BICYCLE, stroke=None, stroke_width=0) -> dict:
-    return {"type": "rect", "originX": "left", "originY": "top", "left": left, "top": top, "width": width, "height": height,
-            "fill": fill, "stroke": stroke, "strokeWidth": stroke_width, "scaleX": 1, "scaleY": 1, "angle": 0}
+    return {
+        "type": "rect",
+        "originX": "left",
+        "originY": "top",
+        "left": left,
+        "top": top,
+        "width": width,
+        "height": height,
+        "fill": fill,
+        "stroke": stroke,
+        "strokeWidth": stroke_width,
+        "scaleX": 1,
+        "scaleY": 1,
+        "angle": 0,
+    }
 
 
 def line(start, end, colour=BIRD, width=2) -> dict:
     """A fabric line: centred origin, x1..y2 relative to the centre (as fabric 2 writes them)."""
     centre = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
-    return {"type": "line", "originX": "center", "originY": "center", "left": centre[0], "top": centre[1],
-            "width": abs(end[0] - start[0]), "height": abs(end[1] - start[1]), "stroke": colour, "fill": colour,
-            "strokeWidth": width, "x1": start[0] - centre[0], "y1": start[1] - centre[1], "x2": end[0] - centre[0],
-            "y2": end[1] - centre[1], "scaleX": 1, "scaleY": 1, "angle": 0}
+    return {
+        "type": "line",
+        "originX": "center",
+        "originY": "center",
+        "left": centre[0],
+        "top": centre[1],
+        "width": abs(end[0] - start[0]),
+        "height": abs(end[1] - start[1]),
+        "stroke": colour,
+        "fill": colour,
+        "strokeWidth": width,
+        "x1": start[0] - centre[0],
+        "y1": start[1] - centre[1],
+        "x2": end[0] - centre[0],
+        "y2": end[1] - centre[1],
+        "scaleX": 1,
+        "scaleY": 1,
+        "angle": 0,
+    }
 
 
 def rows_and_columns(mask, value):
@@ -115,16 +159,43 @@ def rows_and_columns(mask, value):
 
 # --- colours and geometry ------------------------------------------------------------
 
-@pytest.mark.parametrize("text, expected", [
-    ("#800000", "#800000"), ("#ABCDEF", "#abcdef"), ("  #abc ", "#aabbcc"), ("rgb(0, 128, 0)", "#008000"),
-    ("RGB( 0,128 ,0 )", "#008000"), ("rgba(128, 0, 0, 0.5)", "#800000"), ("rgba(1,2,3,1)", "#010203"), ("rgb(127.6, 0, 0)", "#800000"),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("#800000", "#800000"),
+        ("#ABCDEF", "#abcdef"),
+        ("  #abc ", "#aabbcc"),
+        ("rgb(0, 128, 0)", "#008000"),
+        ("RGB( 0,128 ,0 )", "#008000"),
+        ("rgba(128, 0, 0, 0.5)", "#800000"),
+        ("rgba(1,2,3,1)", "#010203"),
+        ("rgb(127.6, 0, 0)", "#800000"),
+    ],
+)
 def test_parse_colour_accepts_css_forms(text, expected):
     assert parse_colour(text) == expected
 
 
-@pytest.mark.parametrize("text", ["red", "#12345", "#1234567", "rgb(1, 2)", "rgb(256, 0, 0)", "rgba(1, 2, 3)", "rgb(1,2,3,0.5)",
-                                  "rgb(-1, 0, 0)", "rgba(1, 2, 3, 2)", "", None, 128, "#gggggg", "x" * 500])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "red",
+        "#12345",
+        "#1234567",
+        "rgb(1, 2)",
+        "rgb(256, 0, 0)",
+        "rgba(1, 2, 3)",
+        "rgb(1,2,3,0.5)",
+        "rgb(-1, 0, 0)",
+        "rgba(1, 2, 3, 2)",
+        "",
+        None,
+        128,
+        "#gggggg",
+        "x" * 500,
+    ],
+)
 def test_parse_colour_refuses_the_rest(text):
     with pytest.raises(AnnotationError, match="not a colour"):
         parse_colour(text)
@@ -139,12 +210,19 @@ def test_class_colours_cover_every_class_and_the_eraser():
 
 def test_geometry_is_validated_and_scales_by_width():
     assert CanvasGeometry(1000, 500, 400, 200).scale == 2.5
-    for bad in ((0, 10, 10, 10), (10, 10, -1, 10), (10.0, 10, 10, 10), (True, 10, 10, 10), (10, 10, 10, 10**9)):
+    for bad in (
+        (0, 10, 10, 10),
+        (10, 10, -1, 10),
+        (10.0, 10, 10, 10),
+        (True, 10, 10, 10),
+        (10, 10, 10, 10**9),
+    ):
         with pytest.raises(AnnotationError, match="canvas geometry"):
             CanvasGeometry(*bad)
 
 
 # --- hand-written strokes --------------------------------------------------------------
+
 
 def test_horizontal_pencil_stroke_at_scale_one():
     geometry = CanvasGeometry(80, 40, 80, 40)
@@ -170,22 +248,28 @@ def test_rectangle_fills_its_area_at_both_scales():
     for scale, geometry in ((1, CanvasGeometry(100, 80, 100, 80)), (2.5, CanvasGeometry(250, 200, 100, 80))):
         mask = strokes_to_mask(canvas(rectangle(30, 40, 20, 10)), geometry, COLOURS)
         expected = np.zeros_like(mask)
-        expected[int(40 * scale):int(50 * scale), int(30 * scale):int(50 * scale)] = 2
+        expected[int(40 * scale) : int(50 * scale), int(30 * scale) : int(50 * scale)] = 2
         assert np.array_equal(mask, expected), scale
 
 
 def test_rectangle_with_transparent_fill_takes_its_stroke_colour_and_width():
     # fabric's box is width + strokeWidth wide, placed at left/top: [30, 52] x [40, 52]
-    mask = strokes_to_mask(canvas(rectangle(30, 40, 20, 10, fill="transparent", stroke=BIRD, stroke_width=2)),
-                           CanvasGeometry(100, 80, 100, 80), COLOURS)
+    mask = strokes_to_mask(
+        canvas(rectangle(30, 40, 20, 10, fill="transparent", stroke=BIRD, stroke_width=2)),
+        CanvasGeometry(100, 80, 100, 80),
+        COLOURS,
+    )
     expected = np.zeros_like(mask)
     expected[40:52, 30:52] = 3
     assert np.array_equal(mask, expected)
 
 
 def test_rectangle_rim_in_another_class_is_painted_over_the_fill():
-    mask = strokes_to_mask(canvas(rectangle(10, 10, 20, 20, fill=BICYCLE, stroke=BIRD, stroke_width=4)),
-                           CanvasGeometry(60, 60, 60, 60), COLOURS)
+    mask = strokes_to_mask(
+        canvas(rectangle(10, 10, 20, 20, fill=BICYCLE, stroke=BIRD, stroke_width=4)),
+        CanvasGeometry(60, 60, 60, 60),
+        COLOURS,
+    )
     # box [10, 34]: fill covers [12, 32], the rim +-2 around x=12/32 and y=12/32
     assert mask[22, 22] == 2 and mask[10, 22] == 3 and mask[22, 33] == 3 and mask[22, 16] == 2
     assert mask[9, 22] == 0 and mask[22, 34] == 0
@@ -217,7 +301,12 @@ def test_later_strokes_win():
 
 def test_eraser_paints_background_over_the_prefilled_mask():
     base = np.full((40, 80), 3, dtype=np.uint8)
-    mask = strokes_to_mask(canvas(pencil([(10, 20), (50, 20)], colour=ERASER_COLOUR, width=6)), CanvasGeometry(80, 40, 80, 40), COLOURS, base)
+    mask = strokes_to_mask(
+        canvas(pencil([(10, 20), (50, 20)], colour=ERASER_COLOUR, width=6)),
+        CanvasGeometry(80, 40, 80, 40),
+        COLOURS,
+        base,
+    )
     assert (mask[17:23, 10:50] == 0).all()
     assert (mask[:17] == 3).all() and (mask[23:] == 3).all()
     assert (base == 3).all()  # the base is copied, never changed
@@ -265,8 +354,17 @@ def test_rotated_rectangle_turns_about_its_corner():
 
 def test_circle_fills_its_disc():
     # dash-canvas's circle tool: origin left/center, so the centre is (left + radius, top)
-    circle = {"type": "circle", "originX": "left", "originY": "center", "left": 10, "top": 20, "radius": 5,
-              "fill": BIRD, "stroke": None, "strokeWidth": 0}
+    circle = {
+        "type": "circle",
+        "originX": "left",
+        "originY": "center",
+        "left": 10,
+        "top": 20,
+        "radius": 5,
+        "fill": BIRD,
+        "stroke": None,
+        "strokeWidth": 0,
+    }
     mask = strokes_to_mask(canvas(circle), CanvasGeometry(40, 40, 40, 40), COLOURS)
     ys, xs = np.mgrid[0:40, 0:40] + 0.5
     assert np.array_equal(mask == 3, np.hypot(xs - 15, ys - 20) <= 5)
@@ -275,7 +373,9 @@ def test_circle_fills_its_disc():
 @settings(max_examples=300, deadline=None)
 @given(
     size=strategies.tuples(strategies.integers(1, 30), strategies.integers(1, 30)),
-    points=strategies.lists(strategies.tuples(strategies.floats(-10, 40), strategies.floats(-10, 40)), min_size=1, max_size=6),
+    points=strategies.lists(
+        strategies.tuples(strategies.floats(-10, 40), strategies.floats(-10, 40)), min_size=1, max_size=6
+    ),
     radius=strategies.floats(0.5, 12),
 )
 def test_strokes_paint_exactly_the_pixel_centres_within_half_the_width(size, points, radius):
@@ -288,11 +388,17 @@ def test_strokes_paint_exactly_the_pixel_centres_within_half_the_width(size, poi
     _paint_polyline(mask, points, radius, 1)
     ys, xs = np.mgrid[0:height, 0:width] + 0.5
     distance = np.full((height, width), np.inf)
-    for start, end in (zip(points[:-1], points[1:]) if len(points) > 1 else [(points[0], points[0])]):
+    for start, end in zip(points[:-1], points[1:]) if len(points) > 1 else [(points[0], points[0])]:
         delta = end - start
         length_squared = float(delta @ delta)
-        share = np.clip(((xs - start[0]) * delta[0] + (ys - start[1]) * delta[1]) / length_squared, 0, 1) if length_squared else 0.0
-        distance = np.minimum(distance, np.hypot(xs - start[0] - share * delta[0], ys - start[1] - share * delta[1]))
+        share = (
+            np.clip(((xs - start[0]) * delta[0] + (ys - start[1]) * delta[1]) / length_squared, 0, 1)
+            if length_squared
+            else 0.0
+        )
+        distance = np.minimum(
+            distance, np.hypot(xs - start[0] - share * delta[0], ys - start[1] - share * delta[1])
+        )
     decided = np.abs(distance - radius) > 1e-6
     assert np.array_equal((mask == 1)[decided], (distance <= radius)[decided])
 
@@ -302,29 +408,57 @@ def test_strokes_paint_exactly_the_pixel_centres_within_half_the_width(size, poi
 GEOMETRY = CanvasGeometry(80, 40, 80, 40)
 
 
-@pytest.mark.parametrize("drawing, message", [
-    ("{not json", "not valid JSON"),
-    ("[1, 2]", "not a canvas"),
-    ('{"version": "2.4"}', "not a canvas"),
-    ({"objects": "many"}, "not a canvas"),
-    ('{"objects": []}', "nothing is drawn"),
-    (canvas(picture={"type": "image", "left": 0, "top": 0, "width": 80, "height": 40, "scaleX": 1, "scaleY": 1}), "nothing is drawn"),
-    (canvas(pencil([(200, 200), (300, 200)])), "stroke 1 \\(path\\) lies entirely outside the picture"),
-    (canvas(rectangle(10, 10, 5, 5), rectangle(-50, -50, 20, 20)), "stroke 2 \\(rect\\) lies entirely outside"),
-    (canvas(pencil([(10, 10), (20, 10)], colour="#123456")), "colour #123456 is not a class of voc21"),
-    (canvas(pencil([(10, 10), (20, 10)], colour="red")), "stroke 1 \\(path\\): colour 'red' is not a colour"),
-    (canvas({"type": "textbox", "text": "hi"}), "type 'textbox' are not supported"),
-    (canvas({**pencil([(10, 10), (20, 10)]), "path": [["A", 1, 2, 3, 4, 5, 6, 7]]}), "path command 'A' is not supported"),
-    (canvas({**pencil([(10, 10), (20, 10)]), "path": [["L", 1, 2]]}), "does not start with M"),
-    (canvas({**pencil([(10, 10), (20, 10)]), "path": [["M", 1]]}), "needs 2 numbers"),
-    ('{"objects": [{"type": "path", "stroke": "#800000", "strokeWidth": 2, "path": [["M", NaN, 1]]}]}', "not a finite number"),
-    (canvas({**pencil([(10, 10), (20, 10)]), "left": "10"}), "left is '10', not a finite number"),
-    (canvas({**pencil([(10, 10), (20, 10)]), "stroke": None}), "has no stroke colour"),
-    (canvas(rectangle(10, 10, 5, 5, fill=None)), "neither a fill nor a stroke colour"),
-    (canvas({**rectangle(10, 10, 5, 5), "scaleX": 0}), "scaled to nothing"),
-    ("[" * 100_000 + "]" * 100_000, "not valid JSON|not a canvas"),
-    ({"objects": [5]}, "not a fabric object"),
-])
+@pytest.mark.parametrize(
+    "drawing, message",
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "not a canvas"),
+        ('{"version": "2.4"}', "not a canvas"),
+        ({"objects": "many"}, "not a canvas"),
+        ('{"objects": []}', "nothing is drawn"),
+        (
+            canvas(
+                picture={
+                    "type": "image",
+                    "left": 0,
+                    "top": 0,
+                    "width": 80,
+                    "height": 40,
+                    "scaleX": 1,
+                    "scaleY": 1,
+                }
+            ),
+            "nothing is drawn",
+        ),
+        (canvas(pencil([(200, 200), (300, 200)])), "stroke 1 \\(path\\) lies entirely outside the picture"),
+        (
+            canvas(rectangle(10, 10, 5, 5), rectangle(-50, -50, 20, 20)),
+            "stroke 2 \\(rect\\) lies entirely outside",
+        ),
+        (canvas(pencil([(10, 10), (20, 10)], colour="#123456")), "colour #123456 is not a class of voc21"),
+        (
+            canvas(pencil([(10, 10), (20, 10)], colour="red")),
+            "stroke 1 \\(path\\): colour 'red' is not a colour",
+        ),
+        (canvas({"type": "textbox", "text": "hi"}), "type 'textbox' are not supported"),
+        (
+            canvas({**pencil([(10, 10), (20, 10)]), "path": [["A", 1, 2, 3, 4, 5, 6, 7]]}),
+            "path command 'A' is not supported",
+        ),
+        (canvas({**pencil([(10, 10), (20, 10)]), "path": [["L", 1, 2]]}), "does not start with M"),
+        (canvas({**pencil([(10, 10), (20, 10)]), "path": [["M", 1]]}), "needs 2 numbers"),
+        (
+            '{"objects": [{"type": "path", "stroke": "#800000", "strokeWidth": 2, "path": [["M", NaN, 1]]}]}',
+            "not a finite number",
+        ),
+        (canvas({**pencil([(10, 10), (20, 10)]), "left": "10"}), "left is '10', not a finite number"),
+        (canvas({**pencil([(10, 10), (20, 10)]), "stroke": None}), "has no stroke colour"),
+        (canvas(rectangle(10, 10, 5, 5, fill=None)), "neither a fill nor a stroke colour"),
+        (canvas({**rectangle(10, 10, 5, 5), "scaleX": 0}), "scaled to nothing"),
+        ("[" * 100_000 + "]" * 100_000, "not valid JSON|not a canvas"),
+        ({"objects": [5]}, "not a fabric object"),
+    ],
+)
 def test_refusals_name_the_problem(drawing, message):
     with pytest.raises(AnnotationError, match=message):
         strokes_to_mask(drawing, GEOMETRY, COLOURS)
@@ -339,7 +473,10 @@ def test_absurd_sizes_are_refused():
         strokes_to_mask(canvas(long_stroke), GEOMETRY, COLOURS)
 
 
-@pytest.mark.parametrize("base", [np.zeros((40, 81), np.uint8), np.zeros((40, 80), np.int32), np.zeros((40, 80, 3), np.uint8), [[0]]])
+@pytest.mark.parametrize(
+    "base",
+    [np.zeros((40, 81), np.uint8), np.zeros((40, 80), np.int32), np.zeros((40, 80, 3), np.uint8), [[0]]],
+)
 def test_base_of_the_wrong_shape_or_type_is_refused(base):
     with pytest.raises(AnnotationError, match="pre-filled mask"):
         strokes_to_mask(canvas(rectangle(1, 1, 5, 5)), GEOMETRY, COLOURS, base)
@@ -351,6 +488,7 @@ def test_a_stroke_partly_outside_is_clipped():
 
 
 # --- the real dash-canvas JSON -------------------------------------------------------------
+
 
 def test_real_dash_canvas_json_lands_where_the_mouse_drew():
     mask = strokes_to_mask(REAL_CANVAS_JSON, REAL_GEOMETRY, COLOURS)
@@ -376,7 +514,10 @@ def test_real_json_after_the_canvas_zoom_button_uses_the_zoomed_picture():
 
 def test_real_json_parsed_or_text_give_the_same_mask():
     parsed = json.loads(REAL_CANVAS_JSON)
-    assert np.array_equal(strokes_to_mask(parsed, REAL_GEOMETRY, COLOURS), strokes_to_mask(REAL_CANVAS_JSON, REAL_GEOMETRY, COLOURS))
+    assert np.array_equal(
+        strokes_to_mask(parsed, REAL_GEOMETRY, COLOURS),
+        strokes_to_mask(REAL_CANVAS_JSON, REAL_GEOMETRY, COLOURS),
+    )
     assert parsed == json.loads(REAL_CANVAS_JSON)  # not changed
 
 
@@ -398,7 +539,9 @@ def test_mask_to_coco_rle_and_back_is_identical(mask, image_id, first_id):
         return
     annotations = mask_to_annotations(mask, VOC, image_id, first_id)
     classes = sorted(int(value) for value in np.unique(mask) if value)
-    assert [annotation["category_id"] for annotation in annotations] == [VOC.class_to_categories[index][0] for index in classes]
+    assert [annotation["category_id"] for annotation in annotations] == [
+        VOC.class_to_categories[index][0] for index in classes
+    ]
     assert [annotation["id"] for annotation in annotations] == list(range(first_id, first_id + len(classes)))
     for annotation, class_index in zip(annotations, classes):
         region = np.asfortranarray((mask == class_index).astype(np.uint8))
@@ -429,6 +572,10 @@ def test_annotations_to_mask_refuses_unknown_categories_and_broken_rle():
 
 def test_saved_categories_keep_coco_names_so_the_presets_accept_them():
     categories = label_map_categories(VOC)
-    assert len(categories) == 20 and categories[0] == {"id": 5, "name": "airplane", "supercategory": "vehicle"}
+    assert len(categories) == 20 and categories[0] == {
+        "id": 5,
+        "name": "airplane",
+        "supercategory": "vehicle",
+    }
     assert is_coco_compatible(categories)
     assert build_label_map("voc21", categories).class_to_categories == VOC.class_to_categories

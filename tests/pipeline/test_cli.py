@@ -23,18 +23,30 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run_cocoseg(*arguments: str, home: Path) -> subprocess.CompletedProcess:
     environment = {**os.environ, "COCOSEG_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "cocoseg", *arguments], cwd=ROOT, env=environment,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "cocoseg", *arguments],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_validate_and_stats_demo_print_real_figures(isolated_home):
     validated = run_cocoseg("data", "validate", "demo", home=isolated_home)
     assert validated.returncode == 0, validated.stderr
-    assert "demo/train: 80/80 images valid, 705/705 annotations valid, 80 categories, 6 crowd regions" in validated.stdout
+    assert (
+        "demo/train: 80/80 images valid, 705/705 annotations valid, 80 categories, 6 crowd regions"
+        in validated.stdout
+    )
     assert "demo/val: 80/80 images valid, 815/815 annotations valid" in validated.stdout
     stats = run_cocoseg("data", "stats", "demo", "--split", "val", "--top", "3", home=isolated_home)
     assert stats.returncode == 0, stats.stderr
-    assert "demo/val: 80 images, 815/815 annotations used, 11 crowd, 80 categories, label map coco80 (81 classes)" in stats.stdout
+    assert (
+        "demo/val: 80 images, 815/815 annotations used, 11 crowd, 80 categories, label map coco80 (81 classes)"
+        in stats.stdout
+    )
     assert "person                 209" in stats.stdout
     assert "Traceback" not in stats.stderr
 
@@ -43,10 +55,25 @@ def test_validate_and_stats_demo_print_real_figures(isolated_home):
     "arguments, code, message",
     [
         (("data", "stats", "nope"), cli.EXIT_INPUT, "no dataset called 'nope'"),
-        (("data", "add", "x", "--annotations", "/nonexistent.json", "--images", str(DEMO_VAL_IMAGES)), cli.EXIT_INPUT, "not found"),
-        (("data", "add", "../x", "--annotations", str(DEMO_VAL_JSON), "--images", str(DEMO_VAL_IMAGES)), cli.EXIT_INPUT, "not allowed"),
+        (
+            ("data", "add", "x", "--annotations", "/nonexistent.json", "--images", str(DEMO_VAL_IMAGES)),
+            cli.EXIT_INPUT,
+            "not found",
+        ),
+        (
+            ("data", "add", "../x", "--annotations", str(DEMO_VAL_JSON), "--images", str(DEMO_VAL_IMAGES)),
+            cli.EXIT_INPUT,
+            "not allowed",
+        ),
         (("data", "stats", "demo", "--labels", "custom", "--classes", "unicorn"), cli.EXIT_INPUT, "unicorn"),
-        (("data", "frobnicate",), cli.EXIT_USAGE, "invalid choice"),
+        (
+            (
+                "data",
+                "frobnicate",
+            ),
+            cli.EXIT_USAGE,
+            "invalid choice",
+        ),
     ],
 )
 def test_errors_are_one_line_with_reliable_exit_codes(isolated_home, arguments, code, message):
@@ -60,7 +87,22 @@ def test_validate_exits_1_on_errors_and_lists_them(isolated_home, tmp_path, demo
     demo_val_copy["annotations"].append(dict(demo_val_copy["annotations"][1]))
     annotations = tmp_path / "broken.json"
     annotations.write_text(json.dumps(demo_val_copy))
-    assert cli.main(["data", "add", "broken", "--annotations", str(annotations), "--images", str(DEMO_VAL_IMAGES), "--split", "val"]) == 0
+    assert (
+        cli.main(
+            [
+                "data",
+                "add",
+                "broken",
+                "--annotations",
+                str(annotations),
+                "--images",
+                str(DEMO_VAL_IMAGES),
+                "--split",
+                "val",
+            ]
+        )
+        == 0
+    )
     assert cli.main(["data", "validate", "broken"]) == cli.EXIT_PROBLEMS
     output = capsys.readouterr().out
     assert "2 errors, 0 warnings" in output
@@ -73,20 +115,42 @@ def test_validate_exits_1_on_errors_and_lists_them(isolated_home, tmp_path, demo
 def test_broken_json_is_one_line_not_a_traceback(isolated_home, tmp_path, capsys):
     annotations = tmp_path / "truncated.json"
     annotations.write_text(DEMO_VAL_JSON.read_text()[:5000])
-    assert cli.main(["data", "add", "cut", "--annotations", str(annotations), "--images", str(DEMO_VAL_IMAGES)]) == 0
+    assert (
+        cli.main(["data", "add", "cut", "--annotations", str(annotations), "--images", str(DEMO_VAL_IMAGES)])
+        == 0
+    )
     assert cli.main(["data", "validate", "cut"]) == cli.EXIT_INPUT
     assert cli.main(["data", "stats", "cut"]) == cli.EXIT_INPUT
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 2 and all(line.startswith("cocoseg: error:") and "truncated" in line for line in errors)
+    assert len(errors) == 2 and all(
+        line.startswith("cocoseg: error:") and "truncated" in line for line in errors
+    )
 
 
 def test_data_list_json_and_remove(isolated_home, capsys):
-    assert cli.main(["data", "add", "mine", "--annotations", str(DEMO_VAL_JSON), "--images", str(DEMO_VAL_IMAGES), "--split", "val"]) == 0
+    assert (
+        cli.main(
+            [
+                "data",
+                "add",
+                "mine",
+                "--annotations",
+                str(DEMO_VAL_JSON),
+                "--images",
+                str(DEMO_VAL_IMAGES),
+                "--split",
+                "val",
+            ]
+        )
+        == 0
+    )
     assert "registered mine/val" in capsys.readouterr().out
     assert cli.main(["data", "list", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     assert listing[0]["name"] == "demo" and set(listing[0]["splits"]) == {"train", "val"}
-    assert listing[1]["name"] == "mine" and listing[1]["splits"]["val"]["annotations"] == str(DEMO_VAL_JSON.resolve())
+    assert listing[1]["name"] == "mine" and listing[1]["splits"]["val"]["annotations"] == str(
+        DEMO_VAL_JSON.resolve()
+    )
     assert cli.main(["data", "remove", "mine"]) == 0
     assert cli.main(["data", "remove", "demo"]) == cli.EXIT_INPUT
     assert cli.main(["data", "list", "--json"]) == 0
@@ -95,10 +159,17 @@ def test_data_list_json_and_remove(isolated_home, capsys):
 
 def test_export_masks_writes_pngs_named_after_images(isolated_home, tmp_path, capsys):
     out = tmp_path / "masks"
-    assert cli.main(["data", "export-masks", "demo", "--split", "val", "--labels", "voc21", "--out", str(out)]) == 0
+    assert (
+        cli.main(["data", "export-masks", "demo", "--split", "val", "--labels", "voc21", "--out", str(out)])
+        == 0
+    )
     assert "wrote 80 masks" in capsys.readouterr().out
     classes = json.loads((out / "classes.json").read_text())
-    assert classes["name"] == "voc21" and classes["classes"][15]["name"] == "person" and classes["ignore_index"] == 255
+    assert (
+        classes["name"] == "voc21"
+        and classes["classes"][15]["name"] == "person"
+        and classes["ignore_index"] == 255
+    )
     dataset = load_coco(DEMO_VAL_JSON, DEMO_VAL_IMAGES, 1024**3)
     label_map = build_label_map("voc21", dataset.categories)
     pngs = sorted(path.name for path in out.glob("*.png"))
@@ -106,7 +177,9 @@ def test_export_masks_writes_pngs_named_after_images(isolated_home, tmp_path, ca
     for image in dataset.images[:10]:
         written = cv2.imread(str(out / Path(image["file_name"]).with_suffix(".png")), cv2.IMREAD_UNCHANGED)
         assert written.dtype == np.uint8 and written.shape == (image["height"], image["width"])
-        expected = semantic_mask(dataset.annotations_by_image[image["id"]], image["height"], image["width"], label_map)
+        expected = semantic_mask(
+            dataset.annotations_by_image[image["id"]], image["height"], image["width"], label_map
+        )
         np.testing.assert_array_equal(written, expected)
     assert not list(out.glob(".*.tmp"))
 
@@ -119,22 +192,59 @@ def test_export_masks_all_splits_go_to_subfolders(isolated_home, tmp_path):
 
 def test_export_masks_protocol_options(isolated_home, tmp_path, capsys):
     out = tmp_path / "larger"
-    assert cli.main(["data", "export-masks", "demo", "--split", "val", "--overlap", "larger-first", "--crowd", "paint", "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "data",
+                "export-masks",
+                "demo",
+                "--split",
+                "val",
+                "--overlap",
+                "larger-first",
+                "--crowd",
+                "paint",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "classes.json").read_text())["overlap"] == "larger-first"
     dataset = load_coco(DEMO_VAL_JSON, DEMO_VAL_IMAGES, 1024**3)
-    painted = build_label_map("coco80", dataset.categories).with_protocol(crowd="paint", overlap="larger-first")
+    painted = build_label_map("coco80", dataset.categories).with_protocol(
+        crowd="paint", overlap="larger-first"
+    )
     image = dataset.images[0]
     written = cv2.imread(str(out / Path(image["file_name"]).with_suffix(".png")), cv2.IMREAD_UNCHANGED)
-    np.testing.assert_array_equal(written, semantic_mask(dataset.annotations_by_image[image["id"]], image["height"], image["width"], painted))
-    assert cli.main(["data", "export-masks", "demo", "--labels", "voc21", "--overlap", "larger-first", "--out", str(tmp_path / "no")]) == cli.EXIT_INPUT
+    np.testing.assert_array_equal(
+        written,
+        semantic_mask(dataset.annotations_by_image[image["id"]], image["height"], image["width"], painted),
+    )
+    assert (
+        cli.main(
+            [
+                "data",
+                "export-masks",
+                "demo",
+                "--labels",
+                "voc21",
+                "--overlap",
+                "larger-first",
+                "--out",
+                str(tmp_path / "no"),
+            ]
+        )
+        == cli.EXIT_INPUT
+    )
     assert "voc21 carries its own mask protocol" in capsys.readouterr().err
     assert not (tmp_path / "no").exists()
 
 
 def test_runs_cancel_goes_through_the_registry(isolated_home, capsys):
     """``cocoseg runs cancel`` works for a run another process trains: it only writes the request."""
-    from cocoseg.pipeline.jobs.registry import create_run, process_identity
     from cocoseg.pipeline.core.workspace import Workspace
+    from cocoseg.pipeline.jobs.registry import create_run, process_identity
 
     workspace = Workspace(isolated_home).ensure()
     queued = create_run(workspace, {"model": "unet", "epochs": 2}, "unet")

@@ -18,7 +18,22 @@ def test_shorthand_expands_to_run():
 
 
 def test_prepare_prints_a_summary_and_lists_the_set(isolated_home, capsys):
-    arguments = ["prepare", "demo", "--labels", "voc21", "--size", "64", "--shards", "2", "--workers", "1", "--sampling", "repeat-factor", "--top", "3"]
+    arguments = [
+        "prepare",
+        "demo",
+        "--labels",
+        "voc21",
+        "--size",
+        "64",
+        "--shards",
+        "2",
+        "--workers",
+        "1",
+        "--sampling",
+        "repeat-factor",
+        "--top",
+        "3",
+    ]
     assert cli.main(arguments) == cli.EXIT_OK
     output = capsys.readouterr().out
     assert "wrote " in output and "demo-voc21-64-" in output
@@ -31,7 +46,10 @@ def test_prepare_prints_a_summary_and_lists_the_set(isolated_home, capsys):
 
 
 def test_dry_run_json_writes_nothing(isolated_home, capsys):
-    assert cli.main(["prepare", "demo", "--labels", "supercategory", "--size", "64", "--dry-run", "--json"]) == cli.EXIT_OK
+    assert (
+        cli.main(["prepare", "demo", "--labels", "supercategory", "--size", "64", "--dry-run", "--json"])
+        == cli.EXIT_OK
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["exists"] is False and result["splits"]["val"]["images"] == 80
     assert not (isolated_home / "prepared").exists()
@@ -39,15 +57,46 @@ def test_dry_run_json_writes_nothing(isolated_home, capsys):
 
 def test_config_errors_name_the_field(isolated_home, capsys):
     assert cli.main(["prepare", "demo", "--size", "100"]) == cli.EXIT_INPUT
-    assert cli.main(["prepare", "demo", "--labels", "custom", "--classes", "person,unicorn", "--size", "64"]) == cli.EXIT_INPUT
+    assert (
+        cli.main(["prepare", "demo", "--labels", "custom", "--classes", "person,unicorn", "--size", "64"])
+        == cli.EXIT_INPUT
+    )
     errors = capsys.readouterr().err.splitlines()
-    assert errors[0].startswith("cocoseg: error: size:") and errors[1].startswith("cocoseg: error: classes:") and "unicorn" in errors[1]
+    assert (
+        errors[0].startswith("cocoseg: error: size:")
+        and errors[1].startswith("cocoseg: error: classes:")
+        and "unicorn" in errors[1]
+    )
 
 
 def test_preview_writes_a_png_grid(isolated_home, tmp_path, capsys):
     out = tmp_path / "grid.png"
-    assert cli.main(["prepare", "preview", "demo", "--labels", "voc21", "--size", "64", "--index", "1", "--count", "6", "--columns", "3", "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "prepare",
+                "preview",
+                "demo",
+                "--labels",
+                "voc21",
+                "--size",
+                "64",
+                "--index",
+                "1",
+                "--count",
+                "6",
+                "--columns",
+                "3",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     grid = cv2.imread(str(out))
     assert grid.shape == (2 * 64 + 4, 3 * (2 * 64 + 4) + 2 * 4, 3)
     assert "wrote 6 augmentations of" in capsys.readouterr().out
-    assert cli.main(["prepare", "preview", "demo", "--size", "64", "--index", "500", "--out", str(out)]) == cli.EXIT_INPUT
+    assert (
+        cli.main(["prepare", "preview", "demo", "--size", "64", "--index", "500", "--out", str(out)])
+        == cli.EXIT_INPUT
+    )

@@ -17,12 +17,20 @@ from tests.celery_support import PROJECT_ROOT, free_port, start_redis, start_wor
 REFUSAL_TIMEOUT_S = 20
 
 
-def _cocoseg(*arguments: str, timeout: float = REFUSAL_TIMEOUT_S, **environment: str) -> subprocess.CompletedProcess:
+def _cocoseg(
+    *arguments: str, timeout: float = REFUSAL_TIMEOUT_S, **environment: str
+) -> subprocess.CompletedProcess:
     """Run the CLI in a child process (a worker that wrongly started must not replace the test process)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
     env.update(environment)
-    return subprocess.run([sys.executable, "-m", "cocoseg", *arguments], cwd=PROJECT_ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "cocoseg", *arguments],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_without_a_broker_url_the_worker_refuses_with_exit_code_2(isolated_home):
@@ -30,7 +38,10 @@ def test_without_a_broker_url_the_worker_refuses_with_exit_code_2(isolated_home)
     assert finished.returncode == 2
     message = finished.stderr.strip()
     assert len(message.splitlines()) == 1
-    assert message.startswith("cocoseg: error: COCOSEG_BROKER_URL is not set") and "redis://127.0.0.1:6379/0" in message
+    assert (
+        message.startswith("cocoseg: error: COCOSEG_BROKER_URL is not set")
+        and "redis://127.0.0.1:6379/0" in message
+    )
 
 
 def test_an_unreachable_redis_is_refused_quickly(isolated_home):
@@ -45,14 +56,24 @@ def test_an_unreachable_redis_is_refused_quickly(isolated_home):
 
 
 def test_a_broker_url_that_is_not_redis_is_refused(isolated_home):
-    finished = _cocoseg("worker", COCOSEG_HOME=str(isolated_home), COCOSEG_BROKER_URL="amqp://guest@127.0.0.1//")
-    assert finished.returncode == 2 and "must be a Redis URL" in finished.stderr and "'amqp'" in finished.stderr
+    finished = _cocoseg(
+        "worker", COCOSEG_HOME=str(isolated_home), COCOSEG_BROKER_URL="amqp://guest@127.0.0.1//"
+    )
+    assert (
+        finished.returncode == 2 and "must be a Redis URL" in finished.stderr and "'amqp'" in finished.stderr
+    )
 
 
 def test_help_lists_the_options():
     finished = _cocoseg("worker", "--help")
     assert finished.returncode == 0
-    for option in ("--concurrency N", "--loglevel LEVEL", "--queues NAMES", "COCOSEG_BROKER_URL", "default 1"):
+    for option in (
+        "--concurrency N",
+        "--loglevel LEVEL",
+        "--queues NAMES",
+        "COCOSEG_BROKER_URL",
+        "default 1",
+    ):
         assert option in finished.stdout
     assert _cocoseg("worker", "--concurrency", "0").returncode == 2
 
@@ -62,17 +83,37 @@ def test_options_become_celery_worker_arguments():
     from cocoseg.pipeline.core.settings import get_settings
 
     parser = build_parser(get_settings())
-    assert celery_arguments(parser.parse_args(["worker"])) == ["worker", "--pool", "prefork", "--concurrency", "1", "--loglevel", "info"]
-    chosen = parser.parse_args(["worker", "--concurrency", "3", "--loglevel", "debug", "--queues", "celery,gpu"])
-    assert celery_arguments(chosen)[-6:] == ["--concurrency", "3", "--loglevel", "debug", "--queues", "celery,gpu"]
+    assert celery_arguments(parser.parse_args(["worker"])) == [
+        "worker",
+        "--pool",
+        "prefork",
+        "--concurrency",
+        "1",
+        "--loglevel",
+        "info",
+    ]
+    chosen = parser.parse_args(
+        ["worker", "--concurrency", "3", "--loglevel", "debug", "--queues", "celery,gpu"]
+    )
+    assert celery_arguments(chosen)[-6:] == [
+        "--concurrency",
+        "3",
+        "--loglevel",
+        "debug",
+        "--queues",
+        "celery,gpu",
+    ]
 
 
-@pytest.mark.parametrize("url, shown", [
-    ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
-    ("redis://:secret@cache.lan:6380/2", "redis://:***@cache.lan:6380/2"),
-    ("rediss://user:secret@cache.lan/0", "rediss://user:***@cache.lan/0"),
-    ("unix:///run/redis.sock?db=1&password=secret", "unix:///run/redis.sock?db=1&password=***"),
-])
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        ("redis://:secret@cache.lan:6380/2", "redis://:***@cache.lan:6380/2"),
+        ("rediss://user:secret@cache.lan/0", "rediss://user:***@cache.lan/0"),
+        ("unix:///run/redis.sock?db=1&password=secret", "unix:///run/redis.sock?db=1&password=***"),
+    ],
+)
 def test_passwords_never_reach_messages(url, shown):
     assert redacted(url) == shown
 
@@ -81,8 +122,14 @@ def test_passwords_never_reach_messages(url, shown):
 def test_the_celery_module_refuses_without_a_broker_url(isolated_home):
     env = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
     env["COCOSEG_HOME"] = str(isolated_home)
-    finished = subprocess.run([sys.executable, "-m", "celery", "--app", "cocoseg.app.worker", "worker"], cwd=PROJECT_ROOT, env=env,
-                              capture_output=True, text=True, timeout=60)
+    finished = subprocess.run(
+        [sys.executable, "-m", "celery", "--app", "cocoseg.app.worker", "worker"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert finished.returncode != 0
     assert "COCOSEG_BROKER_URL is not set" in finished.stdout + finished.stderr
 
@@ -94,10 +141,15 @@ def test_a_real_worker_starts_without_tensorflow_and_stops_on_ctrl_c(tmp_path):
     redis_process = start_redis(tmp_path / "redis")
     try:
         worker = start_worker(tmp_path / "home", redis_process.url(0), tmp_path / "worker.log")
-        tree = [psutil.Process(worker.process.pid), *psutil.Process(worker.process.pid).children(recursive=True)]
+        tree = [
+            psutil.Process(worker.process.pid),
+            *psutil.Process(worker.process.pid).children(recursive=True),
+        ]
         assert len(tree) == 2  # the main process and one pool process (--concurrency default 1)
         for process in tree:
-            assert not any("tensorflow" in mapped.path for mapped in process.memory_maps()), "TensorFlow was loaded"
+            assert not any("tensorflow" in mapped.path for mapped in process.memory_maps()), (
+                "TensorFlow was loaded"
+            )
         assert "background_callback_" in worker.log()  # Celery lists the app's background jobs as its tasks
         started = time.monotonic()
         assert worker.stop(signal.SIGINT) == 0

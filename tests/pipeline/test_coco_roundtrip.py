@@ -109,7 +109,13 @@ def test_polygon_mask_rle_round_trip(case):
 
 
 @SETTINGS
-@given(hnp.arrays(np.uint8, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=40), elements=st.integers(0, 1)))
+@given(
+    hnp.arrays(
+        np.uint8,
+        hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=40),
+        elements=st.integers(0, 1),
+    )
+)
 def test_any_binary_mask_round_trips_and_needs_fortran_order(mask):
     height, width = mask.shape
     rle = encode(mask)
@@ -139,12 +145,14 @@ def coco_datasets(draw):
     image_ids = draw(st.lists(st.integers(0, 2**31 - 1), min_size=1, max_size=4, unique=True))
     images = []
     for index, image_id in enumerate(image_ids):
-        images.append({
-            "id": image_id,
-            "file_name": f"{draw(st.sampled_from(['', 'sub/']))}img_{index}_{image_id}.jpg",
-            "width": draw(st.integers(4, 64)),
-            "height": draw(st.integers(4, 64)),
-        })
+        images.append(
+            {
+                "id": image_id,
+                "file_name": f"{draw(st.sampled_from(['', 'sub/']))}img_{index}_{image_id}.jpg",
+                "width": draw(st.integers(4, 64)),
+                "height": draw(st.integers(4, 64)),
+            }
+        )
     category_ids = draw(st.lists(st.integers(0, 10**6), min_size=1, max_size=5, unique=True))
     categories = [{"id": cid, "name": draw(names), "supercategory": draw(names)} for cid in category_ids]
     annotation_ids = draw(st.lists(st.integers(1, 2**40), min_size=0, max_size=8, unique=True))
@@ -195,7 +203,11 @@ def test_load_save_load_is_idempotent_and_keeps_ids(data):
         assert second.images == first.images
         assert second.annotations == first.annotations
         assert second.categories == first.categories
-        assert second.extra == first.extra == {k: v for k, v in data.items() if k not in ("images", "annotations", "categories")}
+        assert (
+            second.extra
+            == first.extra
+            == {k: v for k, v in data.items() if k not in ("images", "annotations", "categories")}
+        )
         assert "area-missing" not in second.report.counts
         assert second.report.errors == 0
         assert second.report.totals == first.report.totals

@@ -7,8 +7,16 @@ import shutil
 
 import pytest
 
-from cocoseg.pipeline.data.registry import RegistryError, add_dataset, get_dataset, list_datasets, overview, remove_dataset, split_report
 from cocoseg.pipeline.core.workspace import UnsafePathError
+from cocoseg.pipeline.data.registry import (
+    RegistryError,
+    add_dataset,
+    get_dataset,
+    list_datasets,
+    overview,
+    remove_dataset,
+    split_report,
+)
 from tests.conftest import DEMO_VAL_IMAGES, DEMO_VAL_JSON
 
 LIMIT = 1024**3

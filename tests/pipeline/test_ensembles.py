@@ -9,9 +9,15 @@ import numpy as np
 import onnx
 import pytest
 
-from cocoseg.pipeline.inference.ensembles import EnsembleError, combine, create_ensemble, fused_agreement, normalised_weights
-from cocoseg.pipeline.inference.predictor import Predictor
+from cocoseg.pipeline.inference.ensembles import (
+    EnsembleError,
+    combine,
+    create_ensemble,
+    fused_agreement,
+    normalised_weights,
+)
 from cocoseg.pipeline.inference.model_store import get_entry
+from cocoseg.pipeline.inference.predictor import Predictor
 from tests.conftest import LIMIT
 
 
@@ -30,18 +36,22 @@ def test_mean_averages_probabilities():
 def test_weighted_follows_the_weights():
     first = _probabilities([0.9, 0.1])
     second = _probabilities([0.2, 0.8])
-    assert combine([first, second], "weighted", [0.9, 0.1])[0][0].tolist() == [0]   # 0.83 vs 0.17
-    assert combine([first, second], "weighted", [0.1, 0.9])[0][0].tolist() == [1]   # 0.27 vs 0.73
-    np.testing.assert_allclose(combine([first, second], "weighted", [3, 1])[1][0, 0], [0.725, 0.275], rtol=1e-6)
+    assert combine([first, second], "weighted", [0.9, 0.1])[0][0].tolist() == [0]  # 0.83 vs 0.17
+    assert combine([first, second], "weighted", [0.1, 0.9])[0][0].tolist() == [1]  # 0.27 vs 0.73
+    np.testing.assert_allclose(
+        combine([first, second], "weighted", [3, 1])[1][0, 0], [0.725, 0.275], rtol=1e-6
+    )
     assert normalised_weights([2, 2, 4]) == [0.25, 0.25, 0.5]
     with pytest.raises(EnsembleError, match="non-negative"):
         normalised_weights([1, -1])
 
 
 def test_vote_takes_the_majority_and_breaks_ties_to_the_lowest_class():
-    members = [_probabilities([0.1, 0.9, 0.0], [0.0, 0.1, 0.9]),
-               _probabilities([0.2, 0.8, 0.0], [0.0, 0.9, 0.1]),
-               _probabilities([0.9, 0.1, 0.0], [0.9, 0.1, 0.0])]
+    members = [
+        _probabilities([0.1, 0.9, 0.0], [0.0, 0.1, 0.9]),
+        _probabilities([0.2, 0.8, 0.0], [0.0, 0.9, 0.1]),
+        _probabilities([0.9, 0.1, 0.0], [0.9, 0.1, 0.0]),
+    ]
     mask, scores = combine(members, "vote")
     assert mask[0].tolist() == [1, 0]  # 2 of 3 say class 1; then one vote each: lowest index wins
     np.testing.assert_allclose(scores[0], [[1 / 3, 2 / 3, 0], [1 / 3, 1 / 3, 1 / 3]], rtol=1e-6)
@@ -53,13 +63,17 @@ def test_vote_takes_the_majority_and_breaks_ties_to_the_lowest_class():
 def ensembles(prepared_workspace, exported_models):
     names = {}
     for strategy in ("mean", "weighted", "vote"):
-        names[strategy] = create_ensemble(prepared_workspace, f"test-{strategy}", exported_models, strategy, LIMIT).name
+        names[strategy] = create_ensemble(
+            prepared_workspace, f"test-{strategy}", exported_models, strategy, LIMIT
+        ).name
     return names
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["mean", "weighted", "vote"])
-def test_fused_graph_matches_running_members_one_by_one(prepared_workspace, exported_models, ensembles, strategy):
+def test_fused_graph_matches_running_members_one_by_one(
+    prepared_workspace, exported_models, ensembles, strategy
+):
     entry = get_entry(prepared_workspace, ensembles[strategy])
     card = entry.card
     assert card["kind"] == "ensemble" and card["members"] == exported_models and card["strategy"] == strategy
@@ -67,16 +81,28 @@ def test_fused_graph_matches_running_members_one_by_one(prepared_workspace, expo
     spec = json.loads((entry.folder / "ensemble.json").read_text())
     assert spec["members"] == exported_models and spec["weights"] == card["weights"]
     if strategy == "weighted":
-        mious = [json.loads((get_entry(prepared_workspace, name).evaluations_dir / "demo.val.fp32.json").read_text())["miou"] for name in exported_models]
+        mious = [
+            json.loads(
+                (get_entry(prepared_workspace, name).evaluations_dir / "demo.val.fp32.json").read_text()
+            )["miou"]
+            for name in exported_models
+        ]
         assert card["weights"] == pytest.approx([value / sum(mious) for value in mious])
     else:
         assert card["weights"] == [0.5, 0.5]
     graph = onnx.load(str(entry.folder / "model.onnx"))
-    assert [item.name for item in graph.graph.input] == ["image"] and [item.name for item in graph.graph.output] == ["mask", "probabilities"]
+    assert [item.name for item in graph.graph.input] == ["image"] and [
+        item.name for item in graph.graph.output
+    ] == ["mask", "probabilities"]
     # independently of creation's own check: other (random) images, batch of 5
     images = list(np.random.default_rng(7).integers(0, 256, (5, 90, 120, 3), dtype=np.uint8))
-    check = fused_agreement(Predictor(entry), [Predictor(get_entry(prepared_workspace, name)) for name in exported_models],
-                            strategy, card["weights"], images)
+    check = fused_agreement(
+        Predictor(entry),
+        [Predictor(get_entry(prepared_workspace, name)) for name in exported_models],
+        strategy,
+        card["weights"],
+        images,
+    )
     assert check["identical"]
 
 
@@ -86,7 +112,11 @@ def test_ensemble_is_evaluated_and_listed_beside_its_members(prepared_workspace,
 
     result = evaluate(prepared_workspace, ensembles["mean"], LIMIT)
     assert result["kind"] == "ensemble" and result["protocol"]["images"] == 80
-    rows = [row for row in leaderboard(prepared_workspace, "demo", "val") if row["variant"] == "fp32" and row["image_limit"] is None]
+    rows = [
+        row
+        for row in leaderboard(prepared_workspace, "demo", "val")
+        if row["variant"] == "fp32" and row["image_limit"] is None
+    ]
     names = {row["model"] for row in rows}
     assert {ensembles["mean"], *exported_models} <= names
     assert next(row for row in rows if row["model"] == ensembles["mean"])["members"] == exported_models

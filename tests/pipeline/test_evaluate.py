@@ -7,11 +7,19 @@ import pytest
 from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
 from sklearn.metrics import jaccard_score
 
-from cocoseg.pipeline.inference.evaluate import EvaluationError, EvaluationTarget, accumulate, empty_matrix, evaluate, leaderboard, metrics_from_matrix
 from cocoseg.pipeline.data.images import read_rgb
-from cocoseg.pipeline.inference.predictor import Predictor
 from cocoseg.pipeline.data.masks import semantic_mask
+from cocoseg.pipeline.inference.evaluate import (
+    EvaluationError,
+    EvaluationTarget,
+    accumulate,
+    empty_matrix,
+    evaluate,
+    leaderboard,
+    metrics_from_matrix,
+)
 from cocoseg.pipeline.inference.model_store import get_entry
+from cocoseg.pipeline.inference.predictor import Predictor
 from tests.conftest import LIMIT
 
 NAMES = ("background", "a", "b", "c", "d")
@@ -21,7 +29,9 @@ def _random_pair(seed: int):
     rng = np.random.default_rng(seed)
     truth = rng.integers(0, 4, (37, 53)).astype(np.uint8)  # class 4 never in the truth
     truth[rng.random(truth.shape) < 0.1] = 255
-    prediction = np.where(rng.random(truth.shape) < 0.6, truth, rng.integers(0, 4, truth.shape)).astype(np.uint8)
+    prediction = np.where(rng.random(truth.shape) < 0.6, truth, rng.integers(0, 4, truth.shape)).astype(
+        np.uint8
+    )
     prediction[prediction == 255] = 0
     return truth, prediction
 
@@ -37,7 +47,9 @@ def test_matrix_and_metrics_match_scikit_learn(seed):
     result = metrics_from_matrix(matrix, NAMES)
     iou = jaccard_score(truth[valid], prediction[valid], labels=range(4), average=None)
     np.testing.assert_allclose(result["per_class_iou"][:4], iou)
-    assert result["per_class_iou"][4] is None and result["per_class_dice"][4] is None  # absent from both: n/a, not 0 or 1
+    assert (
+        result["per_class_iou"][4] is None and result["per_class_dice"][4] is None
+    )  # absent from both: n/a, not 0 or 1
     assert result["miou"] == pytest.approx(iou.mean())
     assert result["pixel_accuracy"] == pytest.approx((truth[valid] == prediction[valid]).mean())
     dice = 2 * iou / (1 + iou)
@@ -54,7 +66,9 @@ def test_hand_computed_matrix_with_uncovered_pixels():
     # rows: truth 0,1,2; columns: prediction 0,1,2, none
     assert matrix.tolist() == [[1, 1, 0, 0], [0, 2, 0, 1], [1, 0, 1, 0]]
     result = metrics_from_matrix(matrix, ("background", "a", "b"))
-    assert result["per_class_iou"] == pytest.approx([1 / 3, 2 / 4, 1 / 2])  # the uncovered truth pixel counts as a miss
+    assert result["per_class_iou"] == pytest.approx(
+        [1 / 3, 2 / 4, 1 / 2]
+    )  # the uncovered truth pixel counts as a miss
     assert result["pixel_accuracy"] == pytest.approx(4 / 7) and result["pixels"] == 7
 
 
@@ -79,7 +93,9 @@ def test_evaluation_of_a_model_equals_scikit_learn_on_the_same_pixels(prepared_w
     truths, predictions = [], []
     for image in coco.images[:6]:
         picture = read_rgb(coco.image_path(image))
-        truth = semantic_mask(coco.annotations_by_image[image["id"]], picture.shape[0], picture.shape[1], label_map)
+        truth = semantic_mask(
+            coco.annotations_by_image[image["id"]], picture.shape[0], picture.shape[1], label_map
+        )
         prediction = predictor.predict(picture).mask
         assert prediction.shape == truth.shape == picture.shape[:2]
         truths.append(truth.ravel())
@@ -89,7 +105,11 @@ def test_evaluation_of_a_model_equals_scikit_learn_on_the_same_pixels(prepared_w
     reference = sklearn_confusion_matrix(truth[valid], prediction[valid], labels=range(21))
     assert np.array_equal(np.array(result["confusion_matrix"])[:, :21], reference)
     protocol = result["protocol"]
-    assert protocol["images"] == 6 and protocol["label_map"] == "voc21" and protocol["model_sha256"] == entry.card["sha256"]
+    assert (
+        protocol["images"] == 6
+        and protocol["label_map"] == "voc21"
+        and protocol["model_sha256"] == entry.card["sha256"]
+    )
     assert "original image size" in protocol["resolution"] and "255" in protocol["ignore"]
     assert (entry.evaluations_dir / "demo.val.fp32.first6.json").is_file()
 
@@ -98,14 +118,18 @@ def test_evaluation_of_a_model_equals_scikit_learn_on_the_same_pixels(prepared_w
 def test_leaderboard_lists_models_and_marks_replaced_files_stale(prepared_workspace, exported_models):
     rows = leaderboard(prepared_workspace, "demo", "val")
     full = [row for row in rows if row["image_limit"] is None]
-    assert {(row["model"], row["variant"]) for row in full} >= {(name, variant) for name in exported_models for variant in ("fp32", "int8", "fp16")}
+    assert {(row["model"], row["variant"]) for row in full} >= {
+        (name, variant) for name in exported_models for variant in ("fp32", "int8", "fp16")
+    }
     mious = [row["miou"] for row in full]
     assert mious == sorted(mious, reverse=True) and not any(row["stale"] for row in full)
     assert leaderboard(prepared_workspace, "demo", "train") == []
 
 
 @pytest.mark.slow
-def test_leaderboard_marks_results_of_a_replaced_model_file_stale(prepared_workspace, exported_models, workspace):
+def test_leaderboard_marks_results_of_a_replaced_model_file_stale(
+    prepared_workspace, exported_models, workspace
+):
     import json
     import shutil
 

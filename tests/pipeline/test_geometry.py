@@ -19,7 +19,12 @@ def test_placements():
     stretch = placement(640, 480, 128, "stretch")
     assert (stretch.scale_x, stretch.scale_y, stretch.offset_x, stretch.offset_y) == (0.2, 128 / 480, 0, 0)
     letterbox = placement(640, 480, 128, "letterbox")
-    assert (letterbox.resized_width, letterbox.resized_height, letterbox.offset_x, letterbox.offset_y) == (128, 96, 0, 16)
+    assert (letterbox.resized_width, letterbox.resized_height, letterbox.offset_x, letterbox.offset_y) == (
+        128,
+        96,
+        0,
+        16,
+    )
     crop = placement(640, 480, 128, "shorter-crop")
     assert (crop.resized_width, crop.resized_height, crop.offset_x, crop.offset_y) == (171, 128, -21, 0)
 

@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
-import onnxruntime
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
 
-from cocoseg.pipeline.inference.predictor import ProviderReport, provider_label, usable_providers
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+from onnx import TensorProto, helper
+
+from cocoseg.pipeline.inference.model_store import ModelEntry, ModelError, get_entry
+from cocoseg.pipeline.inference.onnx_graph import GraphError, check_external_data
+from cocoseg.pipeline.inference.predictor import (
+    InferenceInputError,
+    Predictor,
+    ProviderReport,
+    cached_session_count,
+    choose_providers,
+    clear_sessions,
+    load_session,
+    provider_label,
+    usable_providers,
+)
 
 
 def test_probe_reports_cpu_and_only_providers_that_open_a_session(capfd):
@@ -19,31 +41,35 @@ def test_probe_reports_cpu_and_only_providers_that_open_a_session(capfd):
 
 
 def test_device_follows_usable_providers():
-    assert ProviderReport("1", ("CUDAExecutionProvider", "CPUExecutionProvider"), ("CPUExecutionProvider",)).device == "CPU"
-    assert ProviderReport("1", ("CUDAExecutionProvider", "CPUExecutionProvider"), ("CUDAExecutionProvider", "CPUExecutionProvider")).device == "GPU"
+    assert (
+        ProviderReport(
+            "1", ("CUDAExecutionProvider", "CPUExecutionProvider"), ("CPUExecutionProvider",)
+        ).device
+        == "CPU"
+    )
+    assert (
+        ProviderReport(
+            "1",
+            ("CUDAExecutionProvider", "CPUExecutionProvider"),
+            ("CUDAExecutionProvider", "CPUExecutionProvider"),
+        ).device
+        == "GPU"
+    )
 
 
 def test_provider_labels():
-    assert [provider_label(name) for name in ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider", "OpenVINOExecutionProvider")] == [
-        "TensorRT", "CUDA", "CPU", "OpenVINO"]
+    assert [
+        provider_label(name)
+        for name in (
+            "TensorrtExecutionProvider",
+            "CUDAExecutionProvider",
+            "CPUExecutionProvider",
+            "OpenVINOExecutionProvider",
+        )
+    ] == ["TensorRT", "CUDA", "CPU", "OpenVINO"]
 
 
 # --- sessions and prediction (real exported models) -----------------------------------
-
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-
-import numpy as np  # noqa: E402
-import onnx  # noqa: E402
-import pytest  # noqa: E402
-from onnx import TensorProto, helper  # noqa: E402
-
-from cocoseg.pipeline.inference.predictor import InferenceInputError, Predictor, cached_session_count, choose_providers, clear_sessions, load_session  # noqa: E402
-from cocoseg.pipeline.inference.model_store import ModelEntry, ModelError, get_entry  # noqa: E402
-from cocoseg.pipeline.inference.onnx_graph import GraphError, check_external_data  # noqa: E402
 
 
 @pytest.fixture
@@ -66,10 +92,14 @@ def test_one_cached_session_per_model_file(model_copy):
 
 
 def test_importing_the_app_creates_no_session(tmp_path):
-    script = ("import sys; from pathlib import Path; from cocoseg.pipeline.core.workspace import Workspace; from cocoseg.app.main import create_app; "
-              "import cocoseg.pipeline.inference.predictor as inference; create_app(Workspace(Path(sys.argv[1]))); "
-              "print(inference.cached_session_count(), 'tensorflow' in sys.modules)")
-    finished = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    script = (
+        "import sys; from pathlib import Path; from cocoseg.pipeline.core.workspace import Workspace; from cocoseg.app.main import create_app; "
+        "import cocoseg.pipeline.inference.predictor as inference; create_app(Workspace(Path(sys.argv[1]))); "
+        "print(inference.cached_session_count(), 'tensorflow' in sys.modules)"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
     assert finished.returncode == 0, finished.stderr
     assert finished.stdout.split() == ["0", "False"]
 
@@ -97,9 +127,13 @@ def _external_data_model(location: str) -> onnx.ModelProto:
     for key, value in (("location", location), ("offset", "0"), ("length", "4")):
         entry = weight.external_data.add()
         entry.key, entry.value = key, value
-    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])], [weight])
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "w"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+        [weight],
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
@@ -118,14 +152,17 @@ def test_external_data_inside_the_folder_is_allowed(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("batch", [
-    np.zeros((128, 128, 3), np.uint8),            # rank 3
-    np.zeros((1, 128, 128, 3), np.float32),       # dtype
-    np.zeros((1, 64, 64, 3), np.uint8),           # size
-    np.zeros((1, 128, 128, 4), np.uint8),         # channels
-    np.zeros((0, 128, 128, 3), np.uint8),         # empty batch
-    [[1, 2, 3]],                                  # not an array
-])
+@pytest.mark.parametrize(
+    "batch",
+    [
+        np.zeros((128, 128, 3), np.uint8),  # rank 3
+        np.zeros((1, 128, 128, 3), np.float32),  # dtype
+        np.zeros((1, 64, 64, 3), np.uint8),  # size
+        np.zeros((1, 128, 128, 4), np.uint8),  # channels
+        np.zeros((0, 128, 128, 3), np.uint8),  # empty batch
+        [[1, 2, 3]],  # not an array
+    ],
+)
 def test_wrong_tensors_are_refused_before_session_run(model_copy, batch):
     predictor = Predictor(model_copy)
 
@@ -142,7 +179,9 @@ def test_wrong_tensors_are_refused_before_session_run(model_copy, batch):
 @pytest.mark.parametrize("resize", ["stretch", "letterbox", "shorter-crop"])
 @pytest.mark.parametrize("shape", [(1, 1), (100, 20000), (20000, 100), (3, 7)])
 def test_extreme_image_shapes_come_back_at_their_own_size(model_copy, resize, shape):
-    entry = dataclasses.replace(model_copy, card={**model_copy.card, "input": {**model_copy.card["input"], "resize": resize}})
+    entry = dataclasses.replace(
+        model_copy, card={**model_copy.card, "input": {**model_copy.card["input"], "resize": resize}}
+    )
     image = np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
     mask = Predictor(entry).predict(image).mask
     assert mask.shape == shape and mask.dtype == np.uint8
@@ -150,8 +189,15 @@ def test_extreme_image_shapes_come_back_at_their_own_size(model_copy, resize, sh
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("image", [np.zeros((10, 10), np.uint8), np.zeros((10, 10, 4), np.uint8), np.zeros((10, 10, 3), np.float32),
-                                   np.zeros((0, 10, 3), np.uint8)])
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((10, 10), np.uint8),
+        np.zeros((10, 10, 4), np.uint8),
+        np.zeros((10, 10, 3), np.float32),
+        np.zeros((0, 10, 3), np.uint8),
+    ],
+)
 def test_non_rgb_images_are_refused_with_a_message(model_copy, image):
     with pytest.raises(InferenceInputError, match="RGB uint8"):
         Predictor(model_copy).predict(image)

@@ -18,9 +18,9 @@ import pytest
 
 from cocoseg.pipeline.core import settings as settings_module
 from cocoseg.pipeline.jobs import cancel, observe, queue, run_and_watch, supervise
-from cocoseg.pipeline.jobs.runner import KINDS, RESULT_FILE, start, watch
 from cocoseg.pipeline.jobs.execution import _Progress
 from cocoseg.pipeline.jobs.registry import Heartbeat, RunFolder, create_run, process_identity
+from cocoseg.pipeline.jobs.runner import KINDS, RESULT_FILE, start, watch
 from tests.waiting import process_running, wait_for
 
 
@@ -34,7 +34,9 @@ def _watch_in_thread(workspace, entry, kind="sleep", on_progress=None):
     """Start the job process and watch it from a thread, as a background callback does; returns (process, thread, outcome box)."""
     process = start(workspace, kind, entry.name, "test")
     box: dict = {}
-    thread = threading.Thread(target=lambda: box.setdefault("outcome", watch(workspace, KINDS[kind], entry, process, on_progress)))
+    thread = threading.Thread(
+        target=lambda: box.setdefault("outcome", watch(workspace, KINDS[kind], entry, process, on_progress))
+    )
     thread.start()
     return process, thread, box
 
@@ -78,7 +80,9 @@ def test_a_resumed_heartbeat_is_running_again(test_jobs, monkeypatch):
     """Stalled is read from the heartbeat each time, never written: a job that continues is running again."""
     entry, process, thread, box = _stalled_job(test_jobs, monkeypatch, steps=30, stop_at=2)
     os.kill(process.pid, signal.SIGCONT)
-    wait_for(lambda: observe(entry).state in ("running", "finished"), 60, "the continued job to be running again")
+    wait_for(
+        lambda: observe(entry).state in ("running", "finished"), 60, "the continued job to be running again"
+    )
     thread.join(timeout=60)
     assert box["outcome"].ok
 
@@ -152,6 +156,7 @@ def test_the_throttle_pauses_after_each_progress_step(monkeypatch):
 
 # --- observe, stalled, supervise without a job process -------------------------------------------
 
+
 def _running_here(workspace, heartbeat_age: float) -> RunFolder:
     """An entry that names this very process as its job, with a heartbeat ``heartbeat_age`` seconds old."""
     entry = create_run(workspace, {"kind": "sleep"}, "sleep", parent=workspace.jobs_dir)
@@ -182,7 +187,10 @@ def test_a_dead_process_is_interrupted_not_stalled(workspace, processes):
     workspace.jobs_dir.mkdir(parents=True, exist_ok=True)
     entry = create_run(workspace, {"kind": "sleep"}, "sleep", parent=workspace.jobs_dir)
     child = processes(["sleep", "60"])
-    entry.set_status("running", **{**process_identity(), "pid": child.pid, "pid_started": psutil.Process(child.pid).create_time()})
+    entry.set_status(
+        "running",
+        **{**process_identity(), "pid": child.pid, "pid_started": psutil.Process(child.pid).create_time()},
+    )
     child.kill()
     child.wait()
     assert observe(entry, stall_seconds=0.001).state == "running"  # the file says so until supervised
@@ -201,9 +209,15 @@ def test_the_heartbeat_stops_when_the_job_makes_no_progress(tmp_path):
     entry = RunFolder(tmp_path)
     entry.set_status("running")
     with Heartbeat(entry, seconds=0.05, progress_timeout=0.5):
-        wait_for(lambda: time.time() - (tmp_path / "heartbeat").stat().st_mtime > 1.5, 30, "the heartbeat to stop")
+        wait_for(
+            lambda: time.time() - (tmp_path / "heartbeat").stat().st_mtime > 1.5, 30, "the heartbeat to stop"
+        )
         entry.heartbeat(progress={"done": 1})  # progress again: the heartbeat comes back
-        wait_for(lambda: time.time() - (tmp_path / "heartbeat").stat().st_mtime < 0.3, 30, "the heartbeat to resume")
+        wait_for(
+            lambda: time.time() - (tmp_path / "heartbeat").stat().st_mtime < 0.3,
+            30,
+            "the heartbeat to resume",
+        )
 
 
 def test_the_cli_lists_a_stalled_job_and_its_cancel_ends_it(test_jobs, monkeypatch, capsys):
@@ -214,7 +228,9 @@ def test_the_cli_lists_a_stalled_job_and_its_cancel_ends_it(test_jobs, monkeypat
     assert cli.main(["jobs", "list"]) == 0
     listed = capsys.readouterr().out
     assert entry.name in listed and "stalled" in listed and f"pid {process.pid}" in listed
-    assert cli.main(["jobs", "cancel", entry.name, "--wait", "60"]) == 0  # waits out the grace period, then kills
+    assert (
+        cli.main(["jobs", "cancel", entry.name, "--wait", "60"]) == 0
+    )  # waits out the grace period, then kills
     said = capsys.readouterr().out
     assert "it is stalled" in said and f"{entry.name}: cancelled" in said
     thread.join(timeout=60)

@@ -22,8 +22,17 @@ def _walk(text: str) -> dict:
 
 
 def test_members_arrays_and_skipped_values():
-    payload = {"skip": {"a": [1, {"b": "]}"}]}, "list1": [{"x": 1}, [2, 3], 's"]', None], "read": {"k": [1]}, "list2": []}
-    assert _walk(json.dumps(payload, indent=2)) == {"list1": payload["list1"], "read": payload["read"], "list2": []}
+    payload = {
+        "skip": {"a": [1, {"b": "]}"}]},
+        "list1": [{"x": 1}, [2, 3], 's"]', None],
+        "read": {"k": [1]},
+        "list2": [],
+    }
+    assert _walk(json.dumps(payload, indent=2)) == {
+        "list1": payload["list1"],
+        "read": payload["read"],
+        "list2": [],
+    }
 
 
 def test_iter_array_at_revisits_an_array():

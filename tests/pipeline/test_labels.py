@@ -11,6 +11,7 @@ from cocoseg.pipeline.data.labels import (
     LabelMapError,
     build_label_map,
     default_label_map,
+    label_map_from_dict,
     palette_colour,
 )
 
@@ -86,5 +87,27 @@ def test_unknown_preset_and_bad_protocol():
 def test_to_dict_is_json_ready():
     payload = build_label_map("voc21").to_dict()
     assert payload["ignore_index"] == IGNORE_INDEX
-    assert payload["classes"][15] == {"index": 15, "name": "person", "color": [192, 128, 128], "coco_ids": [1]}
+    assert payload["classes"][15] == {
+        "index": 15,
+        "name": "person",
+        "color": [192, 128, 128],
+        "coco_ids": [1],
+    }
     assert len(COCO_CATEGORIES) == 80
+
+
+def test_same_classes_compares_meaning_not_the_name():
+    categories = [
+        {"id": 1, "name": "person", "supercategory": "person"},
+        {"id": 2, "name": "bicycle", "supercategory": "vehicle"},
+        {"id": 3, "name": "car", "supercategory": "vehicle"},
+    ]
+    voc = build_label_map("voc21", categories)
+    assert voc.same_classes(label_map_from_dict(voc.to_dict()))
+    renamed = label_map_from_dict({**voc.to_dict(), "name": "my-voc"})
+    assert renamed.same_classes(voc)  # a renamed copy gives masks the same meaning
+    custom = build_label_map("custom", categories, ["person", "car"])
+    assert not custom.same_classes(voc)
+    moved = voc.to_dict()
+    moved["classes"][1]["coco_ids"] = [2]  # same names, but class 1 now comes from another COCO category
+    assert not label_map_from_dict(moved).same_classes(voc)

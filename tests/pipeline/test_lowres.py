@@ -23,7 +23,9 @@ def _canvas(overlap="ignore-different", crowd_ignore=True, images=1):
 def test_square_covers_exactly_the_centres_inside():
     canvases = _canvas()
     canvases.add_polygons(0, 3, False, _square(0, 0, 4, 2), 8, 8)  # image 8x8 -> scale 1
-    canvases.add_polygons(0, 5, False, _square(5.6, 5.6, 6.4, 6.4), 8, 8)  # contains the centre 6.5? no: 6.4 < 6.5
+    canvases.add_polygons(
+        0, 5, False, _square(5.6, 5.6, 6.4, 6.4), 8, 8
+    )  # contains the centre 6.5? no: 6.4 < 6.5
     canvases.add_polygons(0, 6, False, _square(6.2, 0.2, 6.8, 0.8), 8, 8)  # tiny, contains centre (6.5, 0.5)
     canvases.finish()
     expected = np.zeros((8, 8), dtype=np.uint8)
@@ -98,7 +100,9 @@ def test_batches_across_flushes_equal_one_batch(monkeypatch):
     for _ in range(60):
         x0, y0 = rng.uniform(0, 40, 2)
         size = rng.uniform(1, 30)
-        shapes.append((int(rng.integers(0, 3)), int(rng.integers(1, 4)), _square(x0, y0, x0 + size, y0 + size * 0.7)))
+        shapes.append(
+            (int(rng.integers(0, 3)), int(rng.integers(1, 4)), _square(x0, y0, x0 + size, y0 + size * 0.7))
+        )
     results = []
     for batch in (1000, 7):
         monkeypatch.setattr(lowres, "BATCH_ANNOTATIONS", batch)

@@ -10,7 +10,15 @@ from hypothesis import strategies as st
 from pycocotools import mask as coco_mask
 
 from cocoseg.pipeline.data.labels import build_label_map
-from cocoseg.pipeline.inference.rendering import category_of, coco_annotations, coco_categories, image_png, mask_png, overlay, pixel_shares
+from cocoseg.pipeline.inference.rendering import (
+    category_of,
+    coco_annotations,
+    coco_categories,
+    image_png,
+    mask_png,
+    overlay,
+    pixel_shares,
+)
 
 VOC = build_label_map("voc21")
 
@@ -46,7 +54,9 @@ def test_pngs_are_lossless():
     mask = _mask()
     assert np.array_equal(cv2.imdecode(np.frombuffer(mask_png(mask), np.uint8), cv2.IMREAD_UNCHANGED), mask)
     image = np.random.default_rng(0).integers(0, 256, (7, 9, 3), dtype=np.uint8)
-    decoded = cv2.cvtColor(cv2.imdecode(np.frombuffer(image_png(image), np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    decoded = cv2.cvtColor(
+        cv2.imdecode(np.frombuffer(image_png(image), np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB
+    )
     assert np.array_equal(decoded, image)
 
 
@@ -58,9 +68,13 @@ def test_coco_annotations_decode_to_the_mask_with_coco_ids():
     assert set(by_category) == {1, 3}  # COCO ids of person and car
     person = by_category[1]
     assert person["image_id"] == 9 and person["area"] == 200.0 and person["bbox"] == [10.0, 5.0, 20.0, 10.0]
-    decoded = coco_mask.decode({"size": person["segmentation"]["size"], "counts": person["segmentation"]["counts"].encode()})
+    decoded = coco_mask.decode(
+        {"size": person["segmentation"]["size"], "counts": person["segmentation"]["counts"].encode()}
+    )
     assert np.array_equal(decoded, (mask == 15).astype(np.uint8))
-    assert {category["id"] for category in coco_categories(VOC)} == {category_of(VOC, index) for index in range(1, 21)}
+    assert {category["id"] for category in coco_categories(VOC)} == {
+        category_of(VOC, index) for index in range(1, 21)
+    }
 
 
 @settings(max_examples=40, deadline=None)
@@ -70,7 +84,12 @@ def test_rle_round_trip_rebuilds_every_class(height, width, seed):
     rebuilt = np.zeros_like(mask)
     classes = {category_of(VOC, index): index for index in range(21)}
     for annotation in coco_annotations(mask, VOC):
-        region = coco_mask.decode({"size": annotation["segmentation"]["size"], "counts": annotation["segmentation"]["counts"].encode()})
+        region = coco_mask.decode(
+            {
+                "size": annotation["segmentation"]["size"],
+                "counts": annotation["segmentation"]["counts"].encode(),
+            }
+        )
         assert annotation["area"] == region.sum()
         rebuilt[region > 0] = classes[annotation["category_id"]]
     assert np.array_equal(rebuilt, mask)

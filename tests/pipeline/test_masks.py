@@ -40,7 +40,11 @@ def _reference_default(coco: COCO, image_id: int, label_map) -> np.ndarray:
             crowd |= binary
         else:
             covered[class_index] = covered.get(class_index, np.zeros_like(binary)) | binary
-    classes_here = sum(mask.astype(np.int32) for mask in covered.values()) if covered else np.zeros(crowd.shape, np.int32)
+    classes_here = (
+        sum(mask.astype(np.int32) for mask in covered.values())
+        if covered
+        else np.zeros(crowd.shape, np.int32)
+    )
     reference = np.zeros(crowd.shape, dtype=np.uint8)
     for class_index, binary in covered.items():
         reference[binary & (classes_here == 1)] = class_index
@@ -70,8 +74,12 @@ def test_default_protocol_matches_reference_on_every_demo_image(dataset, referen
     label_map = build_label_map("coco80", dataset.categories)
     ignored_somewhere = False
     for image in dataset.images:
-        ours = semantic_mask(dataset.annotations_by_image[image["id"]], image["height"], image["width"], label_map)
-        np.testing.assert_array_equal(ours, _reference_default(reference_coco, image["id"], label_map), err_msg=image["file_name"])
+        ours = semantic_mask(
+            dataset.annotations_by_image[image["id"]], image["height"], image["width"], label_map
+        )
+        np.testing.assert_array_equal(
+            ours, _reference_default(reference_coco, image["id"], label_map), err_msg=image["file_name"]
+        )
         ignored_somewhere |= bool((ours == IGNORE_INDEX).any())
     assert ignored_somewhere  # the demo has crowd regions and overlaps, so the rule was exercised
 
@@ -79,8 +87,12 @@ def test_default_protocol_matches_reference_on_every_demo_image(dataset, referen
 def test_voc21_matches_torchvision_protocol(dataset, reference_coco):
     label_map = build_label_map("voc21", dataset.categories)
     for image in dataset.images:
-        ours = semantic_mask(dataset.annotations_by_image[image["id"]], image["height"], image["width"], label_map)
-        np.testing.assert_array_equal(ours, _reference_torchvision(reference_coco, image["id"], label_map), err_msg=image["file_name"])
+        ours = semantic_mask(
+            dataset.annotations_by_image[image["id"]], image["height"], image["width"], label_map
+        )
+        np.testing.assert_array_equal(
+            ours, _reference_torchvision(reference_coco, image["id"], label_map), err_msg=image["file_name"]
+        )
 
 
 def test_larger_first_keeps_small_objects_on_top(dataset, reference_coco):
@@ -91,7 +103,9 @@ def test_larger_first_keeps_small_objects_on_top(dataset, reference_coco):
     reference = np.zeros_like(ours)
     instances = sorted((a for a in annotations if not a["iscrowd"]), key=lambda a: -a["area"])
     for annotation in instances:
-        reference[reference_coco.annToMask(annotation).astype(bool)] = label_map.class_of(annotation["category_id"])
+        reference[reference_coco.annToMask(annotation).astype(bool)] = label_map.class_of(
+            annotation["category_id"]
+        )
     for annotation in annotations:
         if annotation["iscrowd"]:
             reference[reference_coco.annToMask(annotation).astype(bool)] = IGNORE_INDEX
@@ -103,11 +117,16 @@ def test_uncompressed_and_compressed_rle_give_the_same_mask(dataset):
     from pycocotools import mask as mask_utils
 
     label_map = build_label_map("coco80", dataset.categories)
-    crowd = next(a for a in dataset.annotations if a["iscrowd"] and isinstance(a["segmentation"]["counts"], list))
+    crowd = next(
+        a for a in dataset.annotations if a["iscrowd"] and isinstance(a["segmentation"]["counts"], list)
+    )
     image = dataset.image_by_id[crowd["image_id"]]
     height, width = image["height"], image["width"]
     compressed = mask_utils.frPyObjects(crowd["segmentation"], height, width)
-    as_string = {**crowd, "segmentation": {"size": compressed["size"], "counts": compressed["counts"].decode("ascii")}}
+    as_string = {
+        **crowd,
+        "segmentation": {"size": compressed["size"], "counts": compressed["counts"].decode("ascii")},
+    }
     painted = label_map.with_protocol(crowd="paint")
     first = semantic_mask([crowd], height, width, painted)
     second = semantic_mask([as_string], height, width, painted)
@@ -118,7 +137,13 @@ def test_uncompressed_and_compressed_rle_give_the_same_mask(dataset):
 def test_categories_outside_the_label_map_are_background(dataset):
     label_map = build_label_map("custom", dataset.categories, ["dog"])
     for image in dataset.images:
-        values = set(np.unique(semantic_mask(dataset.annotations_by_image[image["id"]], image["height"], image["width"], label_map)))
+        values = set(
+            np.unique(
+                semantic_mask(
+                    dataset.annotations_by_image[image["id"]], image["height"], image["width"], label_map
+                )
+            )
+        )
         assert values <= {0, 1, IGNORE_INDEX}
 
 
@@ -128,5 +153,9 @@ def test_colorize_and_kept_area(dataset):
     picture = colorize(mask, label_map)
     assert picture.shape == (2, 2, 3)
     assert tuple(picture[0, 1]) == label_map.palette[15] and tuple(picture[1, 0]) == (255, 255, 255)
-    annotations = [{"category_id": 1, "area": 600.0}, {"category_id": 10, "area": 5000.0}, {"category_id": 3, "area": 500.0}]
+    annotations = [
+        {"category_id": 1, "area": 600.0},
+        {"category_id": 10, "area": 5000.0},
+        {"category_id": 3, "area": 500.0},
+    ]
     assert kept_area(annotations, label_map) == 1100.0

@@ -12,15 +12,18 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from cocoseg.pipeline.data.geometry import resize_image
-from cocoseg.pipeline.inference.predictor import Predictor
 from cocoseg.pipeline.inference.model_import import import_model
 from cocoseg.pipeline.inference.model_store import ModelError, get_entry, list_entries
+from cocoseg.pipeline.inference.predictor import Predictor
 
 SIZE = 32
 WEIGHTS = np.random.default_rng(3).normal(size=(21, 3)).astype(np.float32)
-NCHW_CARD = {"labels": "voc21", "dataset": "demo",
-             "input": {"size": SIZE, "layout": "NCHW", "dtype": "float32", "mean": [127.5] * 3, "std": [127.5] * 3},
-             "output": {"kind": "logits", "layout": "NCHW"}}
+NCHW_CARD = {
+    "labels": "voc21",
+    "dataset": "demo",
+    "input": {"size": SIZE, "layout": "NCHW", "dtype": "float32", "mean": [127.5] * 3, "std": [127.5] * 3},
+    "output": {"kind": "logits", "layout": "NCHW"},
+}
 
 
 def conv_model(layout: str = "NCHW", classes: int = 21, size: int = SIZE) -> onnx.ModelProto:
@@ -30,11 +33,19 @@ def conv_model(layout: str = "NCHW", classes: int = 21, size: int = SIZE) -> onn
         nodes = [helper.make_node("Conv", ["input", "weight"], ["logits"])]
         shapes = (["n", 3, size, size], ["n", classes, size, size])
     else:
-        nodes = [helper.make_node("Transpose", ["input"], ["nchw"], perm=[0, 3, 1, 2]), helper.make_node("Conv", ["nchw", "weight"], ["conv"]),
-                 helper.make_node("Transpose", ["conv"], ["logits"], perm=[0, 2, 3, 1])]
+        nodes = [
+            helper.make_node("Transpose", ["input"], ["nchw"], perm=[0, 3, 1, 2]),
+            helper.make_node("Conv", ["nchw", "weight"], ["conv"]),
+            helper.make_node("Transpose", ["conv"], ["logits"], perm=[0, 2, 3, 1]),
+        ]
         shapes = (["n", size, size, 3], ["n", size, size, classes])
-    graph = helper.make_graph(nodes, "byo", [helper.make_tensor_value_info("input", TensorProto.FLOAT, shapes[0])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, shapes[1])], [weight])
+    graph = helper.make_graph(
+        nodes,
+        "byo",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, shapes[0])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, shapes[1])],
+        [weight],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     return model
@@ -49,7 +60,9 @@ def _save(model, path):
 def test_hand_built_model_is_imported_wrapped_and_served(workspace, tmp_path):
     entry = import_model(workspace, _save(conv_model(), tmp_path / "byo.onnx"), NCHW_CARD)
     assert entry.name == "byo" and entry.kind == "imported" and entry.size == SIZE
-    assert [item.name for item in list_entries(workspace)] == ["byo"] and entry.card["label_map"]["name"] == "voc21"
+    assert [item.name for item in list_entries(workspace)] == ["byo"] and entry.card["label_map"][
+        "name"
+    ] == "voc21"
     assert not (entry.folder / "original.onnx").exists() and not list(workspace.models_dir.glob(".partial-*"))
     image = np.random.default_rng(0).integers(0, 256, (45, 70, 3), dtype=np.uint8)
     square = resize_image(image, SIZE, "stretch")
@@ -66,7 +79,11 @@ def test_nhwc_uint8_probabilities_model_needs_no_conversion(workspace, tmp_path)
     model = conv_model("NHWC")
     model.graph.node.append(helper.make_node("Softmax", ["logits"], ["scores"], axis=-1))
     model.graph.output[0].name = "scores"
-    card = {"labels": "voc21", "input": {"size": SIZE, "layout": "NHWC", "dtype": "float32"}, "output": {"kind": "probabilities"}}
+    card = {
+        "labels": "voc21",
+        "input": {"size": SIZE, "layout": "NHWC", "dtype": "float32"},
+        "output": {"kind": "probabilities"},
+    }
     entry = import_model(workspace, _save(model, tmp_path / "nhwc.onnx"), card, name="nhwc-model")
     square = np.random.default_rng(1).integers(0, 256, (2, SIZE, SIZE, 3), dtype=np.uint8)
     mask, probabilities = Predictor(entry).run_batch(square, probabilities=True)
@@ -80,16 +97,23 @@ def test_imported_model_is_evaluated_like_the_others(workspace, tmp_path):
 
     import_model(workspace, _save(conv_model(), tmp_path / "byo.onnx"), NCHW_CARD)
     result = evaluate(workspace, "byo", 1 << 30, limit=4)
-    assert result["kind"] == "imported" and result["protocol"]["images"] == 4 and 0 <= result["pixel_accuracy"] <= 1
+    assert (
+        result["kind"] == "imported"
+        and result["protocol"]["images"] == 4
+        and 0 <= result["pixel_accuracy"] <= 1
+    )
 
 
-@pytest.mark.parametrize("name, payload, message", [
-    ("model.pt", b"anything", "only .onnx files"),
-    ("model.keras", b"PK\x03\x04", "only .onnx files"),
-    ("model.onnx", pickle.dumps({"weights": [1, 2]}), "a Python pickle"),
-    ("model.onnx", b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
-    ("model.onnx", b"", "between 1 byte"),
-])
+@pytest.mark.parametrize(
+    "name, payload, message",
+    [
+        ("model.pt", b"anything", "only .onnx files"),
+        ("model.keras", b"PK\x03\x04", "only .onnx files"),
+        ("model.onnx", pickle.dumps({"weights": [1, 2]}), "a Python pickle"),
+        ("model.onnx", b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
+        ("model.onnx", b"", "between 1 byte"),
+    ],
+)
 def test_files_that_are_not_onnx_are_refused_unopened(workspace, tmp_path, name, payload, message):
     path = tmp_path / name
     path.write_bytes(payload)
@@ -111,7 +135,11 @@ def test_a_zip_renamed_onnx_is_refused(workspace, tmp_path):
 def test_malformed_models_fail_in_the_probe_process(workspace, tmp_path, damage):
     path = _save(conv_model(), tmp_path / "bad.onnx")
     data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 3] if damage == "truncated" else bytes(np.random.default_rng(0).integers(1, 256, 4000, dtype=np.uint8)))
+    path.write_bytes(
+        data[: len(data) // 3]
+        if damage == "truncated"
+        else bytes(np.random.default_rng(0).integers(1, 256, 4000, dtype=np.uint8))
+    )
     with pytest.raises(ModelError, match="not a valid ONNX model"):
         import_model(workspace, path, NCHW_CARD)
     assert not list(workspace.models_dir.iterdir())
@@ -132,26 +160,38 @@ def test_external_data_outside_the_folder_is_refused_on_import(workspace, tmp_pa
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("change, message", [
-    ({"input": {**NCHW_CARD["input"], "size": 64}}, r"input has shape \[None, 3, 32, 32\], the card implies \['batch', 3, 64, 64\]"),
-    ({"input": {**NCHW_CARD["input"], "layout": "NHWC"}}, "the card implies"),
-    ({"input": {**NCHW_CARD["input"], "dtype": "uint8"}}, "input is tensor\\(float\\) but the card says uint8"),
-    ({"labels": "coco80"}, "output logits has shape .* the card implies"),
-    ({"output": {"name": "scores"}}, "no output called 'scores'"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            {"input": {**NCHW_CARD["input"], "size": 64}},
+            r"input has shape \[None, 3, 32, 32\], the card implies \['batch', 3, 64, 64\]",
+        ),
+        ({"input": {**NCHW_CARD["input"], "layout": "NHWC"}}, "the card implies"),
+        (
+            {"input": {**NCHW_CARD["input"], "dtype": "uint8"}},
+            "input is tensor\\(float\\) but the card says uint8",
+        ),
+        ({"labels": "coco80"}, "output logits has shape .* the card implies"),
+        ({"output": {"name": "scores"}}, "no output called 'scores'"),
+    ],
+)
 def test_shapes_that_differ_from_the_card_are_refused(workspace, tmp_path, change, message):
     with pytest.raises(ModelError, match=message):
         import_model(workspace, _save(conv_model(), tmp_path / "byo.onnx"), {**NCHW_CARD, **change})
 
 
-@pytest.mark.parametrize("card, message", [
-    ({"labels": "voc21"}, "input.size"),
-    ({**NCHW_CARD, "input": {**NCHW_CARD["input"], "std": [1, 0, 1]}}, "must not contain 0"),
-    ({**NCHW_CARD, "input": {**NCHW_CARD["input"], "resize": "zoom"}}, "resize must be"),
-    ({**NCHW_CARD, "output": {"kind": "masks"}}, "output.kind"),
-    ({key: value for key, value in NCHW_CARD.items() if key != "labels"}, "needs \"labels\""),
-    ([1, 2], "JSON object"),
-])
+@pytest.mark.parametrize(
+    "card, message",
+    [
+        ({"labels": "voc21"}, "input.size"),
+        ({**NCHW_CARD, "input": {**NCHW_CARD["input"], "std": [1, 0, 1]}}, "must not contain 0"),
+        ({**NCHW_CARD, "input": {**NCHW_CARD["input"], "resize": "zoom"}}, "resize must be"),
+        ({**NCHW_CARD, "output": {"kind": "masks"}}, "output.kind"),
+        ({key: value for key, value in NCHW_CARD.items() if key != "labels"}, 'needs "labels"'),
+        ([1, 2], "JSON object"),
+    ],
+)
 def test_bad_cards_are_refused(workspace, tmp_path, card, message):
     with pytest.raises(ModelError, match=message):
         import_model(workspace, _save(conv_model(), tmp_path / "byo.onnx"), card)
@@ -165,4 +205,6 @@ def test_names_are_checked_and_not_reused(workspace, tmp_path):
     import_model(workspace, path, NCHW_CARD)
     with pytest.raises(ModelError, match="already exists"):
         import_model(workspace, path, NCHW_CARD)
-    assert json.loads((workspace.models_dir / "byo" / "model.json").read_text())["source"]["file"] == "byo.onnx"
+    assert (
+        json.loads((workspace.models_dir / "byo" / "model.json").read_text())["source"]["file"] == "byo.onnx"
+    )

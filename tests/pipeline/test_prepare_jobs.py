@@ -14,15 +14,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cocoseg.pipeline.data.registry import RegistryError
 from cocoseg.pipeline.core.errors import ConfigError
-from cocoseg.pipeline.prepare.config import PrepareConfig
-from cocoseg.pipeline.prepare.sets import list_prepared
-from cocoseg.pipeline.prepare.config import config_from_dict, config_to_dict
+from cocoseg.pipeline.data.registry import RegistryError
+from cocoseg.pipeline.jobs.registry import HEARTBEAT_FILE, RunError, reconcile_runs
+from cocoseg.pipeline.prepare.config import PrepareConfig, config_from_dict, config_to_dict
 from cocoseg.pipeline.prepare.entries import create_prepare_job, get_prepare_job, list_prepare_jobs
 from cocoseg.pipeline.prepare.jobs import run_prepare_job
-from cocoseg.pipeline.jobs.registry import HEARTBEAT_FILE, RunError, reconcile_runs
 from cocoseg.pipeline.prepare.sampling import SamplingConfig
+from cocoseg.pipeline.prepare.sets import list_prepared
 from tests.pipeline.conftest import LIMIT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,9 +53,20 @@ def _partials(workspace) -> list[str]:
 
 
 def test_config_round_trips_through_the_job_entry(workspace):
-    config = PrepareConfig("demo", splits=("val",), labels="custom", classes=("person", "car"), size=96, resize="letterbox",
-                           encoding="png", quality=80, min_labelled_area=12.5, shards=2, workers=2,
-                           sampling=SamplingConfig("repeat-factor", 0.25))
+    config = PrepareConfig(
+        "demo",
+        splits=("val",),
+        labels="custom",
+        classes=("person", "car"),
+        size=96,
+        resize="letterbox",
+        encoding="png",
+        quality=80,
+        min_labelled_area=12.5,
+        shards=2,
+        workers=2,
+        sampling=SamplingConfig("repeat-factor", 0.25),
+    )
     assert config_from_dict(config_to_dict(config)) == config
     job = create_prepare_job(workspace, config, LIMIT)
     stored = job.config()
@@ -74,7 +84,9 @@ def test_create_then_run_finishes_with_the_prepared_set(workspace, monkeypatch):
     queued = job.status()
     assert queued["status"] == "queued" and queued["images"] == 80 and "pid" not in queued
     assert queued["target"].startswith("demo-voc21-64-")
-    assert [entry.name for entry in list_prepare_jobs(workspace)] == [job.name] and get_prepare_job(workspace, job.name) == job
+    assert [entry.name for entry in list_prepare_jobs(workspace)] == [job.name] and get_prepare_job(
+        workspace, job.name
+    ) == job
     assert reconcile_runs(workspace, stale_seconds=0) == []  # queued without a process: left alone
     events = []
     prepared = run_prepare_job(workspace, job.name, LIMIT, on_progress=events.append)
@@ -83,13 +95,19 @@ def test_create_then_run_finishes_with_the_prepared_set(workspace, monkeypatch):
     status = job.status()
     assert status["status"] == "finished" and status["prepared"] == prepared.name
     assert status["message"].startswith("prepared in ")
-    assert status["host"] == socket.gethostname() and status["pid"] == os.getpid() and status["owner"] == "dash-diskcache"
+    assert (
+        status["host"] == socket.gethostname()
+        and status["pid"] == os.getpid()
+        and status["owner"] == "dash-diskcache"
+    )
     assert status["progress"]["done"] == status["progress"]["total"] == 80
     assert events and events[-1]["done"] == 80 and all(event["type"] == "progress" for event in events)
     assert (job.folder / HEARTBEAT_FILE).is_file()
     assert job.events()[-1] == {**job.events()[-1], "type": "finished", "prepared": prepared.name}
     assert [item.name for item in list_prepared(workspace)] == [prepared.name] and _partials(workspace) == []
-    with pytest.raises(RunError, match=f"preparation job {job.name} is finished, not queued; it was started already"):
+    with pytest.raises(
+        RunError, match=f"preparation job {job.name} is finished, not queued; it was started already"
+    ):
         run_prepare_job(workspace, job.name, LIMIT)
     # the same settings again: a new job that reuses the set instead of writing it twice
     again = create_prepare_job(workspace, config, LIMIT)
@@ -97,13 +115,24 @@ def test_create_then_run_finishes_with_the_prepared_set(workspace, monkeypatch):
     assert again.status()["message"] == "already prepared with these settings; reused"
 
 
-@pytest.mark.parametrize("make_config, error, field", [
-    (lambda: PrepareConfig("demo", splits=("train", "test"), labels="voc21", size=64), ConfigError, "splits"),
-    (lambda: PrepareConfig("demo", labels="voc21", size=100), ConfigError, "size"),
-    (lambda: PrepareConfig("demo", labels="voc21", size=0), ConfigError, "size"),
-    (lambda: PrepareConfig("demo", labels="custom", classes=("unicorn",), size=64), ConfigError, "classes"),
-    (lambda: PrepareConfig("no-such-dataset", size=64), RegistryError, None),
-])
+@pytest.mark.parametrize(
+    "make_config, error, field",
+    [
+        (
+            lambda: PrepareConfig("demo", splits=("train", "test"), labels="voc21", size=64),
+            ConfigError,
+            "splits",
+        ),
+        (lambda: PrepareConfig("demo", labels="voc21", size=100), ConfigError, "size"),
+        (lambda: PrepareConfig("demo", labels="voc21", size=0), ConfigError, "size"),
+        (
+            lambda: PrepareConfig("demo", labels="custom", classes=("unicorn",), size=64),
+            ConfigError,
+            "classes",
+        ),
+        (lambda: PrepareConfig("no-such-dataset", size=64), RegistryError, None),
+    ],
+)
 def test_invalid_settings_record_nothing(workspace, make_config, error, field):
     with pytest.raises(error) as raised:
         create_prepare_job(workspace, make_config(), LIMIT)
@@ -114,7 +143,9 @@ def test_invalid_settings_record_nothing(workspace, make_config, error, field):
 
 
 def test_a_second_run_of_the_same_job_is_refused_while_it_runs(workspace):
-    job = create_prepare_job(workspace, PrepareConfig("demo", splits=("val",), labels="voc21", size=64, workers=1), LIMIT)
+    job = create_prepare_job(
+        workspace, PrepareConfig("demo", splits=("val",), labels="voc21", size=64, workers=1), LIMIT
+    )
     with workspace.lock(f"job-{job.name}"):  # what a running job body holds
         with pytest.raises(RunError, match=f"preparation job {job.name} is running in another process"):
             run_prepare_job(workspace, job.name, LIMIT)
@@ -126,12 +157,18 @@ def test_a_cancel_requested_before_the_start_prepares_nothing(workspace):
     job.request_cancel()
     assert run_prepare_job(workspace, job.name, LIMIT) is None
     status = job.status()
-    assert status["status"] == "cancelled" and status["message"] == "cancelled before it started" and "pid" not in status
+    assert (
+        status["status"] == "cancelled"
+        and status["message"] == "cancelled before it started"
+        and "pid" not in status
+    )
     assert list_prepared(workspace) == [] and _partials(workspace) == []
 
 
 def test_registry_cancel_mid_run_publishes_nothing_and_ends_the_workers(workspace):
-    job = create_prepare_job(workspace, PrepareConfig("demo", labels="voc21", size=64, shards=2, workers=2), LIMIT)
+    job = create_prepare_job(
+        workspace, PrepareConfig("demo", labels="voc21", size=64, shards=2, workers=2), LIMIT
+    )
     assert _workers() == []
     seen = {}
 
@@ -141,7 +178,9 @@ def test_registry_cancel_mid_run_publishes_nothing_and_ends_the_workers(workspac
             job.request_cancel(by="test")
 
     assert run_prepare_job(workspace, job.name, LIMIT, on_progress=cancel_on_first_progress) is None
-    assert seen["workers"] == 2 and len(seen["partials"]) == 1  # it really was running in a pool, into a partial folder
+    assert (
+        seen["workers"] == 2 and len(seen["partials"]) == 1
+    )  # it really was running in a pool, into a partial folder
     status = job.status()
     assert status["status"] == "cancelled"
     assert status["message"] == f"cancelled after {seen['done']} of 160 images; nothing was published"
@@ -186,8 +225,13 @@ def killed_preparation(tmp_path_factory):
     script = home / "preparation_child.py"
     script.write_text(PREPARATION_CHILD)
     log = open(home / "child.log", "wb")
-    child = subprocess.Popen([sys.executable, str(script), str(workspace.root), job.name], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(workspace.root), job.name],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     log.close()
     workers: list[int] = []
     try:
@@ -196,8 +240,11 @@ def killed_preparation(tmp_path_factory):
             assert child.poll() is None, (home / "child.log").read_text(errors="replace")[-3000:]
             assert time.monotonic() < deadline, "the preparation child never reported progress"
             time.sleep(0.1)
-        workers = [process.pid for process in psutil.Process(child.pid).children()
-                   if "spawn_main" in " ".join(process.cmdline())]
+        workers = [
+            process.pid
+            for process in psutil.Process(child.pid).children()
+            if "spawn_main" in " ".join(process.cmdline())
+        ]
         assert len(workers) == 2
         partials = _partials(workspace)
         os.kill(child.pid, signal.SIGKILL)
@@ -219,7 +266,10 @@ def test_a_killed_preparation_job_is_interrupted_and_can_be_run_again(killed_pre
     assert reconcile_runs(workspace) == [job.name]
     status = job.status()
     assert status["status"] == "interrupted"
-    assert status["message"] == f"its process (pid {pid}) ended without finishing: killed, crashed or out of memory"
+    assert (
+        status["message"]
+        == f"its process (pid {pid}) ended without finishing: killed, crashed or out of memory"
+    )
     assert list_prepared(workspace) == []  # the partial folder never looks finished
     again = create_prepare_job(workspace, KILLED_CONFIG, LIMIT)
     prepared = run_prepare_job(workspace, again.name, LIMIT)

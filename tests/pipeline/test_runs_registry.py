@@ -34,7 +34,6 @@ from cocoseg.pipeline.jobs.registry import (
 )
 from tests.waiting import process_running, wait_for
 
-
 # A job body in miniature: record this process in the run's status, optionally start a
 # grandchild (``sleep 60``) and write its pid, then wait to be killed.
 CHILD_SCRIPT = """
@@ -49,16 +48,25 @@ time.sleep(120)
 """
 
 
-
-
 @pytest.fixture
 def job_child(workspace, processes):
     """A run folder under ``runs/`` and a real child process that records itself as its job."""
 
     def start(with_grandchild: bool = False, parent: Path | None = None):
         run = create_run(workspace, {"model": "unet"}, "unet", parent=parent)
-        child = processes([sys.executable, "-c", CHILD_SCRIPT, str(run.folder), "with-grandchild" if with_grandchild else "plain"])
-        wait_for(lambda: run.status().get("pid") == child.pid or child.poll() is not None, message="the child to record itself")
+        child = processes(
+            [
+                sys.executable,
+                "-c",
+                CHILD_SCRIPT,
+                str(run.folder),
+                "with-grandchild" if with_grandchild else "plain",
+            ]
+        )
+        wait_for(
+            lambda: run.status().get("pid") == child.pid or child.poll() is not None,
+            message="the child to record itself",
+        )
         assert child.poll() is None, child.stderr.read().decode()
         if with_grandchild:
             wait_for(lambda: (run.folder / "grandchild.pid").is_file(), message="the grandchild pid")
@@ -69,10 +77,16 @@ def job_child(workspace, processes):
 
 # --- process identity ----------------------------------------------------------------------
 
+
 def test_process_identity_names_this_process_and_round_trips_through_status(tmp_path, monkeypatch):
     monkeypatch.delenv("COCOSEG_JOB_OWNER", raising=False)
     identity = process_identity()
-    assert identity == {"host": socket.gethostname(), "pid": os.getpid(), "pid_started": psutil.Process().create_time(), "owner": "cli"}
+    assert identity == {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "pid_started": psutil.Process().create_time(),
+        "owner": "cli",
+    }
     monkeypatch.setenv("COCOSEG_JOB_OWNER", "dash-diskcache")
     assert process_identity()["owner"] == "dash-diskcache"
     run = RunFolder(tmp_path)
@@ -86,7 +100,9 @@ def test_a_finished_process_is_not_alive(processes):
     child = processes(["true"])
     started = psutil.Process(child.pid).create_time()  # readable until the parent reaps it
     child.wait(timeout=10)
-    assert job_process_alive({"host": socket.gethostname(), "pid": child.pid, "pid_started": started}) is False
+    assert (
+        job_process_alive({"host": socket.gethostname(), "pid": child.pid, "pid_started": started}) is False
+    )
 
 
 def test_a_recycled_pid_is_not_the_job():
@@ -106,13 +122,16 @@ def test_liveness_cannot_be_told_for_another_host_or_an_incomplete_identity():
 
 # --- reconcile ------------------------------------------------------------------------------
 
+
 def test_reconcile_marks_a_killed_job_interrupted_at_once(job_child):
     run, child = job_child()
     assert reconcile(run) is None  # alive: left alone
     assert run.status()["status"] == "running"
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=10)
-    assert reconcile(run, stale_seconds=3600) == "interrupted"  # no waiting for a stale heartbeat on this host
+    assert (
+        reconcile(run, stale_seconds=3600) == "interrupted"
+    )  # no waiting for a stale heartbeat on this host
     status = run.status()
     assert status["status"] == "interrupted"
     assert f"its process (pid {child.pid}) ended without finishing" in status["message"]
@@ -210,6 +229,7 @@ def test_an_active_run_cannot_be_deleted_until_its_process_is_gone(workspace, jo
 
 # --- the heartbeat thread -------------------------------------------------------------------
 
+
 def test_heartbeat_keeps_a_slow_job_alive_and_stops_with_it(tmp_path):
     run = RunFolder(tmp_path)
     run.set_status("running", host="another-host", pid=1, pid_started=0.0)
@@ -243,6 +263,7 @@ def test_heartbeat_survives_a_failing_write(tmp_path, caplog):
 
 # --- kill_job -------------------------------------------------------------------------------
 
+
 def test_kill_job_ends_the_recorded_process_and_its_children(job_child):
     run, child = job_child(with_grandchild=True)
     grandchild = int((run.folder / "grandchild.pid").read_text())
@@ -250,7 +271,11 @@ def test_kill_job_ends_the_recorded_process_and_its_children(job_child):
     assert kill_job(run) is True
     child.wait(timeout=10)
     assert not process_running(child.pid) and not process_running(grandchild)
-    assert not [process for process in psutil.Process().children(recursive=True) if process.pid in (child.pid, grandchild)]
+    assert not [
+        process
+        for process in psutil.Process().children(recursive=True)
+        if process.pid in (child.pid, grandchild)
+    ]
     status = run.status()
     assert status["status"] == "cancelled" and "its process was ended" in status["message"]
     assert run.events()[-1]["type"] == "killed"
@@ -264,10 +289,12 @@ def test_kill_job_refuses_a_forged_or_replayed_pid(workspace, processes):
     real_start = psutil.Process(bystander.pid).create_time()
     host = socket.gethostname()
     run = create_run(workspace, {}, "unet")
-    for forged in ({"pid": bystander.pid, "pid_started": real_start - 1000},  # a recycled or made-up pid
-                   {"pid": 1, "pid_started": 0.0},  # init, with a start time that is not its own
-                   {"pid": bystander.pid},  # no start time recorded at all
-                   {"pid": str(bystander.pid), "pid_started": real_start}):  # not even a number
+    for forged in (
+        {"pid": bystander.pid, "pid_started": real_start - 1000},  # a recycled or made-up pid
+        {"pid": 1, "pid_started": 0.0},  # init, with a start time that is not its own
+        {"pid": bystander.pid},  # no start time recorded at all
+        {"pid": str(bystander.pid), "pid_started": real_start},
+    ):  # not even a number
         _write_status(run, {"status": "running", "host": host, "heartbeat": time.time(), **forged})
         assert kill_job(run) is False, forged
         assert bystander.poll() is None and psutil.Process(bystander.pid).is_running()

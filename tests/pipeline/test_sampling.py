@@ -7,7 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from cocoseg.pipeline.prepare.sampling import SamplingConfig, class_repeat_factors, image_repeat_factors, sampling_summary
+from cocoseg.pipeline.prepare.sampling import (
+    SamplingConfig,
+    class_repeat_factors,
+    image_repeat_factors,
+    sampling_summary,
+)
 
 
 def test_class_factors_by_hand():

@@ -29,16 +29,27 @@ def full_resolution_shares():
     label_map = build_label_map("coco80", dataset.categories)
     counts = np.zeros(256)
     for image in dataset.images:
-        mask = semantic_mask(dataset.annotations_by_image[image["id"]], image["height"], image["width"], label_map)
+        mask = semantic_mask(
+            dataset.annotations_by_image[image["id"]], image["height"], image["width"], label_map
+        )
         counts += np.bincount(mask.ravel(), minlength=256)
     return counts / counts.sum()
 
 
 def test_totals_and_per_class_counts_match_the_json(val_stats, demo_val_data):
     annotations = demo_val_data["annotations"]
-    assert val_stats["totals"] == {"images": 80, "annotations": 815, "annotations_used": 815, "crowd": 11, "categories": 80, "skipped": {}}
+    assert val_stats["totals"] == {
+        "images": 80,
+        "annotations": 815,
+        "annotations_used": 815,
+        "crowd": 11,
+        "categories": 80,
+        "skipped": {},
+    }
     label_map = build_label_map("coco80", demo_val_data["categories"])
-    instances = collections.Counter(label_map.class_of(a["category_id"]) for a in annotations if not a["iscrowd"])
+    instances = collections.Counter(
+        label_map.class_of(a["category_id"]) for a in annotations if not a["iscrowd"]
+    )
     images = collections.defaultdict(set)
     for annotation in annotations:
         images[label_map.class_of(annotation["category_id"])].add(annotation["image_id"])
@@ -80,7 +91,9 @@ def test_second_request_comes_from_the_cache_until_the_file_changes(workspace, t
     first = dataset_stats(workspace, annotations, LIMIT)
     second = dataset_stats(workspace, annotations, LIMIT)
     assert first["cached"] is False and second["cached"] is True
-    assert {k: v for k, v in first.items() if k != "cached"} == {k: v for k, v in second.items() if k != "cached"}
+    assert {k: v for k, v in first.items() if k != "cached"} == {
+        k: v for k, v in second.items() if k != "cached"
+    }
     data = json.loads(annotations.read_text())
     data["annotations"] = data["annotations"][:100]
     annotations.write_text(json.dumps(data))
@@ -97,8 +110,12 @@ def test_key_order_does_not_change_the_result(tmp_path, val_stats, demo_val_data
 
 
 def test_category_name_inside_strings_does_not_fool_the_guess(tmp_path, demo_val_data, val_stats):
-    data = {"images": demo_val_data["images"], "annotations": demo_val_data["annotations"], "categories": demo_val_data["categories"],
-            "info": {"note": '"categories": [{"id": 1, "name": "decoy"}]'}}
+    data = {
+        "images": demo_val_data["images"],
+        "annotations": demo_val_data["annotations"],
+        "categories": demo_val_data["categories"],
+        "info": {"note": '"categories": [{"id": 1, "name": "decoy"}]'},
+    }
     path = tmp_path / "decoy.json"
     path.write_text(json.dumps(data))
     assert compute_stats(path, LIMIT)["classes"] == val_stats["classes"]
@@ -114,8 +131,13 @@ def test_broken_annotations_are_skipped_and_counted(tmp_path, demo_val_copy):
     path = tmp_path / "broken.json"
     path.write_text(json.dumps(demo_val_copy))
     stats = compute_stats(path, LIMIT)
-    assert stats["totals"]["skipped"] == {"polygon-four-numbers": 1, "coordinate-not-finite": 1, "unknown-category": 1,
-                                          "annotation-image-missing": 1, "duplicate-annotation-id": 1}
+    assert stats["totals"]["skipped"] == {
+        "polygon-four-numbers": 1,
+        "coordinate-not-finite": 1,
+        "unknown-category": 1,
+        "annotation-image-missing": 1,
+        "duplicate-annotation-id": 1,
+    }
     assert stats["totals"]["annotations_used"] == 815 - 5
 
 
@@ -127,7 +149,14 @@ def test_label_map_presets(tmp_path):
     assert custom["classes"][1]["instances"] == 209
 
 
-@pytest.mark.parametrize("content, message", [("[]", "not an object"), ('{"images": [', "truncated|ends early"), ('{"annotations": []}', "no top-level 'images'")])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("[]", "not an object"),
+        ('{"images": [', "truncated|ends early"),
+        ('{"annotations": []}', "no top-level 'images'"),
+    ],
+)
 def test_unusable_files_raise_one_clear_error(tmp_path, content, message):
     path = tmp_path / "bad.json"
     path.write_text(content)

@@ -9,14 +9,14 @@ import os
 import numpy as np
 import pytest
 
+from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.data.registry import add_dataset
+from cocoseg.pipeline.jobs.registry import HEARTBEAT_FILE, RunError, list_runs, reconcile_runs
 from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.writer import prepare
-from cocoseg.pipeline.jobs.registry import HEARTBEAT_FILE, RunError, list_runs, reconcile_runs
 from cocoseg.pipeline.training.config import TrainConfig
-from cocoseg.pipeline.core.errors import ConfigError
 from cocoseg.pipeline.training.loop import choose_strategy, resume, run
-from cocoseg.pipeline.core.workspace import Workspace
 from tests.pipeline.conftest import LIMIT
 from tests.pipeline.shapes import write_shapes_dataset
 
@@ -38,24 +38,48 @@ def shapes_workspace(tmp_path_factory):
 @pytest.mark.slow
 def test_default_unet_learns_simple_shapes(shapes_workspace):
     workspace, prepared = shapes_workspace
-    config = TrainConfig(prepared, model="unet", model_options={"base_filters": 16, "depth": 3}, epochs=6, batch_size=8,
-                         learning_rate=3e-3, augment=False)
+    config = TrainConfig(
+        prepared,
+        model="unet",
+        model_options={"base_filters": 16, "depth": 3},
+        epochs=6,
+        batch_size=8,
+        learning_rate=3e-3,
+        augment=False,
+    )
     outcome = run(workspace, config)
     assert outcome.status == "finished" and outcome.epochs_done == 6
     assert outcome.best_miou >= 0.85
     history = outcome.folder.history()
-    assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5, 6] and history[-1]["loss"] < 0.5 * history[0]["loss"]
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5, 6] and history[-1]["loss"] < 0.5 * history[0][
+        "loss"
+    ]
     assert outcome.folder.best_checkpoint.is_file() and outcome.folder.last_checkpoint.is_file()
     events = outcome.folder.events()
     assert {"batch", "epoch"} <= {event["type"] for event in events}
-    assert all(event["eta_seconds"] >= 0 and event["images_per_second"] > 0 for event in events if event["type"] == "batch")
-    assert any(path.name.startswith("events.out.tfevents") for path in outcome.folder.logs.rglob("*"))  # TensorBoard
+    assert all(
+        event["eta_seconds"] >= 0 and event["images_per_second"] > 0
+        for event in events
+        if event["type"] == "batch"
+    )
+    assert any(
+        path.name.startswith("events.out.tfevents") for path in outcome.folder.logs.rglob("*")
+    )  # TensorBoard
     status = outcome.folder.status()
     assert status["status"] == "finished" and status["device"] == "CPU" and status["heartbeat"] > 0
 
 
 def _config(prepared, **changes):
-    base = TrainConfig(prepared, model="unet", model_options=SMALL_UNET, epochs=4, batch_size=16, learning_rate=3e-3, schedule="cosine", seed=5)
+    base = TrainConfig(
+        prepared,
+        model="unet",
+        model_options=SMALL_UNET,
+        epochs=4,
+        batch_size=16,
+        learning_rate=3e-3,
+        schedule="cosine",
+        seed=5,
+    )
     return dataclasses.replace(base, **changes)
 
 
@@ -68,8 +92,12 @@ def test_cancel_then_resume_matches_uninterrupted_training(shapes_workspace):
     def stop_at_third_epoch():
         return len(epochs_seen) >= 2
 
-    cancelled = run(workspace, _config(prepared), on_progress=lambda event: event["type"] == "epoch" and epochs_seen.append(event["epoch"]),
-                    should_stop=stop_at_third_epoch)
+    cancelled = run(
+        workspace,
+        _config(prepared),
+        on_progress=lambda event: event["type"] == "epoch" and epochs_seen.append(event["epoch"]),
+        should_stop=stop_at_third_epoch,
+    )
     assert cancelled.status == "cancelled" and cancelled.epochs_done == 2
     assert cancelled.folder.status()["status"] == "cancelled" and cancelled.folder.state()["epoch"] == 2
     resumed = resume(workspace, cancelled.folder.name)
@@ -77,8 +105,12 @@ def test_cancel_then_resume_matches_uninterrupted_training(shapes_workspace):
     history = resumed.folder.history()
     assert [row["epoch"] for row in history] == [1, 2, 3, 4]
     reference = uninterrupted.folder.history()
-    np.testing.assert_allclose([row["loss"] for row in history], [row["loss"] for row in reference], rtol=1e-4)
-    np.testing.assert_allclose([row["val_miou"] for row in history], [row["val_miou"] for row in reference], rtol=1e-4)
+    np.testing.assert_allclose(
+        [row["loss"] for row in history], [row["loss"] for row in reference], rtol=1e-4
+    )
+    np.testing.assert_allclose(
+        [row["val_miou"] for row in history], [row["val_miou"] for row in reference], rtol=1e-4
+    )
     with pytest.raises(RunError, match="already has 4 epochs"):
         resume(workspace, cancelled.folder.name)
 
@@ -86,8 +118,12 @@ def test_cancel_then_resume_matches_uninterrupted_training(shapes_workspace):
 def test_cancel_lands_within_one_batch(shapes_workspace):
     workspace, prepared = shapes_workspace
     batches = []
-    outcome = run(workspace, _config(prepared, epochs=1), on_progress=lambda event: batches.append(event),
-                  should_stop=lambda: len(batches) >= 1)
+    outcome = run(
+        workspace,
+        _config(prepared, epochs=1),
+        on_progress=lambda event: batches.append(event),
+        should_stop=lambda: len(batches) >= 1,
+    )
     assert outcome.status == "cancelled" and outcome.epochs_done == 0
     assert [event["batch"] for event in outcome.folder.events() if event["type"] == "batch"] == [1]
     with pytest.raises(RunError, match="no finished epoch"):
@@ -97,7 +133,9 @@ def test_cancel_lands_within_one_batch(shapes_workspace):
 @pytest.mark.slow  # 10-40 s of training: `make test` runs it, `make test-fast` does not
 def test_nan_loss_fails_the_run_with_its_place(shapes_workspace):
     workspace, prepared = shapes_workspace
-    outcome = run(workspace, _config(prepared, epochs=1, optimizer="sgd", schedule="constant", learning_rate=1e30))
+    outcome = run(
+        workspace, _config(prepared, epochs=1, optimizer="sgd", schedule="constant", learning_rate=1e30)
+    )
     assert outcome.status == "failed"
     assert outcome.message.startswith("loss became NaN at epoch 1 batch ")
     assert outcome.folder.status()["message"] == outcome.message
@@ -122,9 +160,14 @@ def test_a_crash_is_recorded_as_failed(shapes_workspace, monkeypatch):
 @pytest.mark.parametrize(
     "changes, field",
     [
-        ({"model": "vnet"}, "model"), ({"model_options": {"dropout": 0.5}}, "model_options"), ({"learning_rate": 0.0}, "learning_rate"),
-        ({"learning_rate": -1.0}, "learning_rate"), ({"epochs": 0}, "epochs"), ({"optimizer": "lion"}, "optimizer"),
-        ({"loss": "l2"}, "loss"), ({"sampling": "oversample"}, "sampling"),
+        ({"model": "vnet"}, "model"),
+        ({"model_options": {"dropout": 0.5}}, "model_options"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"learning_rate": -1.0}, "learning_rate"),
+        ({"epochs": 0}, "epochs"),
+        ({"optimizer": "lion"}, "optimizer"),
+        ({"loss": "l2"}, "loss"),
+        ({"sampling": "oversample"}, "sampling"),
     ],
 )
 def test_invalid_settings_name_the_field(changes, field):
@@ -151,8 +194,12 @@ def test_label_map_mismatch_on_resume_is_refused(shapes_workspace, tmp_path):
     outcome = run(workspace, _config(prepared, epochs=1))
     other = prepare(workspace, PrepareConfig("demo", labels="voc21", size=64, shards=1, workers=1), LIMIT)
     config_path = outcome.folder.folder / "config.json"
-    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "prepared": other.name, "batch_size": 8}))
-    with pytest.raises(ConfigError, match="prepared: its label map has 21 classes but the checkpoint predicts 4"):
+    config_path.write_text(
+        json.dumps({**json.loads(config_path.read_text()), "prepared": other.name, "batch_size": 8})
+    )
+    with pytest.raises(
+        ConfigError, match="prepared: its label map has 21 classes but the checkpoint predicts 4"
+    ):
         resume(workspace, outcome.folder.name, epochs=2)
 
 

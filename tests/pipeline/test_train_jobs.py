@@ -22,15 +22,15 @@ from pathlib import Path
 import psutil
 import pytest
 
+from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.data.registry import add_dataset
+from cocoseg.pipeline.jobs.registry import HEARTBEAT_FILE, RunError, get_run, reconcile_runs
 from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.writer import prepare
-from cocoseg.pipeline.jobs.registry import HEARTBEAT_FILE, RunError, get_run, reconcile_runs
-from cocoseg.pipeline.training.config import TrainConfig
-from cocoseg.pipeline.core.errors import ConfigError
 from cocoseg.pipeline.training.checks import create
+from cocoseg.pipeline.training.config import TrainConfig
 from cocoseg.pipeline.training.loop import resume, train_queued
-from cocoseg.pipeline.core.workspace import Workspace
 from tests.pipeline.conftest import LIMIT
 from tests.pipeline.shapes import write_shapes_dataset
 from tests.waiting import wait_for
@@ -52,13 +52,24 @@ def tiny_shapes(tmp_path_factory):
 
 
 def _config(prepared: str, **changes) -> TrainConfig:
-    base = TrainConfig(prepared, model="unet", model_options=TINY_UNET, epochs=2, batch_size=8, learning_rate=3e-3,
-                       schedule="constant", augment=False, seed=3)
+    base = TrainConfig(
+        prepared,
+        model="unet",
+        model_options=TINY_UNET,
+        epochs=2,
+        batch_size=8,
+        learning_rate=3e-3,
+        schedule="constant",
+        augment=False,
+        seed=3,
+    )
     return dataclasses.replace(base, **changes)
 
 
 def _heartbeat_threads(name: str) -> list[threading.Thread]:
-    return [thread for thread in threading.enumerate() if thread.name == f"heartbeat-{name}" and thread.is_alive()]
+    return [
+        thread for thread in threading.enumerate() if thread.name == f"heartbeat-{name}" and thread.is_alive()
+    ]
 
 
 def _child_pids() -> set[int]:
@@ -87,12 +98,18 @@ def test_create_queues_then_one_writer_trains_it_and_a_second_start_is_refused(t
             training.set()
             assert release.wait(120), "the test never released the first run"
 
-    thread = threading.Thread(target=lambda: outcome.append(train_queued(workspace, run.name, on_progress=hold_after_first_batch)))
+    thread = threading.Thread(
+        target=lambda: outcome.append(train_queued(workspace, run.name, on_progress=hold_after_first_batch))
+    )
     thread.start()
     try:
         assert training.wait(120), "the first run never reported a batch"
         status = run.status()
-        assert status["status"] == "running" and status["host"] == socket.gethostname() and status["pid"] == os.getpid()
+        assert (
+            status["status"] == "running"
+            and status["host"] == socket.gethostname()
+            and status["pid"] == os.getpid()
+        )
         assert status["pid_started"] == psutil.Process().create_time() and status["owner"] == "dash-diskcache"
         assert status["device"] == "CPU" and status["epochs"] == 1
         assert _heartbeat_threads(run.name)
@@ -101,13 +118,20 @@ def test_create_queues_then_one_writer_trains_it_and_a_second_start_is_refused(t
     finally:
         release.set()
         thread.join(120)
-    assert outcome and outcome[0].status == "finished" and outcome[0].epochs_done == 1 and outcome[0].best_miou is not None
+    assert (
+        outcome
+        and outcome[0].status == "finished"
+        and outcome[0].epochs_done == 1
+        and outcome[0].best_miou is not None
+    )
     status = run.status()
     assert status["status"] == "finished" and status["message"].startswith("best validation mIoU ")
     assert status["pid"] == os.getpid() and status["owner"] == "dash-diskcache"
     assert (run.folder / HEARTBEAT_FILE).is_file() and not _heartbeat_threads(run.name)
     assert [row["epoch"] for row in run.history()] == [1] and run.last_checkpoint.is_file()
-    assert [event["batch"] for event in run.events() if event["type"] == "batch"] == [1]  # one trainer's events only
+    assert [event["batch"] for event in run.events() if event["type"] == "batch"] == [
+        1
+    ]  # one trainer's events only
     assert _child_pids() <= before
     with pytest.raises(RunError, match=f"run {run.name} is finished, not queued; it was started already"):
         train_queued(workspace, run.name)
@@ -121,7 +145,9 @@ def test_registry_cancel_mid_run_stops_within_one_batch_and_keeps_the_last_epoch
     import cocoseg.pipeline.training.loop as train_module
 
     workspace, prepared = tiny_shapes
-    monkeypatch.setattr(train_module, "EVENT_EVERY_BATCHES", 1)  # an event per batch, so every batch run is visible
+    monkeypatch.setattr(
+        train_module, "EVENT_EVERY_BATCHES", 1
+    )  # an event per batch, so every batch run is visible
     run = create(workspace, _config(prepared, epochs=2))
     checkpoint_after_epoch_one = {}
 
@@ -139,8 +165,15 @@ def test_registry_cancel_mid_run_stops_within_one_batch_and_keeps_the_last_epoch
     assert status["message"] == "cancelled during epoch 2; the last checkpoint is from epoch 1"
     events = run.events()
     assert [event["batch"] for event in events if event["type"] == "batch" and event["epoch"] == 2] == [1]
-    assert [event["batch"] for event in events if event["type"] == "batch" and event["epoch"] == 1] == [1, 2, 3, 4]
-    assert events[-1]["type"] == "cancel_requested" and events[-1]["by"] == "test"  # no batch after the request
+    assert [event["batch"] for event in events if event["type"] == "batch" and event["epoch"] == 1] == [
+        1,
+        2,
+        3,
+        4,
+    ]
+    assert (
+        events[-1]["type"] == "cancel_requested" and events[-1]["by"] == "test"
+    )  # no batch after the request
     assert run.state()["epoch"] == 1 and [row["epoch"] for row in run.history()] == [1]
     assert _digest(run.last_checkpoint) == checkpoint_after_epoch_one["digest"]
     assert keras.models.load_model(run.last_checkpoint).output.shape[-1] == 4
@@ -217,9 +250,14 @@ def test_a_full_disk_while_saving_a_checkpoint_keeps_the_previous_one(tiny_shape
     assert saves == [".last.tmp.keras", ".best.tmp.keras", ".last.tmp.keras"]
     status = run.status()
     assert status["status"] == "failed"
-    assert status["message"] == ("the disk is full (No space left on device); the checkpoint of epoch 1 is kept. "
-                                 "Free some space, then resume")
-    assert sorted(path.name for path in run.checkpoints.iterdir()) == ["best.keras", "last.keras"]  # no stray temp file
+    assert status["message"] == (
+        "the disk is full (No space left on device); the checkpoint of epoch 1 is kept. "
+        "Free some space, then resume"
+    )
+    assert sorted(path.name for path in run.checkpoints.iterdir()) == [
+        "best.keras",
+        "last.keras",
+    ]  # no stray temp file
     assert _digest(run.last_checkpoint) == checkpoint_after_epoch_one["digest"]
     assert keras.models.load_model(run.last_checkpoint).output.shape[-1] == 4
     assert run.state()["epoch"] == 1 and not _heartbeat_threads(run.name)
@@ -261,7 +299,9 @@ def training_child(tmp_path, processes):
     """Start ``TRAINING_CHILD`` for a run (killed and reaped at the end if still running)."""
 
     def start(workspace: Workspace, name: str) -> subprocess.Popen:
-        return processes([sys.executable, "-c", TRAINING_CHILD, str(workspace.root), name], log=tmp_path / "child.log")
+        return processes(
+            [sys.executable, "-c", TRAINING_CHILD, str(workspace.root), name], log=tmp_path / "child.log"
+        )
 
     return start
 
@@ -312,8 +352,14 @@ def killed_while_starting(tiny_shapes, tmp_path, processes):
     """A queued run whose job process took the run (holds its lock, recorded its pid) and was SIGKILLed before "running"."""
     workspace, prepared = tiny_shapes
     run = create(workspace, _config(prepared, epochs=1))
-    child = processes([sys.executable, "-c", STARTING_CHILD, str(workspace.root), run.name], log=tmp_path / "child.log")
-    wait_for(lambda: run.status().get("pid") == child.pid or child.poll() is not None, 120, "the child to take the run")
+    child = processes(
+        [sys.executable, "-c", STARTING_CHILD, str(workspace.root), run.name], log=tmp_path / "child.log"
+    )
+    wait_for(
+        lambda: run.status().get("pid") == child.pid or child.poll() is not None,
+        120,
+        "the child to take the run",
+    )
     assert child.poll() is None, (tmp_path / "child.log").read_text(errors="replace")[-3000:]
     assert run.status()["status"] == "queued" and run.status()["message"] == "starting"
     os.kill(child.pid, signal.SIGKILL)

@@ -41,7 +41,9 @@ def demo_picture() -> Image.Image:
         return picture.convert("RGB").crop((0, 0, 160, 90))
 
 
-@pytest.mark.parametrize("contents", ["", "no prefix", "data:image/png;base64", "data:image/png,abc", None, 12])
+@pytest.mark.parametrize(
+    "contents", ["", "no prefix", "data:image/png;base64", "data:image/png,abc", None, 12]
+)
 def test_not_a_data_url(contents):
     with pytest.raises(InvalidUpload, match="not a data URL"):
         decode_upload(contents, "x.png", LIMIT_BYTES, LIMIT_PIXELS)
@@ -66,18 +68,24 @@ def test_empty_file():
         decode_upload("data:image/png;base64,", "x.png", LIMIT_BYTES, LIMIT_PIXELS)
 
 
-@pytest.mark.parametrize("payload, message", [
-    (b"<html><body>hello</body></html>", "web page"),
-    (b"<!DOCTYPE html><script>alert(1)</script>", "web page"),
-    (b'<svg xmlns="http://www.w3.org/2000/svg"><rect width="10" height="10"/></svg>', "SVG"),
-    (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "SVG"),
-    (b"%PDF-1.7\n1 0 obj", "PDF"),
-    (b"%!PS-Adobe-3.0 EPSF-3.0", "PostScript"),
-    (b"8BPS\x00\x01", "Photoshop"),
-    (b"SIMPLE  =                    T", "FITS"),
-    (b"GIF89a\x01\x00\x01\x00", "GIF"),
-    (b"just some text", "content does not start like one"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (b"<html><body>hello</body></html>", "web page"),
+        (b"<!DOCTYPE html><script>alert(1)</script>", "web page"),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"><rect width="10" height="10"/></svg>', "SVG"),
+        (
+            b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+            "SVG",
+        ),
+        (b"%PDF-1.7\n1 0 obj", "PDF"),
+        (b"%!PS-Adobe-3.0 EPSF-3.0", "PostScript"),
+        (b"8BPS\x00\x01", "Photoshop"),
+        (b"SIMPLE  =                    T", "FITS"),
+        (b"GIF89a\x01\x00\x01\x00", "GIF"),
+        (b"just some text", "content does not start like one"),
+    ],
+)
 def test_other_content_renamed_png_is_refused_by_its_bytes(payload, message):
     with pytest.raises(InvalidUpload, match=message):
         decode(payload, "photo.png")
@@ -93,10 +101,16 @@ def png_declaring(side: int) -> bytes:
     return header + chunk + body + b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
-@pytest.mark.parametrize("side, message", [
-    (8_000, "8000 x 8000 pixels is more than the limit of 40 megapixels"),   # the app's limit, on the header
-    (50_000, "more pixels than the limit of 40 megapixels"),                 # Pillow's own bomb check, same message
-])
+@pytest.mark.parametrize(
+    "side, message",
+    [
+        (
+            8_000,
+            "8000 x 8000 pixels is more than the limit of 40 megapixels",
+        ),  # the app's limit, on the header
+        (50_000, "more pixels than the limit of 40 megapixels"),  # Pillow's own bomb check, same message
+    ],
+)
 def test_pixel_bomb_is_refused_from_the_header_without_allocating(side, message):
     before = psutil.Process().memory_info().rss
     with pytest.raises(InvalidUpload, match=message):
@@ -126,7 +140,12 @@ def test_png_with_a_broken_data_crc_is_refused(demo_picture):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.binary(min_size=1, max_size=400), st.sampled_from([b"", b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"II*\x00", b"RIFF\x00\x00\x00\x00WEBP"]))
+@given(
+    st.binary(min_size=1, max_size=400),
+    st.sampled_from(
+        [b"", b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"II*\x00", b"RIFF\x00\x00\x00\x00WEBP"]
+    ),
+)
 def test_random_bytes_only_ever_raise_invalid_upload(noise, prefix):
     try:
         decode(prefix + noise)
@@ -134,8 +153,16 @@ def test_random_bytes_only_ever_raise_invalid_upload(noise, prefix):
         pass
 
 
-ORIENTATION_TO_STORED = {1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-                         5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_270}
+ORIENTATION_TO_STORED = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -165,18 +192,28 @@ def test_every_mode_becomes_rgb(demo_picture, mode):
     picture = demo_picture.convert(mode)
     if mode == "P":
         picture.info["transparency"] = 0
-    data = encoded(picture, "JPEG") if mode == "CMYK" else encoded(picture, "PNG", **({"transparency": 0} if mode == "P" else {}))
+    data = (
+        encoded(picture, "JPEG")
+        if mode == "CMYK"
+        else encoded(picture, "PNG", **({"transparency": 0} if mode == "P" else {}))
+    )
     upload = decode(data)
     assert upload.image.dtype == np.uint8 and upload.image.shape == (90, 160, 3)
     if mode == "RGBA":
-        assert np.array_equal(upload.image, np.asarray(demo_picture)) and "transparency ignored" in upload.notes
+        assert (
+            np.array_equal(upload.image, np.asarray(demo_picture)) and "transparency ignored" in upload.notes
+        )
     if mode == "CMYK":
         assert np.abs(upload.image.astype(int) - np.asarray(demo_picture).astype(int)).mean() < 12
 
 
 @pytest.mark.parametrize("format_", ["WEBP", "TIFF"])
 def test_animated_and_multi_frame_files_give_the_first_frame(demo_picture, format_):
-    frames = [demo_picture, demo_picture.transpose(Image.Transpose.ROTATE_180), demo_picture.convert("L").convert("RGB")]
+    frames = [
+        demo_picture,
+        demo_picture.transpose(Image.Transpose.ROTATE_180),
+        demo_picture.convert("L").convert("RGB"),
+    ]
     options = {"lossless": True} if format_ == "WEBP" else {}
     data = encoded(frames[0], format_, save_all=True, append_images=frames[1:], **options)
     upload = decode(data, "anim")
@@ -197,16 +234,19 @@ def test_each_allowed_format_decodes_a_real_photo(demo_picture, format_):
     assert upload.format == format_ and upload.image.shape == (90, 160, 3)
 
 
-@pytest.mark.parametrize("filename, shown", [
-    ("../../etc/passwd.png", "passwd.png"),
-    ("C:\\Windows\\x.png", "x.png"),
-    ("\\\\server\\share\\x.png", "x.png"),
-    ("a/b/c.png", "c.png"),
-    ("bad\x00name.png", "badname.png"),
-    ("<img src=x onerror=alert(1)>.png", "<img src=x onerror=alert(1)>.png"),
-    ("", "upload"),
-    (None, "upload"),
-])
+@pytest.mark.parametrize(
+    "filename, shown",
+    [
+        ("../../etc/passwd.png", "passwd.png"),
+        ("C:\\Windows\\x.png", "x.png"),
+        ("\\\\server\\share\\x.png", "x.png"),
+        ("a/b/c.png", "c.png"),
+        ("bad\x00name.png", "badname.png"),
+        ("<img src=x onerror=alert(1)>.png", "<img src=x onerror=alert(1)>.png"),
+        ("", "upload"),
+        (None, "upload"),
+    ],
+)
 def test_file_names_are_only_for_display(filename, shown):
     assert display_name(filename) == shown
 

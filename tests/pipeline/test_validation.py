@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
+from cocoseg.pipeline.core.settings import Settings
 from cocoseg.pipeline.data.coco import (
     CocoFileError,
     check_annotation_file,
@@ -33,7 +34,6 @@ from cocoseg.pipeline.data.coco import (
 )
 from cocoseg.pipeline.data.labels import build_label_map
 from cocoseg.pipeline.data.masks import instance_mask
-from cocoseg.pipeline.core.settings import Settings
 from cocoseg.pipeline.data.validation import (
     CHECKS,
     ERROR,
@@ -58,8 +58,13 @@ SQUARE = [[2.0, 2.0, 6.0, 2.0, 6.0, 6.0, 2.0, 6.0]]  # 4x4 square inside the 10x
 def annotation(ann_id: int = 99, image_id: int = 1, category_id: int = 1, **changes) -> dict:
     """A valid annotation on the 10x8 image 1; ``changes`` override keys (DELETE removes)."""
     item = {
-        "id": ann_id, "image_id": image_id, "category_id": category_id, "iscrowd": 0, "area": 16.0,
-        "bbox": [2.0, 2.0, 4.0, 4.0], "segmentation": copy.deepcopy(SQUARE),
+        "id": ann_id,
+        "image_id": image_id,
+        "category_id": category_id,
+        "iscrowd": 0,
+        "area": 16.0,
+        "bbox": [2.0, 2.0, 4.0, 4.0],
+        "segmentation": copy.deepcopy(SQUARE),
     }
     for key, value in changes.items():
         if value is DELETE:
@@ -142,7 +147,12 @@ def png_header_only(width: int, height: int) -> bytes:
     """A PNG whose header declares width x height (no pixel data: enough for Image.open)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
@@ -188,7 +198,12 @@ def test_base_coco_is_clean():
     assert ids(dataset.annotations) == [1, 2]
     assert ids(dataset.categories) == [1, 3]
     assert dataset.report.totals == {
-        "images": 2, "images_valid": 2, "annotations": 2, "annotations_valid": 2, "categories": 2, "crowd": 0,
+        "images": 2,
+        "images_valid": 2,
+        "annotations": 2,
+        "annotations_valid": 2,
+        "categories": 2,
+        "crowd": 0,
     }
 
 
@@ -222,7 +237,9 @@ def test_missing_top_level_key_is_named(key):
     report = dataset.report
     assert_code(report, "missing-key", ERROR)
     assert locations(report, "missing-key") == [key]
-    assert f"'{key}'" in messages(report, "missing-key")[0] and "missing" in messages(report, "missing-key")[0]
+    assert (
+        f"'{key}'" in messages(report, "missing-key")[0] and "missing" in messages(report, "missing-key")[0]
+    )
     kept = {"images": dataset.images, "annotations": dataset.annotations, "categories": dataset.categories}
     assert kept[key] == []
     assert report.totals[key] == 0
@@ -237,7 +254,9 @@ def test_missing_top_level_key_is_named(key):
         assert ids(dataset.categories) == [1, 3]
 
 
-@pytest.mark.parametrize("value, shown", [({}, "a dict, not a list"), ("x", "a str, not a list"), (None, "a NoneType, not a list")])
+@pytest.mark.parametrize(
+    "value, shown", [({}, "a dict, not a list"), ("x", "a str, not a list"), (None, "a NoneType, not a list")]
+)
 def test_top_level_key_that_is_not_a_list(value, shown):
     data = base_coco()
     data["categories"] = value
@@ -283,10 +302,16 @@ def test_annotation_missing_required_field_names_its_index(demo_val_copy, field)
     assert len(dataset.images) == 80
 
 
-@pytest.mark.parametrize("where, field", [
-    ("annotations", "id"), ("annotations", "image_id"), ("annotations", "category_id"),
-    ("images", "id"), ("categories", "id"),
-])
+@pytest.mark.parametrize(
+    "where, field",
+    [
+        ("annotations", "id"),
+        ("annotations", "image_id"),
+        ("annotations", "category_id"),
+        ("images", "id"),
+        ("categories", "id"),
+    ],
+)
 @pytest.mark.parametrize("bad_id", ["12", 12.0, True, None, [12]])
 def test_non_integer_ids_are_refused(where, field, bad_id):
     data = base_coco()
@@ -331,11 +356,15 @@ def test_duplicate_annotation_ids_are_listed(demo_val_copy):
     report = dataset.report
     assert_code(report, "duplicate-annotation-id", ERROR, 3)
     assert set(report.counts) == {"duplicate-annotation-id"}
-    shown = " ".join(messages(report, "duplicate-annotation-id") + locations(report, "duplicate-annotation-id"))
+    shown = " ".join(
+        messages(report, "duplicate-annotation-id") + locations(report, "duplicate-annotation-id")
+    )
     for repeated in first_ids:
         assert str(repeated) in shown
     assert locations(report, "duplicate-annotation-id") == [
-        f"annotations[10] id={first_ids[0]}", f"annotations[20] id={first_ids[1]}", f"annotations[30] id={first_ids[1]}",
+        f"annotations[10] id={first_ids[0]}",
+        f"annotations[20] id={first_ids[1]}",
+        f"annotations[30] id={first_ids[1]}",
     ]
     # the first of each id is kept, the later ones are left out
     assert anns[0] in dataset.annotations and anns[1] in dataset.annotations
@@ -373,10 +402,13 @@ def test_duplicate_file_name_leaves_the_later_image_out():
 def test_duplicate_file_name_spelled_differently(tmp_path, first, second):
     """Two spellings that the loader resolves to the same file are the same file_name."""
     folder = images_folder(tmp_path, {"sub/a.jpg" if "sub" in first else "a.jpg": (10, 8)})
-    data = tiny_coco(images=[
-        {"id": 1, "file_name": first, "width": 10, "height": 8},
-        {"id": 2, "file_name": second, "width": 10, "height": 8},
-    ], annotations=[annotation(1, 1), annotation(2, 2)])
+    data = tiny_coco(
+        images=[
+            {"id": 1, "file_name": first, "width": 10, "height": 8},
+            {"id": 2, "file_name": second, "width": 10, "height": 8},
+        ],
+        annotations=[annotation(1, 1), annotation(2, 2)],
+    )
     dataset = validate_coco(data, folder)
     assert dataset.image_path(dataset.images[0]) == (folder / first.replace("\\", "/")).resolve()
     assert_code(dataset.report, "duplicate-file-name", ERROR)
@@ -474,14 +506,28 @@ ANNOTATION_CASES = [
     ("flat polygon not nested", {"segmentation": [2, 2, 6, 2, 6, 6]}, {"polygon-not-list": ERROR}, False),
     ("polygon is a dict", {"segmentation": [{"x": 1}]}, {"polygon-not-list": ERROR}, False),
     ("4 numbers", {"segmentation": [[2.0, 2.0, 6.0, 6.0]]}, {"polygon-four-numbers": ERROR}, False),
-    ("4 numbers after a good polygon", {"segmentation": SQUARE + [[2, 2, 6, 6]]}, {"polygon-four-numbers": ERROR}, False),
+    (
+        "4 numbers after a good polygon",
+        {"segmentation": SQUARE + [[2, 2, 6, 6]]},
+        {"polygon-four-numbers": ERROR},
+        False,
+    ),
     ("2 numbers", {"segmentation": [[2.0, 2.0]]}, {"polygon-too-short": ERROR}, False),
     ("0 numbers", {"segmentation": [[]]}, {"polygon-too-short": ERROR}, False),
     ("5 numbers", {"segmentation": [[1, 1, 5, 1, 5]]}, {"polygon-too-short": ERROR}, False),
     ("odd length 7", {"segmentation": [[1, 1, 5, 1, 5, 5, 1]]}, {"polygon-odd-length": ERROR}, False),
-    ("nested pairs [[x,y],[x,y]]", {"segmentation": [[2, 2], [6, 2], [6, 6]]}, {"polygon-too-short": ERROR}, False),
-    ("pairs inside one polygon", {"segmentation": [[[2, 2], [6, 2], [6, 6], [2, 6], [2, 4], [4, 4]]]},
-     {"coordinate-not-number": ERROR}, False),
+    (
+        "nested pairs [[x,y],[x,y]]",
+        {"segmentation": [[2, 2], [6, 2], [6, 6]]},
+        {"polygon-too-short": ERROR},
+        False,
+    ),
+    (
+        "pairs inside one polygon",
+        {"segmentation": [[[2, 2], [6, 2], [6, 6], [2, 6], [2, 4], [4, 4]]]},
+        {"coordinate-not-number": ERROR},
+        False,
+    ),
     ("string coordinate", {"segmentation": [[2, 2, "6", 2, 6, 6]]}, {"coordinate-not-number": ERROR}, False),
     ("null coordinate", {"segmentation": [[2, 2, None, 2, 6, 6]]}, {"coordinate-not-number": ERROR}, False),
     ("bool coordinate", {"segmentation": [[2, 2, True, 2, 6, 6]]}, {"coordinate-not-number": ERROR}, False),
@@ -490,36 +536,137 @@ ANNOTATION_CASES = [
     ("-Infinity", {"segmentation": [[2, 2, 6, -inf, 6, 6]]}, {"coordinate-not-finite": ERROR}, False),
     ("inf and -inf", {"segmentation": [[inf, -inf, 6, 2, 6, 6]]}, {"coordinate-not-finite": ERROR}, False),
     ("1e308", {"segmentation": [[2, 2, 1e308, 2, 6, 6]]}, {"coordinate-not-finite": ERROR}, False),
-    ("1e308 and -1e308 cancel", {"segmentation": [[1e308, -1e308, 6, 2, 6, 6]]}, {"coordinate-not-finite": ERROR}, False),
+    (
+        "1e308 and -1e308 cancel",
+        {"segmentation": [[1e308, -1e308, 6, 2, 6, 6]]},
+        {"coordinate-not-finite": ERROR},
+        False,
+    ),
     ("huge int", {"segmentation": [[2, 2, 10**30, 2, 6, 6]]}, {"coordinate-not-finite": ERROR}, False),
-    ("NaN in second polygon", {"segmentation": SQUARE + [[2, 2, 6, 2, 6, nan]]}, {"coordinate-not-finite": ERROR}, False),
-    ("vertex far outside (rasteriser memory)", {"segmentation": [[2, 2, 6, 2, 90000, 6]]}, {"coordinate-far-outside": ERROR}, False),
+    (
+        "NaN in second polygon",
+        {"segmentation": SQUARE + [[2, 2, 6, 2, 6, nan]]},
+        {"coordinate-not-finite": ERROR},
+        False,
+    ),
+    (
+        "vertex far outside (rasteriser memory)",
+        {"segmentation": [[2, 2, 6, 2, 90000, 6]]},
+        {"coordinate-far-outside": ERROR},
+        False,
+    ),
     ("vertex far left", {"segmentation": [[2, 2, -57, 2, 6, 6]]}, {"coordinate-far-outside": ERROR}, False),
-    ("bow-tie crossing itself", {"segmentation": [[2, 2, 6, 6, 6, 2, 2, 6]], "area": 8.0}, {"polygon-self-intersecting": WARNING}, True),
-    ("polygon right of image", {"segmentation": [[20, 2, 30, 2, 30, 6]], "bbox": [20, 2, 10, 4], "area": 20.0},
-     {"polygon-outside-image": WARNING, "bbox-outside-image": WARNING}, True),
-    ("polygon at negative coords", {"segmentation": [[-9, -9, -1, -9, -1, -1]], "bbox": [-9, -9, 8, 8], "area": 32.0},
-     {"polygon-outside-image": WARNING, "bbox-outside-image": WARNING}, True),
-    ("collinear polygon", {"segmentation": [[1, 1, 3, 3, 5, 5]], "area": 0.0}, {"polygon-zero-area": WARNING}, True),
-    ("repeated point polygon", {"segmentation": [[4, 4, 4, 4, 4, 4, 4, 4]], "area": 0.0}, {"polygon-zero-area": WARNING}, True),
-    ("collinear polygon, decimal coordinates", {"segmentation": [[0.1, 0.3, 0.7, 2.1, 1.3, 3.9]], "area": 0.0},
-     {"polygon-zero-area": WARNING}, True),
+    (
+        "bow-tie crossing itself",
+        {"segmentation": [[2, 2, 6, 6, 6, 2, 2, 6]], "area": 8.0},
+        {"polygon-self-intersecting": WARNING},
+        True,
+    ),
+    (
+        "polygon right of image",
+        {"segmentation": [[20, 2, 30, 2, 30, 6]], "bbox": [20, 2, 10, 4], "area": 20.0},
+        {"polygon-outside-image": WARNING, "bbox-outside-image": WARNING},
+        True,
+    ),
+    (
+        "polygon at negative coords",
+        {"segmentation": [[-9, -9, -1, -9, -1, -1]], "bbox": [-9, -9, 8, 8], "area": 32.0},
+        {"polygon-outside-image": WARNING, "bbox-outside-image": WARNING},
+        True,
+    ),
+    (
+        "collinear polygon",
+        {"segmentation": [[1, 1, 3, 3, 5, 5]], "area": 0.0},
+        {"polygon-zero-area": WARNING},
+        True,
+    ),
+    (
+        "repeated point polygon",
+        {"segmentation": [[4, 4, 4, 4, 4, 4, 4, 4]], "area": 0.0},
+        {"polygon-zero-area": WARNING},
+        True,
+    ),
+    (
+        "collinear polygon, decimal coordinates",
+        {"segmentation": [[0.1, 0.3, 0.7, 2.1, 1.3, 3.9]], "area": 0.0},
+        {"polygon-zero-area": WARNING},
+        True,
+    ),
     ("rle without counts", {"segmentation": {"size": [8, 10]}}, {"rle-malformed": ERROR}, False),
     ("rle without size", {"segmentation": {"counts": [80]}}, {"rle-malformed": ERROR}, False),
-    ("rle size strings", {"segmentation": {"size": ["8", "10"], "counts": [80]}}, {"rle-malformed": ERROR}, False),
-    ("rle size of 3", {"segmentation": {"size": [8, 10, 1], "counts": [80]}}, {"rle-malformed": ERROR}, False),
-    ("rle negative count", {"segmentation": {"size": [8, 10], "counts": [90, -10]}}, {"rle-malformed": ERROR}, False),
-    ("rle float count", {"segmentation": {"size": [8, 10], "counts": [40.0, 40]}}, {"rle-malformed": ERROR}, False),
+    (
+        "rle size strings",
+        {"segmentation": {"size": ["8", "10"], "counts": [80]}},
+        {"rle-malformed": ERROR},
+        False,
+    ),
+    (
+        "rle size of 3",
+        {"segmentation": {"size": [8, 10, 1], "counts": [80]}},
+        {"rle-malformed": ERROR},
+        False,
+    ),
+    (
+        "rle negative count",
+        {"segmentation": {"size": [8, 10], "counts": [90, -10]}},
+        {"rle-malformed": ERROR},
+        False,
+    ),
+    (
+        "rle float count",
+        {"segmentation": {"size": [8, 10], "counts": [40.0, 40]}},
+        {"rle-malformed": ERROR},
+        False,
+    ),
     ("rle counts number", {"segmentation": {"size": [8, 10], "counts": 80}}, {"rle-malformed": ERROR}, False),
-    ("rle string bad character", {"segmentation": {"size": [8, 10], "counts": "0 1"}}, {"rle-malformed": ERROR}, False),
-    ("rle string cut in a value", {"segmentation": {"size": [8, 10], "counts": "P"}}, {"rle-malformed": ERROR}, False),
-    ("rle string negative run", {"segmentation": {"size": [8, 10], "counts": "@"}}, {"rle-malformed": ERROR}, False),
-    ("rle size transposed", {"segmentation": {"size": [10, 8], "counts": [80]}}, {"rle-size-mismatch": ERROR}, False),
-    ("rle size larger", {"segmentation": {"size": [9, 10], "counts": [90]}}, {"rle-size-mismatch": ERROR}, False),
-    ("rle list counts short", {"segmentation": {"size": [8, 10], "counts": [30, 10, 30]}}, {"rle-counts-sum": ERROR}, False),
-    ("rle list counts long", {"segmentation": {"size": [8, 10], "counts": [30, 10, 41]}}, {"rle-counts-sum": ERROR}, False),
-    ("rle string counts wrong sum", {"segmentation": string_rle(np.ones((5, 20), np.uint8)) | {"size": [8, 10]}},
-     {"rle-counts-sum": ERROR}, False),
+    (
+        "rle string bad character",
+        {"segmentation": {"size": [8, 10], "counts": "0 1"}},
+        {"rle-malformed": ERROR},
+        False,
+    ),
+    (
+        "rle string cut in a value",
+        {"segmentation": {"size": [8, 10], "counts": "P"}},
+        {"rle-malformed": ERROR},
+        False,
+    ),
+    (
+        "rle string negative run",
+        {"segmentation": {"size": [8, 10], "counts": "@"}},
+        {"rle-malformed": ERROR},
+        False,
+    ),
+    (
+        "rle size transposed",
+        {"segmentation": {"size": [10, 8], "counts": [80]}},
+        {"rle-size-mismatch": ERROR},
+        False,
+    ),
+    (
+        "rle size larger",
+        {"segmentation": {"size": [9, 10], "counts": [90]}},
+        {"rle-size-mismatch": ERROR},
+        False,
+    ),
+    (
+        "rle list counts short",
+        {"segmentation": {"size": [8, 10], "counts": [30, 10, 30]}},
+        {"rle-counts-sum": ERROR},
+        False,
+    ),
+    (
+        "rle list counts long",
+        {"segmentation": {"size": [8, 10], "counts": [30, 10, 41]}},
+        {"rle-counts-sum": ERROR},
+        False,
+    ),
+    (
+        "rle string counts wrong sum",
+        {"segmentation": string_rle(np.ones((5, 20), np.uint8)) | {"size": [8, 10]}},
+        {"rle-counts-sum": ERROR},
+        False,
+    ),
     ("bbox empty", {"bbox": []}, {"bad-bbox": WARNING}, True),
     ("bbox missing", {"bbox": DELETE}, {"bad-bbox": WARNING}, True),
     ("bbox 3 numbers", {"bbox": [1, 1, 2]}, {"bad-bbox": WARNING}, True),
@@ -546,7 +693,11 @@ ANNOTATION_CASES = [
 ]
 
 
-@pytest.mark.parametrize("changes, expected, kept", [case[1:] for case in ANNOTATION_CASES], ids=[case[0] for case in ANNOTATION_CASES])
+@pytest.mark.parametrize(
+    "changes, expected, kept",
+    [case[1:] for case in ANNOTATION_CASES],
+    ids=[case[0] for case in ANNOTATION_CASES],
+)
 def test_annotation_case(changes, expected, kept):
     data = base_coco()
     bad = annotation(99, **changes)
@@ -567,7 +718,9 @@ def test_annotation_case(changes, expected, kept):
     if kept:
         kept_item = dataset.annotations[1]
         # a kept annotation is unchanged except for a recomputed area, and rasterises
-        assert {k: v for k, v in kept_item.items() if k != "area"} == {k: v for k, v in bad.items() if k != "area"}
+        assert {k: v for k, v in kept_item.items() if k != "area"} == {
+            k: v for k, v in bad.items() if k != "area"
+        }
         mask = instance_mask(kept_item["segmentation"], 8, 10)
         assert mask.shape == (8, 10)
 
@@ -602,7 +755,9 @@ def test_area_missing_is_recomputed_from_the_polygon():
     polygon = [1.0, 1.0, 9.0, 1.0, 9.0, 7.0, 5.0, 4.0, 1.0, 7.0]  # concave pentagon
     data = base_coco()
     data["annotations"].append(annotation(99, segmentation=[polygon], bbox=[1, 1, 8, 6], area=DELETE))
-    data["annotations"].append(annotation(98, segmentation=[polygon, [1, 7.5, 2, 7.5, 2, 7.9]], bbox=[1, 1, 8, 6.9], area=nan))
+    data["annotations"].append(
+        annotation(98, segmentation=[polygon, [1, 7.5, 2, 7.5, 2, 7.9]], bbox=[1, 1, 8, 6.9], area=nan)
+    )
     dataset = validate_coco(data)
     assert_code(dataset.report, "area-missing", WARNING, 2)
     by_id = {item["id"]: item for item in dataset.annotations}
@@ -639,7 +794,9 @@ def test_valid_rle_loads_and_decodes(encode, crowd):
     else:
         assert segmentation["counts"] == list_rle(mask)["counts"] and sum(segmentation["counts"]) == 80
     data = base_coco()
-    data["annotations"].append(annotation(99, segmentation=segmentation, iscrowd=crowd, area=17.0, bbox=[0, 2, 7, 6]))
+    data["annotations"].append(
+        annotation(99, segmentation=segmentation, iscrowd=crowd, area=17.0, bbox=[0, 2, 7, 6])
+    )
     dataset = validate_coco(data)
     assert dict(dataset.report.counts) == {}
     assert ids(dataset.annotations) == [1, 2, 99]
@@ -715,10 +872,21 @@ def test_examples_are_capped_but_counts_are_not(demo_val_copy):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("changes", [
-    {"width": 0}, {"height": -3}, {"width": "10"}, {"width": 10.0}, {"height": None}, {"width": True},
-    {"width": 100_001}, {"width": DELETE}, {"height": DELETE},
-], ids=lambda c: repr(c))
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"width": 0},
+        {"height": -3},
+        {"width": "10"},
+        {"width": 10.0},
+        {"height": None},
+        {"width": True},
+        {"width": 100_001},
+        {"width": DELETE},
+        {"height": DELETE},
+    ],
+    ids=lambda c: repr(c),
+)
 def test_bad_image_size(changes):
     image = {"id": 9, "file_name": "c.jpg", "width": 10, "height": 8}
     for key, value in changes.items():
@@ -749,10 +917,21 @@ def test_image_file_name_missing_or_not_text(file_name):
     assert ids(dataset.images) == [1, 2]
 
 
-@pytest.mark.parametrize("file_name", [
-    "../x.jpg", "a/../../x.jpg", "sub/..", "..\\x.jpg", "/abs/x.jpg", "/etc/passwd", "C:\\x.jpg", "c:x.jpg",
-    "\\\\server\\share\\x.jpg", "x\x00.jpg",
-])
+@pytest.mark.parametrize(
+    "file_name",
+    [
+        "../x.jpg",
+        "a/../../x.jpg",
+        "sub/..",
+        "..\\x.jpg",
+        "/abs/x.jpg",
+        "/etc/passwd",
+        "C:\\x.jpg",
+        "c:x.jpg",
+        "\\\\server\\share\\x.jpg",
+        "x\x00.jpg",
+    ],
+)
 @pytest.mark.parametrize("with_folder", [False, True])
 def test_unsafe_file_name_is_refused(tmp_path, file_name, with_folder):
     folder = images_folder(tmp_path, {"a.jpg": (10, 8), "b.jpg": (12, 9)}) if with_folder else None
@@ -807,7 +986,9 @@ def test_missing_image_file_other_images_still_load(tmp_path, demo_val_copy):
     orphans = [a for a in demo_val_copy["annotations"] if a["image_id"] == missing["id"]]
     assert orphans
     progress = []
-    dataset = validate_coco(demo_val_copy, folder, progress=lambda done, total: progress.append((done, total)))
+    dataset = validate_coco(
+        demo_val_copy, folder, progress=lambda done, total: progress.append((done, total))
+    )
     report = dataset.report
     assert_code(report, "missing-image-file", ERROR)
     assert missing["file_name"] in messages(report, "missing-image-file")[0]
@@ -835,7 +1016,9 @@ def test_image_size_mismatch(tmp_path, demo_val_copy):
     assert ids(dataset.images) == [images[0]["id"], images[2]["id"]]
 
 
-@pytest.mark.parametrize("content", [b"this is text, not a JPEG\n", b"", b"\xff\xd8\xff"], ids=["text", "empty", "jpeg-magic-only"])
+@pytest.mark.parametrize(
+    "content", [b"this is text, not a JPEG\n", b"", b"\xff\xd8\xff"], ids=["text", "empty", "jpeg-magic-only"]
+)
 def test_unreadable_image_file(tmp_path, content):
     folder = images_folder(tmp_path, {"a.jpg": (10, 8)})
     (folder / "b.jpg").write_bytes(content)
@@ -891,10 +1074,21 @@ def good_text() -> str:
     return json.dumps(base_coco())
 
 
-@pytest.mark.parametrize("reader", [read_coco_json, lambda path, limit: load_coco(path, None, limit)], ids=["read_coco_json", "load_coco"])
-@pytest.mark.parametrize("payload, fragment", [
-    ("[]", "JSON list"), ("[1, 2]", "JSON list"), ('"images"', "JSON str"), ("3", "JSON int"), ("null", "JSON NoneType"),
-])
+@pytest.mark.parametrize(
+    "reader",
+    [read_coco_json, lambda path, limit: load_coco(path, None, limit)],
+    ids=["read_coco_json", "load_coco"],
+)
+@pytest.mark.parametrize(
+    "payload, fragment",
+    [
+        ("[]", "JSON list"),
+        ("[1, 2]", "JSON list"),
+        ('"images"', "JSON str"),
+        ("3", "JSON int"),
+        ("null", "JSON NoneType"),
+    ],
+)
 def test_json_that_is_not_an_object(tmp_path, reader, payload, fragment):
     path = tmp_path / "ann.json"
     path.write_text(payload)
@@ -915,9 +1109,15 @@ def test_truncated_real_file(tmp_path):
     assert cut.rstrip().count("\n") + 1 <= line <= cut.count("\n") + 1
 
 
-@pytest.mark.parametrize("marker, extra", [
-    ('"file_name": "', 4), ('"date_captured": "', 6), ('"name": "', 2), ('"supercategory"', -5),
-])
+@pytest.mark.parametrize(
+    "marker, extra",
+    [
+        ('"file_name": "', 4),
+        ('"date_captured": "', 6),
+        ('"name": "', 2),
+        ('"supercategory"', -5),
+    ],
+)
 def test_truncated_inside_a_string_says_truncated(tmp_path, marker, extra):
     """A file cut inside a string (file_name, date, key...) is truncated too: the hint must say so."""
     text = DEMO_VAL_JSON.read_text()
@@ -929,7 +1129,9 @@ def test_truncated_inside_a_string_says_truncated(tmp_path, marker, extra):
     assert_one_line_error(excinfo, "not valid JSON", "truncated", path=path)
 
 
-@pytest.mark.parametrize("cut_text", ['{"images": [', '{"images": [1, 2', '{"images": [1, 2,', '{"a": -', '{', '{"a"'])
+@pytest.mark.parametrize(
+    "cut_text", ['{"images": [', '{"images": [1, 2', '{"images": [1, 2,', '{"a": -', "{", '{"a"']
+)
 def test_truncated_small_texts_say_truncated(cut_text):
     with pytest.raises(CocoFileError) as excinfo:
         parse_annotation_text(cut_text, Path("x.json"))
@@ -982,7 +1184,9 @@ def test_single_trailing_character_is_not_called_truncated(tmp_path, good_text, 
     assert "truncated" not in message
 
 
-@pytest.mark.parametrize("text", ["[" * 100_000, '{"images": ' + "[" * 100_000, '{"a":' * 100_000, "[" * 100_000 + "]" * 100_000])
+@pytest.mark.parametrize(
+    "text", ["[" * 100_000, '{"images": ' + "[" * 100_000, '{"a":' * 100_000, "[" * 100_000 + "]" * 100_000]
+)
 def test_deeply_nested_json(tmp_path, text):
     path = tmp_path / "deep.json"
     path.write_text(text)
@@ -1002,11 +1206,14 @@ def test_huge_integer_literal_is_a_clean_error(tmp_path):
     assert_one_line_error(excinfo, path=path)
 
 
-@pytest.mark.parametrize("content, byte", [
-    (b'{"images": [], "categories": [{"id": 1, "name": "caf\xe9"}], "annotations": []}', 52),
-    (b"\xff\xfe{\x00}\x00", 0),
-    (b'{"a": "\xc3"}', 7),
-])
+@pytest.mark.parametrize(
+    "content, byte",
+    [
+        (b'{"images": [], "categories": [{"id": 1, "name": "caf\xe9"}], "annotations": []}', 52),
+        (b"\xff\xfe{\x00}\x00", 0),
+        (b'{"a": "\xc3"}', 7),
+    ],
+)
 def test_non_utf8_bytes(tmp_path, content, byte):
     assert content[byte] >= 0x80
     path = tmp_path / "latin1.json"

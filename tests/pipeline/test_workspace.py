@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from cocoseg.pipeline.core.settings import Settings, read_settings
-from cocoseg.pipeline.core.workspace import UnsafePathError, Workspace, atomic_write_json, check_name, read_json, resolve_inside
+from cocoseg.pipeline.core.workspace import (
+    UnsafePathError,
+    Workspace,
+    atomic_write_json,
+    check_name,
+    read_json,
+    resolve_inside,
+)
 
 
 @pytest.mark.parametrize("name", ["demo", "coco_2017", "a.b-c", "x" * 64])
@@ -18,13 +25,19 @@ def test_check_name_accepts_plain_names(name):
     assert check_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "..", "../x", "a/b", "a\\b", "/abs", ".hidden", "-flag", "a\x00b", "x" * 65, "C:x", "ünïcode"])
+@pytest.mark.parametrize(
+    "name",
+    ["", "..", "../x", "a/b", "a\\b", "/abs", ".hidden", "-flag", "a\x00b", "x" * 65, "C:x", "ünïcode"],
+)
 def test_check_name_refuses_unsafe_names(name):
     with pytest.raises(UnsafePathError):
         check_name(name)
 
 
-@pytest.mark.parametrize("relative", ["../x.jpg", "a/../../x", "/etc/passwd", "C:\\x.png", "\\\\server\\share\\x.png", "a\x00.jpg", ""])
+@pytest.mark.parametrize(
+    "relative",
+    ["../x.jpg", "a/../../x", "/etc/passwd", "C:\\x.png", "\\\\server\\share\\x.png", "a\x00.jpg", ""],
+)
 def test_resolve_inside_refuses_escapes(tmp_path, relative):
     with pytest.raises(UnsafePathError):
         resolve_inside(tmp_path, relative)
@@ -73,7 +86,9 @@ def _append_under_lock(root: str, worker: int) -> None:
 def test_lock_serialises_writers_across_processes(tmp_path):
     workspace = Workspace(tmp_path).ensure()
     context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_append_under_lock, args=(str(tmp_path), worker)) for worker in range(3)]
+    processes = [
+        context.Process(target=_append_under_lock, args=(str(tmp_path), worker)) for worker in range(3)
+    ]
     for process in processes:
         process.start()
     for process in processes:

@@ -8,9 +8,15 @@ import plotly.graph_objects as go
 MARGINS = {"l": 10, "r": 10, "t": 30, "b": 10}
 # a few layout defaults instead of "plotly_white": building a figure with the full
 # template costs ~30 ms of deep copies per figure on the server
-LIGHT = go.layout.Template(layout={"paper_bgcolor": "white", "plot_bgcolor": "white", "font": {"color": "#2a3f5f"},
-                                   "xaxis": {"gridcolor": "#ebf0f8", "zerolinecolor": "#ebf0f8"},
-                                   "yaxis": {"gridcolor": "#ebf0f8", "zerolinecolor": "#ebf0f8"}})
+LIGHT = go.layout.Template(
+    layout={
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "font": {"color": "#2a3f5f"},
+        "xaxis": {"gridcolor": "#ebf0f8", "zerolinecolor": "#ebf0f8"},
+        "yaxis": {"gridcolor": "#ebf0f8", "zerolinecolor": "#ebf0f8"},
+    }
+)
 
 
 def _empty(message: str) -> go.Figure:
@@ -20,16 +26,33 @@ def _empty(message: str) -> go.Figure:
     return figure
 
 
-def iou_heatmap(labels: list[str], classes: list[str], values: list[list[float | None]], title: str = "") -> go.Figure:
+def iou_heatmap(
+    labels: list[str], classes: list[str], values: list[list[float | None]], title: str = ""
+) -> go.Figure:
     """Rows = models/ensembles, columns = classes; n/a cells stay blank."""
     if not labels:
         return _empty("no evaluations to show")
-    matrix = np.array([[np.nan if value is None else value * 100 for value in row] for row in values], dtype=float)
+    matrix = np.array(
+        [[np.nan if value is None else value * 100 for value in row] for row in values], dtype=float
+    )
     text = [["n/a" if np.isnan(cell) else f"{cell:.0f}" for cell in row] for row in matrix]
-    figure = go.Figure(go.Heatmap(z=matrix, x=classes, y=labels, zmin=0, zmax=100, colorscale="Blues", text=text,
-                                  texttemplate="%{text}", hovertemplate="%{y}<br>%{x}: %{text} IoU<extra></extra>",
-                                  colorbar={"title": "IoU %", "thickness": 12}))
-    figure.update_layout(title=title, margin=MARGINS, template=LIGHT, xaxis={"tickangle": -45}, yaxis={"autorange": "reversed"})
+    figure = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=classes,
+            y=labels,
+            zmin=0,
+            zmax=100,
+            colorscale="Blues",
+            text=text,
+            texttemplate="%{text}",
+            hovertemplate="%{y}<br>%{x}: %{text} IoU<extra></extra>",
+            colorbar={"title": "IoU %", "thickness": 12},
+        )
+    )
+    figure.update_layout(
+        title=title, margin=MARGINS, template=LIGHT, xaxis={"tickangle": -45}, yaxis={"autorange": "reversed"}
+    )
     return figure
 
 
@@ -45,9 +68,23 @@ def confusion_heatmap(matrix: list[list[int]], classes: list[str], title: str = 
     normalised = counts[present] / counts[present].sum(axis=1, keepdims=True)
     columns = list(classes) + (["(none)"] if counts.shape[1] == len(classes) + 1 else [])
     rows = [name for name, keep in zip(classes, present) if keep]
-    figure = go.Figure(go.Heatmap(z=normalised * 100, x=columns, y=rows, zmin=0, zmax=100, colorscale="Viridis",
-                                  hovertemplate="truth %{y}<br>predicted %{x}: %{z:.1f} %<extra></extra>",
-                                  colorbar={"title": "% of row", "thickness": 12}))
-    figure.update_layout(title=title, margin=MARGINS, template=LIGHT, xaxis={"title": "predicted", "tickangle": -45},
-                         yaxis={"title": "truth", "autorange": "reversed"})
+    figure = go.Figure(
+        go.Heatmap(
+            z=normalised * 100,
+            x=columns,
+            y=rows,
+            zmin=0,
+            zmax=100,
+            colorscale="Viridis",
+            hovertemplate="truth %{y}<br>predicted %{x}: %{z:.1f} %<extra></extra>",
+            colorbar={"title": "% of row", "thickness": 12},
+        )
+    )
+    figure.update_layout(
+        title=title,
+        margin=MARGINS,
+        template=LIGHT,
+        xaxis={"title": "predicted", "tickangle": -45},
+        yaxis={"title": "truth", "autorange": "reversed"},
+    )
     return figure

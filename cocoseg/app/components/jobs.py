@@ -24,13 +24,22 @@ def duration_text(seconds: float | None) -> str:
     return f"{seconds // 3600} h {(seconds % 3600) // 60:02d} min"
 
 
-def progress_bar(fraction: float | None, label: str, status: str, identifier: str | dict | None = None) -> dbc.Progress:
+def progress_bar(
+    fraction: float | None, label: str, status: str, identifier: str | dict | None = None
+) -> dbc.Progress:
     """A bar that animates while the job is active and keeps its final width afterwards."""
     value = 0 if fraction is None else max(0.0, min(1.0, fraction)) * 100
     active = status in ACTIVE_STATES
     extra = {"id": identifier} if identifier is not None else {}
-    return dbc.Progress(value=value, label=label, striped=active, animated=active, color=STATUS_COLOURS.get(status, "primary"),
-                        className="job-progress", **extra)
+    return dbc.Progress(
+        value=value,
+        label=label,
+        striped=active,
+        animated=active,
+        color=STATUS_COLOURS.get(status, "primary"),
+        className="job-progress",
+        **extra,
+    )
 
 
 def message_line(state: str, message: str) -> html.Div | None:

@@ -16,6 +16,7 @@ from cocoseg.app.components.panels import status_badge
 from cocoseg.app.ids import Train
 from cocoseg.pipeline.jobs import observe
 from cocoseg.pipeline.jobs.registry import ACTIVE, RunFolder
+
 CURVE_MARGINS = {"l": 40, "r": 40, "t": 10, "b": 30}
 
 
@@ -53,21 +54,61 @@ def curves_figure(run: RunFolder, history: list[dict]) -> go.Figure:
     batches = [event for event in run.events() if event.get("type") == "batch"]
     figure = go.Figure()
     if batches:
-        figure.add_trace(go.Scatter(x=[event["epoch"] - 1 + event["batch"] / max(event["batches"], 1) for event in batches],
-                                    y=[event["loss"] for event in batches], name="loss (running)", mode="lines",
-                                    line={"color": "#9aa5b1", "width": 1}))
+        figure.add_trace(
+            go.Scatter(
+                x=[event["epoch"] - 1 + event["batch"] / max(event["batches"], 1) for event in batches],
+                y=[event["loss"] for event in batches],
+                name="loss (running)",
+                mode="lines",
+                line={"color": "#9aa5b1", "width": 1},
+            )
+        )
     if history:
         epochs = [row["epoch"] for row in history]
-        figure.add_trace(go.Scatter(x=epochs, y=[row["loss"] for row in history], name="loss", mode="lines+markers",
-                                    line={"color": "#3b5bdb"}))
-        figure.add_trace(go.Scatter(x=epochs, y=[row["val_loss"] for row in history], name="val loss", mode="lines+markers",
-                                    line={"color": "#748ffc", "dash": "dot"}))
-        figure.add_trace(go.Scatter(x=epochs, y=[(row["val_miou"] or 0) * 100 for row in history], name="val mIoU %",
-                                    mode="lines+markers", yaxis="y2", line={"color": "#2f9e44"}))
-    figure.update_layout(template=LIGHT, margin=CURVE_MARGINS, height=170, showlegend=True,
-                         legend={"orientation": "h", "y": -0.25, "font": {"size": 10}},
-                         xaxis={"title": None, "rangemode": "tozero"}, yaxis={"title": "loss"},
-                         yaxis2={"title": "mIoU %", "overlaying": "y", "side": "right", "rangemode": "tozero", "showgrid": False})
+        figure.add_trace(
+            go.Scatter(
+                x=epochs,
+                y=[row["loss"] for row in history],
+                name="loss",
+                mode="lines+markers",
+                line={"color": "#3b5bdb"},
+            )
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=epochs,
+                y=[row["val_loss"] for row in history],
+                name="val loss",
+                mode="lines+markers",
+                line={"color": "#748ffc", "dash": "dot"},
+            )
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=epochs,
+                y=[(row["val_miou"] or 0) * 100 for row in history],
+                name="val mIoU %",
+                mode="lines+markers",
+                yaxis="y2",
+                line={"color": "#2f9e44"},
+            )
+        )
+    figure.update_layout(
+        template=LIGHT,
+        margin=CURVE_MARGINS,
+        height=170,
+        showlegend=True,
+        legend={"orientation": "h", "y": -0.25, "font": {"size": 10}},
+        xaxis={"title": None, "rangemode": "tozero"},
+        yaxis={"title": "loss"},
+        yaxis2={
+            "title": "mIoU %",
+            "overlaying": "y",
+            "side": "right",
+            "rangemode": "tozero",
+            "showgrid": False,
+        },
+    )
     return figure
 
 
@@ -75,23 +116,58 @@ def live_card(run: RunFolder) -> dbc.Card:
     observed, history = observe(run), run.history()
     status = observed.raw
     fraction, label = epoch_fraction(status)
-    cancel = dbc.Button([html.I(className="bi bi-stop-fill me-1"), "Cancel"], id={"type": Train.CANCEL, "run": run.name},
-                        size="sm", color="outline-danger", disabled=observed.cancelling) if observed.active else None
+    cancel = (
+        dbc.Button(
+            [html.I(className="bi bi-stop-fill me-1"), "Cancel"],
+            id={"type": Train.CANCEL, "run": run.name},
+            size="sm",
+            color="outline-danger",
+            disabled=observed.cancelling,
+        )
+        if observed.active
+        else None
+    )
     export = status.get("export")
-    export_line = html.Div(f"export: {status.get('export_message') or export}", className="small text-muted") if export else None
-    return dbc.Card(dbc.CardBody([
-        html.Div([html.Span(run.name, className="fw-semibold me-2 run-name"), status_badge(observed.state, cancelling=observed.cancelling),
-                  html.Div(cancel, className="ms-auto")], className="d-flex align-items-center mb-1"),
-        progress_bar(fraction, label, observed.state),
-        html.Div(stats_line(status, history), className="small text-muted mt-1 run-stats"),
-        message_line(observed.state, observed.shown_message), export_line,
-        dcc.Graph(figure=curves_figure(run, history), config={"displayModeBar": False}, className="run-curves"),
-    ]), className="run-card mb-2", id={"type": "train-card", "run": run.name})
+    export_line = (
+        html.Div(f"export: {status.get('export_message') or export}", className="small text-muted")
+        if export
+        else None
+    )
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                html.Div(
+                    [
+                        html.Span(run.name, className="fw-semibold me-2 run-name"),
+                        status_badge(observed.state, cancelling=observed.cancelling),
+                        html.Div(cancel, className="ms-auto"),
+                    ],
+                    className="d-flex align-items-center mb-1",
+                ),
+                progress_bar(fraction, label, observed.state),
+                html.Div(stats_line(status, history), className="small text-muted mt-1 run-stats"),
+                message_line(observed.state, observed.shown_message),
+                export_line,
+                dcc.Graph(
+                    figure=curves_figure(run, history),
+                    config={"displayModeBar": False},
+                    className="run-curves",
+                ),
+            ]
+        ),
+        className="run-card mb-2",
+        id={"type": "train-card", "run": run.name},
+    )
 
 
 def _action(label: str, icon: str, action: str, run: str, colour: str = "outline-secondary") -> dbc.Button:
-    return dbc.Button([html.I(className=f"bi bi-{icon} me-1"), label], id={"type": Train.ACTION, "action": action, "run": run},
-                      size="sm", color=colour, className="me-1 run-action")
+    return dbc.Button(
+        [html.I(className=f"bi bi-{icon} me-1"), label],
+        id={"type": Train.ACTION, "action": action, "run": run},
+        size="sm",
+        color=colour,
+        className="me-1 run-action",
+    )
 
 
 def run_actions(run: RunFolder, exported: bool) -> list:
@@ -100,10 +176,16 @@ def run_actions(run: RunFolder, exported: bool) -> list:
         return []
     actions = []
     state, epochs = run.state(), (run.config() or {}).get("epochs", 0)
-    if status in ("interrupted", "cancelled", "failed") and run.last_checkpoint.is_file() and state.get("epoch", 0) < epochs:
+    if (
+        status in ("interrupted", "cancelled", "failed")
+        and run.last_checkpoint.is_file()
+        and state.get("epoch", 0) < epochs
+    ):
         actions.append(_action("Resume", "play-fill", "resume", run.name, "outline-primary"))
     if run.best_checkpoint.is_file() and run.status().get("export") != "running":
-        actions.append(_action("Re-export" if exported else "Export", "box-arrow-up-right", "export", run.name))
+        actions.append(
+            _action("Re-export" if exported else "Export", "box-arrow-up-right", "export", run.name)
+        )
     if exported:
         actions.append(_action("Evaluate", "clipboard-data", "evaluate", run.name))
     actions.append(_action("Delete", "trash", "delete", run.name, "outline-danger"))
@@ -111,8 +193,24 @@ def run_actions(run: RunFolder, exported: bool) -> list:
 
 
 def runs_table(folders: list[RunFolder], exported_names: set[str]) -> dbc.Table:
-    header = html.Thead(html.Tr([html.Th(title) for title in ("Run", "Model", "Status", "Epochs", "Best val mIoU", "Training time",
-                                                                "Device", "Export", "")]))
+    header = html.Thead(
+        html.Tr(
+            [
+                html.Th(title)
+                for title in (
+                    "Run",
+                    "Model",
+                    "Status",
+                    "Epochs",
+                    "Best val mIoU",
+                    "Training time",
+                    "Device",
+                    "Export",
+                    "",
+                )
+            ]
+        )
+    )
     rows = []
     for run in folders:
         observed, state, config = observe(run), run.state(), run.config() or {}
@@ -120,12 +218,25 @@ def runs_table(folders: list[RunFolder], exported_names: set[str]) -> dbc.Table:
         trained = sum(row.get("seconds") or 0 for row in run.history())
         best = state.get("best_miou")
         export = "model ready" if run.name in exported_names else (status.get("export") or "-")
-        rows.append(html.Tr([
-            html.Td(run.name, className="run-name"), html.Td(config.get("model", "")),
-            html.Td(status_badge(observed.state, cancelling=observed.cancelling), title=observed.shown_message),
-            html.Td(f"{state.get('epoch', 0)}/{config.get('epochs', '?')}"),
-            html.Td("-" if best is None else f"{best * 100:.2f} %"), html.Td(duration_text(trained) if trained else "-"),
-            html.Td(status.get("device", "")), html.Td(export, title=status.get("export_message", "")),
-            html.Td(run_actions(run, run.name in exported_names), className="text-nowrap"),
-        ], id={"type": "train-row", "run": run.name}))
-    return dbc.Table([header, html.Tbody(rows)], size="sm", hover=True, responsive=True, className="runs-table mb-0")
+        rows.append(
+            html.Tr(
+                [
+                    html.Td(run.name, className="run-name"),
+                    html.Td(config.get("model", "")),
+                    html.Td(
+                        status_badge(observed.state, cancelling=observed.cancelling),
+                        title=observed.shown_message,
+                    ),
+                    html.Td(f"{state.get('epoch', 0)}/{config.get('epochs', '?')}"),
+                    html.Td("-" if best is None else f"{best * 100:.2f} %"),
+                    html.Td(duration_text(trained) if trained else "-"),
+                    html.Td(status.get("device", "")),
+                    html.Td(export, title=status.get("export_message", "")),
+                    html.Td(run_actions(run, run.name in exported_names), className="text-nowrap"),
+                ],
+                id={"type": "train-row", "run": run.name},
+            )
+        )
+    return dbc.Table(
+        [header, html.Tbody(rows)], size="sm", hover=True, responsive=True, className="runs-table mb-0"
+    )

@@ -15,19 +15,28 @@ from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.context import current_settings, current_workspace
 from cocoseg.app.ids import Evaluate
 from cocoseg.app.jobs import run_job_process
+from cocoseg.pipeline.core.workspace import BusyError
 from cocoseg.pipeline.inference.evaluate import leaderboard, saved_evaluations
-from cocoseg.pipeline.jobs import queue
 from cocoseg.pipeline.inference.model_store import ModelError, list_entries
 from cocoseg.pipeline.inference.onnx_graph import STRATEGIES
+from cocoseg.pipeline.jobs import queue
 from cocoseg.pipeline.jobs.registry import RunError
-from cocoseg.pipeline.core.workspace import BusyError
 
 logger = logging.getLogger(__name__)
 
 dash.register_page(__name__, path="/evaluate", name="Evaluate", order=50, icon="clipboard-data")
 
-COLUMNS = [("model", "Model"), ("kind", "Kind"), ("variant", "Variant"), ("images", "Images"), ("miou", "mIoU %"),
-           ("mean_dice", "Dice %"), ("pixel_accuracy", "Pixel acc. %"), ("frequency_weighted_iou", "fwIoU %"), ("note", "Note")]
+COLUMNS = [
+    ("model", "Model"),
+    ("kind", "Kind"),
+    ("variant", "Variant"),
+    ("images", "Images"),
+    ("miou", "mIoU %"),
+    ("mean_dice", "Dice %"),
+    ("pixel_accuracy", "Pixel acc. %"),
+    ("frequency_weighted_iou", "fwIoU %"),
+    ("note", "Note"),
+]
 
 
 def _percent(value) -> float | None:
@@ -48,10 +57,20 @@ def table_rows(rows: list[dict]) -> list[dict]:
             notes.append(f"first {row['image_limit']} images only")
         if row["members"]:
             notes.append("members: " + ", ".join(row["members"]))
-        shown.append({"id": row_id(row["model"], row["variant"], row["image_limit"]), "model": row["model"], "kind": row["kind"],
-                      "variant": row["variant"], "images": row["images"], "miou": _percent(row["miou"]), "mean_dice": _percent(row["mean_dice"]),
-                      "pixel_accuracy": _percent(row["pixel_accuracy"]), "frequency_weighted_iou": _percent(row["frequency_weighted_iou"]),
-                      "note": "; ".join(notes)})
+        shown.append(
+            {
+                "id": row_id(row["model"], row["variant"], row["image_limit"]),
+                "model": row["model"],
+                "kind": row["kind"],
+                "variant": row["variant"],
+                "images": row["images"],
+                "miou": _percent(row["miou"]),
+                "mean_dice": _percent(row["mean_dice"]),
+                "pixel_accuracy": _percent(row["pixel_accuracy"]),
+                "frequency_weighted_iou": _percent(row["frequency_weighted_iou"]),
+                "note": "; ".join(notes),
+            }
+        )
     return shown
 
 
@@ -75,69 +94,166 @@ def protocol_text(result: dict | None) -> str:
     if not result:
         return ""
     where = result["protocol"]
-    return (f"Protocol: {where['dataset']}/{where['split']}, {where['images']} images at {where['resolution']}; label map "
-            f"{where['label_map']} ({where['classes']} classes); {where['ignore']}. Model file {where['model_file']} "
-            f"sha256 {where['model_sha256'][:12]}…, input {where['input_size']} px {where['resize']}.")
+    return (
+        f"Protocol: {where['dataset']}/{where['split']}, {where['images']} images at {where['resolution']}; label map "
+        f"{where['label_map']} ({where['classes']} classes); {where['ignore']}. Model file {where['model_file']} "
+        f"sha256 {where['model_sha256'][:12]}…, input {where['input_size']} px {where['resize']}."
+    )
 
 
 def _table() -> dash_table.DataTable:
     return dash_table.DataTable(
-        id=Evaluate.TABLE, columns=[{"name": title, "id": key} for key, title in COLUMNS], data=[], row_selectable="multi",
-        selected_rows=[], sort_action="native", page_size=12, style_as_list_view=True, cell_selectable=True,
+        id=Evaluate.TABLE,
+        columns=[{"name": title, "id": key} for key, title in COLUMNS],
+        data=[],
+        row_selectable="multi",
+        selected_rows=[],
+        sort_action="native",
+        page_size=12,
+        style_as_list_view=True,
+        cell_selectable=True,
         style_table={"overflowX": "auto"},
-        style_cell={"fontSize": "0.85rem", "padding": "4px 8px", "textAlign": "left", "maxWidth": "320px", "overflow": "hidden",
-                    "textOverflow": "ellipsis"},
+        style_cell={
+            "fontSize": "0.85rem",
+            "padding": "4px 8px",
+            "textAlign": "left",
+            "maxWidth": "320px",
+            "overflow": "hidden",
+            "textOverflow": "ellipsis",
+        },
         style_header={"fontWeight": "600", "backgroundColor": "#f8f9fb"},
         style_data_conditional=[{"if": {"filter_query": "{note} contains 'stale'"}, "color": "#b54708"}],
     )
 
 
 def _actions(entries: list) -> list:
-    evaluate_panel = panel("Evaluate a model", [
-        dcc.Dropdown(id=Evaluate.PENDING_MODEL, options=[], placeholder="model or ensemble without a result here"),
-        dbc.Button([html.I(className="bi bi-play-fill me-1"), "Evaluate"], id=Evaluate.RUN, size="sm", className="mt-2"),
-        dbc.Progress(id=Evaluate.PROGRESS, value=0, label="", className="mt-2", style={"height": "1.1rem"}),
-        html.Div(id=Evaluate.RUN_MESSAGE, className="small mt-1"),
-    ], icon="play-circle")
-    ensemble_panel = panel("Ensemble from selected rows", [
-        dbc.Input(id=Evaluate.ENSEMBLE_NAME, placeholder="ensemble name", size="sm"),
-        dbc.RadioItems(id=Evaluate.ENSEMBLE_STRATEGY, options=[{"label": name, "value": name} for name in STRATEGIES], value="mean",
-                       inline=True, className="mt-2"),
-        dbc.Button([html.I(className="bi bi-diagram-3 me-1"), "Create ensemble"], id=Evaluate.ENSEMBLE_CREATE, size="sm", className="mt-2"),
-        html.Div(id=Evaluate.ENSEMBLE_MESSAGE, className="small mt-1"),
-    ], icon="diagram-3")
+    evaluate_panel = panel(
+        "Evaluate a model",
+        [
+            dcc.Dropdown(
+                id=Evaluate.PENDING_MODEL, options=[], placeholder="model or ensemble without a result here"
+            ),
+            dbc.Button(
+                [html.I(className="bi bi-play-fill me-1"), "Evaluate"],
+                id=Evaluate.RUN,
+                size="sm",
+                className="mt-2",
+            ),
+            dbc.Progress(
+                id=Evaluate.PROGRESS, value=0, label="", className="mt-2", style={"height": "1.1rem"}
+            ),
+            html.Div(id=Evaluate.RUN_MESSAGE, className="small mt-1"),
+        ],
+        icon="play-circle",
+    )
+    ensemble_panel = panel(
+        "Ensemble from selected rows",
+        [
+            dbc.Input(id=Evaluate.ENSEMBLE_NAME, placeholder="ensemble name", size="sm"),
+            dbc.RadioItems(
+                id=Evaluate.ENSEMBLE_STRATEGY,
+                options=[{"label": name, "value": name} for name in STRATEGIES],
+                value="mean",
+                inline=True,
+                className="mt-2",
+            ),
+            dbc.Button(
+                [html.I(className="bi bi-diagram-3 me-1"), "Create ensemble"],
+                id=Evaluate.ENSEMBLE_CREATE,
+                size="sm",
+                className="mt-2",
+            ),
+            html.Div(id=Evaluate.ENSEMBLE_MESSAGE, className="small mt-1"),
+        ],
+        icon="diagram-3",
+    )
     return [evaluate_panel, ensemble_panel]
 
 
 def layout(**_query) -> html.Div:
     workspace = current_workspace()
     entries = list_entries(workspace)
-    header = html.Div([html.H2("Evaluate"), html.Span("leaderboard, per-class IoU and confusion, through the exported ONNX models",
-                                                      className="text-muted small")], className="page-header")
+    header = html.Div(
+        [
+            html.H2("Evaluate"),
+            html.Span(
+                "leaderboard, per-class IoU and confusion, through the exported ONNX models",
+                className="text-muted small",
+            ),
+        ],
+        className="page-header",
+    )
     if not entries:
-        guidance = empty_state("No models to evaluate yet.", "Train a run (Train page or `cocoseg train PREPARED`), export it "
-                               "(`cocoseg export RUN`), or import one (`cocoseg models import FILE.onnx --card card.json`).", icon="box")
-        return html.Div([header, panel("Leaderboard", guidance, icon="trophy")], className="page page-evaluate")
-    choices = split_choices(leaderboard(workspace)) or [f"{entries[0].card.get('source', {}).get('dataset') or 'demo'}/val"]
-    selector = dcc.Dropdown(id=Evaluate.SPLIT, options=choices, value=choices[0], clearable=False, style={"minWidth": "12rem"})
-    board = panel("Leaderboard", [_table(), html.Div(id=Evaluate.PROTOCOL, className="small text-muted mt-2")], icon="trophy",
-                  actions=[selector])
-    return html.Div([
-        header,
-        dcc.Store(id=Evaluate.REFRESH, data=0),
-        dbc.Row([dbc.Col(board, lg=8), dbc.Col(_actions(entries), lg=4, className="d-flex flex-column gap-3")], className="g-3"),
-        dbc.Row([
-            dbc.Col(panel("Per-class IoU", dcc.Graph(id=Evaluate.IOU, config={"displaylogo": False}, style={"height": "34vh"}), icon="grid-3x3"), lg=6),
-            dbc.Col(panel("Confusion matrix (click a row)", dcc.Graph(id=Evaluate.CONFUSION, config={"displaylogo": False}, style={"height": "34vh"}),
-                          icon="grid"), lg=6),
-        ], className="g-3 mt-1"),
-    ], className="page page-evaluate")
+        guidance = empty_state(
+            "No models to evaluate yet.",
+            "Train a run (Train page or `cocoseg train PREPARED`), export it "
+            "(`cocoseg export RUN`), or import one (`cocoseg models import FILE.onnx --card card.json`).",
+            icon="box",
+        )
+        return html.Div(
+            [header, panel("Leaderboard", guidance, icon="trophy")], className="page page-evaluate"
+        )
+    choices = split_choices(leaderboard(workspace)) or [
+        f"{entries[0].card.get('source', {}).get('dataset') or 'demo'}/val"
+    ]
+    selector = dcc.Dropdown(
+        id=Evaluate.SPLIT, options=choices, value=choices[0], clearable=False, style={"minWidth": "12rem"}
+    )
+    board = panel(
+        "Leaderboard",
+        [_table(), html.Div(id=Evaluate.PROTOCOL, className="small text-muted mt-2")],
+        icon="trophy",
+        actions=[selector],
+    )
+    return html.Div(
+        [
+            header,
+            dcc.Store(id=Evaluate.REFRESH, data=0),
+            dbc.Row(
+                [
+                    dbc.Col(board, lg=8),
+                    dbc.Col(_actions(entries), lg=4, className="d-flex flex-column gap-3"),
+                ],
+                className="g-3",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        panel(
+                            "Per-class IoU",
+                            dcc.Graph(
+                                id=Evaluate.IOU, config={"displaylogo": False}, style={"height": "34vh"}
+                            ),
+                            icon="grid-3x3",
+                        ),
+                        lg=6,
+                    ),
+                    dbc.Col(
+                        panel(
+                            "Confusion matrix (click a row)",
+                            dcc.Graph(
+                                id=Evaluate.CONFUSION, config={"displaylogo": False}, style={"height": "34vh"}
+                            ),
+                            icon="grid",
+                        ),
+                        lg=6,
+                    ),
+                ],
+                className="g-3 mt-1",
+            ),
+        ],
+        className="page page-evaluate",
+    )
 
 
 @callback(
-    Output(Evaluate.TABLE, "data"), Output(Evaluate.TABLE, "selected_rows"), Output(Evaluate.IOU, "figure"),
-    Output(Evaluate.PENDING_MODEL, "options"), Output(Evaluate.SPLIT, "options"),
-    Input(Evaluate.SPLIT, "value"), Input(Evaluate.REFRESH, "data"),
+    Output(Evaluate.TABLE, "data"),
+    Output(Evaluate.TABLE, "selected_rows"),
+    Output(Evaluate.IOU, "figure"),
+    Output(Evaluate.PENDING_MODEL, "options"),
+    Output(Evaluate.SPLIT, "options"),
+    Input(Evaluate.SPLIT, "value"),
+    Input(Evaluate.REFRESH, "data"),
 )
 def show_split(choice, _refresh):
     """Leaderboard rows, the per-class IoU heatmap, and the models still to evaluate on this split."""
@@ -155,14 +271,21 @@ def show_split(choice, _refresh):
                 labels.append(f"{row['model']} ({row['variant']})")
                 values.append(result["per_class_iou"])
     done = {row["model"] for row in rows if row["variant"] == "fp32" and not row["image_limit"]}
-    pending = [{"label": f"{entry.name} ({entry.kind})", "value": entry.name} for entry in list_entries(workspace) if entry.name not in done]
+    pending = [
+        {"label": f"{entry.name} ({entry.kind})", "value": entry.name}
+        for entry in list_entries(workspace)
+        if entry.name not in done
+    ]
     choices = sorted(set(split_choices(everything)) | {choice or "demo/val"})
     return table_rows(rows), [], iou_heatmap(labels, classes, values, "per-class IoU (%)"), pending, choices
 
 
 @callback(
-    Output(Evaluate.CONFUSION, "figure"), Output(Evaluate.PROTOCOL, "children"),
-    Input(Evaluate.TABLE, "active_cell"), Input(Evaluate.TABLE, "data"), State(Evaluate.SPLIT, "value"),
+    Output(Evaluate.CONFUSION, "figure"),
+    Output(Evaluate.PROTOCOL, "children"),
+    Input(Evaluate.TABLE, "active_cell"),
+    Input(Evaluate.TABLE, "data"),
+    State(Evaluate.SPLIT, "value"),
 )
 def show_confusion(active_cell, data, choice):
     if not data:
@@ -177,16 +300,23 @@ def show_confusion(active_cell, data, choice):
 
 
 @callback(
-    Output(Evaluate.RUN_MESSAGE, "children"), Output(Evaluate.REFRESH, "data"),
-    Input(Evaluate.RUN, "n_clicks"), State(Evaluate.PENDING_MODEL, "value"), State(Evaluate.SPLIT, "value"), State(Evaluate.REFRESH, "data"),
-    background=True, prevent_initial_call=True,
+    Output(Evaluate.RUN_MESSAGE, "children"),
+    Output(Evaluate.REFRESH, "data"),
+    Input(Evaluate.RUN, "n_clicks"),
+    State(Evaluate.PENDING_MODEL, "value"),
+    State(Evaluate.SPLIT, "value"),
+    State(Evaluate.REFRESH, "data"),
+    background=True,
+    prevent_initial_call=True,
     running=[(Output(Evaluate.RUN, "disabled"), True, False)],
     progress=[Output(Evaluate.PROGRESS, "value"), Output(Evaluate.PROGRESS, "label")],
 )
 def run_evaluation(set_progress, _clicks, model, choice, refresh):
     """Evaluate one model on the chosen split in a background job, reporting images done."""
     if not model:
-        return dbc.Alert("Choose a model to evaluate.", color="warning", className="py-1 px-2 mb-0"), no_update
+        return dbc.Alert(
+            "Choose a model to evaluate.", color="warning", className="py-1 px-2 mb-0"
+        ), no_update
     dataset, _, split = (choice or "demo/val").partition("/")
 
     def progress(event: dict) -> None:
@@ -199,16 +329,29 @@ def run_evaluation(set_progress, _clicks, model, choice, refresh):
     except (RunError, ValueError, OSError) as error:
         return dbc.Alert(str(error), color="danger", className="py-1 px-2 mb-0"), no_update
     if not outcome.ok:
-        return dbc.Alert(outcome.message or f"evaluation {outcome.status}", color="danger", className="py-1 px-2 mb-0"), no_update
+        return dbc.Alert(
+            outcome.message or f"evaluation {outcome.status}", color="danger", className="py-1 px-2 mb-0"
+        ), no_update
     result = outcome.result
-    return (dbc.Alert(f"{model}: mIoU {result['miou'] * 100:.2f} % on {dataset}/{split} ({result['images']} images)",
-                      color="success", className="py-1 px-2 mb-0"), (refresh or 0) + 1)
+    return (
+        dbc.Alert(
+            f"{model}: mIoU {result['miou'] * 100:.2f} % on {dataset}/{split} ({result['images']} images)",
+            color="success",
+            className="py-1 px-2 mb-0",
+        ),
+        (refresh or 0) + 1,
+    )
 
 
 @callback(
-    Output(Evaluate.ENSEMBLE_MESSAGE, "children"), Output(Evaluate.REFRESH, "data", allow_duplicate=True),
-    Input(Evaluate.ENSEMBLE_CREATE, "n_clicks"), State(Evaluate.ENSEMBLE_NAME, "value"), State(Evaluate.ENSEMBLE_STRATEGY, "value"),
-    State(Evaluate.TABLE, "selected_rows"), State(Evaluate.TABLE, "data"), State(Evaluate.REFRESH, "data"),
+    Output(Evaluate.ENSEMBLE_MESSAGE, "children"),
+    Output(Evaluate.REFRESH, "data", allow_duplicate=True),
+    Input(Evaluate.ENSEMBLE_CREATE, "n_clicks"),
+    State(Evaluate.ENSEMBLE_NAME, "value"),
+    State(Evaluate.ENSEMBLE_STRATEGY, "value"),
+    State(Evaluate.TABLE, "selected_rows"),
+    State(Evaluate.TABLE, "data"),
+    State(Evaluate.REFRESH, "data"),
     prevent_initial_call=True,
 )
 def create_from_rows(_clicks, name, strategy, selected, data, refresh):
@@ -222,8 +365,20 @@ def create_from_rows(_clicks, name, strategy, selected, data, refresh):
     if not name:
         return dbc.Alert("Give the ensemble a name.", color="warning", className="py-1 px-2 mb-0"), no_update
     try:
-        entry = create_ensemble(current_workspace(), name.strip(), members, strategy or "mean", current_settings().max_annotation_bytes)
+        entry = create_ensemble(
+            current_workspace(),
+            name.strip(),
+            members,
+            strategy or "mean",
+            current_settings().max_annotation_bytes,
+        )
     except (EnsembleError, ModelError, BusyError, ValueError) as error:
         return dbc.Alert(str(error), color="danger", className="py-1 px-2 mb-0"), no_update
-    return (dbc.Alert(f"ensemble {entry.name} created ({strategy} of {', '.join(members)}); evaluate it here.", color="success",
-                      className="py-1 px-2 mb-0"), (refresh or 0) + 1)
+    return (
+        dbc.Alert(
+            f"ensemble {entry.name} created ({strategy} of {', '.join(members)}); evaluate it here.",
+            color="success",
+            className="py-1 px-2 mb-0",
+        ),
+        (refresh or 0) + 1,
+    )

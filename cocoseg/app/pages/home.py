@@ -11,8 +11,8 @@ from cocoseg.app.context import current_settings, current_workspace
 from cocoseg.app.ids import Home
 from cocoseg.pipeline.data.registry import overview
 from cocoseg.pipeline.inference.evaluate import leaderboard
-from cocoseg.pipeline.inference.predictor import provider_label, usable_providers
 from cocoseg.pipeline.inference.model_store import list_entries
+from cocoseg.pipeline.inference.predictor import provider_label, usable_providers
 from cocoseg.pipeline.jobs import observe
 from cocoseg.pipeline.jobs.registry import RunFolder, list_runs
 
@@ -32,15 +32,40 @@ def _number(row: dict, key: str) -> str:
 
 def datasets_table(rows: list[dict]) -> dbc.Table:
     """Dataset splits with counts and a validation badge."""
-    header = html.Thead(html.Tr([html.Th(name) for name in ("Dataset", "Split", "Images", "Annotations", "Categories", "Crowd", "Validation")]))
+    header = html.Thead(
+        html.Tr(
+            [
+                html.Th(name)
+                for name in ("Dataset", "Split", "Images", "Annotations", "Categories", "Crowd", "Validation")
+            ]
+        )
+    )
     body = []
     for row in rows:
-        name = [row["dataset"], dbc.Badge("bundled", color="info", className="ms-2")] if row["builtin"] else row["dataset"]
-        body.append(html.Tr([
-            html.Td(name), html.Td(row["split"]), html.Td(_number(row, "images")), html.Td(_number(row, "annotations")),
-            html.Td(_number(row, "categories")), html.Td(_number(row, "crowd")),
-            html.Td([status_badge(row["status"], row["message"]), html.Small(row["message"], className="text-muted ms-2")]),
-        ], className=f"dataset-row dataset-{row['dataset']}"))
+        name = (
+            [row["dataset"], dbc.Badge("bundled", color="info", className="ms-2")]
+            if row["builtin"]
+            else row["dataset"]
+        )
+        body.append(
+            html.Tr(
+                [
+                    html.Td(name),
+                    html.Td(row["split"]),
+                    html.Td(_number(row, "images")),
+                    html.Td(_number(row, "annotations")),
+                    html.Td(_number(row, "categories")),
+                    html.Td(_number(row, "crowd")),
+                    html.Td(
+                        [
+                            status_badge(row["status"], row["message"]),
+                            html.Small(row["message"], className="text-muted ms-2"),
+                        ]
+                    ),
+                ],
+                className=f"dataset-row dataset-{row['dataset']}",
+            )
+        )
     return dbc.Table([header, html.Tbody(body)], hover=True, size="sm", className="mb-0")
 
 
@@ -48,13 +73,25 @@ def device_summary() -> html.Div:
     """Providers a real ONNX Runtime session accepted on this machine."""
     report = usable_providers()
     unusable = [name for name in report.built if name not in report.usable]
-    return html.Div([
-        html.Div([html.Span(report.device, className=f"device-badge device-{report.device.lower()}"),
-                  html.Span(f"onnxruntime {report.version}", className="text-muted ms-2")]),
-        html.Div("Usable: " + ", ".join(provider_label(name) for name in report.usable), className="mt-2"),
-        html.Small("Built but not usable here: " + ", ".join(provider_label(name) for name in unusable), className="text-muted")
-        if unusable else None,
-    ])
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Span(report.device, className=f"device-badge device-{report.device.lower()}"),
+                    html.Span(f"onnxruntime {report.version}", className="text-muted ms-2"),
+                ]
+            ),
+            html.Div(
+                "Usable: " + ", ".join(provider_label(name) for name in report.usable), className="mt-2"
+            ),
+            html.Small(
+                "Built but not usable here: " + ", ".join(provider_label(name) for name in unusable),
+                className="text-muted",
+            )
+            if unusable
+            else None,
+        ]
+    )
 
 
 def runs_summary() -> html.Div:
@@ -62,8 +99,14 @@ def runs_summary() -> html.Div:
     if not runs:
         return empty_state("No training runs yet.", "cocoseg train PREPARED --model unet", icon="activity")
     rows = [
-        html.Tr([html.Td(run.name), html.Td(status_badge(observe(RunFolder(run.folder)).state, run.message)),
-                 html.Td(f"{run.epochs_done}/{run.epochs}"), html.Td("-" if run.best_miou is None else f"{run.best_miou:.3f}")])
+        html.Tr(
+            [
+                html.Td(run.name),
+                html.Td(status_badge(observe(RunFolder(run.folder)).state, run.message)),
+                html.Td(f"{run.epochs_done}/{run.epochs}"),
+                html.Td("-" if run.best_miou is None else f"{run.best_miou:.3f}"),
+            ]
+        )
         for run in runs[:8]
     ]
     header = html.Thead(html.Tr([html.Th("Run"), html.Th("Status"), html.Th("Epochs"), html.Th("Best mIoU")]))
@@ -72,9 +115,23 @@ def runs_summary() -> html.Div:
 
 def quick_links() -> html.Div:
     """One button per other page, in navigation order."""
-    pages = sorted((page for page in dash.page_registry.values() if page["relative_path"] != "/"), key=lambda page: page.get("order", 99))
-    return html.Div([dbc.Button([html.I(className=f"bi bi-{page.get('icon', 'circle')} me-1"), page["name"]], href=page["relative_path"],
-                                color="light", size="sm", className="quick-link") for page in pages], className="d-flex flex-wrap gap-2")
+    pages = sorted(
+        (page for page in dash.page_registry.values() if page["relative_path"] != "/"),
+        key=lambda page: page.get("order", 99),
+    )
+    return html.Div(
+        [
+            dbc.Button(
+                [html.I(className=f"bi bi-{page.get('icon', 'circle')} me-1"), page["name"]],
+                href=page["relative_path"],
+                color="light",
+                size="sm",
+                className="quick-link",
+            )
+            for page in pages
+        ],
+        className="d-flex flex-wrap gap-2",
+    )
 
 
 def models_summary() -> html.Div:
@@ -82,13 +139,26 @@ def models_summary() -> html.Div:
     workspace = current_workspace()
     entries = list_entries(workspace)
     if not entries:
-        return empty_state("No models yet.", "cocoseg export RUN  (or: cocoseg models import FILE.onnx --card card.json)", icon="box")
+        return empty_state(
+            "No models yet.",
+            "cocoseg export RUN  (or: cocoseg models import FILE.onnx --card card.json)",
+            icon="box",
+        )
     scores = {}
     for row in leaderboard(workspace):
         if row["variant"] == "fp32" and not row["image_limit"] and row["miou"] is not None:
             scores.setdefault(row["model"], f"{row['miou'] * 100:.1f} on {row['dataset']}/{row['split']}")
-    rows = [html.Tr([html.Td(entry.name), html.Td(entry.kind), html.Td(f"{entry.size} px"), html.Td(scores.get(entry.name, "not evaluated"))])
-            for entry in sorted(entries, key=lambda entry: entry.card.get("created", ""), reverse=True)[:8]]
+    rows = [
+        html.Tr(
+            [
+                html.Td(entry.name),
+                html.Td(entry.kind),
+                html.Td(f"{entry.size} px"),
+                html.Td(scores.get(entry.name, "not evaluated")),
+            ]
+        )
+        for entry in sorted(entries, key=lambda entry: entry.card.get("created", ""), reverse=True)[:8]
+    ]
     header = html.Thead(html.Tr([html.Th("Model"), html.Th("Kind"), html.Th("Input"), html.Th("mIoU %")]))
     return dbc.Table([header, html.Tbody(rows)], size="sm", className="mb-0")
 
@@ -97,19 +167,36 @@ def layout(**_query) -> html.Div:
     settings = current_settings()
     workspace = current_workspace()
     rows = overview(workspace, settings.max_annotation_bytes)
-    hints = html.Table([html.Tr([html.Td(label, className="text-muted pe-3"), html.Td(html.Code(command))]) for label, command in CLI_HINTS])
+    hints = html.Table(
+        [
+            html.Tr([html.Td(label, className="text-muted pe-3"), html.Td(html.Code(command))])
+            for label, command in CLI_HINTS
+        ]
+    )
     return html.Div(
         [
-            html.Div([html.H2("Home"), html.Span(f"workspace {workspace.root}", className="text-muted small")], className="page-header"),
+            html.Div(
+                [html.H2("Home"), html.Span(f"workspace {workspace.root}", className="text-muted small")],
+                className="page-header",
+            ),
             html.Div(quick_links(), id=Home.LINKS, className="mb-3"),
             dbc.Row(
                 [
-                    dbc.Col([panel("Datasets", datasets_table(rows), icon="database", panel_id=Home.DATASETS),
-                             panel("Models", models_summary(), icon="box", panel_id=Home.MODELS)], lg=8, className="d-flex flex-column gap-3"),
                     dbc.Col(
-                        [panel("Inference device", device_summary(), icon="cpu", panel_id=Home.DEVICE),
-                         panel("Training runs", runs_summary(), icon="activity", panel_id=Home.RUNS)],
-                        lg=4, className="d-flex flex-column gap-3",
+                        [
+                            panel("Datasets", datasets_table(rows), icon="database", panel_id=Home.DATASETS),
+                            panel("Models", models_summary(), icon="box", panel_id=Home.MODELS),
+                        ],
+                        lg=8,
+                        className="d-flex flex-column gap-3",
+                    ),
+                    dbc.Col(
+                        [
+                            panel("Inference device", device_summary(), icon="cpu", panel_id=Home.DEVICE),
+                            panel("Training runs", runs_summary(), icon="activity", panel_id=Home.RUNS),
+                        ],
+                        lg=4,
+                        className="d-flex flex-column gap-3",
                     ),
                 ],
                 className="g-3",

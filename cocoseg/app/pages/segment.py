@@ -21,10 +21,24 @@ from cocoseg.app.components.segmentation import class_legend, data_url, share_ta
 from cocoseg.app.context import UPLOAD_ROUTE, current_settings, current_workspace
 from cocoseg.app.ids import Segment
 from cocoseg.pipeline.data.images import InvalidUpload, decode_upload
-from cocoseg.pipeline.inference.predictor import InferenceInputError, Predictor
-from cocoseg.pipeline.inference.rendering import coco_annotations, coco_categories, image_png, mask_layer_png, mask_png, overlay, pixel_shares
 from cocoseg.pipeline.inference.model_store import ModelError, get_entry, list_entries
-from cocoseg.pipeline.inference.uploads import display_size, load_result, load_upload, store_result, store_upload
+from cocoseg.pipeline.inference.predictor import InferenceInputError, Predictor
+from cocoseg.pipeline.inference.rendering import (
+    coco_annotations,
+    coco_categories,
+    image_png,
+    mask_layer_png,
+    mask_png,
+    overlay,
+    pixel_shares,
+)
+from cocoseg.pipeline.inference.uploads import (
+    display_size,
+    load_result,
+    load_upload,
+    store_result,
+    store_upload,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +49,10 @@ DEFAULT_OPACITY = 0.55
 
 
 def model_options(workspace) -> list[dict]:
-    return [{"label": f"{entry.name} ({entry.kind}, {entry.size} px)", "value": entry.name} for entry in list_entries(workspace)]
+    return [
+        {"label": f"{entry.name} ({entry.kind}, {entry.size} px)", "value": entry.name}
+        for entry in list_entries(workspace)
+    ]
 
 
 def variant_options(entry) -> list[dict]:
@@ -52,9 +69,17 @@ def variant_options(entry) -> list[dict]:
 
 def _controls(models: list[dict]) -> list:
     upload = dcc.Upload(
-        id=Segment.UPLOAD, multiple=True, accept=ACCEPTED, max_size=current_settings().max_upload_bytes,
-        children=html.Div([html.I(className="bi bi-cloud-arrow-up upload-icon"), html.Div("Drop images here or click to choose"),
-                           html.Small("JPEG, PNG, WebP, BMP, TIFF", className="text-muted")]),
+        id=Segment.UPLOAD,
+        multiple=True,
+        accept=ACCEPTED,
+        max_size=current_settings().max_upload_bytes,
+        children=html.Div(
+            [
+                html.I(className="bi bi-cloud-arrow-up upload-icon"),
+                html.Div("Drop images here or click to choose"),
+                html.Small("JPEG, PNG, WebP, BMP, TIFF", className="text-muted"),
+            ]
+        ),
         className="upload-zone",
     )
     return [
@@ -64,50 +89,153 @@ def _controls(models: list[dict]) -> list:
         dbc.Label("Images", className="mt-3 mb-1 small text-muted"),
         dbc.RadioItems(id=Segment.CURRENT, options=[], value=None, className="upload-list"),
         dbc.Label("Model or ensemble", className="mt-3 mb-1 small text-muted"),
-        dcc.Dropdown(id=Segment.MODEL, options=models, value=models[0]["value"] if models else None, clearable=False),
+        dcc.Dropdown(
+            id=Segment.MODEL, options=models, value=models[0]["value"] if models else None, clearable=False
+        ),
         dbc.Label("Variant", className="mt-3 mb-1 small text-muted"),
-        dbc.RadioItems(id=Segment.VARIANT, options=[{"label": "FP32", "value": "fp32"}], value="fp32", inline=True),
+        dbc.RadioItems(
+            id=Segment.VARIANT, options=[{"label": "FP32", "value": "fp32"}], value="fp32", inline=True
+        ),
         dbc.Label("Mask opacity", className="mt-3 mb-1 small text-muted"),
-        dcc.Slider(id=Segment.OPACITY, min=0, max=1, step=0.05, value=DEFAULT_OPACITY, marks=None, tooltip={"placement": "bottom"}),
+        dcc.Slider(
+            id=Segment.OPACITY,
+            min=0,
+            max=1,
+            step=0.05,
+            value=DEFAULT_OPACITY,
+            marks=None,
+            tooltip={"placement": "bottom"},
+        ),
         dcc.Store(id=Segment.UPLOADS, data=[]),
         dcc.Store(id=Segment.RESULT, data=None),
     ]
 
 
 def _results() -> list:
-    downloads = html.Div([
-        dbc.Button([html.I(className="bi bi-download me-1"), "Mask"], id=Segment.DOWNLOAD_MASK, title="class-index PNG at the image size", size="sm", color="secondary", outline=True, disabled=True),
-        dbc.Button([html.I(className="bi bi-download me-1"), "Overlay"], id=Segment.DOWNLOAD_OVERLAY, title="coloured overlay PNG", size="sm", color="secondary", outline=True, disabled=True),
-        dbc.Button([html.I(className="bi bi-download me-1"), "COCO"], id=Segment.DOWNLOAD_COCO, title="COCO JSON with one RLE annotation per class", size="sm", color="secondary", outline=True, disabled=True),
-        dcc.Download(id=Segment.DOWNLOAD),
-    ], className="d-flex gap-2")
-    pictures = dbc.Row([
-        dbc.Col(panel("Original", html.Div(html.Img(id=Segment.ORIGINAL, className="stacked-picture", alt="original"), className="picture-stack"),
-                      icon="image"), md=6),
-        dbc.Col(panel("Overlay", dcc.Loading(html.Div([html.Img(id=f"{Segment.OVERLAY}-picture", className="stacked-picture", alt="overlay base"),
-                                                       html.Img(id=Segment.LAYER, className="stacked-layer", alt="class mask",
-                                                                style={"opacity": DEFAULT_OPACITY})],
-                                                      id=Segment.OVERLAY, className="picture-stack"), delay_show=150),
-                      icon="layers", actions=downloads), md=6),
-    ], className="g-3")
-    details = dbc.Row([
-        dbc.Col(panel("Classes found", [html.Div(id=Segment.LEGEND), html.Div(id=Segment.TIMING, className="small text-muted mt-2")],
-                      icon="palette"), md=6),
-        dbc.Col(panel("Pixel share", html.Div(id=Segment.SHARES), icon="bar-chart"), md=6),
-    ], className="g-3 mt-1")
+    downloads = html.Div(
+        [
+            dbc.Button(
+                [html.I(className="bi bi-download me-1"), "Mask"],
+                id=Segment.DOWNLOAD_MASK,
+                title="class-index PNG at the image size",
+                size="sm",
+                color="secondary",
+                outline=True,
+                disabled=True,
+            ),
+            dbc.Button(
+                [html.I(className="bi bi-download me-1"), "Overlay"],
+                id=Segment.DOWNLOAD_OVERLAY,
+                title="coloured overlay PNG",
+                size="sm",
+                color="secondary",
+                outline=True,
+                disabled=True,
+            ),
+            dbc.Button(
+                [html.I(className="bi bi-download me-1"), "COCO"],
+                id=Segment.DOWNLOAD_COCO,
+                title="COCO JSON with one RLE annotation per class",
+                size="sm",
+                color="secondary",
+                outline=True,
+                disabled=True,
+            ),
+            dcc.Download(id=Segment.DOWNLOAD),
+        ],
+        className="d-flex gap-2",
+    )
+    pictures = dbc.Row(
+        [
+            dbc.Col(
+                panel(
+                    "Original",
+                    html.Div(
+                        html.Img(id=Segment.ORIGINAL, className="stacked-picture", alt="original"),
+                        className="picture-stack",
+                    ),
+                    icon="image",
+                ),
+                md=6,
+            ),
+            dbc.Col(
+                panel(
+                    "Overlay",
+                    dcc.Loading(
+                        html.Div(
+                            [
+                                html.Img(
+                                    id=f"{Segment.OVERLAY}-picture",
+                                    className="stacked-picture",
+                                    alt="overlay base",
+                                ),
+                                html.Img(
+                                    id=Segment.LAYER,
+                                    className="stacked-layer",
+                                    alt="class mask",
+                                    style={"opacity": DEFAULT_OPACITY},
+                                ),
+                            ],
+                            id=Segment.OVERLAY,
+                            className="picture-stack",
+                        ),
+                        delay_show=150,
+                    ),
+                    icon="layers",
+                    actions=downloads,
+                ),
+                md=6,
+            ),
+        ],
+        className="g-3",
+    )
+    details = dbc.Row(
+        [
+            dbc.Col(
+                panel(
+                    "Classes found",
+                    [
+                        html.Div(id=Segment.LEGEND),
+                        html.Div(id=Segment.TIMING, className="small text-muted mt-2"),
+                    ],
+                    icon="palette",
+                ),
+                md=6,
+            ),
+            dbc.Col(panel("Pixel share", html.Div(id=Segment.SHARES), icon="bar-chart"), md=6),
+        ],
+        className="g-3 mt-1",
+    )
     return [pictures, details]
 
 
 def layout(**_query) -> html.Div:
     models = model_options(current_workspace())
-    header = html.Div([html.H2("Segment"), html.Span("upload images and segment them with ONNX Runtime", className="text-muted small")],
-                      className="page-header")
+    header = html.Div(
+        [
+            html.H2("Segment"),
+            html.Span("upload images and segment them with ONNX Runtime", className="text-muted small"),
+        ],
+        className="page-header",
+    )
     if not models:
-        guidance = empty_state("No models yet.", "Train one on the Train page or with `cocoseg train PREPARED`, then "
-                               "`cocoseg export RUN` (or `cocoseg models import FILE.onnx --card card.json`).", icon="box")
+        guidance = empty_state(
+            "No models yet.",
+            "Train one on the Train page or with `cocoseg train PREPARED`, then "
+            "`cocoseg export RUN` (or `cocoseg models import FILE.onnx --card card.json`).",
+            icon="box",
+        )
         return html.Div([header, panel("Models", guidance, icon="box")], className="page page-segment")
-    return html.Div([header, dbc.Row([dbc.Col(panel("Input", _controls(models), icon="sliders"), lg=3),
-                                      dbc.Col(_results(), lg=9)], className="g-3")], className="page page-segment")
+    return html.Div(
+        [
+            header,
+            dbc.Row(
+                [dbc.Col(panel("Input", _controls(models), icon="sliders"), lg=3), dbc.Col(_results(), lg=9)],
+                className="g-3",
+            ),
+        ],
+        className="page page-segment",
+    )
 
 
 def _alert(text: str, colour: str = "danger") -> dbc.Alert:
@@ -115,9 +243,14 @@ def _alert(text: str, colour: str = "danger") -> dbc.Alert:
 
 
 @callback(
-    Output(Segment.UPLOADS, "data"), Output(Segment.CURRENT, "options"), Output(Segment.CURRENT, "value"),
-    Output(Segment.MESSAGES, "children"), Output(Segment.UPLOAD, "contents"),
-    Input(Segment.UPLOAD, "contents"), State(Segment.UPLOAD, "filename"), State(Segment.UPLOADS, "data"),
+    Output(Segment.UPLOADS, "data"),
+    Output(Segment.CURRENT, "options"),
+    Output(Segment.CURRENT, "value"),
+    Output(Segment.MESSAGES, "children"),
+    Output(Segment.UPLOAD, "contents"),
+    Input(Segment.UPLOAD, "contents"),
+    State(Segment.UPLOAD, "filename"),
+    State(Segment.UPLOADS, "data"),
     prevent_initial_call=True,
 )
 def receive_uploads(contents, filenames, uploads):
@@ -150,11 +283,19 @@ def list_variants(model):
 
 
 @callback(
-    Output(Segment.ORIGINAL, "src"), Output(f"{Segment.OVERLAY}-picture", "src"), Output(Segment.LAYER, "src"),
-    Output(Segment.LEGEND, "children"), Output(Segment.SHARES, "children"), Output(Segment.TIMING, "children"),
+    Output(Segment.ORIGINAL, "src"),
+    Output(f"{Segment.OVERLAY}-picture", "src"),
+    Output(Segment.LAYER, "src"),
+    Output(Segment.LEGEND, "children"),
+    Output(Segment.SHARES, "children"),
+    Output(Segment.TIMING, "children"),
     Output(Segment.RESULT, "data"),
-    Output(Segment.DOWNLOAD_MASK, "disabled"), Output(Segment.DOWNLOAD_OVERLAY, "disabled"), Output(Segment.DOWNLOAD_COCO, "disabled"),
-    Input(Segment.CURRENT, "value"), Input(Segment.MODEL, "value"), Input(Segment.VARIANT, "value"),
+    Output(Segment.DOWNLOAD_MASK, "disabled"),
+    Output(Segment.DOWNLOAD_OVERLAY, "disabled"),
+    Output(Segment.DOWNLOAD_COCO, "disabled"),
+    Input(Segment.CURRENT, "value"),
+    Input(Segment.MODEL, "value"),
+    Input(Segment.VARIANT, "value"),
     prevent_initial_call=True,
 )
 def segment(key, model, variant):
@@ -182,23 +323,39 @@ def segment(key, model, variant):
     picture = f"{UPLOAD_ROUTE}{key}.jpg"
     rows = pixel_shares(prediction.mask, label_map)
     total = time.perf_counter() - started
-    timing = (f"inference {prediction.seconds * 1000:.0f} ms on {prediction.provider} ({variant or 'fp32'}), "
-              f"{total * 1000:.0f} ms in all · {upload.width}×{upload.height} px · model input {entry.size} px {entry.resize}")
+    timing = (
+        f"inference {prediction.seconds * 1000:.0f} ms on {prediction.provider} ({variant or 'fp32'}), "
+        f"{total * 1000:.0f} ms in all · {upload.width}×{upload.height} px · model input {entry.size} px {entry.resize}"
+    )
     result = {"key": key, "model": model, "variant": variant or "fp32"}
-    return (picture, picture, data_url(mask_layer_png(layer, label_map), "image/png"), class_legend(rows), share_table(rows),
-            timing, result, False, False, False)
+    return (
+        picture,
+        picture,
+        data_url(mask_layer_png(layer, label_map), "image/png"),
+        class_legend(rows),
+        share_table(rows),
+        timing,
+        result,
+        False,
+        False,
+        False,
+    )
 
 
 dash.clientside_callback(
     ClientsideFunction(namespace="cocoseg", function_name="setOpacity"),
-    Output(Segment.LAYER, "style"), Input(Segment.OPACITY, "value"),
+    Output(Segment.LAYER, "style"),
+    Input(Segment.OPACITY, "value"),
 )
 
 
 @callback(
     Output(Segment.DOWNLOAD, "data"),
-    Input(Segment.DOWNLOAD_MASK, "n_clicks"), Input(Segment.DOWNLOAD_OVERLAY, "n_clicks"), Input(Segment.DOWNLOAD_COCO, "n_clicks"),
-    State(Segment.RESULT, "data"), State(Segment.OPACITY, "value"),
+    Input(Segment.DOWNLOAD_MASK, "n_clicks"),
+    Input(Segment.DOWNLOAD_OVERLAY, "n_clicks"),
+    Input(Segment.DOWNLOAD_COCO, "n_clicks"),
+    State(Segment.RESULT, "data"),
+    State(Segment.OPACITY, "value"),
     prevent_initial_call=True,
 )
 def download(_mask_clicks, _overlay_clicks, _coco_clicks, result, opacity):
@@ -210,12 +367,24 @@ def download(_mask_clicks, _overlay_clicks, _coco_clicks, result, opacity):
     mask = load_result(workspace, result["key"], result["model"], result["variant"])
     if upload is None or mask is None:
         return no_update
-    stem = "".join(character if character.isalnum() or character in "-_" else "_" for character in upload.name.rsplit(".", 1)[0])[:60] or "upload"
+    stem = (
+        "".join(
+            character if character.isalnum() or character in "-_" else "_"
+            for character in upload.name.rsplit(".", 1)[0]
+        )[:60]
+        or "upload"
+    )
     label_map = get_entry(workspace, result["model"]).label_map()
     if ctx.triggered_id == Segment.DOWNLOAD_MASK:
         return dcc.send_bytes(mask_png(mask), f"{stem}.mask.png")
     if ctx.triggered_id == Segment.DOWNLOAD_OVERLAY:
-        return dcc.send_bytes(image_png(overlay(upload.image, mask, label_map, opacity or DEFAULT_OPACITY)), f"{stem}.overlay.png")
-    coco = {"images": [{"id": 1, "file_name": upload.name, "height": upload.height, "width": upload.width}],
-            "annotations": coco_annotations(mask, label_map), "categories": coco_categories(label_map)}
+        return dcc.send_bytes(
+            image_png(overlay(upload.image, mask, label_map, opacity or DEFAULT_OPACITY)),
+            f"{stem}.overlay.png",
+        )
+    coco = {
+        "images": [{"id": 1, "file_name": upload.name, "height": upload.height, "width": upload.width}],
+        "annotations": coco_annotations(mask, label_map),
+        "categories": coco_categories(label_map),
+    }
     return dcc.send_string(json.dumps(coco), f"{stem}.coco.json")

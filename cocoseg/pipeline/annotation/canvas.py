@@ -20,7 +20,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +39,7 @@ ClassOf = Callable[[Any, str], "int | None"]
 
 
 # --- fabric.js geometry ---------------------------------------------------------------
+
 
 def _number(value: Any, what: str) -> float:
     if type(value) not in (int, float) or not math.isfinite(value) or abs(value) > MAX_COORDINATE:
@@ -86,10 +88,16 @@ def _object_matrix(item: dict, where: str, default_stroke: float = 1.0) -> np.nd
     stroke_width = _field(item, "strokeWidth", default_stroke, where)
     left, top = _field(item, "left", 0.0, where), _field(item, "top", 0.0, where)
     half = np.array([[(width + stroke_width) / 2], [(height + stroke_width) / 2]])
-    corners = _dimension_matrix(item, where, flipping=False) @ (np.array([[-1, 1, -1, 1], [-1, -1, 1, 1]], dtype=float) * half)
+    corners = _dimension_matrix(item, where, flipping=False) @ (
+        np.array([[-1, 1, -1, 1], [-1, -1, 1, 1]], dtype=float) * half
+    )
     size = corners.max(axis=1) - corners.min(axis=1)
     origin = np.array([left, top])
-    centre = origin - np.array([_origin_offset(item.get("originX"), where), _origin_offset(item.get("originY"), where)]) * size
+    centre = (
+        origin
+        - np.array([_origin_offset(item.get("originX"), where), _origin_offset(item.get("originY"), where)])
+        * size
+    )
     angle = math.radians(_field(item, "angle", 0.0, where))
     rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
     centre = origin + rotation @ (centre - origin)
@@ -112,7 +120,9 @@ def _picture_frame(picture: dict | None, geometry: CanvasGeometry) -> np.ndarray
         return frame
     where = "the picture object"
     if _field(picture, "angle", 0.0, where) or picture.get("flipX") or picture.get("flipY"):
-        raise AnnotationError("the picture was rotated or flipped on the canvas; reload the image and draw again")
+        raise AnnotationError(
+            "the picture was rotated or flipped on the canvas; reload the image and draw again"
+        )
     width, height = _field(picture, "width", 0.0, where), _field(picture, "height", 0.0, where)
     scale = _field(picture, "scaleX", 1.0, where)
     if width <= 0 or height <= 0 or scale <= 0:
@@ -131,12 +141,15 @@ def _picture_frame(picture: dict | None, geometry: CanvasGeometry) -> np.ndarray
 
 # --- painting ---------------------------------------------------------------------
 
+
 def _pixel_range(low: float, high: float, size: int) -> tuple[int, int]:
     """Indices of pixels whose centre (j + 0.5) lies in [low, high], clipped to the picture."""
     return max(0, math.ceil(low - 0.5)), min(size, math.floor(high - 0.5) + 1)
 
 
-def _interval(slope: np.ndarray, offset: np.ndarray, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
+def _interval(
+    slope: np.ndarray, offset: np.ndarray, low: float, high: float
+) -> tuple[np.ndarray, np.ndarray]:
     """x with low <= slope * x + offset <= high, per row: (start, stop); empty as (inf, -inf)."""
     # a zero slope divides by zero and a tiny one overflows: both give +-inf, which is the right
     # (unbounded) answer for a non-flat row; flat rows are decided below
@@ -151,7 +164,9 @@ def _interval(slope: np.ndarray, offset: np.ndarray, low: float, high: float) ->
     return start, stop
 
 
-def _capsule_spans(starts: np.ndarray, ends: np.ndarray, radius: float, centre_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _capsule_spans(
+    starts: np.ndarray, ends: np.ndarray, radius: float, centre_y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Where the horizontal line y = centre_y crosses the capsule (points within ``radius`` of a segment).
 
     The capsule is convex, so the crossing is one interval: the hull of its crossings with
@@ -170,8 +185,18 @@ def _capsule_spans(starts: np.ndarray, ends: np.ndarray, radius: float, centre_y
     safe_squared, safe_length = np.where(usable, length_squared, 1.0), np.where(usable, length, 1.0)
     rise = centre_y - starts[:, 1]
     # along the segment: 0 <= ((x - sx) dx + rise dy) / |d|^2 <= 1; across it: |((x - sx)(-dy) + rise dx) / |d|| <= radius
-    along = _interval(delta[:, 0] / safe_squared, (-starts[:, 0] * delta[:, 0] + rise * delta[:, 1]) / safe_squared, 0.0, 1.0)
-    across = _interval(-delta[:, 1] / safe_length, (starts[:, 0] * delta[:, 1] + rise * delta[:, 0]) / safe_length, -radius, radius)
+    along = _interval(
+        delta[:, 0] / safe_squared,
+        (-starts[:, 0] * delta[:, 0] + rise * delta[:, 1]) / safe_squared,
+        0.0,
+        1.0,
+    )
+    across = _interval(
+        -delta[:, 1] / safe_length,
+        (starts[:, 0] * delta[:, 1] + rise * delta[:, 0]) / safe_length,
+        -radius,
+        radius,
+    )
     band_left = np.maximum(along[0], across[0])
     band_right = np.minimum(along[1], across[1])
     empty = ~usable | (band_left > band_right)
@@ -197,8 +222,12 @@ def _paint_polyline(mask: np.ndarray, points: np.ndarray, radius: float, value: 
         return
     starts = points[:-1] if len(points) > 1 else points
     ends = points[1:] if len(points) > 1 else points
-    first_rows = np.array([_pixel_range(min(a, b) - radius, 0, height)[0] for a, b in zip(starts[:, 1], ends[:, 1])])
-    stop_rows = np.array([_pixel_range(0, max(a, b) + radius, height)[1] for a, b in zip(starts[:, 1], ends[:, 1])])
+    first_rows = np.array(
+        [_pixel_range(min(a, b) - radius, 0, height)[0] for a, b in zip(starts[:, 1], ends[:, 1])]
+    )
+    stop_rows = np.array(
+        [_pixel_range(0, max(a, b) + radius, height)[1] for a, b in zip(starts[:, 1], ends[:, 1])]
+    )
     first_rows, stop_rows = np.maximum(first_rows, y0), np.minimum(stop_rows, y1)
     counts = np.maximum(stop_rows - first_rows, 0)
     changes = np.zeros((y1 - y0) * (x1 - x0 + 1), dtype=np.int64)
@@ -210,7 +239,9 @@ def _paint_polyline(mask: np.ndarray, points: np.ndarray, radius: float, value: 
         owners = np.repeat(chosen, counts[chosen])
         if not len(owners):
             continue
-        offsets = np.arange(len(owners)) - np.repeat(np.cumsum(counts[chosen]) - counts[chosen], counts[chosen])
+        offsets = np.arange(len(owners)) - np.repeat(
+            np.cumsum(counts[chosen]) - counts[chosen], counts[chosen]
+        )
         rows = first_rows[owners] + offsets
         left, right = _capsule_spans(starts[owners], ends[owners], radius, rows + 0.5)
         with np.errstate(invalid="ignore"):
@@ -224,7 +255,9 @@ def _paint_polyline(mask: np.ndarray, points: np.ndarray, radius: float, value: 
     mask[y0:y1, x0:x1][covered] = value
 
 
-def _paint_region(mask: np.ndarray, to_image: np.ndarray, extent: tuple[float, float], inside, value: int) -> None:
+def _paint_region(
+    mask: np.ndarray, to_image: np.ndarray, extent: tuple[float, float], inside, value: int
+) -> None:
     """Paint pixels whose centre, taken into the object's own coordinates, satisfies ``inside(u, v)``."""
     height, width = mask.shape
     box = _region_box(to_image, extent)
@@ -242,7 +275,9 @@ def _paint_region(mask: np.ndarray, to_image: np.ndarray, extent: tuple[float, f
 
 def _region_box(to_image: np.ndarray, extent: tuple[float, float]) -> tuple[float, float, float, float]:
     """Picture-space bounding box of the local box [-extent, extent]."""
-    local = np.array([[-1, 1, -1, 1], [-1, -1, 1, 1], [1, 1, 1, 1]], dtype=float) * np.array([[extent[0]], [extent[1]], [1.0]])
+    local = np.array([[-1, 1, -1, 1], [-1, -1, 1, 1], [1, 1, 1, 1]], dtype=float) * np.array(
+        [[extent[0]], [extent[1]], [1.0]]
+    )
     corners = to_image @ local
     return corners[0].min(), corners[1].min(), corners[0].max(), corners[1].max()
 
@@ -254,7 +289,10 @@ def _flatten(points: list[np.ndarray], steps_from: np.ndarray) -> Iterator[np.nd
     nearly straight, and every piece costs a capsule to paint.
     """
     controls = [steps_from, *points]
-    bends = [float(np.hypot(*(controls[index] - 2 * controls[index + 1] + controls[index + 2]))) for index in range(len(controls) - 2)]
+    bends = [
+        float(np.hypot(*(controls[index] - 2 * controls[index + 1] + controls[index + 2])))
+        for index in range(len(controls) - 2)
+    ]
     deviation = max(bends) * (0.25 if len(points) == 2 else 0.75)
     pieces = max(1, min(CURVE_PIECES_MAX, math.ceil(math.sqrt(deviation / 0.25))))
     for step in range(1, pieces + 1):
@@ -264,7 +302,12 @@ def _flatten(points: list[np.ndarray], steps_from: np.ndarray) -> Iterator[np.nd
             yield (1 - t) ** 2 * steps_from + 2 * (1 - t) * t * control + t * t * end
         else:
             first, second, end = points
-            yield (1 - t) ** 3 * steps_from + 3 * (1 - t) ** 2 * t * first + 3 * (1 - t) * t * t * second + t**3 * end
+            yield (
+                (1 - t) ** 3 * steps_from
+                + 3 * (1 - t) ** 2 * t * first
+                + 3 * (1 - t) * t * t * second
+                + t**3 * end
+            )
 
 
 _PATH_ARGUMENTS = {"M": 2, "L": 2, "Q": 4, "C": 6, "Z": 0}
@@ -281,18 +324,30 @@ def _path_polylines(item: dict, to_image: np.ndarray, where: str) -> list[np.nda
     offset_x, offset_y = _field(offset, "x", 0.0, where), _field(offset, "y", 0.0, where)
 
     def point(x: Any, y: Any) -> np.ndarray:
-        local = np.array([_number(x, f"{where}: coordinate") - offset_x, _number(y, f"{where}: coordinate") - offset_y, 1.0])
+        local = np.array(
+            [
+                _number(x, f"{where}: coordinate") - offset_x,
+                _number(y, f"{where}: coordinate") - offset_y,
+                1.0,
+            ]
+        )
         return (to_image @ local)[:2]
 
     polylines: list[list[np.ndarray]] = []
     for command in commands:
         if not isinstance(command, list) or not command or not isinstance(command[0], str):
-            raise AnnotationError(f"{where}: path command {str(command)[:40]} is not a list starting with a letter")
+            raise AnnotationError(
+                f"{where}: path command {str(command)[:40]} is not a list starting with a letter"
+            )
         letter, arguments = command[0].upper() if command[0] in ("z", "Z") else command[0], command[1:]
         if letter not in _PATH_ARGUMENTS:
-            raise AnnotationError(f"{where}: path command {letter[:3]!r} is not supported (M, L, Q, C and Z are)")
+            raise AnnotationError(
+                f"{where}: path command {letter[:3]!r} is not supported (M, L, Q, C and Z are)"
+            )
         if len(arguments) != _PATH_ARGUMENTS[letter]:
-            raise AnnotationError(f"{where}: path command {letter} needs {_PATH_ARGUMENTS[letter]} numbers, got {len(arguments)}")
+            raise AnnotationError(
+                f"{where}: path command {letter} needs {_PATH_ARGUMENTS[letter]} numbers, got {len(arguments)}"
+            )
         if letter == "M":
             polylines.append([point(*arguments)])
             continue
@@ -304,14 +359,18 @@ def _path_polylines(item: dict, to_image: np.ndarray, where: str) -> list[np.nda
         elif letter == "Z":
             current.append(current[0])
         else:
-            controls = [point(arguments[index], arguments[index + 1]) for index in range(0, len(arguments), 2)]
+            controls = [
+                point(arguments[index], arguments[index + 1]) for index in range(0, len(arguments), 2)
+            ]
             current.extend(_flatten(controls, current[-1]))
     return [np.array(polyline) for polyline in polylines]
 
 
 def _point_count(item: dict) -> int:
     if item.get("type") == "path" and isinstance(item.get("path"), list):
-        return sum(max(1, (len(command) - 1) // 2) if isinstance(command, list) else 1 for command in item["path"])
+        return sum(
+            max(1, (len(command) - 1) // 2) if isinstance(command, list) else 1 for command in item["path"]
+        )
     return {"rect": 4, "line": 2}.get(item.get("type"), 1)
 
 
@@ -337,15 +396,31 @@ class _Shape:
 def _stroke_shapes(polylines: list[np.ndarray], radius: float, value: int) -> list[_Shape]:
     shapes = []
     for polyline in polylines:
-        box = (polyline[:, 0].min() - radius, polyline[:, 1].min() - radius, polyline[:, 0].max() + radius, polyline[:, 1].max() + radius)
+        box = (
+            polyline[:, 0].min() - radius,
+            polyline[:, 1].min() - radius,
+            polyline[:, 0].max() + radius,
+            polyline[:, 1].max() + radius,
+        )
         shapes.append(_Shape(value, box, polyline=polyline, radius=radius))
     return shapes
 
 
-def _filled_shapes(kind: str, item: dict, to_image: np.ndarray, fill: int | None, stroke: int | None, stroke_width: float, where: str) -> list[_Shape]:
+def _filled_shapes(
+    kind: str,
+    item: dict,
+    to_image: np.ndarray,
+    fill: int | None,
+    stroke: int | None,
+    stroke_width: float,
+    where: str,
+) -> list[_Shape]:
     """A rectangle, circle or ellipse fills its area (stroke included); a differing stroke colour paints the rim on top."""
     if kind == "rect":
-        half_width, half_height = _field(item, "width", 0.0, where) / 2, _field(item, "height", 0.0, where) / 2
+        half_width, half_height = (
+            _field(item, "width", 0.0, where) / 2,
+            _field(item, "height", 0.0, where) / 2,
+        )
     elif kind == "circle":
         half_width = half_height = _field(item, "radius", 0.0, where)
     else:
@@ -362,7 +437,11 @@ def _filled_shapes(kind: str, item: dict, to_image: np.ndarray, fill: int | None
         return lambda u, v: (u / max(extent[0], 1e-9)) ** 2 + (v / max(extent[1], 1e-9)) ** 2 <= 1.0
 
     box = _region_box(to_image, outer)
-    shapes = [_Shape(fill if fill is not None else stroke, box, to_image=to_image, extent=outer, inside=within(outer))]
+    shapes = [
+        _Shape(
+            fill if fill is not None else stroke, box, to_image=to_image, extent=outer, inside=within(outer)
+        )
+    ]
     if fill is not None and stroke is not None and stroke != fill and rim > 0:
         outer_test, inner_test = within(outer), within(inner)
         ring = (lambda u, v: outer_test(u, v) & ~inner_test(u, v)) if min(inner) > 0 else outer_test
@@ -393,37 +472,53 @@ def _object_shapes(item: dict, number: int, frame: np.ndarray, class_of: ClassOf
         if kind == "path":
             polylines = _path_polylines(item, to_image, where)
         else:
-            ends = [(to_image @ np.array([_field(item, f"x{end}", 0.0, where), _field(item, f"y{end}", 0.0, where), 1.0]))[:2]
-                    for end in (1, 2)]
+            ends = [
+                (
+                    to_image
+                    @ np.array(
+                        [_field(item, f"x{end}", 0.0, where), _field(item, f"y{end}", 0.0, where), 1.0]
+                    )
+                )[:2]
+                for end in (1, 2)
+            ]
             polylines = [np.array(ends)]
         return _stroke_shapes(polylines, radius, stroke)
     fill = class_of(item.get("fill"), where)
     if fill is None and stroke is None:
         raise AnnotationError(f"{where} has neither a fill nor a stroke colour")
-    return _filled_shapes(kind, item, to_image, fill, stroke, stroke_width if stroke is not None else 0.0, where)
+    return _filled_shapes(
+        kind, item, to_image, fill, stroke, stroke_width if stroke is not None else 0.0, where
+    )
 
 
 def _canvas_objects(canvas_json: str | dict) -> list:
     if isinstance(canvas_json, str):
         if len(canvas_json) > MAX_CANVAS_CHARACTERS:
-            raise AnnotationError(f"the drawing is {len(canvas_json) / 1e6:.0f} MB of JSON, above the {MAX_CANVAS_CHARACTERS / 1e6:.0f} MB limit")
+            raise AnnotationError(
+                f"the drawing is {len(canvas_json) / 1e6:.0f} MB of JSON, above the {MAX_CANVAS_CHARACTERS / 1e6:.0f} MB limit"
+            )
         try:
             canvas_json = json.loads(canvas_json)
         except (RecursionError, ValueError) as error:  # JSONDecodeError is a ValueError
-            raise AnnotationError(f"the drawing is not valid JSON ({str(error)[:80]}); press the canvas's Save button again") from None
+            raise AnnotationError(
+                f"the drawing is not valid JSON ({str(error)[:80]}); press the canvas's Save button again"
+            ) from None
     if not isinstance(canvas_json, dict) or not isinstance(canvas_json.get("objects"), list):
         raise AnnotationError("the drawing is not a canvas: expected a JSON object with an 'objects' list")
     objects = canvas_json["objects"]
     if len(objects) > MAX_OBJECTS:
-        raise AnnotationError(f"the drawing has {len(objects):,} objects, more than {MAX_OBJECTS:,}: save smaller parts one at a time")
+        raise AnnotationError(
+            f"the drawing has {len(objects):,} objects, more than {MAX_OBJECTS:,}: save smaller parts one at a time"
+        )
     for index, item in enumerate(objects, start=1):
         if not isinstance(item, dict) or not isinstance(item.get("type"), str):
             raise AnnotationError(f"canvas object {index} is not a fabric object with a 'type'")
     return objects
 
 
-
-def paint_canvas(canvas_json: str | dict, geometry: CanvasGeometry, class_of: ClassOf, base: np.ndarray | None) -> np.ndarray:
+def paint_canvas(
+    canvas_json: str | dict, geometry: CanvasGeometry, class_of: ClassOf, base: np.ndarray | None
+) -> np.ndarray:
     """Paint every drawable object of a canvas, in order, over ``base`` (a copy) or over zeros.
 
     ``class_of(colour, where)`` names the class a fabric colour paints (None: no paint) and
@@ -431,23 +526,33 @@ def paint_canvas(canvas_json: str | dict, geometry: CanvasGeometry, class_of: Cl
     """
     shape = (geometry.image_height, geometry.image_width)
     objects = _canvas_objects(canvas_json)
-    drawable = [item for item in objects if item["type"] != "image" and item.get("visible", True) is not False and item.get("opacity", 1) != 0]
+    drawable = [
+        item
+        for item in objects
+        if item["type"] != "image" and item.get("visible", True) is not False and item.get("opacity", 1) != 0
+    ]
     if not drawable:
         raise AnnotationError("nothing is drawn on the canvas: paint over the picture, then press Save")
     unsupported = sorted({item["type"] for item in drawable if item["type"] not in DRAWABLE_TYPES})
     if unsupported:
-        raise AnnotationError(f"canvas objects of type {', '.join(repr(kind[:20]) for kind in unsupported)} are not supported "
-                              f"(use {', '.join(DRAWABLE_TYPES)})")
+        raise AnnotationError(
+            f"canvas objects of type {', '.join(repr(kind[:20]) for kind in unsupported)} are not supported "
+            f"(use {', '.join(DRAWABLE_TYPES)})"
+        )
     points = sum(_point_count(item) for item in drawable)
     if points > MAX_POINTS:
-        raise AnnotationError(f"the drawing has {points:,} points, more than {MAX_POINTS:,}: save smaller parts one at a time")
+        raise AnnotationError(
+            f"the drawing has {points:,} points, more than {MAX_POINTS:,}: save smaller parts one at a time"
+        )
     picture = next((item for item in objects if item["type"] == "image"), None)
     frame = _picture_frame(picture, geometry)
     mask = np.zeros(shape, dtype=np.uint8) if base is None else base.copy()
     for number, item in enumerate(drawable, start=1):
         shapes = _object_shapes(item, number, frame, class_of)
-        if not any(box[0] < geometry.image_width and box[2] > 0 and box[1] < geometry.image_height and box[3] > 0
-                   for box in (shape_.box for shape_ in shapes)):
+        if not any(
+            box[0] < geometry.image_width and box[2] > 0 and box[1] < geometry.image_height and box[3] > 0
+            for box in (shape_.box for shape_ in shapes)
+        ):
             raise AnnotationError(f"stroke {number} ({item['type']}) lies entirely outside the picture")
         for shape_ in shapes:
             shape_.paint(mask)

@@ -20,13 +20,20 @@ from pathlib import Path
 
 from cocoseg.pipeline.annotation.store import encode_coco, open_annotations, stored_label_map
 from cocoseg.pipeline.annotation.strokes import AnnotationError, annotations_to_mask
+from cocoseg.pipeline.core.settings import ASSETS_DIR
+from cocoseg.pipeline.core.workspace import (
+    UnsafePathError,
+    Workspace,
+    atomic_write_bytes,
+    atomic_write_json,
+    check_name,
+    resolve_inside,
+)
 from cocoseg.pipeline.data.coco import CocoFileError, read_coco_json, validate_coco
-from cocoseg.pipeline.data.registry import RegistryError, add_dataset, get_dataset, list_datasets
 from cocoseg.pipeline.data.labels import LabelMap
 from cocoseg.pipeline.data.mask_export import mask_file_name
+from cocoseg.pipeline.data.registry import RegistryError, add_dataset, get_dataset, list_datasets
 from cocoseg.pipeline.inference.rendering import mask_png
-from cocoseg.pipeline.core.settings import ASSETS_DIR
-from cocoseg.pipeline.core.workspace import UnsafePathError, Workspace, atomic_write_bytes, atomic_write_json, check_name, resolve_inside
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +65,9 @@ def _saved_or_refuse(workspace: Workspace, dataset: str) -> tuple[dict, LabelMap
     data, _version_token = open_annotations(workspace, dataset)
     label_map = stored_label_map(data)
     if not data["images"] or label_map is None:
-        raise AnnotationError(f"no saved annotations for {dataset} yet: correct an image on the Annotate page and save it")
+        raise AnnotationError(
+            f"no saved annotations for {dataset} yet: correct an image on the Annotate page and save it"
+        )
     return data, label_map
 
 
@@ -66,7 +75,9 @@ def _check_output(out: Path) -> Path:
     out = Path(out).expanduser().resolve()
     assets = ASSETS_DIR.resolve()
     if out == assets or assets in out.parents:
-        raise AnnotationError(f"{out} is inside the app's assets folder (served to browsers); write the export elsewhere")
+        raise AnnotationError(
+            f"{out} is inside the app's assets folder (served to browsers); write the export elsewhere"
+        )
     return out
 
 
@@ -87,10 +98,15 @@ def export_annotations(workspace: Workspace, dataset: str, out: Path, format: st
             return [out / f"{dataset}.json"]
         names = [mask_file_name(image["file_name"]) for image in data["images"]]
         if len(set(names)) != len(names):
-            raise AnnotationError("two saved images would share a mask file name (e.g. a.jpg and a.png); export as coco instead")
+            raise AnnotationError(
+                "two saved images would share a mask file name (e.g. a.jpg and a.png); export as coco instead"
+            )
         for image, name in zip(data["images"], names):
             annotations = [item for item in data["annotations"] if item.get("image_id") == image["id"]]
-            atomic_write_bytes(out / name, mask_png(annotations_to_mask(annotations, label_map, image["height"], image["width"])))
+            atomic_write_bytes(
+                out / name,
+                mask_png(annotations_to_mask(annotations, label_map, image["height"], image["width"])),
+            )
             written.append(out / name)
         atomic_write_json(out / "classes.json", label_map.to_dict())
     except OSError as error:
@@ -100,6 +116,7 @@ def export_annotations(workspace: Workspace, dataset: str, out: Path, format: st
 
 
 # --- feeding corrections back into training ----------------------------------------------------
+
 
 def _place_image(source: Path, target: Path) -> None:
     """Put ``source`` at ``target`` (hard link, else copy), atomically; same content is left alone."""
@@ -123,52 +140,86 @@ def _registered_file(workspace: Workspace, name: str, split: str) -> Path:
     return workspace.annotations_dir / REGISTERED_FOLDER / name / f"{split}.json"
 
 
-def _register_as_dataset(workspace: Workspace, dataset: str, name: str, split: str, data: dict, max_bytes: int) -> Registration:
+def _register_as_dataset(
+    workspace: Workspace, dataset: str, name: str, split: str, data: dict, max_bytes: int
+) -> Registration:
     """Copy or link the corrected pictures into ``<dataset>-images`` and register them with their annotations."""
     images_dir = workspace.annotations_dir / f"{dataset}-images"
     for image in data["images"]:
         source = Path(image.get("source", ""))
         if not source.is_absolute() or not source.is_file():
-            raise AnnotationError(f"the picture of {image['file_name']} is gone ({source}); reopen and save it again, or leave it out")
+            raise AnnotationError(
+                f"the picture of {image['file_name']} is gone ({source}); reopen and save it again, or leave it out"
+            )
         _place_image(source, resolve_inside(images_dir, image["file_name"]))
     checked = validate_coco(data, images_dir).report
     if checked.errors:
-        raise AnnotationError(f"the corrected images do not form a valid dataset: {checked.to_dict()['checks'][0]['title']}")
+        raise AnnotationError(
+            f"the corrected images do not form a valid dataset: {checked.to_dict()['checks'][0]['title']}"
+        )
     annotation_path = _registered_file(workspace, name, split)
     atomic_write_bytes(annotation_path, encode_coco(data))
     add_dataset(workspace, name, annotation_path, images_dir, split=split, max_bytes=max_bytes)
     return Registration(name, "dataset", {split: annotation_path}, len(data["images"]))
 
 
-def _overlay_split(raw: dict, corrected: list[tuple[dict, list[dict]]], label_map: LabelMap, where: str) -> dict:
+def _overlay_split(
+    raw: dict, corrected: list[tuple[dict, list[dict]]], label_map: LabelMap, where: str
+) -> dict:
     """``raw`` with the corrected images' annotations of the label map's classes replaced.
 
     Annotations of categories the label map does not cover are kept: the correction says
     nothing about them.
     """
-    category_ids = {category.get("id") for category in raw.get("categories", []) if isinstance(category, dict)}
+    category_ids = {
+        category.get("id") for category in raw.get("categories", []) if isinstance(category, dict)
+    }
     replaced_images = {split_image["id"] for split_image, _corrections in corrected}
-    kept = [annotation for annotation in raw.get("annotations", [])
-            if not (isinstance(annotation, dict) and annotation.get("image_id") in replaced_images
-                    and label_map.class_of(annotation.get("category_id")) > 0)]
-    next_id = max([0, *(item["id"] for item in raw.get("annotations", []) if isinstance(item, dict) and type(item.get("id")) is int)]) + 1
+    kept = [
+        annotation
+        for annotation in raw.get("annotations", [])
+        if not (
+            isinstance(annotation, dict)
+            and annotation.get("image_id") in replaced_images
+            and label_map.class_of(annotation.get("category_id")) > 0
+        )
+    ]
+    next_id = (
+        max(
+            [
+                0,
+                *(
+                    item["id"]
+                    for item in raw.get("annotations", [])
+                    if isinstance(item, dict) and type(item.get("id")) is int
+                ),
+            ]
+        )
+        + 1
+    )
     added = []
     for split_image, corrections in corrected:
         for annotation in corrections:
             if annotation["category_id"] not in category_ids:
-                raise AnnotationError(f"category {annotation['category_id']} of the corrections is not in {where}'s categories")
+                raise AnnotationError(
+                    f"category {annotation['category_id']} of the corrections is not in {where}'s categories"
+                )
             added.append({**annotation, "id": next_id, "image_id": split_image["id"]})
             next_id += 1
     return {**raw, "annotations": kept + added}
 
 
-def _register_as_overlay(workspace: Workspace, dataset: str, name: str, data: dict, max_bytes: int) -> Registration:
+def _register_as_overlay(
+    workspace: Workspace, dataset: str, name: str, data: dict, max_bytes: int
+) -> Registration:
     """A new dataset: every split of ``dataset``, with the corrected images' annotations replaced."""
     try:
         entry = get_dataset(workspace, dataset)
     except RegistryError:
-        raise AnnotationError(f"an overlay needs corrections of a registered dataset; {dataset!r} is not one: "
-                              "register the corrections as a dataset of their own instead") from None
+        raise AnnotationError(
+            f"an overlay needs corrections of a registered dataset; {dataset!r} is not one: "
+            "register the corrections as a dataset of their own instead"
+        ) from None
     used: set[int] = set()
     plans: dict[str, tuple[dict, list]] = {}
     for split_name, split in entry.splits.items():
@@ -177,21 +228,33 @@ def _register_as_overlay(workspace: Workspace, dataset: str, name: str, data: di
         except CocoFileError as error:
             raise AnnotationError(str(error)) from None
         images_root = split.images.resolve()
-        by_file = {posixpath.normpath(image["file_name"]): image for image in raw.get("images", [])
-                   if isinstance(image, dict) and isinstance(image.get("file_name"), str) and type(image.get("id")) is int}
+        by_file = {
+            posixpath.normpath(image["file_name"]): image
+            for image in raw.get("images", [])
+            if isinstance(image, dict)
+            and isinstance(image.get("file_name"), str)
+            and type(image.get("id")) is int
+        }
         corrected = []
         for image in data["images"]:
             split_image = by_file.get(posixpath.normpath(image["file_name"]))
-            if split_image is None or Path(image.get("source", "")) != (images_root / image["file_name"]).resolve():
+            if (
+                split_image is None
+                or Path(image.get("source", "")) != (images_root / image["file_name"]).resolve()
+            ):
                 continue
             if (split_image.get("width"), split_image.get("height")) != (image["width"], image["height"]):
                 continue
-            corrected.append((split_image, [item for item in data["annotations"] if item.get("image_id") == image["id"]]))
+            corrected.append(
+                (split_image, [item for item in data["annotations"] if item.get("image_id") == image["id"]])
+            )
             used.add(image["id"])
         plans[split_name] = (raw, corrected)
     if not used:
-        raise AnnotationError(f"none of the {len(data['images'])} corrected images belongs to {dataset}'s splits; "
-                              "register them as a dataset of their own instead")
+        raise AnnotationError(
+            f"none of the {len(data['images'])} corrected images belongs to {dataset}'s splits; "
+            "register them as a dataset of their own instead"
+        )
     label_map = stored_label_map(data)
     splits: dict[str, Path] = {}
     for split_name, (raw, corrected) in plans.items():
@@ -202,12 +265,21 @@ def _register_as_overlay(workspace: Workspace, dataset: str, name: str, data: di
         else:
             splits[split_name] = entry.splits[split_name].annotations
     for split_name, annotation_path in splits.items():
-        add_dataset(workspace, name, annotation_path, entry.splits[split_name].images, split=split_name, max_bytes=max_bytes)
+        add_dataset(
+            workspace,
+            name,
+            annotation_path,
+            entry.splits[split_name].images,
+            split=split_name,
+            max_bytes=max_bytes,
+        )
     left_out = tuple(image["file_name"] for image in data["images"] if image["id"] not in used)
     return Registration(name, "overlay", splits, len(used), left_out)
 
 
-def register_corrections(workspace: Workspace, dataset: str, name: str, mode: str, max_bytes: int, split: str = "train") -> Registration:
+def register_corrections(
+    workspace: Workspace, dataset: str, name: str, mode: str, max_bytes: int, split: str = "train"
+) -> Registration:
     """Register the saved corrections of ``dataset`` as the new dataset ``name``, ready for ``cocoseg prepare``.
 
     Args:

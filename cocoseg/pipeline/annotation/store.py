@@ -32,13 +32,18 @@ from cocoseg.pipeline.annotation.strokes import (
     check_mask,
     label_map_categories,
     mask_to_annotations,
-    same_classes,
+)
+from cocoseg.pipeline.core.workspace import (
+    UnsafePathError,
+    Workspace,
+    atomic_write_bytes,
+    check_name,
+    check_relative_path,
 )
 from cocoseg.pipeline.data.coco import validate_coco
-from cocoseg.pipeline.data.registry import RegistryError, list_datasets
 from cocoseg.pipeline.data.labels import LabelMap, label_map_from_dict
+from cocoseg.pipeline.data.registry import RegistryError, list_datasets
 from cocoseg.pipeline.data.validation import MAX_IMAGE_SIDE
-from cocoseg.pipeline.core.workspace import UnsafePathError, Workspace, atomic_write_bytes, check_name, check_relative_path
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +83,15 @@ def _parse(data: bytes, path: Path) -> dict:
     try:
         parsed = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, RecursionError, ValueError) as error:
-        raise AnnotationError(f"{path} is damaged ({str(error)[:80]}); move it aside to start a new file") from None
-    if not isinstance(parsed, dict) or not all(isinstance(parsed.get(key), list) for key in ("images", "annotations", "categories")):
-        raise AnnotationError(f"{path} is not a COCO file with images, annotations and categories; move it aside to start a new file")
+        raise AnnotationError(
+            f"{path} is damaged ({str(error)[:80]}); move it aside to start a new file"
+        ) from None
+    if not isinstance(parsed, dict) or not all(
+        isinstance(parsed.get(key), list) for key in ("images", "annotations", "categories")
+    ):
+        raise AnnotationError(
+            f"{path} is not a COCO file with images, annotations and categories; move it aside to start a new file"
+        )
     return parsed
 
 
@@ -106,10 +117,11 @@ def stored_label_map(data: dict) -> LabelMap | None:
 
 def _check_label_map(data: dict, label_map: LabelMap, dataset: str) -> None:
     stored = stored_label_map(data)
-    if stored is not None and not same_classes(stored, label_map):
+    if stored is not None and not stored.same_classes(label_map):
         raise AnnotationError(
             f"the annotations of {dataset} use label map {stored.name} ({stored.num_classes} classes), not {label_map.name} "
-            f"({label_map.num_classes} classes): switch back to {stored.name}, or save into another dataset")
+            f"({label_map.num_classes} classes): switch back to {stored.name}, or save into another dataset"
+        )
 
 
 def _allowed_roots(workspace: Workspace) -> list[Path]:
@@ -118,7 +130,9 @@ def _allowed_roots(workspace: Workspace) -> list[Path]:
         entries = list_datasets(workspace)
     except RegistryError as error:
         raise AnnotationError(str(error)) from None
-    return [workspace.annotations_dir.resolve()] + [split.images.resolve() for entry in entries for split in entry.splits.values()]
+    return [workspace.annotations_dir.resolve()] + [
+        split.images.resolve() for entry in entries for split in entry.splits.values()
+    ]
 
 
 def _image_record(workspace: Workspace, image: dict) -> dict:
@@ -131,15 +145,21 @@ def _image_record(workspace: Workspace, image: dict) -> dict:
         raise AnnotationError(f"file_name: {error}") from None
     width, height = image.get("width"), image.get("height")
     if not all(type(side) is int and 0 < side <= MAX_IMAGE_SIDE for side in (width, height)):
-        raise AnnotationError(f"image width and height must be whole numbers of pixels, got {width!r} x {height!r}")
+        raise AnnotationError(
+            f"image width and height must be whole numbers of pixels, got {width!r} x {height!r}"
+        )
     source = image.get("source")
     if not isinstance(source, (str, Path)) or not str(source) or not Path(source).is_absolute():
-        raise AnnotationError(f"image source must be the absolute path of the picture, got {str(source)[:120]!r}")
+        raise AnnotationError(
+            f"image source must be the absolute path of the picture, got {str(source)[:120]!r}"
+        )
     resolved = Path(source).resolve()
     if not resolved.is_file():
         raise AnnotationError(f"the picture {source} does not exist (any more)")
     if not any(root == resolved or root in resolved.parents for root in _allowed_roots(workspace)):
-        raise AnnotationError(f"the picture {source} is neither an image of a registered dataset nor an upload kept in the workspace")
+        raise AnnotationError(
+            f"the picture {source} is neither an image of a registered dataset nor an upload kept in the workspace"
+        )
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -148,7 +168,9 @@ def _image_record(workspace: Workspace, image: dict) -> dict:
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
         raise AnnotationError(f"the picture {resolved.name} cannot be read ({error})") from None
     if stored_size != (width, height):
-        raise AnnotationError(f"the picture {resolved.name} is {stored_size[0]}x{stored_size[1]}, not {width}x{height}")
+        raise AnnotationError(
+            f"the picture {resolved.name} is {stored_size[0]}x{stored_size[1]}, not {width}x{height}"
+        )
     return {"file_name": file_name, "width": width, "height": height, "source": str(resolved)}
 
 
@@ -163,25 +185,56 @@ def _with_image(data: dict, record: dict, annotations: list[dict], label_map: La
     an image was re-saved (its old ids are not reused).
     """
     block = data.get("cocoseg") if isinstance(data.get("cocoseg"), dict) else {}
+
     def next_free(key: str) -> int:
         counter = block.get(f"next_{key[:-1]}_id")
-        used = [item["id"] + 1 for item in data[key] if isinstance(item, dict) and type(item.get("id")) is int]
+        used = [
+            item["id"] + 1 for item in data[key] if isinstance(item, dict) and type(item.get("id")) is int
+        ]
         return max([counter if type(counter) is int else 1, *used])
 
     next_image_id, next_annotation_id = next_free("images"), next_free("annotations")
-    replaced = {image["id"] for image in data["images"] if isinstance(image, dict) and isinstance(image.get("file_name"), str)
-                and _same_file_name(image["file_name"], record["file_name"])}
-    image = {"id": next_image_id, **record, "saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")}
-    renumbered = [{**annotation, "id": next_annotation_id + offset, "image_id": next_image_id} for offset, annotation in enumerate(annotations)]
-    extra = {key: value for key, value in data.items() if key not in ("images", "annotations", "categories", "cocoseg")}
+    replaced = {
+        image["id"]
+        for image in data["images"]
+        if isinstance(image, dict)
+        and isinstance(image.get("file_name"), str)
+        and _same_file_name(image["file_name"], record["file_name"])
+    }
+    image = {
+        "id": next_image_id,
+        **record,
+        "saved": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+    }
+    renumbered = [
+        {**annotation, "id": next_annotation_id + offset, "image_id": next_image_id}
+        for offset, annotation in enumerate(annotations)
+    ]
+    extra = {
+        key: value
+        for key, value in data.items()
+        if key not in ("images", "annotations", "categories", "cocoseg")
+    }
     extra.setdefault("info", {"description": f"cocoseg corrections of {dataset}"})
     return {
         **extra,
-        "images": [item for item in data["images"] if not (isinstance(item, dict) and item.get("id") in replaced)] + [image],
-        "annotations": [item for item in data["annotations"] if not (isinstance(item, dict) and item.get("image_id") in replaced)] + renumbered,
+        "images": [
+            item for item in data["images"] if not (isinstance(item, dict) and item.get("id") in replaced)
+        ]
+        + [image],
+        "annotations": [
+            item
+            for item in data["annotations"]
+            if not (isinstance(item, dict) and item.get("image_id") in replaced)
+        ]
+        + renumbered,
         "categories": label_map_categories(label_map),
-        "cocoseg": {"format": STORE_FORMAT, "label_map": label_map.to_dict(),
-                    "next_image_id": next_image_id + 1, "next_annotation_id": next_annotation_id + len(renumbered)},
+        "cocoseg": {
+            "format": STORE_FORMAT,
+            "label_map": label_map.to_dict(),
+            "next_image_id": next_image_id + 1,
+            "next_annotation_id": next_annotation_id + len(renumbered),
+        },
     }
 
 
@@ -191,7 +244,9 @@ def _check_valid(data: dict, what: str) -> None:
     if report.errors:
         check = report.to_dict()["checks"][0]
         example = check["examples"][0] if check["examples"] else {"location": "", "message": ""}
-        raise AnnotationError(f"{what} would not be valid COCO ({check['code']}: {example['message']} at {example['location']}); nothing was saved")
+        raise AnnotationError(
+            f"{what} would not be valid COCO ({check['code']}: {example['message']} at {example['location']}); nothing was saved"
+        )
 
 
 def encode_coco(data: dict) -> bytes:
@@ -207,8 +262,15 @@ def _remove_stale_temporaries(path: Path) -> None:
             logger.info("removed %s left by an interrupted save", stale.name)
 
 
-def save_image(workspace: Workspace, dataset: str, image: dict, mask: np.ndarray, label_map: LabelMap,
-               expected_version: str, max_bytes: int) -> str:
+def save_image(
+    workspace: Workspace,
+    dataset: str,
+    image: dict,
+    mask: np.ndarray,
+    label_map: LabelMap,
+    expected_version: str,
+    max_bytes: int,
+) -> str:
     """Save one image's mask into ``<workspace>/annotations/<dataset>.json``; returns the new version.
 
     The image's earlier annotations (same ``file_name``) are replaced. Nothing is written
@@ -223,28 +285,40 @@ def save_image(workspace: Workspace, dataset: str, image: dict, mask: np.ndarray
     record = _image_record(workspace, image)
     check_mask(mask, label_map)
     if mask.shape != (record["height"], record["width"]):
-        raise AnnotationError(f"the mask is {mask.shape[1]}x{mask.shape[0]} but the picture is {record['width']}x{record['height']}")
+        raise AnnotationError(
+            f"the mask is {mask.shape[1]}x{mask.shape[0]} but the picture is {record['width']}x{record['height']}"
+        )
     annotations = mask_to_annotations(mask, label_map, image_id=0, first_id=0)
     try:
         with workspace.lock(f"annotations-{dataset}"):
             current = _read_bytes(path)
             if _version(current) != expected_version:
                 raise VersionConflict()
-            data = _parse(current, path) if current is not None else {"images": [], "annotations": [], "categories": []}
+            data = (
+                _parse(current, path)
+                if current is not None
+                else {"images": [], "annotations": [], "categories": []}
+            )
             _check_label_map(data, label_map, dataset)
             updated = _with_image(data, record, annotations, label_map, dataset)
             _check_valid(updated, f"the annotations of {dataset}")
             payload = encode_coco(updated)
             if len(payload) > max_bytes:
-                raise AnnotationError(f"the annotations of {dataset} would take {len(payload) / 1e6:,.1f} MB, above the "
-                                      f"{max_bytes / 1e6:,.1f} MB limit; nothing was saved")
+                raise AnnotationError(
+                    f"the annotations of {dataset} would take {len(payload) / 1e6:,.1f} MB, above the "
+                    f"{max_bytes / 1e6:,.1f} MB limit; nothing was saved"
+                )
             _remove_stale_temporaries(path)
             atomic_write_bytes(path, payload)
     except filelock.Timeout:
-        raise AnnotationError(f"another save of {dataset} is taking too long; try again in a moment") from None
+        raise AnnotationError(
+            f"another save of {dataset} is taking too long; try again in a moment"
+        ) from None
     except OSError as error:
-        raise AnnotationError(f"cannot save the annotations in {path.parent}: {error.strerror or error}; "
-                              "the previous annotations are unchanged") from None
+        raise AnnotationError(
+            f"cannot save the annotations in {path.parent}: {error.strerror or error}; "
+            "the previous annotations are unchanged"
+        ) from None
     logger.info("saved %d annotations of %s into %s", len(annotations), record["file_name"], path)
     return _version(payload)
 
@@ -253,7 +327,11 @@ def saved_images(workspace: Workspace, dataset: str) -> list[dict]:
     """Saved images, newest first: file_name, image_id, saved, classes (names), width, height, source."""
     data, _version_token = open_annotations(workspace, dataset)
     label_map = stored_label_map(data)
-    names_by_category = {category.get("id"): category.get("name") for category in data["categories"] if isinstance(category, dict)}
+    names_by_category = {
+        category.get("id"): category.get("name")
+        for category in data["categories"]
+        if isinstance(category, dict)
+    }
     classes: dict[int, set[int]] = {}
     for annotation in data["annotations"]:
         if isinstance(annotation, dict):
@@ -264,21 +342,48 @@ def saved_images(workspace: Workspace, dataset: str) -> list[dict]:
             continue
         present = classes.get(image.get("id"), set())
         if label_map is not None:
-            names = [label_map.class_names[index] for index in sorted({label_map.class_of(category) for category in present} - {0})]
+            names = [
+                label_map.class_names[index]
+                for index in sorted({label_map.class_of(category) for category in present} - {0})
+            ]
         else:
             names = sorted(str(names_by_category.get(category, category)) for category in present)
-        rows.append({"file_name": image.get("file_name"), "image_id": image.get("id"), "saved": image.get("saved", ""),
-                     "classes": names, "width": image.get("width"), "height": image.get("height"), "source": image.get("source", "")})
-    return sorted(rows, key=lambda row: (str(row["saved"]), row["image_id"] if type(row["image_id"]) is int else 0), reverse=True)
+        rows.append(
+            {
+                "file_name": image.get("file_name"),
+                "image_id": image.get("id"),
+                "saved": image.get("saved", ""),
+                "classes": names,
+                "width": image.get("width"),
+                "height": image.get("height"),
+                "source": image.get("source", ""),
+            }
+        )
+    return sorted(
+        rows,
+        key=lambda row: (str(row["saved"]), row["image_id"] if type(row["image_id"]) is int else 0),
+        reverse=True,
+    )
 
 
 def load_saved(workspace: Workspace, dataset: str, file_name: str, label_map: LabelMap) -> np.ndarray | None:
     """The saved mask of one image (for reopening it), or None when it was never saved."""
     data, _version_token = open_annotations(workspace, dataset)
-    image = next((item for item in data["images"] if isinstance(item, dict) and isinstance(item.get("file_name"), str)
-                  and isinstance(file_name, str) and _same_file_name(item["file_name"], file_name)), None)
+    image = next(
+        (
+            item
+            for item in data["images"]
+            if isinstance(item, dict)
+            and isinstance(item.get("file_name"), str)
+            and isinstance(file_name, str)
+            and _same_file_name(item["file_name"], file_name)
+        ),
+        None,
+    )
     if image is None:
         return None
     _check_label_map(data, label_map, dataset)
-    annotations = [item for item in data["annotations"] if isinstance(item, dict) and item.get("image_id") == image["id"]]
+    annotations = [
+        item for item in data["annotations"] if isinstance(item, dict) and item.get("image_id") == image["id"]
+    ]
     return annotations_to_mask(annotations, label_map, image["height"], image["width"])

@@ -16,20 +16,29 @@ of the project.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-from cocoseg.pipeline.annotation.types import AnnotationError, CanvasGeometry
 from cocoseg.pipeline.annotation.canvas import paint_canvas
+from cocoseg.pipeline.annotation.types import AnnotationError, CanvasGeometry
 from cocoseg.pipeline.data.labels import COCO_CATEGORIES, IGNORE_INDEX, LabelMap, palette_colour
-from cocoseg.pipeline.inference.rendering import category_of, coco_annotations
 from cocoseg.pipeline.data.masks import instance_mask
 from cocoseg.pipeline.data.validation import segmentation_error
+from cocoseg.pipeline.inference.rendering import category_of, coco_annotations
 
 __all__ = [
-    "ERASER_COLOUR", "AnnotationError", "CanvasGeometry", "annotations_to_mask", "check_mask", "class_colours",
-    "label_map_categories", "mask_to_annotations", "parse_colour", "same_classes", "strokes_to_mask",
+    "ERASER_COLOUR",
+    "AnnotationError",
+    "CanvasGeometry",
+    "annotations_to_mask",
+    "check_mask",
+    "class_colours",
+    "label_map_categories",
+    "mask_to_annotations",
+    "parse_colour",
+    "strokes_to_mask",
 ]
 
 ERASER_COLOUR = "#000001"
@@ -44,7 +53,12 @@ class ClassColours(dict):
 
 def class_colours(label_map: LabelMap) -> dict[str, int]:
     """Palette colour of every class (background included) -> class index, plus the eraser -> 0."""
-    colours = ClassColours({"#%02x%02x%02x" % palette_colour(index): index for index in range(label_map.num_classes)})
+    colours = ClassColours(
+        {
+            "#{:02x}{:02x}{:02x}".format(*palette_colour(index)): index
+            for index in range(label_map.num_classes)
+        }
+    )
     colours[ERASER_COLOUR] = 0
     colours.label_map_name = label_map.name
     return colours
@@ -59,7 +73,9 @@ def _parse_rgba(text: Any) -> tuple[int, int, int, float]:
     """(red, green, blue, alpha) of a CSS hex/rgb()/rgba() colour; AnnotationError otherwise."""
     shown = repr(text)[:60]
     if not isinstance(text, str) or len(text) > 80:
-        raise AnnotationError(f"colour {shown} is not a colour: use #rrggbb, #rgb, rgb(r, g, b) or rgba(r, g, b, a)")
+        raise AnnotationError(
+            f"colour {shown} is not a colour: use #rrggbb, #rgb, rgb(r, g, b) or rgba(r, g, b, a)"
+        )
     compact = re.sub(r"\s+", "", text).lower()
     hex_match = _HEX_COLOUR.match(compact)
     if hex_match:
@@ -76,7 +92,9 @@ def _parse_rgba(text: Any) -> tuple[int, int, int, float]:
             if all(channel <= 255 for channel in channels) and alpha <= 1:
                 red, green, blue = (int(round(channel)) for channel in channels)
                 return red, green, blue, alpha
-    raise AnnotationError(f"colour {shown} is not a colour: use #rrggbb, #rgb, rgb(r, g, b) or rgba(r, g, b, a)")
+    raise AnnotationError(
+        f"colour {shown} is not a colour: use #rrggbb, #rgb, rgb(r, g, b) or rgba(r, g, b, a)"
+    )
 
 
 def parse_colour(text: str) -> str:
@@ -136,15 +154,20 @@ def strokes_to_mask(
     if base is not None:
         if not isinstance(base, np.ndarray) or base.dtype != np.uint8 or base.shape != shape:
             shown = f"{base.shape} {base.dtype}" if isinstance(base, np.ndarray) else type(base).__name__
-            raise AnnotationError(f"the pre-filled mask is {shown}; it must be uint8 of the picture's size {shape}")
+            raise AnnotationError(
+                f"the pre-filled mask is {shown}; it must be uint8 of the picture's size {shape}"
+            )
     lookup = {parse_colour(colour): int(value) for colour, value in colours.items()}
     if any(not 0 <= value < IGNORE_INDEX for value in lookup.values()):
         raise AnnotationError(f"class indices must be 0-{IGNORE_INDEX - 1}")
     label_map_name = getattr(colours, "label_map_name", "the label map")
-    return paint_canvas(canvas_json, geometry, lambda value, where: _colour_class(value, lookup, label_map_name, where), base)
+    return paint_canvas(
+        canvas_json, geometry, lambda value, where: _colour_class(value, lookup, label_map_name, where), base
+    )
 
 
 # --- masks <-> COCO annotations ----------------------------------------------------------
+
 
 def check_mask(mask: Any, label_map: LabelMap) -> np.ndarray:
     """The mask as uint8 (H, W) if every value is a class of ``label_map`` or 255 (not drawn)."""
@@ -154,7 +177,9 @@ def check_mask(mask: Any, label_map: LabelMap) -> np.ndarray:
     present = np.unique(mask)
     strange = [int(value) for value in present if value >= label_map.num_classes and value != IGNORE_INDEX]
     if strange:
-        raise AnnotationError(f"the mask holds class {strange[0]}, but {label_map.name} has classes 0-{label_map.num_classes - 1}")
+        raise AnnotationError(
+            f"the mask holds class {strange[0]}, but {label_map.name} has classes 0-{label_map.num_classes - 1}"
+        )
     return mask
 
 
@@ -180,7 +205,9 @@ def annotations_to_mask(annotations: list[dict], label_map: LabelMap, height: in
     for annotation in annotations:
         class_index = label_map.class_of(annotation.get("category_id"))
         if class_index == 0:
-            raise AnnotationError(f"category {annotation.get('category_id')!r} is not a class of {label_map.name}")
+            raise AnnotationError(
+                f"category {annotation.get('category_id')!r} is not a class of {label_map.name}"
+            )
         problem = segmentation_error(annotation.get("segmentation"), height, width)
         if problem:
             raise AnnotationError(f"annotation {annotation.get('id')!r}: {problem.message}")
@@ -207,9 +234,3 @@ def label_map_categories(label_map: LabelMap) -> list[dict]:
     return categories
 
 
-def same_classes(first: LabelMap, second: LabelMap) -> bool:
-    """True when two label maps turn masks into the same annotations (names, classes, COCO ids)."""
-    def key(label_map: LabelMap):
-        return (label_map.name, tuple(label_map.class_names),
-                tuple(sorted((int(index), tuple(ids)) for index, ids in label_map.class_to_categories.items())))
-    return key(first) == key(second)

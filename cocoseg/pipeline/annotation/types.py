@@ -28,7 +28,9 @@ class CanvasGeometry:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if type(value) is not int or not 0 < value <= MAX_SIDE:
-                raise AnnotationError(f"canvas geometry: {field.name} must be a whole number of pixels between 1 and {MAX_SIDE}, got {value!r}")
+                raise AnnotationError(
+                    f"canvas geometry: {field.name} must be a whole number of pixels between 1 and {MAX_SIDE}, got {value!r}"
+                )
 
     @property
     def scale(self) -> float:

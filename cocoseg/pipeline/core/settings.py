@@ -62,11 +62,24 @@ class Settings:
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
             raise ValueError(f"port must be between 1 and 65535, got {self.port}")
-        if min(self.max_annotation_bytes, self.max_request_bytes, self.max_upload_bytes, self.max_upload_pixels) <= 0:
+        if (
+            min(
+                self.max_annotation_bytes,
+                self.max_request_bytes,
+                self.max_upload_bytes,
+                self.max_upload_pixels,
+            )
+            <= 0
+        ):
             raise ValueError("size limits must be positive")
-        if min(self.stall_seconds, self.cancel_grace_seconds, self.progress_timeout_seconds) <= 0 or self.job_throttle_seconds < 0:
-            raise ValueError("job timings must be positive (COCOSEG_STALL_SECONDS, COCOSEG_CANCEL_GRACE_SECONDS, "
-                             "COCOSEG_PROGRESS_TIMEOUT_SECONDS) and COCOSEG_JOB_THROTTLE_SECONDS at least 0")
+        if (
+            min(self.stall_seconds, self.cancel_grace_seconds, self.progress_timeout_seconds) <= 0
+            or self.job_throttle_seconds < 0
+        ):
+            raise ValueError(
+                "job timings must be positive (COCOSEG_STALL_SECONDS, COCOSEG_CANCEL_GRACE_SECONDS, "
+                "COCOSEG_PROGRESS_TIMEOUT_SECONDS) and COCOSEG_JOB_THROTTLE_SECONDS at least 0"
+            )
 
 
 def _int_from_env(name: str, default: int) -> int:

@@ -14,8 +14,9 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import filelock
 
@@ -180,7 +181,7 @@ class Workspace:
     def annotations_dir(self) -> Path:
         return self.root / "annotations"
 
-    def ensure(self) -> "Workspace":
+    def ensure(self) -> Workspace:
         """Create the root and its private cache folder (0700: caches may hold pickles)."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.locks_dir.mkdir(exist_ok=True)

@@ -16,9 +16,16 @@ import io
 import json
 import logging
 import posixpath
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from cocoseg.pipeline.core.workspace import (
+    UnsafePathError,
+    atomic_write_json,
+    check_relative_path,
+    resolve_inside,
+)
 from cocoseg.pipeline.data.validation import (
     MAX_IMAGE_SIDE,
     Finding,
@@ -31,7 +38,6 @@ from cocoseg.pipeline.data.validation import (
     rasterised_polygon_area,
     segmentation_error,
 )
-from cocoseg.pipeline.core.workspace import UnsafePathError, atomic_write_json, check_relative_path, resolve_inside
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +87,9 @@ def read_annotation_text(path: Path, max_bytes: int) -> str:
     try:
         return Path(path).read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise CocoFileError(f"annotation file {shown_path(path)} is not UTF-8 text (byte {error.start})") from None
+        raise CocoFileError(
+            f"annotation file {shown_path(path)} is not UTF-8 text (byte {error.start})"
+        ) from None
     except OSError as error:
         raise CocoFileError(f"cannot read annotation file {shown_path(path)}: {error.strerror}") from None
 
@@ -96,16 +104,22 @@ def parse_annotation_text(text: str, path: Path) -> dict[str, Any]:
             error.pos >= len(text.rstrip()) - 1 or error.msg.startswith("Unterminated string")
         )
         raise CocoFileError(
-            f"annotation file {shown_path(path)} is not valid JSON: {error.msg} (line {error.lineno} column {error.colno})"
+            f"annotation file {shown_path(path)} is not valid JSON: {error.msg} "
+            f"(line {error.lineno} column {error.colno})"
             + (": the file looks truncated" if truncated else "")
         ) from None
     except RecursionError:
-        raise CocoFileError(f"annotation file {shown_path(path)} is nested too deeply to be COCO JSON") from None
+        raise CocoFileError(
+            f"annotation file {shown_path(path)} is nested too deeply to be COCO JSON"
+        ) from None
     except ValueError as error:  # e.g. an integer literal beyond Python's digit limit
-        raise CocoFileError(f"annotation file {shown_path(path)} holds a value JSON parsing refuses: {str(error)[:120]}") from None
+        raise CocoFileError(
+            f"annotation file {shown_path(path)} holds a value JSON parsing refuses: {str(error)[:120]}"
+        ) from None
     if not isinstance(data, dict):
         raise CocoFileError(
-            f"annotation file {shown_path(path)} holds a JSON {type(data).__name__}; COCO needs an object with "
+            f"annotation file {shown_path(path)} holds a JSON {type(data).__name__}; "
+            "COCO needs an object with "
             "'images', 'annotations' and 'categories'"
         )
     return data
@@ -154,7 +168,12 @@ class CocoDataset:
 
     def to_dict(self) -> dict[str, Any]:
         """COCO JSON form with the original ids (``save_coco`` writes it)."""
-        return {**self.extra, "images": self.images, "annotations": self.annotations, "categories": self.categories}
+        return {
+            **self.extra,
+            "images": self.images,
+            "annotations": self.annotations,
+            "categories": self.categories,
+        }
 
     @functools.cached_property
     def pycocotools(self):
@@ -196,7 +215,9 @@ def _validate_categories(items: list, report: ValidationReport) -> list[dict]:
             report.add(Finding("duplicate-category-id", f"category id {category['id']} repeated", where))
             continue
         if category["name"] in seen_names:
-            report.add(Finding("duplicate-category-name", f"category name {category['name']!r} repeated", where))
+            report.add(
+                Finding("duplicate-category-name", f"category name {category['name']!r} repeated", where)
+            )
         seen_ids.add(category["id"])
         seen_names.add(category["name"])
         valid.append(category)
@@ -209,7 +230,12 @@ def image_problem(image: dict) -> Finding | None:
     if not is_integer(image["id"]):
         return Finding("id-not-integer", f"image id {image['id']!r}")
     width, height = image.get("width"), image.get("height")
-    if not (is_integer(width) and is_integer(height) and 0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
+    if not (
+        is_integer(width)
+        and is_integer(height)
+        and 0 < width <= MAX_IMAGE_SIDE
+        and 0 < height <= MAX_IMAGE_SIDE
+    ):
         return Finding("bad-image-size", f"width={width!r} height={height!r}")
     file_name = image["file_name"]
     if not isinstance(file_name, str) or not file_name:
@@ -239,7 +265,13 @@ def _validate_images(items: list, report: ValidationReport) -> list[dict]:
             continue
         file_key = posixpath.normpath(check_relative_path(image["file_name"]))
         if file_key in seen_files:
-            report.add(Finding("duplicate-file-name", f"file_name {image['file_name']!r} names a file already listed", where))
+            report.add(
+                Finding(
+                    "duplicate-file-name",
+                    f"file_name {image['file_name']!r} names a file already listed",
+                    where,
+                )
+            )
             continue
         seen_ids.add(image["id"])
         seen_files.add(file_key)
@@ -309,7 +341,9 @@ def segmentation_area(segmentation: Any, height: int, width: int) -> float:
     return float(mask_utils.area(segmentation))
 
 
-def _validate_annotations(items: list, images: list[dict], categories: list[dict], report: ValidationReport, left_out: set) -> list[dict]:
+def _validate_annotations(
+    items: list, images: list[dict], categories: list[dict], report: ValidationReport, left_out: set
+) -> list[dict]:
     """Valid annotations; those of images that validation left out are counted as
     ``annotation-image-missing`` with a message pointing at the image's own problem."""
     images_by_id = {image["id"]: image for image in images}
@@ -322,8 +356,18 @@ def _validate_annotations(items: list, images: list[dict], categories: list[dict
             continue
         where = f"annotations[{index}] id={annotation.get('id')!r}"
         findings = annotation_findings(annotation, images_by_id, category_ids)
-        if findings and findings[0].code == "annotation-image-missing" and is_integer(annotation.get("image_id")) and annotation["image_id"] in left_out:
-            findings = [Finding("annotation-image-missing", f"image_id {annotation['image_id']} was left out by validation (see its image's problem)")]
+        if (
+            findings
+            and findings[0].code == "annotation-image-missing"
+            and is_integer(annotation.get("image_id"))
+            and annotation["image_id"] in left_out
+        ):
+            findings = [
+                Finding(
+                    "annotation-image-missing",
+                    f"image_id {annotation['image_id']} was left out by validation (see its image's problem)",
+                )
+            ]
         if not has_errors(findings) and annotation["id"] in seen_ids:
             findings.append(Finding("duplicate-annotation-id", f"annotation id {annotation['id']} repeated"))
         report.extend(findings, where)
@@ -332,12 +376,17 @@ def _validate_annotations(items: list, images: list[dict], categories: list[dict
         seen_ids.add(annotation["id"])
         if any(finding.code == "area-missing" for finding in findings):
             image = images_by_id[annotation["image_id"]]
-            annotation = {**annotation, "area": segmentation_area(annotation["segmentation"], image["height"], image["width"])}
+            annotation = {
+                **annotation,
+                "area": segmentation_area(annotation["segmentation"], image["height"], image["width"]),
+            }
         valid.append(annotation)
     return valid
 
 
-def _check_image_files(images: list[dict], images_dir: Path, report: ValidationReport, progress: ProgressCallback | None) -> list[dict]:
+def _check_image_files(
+    images: list[dict], images_dir: Path, report: ValidationReport, progress: ProgressCallback | None
+) -> list[dict]:
     """Keep images whose file exists inside ``images_dir`` and matches width/height."""
     from PIL import Image, UnidentifiedImageError
 
@@ -362,14 +411,32 @@ def _check_image_files(images: list[dict], images_dir: Path, report: ValidationR
             report.add(Finding("unreadable-image-file", f"{path.name}: {error}", where))
             continue
         except Image.DecompressionBombError:
-            report.add(Finding("unreadable-image-file", f"{path.name}: more pixels than Pillow's safety limit ({Image.MAX_IMAGE_PIXELS:,})", where))
+            report.add(
+                Finding(
+                    "unreadable-image-file",
+                    f"{path.name}: more pixels than Pillow's safety limit ({Image.MAX_IMAGE_PIXELS:,})",
+                    where,
+                )
+            )
             continue
         declared = (image["width"], image["height"])
         if stored_size != declared:
-            report.add(Finding("image-size-mismatch", f"declared {declared[0]}x{declared[1]}, file is {stored_size[0]}x{stored_size[1]}", where))
+            report.add(
+                Finding(
+                    "image-size-mismatch",
+                    f"declared {declared[0]}x{declared[1]}, file is {stored_size[0]}x{stored_size[1]}",
+                    where,
+                )
+            )
             continue
         if orientation in (5, 6, 7, 8):
-            report.add(Finding("exif-rotated", f"EXIF orientation {orientation} would show it as {stored_size[1]}x{stored_size[0]}", where))
+            report.add(
+                Finding(
+                    "exif-rotated",
+                    f"EXIF orientation {orientation} would show it as {stored_size[1]}x{stored_size[0]}",
+                    where,
+                )
+            )
         valid.append(image)
     return valid
 
@@ -396,7 +463,11 @@ def validate_coco(
     if images_dir is not None:
         images = _check_image_files(images, Path(images_dir), report, progress)
     kept_ids = {image["id"] for image in images}
-    left_out = {image["id"] for image in raw_images if isinstance(image, dict) and is_integer(image.get("id")) and image["id"] not in kept_ids}
+    left_out = {
+        image["id"]
+        for image in raw_images
+        if isinstance(image, dict) and is_integer(image.get("id")) and image["id"] not in kept_ids
+    }
     annotations = _validate_annotations(raw_annotations, images, categories, report, left_out - kept_ids)
     report.totals = {
         "images": len(raw_images),
@@ -407,7 +478,9 @@ def validate_coco(
         "crowd": sum(1 for annotation in annotations if annotation.get("iscrowd", 0) == 1),
     }
     extra = {key: value for key, value in data.items() if key not in TOP_LEVEL_KEYS}
-    return CocoDataset(images, annotations, categories, report, Path(images_dir) if images_dir else None, extra=extra)
+    return CocoDataset(
+        images, annotations, categories, report, Path(images_dir) if images_dir else None, extra=extra
+    )
 
 
 def load_coco(
@@ -426,9 +499,13 @@ def load_coco(
     dataset.source = Path(annotations_path)
     logger.info(
         "loaded %s: %d/%d images, %d/%d annotations valid, %d errors, %d warnings",
-        annotations_path, len(dataset.images), dataset.report.totals["images"],
-        len(dataset.annotations), dataset.report.totals["annotations"],
-        dataset.report.errors, dataset.report.warnings,
+        annotations_path,
+        len(dataset.images),
+        dataset.report.totals["images"],
+        len(dataset.annotations),
+        dataset.report.totals["annotations"],
+        dataset.report.errors,
+        dataset.report.warnings,
     )
     return dataset
 

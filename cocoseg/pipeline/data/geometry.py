@@ -51,11 +51,20 @@ def placement(width: int, height: int, size: int, mode: str) -> Placement:
     scale = size / max(width, height) if mode == "letterbox" else size / min(width, height)
     resized_width = max(1, round(width * scale))
     resized_height = max(1, round(height * scale))
-    return Placement(scale, scale, resized_width, resized_height, _centre_offset(resized_width, size), _centre_offset(resized_height, size))
+    return Placement(
+        scale,
+        scale,
+        resized_width,
+        resized_height,
+        _centre_offset(resized_width, size),
+        _centre_offset(resized_height, size),
+    )
 
 
 def _centre_offset(resized: int, size: int) -> int:
-    """Offset that centres ``resized`` in ``size``: padding (>= 0) or a crop (< 0), rounded down in magnitude."""
+    """Offset that centres ``resized`` in ``size``: padding (>= 0) or a crop (< 0), rounded down in
+    magnitude.
+    """
     return (size - resized) // 2 if resized <= size else -((resized - size) // 2)
 
 
@@ -66,7 +75,9 @@ def _place(resized: np.ndarray, where: Placement, size: int, fill) -> np.ndarray
     target_x, target_y = max(0, where.offset_x), max(0, where.offset_y)
     width = min(size - target_x, resized.shape[1] - source_x)
     height = min(size - target_y, resized.shape[0] - source_y)
-    canvas[target_y : target_y + height, target_x : target_x + width] = resized[source_y : source_y + height, source_x : source_x + width]
+    canvas[target_y : target_y + height, target_x : target_x + width] = resized[
+        source_y : source_y + height, source_x : source_x + width
+    ]
     return canvas
 
 
@@ -100,5 +111,7 @@ def undo_mask(mask: np.ndarray, width: int, height: int, mode: str) -> np.ndarra
     target_x, target_y = max(0, -where.offset_x), max(0, -where.offset_y)
     span_x = min(where.resized_width - target_x, size - source_x)
     span_y = min(where.resized_height - target_y, size - source_y)
-    covered[target_y : target_y + span_y, target_x : target_x + span_x] = mask[source_y : source_y + span_y, source_x : source_x + span_x]
+    covered[target_y : target_y + span_y, target_x : target_x + span_x] = mask[
+        source_y : source_y + span_y, source_x : source_x + span_x
+    ]
     return cv2.resize(covered, (width, height), interpolation=cv2.INTER_NEAREST)

@@ -111,6 +111,7 @@ def read_rgb(path: Path) -> np.ndarray:
 
 # --- uploads ---------------------------------------------------------------------------
 
+
 @dataclasses.dataclass(frozen=True)
 class UploadedImage:
     """A decoded upload.
@@ -158,7 +159,9 @@ def sniff_format(data: bytes) -> str:
         raise InvalidUpload(f"SVG drawings are not accepted; upload a {UPLOAD_FORMATS_TEXT} image")
     if head.startswith((b"<!doctype", b"<html")) or b"<script" in head:
         raise InvalidUpload(f"this is a web page (HTML), not an image; upload a {UPLOAD_FORMATS_TEXT} image")
-    raise InvalidUpload(f"not a {UPLOAD_FORMATS_TEXT} image (the content does not start like one, whatever its name says)")
+    raise InvalidUpload(
+        f"not a {UPLOAD_FORMATS_TEXT} image (the content does not start like one, whatever its name says)"
+    )
 
 
 def upload_bytes(contents, max_bytes: int) -> bytes:
@@ -170,7 +173,9 @@ def upload_bytes(contents, max_bytes: int) -> bytes:
         raise InvalidUpload("not a data URL: the content is not base64-encoded")
     estimated = len(payload) * 3 // 4
     if estimated > max_bytes:
-        raise InvalidUpload(f"the file is {estimated / 1024**2:.1f} MB; the limit is {max_bytes / 1024**2:.0f} MB")
+        raise InvalidUpload(
+            f"the file is {estimated / 1024**2:.1f} MB; the limit is {max_bytes / 1024**2:.0f} MB"
+        )
     try:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
@@ -210,7 +215,9 @@ def _decode_checked(data: bytes, found: str, max_pixels: int) -> UploadedImage:
         with Image.open(io.BytesIO(data), formats=(found,)) as handle:
             width, height = handle.size
             if width * height > max_pixels:
-                raise InvalidUpload(f"{width} x {height} pixels is more than the limit of {max_pixels / 1e6:.0f} megapixels")
+                raise InvalidUpload(
+                    f"{width} x {height} pixels is more than the limit of {max_pixels / 1e6:.0f} megapixels"
+                )
             frames = getattr(handle, "n_frames", 1)
             if frames > 1:
                 handle.seek(0)
@@ -222,7 +229,9 @@ def _decode_checked(data: bytes, found: str, max_pixels: int) -> UploadedImage:
                 notes.append(f"rotated upright (EXIF orientation {orientation})")
             if picture.mode in SIXTEEN_BIT_MODES:
                 notes.append(f"{picture.mode} scaled to 8 bits")
-            elif picture.mode in ("RGBA", "LA", "PA") or (picture.mode == "P" and "transparency" in picture.info):
+            elif picture.mode in ("RGBA", "LA", "PA") or (
+                picture.mode == "P" and "transparency" in picture.info
+            ):
                 notes.append("transparency ignored")
             return UploadedImage(_to_rgb(picture), "", found, tuple(notes))
     except InvalidUpload:
@@ -230,6 +239,8 @@ def _decode_checked(data: bytes, found: str, max_pixels: int) -> UploadedImage:
     except Image.DecompressionBombError:
         raise InvalidUpload(f"more pixels than the limit of {max_pixels / 1e6:.0f} megapixels") from None
     except UnidentifiedImageError:
-        raise InvalidUpload(f"the {found} file is corrupt or truncated (it starts like one but cannot be read)") from None
+        raise InvalidUpload(
+            f"the {found} file is corrupt or truncated (it starts like one but cannot be read)"
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise InvalidUpload(f"the {found} file is corrupt or truncated ({str(error)[:60]})") from None

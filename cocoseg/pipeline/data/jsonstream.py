@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
@@ -45,10 +46,14 @@ class ObjectStream:
 
     def _expect(self, position: int, characters: str) -> str:
         if position >= len(self.text):
-            raise JsonStreamError(f"the JSON ends early ({_location(self.text, position)}): the file looks truncated")
+            raise JsonStreamError(
+                f"the JSON ends early ({_location(self.text, position)}): the file looks truncated"
+            )
         character = self.text[position]
         if character not in characters:
-            raise JsonStreamError(f"expected one of {characters!r} at {_location(self.text, position)}, found {character!r}")
+            raise JsonStreamError(
+                f"expected one of {characters!r} at {_location(self.text, position)}, found {character!r}"
+            )
         return character
 
     def _decode(self, position: int) -> tuple[Any, int]:
@@ -63,7 +68,9 @@ class ObjectStream:
         """Yield each key of the top-level object, in file order."""
         position = self.skip_whitespace(0)
         if position < len(self.text) and self.text[position] != "{":
-            raise JsonStreamError(f"the file holds a JSON {'array' if self.text[position] == '[' else 'value'}, not an object")
+            raise JsonStreamError(
+                f"the file holds a JSON {'array' if self.text[position] == '[' else 'value'}, not an object"
+            )
         self._expect(position, "{")
         position = self.skip_whitespace(position + 1)
         if self._expect(position, '"}') == "}":
@@ -113,7 +120,7 @@ class ObjectStream:
             found = self.text[start : start + 1] or "the end of the file"
             raise JsonStreamError(f"expected an array at {_location(self.text, start)}, found {found!r}")
         position = self.skip_whitespace(start + 1)
-        if self._expect(position, "]\"{[-0123456789tfn") == "]":
+        if self._expect(position, ']"{[-0123456789tfn') == "]":
             self.position = position + 1
             yield from ()
             return

@@ -17,7 +17,7 @@ Presets:
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 IGNORE_INDEX = 255
 BACKGROUND = "background"
@@ -113,9 +113,26 @@ COCO_CATEGORIES: tuple[tuple[int, str, str], ...] = (
 # COCO ids of the Pascal VOC classes, in VOC class order 1..20, with VOC names.
 VOC_COCO_IDS: tuple[int, ...] = (5, 2, 16, 9, 44, 6, 3, 17, 62, 21, 67, 18, 19, 4, 1, 64, 20, 63, 7, 72)
 VOC_NAMES: tuple[str, ...] = (
-    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
-    "train", "tvmonitor",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
 )
 # torchvision's COCO training filter: images whose kept annotations sum to <= 1000 px are dropped.
 VOC_MIN_TRAIN_AREA = 1000
@@ -175,14 +192,19 @@ class LabelMap:
         if not self.class_names or self.class_names[0] != BACKGROUND:
             raise ValueError("class 0 must be background")
         if len(self.class_names) > IGNORE_INDEX:
-            raise ValueError(f"at most {IGNORE_INDEX - 1} classes fit a uint8 mask, got {len(self.class_names) - 1}")
+            raise ValueError(
+                f"at most {IGNORE_INDEX - 1} classes fit a uint8 mask, got {len(self.class_names) - 1}"
+            )
         if self.crowd not in CROWD_POLICIES:
             raise ValueError(f"crowd policy must be one of {CROWD_POLICIES}, got {self.crowd!r}")
         if self.overlap not in OVERLAP_POLICIES:
             raise ValueError(f"overlap policy must be one of {OVERLAP_POLICIES}, got {self.overlap!r}")
         for category_id, class_index in self.category_to_class.items():
             if not 1 <= class_index < len(self.class_names):
-                raise ValueError(f"category {category_id} maps to class {class_index}, outside 1..{len(self.class_names) - 1}")
+                raise ValueError(
+                    f"category {category_id} maps to class {class_index}, "
+                    f"outside 1..{len(self.class_names) - 1}"
+                )
 
     @property
     def num_classes(self) -> int:
@@ -196,7 +218,7 @@ class LabelMap:
         """Class index of a COCO category id (0 when the map does not keep it)."""
         return self.category_to_class.get(category_id, 0)
 
-    def with_protocol(self, crowd: str | None = None, overlap: str | None = None) -> "LabelMap":
+    def with_protocol(self, crowd: str | None = None, overlap: str | None = None) -> LabelMap:
         """A copy with another mask protocol (``None`` keeps the current rule).
 
         Raises:
@@ -204,8 +226,27 @@ class LabelMap:
         """
         changed = (crowd or self.crowd, overlap or self.overlap) != (self.crowd, self.overlap)
         if changed and self.protocol_fixed:
-            raise LabelMapError(f"{self.name} carries its own mask protocol (crowd={self.crowd}, overlap={self.overlap}); it cannot be changed")
+            raise LabelMapError(
+                f"{self.name} carries its own mask protocol (crowd={self.crowd}, overlap={self.overlap}); "
+                "it cannot be changed"
+            )
         return dataclasses.replace(self, crowd=crowd or self.crowd, overlap=overlap or self.overlap)
+
+    def same_classes(self, other: LabelMap) -> bool:
+        """Whether two maps give masks the same meaning: class names in order, and each class's COCO ids.
+
+        The one equality check for label maps (a model against a form, ensemble members, saved
+        corrections against the map they are saved with). The map's name is a label, not part
+        of the meaning, so a renamed copy still matches.
+        """
+
+        def classes(label_map: LabelMap) -> tuple:
+            return tuple(
+                (name, tuple(sorted(label_map.class_to_categories.get(index, ()))))
+                for index, name in enumerate(label_map.class_names)
+            )
+
+        return classes(self) == classes(other)
 
     def cache_key(self) -> str:
         """A short string identifying everything that changes a rasterised mask."""
@@ -239,8 +280,13 @@ def label_map_from_dict(payload: dict) -> LabelMap:
     category_to_class = {int(coco_id): row["index"] for row in classes for coco_id in row["coco_ids"]}
     class_to_categories = {row["index"]: tuple(row["coco_ids"]) for row in classes if row["coco_ids"]}
     return LabelMap(
-        payload["name"], tuple(row["name"] for row in classes), category_to_class, class_to_categories,
-        crowd=payload["crowd"], overlap=payload["overlap"], min_train_area=payload.get("min_train_area", 0.0),
+        payload["name"],
+        tuple(row["name"] for row in classes),
+        category_to_class,
+        class_to_categories,
+        crowd=payload["crowd"],
+        overlap=payload["overlap"],
+        min_train_area=payload.get("min_train_area", 0.0),
         protocol_fixed=payload.get("protocol_fixed", False),
     )
 
@@ -261,7 +307,13 @@ def _from_groups(name: str, groups: Sequence[tuple[str, Sequence[int]]], **proto
 def _normalise_categories(categories: Iterable[Mapping]) -> list[tuple[int, str, str]]:
     rows = []
     for category in categories:
-        rows.append((int(category["id"]), str(category.get("name", category["id"])), str(category.get("supercategory", ""))))
+        rows.append(
+            (
+                int(category["id"]),
+                str(category.get("name", category["id"])),
+                str(category.get("supercategory", "")),
+            )
+        )
     return sorted(rows)
 
 
@@ -286,13 +338,25 @@ def build_label_map(preset: str, categories: Iterable[Mapping] = (), names: Sequ
     rows = _normalise_categories(categories)
     if preset == "coco80":
         if rows and not is_coco_compatible(categories):
-            raise LabelMapError("coco80 needs COCO's category ids and names; use the 'all' or 'custom' preset for this dataset")
-        return _from_groups("coco80", [(name, [category_id]) for category_id, name, _super in COCO_CATEGORIES])
+            raise LabelMapError(
+                "coco80 needs COCO's category ids and names; "
+                "use the 'all' or 'custom' preset for this dataset"
+            )
+        return _from_groups(
+            "coco80", [(name, [category_id]) for category_id, name, _super in COCO_CATEGORIES]
+        )
     if preset == "voc21":
         if rows and not is_coco_compatible(categories):
             raise LabelMapError("voc21 maps COCO ids; this dataset's categories are not COCO's")
         groups = [(voc_name, [coco_id]) for voc_name, coco_id in zip(VOC_NAMES, VOC_COCO_IDS)]
-        return _from_groups("voc21", groups, crowd="paint", overlap="ignore-any", min_train_area=VOC_MIN_TRAIN_AREA, protocol_fixed=True)
+        return _from_groups(
+            "voc21",
+            groups,
+            crowd="paint",
+            overlap="ignore-any",
+            min_train_area=VOC_MIN_TRAIN_AREA,
+            protocol_fixed=True,
+        )
     if preset == "supercategory":
         if not rows:
             rows = list(COCO_CATEGORIES)
@@ -310,7 +374,9 @@ def build_label_map(preset: str, categories: Iterable[Mapping] = (), names: Sequ
             by_name.setdefault(name, []).append(category_id)
         missing = [name for name in names if name not in by_name]
         if not names or missing:
-            raise LabelMapError(f"custom label map needs category names that exist; unknown: {missing or 'none given'}")
+            raise LabelMapError(
+                f"custom label map needs category names that exist; unknown: {missing or 'none given'}"
+            )
         if len(set(names)) != len(names):
             raise LabelMapError("custom label map lists a category twice")
         return _from_groups("custom", [(name, by_name[name]) for name in names])

@@ -79,9 +79,19 @@ class LowResolutionCanvases:
         batch.owner_scale.append(scale)
         return len(batch.owner_image) - 1
 
-    def add_polygons(self, image_index: int, class_index: int, crowd: bool, polygons: list[list[float]], width: int, height: int) -> None:
+    def add_polygons(
+        self,
+        image_index: int,
+        class_index: int,
+        crowd: bool,
+        polygons: list[list[float]],
+        width: int,
+        height: int,
+    ) -> None:
         """Buffer one annotation's polygons (full-resolution coordinates)."""
-        owner = self._new_owner(image_index, class_index, crowd, (self.resolution / width, self.resolution / height))
+        owner = self._new_owner(
+            image_index, class_index, crowd, (self.resolution / width, self.resolution / height)
+        )
         batch = self._batch
         for polygon in polygons:
             batch.coordinates.extend(polygon)
@@ -94,7 +104,9 @@ class LowResolutionCanvases:
         """Buffer one annotation already sampled at this resolution (boolean R x R)."""
         owner = self._new_owner(image_index, class_index, crowd, (1.0, 1.0))
         rows, cols = np.nonzero(region)
-        self._batch.sampled_pixels.append((image_index * self.resolution**2 + rows * self.resolution + cols).astype(np.int32))
+        self._batch.sampled_pixels.append(
+            (image_index * self.resolution**2 + rows * self.resolution + cols).astype(np.int32)
+        )
         self._batch.sampled_owner.append(owner)
 
     def flush(self) -> None:
@@ -126,7 +138,9 @@ class LowResolutionCanvases:
             if batch.sampled_pixels:
                 lengths = [len(sampled) for sampled in batch.sampled_pixels]
                 pixels = np.concatenate([pixels, *batch.sampled_pixels])
-                owners = np.concatenate([owners, np.repeat(np.asarray(batch.sampled_owner, dtype=np.int32), lengths)])
+                owners = np.concatenate(
+                    [owners, np.repeat(np.asarray(batch.sampled_owner, dtype=np.int32), lengths)]
+                )
             self._merge(batch, pixels, owners)
         except BaseException as error:  # noqa: BLE001 - handed to the caller's thread by _wait
             self._worker_error = error
@@ -170,7 +184,9 @@ class LowResolutionCanvases:
         run_owner = ring_owner[run_ring]
         run_image = np.asarray(batch.owner_image, dtype=np.int64)[run_owner]
         run_offset = np.cumsum(run_length) - run_length
-        run_base = (run_image * resolution**2 + run_row * resolution + run_start - run_offset).astype(np.int32)
+        run_base = (run_image * resolution**2 + run_row * resolution + run_start - run_offset).astype(
+            np.int32
+        )
         run = np.repeat(np.arange(len(run_length), dtype=np.int32), run_length)
         pixels = run_base[run] + np.arange(len(run), dtype=np.int32)
         return pixels, run_owner[run]
@@ -196,7 +212,9 @@ class LowResolutionCanvases:
         conflict |= flat[pixels] != classes
         flat[pixels[conflict]] = IGNORE_INDEX
 
-    def _merge_ignore_any(self, batch: _Batch, flat: np.ndarray, pixels: np.ndarray, owners: np.ndarray) -> None:
+    def _merge_ignore_any(
+        self, batch: _Batch, flat: np.ndarray, pixels: np.ndarray, owners: np.ndarray
+    ) -> None:
         """Pixels covered by two different annotations (or already painted) become 255."""
         # one entry per (annotation, pixel): a ring overlapping its sibling is not an overlap
         keys = np.unique(owners.astype(np.int64) * flat.size + pixels)

@@ -11,15 +11,15 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 
+from cocoseg.pipeline.core.workspace import atomic_write_bytes, atomic_write_json, check_relative_path
 from cocoseg.pipeline.data.coco import CocoDataset
 from cocoseg.pipeline.data.labels import LabelMap
 from cocoseg.pipeline.data.masks import semantic_mask
-from cocoseg.pipeline.core.workspace import atomic_write_bytes, atomic_write_json, check_relative_path
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,9 @@ def export_masks(
     output.mkdir(parents=True, exist_ok=True)
     atomic_write_json(output / "classes.json", label_map.to_dict())
     for done, (image, name) in enumerate(zip(dataset.images, names), start=1):
-        mask = semantic_mask(dataset.annotations_by_image[image["id"]], image["height"], image["width"], label_map)
+        mask = semantic_mask(
+            dataset.annotations_by_image[image["id"]], image["height"], image["width"], label_map
+        )
         encoded, data = cv2.imencode(".png", mask)
         if not encoded:
             raise ExportError(f"PNG encoding failed for {image['file_name']}")
@@ -68,5 +70,7 @@ def export_masks(
         if progress:
             progress(done, len(dataset.images))
     skipped = dataset.report.totals.get("images", len(dataset.images)) - len(dataset.images)
-    logger.info("wrote %d masks to %s (%d images left out by validation)", len(dataset.images), output, skipped)
+    logger.info(
+        "wrote %d masks to %s (%d images left out by validation)", len(dataset.images), output, skipped
+    )
     return ExportSummary(len(dataset.images), skipped, output)

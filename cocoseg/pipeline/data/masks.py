@@ -15,7 +15,8 @@ instances combine is the label map's protocol:
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -64,20 +65,31 @@ def semantic_mask(annotations: Iterable[dict], height: int, width: int, label_ma
     kept = [(annotation, class_index) for annotation, class_index in kept if class_index > 0]
     ignore_crowd = label_map.crowd == "ignore"
     crowds = [annotation for annotation, _class in kept if ignore_crowd and is_crowd(annotation)]
-    instances = [(annotation, class_index) for annotation, class_index in kept if not (ignore_crowd and is_crowd(annotation))]
+    instances = [
+        (annotation, class_index)
+        for annotation, class_index in kept
+        if not (ignore_crowd and is_crowd(annotation))
+    ]
     if label_map.overlap == "larger-first":
         instances.sort(key=lambda pair: -float(pair[0].get("area", 0.0)))
         for annotation, class_index in instances:
             mask[instance_mask(annotation["segmentation"], height, width) > 0] = class_index
     else:
         for annotation, class_index in instances:
-            paint_instance(mask, instance_mask(annotation["segmentation"], height, width) > 0, class_index, label_map.overlap)
+            paint_instance(
+                mask,
+                instance_mask(annotation["segmentation"], height, width) > 0,
+                class_index,
+                label_map.overlap,
+            )
     for annotation in crowds:
         mask[instance_mask(annotation["segmentation"], height, width) > 0] = IGNORE_INDEX
     return mask
 
 
-def colorize(mask: np.ndarray, label_map: LabelMap, ignore_colour: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+def colorize(
+    mask: np.ndarray, label_map: LabelMap, ignore_colour: tuple[int, int, int] = (255, 255, 255)
+) -> np.ndarray:
     """RGB (H, W, 3) picture of a class-index mask with the label map's palette."""
     lookup = np.zeros((256, 3), dtype=np.uint8)
     lookup[: label_map.num_classes] = np.array(label_map.palette, dtype=np.uint8)
@@ -87,4 +99,10 @@ def colorize(mask: np.ndarray, label_map: LabelMap, ignore_colour: tuple[int, in
 
 def kept_area(annotations: Iterable[dict], label_map: LabelMap) -> float:
     """Sum of ``area`` of the annotations the label map keeps (voc21's training filter)."""
-    return float(sum(annotation.get("area", 0.0) for annotation in annotations if label_map.class_of(annotation["category_id"]) > 0))
+    return float(
+        sum(
+            annotation.get("area", 0.0)
+            for annotation in annotations
+            if label_map.class_of(annotation["category_id"]) > 0
+        )
+    )

@@ -15,10 +15,16 @@ import logging
 from pathlib import Path
 
 from cocoseg.pipeline.core.cache import CACHE_EXPIRE_SECONDS, file_sha256, open_cache
-from cocoseg.pipeline.data.coco import IMAGE_SUFFIXES, CocoDataset, CocoFileError, check_annotation_file, load_coco
 from cocoseg.pipeline.core.settings import DEMO_DATASET_DIR
-from cocoseg.pipeline.data.validation import ValidationReport
 from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, check_name, read_json
+from cocoseg.pipeline.data.coco import (
+    IMAGE_SUFFIXES,
+    CocoDataset,
+    CocoFileError,
+    check_annotation_file,
+    load_coco,
+)
+from cocoseg.pipeline.data.validation import ValidationReport
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +57,9 @@ class DatasetEntry:
         try:
             return self.splits[split]
         except KeyError:
-            raise RegistryError(f"dataset {self.name!r} has no split {split!r}; it has: {', '.join(self.splits)}") from None
+            raise RegistryError(
+                f"dataset {self.name!r} has no split {split!r}; it has: {', '.join(self.splits)}"
+            ) from None
 
 
 def demo_entry() -> DatasetEntry:
@@ -59,7 +67,10 @@ def demo_entry() -> DatasetEntry:
     return DatasetEntry(
         DEMO_NAME,
         {
-            split: Split(DEMO_DATASET_DIR / "annotations" / f"instances_{split}2017.json", DEMO_DATASET_DIR / f"{split}2017")
+            split: Split(
+                DEMO_DATASET_DIR / "annotations" / f"instances_{split}2017.json",
+                DEMO_DATASET_DIR / f"{split}2017",
+            )
             for split in ("train", "val")
         },
         builtin=True,
@@ -69,12 +80,17 @@ def demo_entry() -> DatasetEntry:
 def _read_registry(workspace: Workspace) -> dict:
     payload = read_json(workspace.datasets_file, default={"version": REGISTRY_VERSION, "datasets": {}})
     if not isinstance(payload, dict) or not isinstance(payload.get("datasets"), dict):
-        raise RegistryError(f"{workspace.datasets_file} is not a cocoseg registry; move it aside and re-add your datasets")
+        raise RegistryError(
+            f"{workspace.datasets_file} is not a cocoseg registry; move it aside and re-add your datasets"
+        )
     return payload
 
 
 def _entry_from_json(name: str, payload: dict) -> DatasetEntry:
-    splits = {split: Split(Path(paths["annotations"]), Path(paths["images"])) for split, paths in payload["splits"].items()}
+    splits = {
+        split: Split(Path(paths["annotations"]), Path(paths["images"]))
+        for split, paths in payload["splits"].items()
+    }
     return DatasetEntry(name, splits, builtin=False, added=payload.get("added", ""))
 
 
@@ -140,7 +156,9 @@ def add_dataset(
         registry = _read_registry(workspace)
         entry = registry["datasets"].setdefault(name, {"splits": {}, "added": _now()})
         if split in entry["splits"] and not replace:
-            raise RegistryError(f"dataset {name!r} already has a {split!r} split; pass --replace to point it elsewhere")
+            raise RegistryError(
+                f"dataset {name!r} already has a {split!r} split; pass --replace to point it elsewhere"
+            )
         entry["splits"][split] = {"annotations": str(annotations), "images": str(images)}
         atomic_write_json(workspace.datasets_file, registry)
     logger.info("registered dataset %s split %s", name, split)
@@ -173,7 +191,9 @@ def cached_split(workspace: Workspace, dataset: str, split: str, max_bytes: int)
     """``load_split`` kept in memory (last four, keyed by file and mtime) for pages that
     open one image after another; an edited file is read again."""
     source = get_dataset(workspace, dataset).split(split)
-    return _cached_coco(str(source.annotations), str(source.images), source.annotations.stat().st_mtime_ns, max_bytes)
+    return _cached_coco(
+        str(source.annotations), str(source.images), source.annotations.stat().st_mtime_ns, max_bytes
+    )
 
 
 def _now() -> str:
@@ -216,7 +236,9 @@ def split_report(
     return report
 
 
-def overview(workspace: Workspace, max_bytes: int, validate_below_bytes: int = 50 * 1024 * 1024) -> list[dict]:
+def overview(
+    workspace: Workspace, max_bytes: int, validate_below_bytes: int = 50 * 1024 * 1024
+) -> list[dict]:
     """One row per dataset split for overview tables (Home page, ``data list``).
 
     Splits whose annotation file is smaller than ``validate_below_bytes`` are
@@ -226,10 +248,17 @@ def overview(workspace: Workspace, max_bytes: int, validate_below_bytes: int = 5
     rows = []
     for entry in list_datasets(workspace):
         for split, source in entry.splits.items():
-            row = {"dataset": entry.name, "split": split, "builtin": entry.builtin, "status": "not checked",
-                   "message": f"run: cocoseg data validate {entry.name} --split {split}"}
+            row = {
+                "dataset": entry.name,
+                "split": split,
+                "builtin": entry.builtin,
+                "status": "not checked",
+                "message": f"run: cocoseg data validate {entry.name} --split {split}",
+            }
             try:
-                small = source.annotations.is_file() and source.annotations.stat().st_size < validate_below_bytes
+                small = (
+                    source.annotations.is_file() and source.annotations.stat().st_size < validate_below_bytes
+                )
                 report = split_report(workspace, entry, split, max_bytes, compute=small)
             except (CocoFileError, OSError) as error:
                 row.update(status="unreadable", message=str(error))
@@ -238,11 +267,16 @@ def overview(workspace: Workspace, max_bytes: int, validate_below_bytes: int = 5
             if report is not None:
                 totals = report.totals
                 row.update(
-                    images=totals.get("images", 0), annotations=totals.get("annotations", 0),
-                    categories=totals.get("categories", 0), crowd=totals.get("crowd", 0),
-                    errors=report.errors, warnings=report.warnings,
+                    images=totals.get("images", 0),
+                    annotations=totals.get("annotations", 0),
+                    categories=totals.get("categories", 0),
+                    crowd=totals.get("crowd", 0),
+                    errors=report.errors,
+                    warnings=report.warnings,
                     status="errors" if report.errors else "warnings" if report.warnings else "ok",
-                    message=f"{report.errors} errors, {report.warnings} warnings" if report.counts else "no problems found",
+                    message=f"{report.errors} errors, {report.warnings} warnings"
+                    if report.counts
+                    else "no problems found",
                 )
             rows.append(row)
     return rows

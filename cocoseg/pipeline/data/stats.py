@@ -20,19 +20,27 @@ from __future__ import annotations
 import collections
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from cocoseg.pipeline.core.cache import CACHE_EXPIRE_SECONDS, file_sha256, open_cache
-from cocoseg.pipeline.data.coco import CocoFileError, annotation_error, image_problem, read_annotation_text, segmentation_area, valid_area
+from cocoseg.pipeline.core.workspace import Workspace
+from cocoseg.pipeline.data.coco import (
+    CocoFileError,
+    annotation_error,
+    image_problem,
+    read_annotation_text,
+    segmentation_area,
+    valid_area,
+)
 from cocoseg.pipeline.data.jsonstream import JsonStreamError, ObjectStream
 from cocoseg.pipeline.data.labels import IGNORE_INDEX, LabelMap, build_label_map, default_label_map
 from cocoseg.pipeline.data.lowres import LowResolutionCanvases
 from cocoseg.pipeline.data.masks import is_crowd
 from cocoseg.pipeline.data.validation import decode_rle_string
-from cocoseg.pipeline.core.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +74,13 @@ class _Accumulator:
         self.index_of = {image["id"]: index for index, image in enumerate(images)}
         self.images_by_id = {image["id"]: image for image in images}
         self.category_ids: set[int] = set()
-        self.sizes = np.array([(image["width"], image["height"]) for image in images], dtype=np.int64).reshape(-1, 2)
+        self.sizes = np.array(
+            [(image["width"], image["height"]) for image in images], dtype=np.int64
+        ).reshape(-1, 2)
         self.classes = label_map.num_classes
-        self.canvases = LowResolutionCanvases(len(images), resolution, label_map.crowd == "ignore", label_map.overlap)
+        self.canvases = LowResolutionCanvases(
+            len(images), resolution, label_map.crowd == "ignore", label_map.overlap
+        )
         # plain Python containers: item updates on NumPy arrays cost ~10x more per annotation
         self.presence = bytearray(len(images) * self.classes)
         self.objects = [0] * len(images)
@@ -114,7 +126,9 @@ class _Accumulator:
                 area = segmentation_area(segmentation, image["height"], image["width"])
             self.buckets[class_index][0 if area < SMALL_AREA else 1 if area < MEDIUM_AREA else 2] += 1
         if isinstance(segmentation, list):
-            self.canvases.add_polygons(index, class_index, crowd, segmentation, image["width"], image["height"])
+            self.canvases.add_polygons(
+                index, class_index, crowd, segmentation, image["width"], image["height"]
+            )
         else:
             region = _rle_region(segmentation, image["height"], image["width"], self.resolution)
             self.canvases.add_region(index, class_index, crowd, region)
@@ -166,10 +180,19 @@ def _guess_categories(text: str) -> list | None:
 
 
 def _valid_categories(raw: list) -> list[dict]:
-    return [category for category in raw if isinstance(category, dict) and type(category.get("id")) is int and "name" in category]
+    return [
+        category
+        for category in raw
+        if isinstance(category, dict) and type(category.get("id")) is int and "name" in category
+    ]
 
 
-def _stream_pass(text: str, categories: list, label_map_for: Callable[[list[dict]], LabelMap], progress: ProgressCallback | None) -> tuple[_Accumulator, list]:
+def _stream_pass(
+    text: str,
+    categories: list,
+    label_map_for: Callable[[list[dict]], LabelMap],
+    progress: ProgressCallback | None,
+) -> tuple[_Accumulator, list]:
     """One pass over the text; returns the accumulator and the real categories value."""
     stream = ObjectStream(text)
     images: list[dict] | None = None
@@ -204,11 +227,24 @@ def _read_images(stream: ObjectStream) -> list[dict]:
     for image in stream.iter_array():
         if isinstance(image, dict) and image_problem(image) is None and image["id"] not in seen_ids:
             seen_ids.add(image["id"])
-            images.append({"id": image["id"], "width": image["width"], "height": image["height"], "file_name": str(image.get("file_name", ""))})
+            images.append(
+                {
+                    "id": image["id"],
+                    "width": image["width"],
+                    "height": image["height"],
+                    "file_name": str(image.get("file_name", "")),
+                }
+            )
     return images
 
 
-def _consume(items, accumulator: _Accumulator, stream: ObjectStream | None, total: int, progress: ProgressCallback | None) -> None:
+def _consume(
+    items,
+    accumulator: _Accumulator,
+    stream: ObjectStream | None,
+    total: int,
+    progress: ProgressCallback | None,
+) -> None:
     for count, annotation in enumerate(items, start=1):
         accumulator.add(annotation)
         if progress and count % _PROGRESS_EVERY == 0 and stream is not None:
@@ -261,25 +297,33 @@ def _summarise(accumulator: _Accumulator, category_count: int) -> dict[str, Any]
     label_map = accumulator.label_map
     pixels = accumulator.pixel_counts()
     total_pixels = float(pixels.sum()) or 1.0
-    presence_matrix = np.frombuffer(bytes(accumulator.presence), dtype=np.uint8).reshape(-1, accumulator.classes)
+    presence_matrix = np.frombuffer(bytes(accumulator.presence), dtype=np.uint8).reshape(
+        -1, accumulator.classes
+    )
     images_with = presence_matrix.sum(axis=0)
     presence = presence_matrix[:, 1:].astype(np.float32)
     cooccurrence = np.rint(presence.T @ presence).astype(np.int64)
     classes = []
     for index, name in enumerate(label_map.class_names):
-        classes.append({
-            "index": index,
-            "name": name,
-            "color": list(label_map.palette[index]),
-            "instances": int(accumulator.instances[index]),
-            "crowd": int(accumulator.crowd[index]),
-            "images": int(images_with[index]),
-            "pixel_share": float(pixels[index] / total_pixels),
-            "small": accumulator.buckets[index][0],
-            "medium": accumulator.buckets[index][1],
-            "large": accumulator.buckets[index][2],
-        })
-    sizes, size_counts = np.unique(accumulator.sizes, axis=0, return_counts=True) if len(accumulator.sizes) else (np.zeros((0, 2)), [])
+        classes.append(
+            {
+                "index": index,
+                "name": name,
+                "color": list(label_map.palette[index]),
+                "instances": int(accumulator.instances[index]),
+                "crowd": int(accumulator.crowd[index]),
+                "images": int(images_with[index]),
+                "pixel_share": float(pixels[index] / total_pixels),
+                "small": accumulator.buckets[index][0],
+                "medium": accumulator.buckets[index][1],
+                "large": accumulator.buckets[index][2],
+            }
+        )
+    sizes, size_counts = (
+        np.unique(accumulator.sizes, axis=0, return_counts=True)
+        if len(accumulator.sizes)
+        else (np.zeros((0, 2)), [])
+    )
     widths, heights = accumulator.sizes[:, 0], accumulator.sizes[:, 1]
     return {
         "version": STATS_VERSION,
@@ -296,7 +340,9 @@ def _summarise(accumulator: _Accumulator, category_count: int) -> dict[str, Any]
         "classes": classes,
         "ignore_share": float(pixels[IGNORE_INDEX] / total_pixels),
         "image_sizes": {
-            "sizes": [[int(width), int(height), int(count)] for (width, height), count in zip(sizes, size_counts)],
+            "sizes": [
+                [int(width), int(height), int(count)] for (width, height), count in zip(sizes, size_counts)
+            ],
             "width": _describe(widths),
             "height": _describe(heights),
         },

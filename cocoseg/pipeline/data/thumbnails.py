@@ -35,9 +35,14 @@ def thumbnail(workspace, path: Path, side: int = THUMBNAIL_SIDE) -> bytes:
             picture = read_rgb(path)
             scale = side / max(picture.shape[:2])
             if scale < 1:
-                picture = cv2.resize(picture, (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale))),
-                                     interpolation=cv2.INTER_AREA)
-            data = cv2.imencode(".jpg", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
+                picture = cv2.resize(
+                    picture,
+                    (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale))),
+                    interpolation=cv2.INTER_AREA,
+                )
+            data = cv2.imencode(
+                ".jpg", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80]
+            )[1].tobytes()
             cache.set(key, data, expire=CACHE_EXPIRE_SECONDS)
     return data
 
@@ -58,7 +63,9 @@ def mask_layer(mask: np.ndarray, label_map: LabelMap) -> np.ndarray:
     return np.dstack([colours, alpha])
 
 
-def outline_layer(annotations: list[dict], height: int, width: int, label_map: LabelMap, thickness: int = 2) -> np.ndarray:
+def outline_layer(
+    annotations: list[dict], height: int, width: int, label_map: LabelMap, thickness: int = 2
+) -> np.ndarray:
     """RGBA: each kept instance's outline in its class colour (crowd regions dashed white)."""
     layer = np.zeros((height, width, 4), dtype=np.uint8)
     for annotation in annotations:
@@ -66,7 +73,9 @@ def outline_layer(annotations: list[dict], height: int, width: int, label_map: L
         if class_index == 0:
             continue
         region = instance_mask(annotation["segmentation"], height, width)
-        contours, _hierarchy = cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        contours, _hierarchy = cv2.findContours(
+            region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+        )
         colour = (255, 255, 255, 255) if is_crowd(annotation) else (*label_map.palette[class_index], 255)
         cv2.drawContours(layer, contours, -1, tuple(int(value) for value in colour), thickness)
     return layer
@@ -79,8 +88,25 @@ def image_detail(coco: CocoDataset, image_id: int, label_map: LabelMap) -> dict:
     annotations = coco.annotations_by_image[image_id]
     mask = semantic_mask(annotations, picture.shape[0], picture.shape[1], label_map)
     counts = np.bincount(mask.ravel(), minlength=256)
-    present = [{"index": index, "name": label_map.class_names[index], "color": list(label_map.palette[index]), "pixels": int(counts[index]),
-                "instances": sum(1 for annotation in annotations if label_map.class_of(annotation["category_id"]) == index)}
-               for index in range(1, label_map.num_classes) if counts[index]]
-    return {"record": record, "picture": picture, "mask": mask, "outlines": outline_layer(annotations, *picture.shape[:2], label_map),
-            "present": present, "ignored": int(counts[IGNORE_INDEX]), "annotations": len(annotations)}
+    present = [
+        {
+            "index": index,
+            "name": label_map.class_names[index],
+            "color": list(label_map.palette[index]),
+            "pixels": int(counts[index]),
+            "instances": sum(
+                1 for annotation in annotations if label_map.class_of(annotation["category_id"]) == index
+            ),
+        }
+        for index in range(1, label_map.num_classes)
+        if counts[index]
+    ]
+    return {
+        "record": record,
+        "picture": picture,
+        "mask": mask,
+        "outlines": outline_layer(annotations, *picture.shape[:2], label_map),
+        "present": present,
+        "ignored": int(counts[IGNORE_INDEX]),
+        "annotations": len(annotations),
+    }

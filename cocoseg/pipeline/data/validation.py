@@ -17,7 +17,8 @@ import collections
 import dataclasses
 import math
 import operator
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 ERROR = "error"
 WARNING = "warning"
@@ -52,10 +53,16 @@ CHECKS: dict[str, tuple[str, str]] = {
     "polygon-odd-length": (ERROR, "polygon has an odd count of numbers"),
     "coordinate-not-number": (ERROR, "coordinate is not a number"),
     "coordinate-not-finite": (ERROR, "coordinate is NaN, Infinity or huge"),
-    "coordinate-far-outside": (ERROR, "coordinate more than four image sides outside the image (the rasteriser's memory grows with it)"),
+    "coordinate-far-outside": (
+        ERROR,
+        "coordinate more than four image sides outside the image (the rasteriser's memory grows with it)",
+    ),
     "polygon-outside-image": (WARNING, "polygon lies entirely outside the image"),
     "polygon-zero-area": (WARNING, "polygon has zero area"),
-    "polygon-self-intersecting": (WARNING, "polygon crosses itself (its signed area cancels out); its pixels still count"),
+    "polygon-self-intersecting": (
+        WARNING,
+        "polygon crosses itself (its signed area cancels out); its pixels still count",
+    ),
     "rle-malformed": (ERROR, "RLE lacks counts/size or they have the wrong type"),
     "rle-size-mismatch": (ERROR, "RLE size differs from the image's height/width"),
     "rle-counts-sum": (ERROR, "RLE counts do not add up to height*width"),
@@ -126,10 +133,15 @@ class ValidationReport:
             for code, count in self.counts.items()
         ]
         checks.sort(key=lambda check: (check["severity"] != ERROR, -check["count"], check["code"]))
-        return {"errors": self.errors, "warnings": self.warnings, "totals": dict(self.totals), "checks": checks}
+        return {
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "totals": dict(self.totals),
+            "checks": checks,
+        }
 
     @classmethod
-    def from_dict(cls, payload: dict[str, Any]) -> "ValidationReport":
+    def from_dict(cls, payload: dict[str, Any]) -> ValidationReport:
         report = cls()
         for check in payload.get("checks", []):
             report.counts[check["code"]] = check["count"]
@@ -146,7 +158,9 @@ def is_integer(value: Any) -> bool:
 _NUMBER_TYPES = {int, float}
 
 
-def _number_problem(values: list, low: float = -MAX_COORDINATE, high: float = MAX_COORDINATE) -> Finding | None:
+def _number_problem(
+    values: list, low: float = -MAX_COORDINATE, high: float = MAX_COORDINATE
+) -> Finding | None:
     """First non-number, non-finite or out-of-[low, high] value; C-level passes on the common path."""
     if set(map(type, values)) <= _NUMBER_TYPES:
         total = sum(values)
@@ -280,7 +294,9 @@ def check_rle(rle: dict, height: int, width: int) -> list[Finding]:
         return [Finding("rle-malformed", "RLE counts must be a list or a string")]
     total = sum(values)
     if total != height * width:
-        return [Finding("rle-counts-sum", f"counts add up to {total}, expected {height}*{width}={height * width}")]
+        return [
+            Finding("rle-counts-sum", f"counts add up to {total}, expected {height}*{width}={height * width}")
+        ]
     return []
 
 

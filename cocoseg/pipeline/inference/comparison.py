@@ -8,19 +8,19 @@ probabilities, so the Compare page shows exactly what a saved ensemble would pre
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
+from cocoseg.pipeline.core.workspace import Workspace
+from cocoseg.pipeline.data.geometry import undo_mask
+from cocoseg.pipeline.data.images import read_rgb
+from cocoseg.pipeline.data.labels import LabelMap
+from cocoseg.pipeline.data.masks import semantic_mask
 from cocoseg.pipeline.data.registry import cached_split
 from cocoseg.pipeline.inference.ensembles import check_members, combine, member_weights
 from cocoseg.pipeline.inference.evaluate import accumulate, empty_matrix, metrics_from_matrix
-from cocoseg.pipeline.data.geometry import undo_mask
-from cocoseg.pipeline.data.images import read_rgb
 from cocoseg.pipeline.inference.predictor import Predictor
-from cocoseg.pipeline.data.labels import LabelMap
-from cocoseg.pipeline.data.masks import semantic_mask
-from cocoseg.pipeline.core.workspace import Workspace
 
 
 @dataclasses.dataclass
@@ -49,7 +49,13 @@ def image_miou(truth: np.ndarray, mask: np.ndarray, num_classes: int) -> float |
     return metrics_from_matrix(matrix, [str(index) for index in range(num_classes)])["miou"]
 
 
-def compare(workspace: Workspace, members: Sequence[str], strategy: str, image: np.ndarray, truth: np.ndarray | None = None) -> Comparison:
+def compare(
+    workspace: Workspace,
+    members: Sequence[str],
+    strategy: str,
+    image: np.ndarray,
+    truth: np.ndarray | None = None,
+) -> Comparison:
     """Run each member and their ``strategy`` ensemble on ``image``.
 
     Raises:
@@ -71,11 +77,16 @@ def compare(workspace: Workspace, members: Sequence[str], strategy: str, image: 
     member_masks = np.stack([masks[entry.name] for entry in entries])
     disagreement = (member_masks != member_masks[0]).any(axis=0)
     label_map = entries[0].label_map()
-    ious = {title: (image_miou(truth, mask, label_map.num_classes) if truth is not None else None) for title, mask in masks.items()}
+    ious = {
+        title: (image_miou(truth, mask, label_map.num_classes) if truth is not None else None)
+        for title, mask in masks.items()
+    }
     return Comparison(masks, ious, disagreement, truth, label_map, weights)
 
 
-def dataset_image(workspace: Workspace, dataset: str, split: str, image_id: int, max_bytes: int, label_map: LabelMap):
+def dataset_image(
+    workspace: Workspace, dataset: str, split: str, image_id: int, max_bytes: int, label_map: LabelMap
+):
     """(RGB image, truth mask, file name) of one image of a registered split."""
     coco = cached_split(workspace, dataset, split, max_bytes)
     record = coco.image_by_id.get(image_id)
@@ -97,4 +108,3 @@ def disagreement_picture(image: np.ndarray, disagreement: np.ndarray) -> np.ndar
     grey = image.mean(axis=2, keepdims=True).astype(np.uint8).repeat(3, axis=2) // 2 + 64
     grey[disagreement] = (230, 40, 40)
     return grey
-

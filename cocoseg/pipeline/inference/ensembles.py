@@ -17,18 +17,32 @@ from __future__ import annotations
 import datetime
 import logging
 import shutil
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
+from cocoseg.pipeline.core.cache import sha256_of
+from cocoseg.pipeline.core.workspace import (
+    UnsafePathError,
+    Workspace,
+    atomic_write_json,
+    check_name,
+    read_json,
+)
+from cocoseg.pipeline.data.images import ImageError, read_rgb
 from cocoseg.pipeline.data.registry import get_dataset, load_split
 from cocoseg.pipeline.inference.evaluate import EvaluationTarget, evaluation_file
-from cocoseg.pipeline.data.images import ImageError, read_rgb
-from cocoseg.pipeline.inference.predictor import Predictor
-from cocoseg.pipeline.core.cache import sha256_of
-from cocoseg.pipeline.inference.model_store import CARD_FORMAT, ModelEntry, ModelError, get_entry, name_is_taken, partial_folder, publish
+from cocoseg.pipeline.inference.model_store import (
+    CARD_FORMAT,
+    ModelEntry,
+    ModelError,
+    get_entry,
+    name_is_taken,
+    partial_folder,
+    publish,
+)
 from cocoseg.pipeline.inference.onnx_graph import STRATEGIES, default_opset, fuse_ensemble
-from cocoseg.pipeline.core.workspace import UnsafePathError, Workspace, atomic_write_json, check_name, read_json
+from cocoseg.pipeline.inference.predictor import Predictor
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +54,9 @@ class EnsembleError(ModelError):
     """An ensemble that cannot be made (unknown or incompatible members, bad strategy)."""
 
 
-def combine(probabilities: Sequence[np.ndarray], strategy: str, weights: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def combine(
+    probabilities: Sequence[np.ndarray], strategy: str, weights: Sequence[float] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Reference combination of member probabilities (..., C) -> (mask uint8, scores float32).
 
     The fused ONNX graph computes the same thing; tests hold the two together.
@@ -54,8 +70,12 @@ def combine(probabilities: Sequence[np.ndarray], strategy: str, weights: Sequenc
         votes = sum(np.eye(num_classes, dtype=np.float32)[member.argmax(axis=-1)] for member in probabilities)
         scores = (votes / np.float32(len(probabilities))).astype(np.float32)
     else:
-        weights = normalised_weights([1.0] * len(probabilities) if strategy == "mean" or weights is None else weights)
-        scores = sum(np.float32(weight) * member.astype(np.float32) for weight, member in zip(weights, probabilities))
+        weights = normalised_weights(
+            [1.0] * len(probabilities) if strategy == "mean" or weights is None else weights
+        )
+        scores = sum(
+            np.float32(weight) * member.astype(np.float32) for weight, member in zip(weights, probabilities)
+        )
     return scores.argmax(axis=-1).astype(np.uint8), scores
 
 
@@ -77,9 +97,6 @@ def _member_miou(entry: ModelEntry) -> float | None:
     return None if value is None else float(value)
 
 
-def _class_signature(entry: ModelEntry) -> list:
-    return [(row["name"], sorted(row["coco_ids"])) for row in entry.card["label_map"]["classes"]]
-
 
 def check_members(workspace: Workspace, names: Sequence[str]) -> list[ModelEntry]:
     """Members exist and agree on classes, input size and resize mode.
@@ -94,12 +111,16 @@ def check_members(workspace: Workspace, names: Sequence[str]) -> list[ModelEntry
     entries = [get_entry(workspace, name) for name in names]
     first = entries[0]
     for entry in entries[1:]:
-        if _class_signature(entry) != _class_signature(first):
-            raise EnsembleError(f"{entry.name} predicts other classes than {first.name} "
-                                f"(label maps {entry.card['label_map']['name']} vs {first.card['label_map']['name']}); members must share one label map")
+        if not entry.label_map().same_classes(first.label_map()):
+            raise EnsembleError(
+                f"{entry.name} predicts other classes than {first.name} "
+                f"(label maps {entry.card['label_map']['name']} vs {first.card['label_map']['name']}); members must share one label map"
+            )
         if (entry.size, entry.resize) != (first.size, first.resize):
-            raise EnsembleError(f"{entry.name} takes {entry.size} px ({entry.resize}) but {first.name} takes {first.size} px "
-                                f"({first.resize}); members must share input size and resize mode")
+            raise EnsembleError(
+                f"{entry.name} takes {entry.size} px ({entry.resize}) but {first.name} takes {first.size} px "
+                f"({first.resize}); members must share input size and resize mode"
+            )
     return entries
 
 
@@ -110,7 +131,9 @@ def member_weights(entries: Sequence[ModelEntry], strategy: str) -> list[float]:
     for entry in entries:
         score = _member_miou(entry)
         if score is None or score <= 0:
-            raise EnsembleError(f"{entry.name} has no validation mIoU to weight by; evaluate it first: cocoseg evaluate {entry.name}")
+            raise EnsembleError(
+                f"{entry.name} has no validation mIoU to weight by; evaluate it first: cocoseg evaluate {entry.name}"
+            )
         scores.append(score)
     return normalised_weights(scores)
 
@@ -126,7 +149,9 @@ def _load_members(entries: Sequence[ModelEntry]):
             try:
                 models[index] = version_converter.convert_version(model, target)
             except Exception as error:  # noqa: BLE001 - the converter raises many types
-                raise EnsembleError(f"{entries[index].name} uses ONNX opset {default_opset(model)} and cannot be converted to {target}: {error}") from None
+                raise EnsembleError(
+                    f"{entries[index].name} uses ONNX opset {default_opset(model)} and cannot be converted to {target}: {error}"
+                ) from None
     return models
 
 
@@ -136,7 +161,9 @@ def _check_images(workspace: Workspace, entry: ModelEntry, max_bytes: int) -> li
     try:
         coco = load_split(get_dataset(workspace, dataset), "val", max_bytes)
     except ValueError as error:
-        raise EnsembleError(f"cannot read validation images of {dataset} to check the fused graph: {error}") from None
+        raise EnsembleError(
+            f"cannot read validation images of {dataset} to check the fused graph: {error}"
+        ) from None
     images = []
     for image in coco.images:
         try:
@@ -148,17 +175,24 @@ def _check_images(workspace: Workspace, entry: ModelEntry, max_bytes: int) -> li
     return images
 
 
-def fused_agreement(fused: Predictor, members: Sequence[Predictor], strategy: str, weights: Sequence[float], images) -> dict:
+def fused_agreement(
+    fused: Predictor, members: Sequence[Predictor], strategy: str, weights: Sequence[float], images
+) -> dict:
     """Compare the fused graph with the members run one by one (same squares, same weights)."""
     batch = np.stack([fused.prepare(image) for image in images])
     fused_mask = fused.run_batch(batch)
     member_probabilities = [member.run_batch(batch, probabilities=True)[1] for member in members]
     reference, _scores = combine(member_probabilities, strategy, weights)
-    return {"images": len(images), "pixel_agreement": float((fused_mask == reference).mean()),
-            "identical": bool(np.array_equal(fused_mask, reference))}
+    return {
+        "images": len(images),
+        "pixel_agreement": float((fused_mask == reference).mean()),
+        "identical": bool(np.array_equal(fused_mask, reference)),
+    }
 
 
-def create_ensemble(workspace: Workspace, name: str, members: Sequence[str], strategy: str, max_bytes: int) -> ModelEntry:
+def create_ensemble(
+    workspace: Workspace, name: str, members: Sequence[str], strategy: str, max_bytes: int
+) -> ModelEntry:
     """Check members, fuse them, verify the fused graph and publish ``ensembles/<name>/``.
 
     Raises:
@@ -185,22 +219,44 @@ def create_ensemble(workspace: Workspace, name: str, members: Sequence[str], str
             onnx.save(fuse_ensemble(_load_members(entries), strategy, weights), str(fused_path))
             onnx.checker.check_model(str(fused_path))
             first = entries[0]
-            spec = {"name": name, "members": list(members), "strategy": strategy, "weights": weights,
-                    "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+            spec = {
+                "name": name,
+                "members": list(members),
+                "strategy": strategy,
+                "weights": weights,
+                "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            }
             card = {
-                "format": CARD_FORMAT, "kind": "ensemble", "name": name, "created": spec["created"],
-                "file": fused_path.name, "sha256": sha256_of(fused_path), "bytes": fused_path.stat().st_size,
-                "input": dict(first.card["input"]), "outputs": first.card["outputs"], "label_map": first.card["label_map"],
+                "format": CARD_FORMAT,
+                "kind": "ensemble",
+                "name": name,
+                "created": spec["created"],
+                "file": fused_path.name,
+                "sha256": sha256_of(fused_path),
+                "bytes": fused_path.stat().st_size,
+                "input": dict(first.card["input"]),
+                "outputs": first.card["outputs"],
+                "label_map": first.card["label_map"],
                 "source": {"dataset": first.card.get("source", {}).get("dataset"), "members": list(members)},
-                "members": list(members), "strategy": strategy, "weights": weights,
+                "members": list(members),
+                "strategy": strategy,
+                "weights": weights,
                 "member_sha256": {entry.name: entry.card["sha256"] for entry in entries},
-                "validation": {}, "variants": {},
+                "validation": {},
+                "variants": {},
             }
             entry = ModelEntry(folder, card)
-            check = fused_agreement(Predictor(entry), [Predictor(member) for member in entries], strategy, weights,
-                                    _check_images(workspace, first, max_bytes))
+            check = fused_agreement(
+                Predictor(entry),
+                [Predictor(member) for member in entries],
+                strategy,
+                weights,
+                _check_images(workspace, first, max_bytes),
+            )
             if check["pixel_agreement"] < REQUIRED_AGREEMENT:
-                raise EnsembleError(f"the fused graph disagrees with its members on {1 - check['pixel_agreement']:.4%} of pixels; not published")
+                raise EnsembleError(
+                    f"the fused graph disagrees with its members on {1 - check['pixel_agreement']:.4%} of pixels; not published"
+                )
             card["fused_check"] = check
             atomic_write_json(folder / "ensemble.json", spec)
             atomic_write_json(folder / "model.json", card)

@@ -16,17 +16,17 @@ import dataclasses
 import datetime
 import logging
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
-from cocoseg.pipeline.data.registry import get_dataset, load_split
-from cocoseg.pipeline.inference.predictor import Predictor
+from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, check_name, read_json
+from cocoseg.pipeline.data.images import ImageError, read_rgb
 from cocoseg.pipeline.data.labels import IGNORE_INDEX, LabelMap
 from cocoseg.pipeline.data.masks import semantic_mask
+from cocoseg.pipeline.data.registry import get_dataset, load_split
 from cocoseg.pipeline.inference.model_store import ModelEntry, get_entry, list_entries
-from cocoseg.pipeline.data.images import ImageError, read_rgb
-from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, check_name, read_json
+from cocoseg.pipeline.inference.predictor import Predictor
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,9 @@ class EvaluationError(ValueError):
     """Evaluation cannot run (unknown dataset/split, label map does not fit the data)."""
 
 
-def accumulate(matrix: np.ndarray, truth: np.ndarray, prediction: np.ndarray, ignore_index: int = IGNORE_INDEX) -> None:
+def accumulate(
+    matrix: np.ndarray, truth: np.ndarray, prediction: np.ndarray, ignore_index: int = IGNORE_INDEX
+) -> None:
     """Add one image's pixels to a (C, C+1) matrix: rows truth, columns prediction, last = none.
 
     Truth pixels equal to ``ignore_index`` (or outside the classes) are skipped; a
@@ -51,7 +53,9 @@ def accumulate(matrix: np.ndarray, truth: np.ndarray, prediction: np.ndarray, ig
     prediction = prediction.ravel().astype(np.int64)
     valid = (truth != ignore_index) & (truth < num_classes)
     columns = np.where(prediction < num_classes, prediction, num_classes)[valid]
-    counts = np.bincount(truth[valid] * (num_classes + 1) + columns, minlength=num_classes * (num_classes + 1))
+    counts = np.bincount(
+        truth[valid] * (num_classes + 1) + columns, minlength=num_classes * (num_classes + 1)
+    )
     matrix += counts.reshape(num_classes, num_classes + 1)
 
 
@@ -109,8 +113,14 @@ def _ground_truth_images(workspace: Workspace, target: EvaluationTarget, max_byt
     return coco, images
 
 
-def confusion_over_split(predictor: Predictor, label_map: LabelMap, workspace: Workspace, target: EvaluationTarget,
-                         max_bytes: int, progress: ProgressCallback | None = None) -> tuple[np.ndarray, int, int]:
+def confusion_over_split(
+    predictor: Predictor,
+    label_map: LabelMap,
+    workspace: Workspace,
+    target: EvaluationTarget,
+    max_bytes: int,
+    progress: ProgressCallback | None = None,
+) -> tuple[np.ndarray, int, int]:
     """Accumulate the matrix over a split; returns (matrix, images used, images skipped)."""
     coco, images = _ground_truth_images(workspace, target, max_bytes)
     matrix = empty_matrix(label_map.num_classes)
@@ -126,7 +136,9 @@ def confusion_over_split(predictor: Predictor, label_map: LabelMap, workspace: W
                 skipped += 1
         if chunk:
             for image, picture, prediction in zip(chunk, pictures, predictor.predict_many(pictures)):
-                truth = semantic_mask(coco.annotations_by_image[image["id"]], picture.shape[0], picture.shape[1], label_map)
+                truth = semantic_mask(
+                    coco.annotations_by_image[image["id"]], picture.shape[0], picture.shape[1], label_map
+                )
                 accumulate(matrix, truth, prediction.mask)
                 used += 1
         if progress:
@@ -142,13 +154,20 @@ def protocol(entry: ModelEntry, variant: str, target: EvaluationTarget, used: in
     label_map = entry.card["label_map"]
     path, digest = entry.file_of(variant)
     return {
-        "dataset": target.dataset, "split": target.split, "images": used, "images_skipped": skipped,
+        "dataset": target.dataset,
+        "split": target.split,
+        "images": used,
+        "images_skipped": skipped,
         "image_limit": target.limit,
         "resolution": "original image size (prediction resized back with nearest-neighbour)",
-        "label_map": label_map["name"], "classes": len(label_map["classes"]),
+        "label_map": label_map["name"],
+        "classes": len(label_map["classes"]),
         "ignore": f"truth pixels {IGNORE_INDEX} (crowd={label_map['crowd']}, overlap={label_map['overlap']}) excluded; "
-                  "uncovered pixels count as misses; classes absent from truth and prediction are n/a",
-        "model_file": path.name, "model_sha256": digest, "input_size": entry.size, "resize": entry.resize,
+        "uncovered pixels count as misses; classes absent from truth and prediction are n/a",
+        "model_file": path.name,
+        "model_sha256": digest,
+        "input_size": entry.size,
+        "resize": entry.resize,
     }
 
 
@@ -159,8 +178,15 @@ def evaluation_file(entry: ModelEntry, target: EvaluationTarget, variant: str):
     return entry.evaluations_dir / f"{target.dataset}.{target.split}.{variant}{suffix}.json"
 
 
-def evaluate_entry(workspace: Workspace, entry: ModelEntry, target: EvaluationTarget, max_bytes: int,
-                   variant: str = "fp32", progress: ProgressCallback | None = None, save: bool = True) -> dict:
+def evaluate_entry(
+    workspace: Workspace,
+    entry: ModelEntry,
+    target: EvaluationTarget,
+    max_bytes: int,
+    variant: str = "fp32",
+    progress: ProgressCallback | None = None,
+    save: bool = True,
+) -> dict:
     """Evaluate one model/ensemble variant on a split and (by default) save the result."""
     predictor = Predictor(entry, variant)
     label_map = entry.label_map()
@@ -168,7 +194,11 @@ def evaluate_entry(workspace: Workspace, entry: ModelEntry, target: EvaluationTa
     if used == 0:
         raise EvaluationError(f"no readable images in {target.dataset}/{target.split}")
     result = {
-        "model": entry.name, "kind": entry.kind, "variant": variant, "evaluated": _now(), "provider": predictor.provider,
+        "model": entry.name,
+        "kind": entry.kind,
+        "variant": variant,
+        "evaluated": _now(),
+        "provider": predictor.provider,
         "protocol": protocol(entry, variant, target, used, skipped),
         **metrics_from_matrix(matrix, entry.label_map().class_names),
     }
@@ -177,14 +207,24 @@ def evaluate_entry(workspace: Workspace, entry: ModelEntry, target: EvaluationTa
     return result
 
 
-def evaluate(workspace: Workspace, name: str, max_bytes: int, dataset: str | None = None, split: str = "val",
-             variant: str = "fp32", limit: int | None = None, progress: ProgressCallback | None = None) -> dict:
+def evaluate(
+    workspace: Workspace,
+    name: str,
+    max_bytes: int,
+    dataset: str | None = None,
+    split: str = "val",
+    variant: str = "fp32",
+    limit: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> dict:
     """``cocoseg evaluate``: by name, on the model's own dataset unless another is given."""
     entry = get_entry(workspace, name)
     dataset = dataset or entry.card.get("source", {}).get("dataset")
     if not dataset:
         raise EvaluationError(f"{name} does not record its dataset; pass --dataset")
-    return evaluate_entry(workspace, entry, EvaluationTarget(dataset, split, limit), max_bytes, variant, progress)
+    return evaluate_entry(
+        workspace, entry, EvaluationTarget(dataset, split, limit), max_bytes, variant, progress
+    )
 
 
 def saved_evaluations(entry: ModelEntry) -> list[dict]:
@@ -213,10 +253,23 @@ def leaderboard(workspace: Workspace, dataset: str | None = None, split: str | N
                 current = entry.file_of(result["variant"])[1]
             except ValueError:
                 current = None
-            rows.append({"model": entry.name, "kind": entry.kind, "variant": result["variant"], "dataset": where["dataset"],
-                         "split": where["split"], "images": where["images"], "image_limit": where.get("image_limit"),
-                         "label_map": where["label_map"], "miou": result["miou"],
-                         "mean_dice": result["mean_dice"], "pixel_accuracy": result["pixel_accuracy"],
-                         "frequency_weighted_iou": result["frequency_weighted_iou"], "evaluated": result["evaluated"],
-                         "stale": current != where["model_sha256"], "members": entry.card.get("members")})
+            rows.append(
+                {
+                    "model": entry.name,
+                    "kind": entry.kind,
+                    "variant": result["variant"],
+                    "dataset": where["dataset"],
+                    "split": where["split"],
+                    "images": where["images"],
+                    "image_limit": where.get("image_limit"),
+                    "label_map": where["label_map"],
+                    "miou": result["miou"],
+                    "mean_dice": result["mean_dice"],
+                    "pixel_accuracy": result["pixel_accuracy"],
+                    "frequency_weighted_iou": result["frequency_weighted_iou"],
+                    "evaluated": result["evaluated"],
+                    "stale": current != where["model_sha256"],
+                    "members": entry.card.get("members"),
+                }
+            )
     return sorted(rows, key=lambda row: (row["dataset"], row["split"], -(row["miou"] or 0.0), row["model"]))

@@ -17,8 +17,8 @@ import shutil
 import uuid
 from pathlib import Path
 
-from cocoseg.pipeline.data.labels import LabelMap, label_map_from_dict
 from cocoseg.pipeline.core.workspace import UnsafePathError, Workspace, check_name, read_json, resolve_inside
+from cocoseg.pipeline.data.labels import LabelMap, label_map_from_dict
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,11 @@ def _read_entry(folder: Path) -> ModelEntry | None:
 def _published_folders(root: Path) -> list[Path]:
     if not root.is_dir():
         return []
-    return sorted(folder for folder in root.iterdir() if folder.is_dir() and not folder.name.startswith(".") and (folder / CARD_FILE).is_file())
+    return sorted(
+        folder
+        for folder in root.iterdir()
+        if folder.is_dir() and not folder.name.startswith(".") and (folder / CARD_FILE).is_file()
+    )
 
 
 def list_entries(workspace: Workspace) -> list[ModelEntry]:
@@ -124,7 +128,10 @@ def get_entry(workspace: Workspace, name: str) -> ModelEntry:
             if entry is None:
                 raise ModelError(f"{name}: its model.json is malformed; export or import it again")
             return entry
-    known = ", ".join(entry.name for entry in list_entries(workspace)) or "none yet (train a run, then: cocoseg export RUN)"
+    known = (
+        ", ".join(entry.name for entry in list_entries(workspace))
+        or "none yet (train a run, then: cocoseg export RUN)"
+    )
     raise ModelError(f"no model or ensemble called {name!r}; available: {known}")
 
 

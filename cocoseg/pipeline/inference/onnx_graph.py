@@ -14,8 +14,8 @@ writes files.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import onnx
@@ -37,7 +37,9 @@ class GraphError(ValueError):
 def interface_outputs(size: int, num_classes: int) -> list:
     return [
         helper.make_tensor_value_info(MASK_OUTPUT, TensorProto.UINT8, [BATCH_DIMENSION, size, size]),
-        helper.make_tensor_value_info(PROBABILITIES_OUTPUT, TensorProto.FLOAT, [BATCH_DIMENSION, size, size, num_classes]),
+        helper.make_tensor_value_info(
+            PROBABILITIES_OUTPUT, TensorProto.FLOAT, [BATCH_DIMENSION, size, size, num_classes]
+        ),
     ]
 
 
@@ -45,12 +47,20 @@ def head_nodes(source: str, prefix: str, from_logits: bool) -> list:
     """Softmax (when ``source`` holds logits) and ArgMax -> uint8 over the last axis."""
     nodes = []
     if from_logits:
-        nodes.append(helper.make_node("Softmax", [source], [PROBABILITIES_OUTPUT], axis=-1, name=f"{prefix}softmax"))
+        nodes.append(
+            helper.make_node("Softmax", [source], [PROBABILITIES_OUTPUT], axis=-1, name=f"{prefix}softmax")
+        )
     elif source != PROBABILITIES_OUTPUT:
-        nodes.append(helper.make_node("Identity", [source], [PROBABILITIES_OUTPUT], name=f"{prefix}probabilities"))
+        nodes.append(
+            helper.make_node("Identity", [source], [PROBABILITIES_OUTPUT], name=f"{prefix}probabilities")
+        )
     nodes += [
-        helper.make_node("ArgMax", [source], [f"{prefix}argmax"], axis=-1, keepdims=0, name=f"{prefix}argmax"),
-        helper.make_node("Cast", [f"{prefix}argmax"], [MASK_OUTPUT], to=TensorProto.UINT8, name=f"{prefix}mask"),
+        helper.make_node(
+            "ArgMax", [source], [f"{prefix}argmax"], axis=-1, keepdims=0, name=f"{prefix}argmax"
+        ),
+        helper.make_node(
+            "Cast", [f"{prefix}argmax"], [MASK_OUTPUT], to=TensorProto.UINT8, name=f"{prefix}mask"
+        ),
     ]
     return nodes
 
@@ -63,7 +73,9 @@ def add_segmentation_head(model: onnx.ModelProto, size: int, num_classes: int) -
     """
     graph = model.graph
     if len(graph.input) != 1 or len(graph.output) != 1:
-        raise GraphError(f"expected one input and one logits output, found {len(graph.input)} and {len(graph.output)}")
+        raise GraphError(
+            f"expected one input and one logits output, found {len(graph.input)} and {len(graph.output)}"
+        )
     graph.input[0].type.tensor_type.shape.dim[0].dim_param = BATCH_DIMENSION
     logits = graph.output[0].name
     graph.node.extend(head_nodes(logits, "head_", from_logits=True))
@@ -106,7 +118,9 @@ def check_external_data(model: onnx.ModelProto, folder: Path) -> list[str]:
         try:
             resolve_inside(folder, location)
         except UnsafePathError as error:
-            raise GraphError(f"tensor {tensor.name!r} keeps its data outside the model's folder: {error}") from None
+            raise GraphError(
+                f"tensor {tensor.name!r} keeps its data outside the model's folder: {error}"
+            ) from None
         locations.append(location)
     return sorted(set(locations))
 
@@ -129,7 +143,9 @@ def _prefixed_member(member: onnx.ModelProto, prefix: str) -> onnx.GraphProto:
     return graph
 
 
-def fuse_ensemble(members: Sequence[onnx.ModelProto], strategy: str, weights: Sequence[float]) -> onnx.ModelProto:
+def fuse_ensemble(
+    members: Sequence[onnx.ModelProto], strategy: str, weights: Sequence[float]
+) -> onnx.ModelProto:
     """One graph running every member on the shared input and combining them.
 
     ``mean``/``weighted``: the weighted sum of member probabilities (weights sum to 1).
@@ -152,19 +168,30 @@ def fuse_ensemble(members: Sequence[onnx.ModelProto], strategy: str, weights: Se
         if strategy == "vote":
             nodes += [
                 helper.make_node("ArgMax", [probabilities], [f"{prefix}vote_index"], axis=-1, keepdims=0),
-                helper.make_node("OneHot", [f"{prefix}vote_index", "ensemble_depth", "ensemble_one_hot_values"], [f"{prefix}vote"], axis=-1),
+                helper.make_node(
+                    "OneHot",
+                    [f"{prefix}vote_index", "ensemble_depth", "ensemble_one_hot_values"],
+                    [f"{prefix}vote"],
+                    axis=-1,
+                ),
             ]
             terms.append(f"{prefix}vote")
         else:
-            initializers.append(numpy_helper.from_array(np.array(weight, dtype=np.float32), f"{prefix}weight"))
+            initializers.append(
+                numpy_helper.from_array(np.array(weight, dtype=np.float32), f"{prefix}weight")
+            )
             nodes.append(helper.make_node("Mul", [probabilities, f"{prefix}weight"], [f"{prefix}weighted"]))
             terms.append(f"{prefix}weighted")
     if strategy == "vote":
-        initializers += [numpy_helper.from_array(np.array([num_classes], dtype=np.int64), "ensemble_depth"),
-                         numpy_helper.from_array(np.array([0.0, 1.0], dtype=np.float32), "ensemble_one_hot_values"),
-                         numpy_helper.from_array(np.array(len(members), dtype=np.float32), "ensemble_member_count")]
-        nodes += [helper.make_node("Sum", terms, ["ensemble_votes"]),
-                  helper.make_node("Div", ["ensemble_votes", "ensemble_member_count"], ["ensemble_scores"])]
+        initializers += [
+            numpy_helper.from_array(np.array([num_classes], dtype=np.int64), "ensemble_depth"),
+            numpy_helper.from_array(np.array([0.0, 1.0], dtype=np.float32), "ensemble_one_hot_values"),
+            numpy_helper.from_array(np.array(len(members), dtype=np.float32), "ensemble_member_count"),
+        ]
+        nodes += [
+            helper.make_node("Sum", terms, ["ensemble_votes"]),
+            helper.make_node("Div", ["ensemble_votes", "ensemble_member_count"], ["ensemble_scores"]),
+        ]
     else:
         nodes.append(helper.make_node("Sum", terms, ["ensemble_scores"]))
     nodes += head_nodes("ensemble_scores", "ensemble_", from_logits=False)

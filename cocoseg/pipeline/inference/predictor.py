@@ -26,13 +26,13 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from cocoseg.pipeline.data.geometry import resize_image, undo_mask
 from cocoseg.pipeline.core.cache import sha256_of
+from cocoseg.pipeline.data.geometry import resize_image, undo_mask
 from cocoseg.pipeline.inference.model_store import ModelEntry, ModelError
 from cocoseg.pipeline.inference.onnx_graph import INPUT_NAME, MASK_OUTPUT, PROBABILITIES_OUTPUT
 
@@ -40,7 +40,11 @@ logger = logging.getLogger(__name__)
 
 PREFERRED_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 _FATAL_ONLY = 4
-PROVIDER_LABELS = {"TensorrtExecutionProvider": "TensorRT", "CUDAExecutionProvider": "CUDA", "CPUExecutionProvider": "CPU"}
+PROVIDER_LABELS = {
+    "TensorrtExecutionProvider": "TensorRT",
+    "CUDAExecutionProvider": "CUDA",
+    "CPUExecutionProvider": "CPU",
+}
 
 
 def provider_label(provider: str) -> str:
@@ -91,7 +95,9 @@ def _session_accepts(onnxruntime, model: bytes, provider: str) -> bool:
             warnings.simplefilter("ignore")
             session = onnxruntime.InferenceSession(model, sess_options=options, providers=[provider])
     except Exception as error:  # noqa: BLE001 - any provider failure means "not usable"
-        logger.info("provider %s not usable: %s", provider, str(error).splitlines()[0] if str(error) else error)
+        logger.info(
+            "provider %s not usable: %s", provider, str(error).splitlines()[0] if str(error) else error
+        )
         return False
     usable = provider in session.get_providers()
     if not usable:
@@ -108,7 +114,9 @@ def usable_providers() -> ProviderReport:
     built = tuple(onnxruntime.get_available_providers())
     _preload_gpu_libraries(onnxruntime, built)
     model = _probe_model()
-    usable = tuple(name for name in PREFERRED_ORDER if name in built and _session_accepts(onnxruntime, model, name))
+    usable = tuple(
+        name for name in PREFERRED_ORDER if name in built and _session_accepts(onnxruntime, model, name)
+    )
     report = ProviderReport(onnxruntime.__version__, built, usable)
     logger.info("onnxruntime %s: usable providers %s", report.version, ", ".join(report.usable))
     return report
@@ -133,6 +141,7 @@ def _preload_gpu_libraries(onnxruntime, built: tuple[str, ...]) -> None:
 
 
 # --- sessions ------------------------------------------------------------------------
+
 
 class InferenceInputError(ValueError):
     """A tensor that does not fit the model's input, caught before ``session.run``."""
@@ -194,12 +203,18 @@ def load_session(path: Path, expected_sha256: str | None, providers: Sequence[st
         if session is not None:
             return session
         if expected_sha256 is not None and sha256_of(path) != expected_sha256:
-            raise ModelError(f"{path.parent.name}/{path.name} does not match the hash in its card (changed or damaged); export or import it again")
+            raise ModelError(
+                f"{path.parent.name}/{path.name} does not match the hash in its card (changed or damaged); export or import it again"
+            )
         _check_external_data(path)
         try:
-            session = onnxruntime.InferenceSession(str(path), sess_options=session_options(), providers=_with_settings(providers, path))
+            session = onnxruntime.InferenceSession(
+                str(path), sess_options=session_options(), providers=_with_settings(providers, path)
+            )
         except Exception as error:  # noqa: BLE001 - ORT raises several unrelated types
-            raise ModelError(f"{path.parent.name}/{path.name} is not a model ONNX Runtime can load: {str(error).splitlines()[0][:200]}") from None
+            raise ModelError(
+                f"{path.parent.name}/{path.name} is not a model ONNX Runtime can load: {str(error).splitlines()[0][:200]}"
+            ) from None
         if len(_sessions) >= SESSION_CACHE_SIZE:
             _sessions.pop(next(iter(_sessions)))
         _sessions[key] = session
@@ -209,8 +224,15 @@ def load_session(path: Path, expected_sha256: str | None, providers: Sequence[st
 
 def _with_settings(providers: Sequence[str], path: Path) -> list:
     """TensorRT builds an engine per model (minutes): cache it beside the model file."""
-    return [(name, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(path.parent / ".tensorrt-cache")})
-            if name == "TensorrtExecutionProvider" else name for name in providers]
+    return [
+        (
+            name,
+            {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(path.parent / ".tensorrt-cache")},
+        )
+        if name == "TensorrtExecutionProvider"
+        else name
+        for name in providers
+    ]
 
 
 def _check_external_data(path: Path) -> None:
@@ -224,7 +246,9 @@ def _check_external_data(path: Path) -> None:
     except GraphError as error:
         raise ModelError(f"{path.parent.name}/{path.name}: {error}") from None
     except Exception as error:  # noqa: BLE001 - a protobuf that does not parse
-        raise ModelError(f"{path.parent.name}/{path.name} is not a model ONNX Runtime can load: {str(error).splitlines()[0][:200]}") from None
+        raise ModelError(
+            f"{path.parent.name}/{path.name} is not a model ONNX Runtime can load: {str(error).splitlines()[0][:200]}"
+        ) from None
 
 
 _inherited_sessions: list[dict] = []
@@ -258,6 +282,7 @@ def clear_sessions() -> None:
 
 
 # --- prediction ----------------------------------------------------------------------
+
 
 @dataclasses.dataclass
 class Prediction:
@@ -311,7 +336,9 @@ class Predictor:
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """An RGB uint8 image of any size -> the model's square input (as in preparation)."""
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 1:
-            raise InferenceInputError(f"image must be RGB uint8 (height, width, 3), got {image.dtype} {image.shape}")
+            raise InferenceInputError(
+                f"image must be RGB uint8 (height, width, 3), got {image.dtype} {image.shape}"
+            )
         return resize_image(image, self.size, self.resize)
 
     def predict(self, image: np.ndarray) -> Prediction:
@@ -323,6 +350,8 @@ class Predictor:
         started = time.perf_counter()
         batch = np.stack([self.prepare(image) for image in images])
         masks = self.run_batch(batch)
-        results = [undo_mask(mask, image.shape[1], image.shape[0], self.resize) for mask, image in zip(masks, images)]
+        results = [
+            undo_mask(mask, image.shape[1], image.shape[0], self.resize) for mask, image in zip(masks, images)
+        ]
         seconds = (time.perf_counter() - started) / len(images)
         return [Prediction(mask, seconds, self.provider) for mask in results]

@@ -32,9 +32,17 @@ def pixel_shares(mask: np.ndarray, label_map: LabelMap) -> list[dict]:
     """Classes present in ``mask`` with pixel count and share of the predicted pixels, largest first."""
     counts = np.bincount(mask.ravel(), minlength=256)[: label_map.num_classes]
     total = int(counts.sum())
-    rows = [{"index": index, "name": label_map.class_names[index], "color": list(label_map.palette[index]),
-             "pixels": int(count), "share": float(count) / total if total else 0.0}
-            for index, count in enumerate(counts) if count]
+    rows = [
+        {
+            "index": index,
+            "name": label_map.class_names[index],
+            "color": list(label_map.palette[index]),
+            "pixels": int(count),
+            "share": float(count) / total if total else 0.0,
+        }
+        for index, count in enumerate(counts)
+        if count
+    ]
     return sorted(rows, key=lambda row: row["pixels"], reverse=True)
 
 
@@ -60,7 +68,9 @@ def category_of(label_map: LabelMap, class_index: int) -> int:
     return int(sources[0]) if sources else int(class_index)
 
 
-def coco_annotations(mask: np.ndarray, label_map: LabelMap, image_id: int = 1, first_id: int = 1) -> list[dict]:
+def coco_annotations(
+    mask: np.ndarray, label_map: LabelMap, image_id: int = 1, first_id: int = 1
+) -> list[dict]:
     """One COCO annotation (compressed RLE) per foreground class present in ``mask``.
 
     Area and bbox come from pycocotools, so they agree with what COCO tools compute.
@@ -71,22 +81,30 @@ def coco_annotations(mask: np.ndarray, label_map: LabelMap, image_id: int = 1, f
             continue
         region = np.asfortranarray((mask == class_index).astype(np.uint8))
         rle = coco_mask.encode(region)
-        annotations.append({
-            "id": first_id + len(annotations),
-            "image_id": image_id,
-            "category_id": category_of(label_map, int(class_index)),
-            "segmentation": {"size": [int(value) for value in rle["size"]], "counts": rle["counts"].decode("ascii")},
-            "area": float(coco_mask.area(rle)),
-            "bbox": [float(value) for value in coco_mask.toBbox(rle)],
-            "iscrowd": 0,
-        })
+        annotations.append(
+            {
+                "id": first_id + len(annotations),
+                "image_id": image_id,
+                "category_id": category_of(label_map, int(class_index)),
+                "segmentation": {
+                    "size": [int(value) for value in rle["size"]],
+                    "counts": rle["counts"].decode("ascii"),
+                },
+                "area": float(coco_mask.area(rle)),
+                "bbox": [float(value) for value in coco_mask.toBbox(rle)],
+                "iscrowd": 0,
+            }
+        )
     return annotations
 
 
 def coco_categories(label_map: LabelMap) -> list[dict]:
     """COCO ``categories`` for the classes of a label map (background left out)."""
-    return [{"id": category_of(label_map, index), "name": name, "supercategory": label_map.name}
-            for index, name in enumerate(label_map.class_names) if index > 0]
+    return [
+        {"id": category_of(label_map, index), "name": name, "supercategory": label_map.name}
+        for index, name in enumerate(label_map.class_names)
+        if index > 0
+    ]
 
 
 def mask_layer_png(mask: np.ndarray, label_map: LabelMap) -> bytes:
@@ -104,7 +122,9 @@ def mask_layer_png(mask: np.ndarray, label_map: LabelMap) -> bytes:
 
 def image_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
     """An RGB uint8 image as JPEG bytes (for display: smaller than PNG for photos)."""
-    encoded, data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    encoded, data = cv2.imencode(
+        ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
     if not encoded:
         raise ValueError("JPEG encoding failed")
     return data.tobytes()

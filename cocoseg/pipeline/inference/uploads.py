@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from cocoseg.pipeline.core.cache import open_cache
-from cocoseg.pipeline.data.images import UploadedImage
 from cocoseg.pipeline.core.workspace import Workspace
+from cocoseg.pipeline.data.images import UploadedImage
 
 EXPIRE_SECONDS = 3600
 CACHE_NAME = "uploads"
@@ -26,8 +26,11 @@ def store_upload(workspace: Workspace, upload: UploadedImage) -> str:
     """Keep a decoded upload; returns its key (unguessable, URL-safe)."""
     key = secrets.token_urlsafe(KEY_BYTES)
     with open_cache(workspace, CACHE_NAME) as cache:
-        cache.set(("upload", key), {"image": upload.image, "name": upload.name, "format": upload.format, "notes": upload.notes},
-                  expire=EXPIRE_SECONDS)
+        cache.set(
+            ("upload", key),
+            {"image": upload.image, "name": upload.name, "format": upload.format, "notes": upload.notes},
+            expire=EXPIRE_SECONDS,
+        )
     return key
 
 
@@ -39,7 +42,9 @@ def load_upload(workspace: Workspace, key) -> UploadedImage | None:
         record = cache.get(("upload", key))
     if record is None:
         return None
-    return UploadedImage(np.asarray(record["image"]), record["name"], record["format"], tuple(record["notes"]))
+    return UploadedImage(
+        np.asarray(record["image"]), record["name"], record["format"], tuple(record["notes"])
+    )
 
 
 def store_result(workspace: Workspace, key: str, model: str, variant: str, mask: np.ndarray) -> None:
@@ -80,8 +85,11 @@ def display_jpeg(workspace: Workspace, key) -> bytes | None:
     if upload is None:
         return None
     width, height = display_size(upload.width, upload.height)
-    picture = upload.image if (width, height) == (upload.width, upload.height) else \
-        cv2.resize(upload.image, (width, height), interpolation=cv2.INTER_AREA)
+    picture = (
+        upload.image
+        if (width, height) == (upload.width, upload.height)
+        else cv2.resize(upload.image, (width, height), interpolation=cv2.INTER_AREA)
+    )
     data = image_jpeg(picture)
     with open_cache(workspace, CACHE_NAME) as cache:
         cache.set(("display", key), data, expire=EXPIRE_SECONDS)
@@ -96,8 +104,8 @@ def persist_upload(workspace: Workspace, key: str, folder: Path) -> Path:
     Raises:
         ValueError: the upload expired (its key is gone).
     """
-    from cocoseg.pipeline.inference.rendering import image_png
     from cocoseg.pipeline.core.workspace import atomic_write_bytes
+    from cocoseg.pipeline.inference.rendering import image_png
 
     upload = load_upload(workspace, key)
     if upload is None:

@@ -10,4 +10,15 @@ facade does not.
 from cocoseg.pipeline.jobs.control import RunStatus, cancel, observe, recent, supervise
 from cocoseg.pipeline.jobs.runner import KINDS, JobOutcome, JobRefused, queue, run_and_watch
 
-__all__ = ["KINDS", "JobOutcome", "JobRefused", "RunStatus", "cancel", "observe", "queue", "recent", "run_and_watch", "supervise"]
+__all__ = [
+    "KINDS",
+    "JobOutcome",
+    "JobRefused",
+    "RunStatus",
+    "cancel",
+    "observe",
+    "queue",
+    "recent",
+    "run_and_watch",
+    "supervise",
+]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from cocoseg.pipeline.core.workspace import Workspace
 
@@ -24,8 +24,8 @@ class JobCancelled(Exception):
 def _user_errors() -> tuple[type[BaseException], ...]:
     from cocoseg.pipeline.inference.evaluate import EvaluationError
     from cocoseg.pipeline.inference.model_store import ModelError
-    from cocoseg.pipeline.prepare.sets import PrepareError
     from cocoseg.pipeline.jobs.registry import RunError
+    from cocoseg.pipeline.prepare.sets import PrepareError
 
     return (EvaluationError, ModelError, PrepareError, RunError, ValueError, OSError)
 
@@ -39,7 +39,11 @@ def export(workspace: Workspace, request: dict, max_bytes: int, progress: Progre
     from cocoseg.pipeline.training.jobs import export_job
 
     outcome = export_job(workspace, request["run"], max_bytes)
-    return {"run": request["run"], "outcome": outcome, "message": get_run(workspace, request["run"]).status().get("export_message", "")}
+    return {
+        "run": request["run"],
+        "outcome": outcome,
+        "message": get_run(workspace, request["run"]).status().get("export_message", ""),
+    }
 
 
 def evaluate(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:
@@ -49,23 +53,42 @@ def evaluate(workspace: Workspace, request: dict, max_bytes: int, progress: Prog
     def images_done(done: int, total: int) -> None:
         progress({"type": "progress", "done": done, "total": total})
 
-    result = evaluate_model(workspace, request["model"], max_bytes, request.get("dataset"), request.get("split") or "val",
-                            progress=images_done)
+    result = evaluate_model(
+        workspace,
+        request["model"],
+        max_bytes,
+        request.get("dataset"),
+        request.get("split") or "val",
+        progress=images_done,
+    )
     where = result["protocol"]
-    return {"model": request["model"], "miou": result["miou"], "dataset": where["dataset"], "split": where["split"],
-            "images": where["images"]}
+    return {
+        "model": request["model"],
+        "miou": result["miou"],
+        "dataset": where["dataset"],
+        "split": where["split"],
+        "images": where["images"],
+    }
 
 
 def preview(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:
     """Augmentations of one image as small JPEG data URLs (TensorFlow: only ever in a job process)."""
-    from cocoseg.pipeline.training.config import AugmentConfig
     from cocoseg.pipeline.prepare.config import config_from_dict
+    from cocoseg.pipeline.training.config import AugmentConfig
     from cocoseg.pipeline.training.preview import preview_thumbnails
 
     config = config_from_dict(request["prepare"])
-    pictures, file_name = preview_thumbnails(workspace, config, request["split"], int(request.get("index") or 0),
-                                             int(request["seed"]), AugmentConfig(**request["augment"]), int(request["count"]),
-                                             int(request["height"]), max_bytes)
+    pictures, file_name = preview_thumbnails(
+        workspace,
+        config,
+        request["split"],
+        int(request.get("index") or 0),
+        int(request["seed"]),
+        AugmentConfig(**request["augment"]),
+        int(request["count"]),
+        int(request["height"]),
+        max_bytes,
+    )
     progress({"type": "progress", "done": len(pictures), "total": len(pictures)})
     urls = ["data:image/jpeg;base64," + base64.b64encode(picture).decode("ascii") for picture in pictures]
     return {"pictures": urls, "file_name": file_name, "split": request["split"], "size": config.size}
@@ -75,7 +98,9 @@ def summary(workspace: Workspace, request: dict, max_bytes: int, progress: Progr
     """Parameters and FLOPs of an architecture choice (builds the model once; cached)."""
     from cocoseg.pipeline.training.jobs import model_summary
 
-    return model_summary(workspace, request["model"], request["options"], int(request["size"]), int(request["classes"]))
+    return model_summary(
+        workspace, request["model"], request["options"], int(request["size"]), int(request["classes"])
+    )
 
 
 def sleep(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:

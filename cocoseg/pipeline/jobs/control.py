@@ -20,8 +20,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from cocoseg.pipeline.jobs.registry import ACTIVE, RunFolder, job_process_alive, kill_job, reconcile
 from cocoseg.pipeline.core.settings import get_settings
+from cocoseg.pipeline.jobs.registry import ACTIVE, RunFolder, job_process_alive, kill_job, reconcile
 
 STALLED_GRACE_SECONDS = 5.0
 RECENT_SECONDS = 15 * 60  # ended jobs stay on the live panels this long
@@ -64,8 +64,10 @@ class RunStatus:
     def stalled_text(self) -> str:
         """What the cards say of a stalled job."""
         age = round(self.heartbeat_age or 0)
-        return (f"stalled: no heartbeat for {age} s while its process (pid {self.pid}) is still there; "
-                "it may be hung in native code or stopped. Cancel ends it.")
+        return (
+            f"stalled: no heartbeat for {age} s while its process (pid {self.pid}) is still there; "
+            "it may be hung in native code or stopped. Cancel ends it."
+        )
 
 
 def observe(entry: RunFolder, now: float | None = None, stall_seconds: float | None = None) -> RunStatus:
@@ -79,7 +81,9 @@ def observe(entry: RunFolder, now: float | None = None, stall_seconds: float | N
     if state == "running" and age is not None and age > limit and job_process_alive(status) is True:
         state = "stalled"
     cancelling = state in (*ACTIVE, "stalled") and entry.cancel_requested()
-    return RunStatus(state, status.get("message", ""), status.get("progress") or {}, age, cancelling, pid, status)
+    return RunStatus(
+        state, status.get("message", ""), status.get("progress") or {}, age, cancelling, pid, status
+    )
 
 
 def cancel(entry: RunFolder, by: str) -> str:
@@ -102,7 +106,9 @@ def cancel(entry: RunFolder, by: str) -> str:
 
 
 def supervise(entry: RunFolder, now: float | None = None) -> str | None:
-    """Mark a dead job ``interrupted``; kill one that ignored its cancel request; returns what changed, if anything."""
+    """Mark a dead job ``interrupted``; kill one that ignored its cancel request; returns what changed, if
+    anything.
+    """
     if entry.status().get("status") not in ACTIVE:
         return None
     changed = reconcile(entry)
@@ -115,21 +121,29 @@ def supervise(entry: RunFolder, now: float | None = None) -> str | None:
     grace = get_settings().cancel_grace_seconds
     if status.state == "stalled":
         grace = min(grace, STALLED_GRACE_SECONDS)
-    reason = ("stalled, so its process was ended" if status.state == "stalled"
-              else "the job did not stop by itself, so its process was ended")
+    reason = (
+        "stalled, so its process was ended"
+        if status.state == "stalled"
+        else "the job did not stop by itself, so its process was ended"
+    )
     if (now or time.time()) - requested > grace and kill_job(entry, reason):
         return "cancelled"
     return None
 
 
 def recent(entries: list[RunFolder], now: float | None = None, limit: int = LIVE_CARDS) -> list[RunFolder]:
-    """Active entries first, then those that ended in the last ``RECENT_SECONDS``, each newest first; at most ``limit``.
+    """Active entries first, then those that ended in the last ``RECENT_SECONDS``, each newest first; at most
+    ``limit``.
 
-    Sorted by the creation stamp in the name (``PREFIX-YYYYMMDD-HHMMSS-XXXX``), not by folder time, which every
-    status write changes.
+    Sorted by the creation stamp in the name (``PREFIX-YYYYMMDD-HHMMSS-XXXX``), not by folder time, which
+    every status write changes.
     """
     now = now or time.time()
     entries = sorted(entries, key=lambda entry: "-".join(entry.name.rsplit("-", 3)[1:]), reverse=True)
     active = [entry for entry in entries if entry.status().get("status") in ACTIVE]
-    ended = [entry for entry in entries if entry not in active and now - float(entry.status().get("heartbeat", 0) or 0) < RECENT_SECONDS]
+    ended = [
+        entry
+        for entry in entries
+        if entry not in active and now - float(entry.status().get("heartbeat", 0) or 0) < RECENT_SECONDS
+    ]
     return (active + ended)[:limit]

@@ -14,7 +14,16 @@ import time
 from cocoseg.pipeline.core.settings import get_settings
 from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json
 from cocoseg.pipeline.jobs.registry import Heartbeat, RunFolder, now_iso, process_identity, take_queued
-from cocoseg.pipeline.jobs.runner import entry_of, JobKind, JobOutcome, kind_of, lock_name, PROGRESS_EVERY_SECONDS, RESULT_FILE, STOP_AT_PROGRESS_VARIABLE
+from cocoseg.pipeline.jobs.runner import (
+    PROGRESS_EVERY_SECONDS,
+    RESULT_FILE,
+    STOP_AT_PROGRESS_VARIABLE,
+    JobKind,
+    JobOutcome,
+    entry_of,
+    kind_of,
+    lock_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +40,12 @@ class _Progress:
     def __call__(self, event: dict) -> None:
         self.steps += 1
         if self.stop_at is not None and self.steps == self.stop_at:
-            logger.warning("%s=%d: stopping this job process (test hook)", STOP_AT_PROGRESS_VARIABLE, self.stop_at)
+            logger.warning(
+                "%s=%d: stopping this job process (test hook)", STOP_AT_PROGRESS_VARIABLE, self.stop_at
+            )
             os.kill(os.getpid(), signal.SIGSTOP)
         if self.throttle:
             time.sleep(self.throttle)
-
 
 
 def run_job(workspace: Workspace, kind: str, name: str, export: bool = False) -> JobOutcome:
@@ -51,7 +61,9 @@ def run_job(workspace: Workspace, kind: str, name: str, export: bool = False) ->
     if kind in ("train", "resume"):
         from cocoseg.pipeline.training.jobs import training_job
 
-        result = training_job(workspace, name, max_bytes, export=export, resume=kind == "resume", on_progress=progress)
+        result = training_job(
+            workspace, name, max_bytes, export=export, resume=kind == "resume", on_progress=progress
+        )
     elif kind == "prepare":
         from cocoseg.pipeline.prepare.jobs import run_prepare_job
 
@@ -65,12 +77,15 @@ def run_job(workspace: Workspace, kind: str, name: str, export: bool = False) ->
     return JobOutcome(name, status.get("status", "unknown"), status.get("message", ""), result)
 
 
-
-def _run_short(workspace: Workspace, entry: RunFolder, kind: JobKind, max_bytes: int, progress: _Progress) -> JobOutcome:
+def _run_short(
+    workspace: Workspace, entry: RunFolder, kind: JobKind, max_bytes: int, progress: _Progress
+) -> JobOutcome:
     """Take a short job's entry, run its body with a heartbeat, and record its result or failure."""
     from cocoseg.pipeline.jobs import bodies
 
-    with take_queued(workspace, entry, lock_name(kind, entry.name), f"job {entry.name}", "running in another process") as go_on:
+    with take_queued(
+        workspace, entry, lock_name(kind, entry.name), f"job {entry.name}", "running in another process"
+    ) as go_on:
         if not go_on:
             return JobOutcome(entry.name, "cancelled", "cancelled before it started")
         entry.set_status("running", message="", started=now_iso(), **process_identity())
@@ -78,7 +93,9 @@ def _run_short(workspace: Workspace, entry: RunFolder, kind: JobKind, max_bytes:
 
         def report(event: dict) -> None:
             if entry.cancel_requested():
-                raise bodies.JobCancelled(f"cancelled after {event.get('done', 0)} of {event.get('total', '?')} steps")
+                raise bodies.JobCancelled(
+                    f"cancelled after {event.get('done', 0)} of {event.get('total', '?')} steps"
+                )
             now = time.monotonic()
             if now - last[0] >= PROGRESS_EVERY_SECONDS or event.get("done") == event.get("total"):
                 last[0] = now
@@ -95,7 +112,10 @@ def _run_short(workspace: Workspace, entry: RunFolder, kind: JobKind, max_bytes:
             entry.set_status("failed", message=str(error)[:600])
             return JobOutcome(entry.name, "failed", str(error))
         except BaseException as error:
-            entry.set_status("failed", message=f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}")
+            entry.set_status(
+                "failed",
+                message=f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}",
+            )
             raise
         atomic_write_json(entry.folder / RESULT_FILE, result)
         entry.set_status("finished", message="")

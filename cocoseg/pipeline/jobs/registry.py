@@ -45,7 +45,9 @@ ACTIVE = ("queued", "running")
 CANCEL_FILE = "cancel.json"
 HEARTBEAT_FILE = "heartbeat"
 HEARTBEAT_SECONDS = 2.0
-OWNER_VARIABLE = "COCOSEG_JOB_OWNER"  # set for the job process by whoever starts it (cocoseg.pipeline.jobs.runner.start)
+OWNER_VARIABLE = (
+    "COCOSEG_JOB_OWNER"  # set for the job process by whoever starts it (cocoseg.pipeline.jobs.runner.start)
+)
 STALE_SECONDS = 30.0  # a job on another host with no heartbeat for this long is gone
 HISTORY_FIELDS = ("epoch", "loss", "val_loss", "val_miou", "learning_rate", "seconds", "images_per_second")
 
@@ -111,7 +113,9 @@ class RunFolder:
         (self.folder / HEARTBEAT_FILE).write_text(str(time.time()), encoding="utf-8")
 
     def last_alive(self, status: dict | None = None) -> float:
-        """The latest sign of life: status.json's heartbeat (``status``, when already read) or the heartbeat file's."""
+        """The latest sign of life: status.json's heartbeat (``status``, when already read) or the heartbeat
+        file's.
+        """
         latest = float((self.status() if status is None else status).get("heartbeat", 0) or 0)
         try:
             latest = max(latest, (self.folder / HEARTBEAT_FILE).stat().st_mtime)
@@ -162,7 +166,10 @@ class RunFolder:
         if not path.is_file():
             return []
         with open(path, newline="", encoding="utf-8") as handle:
-            return [{key: (float(value) if value not in ("", None) else None) for key, value in row.items()} for row in csv.DictReader(handle)]
+            return [
+                {key: (float(value) if value not in ("", None) else None) for key, value in row.items()}
+                for row in csv.DictReader(handle)
+            ]
 
 
 def create_run(workspace: Workspace, config: dict, prefix: str, parent: Path | None = None) -> RunFolder:
@@ -180,12 +187,17 @@ def create_run(workspace: Workspace, config: dict, prefix: str, parent: Path | N
 
 # --- the process behind a job -----------------------------------------------------------
 
+
 def process_identity() -> dict:
     """Who is running this job: host, pid and the pid's start time (pids get reused)."""
     import psutil
 
-    return {"host": socket.gethostname(), "pid": os.getpid(), "pid_started": psutil.Process().create_time(),
-            "owner": os.environ.get(OWNER_VARIABLE, "cli")}
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "pid_started": psutil.Process().create_time(),
+        "owner": os.environ.get(OWNER_VARIABLE, "cli"),
+    }
 
 
 def job_process_alive(status: dict) -> bool | None:
@@ -216,7 +228,9 @@ class Heartbeat:
       with the GIL released) must not look alive for ever.
     """
 
-    def __init__(self, run: RunFolder, seconds: float = HEARTBEAT_SECONDS, progress_timeout: float | None = None) -> None:
+    def __init__(
+        self, run: RunFolder, seconds: float = HEARTBEAT_SECONDS, progress_timeout: float | None = None
+    ) -> None:
         if progress_timeout is None:
             from cocoseg.pipeline.core.settings import get_settings
 
@@ -239,12 +253,18 @@ class Heartbeat:
                     silent = False
                 elif not silent:
                     silent = True
-                    logger.warning("job %s reported no progress for %.0f s; its heartbeat stops", self.run.name, self.progress_timeout)
+                    logger.warning(
+                        "job %s reported no progress for %.0f s; its heartbeat stops",
+                        self.run.name,
+                        self.progress_timeout,
+                    )
             except OSError as error:  # a full disk must not kill the job from this thread
                 logger.warning("heartbeat of %s failed: %s", self.run.name, error)
 
-    def __enter__(self) -> "Heartbeat":
-        self._entered = time.time()  # the start counts as progress: a job with no status write yet is not silent
+    def __enter__(self) -> Heartbeat:
+        self._entered = (
+            time.time()
+        )  # the start counts as progress: a job with no status write yet is not silent
         self.run.beat()
         self._thread.start()
         return self
@@ -268,19 +288,29 @@ def reconcile(run: RunFolder, stale_seconds: float = STALE_SECONDS) -> str | Non
         alive = time.time() - run.last_alive() < stale_seconds
         reason = f"no heartbeat from {status.get('host', 'its host')} for over {stale_seconds:.0f} s"
     else:
-        reason = f"its process (pid {status['pid']}) ended without finishing: killed, crashed or out of memory"
+        reason = (
+            f"its process (pid {status['pid']}) ended without finishing: killed, crashed or out of memory"
+        )
     if alive:
         return None
     resumable = run.last_checkpoint.is_file()
-    hint = "; resume it to continue from the last finished epoch" if resumable else "; nothing was saved yet, start it again"
+    hint = (
+        "; resume it to continue from the last finished epoch"
+        if resumable
+        else "; nothing was saved yet, start it again"
+    )
     run.set_status("interrupted", message=reason + (hint if run.folder.parent.name == "runs" else ""))
     run.append_event({"type": "interrupted", "message": reason})
     logger.warning("job %s interrupted: %s", run.name, reason)
     return "interrupted"
 
 
-def kill_job(run: RunFolder, reason: str = "the job did not stop by itself, so its process was ended") -> bool:
-    """Kill the job's process tree, only if the process is the one the job recorded; ``reason`` goes into its message."""
+def kill_job(
+    run: RunFolder, reason: str = "the job did not stop by itself, so its process was ended"
+) -> bool:
+    """Kill the job's process tree, only if the process is the one the job recorded; ``reason`` goes into its
+    message.
+    """
     import psutil
 
     status = run.status()
@@ -356,8 +386,16 @@ class RunSummary:
 def summarise_run(run: RunFolder) -> RunSummary:
     config, status, state = run.config() or {}, run.status(), run.state()
     return RunSummary(
-        run.name, status.get("status", "unknown"), run.folder, config.get("model", ""), state.get("epoch", 0),
-        config.get("epochs", 0), state.get("best_miou"), status.get("device", ""), status.get("created", ""), status.get("message", ""),
+        run.name,
+        status.get("status", "unknown"),
+        run.folder,
+        config.get("model", ""),
+        state.get("epoch", 0),
+        config.get("epochs", 0),
+        state.get("best_miou"),
+        status.get("device", ""),
+        status.get("created", ""),
+        status.get("message", ""),
     )
 
 
@@ -386,7 +424,9 @@ def delete_run(workspace: Workspace, name: str) -> None:
     """Delete a run folder; refused while the run is active."""
     run = get_run(workspace, name)
     reconcile(run)
-    if run.status().get("status") == "running" or (run.status().get("status") == "queued" and run.status().get("pid")):
+    if run.status().get("status") == "running" or (
+        run.status().get("status") == "queued" and run.status().get("pid")
+    ):
         raise RunError(f"run {name} is {run.status()['status']}; cancel it before deleting")
     shutil.rmtree(run.folder)
     logger.info("deleted run %s", name)

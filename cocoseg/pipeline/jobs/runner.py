@@ -33,13 +33,19 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
+from cocoseg.pipeline.core.workspace import Workspace, check_name, read_json
 from cocoseg.pipeline.jobs import control
-from cocoseg.pipeline.jobs.registry import (ACTIVE, OWNER_VARIABLE, Heartbeat, RunError, RunFolder, create_run, get_run, now_iso, process_identity,
-                           reconcile, take_queued)
-from cocoseg.pipeline.core.settings import get_settings
-from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, check_name, read_json
+from cocoseg.pipeline.jobs.registry import (
+    ACTIVE,
+    OWNER_VARIABLE,
+    RunError,
+    RunFolder,
+    create_run,
+    get_run,
+    reconcile,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -71,11 +77,20 @@ class JobKind:
     attached: bool = False
 
 
-KINDS = {kind.name: kind for kind in (
-    JobKind("train", in_runs=True), JobKind("resume", in_runs=True), JobKind("prepare"), JobKind("export"),
-    JobKind("evaluate"), JobKind("preview", attached=True), JobKind("summary", attached=True),
-    JobKind("sleep", attached=True), JobKind("linger"),  # test-only (COCOSEG_TEST_JOBS=1): an attached and a detached job
-)}
+KINDS = {
+    kind.name: kind
+    for kind in (
+        JobKind("train", in_runs=True),
+        JobKind("resume", in_runs=True),
+        JobKind("prepare"),
+        JobKind("export"),
+        JobKind("evaluate"),
+        JobKind("preview", attached=True),
+        JobKind("summary", attached=True),
+        JobKind("sleep", attached=True),
+        JobKind("linger"),  # test-only (COCOSEG_TEST_JOBS=1): an attached and a detached job
+    )
+}
 TEST_KINDS = ("sleep", "linger")
 SHORT_KINDS = ("export", "evaluate", "preview", "summary", *TEST_KINDS)  # wrapped by ``_run_short``
 
@@ -110,7 +125,9 @@ class JobRefused(RunError):
 
 def kind_of(name: str) -> JobKind:
     if name not in KINDS or (name in TEST_KINDS and os.environ.get(TEST_JOBS_VARIABLE) != "1"):
-        raise JobRefused(f"unknown job kind {name!r}; known: {', '.join(kind for kind in KINDS if kind not in TEST_KINDS)}")
+        raise JobRefused(
+            f"unknown job kind {name!r}; known: {', '.join(kind for kind in KINDS if kind not in TEST_KINDS)}"
+        )
     return KINDS[name]
 
 
@@ -141,13 +158,27 @@ def command(kind: str, name: str, export: bool = False) -> list[str]:
 
 # --- the side that starts and watches ------------------------------------------------------
 
+
 def start(workspace: Workspace, kind: str, name: str, owner: str, export: bool = False) -> subprocess.Popen:
-    """Start the job process (a new interpreter, never a fork of this one); its output goes to the entry's ``job.log``."""
+    """Start the job process (a new interpreter, never a fork of this one); its output goes to the entry's
+    ``job.log``.
+    """
     entry = entry_of(workspace, kind_of(kind), name)
-    environment = {**os.environ, "COCOSEG_HOME": str(workspace.root), OWNER_VARIABLE: owner, "PYTHONUNBUFFERED": "1"}
+    environment = {
+        **os.environ,
+        "COCOSEG_HOME": str(workspace.root),
+        OWNER_VARIABLE: owner,
+        "PYTHONUNBUFFERED": "1",
+    }
     with open(entry.folder / LOG_FILE, "ab") as log:
-        return subprocess.Popen(command(kind, name, export), env=environment, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, close_fds=True)
+        return subprocess.Popen(
+            command(kind, name, export),
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            close_fds=True,
+        )
 
 
 def _log_tail(entry: RunFolder, lines: int = 3) -> str:
@@ -168,7 +199,9 @@ def _refusal(entry: RunFolder) -> str:
 
 
 def _unclaimed(workspace: Workspace, kind: JobKind, entry: RunFolder) -> bool:
-    """Whether a still-queued entry is free: no process holds its lock (so a refused start may mark it failed)."""
+    """Whether a still-queued entry is free: no process holds its lock (so a refused start may mark it
+    failed).
+    """
     import filelock
 
     if entry.status().get("status") != "queued" or entry.status().get("pid") is not None:
@@ -185,8 +218,14 @@ def lock_name(kind: JobKind, name: str) -> str:
     return f"run-{name}" if kind.in_runs else f"job-{name}"
 
 
-def watch(workspace: Workspace, kind: JobKind, entry: RunFolder, process: subprocess.Popen,
-          on_progress: ProgressCallback | None = None, poll_seconds: float = WATCH_SECONDS) -> JobOutcome:
+def watch(
+    workspace: Workspace,
+    kind: JobKind,
+    entry: RunFolder,
+    process: subprocess.Popen,
+    on_progress: ProgressCallback | None = None,
+    poll_seconds: float = WATCH_SECONDS,
+) -> JobOutcome:
     """Relay progress and supervise until the job process ends; then read the outcome from the registry."""
     last_progress = None
     while True:
@@ -202,8 +241,14 @@ def watch(workspace: Workspace, kind: JobKind, entry: RunFolder, process: subpro
         control.supervise(entry)
         time.sleep(poll_seconds)
     status = entry.status()
-    if exit_code == EXIT_REFUSED and status.get("pid") != process.pid and not _unclaimed(workspace, kind, entry):
-        return JobOutcome(entry.name, "refused", _refusal(entry), exit_code=exit_code)  # another process has it
+    if (
+        exit_code == EXIT_REFUSED
+        and status.get("pid") != process.pid
+        and not _unclaimed(workspace, kind, entry)
+    ):
+        return JobOutcome(
+            entry.name, "refused", _refusal(entry), exit_code=exit_code
+        )  # another process has it
     if status.get("status") in ACTIVE and status.get("pid") == process.pid:
         reconcile(entry)  # it took the entry, then died: interrupted (with a resume hint for a run)
     elif status.get("status") in ACTIVE and status.get("pid") is None:
@@ -213,11 +258,20 @@ def watch(workspace: Workspace, kind: JobKind, entry: RunFolder, process: subpro
         entry.append_event({"type": "failed", "message": message})
     status = entry.status()
     result = read_json(entry.folder / RESULT_FILE, default={}) if status.get("status") == "finished" else {}
-    return JobOutcome(entry.name, status.get("status", "unknown"), status.get("message", ""), result or {}, exit_code)
+    return JobOutcome(
+        entry.name, status.get("status", "unknown"), status.get("message", ""), result or {}, exit_code
+    )
 
 
-def run_and_watch(workspace: Workspace, kind: str, name: str, owner: str, on_progress: ProgressCallback | None = None,
-                  export: bool = False, end_on_sigterm: bool = False) -> JobOutcome:
+def run_and_watch(
+    workspace: Workspace,
+    kind: str,
+    name: str,
+    owner: str,
+    on_progress: ProgressCallback | None = None,
+    export: bool = False,
+    end_on_sigterm: bool = False,
+) -> JobOutcome:
     """Start the job in a new interpreter and watch it to the end.
 
     ``end_on_sigterm``: when this watcher is terminated (Dash ends a background callback
@@ -248,7 +302,11 @@ def _raise_exit(_signal, _frame):
 # --- the side inside the job process -------------------------------------------------------
 
 
-def prune(workspace: Workspace, kinds: tuple[str, ...] = ("preview", "summary", *TEST_KINDS), older_than: float = 3600.0) -> int:
+def prune(
+    workspace: Workspace,
+    kinds: tuple[str, ...] = ("preview", "summary", *TEST_KINDS),
+    older_than: float = 3600.0,
+) -> int:
     """Delete ended entries of throw-away kinds older than ``older_than`` seconds; returns how many."""
     import shutil
 

@@ -11,9 +11,7 @@ from cocoseg.pipeline.data.geometry import RESIZE_MODES
 from cocoseg.pipeline.data.labels import PRESETS
 from cocoseg.pipeline.prepare.sampling import SamplingConfig
 
-
 ENCODINGS = ("jpeg", "png")
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +58,9 @@ class PrepareConfig:
         if not self.splits or len(set(self.splits)) != len(self.splits):
             raise ConfigError("splits", "give one or more distinct split names")
         if self.labels is not None and self.labels not in PRESETS:
-            raise ConfigError("labels", f"unknown label map preset {self.labels!r}; choose one of {', '.join(PRESETS)}")
+            raise ConfigError(
+                "labels", f"unknown label map preset {self.labels!r}; choose one of {', '.join(PRESETS)}"
+            )
         if self.labels == "custom" and not self.classes:
             raise ConfigError("classes", "the custom label map needs category names")
         if self.classes and self.labels != "custom":
@@ -97,7 +97,6 @@ def config_to_dict(config: PrepareConfig) -> dict:
     payload = dataclasses.asdict(config)
     payload["splits"], payload["classes"] = list(config.splits), list(config.classes)
     return payload
-
 
 
 def config_from_dict(payload: dict) -> PrepareConfig:

@@ -21,10 +21,11 @@ def create_prepare_job(workspace: Workspace, config: PrepareConfig, max_bytes: i
     planned = plan(workspace, config, max_bytes)
     workspace.jobs_dir.mkdir(parents=True, exist_ok=True)
     images = sum(len(split.tasks) for split in planned.splits)
-    job = create_run(workspace, {"kind": "prepare", **config_to_dict(config)}, "prepare", parent=workspace.jobs_dir)
+    job = create_run(
+        workspace, {"kind": "prepare", **config_to_dict(config)}, "prepare", parent=workspace.jobs_dir
+    )
     job.set_status("queued", target=planned.folder.name, images=images)
     return job
-
 
 
 def get_prepare_job(workspace: Workspace, name: str) -> RunFolder:
@@ -35,10 +36,16 @@ def get_prepare_job(workspace: Workspace, name: str) -> RunFolder:
     return RunFolder(folder)
 
 
-
 def list_prepare_jobs(workspace: Workspace) -> list[RunFolder]:
     """Preparation jobs, newest first."""
     if not workspace.jobs_dir.is_dir():
         return []
-    folders = [folder for folder in workspace.jobs_dir.iterdir() if folder.name.startswith("prepare-") and (folder / "config.json").is_file()]
-    return [RunFolder(folder) for folder in sorted(folders, key=lambda folder: folder.stat().st_mtime, reverse=True)]
+    folders = [
+        folder
+        for folder in workspace.jobs_dir.iterdir()
+        if folder.name.startswith("prepare-") and (folder / "config.json").is_file()
+    ]
+    return [
+        RunFolder(folder)
+        for folder in sorted(folders, key=lambda folder: folder.stat().st_mtime, reverse=True)
+    ]

@@ -64,7 +64,16 @@ def _encode_image(image: np.ndarray, encoding: str, quality: int) -> bytes:
         ok, data = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 3])
     else:
         # 4:4:4: chroma subsampling costs visible colour accuracy at 128-256 px
-        ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444])
+        ok, data = cv2.imencode(
+            ".jpg",
+            bgr,
+            [
+                cv2.IMWRITE_JPEG_QUALITY,
+                quality,
+                cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+                cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444,
+            ],
+        )
     if not ok:
         raise ValueError("image encoding failed")
     return data.tobytes()
@@ -87,23 +96,29 @@ def build_example(task: ExampleTask) -> ExampleResult:
     """
     image_id, file_name = task.image["id"], task.image["file_name"]
     if task.min_labelled_area > 0 and kept_area(task.annotations, task.label_map) <= task.min_labelled_area:
-        return ExampleResult(image_id, file_name, "labelled-area", f"kept annotations cover <= {task.min_labelled_area:g} px")
+        return ExampleResult(
+            image_id, file_name, "labelled-area", f"kept annotations cover <= {task.min_labelled_area:g} px"
+        )
     try:
         pixels = read_rgb(task.path)
     except ImageError as error:
         return ExampleResult(image_id, file_name, "unreadable-image", str(error))
     height, width = task.image["height"], task.image["width"]
     if pixels.shape[:2] != (height, width):
-        return ExampleResult(image_id, file_name, "image-size-mismatch", f"file is {pixels.shape[1]}x{pixels.shape[0]}, annotations say {width}x{height}")
+        return ExampleResult(
+            image_id,
+            file_name,
+            "image-size-mismatch",
+            f"file is {pixels.shape[1]}x{pixels.shape[0]}, annotations say {width}x{height}",
+        )
     mask = resize_mask(semantic_mask(task.annotations, height, width, task.label_map), task.size, task.resize)
     counts = np.bincount(mask.ravel(), minlength=256)
     classes = tuple(int(value) for value in np.flatnonzero(counts) if 0 < value < IGNORE_INDEX)
     return ExampleResult(
-        image_id, file_name,
+        image_id,
+        file_name,
         image_bytes=_encode_image(resize_image(pixels, task.size, task.resize), task.encoding, task.quality),
         mask_bytes=encode_mask(mask),
         classes=classes,
         pixel_counts=tuple(int(count) for count in counts),
     )
-
-

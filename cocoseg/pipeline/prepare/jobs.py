@@ -2,27 +2,30 @@
 
 ``prepare.entries.create_prepare_job`` validates the settings and records the job
 ``queued`` (the web process does this, so errors appear beside the form before anything
-starts); ``run_prepare_job`` is the job body, run in the job process: it takes the job's lock, records its process,
-relays progress into the entry and stops when a cancel is requested. The entry uses
+starts); ``run_prepare_job`` is the job body, run in the job process: it takes the job's lock,
+records its process, relays progress into the entry and stops when a cancel is requested. The entry uses
 the same folder shape as training runs (``cocoseg.pipeline.jobs.registry``), so the pages, recovery and
 cancel treat both alike.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from cocoseg.pipeline.prepare.sets import PrepareCancelled, PreparedSet, PrepareError
-from cocoseg.pipeline.prepare.config import PrepareConfig, config_from_dict
+from cocoseg.pipeline.core.workspace import Workspace
+from cocoseg.pipeline.jobs.registry import (
+    Heartbeat,
+    RunFolder,
+    now_iso,
+    process_identity,
+    take_queued,
+)
+from cocoseg.pipeline.prepare.config import config_from_dict
 from cocoseg.pipeline.prepare.entries import get_prepare_job
-from cocoseg.pipeline.prepare.plan import plan
+from cocoseg.pipeline.prepare.sets import PrepareCancelled, PreparedSet, PrepareError
 from cocoseg.pipeline.prepare.writer import prepare
-from cocoseg.pipeline.jobs.registry import Heartbeat, RunError, RunFolder, create_run, now_iso, process_identity, take_queued
-from cocoseg.pipeline.prepare.sampling import SamplingConfig
-from cocoseg.pipeline.core.workspace import Workspace, check_name
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +33,13 @@ PROGRESS_EVERY_SECONDS = 0.5
 ProgressCallback = Callable[[dict], None]
 
 
-def run_prepare_job(workspace: Workspace, name: str, max_bytes: int, on_progress: ProgressCallback | None = None,
-                    should_stop: Callable[[], bool] | None = None) -> PreparedSet | None:
+def run_prepare_job(
+    workspace: Workspace,
+    name: str,
+    max_bytes: int,
+    on_progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> PreparedSet | None:
     """The job body: prepare what the queued job asks for, recording everything in its entry.
 
     Returns the prepared set, or None when cancelled.
@@ -42,13 +50,17 @@ def run_prepare_job(workspace: Workspace, name: str, max_bytes: int, on_progress
     """
     job = get_prepare_job(workspace, name)
     asked = should_stop or (lambda: False)
-    with take_queued(workspace, job, f"job-{name}", f"preparation job {name}", "running in another process") as go_on:
+    with take_queued(
+        workspace, job, f"job-{name}", f"preparation job {name}", "running in another process"
+    ) as go_on:
         if not go_on:
             return None
         return _run(workspace, job, max_bytes, on_progress, lambda: job.cancel_requested() or asked())
 
 
-def _run(workspace: Workspace, job: RunFolder, max_bytes: int, on_progress: ProgressCallback | None, should_stop) -> PreparedSet | None:
+def _run(
+    workspace: Workspace, job: RunFolder, max_bytes: int, on_progress: ProgressCallback | None, should_stop
+) -> PreparedSet | None:
     config = config_from_dict(job.config())
     job.set_status("running", message="", started=now_iso(), **process_identity())
     started = time.perf_counter()
@@ -60,8 +72,13 @@ def _run(workspace: Workspace, job: RunFolder, max_bytes: int, on_progress: Prog
             return
         last[0] = now
         rate = done / max(now - started, 1e-9)
-        event = {"type": "progress", "done": done, "total": total, "images_per_second": rate,
-                 "eta_seconds": (total - done) / rate if rate > 0 else None}
+        event = {
+            "type": "progress",
+            "done": done,
+            "total": total,
+            "images_per_second": rate,
+            "eta_seconds": (total - done) / rate if rate > 0 else None,
+        }
         job.heartbeat(progress=event)
         if on_progress:
             on_progress(event)
@@ -74,14 +91,25 @@ def _run(workspace: Workspace, job: RunFolder, max_bytes: int, on_progress: Prog
         job.append_event({"type": "cancelled"})
         return None
     except (PrepareError, ValueError, OSError) as error:
-        message = str(error) if isinstance(error, (PrepareError, ValueError)) else f"{type(error).__name__}: {error}"
+        message = (
+            str(error)
+            if isinstance(error, (PrepareError, ValueError))
+            else f"{type(error).__name__}: {error}"
+        )
         job.set_status("failed", message=message)
         job.append_event({"type": "failed", "message": message})
         raise
     except BaseException as error:
-        job.set_status("failed", message=f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}")
+        job.set_status(
+            "failed",
+            message=f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}",
+        )
         raise
-    note = "already prepared with these settings; reused" if prepared.reused else f"prepared in {time.perf_counter() - started:.1f} s"
+    note = (
+        "already prepared with these settings; reused"
+        if prepared.reused
+        else f"prepared in {time.perf_counter() - started:.1f} s"
+    )
     job.set_status("finished", message=note, prepared=prepared.name)
     job.append_event({"type": "finished", "prepared": prepared.name})
     return prepared

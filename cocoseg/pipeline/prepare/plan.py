@@ -23,9 +23,7 @@ from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.examples import ExampleTask
 from cocoseg.pipeline.prepare.sampling import SamplingConfig, sampling_summary
 
-
 FORMAT_VERSION = 1
-
 
 
 @dataclasses.dataclass
@@ -34,7 +32,6 @@ class SplitPlan:
     dataset: CocoDataset
     tasks: list[ExampleTask]
     annotations_sha256: str
-
 
 
 @dataclasses.dataclass
@@ -48,7 +45,6 @@ class Plan:
     folder: Path
 
 
-
 def _label_map(config: PrepareConfig, categories: list[dict]) -> LabelMap:
     try:
         if config.labels is None:
@@ -58,12 +54,10 @@ def _label_map(config: PrepareConfig, categories: list[dict]) -> LabelMap:
         raise ConfigError("classes" if config.labels == "custom" else "labels", str(error)) from None
 
 
-
 def _area_filter(config: PrepareConfig, label_map: LabelMap, split: str) -> float:
     if not split.startswith("train"):
         return 0.0
     return label_map.min_train_area if config.min_labelled_area is None else config.min_labelled_area
-
 
 
 def plan(workspace: Workspace, config: PrepareConfig, max_bytes: int) -> Plan:
@@ -76,24 +70,44 @@ def plan(workspace: Workspace, config: PrepareConfig, max_bytes: int) -> Plan:
     entry = get_dataset(workspace, config.dataset)
     for split in config.splits:
         if split not in entry.splits:
-            raise ConfigError("splits", f"dataset {entry.name!r} has no split {split!r}; it has {', '.join(entry.splits)}")
-    loaded = [(split, cached_split(workspace, entry.name, split, max_bytes)) for split in config.splits]  # forms re-plan often
+            raise ConfigError(
+                "splits", f"dataset {entry.name!r} has no split {split!r}; it has {', '.join(entry.splits)}"
+            )
+    loaded = [
+        (split, cached_split(workspace, entry.name, split, max_bytes)) for split in config.splits
+    ]  # forms re-plan often
     label_map = _label_map(config, loaded[0][1].categories)
     splits = []
     for split, dataset in loaded:
         minimum = _area_filter(config, label_map, split)
         tasks = [
-            ExampleTask(image, dataset.annotations_by_image[image["id"]], dataset.image_path(image), label_map,
-                        config.size, config.resize, config.encoding, config.quality, minimum)
+            ExampleTask(
+                image,
+                dataset.annotations_by_image[image["id"]],
+                dataset.image_path(image),
+                label_map,
+                config.size,
+                config.resize,
+                config.encoding,
+                config.quality,
+                minimum,
+            )
             for image in dataset.images
         ]
-        splits.append(SplitPlan(split, dataset, tasks, file_sha256(workspace, entry.split(split).annotations)))
-    identity = json.dumps({"format": FORMAT_VERSION, "config": config.output_fields(),
-                           "sources": {item.name: item.annotations_sha256 for item in splits}}, sort_keys=True)
+        splits.append(
+            SplitPlan(split, dataset, tasks, file_sha256(workspace, entry.split(split).annotations))
+        )
+    identity = json.dumps(
+        {
+            "format": FORMAT_VERSION,
+            "config": config.output_fields(),
+            "sources": {item.name: item.annotations_sha256 for item in splits},
+        },
+        sort_keys=True,
+    )
     set_id = hashlib.sha256(identity.encode()).hexdigest()[:12]
     folder = workspace.prepared_dir / f"{config.dataset}-{label_map.name}-{config.size}-{set_id}"
     return Plan(config, label_map, splits, set_id, folder)
-
 
 
 def dry_run(workspace: Workspace, config: PrepareConfig, max_bytes: int) -> dict:
@@ -105,10 +119,21 @@ def dry_run(workspace: Workspace, config: PrepareConfig, max_bytes: int) -> dict
     """
     plan_ = plan(workspace, config, max_bytes)
     label_map = plan_.label_map
-    result = {"folder": str(plan_.folder), "exists": (plan_.folder / "manifest.json").is_file(),
-              "label_map": label_map.to_dict(), "splits": {}}
+    result = {
+        "folder": str(plan_.folder),
+        "exists": (plan_.folder / "manifest.json").is_file(),
+        "label_map": label_map.to_dict(),
+        "splits": {},
+    }
     for split in plan_.splits:
-        kept = [task for task in split.tasks if not (task.min_labelled_area > 0 and kept_area(task.annotations, label_map) <= task.min_labelled_area)]
+        kept = [
+            task
+            for task in split.tasks
+            if not (
+                task.min_labelled_area > 0
+                and kept_area(task.annotations, label_map) <= task.min_labelled_area
+            )
+        ]
         image_classes, image_pixels = [], np.zeros((len(kept), label_map.num_classes))
         for row, task in enumerate(kept):
             present = set()
@@ -118,9 +143,17 @@ def dry_run(workspace: Workspace, config: PrepareConfig, max_bytes: int) -> dict
                     present.add(class_index)
                     image_pixels[row, class_index] += annotation.get("area", 0.0)
             image_classes.append(tuple(sorted(present)))
-        summary = {"images": len(kept), "filtered_by_area": len(split.tasks) - len(kept),
-                   "left_out_by_validation": split.dataset.report.totals.get("images", 0) - len(split.dataset.images)}
-        summary["distribution"] = sampling_summary(image_classes, image_pixels, label_map.num_classes,
-                                                   config.sampling if split.name.startswith("train") else SamplingConfig())
+        summary = {
+            "images": len(kept),
+            "filtered_by_area": len(split.tasks) - len(kept),
+            "left_out_by_validation": split.dataset.report.totals.get("images", 0)
+            - len(split.dataset.images),
+        }
+        summary["distribution"] = sampling_summary(
+            image_classes,
+            image_pixels,
+            label_map.num_classes,
+            config.sampling if split.name.startswith("train") else SamplingConfig(),
+        )
         result["splits"][split.name] = summary
     return result

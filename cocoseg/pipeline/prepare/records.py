@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from cocoseg.pipeline.prepare.examples import ExampleResult, FEATURE_CLASSES, FEATURE_FILE_NAME, FEATURE_FORMAT, FEATURE_ID, FEATURE_IMAGE, FEATURE_MASK, FEATURE_SOURCE_HEIGHT, FEATURE_SOURCE_WIDTH
+from cocoseg.pipeline.prepare.examples import (
+    FEATURE_CLASSES,
+    FEATURE_FILE_NAME,
+    FEATURE_FORMAT,
+    FEATURE_ID,
+    FEATURE_IMAGE,
+    FEATURE_MASK,
+    FEATURE_SOURCE_HEIGHT,
+    FEATURE_SOURCE_WIDTH,
+    ExampleResult,
+)
 
 
 def to_tf_example(result: ExampleResult, encoding: str, source_height: int, source_width: int) -> bytes:
@@ -28,7 +38,6 @@ def to_tf_example(result: ExampleResult, encoding: str, source_height: int, sour
         FEATURE_CLASSES: as_ints(result.classes),
     }
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
-
 
 
 def feature_spec():

@@ -11,7 +11,7 @@ ignore (255) are not classes for this purpose.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -39,7 +39,9 @@ class SamplingConfig:
             raise ValueError(f"threshold: must be in (0, 1], got {self.threshold}")
 
 
-def class_repeat_factors(class_images: Sequence[int], total_images: int, config: SamplingConfig) -> np.ndarray:
+def class_repeat_factors(
+    class_images: Sequence[int], total_images: int, config: SamplingConfig
+) -> np.ndarray:
     """r(c) per class index (1.0 for background, absent classes and ``none``)."""
     counts = np.asarray(class_images, dtype=np.float64)
     factors = np.ones_like(counts)
@@ -54,7 +56,9 @@ def class_repeat_factors(class_images: Sequence[int], total_images: int, config:
 
 def image_repeat_factors(image_classes: Sequence[Sequence[int]], class_factors: np.ndarray) -> np.ndarray:
     """r(image) = max of its classes' factors, 1 for images without classes."""
-    return np.array([max((class_factors[c] for c in classes), default=1.0) for classes in image_classes], dtype=np.float64)
+    return np.array(
+        [max((class_factors[c] for c in classes), default=1.0) for classes in image_classes], dtype=np.float64
+    )
 
 
 def distribution_after(
@@ -74,11 +78,17 @@ def distribution_after(
     for classes, factor in zip(image_classes, repeat):
         for class_index in classes:
             images[class_index] += factor
-    pixels = (np.asarray(image_pixels, dtype=np.float64) * repeat[:, None]).sum(axis=0) if len(repeat) else np.zeros(num_classes)
+    pixels = (
+        (np.asarray(image_pixels, dtype=np.float64) * repeat[:, None]).sum(axis=0)
+        if len(repeat)
+        else np.zeros(num_classes)
+    )
     return {"images": images.tolist(), "pixels": pixels.tolist(), "epoch_images": float(repeat.sum())}
 
 
-def sampling_summary(image_classes: Sequence[Sequence[int]], image_pixels: np.ndarray, num_classes: int, config: SamplingConfig) -> dict:
+def sampling_summary(
+    image_classes: Sequence[Sequence[int]], image_pixels: np.ndarray, num_classes: int, config: SamplingConfig
+) -> dict:
     """Class distribution before and after sampling, for manifests and dry runs."""
     total = len(image_classes)
     class_images = np.zeros(num_classes, dtype=np.int64)

@@ -14,10 +14,8 @@ class PrepareError(ValueError):
     """Preparation cannot start or did not finish; the message says what to do."""
 
 
-
 class PrepareCancelled(PrepareError):
     """``should_stop`` asked preparation to stop; nothing was published."""
-
 
 
 @dataclasses.dataclass
@@ -40,15 +38,16 @@ class PreparedSet:
         return label_map_from_dict(self.manifest["label_map"])
 
 
-
 def list_prepared(workspace: Workspace) -> list[PreparedSet]:
     """Finished sets (folders with a manifest), newest first; partial folders are ignored."""
     if not workspace.prepared_dir.is_dir():
         return []
-    sets = [PreparedSet(folder) for folder in workspace.prepared_dir.iterdir()
-            if folder.is_dir() and not folder.name.startswith(".") and (folder / "manifest.json").is_file()]
+    sets = [
+        PreparedSet(folder)
+        for folder in workspace.prepared_dir.iterdir()
+        if folder.is_dir() and not folder.name.startswith(".") and (folder / "manifest.json").is_file()
+    ]
     return sorted(sets, key=lambda item: (item.folder / "manifest.json").stat().st_mtime, reverse=True)
-
 
 
 def find_prepared(workspace: Workspace, name: str) -> PreparedSet:

@@ -41,7 +41,7 @@ class ShardedWriter:
         for writer in self._writers:
             writer.close()
 
-    def __enter__(self) -> "ShardedWriter":
+    def __enter__(self) -> ShardedWriter:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -62,6 +62,8 @@ def list_shards(folder: Path, prefix: str) -> list[Path]:
     if not shards:
         raise FileNotFoundError(f"no {prefix} shards in {folder}")
     count = shards[0][1]
-    if sorted(index for index, _count, _path in shards) != list(range(count)) or any(c != count for _i, c, _p in shards):
+    if sorted(index for index, _count, _path in shards) != list(range(count)) or any(
+        c != count for _i, c, _p in shards
+    ):
         raise FileNotFoundError(f"incomplete {prefix} shard set in {folder}: expected {count} shards")
     return [path for _index, _count, path in shards]

@@ -12,44 +12,41 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import functools
-import hashlib
-import json
 import logging
 import os
 import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from cocoseg.pipeline.core.cache import file_sha256
-from cocoseg.pipeline.data.coco import CocoDataset
-from cocoseg.pipeline.prepare.examples import build_example, ExampleResult, ExampleTask
-from cocoseg.pipeline.prepare.records import to_tf_example
-from cocoseg.pipeline.data.registry import cached_split, get_dataset
-from cocoseg.pipeline.data.geometry import RESIZE_MODES
-from cocoseg.pipeline.data.labels import IGNORE_INDEX, PRESETS, LabelMap, LabelMapError, build_label_map, default_label_map, label_map_from_dict
-from cocoseg.pipeline.data.masks import kept_area
-from cocoseg.pipeline.prepare.sampling import SamplingConfig, sampling_summary
-from cocoseg.pipeline.prepare.tfrecord import ShardedWriter
+from cocoseg.pipeline.core.workspace import (
+    Workspace,
+    atomic_write_json,
+)
+from cocoseg.pipeline.data.labels import (
+    IGNORE_INDEX,
+)
+from cocoseg.pipeline.data.registry import get_dataset
 from cocoseg.pipeline.prepare.config import PrepareConfig
+from cocoseg.pipeline.prepare.examples import ExampleResult, build_example
 from cocoseg.pipeline.prepare.plan import FORMAT_VERSION, Plan, SplitPlan, plan
+from cocoseg.pipeline.prepare.records import to_tf_example
+from cocoseg.pipeline.prepare.sampling import sampling_summary
 from cocoseg.pipeline.prepare.sets import PrepareCancelled, PreparedSet, PrepareError
-from cocoseg.pipeline.core.workspace import UnsafePathError, Workspace, atomic_write_json, check_name, read_json
+from cocoseg.pipeline.prepare.tfrecord import ShardedWriter
 
 logger = logging.getLogger(__name__)
 
 SKIPPED_EXAMPLES_KEPT = 50
 ProgressCallback = Callable[[int, int], None]
 StopCallback = Callable[[], bool]
-
 
 
 @dataclasses.dataclass
@@ -89,10 +86,16 @@ def _split_summary(plan_: Plan, split: SplitPlan, tally: _SplitTally, shards: li
         "shards": [path.name for path in shards],
         "source_images": split.dataset.report.totals.get("images", len(split.tasks)),
         "left_out_by_validation": split.dataset.report.totals.get("images", 0) - len(split.dataset.images),
-        "validation": {"errors": split.dataset.report.errors, "warnings": split.dataset.report.warnings,
-                       "checks": {code: count for code, count in split.dataset.report.counts.items()}},
+        "validation": {
+            "errors": split.dataset.report.errors,
+            "warnings": split.dataset.report.warnings,
+            "checks": {code: count for code, count in split.dataset.report.counts.items()},
+        },
         "skipped": reasons,
-        "skipped_examples": [{"file_name": r.file_name, "reason": r.skipped, "detail": r.detail} for r in tally.skipped[:SKIPPED_EXAMPLES_KEPT]],
+        "skipped_examples": [
+            {"file_name": r.file_name, "reason": r.skipped, "detail": r.detail}
+            for r in tally.skipped[:SKIPPED_EXAMPLES_KEPT]
+        ],
         "class_images": class_images.tolist(),
         "class_pixels": pixels.sum(axis=0).tolist(),
         "ignore_pixels": tally.ignored,
@@ -103,8 +106,16 @@ def _split_summary(plan_: Plan, split: SplitPlan, tally: _SplitTally, shards: li
     return summary
 
 
-def write_split(pool, plan_: Plan, split: SplitPlan, folder: Path, progress: ProgressCallback | None, done: int, total: int,
-                should_stop: StopCallback | None = None) -> dict:
+def write_split(
+    pool,
+    plan_: Plan,
+    split: SplitPlan,
+    folder: Path,
+    progress: ProgressCallback | None,
+    done: int,
+    total: int,
+    should_stop: StopCallback | None = None,
+) -> dict:
     """Build every task of a split (in ``pool``, or here when it is None), write its shards
     into ``folder`` and return the split's manifest section.
 
@@ -113,12 +124,16 @@ def write_split(pool, plan_: Plan, split: SplitPlan, folder: Path, progress: Pro
     """
     tally = _SplitTally(plan_.label_map.num_classes, len(split.tasks))
     with ShardedWriter(folder, split.name, plan_.config.shards) as writer:
-        results = pool.map(build_example, split.tasks, chunksize=4) if pool else map(build_example, split.tasks)
+        results = (
+            pool.map(build_example, split.tasks, chunksize=4) if pool else map(build_example, split.tasks)
+        )
         for task, result in zip(split.tasks, results):
             if result.skipped:
                 tally.skipped.append(result)
             else:
-                writer.write(to_tf_example(result, plan_.config.encoding, task.image["height"], task.image["width"]))
+                writer.write(
+                    to_tf_example(result, plan_.config.encoding, task.image["height"], task.image["width"])
+                )
                 tally.add(result)
             done += 1
             if progress:
@@ -134,11 +149,20 @@ def _manifest(plan_: Plan, workspace: Workspace, splits: dict, seconds: float) -
         "format": FORMAT_VERSION,
         "set_id": plan_.set_id,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "config": {**plan_.config.output_fields(), "workers": plan_.config.worker_count(),
-                   "sampling": dataclasses.asdict(plan_.config.sampling)},
+        "config": {
+            **plan_.config.output_fields(),
+            "workers": plan_.config.worker_count(),
+            "sampling": dataclasses.asdict(plan_.config.sampling),
+        },
         "label_map": plan_.label_map.to_dict(),
-        "sources": {item.name: {"annotations": str(entry.split(item.name).annotations), "images": str(entry.split(item.name).images),
-                                "sha256": item.annotations_sha256} for item in plan_.splits},
+        "sources": {
+            item.name: {
+                "annotations": str(entry.split(item.name).annotations),
+                "images": str(entry.split(item.name).images),
+                "sha256": item.annotations_sha256,
+            }
+            for item in plan_.splits
+        },
         "splits": splits,
         "seconds": round(seconds, 2),
     }
@@ -164,8 +188,13 @@ def _remove_stale_partials(workspace: Workspace, set_id: str) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def prepare(workspace: Workspace, config: PrepareConfig, max_bytes: int, progress: ProgressCallback | None = None,
-            should_stop: StopCallback | None = None) -> "PreparedSet":
+def prepare(
+    workspace: Workspace,
+    config: PrepareConfig,
+    max_bytes: int,
+    progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
+) -> PreparedSet:
     """Write the prepared set for ``config`` (or find it already written).
 
     Raises:
@@ -186,22 +215,40 @@ def prepare(workspace: Workspace, config: PrepareConfig, max_bytes: int, progres
         started = time.perf_counter()
         total = sum(len(split.tasks) for split in plan_.splits)
         workers = config.worker_count()
-        pool = (ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_exit_with_parent, initargs=(os.getpid(),))
-                if workers > 1 else None)
+        pool = (
+            ProcessPoolExecutor(
+                workers,
+                mp_context=get_context("spawn"),
+                initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
+            )
+            if workers > 1
+            else None
+        )
         try:
             splits = {}
             done = 0
             for split in plan_.splits:
-                splits[split.name] = write_split(pool, plan_, split, partial, progress, done, total, should_stop)
+                splits[split.name] = write_split(
+                    pool, plan_, split, partial, progress, done, total, should_stop
+                )
                 done += len(split.tasks)
-            atomic_write_json(partial / "manifest.json", _manifest(plan_, workspace, splits, time.perf_counter() - started))
+            atomic_write_json(
+                partial / "manifest.json", _manifest(plan_, workspace, splits, time.perf_counter() - started)
+            )
             os.replace(partial, plan_.folder)
         except BrokenProcessPool:
             shutil.rmtree(partial, ignore_errors=True)
-            raise PrepareError("a worker process died (killed or out of memory); nothing was published, earlier sets are intact") from None
+            raise PrepareError(
+                "a worker process died (killed or out of memory); "
+                "nothing was published, earlier sets are intact"
+            ) from None
         except OSError as error:
             shutil.rmtree(partial, ignore_errors=True)
-            raise PrepareError(f"writing the prepared set failed ({error.strerror or error}); nothing was published, earlier sets are intact") from None
+            raise PrepareError(
+                f"writing the prepared set failed ({error.strerror or error}); "
+                "nothing was published, earlier sets are intact"
+            ) from None
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise
@@ -210,5 +257,3 @@ def prepare(workspace: Workspace, config: PrepareConfig, max_bytes: int, progres
                 pool.shutdown(wait=True, cancel_futures=True)
     logger.info("prepared %s in %.1f s", plan_.folder.name, time.perf_counter() - started)
     return PreparedSet(plan_.folder)
-
-

@@ -20,5 +20,18 @@ from cocoseg.pipeline.training.config import (
 )
 from cocoseg.pipeline.training.summaries import cached_model_summary
 
-__all__ = ["CATALOG", "LOSS_NAMES", "MAX_BATCH_SIZE", "MAX_EPOCHS", "NO_AUGMENTATION", "OPTIMIZERS", "SCHEDULES",
-           "AugmentConfig", "TrainConfig", "cached_model_summary", "check", "check_model_settings", "create"]
+__all__ = [
+    "CATALOG",
+    "LOSS_NAMES",
+    "MAX_BATCH_SIZE",
+    "MAX_EPOCHS",
+    "NO_AUGMENTATION",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "AugmentConfig",
+    "TrainConfig",
+    "cached_model_summary",
+    "check",
+    "check_model_settings",
+    "create",
+]

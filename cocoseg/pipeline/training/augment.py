@@ -9,11 +9,10 @@ for the mask); pixels that come from outside the image are 0 in the image and 25
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
-from cocoseg.pipeline.data.labels import IGNORE_INDEX
 from cocoseg.pipeline.core.tf_runtime import tensorflow
+from cocoseg.pipeline.data.labels import IGNORE_INDEX
 from cocoseg.pipeline.training.config import AugmentConfig
 
 
@@ -61,8 +60,13 @@ def _rotate(image, mask, size: int, config: AugmentConfig, seed):
 
     def apply(values, interpolation: str, fill: float):
         return tf.raw_ops.ImageProjectiveTransformV3(
-            images=values[None], transforms=transform, output_shape=[size, size],
-            fill_value=fill, interpolation=interpolation, fill_mode="CONSTANT")[0]
+            images=values[None],
+            transforms=transform,
+            output_shape=[size, size],
+            fill_value=fill,
+            interpolation=interpolation,
+            fill_mode="CONSTANT",
+        )[0]
 
     return apply(image, "BILINEAR", 0.0), apply(mask, "NEAREST", float(IGNORE_INDEX))
 
@@ -75,7 +79,9 @@ def _jitter(image, config: AugmentConfig, seeds):
     if config.contrast:
         image = tf.image.adjust_contrast(image, _uniform(seeds[1], 1 - config.contrast, 1 + config.contrast))
     if config.saturation:
-        image = tf.image.adjust_saturation(image, _uniform(seeds[2], 1 - config.saturation, 1 + config.saturation))
+        image = tf.image.adjust_saturation(
+            image, _uniform(seeds[2], 1 - config.saturation, 1 + config.saturation)
+        )
     return tf.clip_by_value(image, 0.0, 1.0)
 
 

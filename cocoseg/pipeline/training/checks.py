@@ -6,7 +6,7 @@ from cocoseg.models.catalog import check_model_settings
 from cocoseg.pipeline.core.errors import ConfigError
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.jobs.registry import RunFolder, create_run
-from cocoseg.pipeline.prepare.sets import PrepareError, PreparedSet, find_prepared
+from cocoseg.pipeline.prepare.sets import PreparedSet, PrepareError, find_prepared
 from cocoseg.pipeline.training.config import TrainConfig
 
 
@@ -23,19 +23,24 @@ def check(workspace: Workspace, config: TrainConfig, num_classes: int | None = N
     manifest = prepared.manifest
     for split in ("train", "val"):
         if split not in manifest["splits"]:
-            raise ConfigError("prepared", f"{prepared.name} has no {split} split; prepare with --splits train,val")
+            raise ConfigError(
+                "prepared", f"{prepared.name} has no {split} split; prepare with --splits train,val"
+            )
     examples = manifest["splits"]["train"]["examples"]
     if config.batch_size > examples:
-        raise ConfigError("batch_size", f"{config.batch_size} is larger than the {examples} training examples")
+        raise ConfigError(
+            "batch_size", f"{config.batch_size} is larger than the {examples} training examples"
+        )
     try:
         check_model_settings(config.model, dict(config.model_options), manifest["config"]["size"])
     except ValueError as error:
         raise ConfigError("prepared", f"{prepared.name}: {str(error).partition(': ')[2]}") from None
     classes = len(manifest["label_map"]["classes"])
     if num_classes is not None and num_classes != classes:
-        raise ConfigError("prepared", f"its label map has {classes} classes but the model predicts {num_classes}")
+        raise ConfigError(
+            "prepared", f"its label map has {classes} classes but the model predicts {num_classes}"
+        )
     return prepared
-
 
 
 def create(workspace: Workspace, config: TrainConfig) -> RunFolder:

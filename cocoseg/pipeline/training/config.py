@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from cocoseg.models.catalog import check_model_settings
 from cocoseg.pipeline.core.errors import ConfigError
@@ -36,7 +37,9 @@ class AugmentConfig:
 
     def __post_init__(self) -> None:
         if not 0.1 <= self.scale_min <= self.scale_max <= 4.0:
-            raise ValueError(f"scale_min/scale_max: need 0.1 <= min <= max <= 4, got {self.scale_min}, {self.scale_max}")
+            raise ValueError(
+                f"scale_min/scale_max: need 0.1 <= min <= max <= 4, got {self.scale_min}, {self.scale_max}"
+            )
         if not 0 <= self.rotation_degrees <= 45:
             raise ValueError(f"rotation_degrees: must be 0-45, got {self.rotation_degrees}")
         for field in ("brightness", "contrast", "saturation"):
@@ -44,28 +47,30 @@ class AugmentConfig:
                 raise ValueError(f"{field}: must be in [0, 1), got {getattr(self, field)}")
 
 
-
-NO_AUGMENTATION = AugmentConfig(flip=False, scale_min=1.0, scale_max=1.0, rotation_degrees=0.0, brightness=0.0, contrast=0.0, saturation=0.0)
+NO_AUGMENTATION = AugmentConfig(
+    flip=False,
+    scale_min=1.0,
+    scale_max=1.0,
+    rotation_degrees=0.0,
+    brightness=0.0,
+    contrast=0.0,
+    saturation=0.0,
+)
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
-
 SCHEDULES = ("constant", "cosine", "poly")
-
 
 
 LOSS_NAMES = ("cross_entropy", "dice", "focal", "cross_entropy_dice")
 
 
-
 MAX_EPOCHS = 1000
 
 
-
 MAX_BATCH_SIZE = 1024
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,14 +110,36 @@ class TrainConfig:
             check_model_settings(self.model, dict(self.model_options))
         except ValueError as error:
             field, _, message = str(error).partition(": ")
-            raise ConfigError("model" if field == "model" else "model_options", message if field in ("model", "model_options") else str(error)) from None
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or not 1 <= self.epochs <= MAX_EPOCHS:
+            raise ConfigError(
+                "model" if field == "model" else "model_options",
+                message if field in ("model", "model_options") else str(error),
+            ) from None
+        if (
+            isinstance(self.epochs, bool)
+            or not isinstance(self.epochs, int)
+            or not 1 <= self.epochs <= MAX_EPOCHS
+        ):
             raise ConfigError("epochs", f"must be a whole number from 1 to {MAX_EPOCHS}, got {self.epochs!r}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= MAX_BATCH_SIZE:
-            raise ConfigError("batch_size", f"must be a whole number from 1 to {MAX_BATCH_SIZE}, got {self.batch_size!r}")
-        if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate) and self.learning_rate > 0):
+        if (
+            isinstance(self.batch_size, bool)
+            or not isinstance(self.batch_size, int)
+            or not 1 <= self.batch_size <= MAX_BATCH_SIZE
+        ):
+            raise ConfigError(
+                "batch_size", f"must be a whole number from 1 to {MAX_BATCH_SIZE}, got {self.batch_size!r}"
+            )
+        if not (
+            isinstance(self.learning_rate, (int, float))
+            and math.isfinite(self.learning_rate)
+            and self.learning_rate > 0
+        ):
             raise ConfigError("learning_rate", f"must be a positive number, got {self.learning_rate!r}")
-        for field, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("loss", LOSS_NAMES), ("sampling", SAMPLING_METHODS)):
+        for field, allowed in (
+            ("optimizer", OPTIMIZERS),
+            ("schedule", SCHEDULES),
+            ("loss", LOSS_NAMES),
+            ("sampling", SAMPLING_METHODS),
+        ):
             if getattr(self, field) not in allowed:
                 raise ConfigError(field, f"must be one of {', '.join(allowed)}, got {getattr(self, field)!r}")
         if not 0 < self.threshold <= 1:
@@ -122,6 +149,6 @@ class TrainConfig:
         return {**dataclasses.asdict(self), "model_options": dict(self.model_options)}
 
     @classmethod
-    def from_dict(cls, payload: dict) -> "TrainConfig":
+    def from_dict(cls, payload: dict) -> TrainConfig:
         fields = {field.name for field in dataclasses.fields(cls)}
         return cls(**{key: value for key, value in payload.items() if key in fields})

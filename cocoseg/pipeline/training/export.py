@@ -19,19 +19,31 @@ import dataclasses
 import datetime
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from cocoseg.pipeline.inference.evaluate import EvaluationTarget, evaluate_entry, evaluation_file
 from cocoseg.pipeline.core.cache import sha256_of
-from cocoseg.pipeline.inference.model_store import CARD_FORMAT, VARIANT_FILES, ModelEntry, ModelError, partial_folder, publish
-from cocoseg.pipeline.inference.onnx_graph import INPUT_NAME, add_segmentation_head, convert_fp16, head_node_names
-from cocoseg.pipeline.prepare.sets import find_prepared, PrepareError
-from cocoseg.pipeline.jobs.registry import RunError, get_run
 from cocoseg.pipeline.core.tf_runtime import tensorflow
 from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json
+from cocoseg.pipeline.inference.evaluate import EvaluationTarget, evaluate_entry, evaluation_file
+from cocoseg.pipeline.inference.model_store import (
+    CARD_FORMAT,
+    VARIANT_FILES,
+    ModelEntry,
+    ModelError,
+    partial_folder,
+    publish,
+)
+from cocoseg.pipeline.inference.onnx_graph import (
+    INPUT_NAME,
+    add_segmentation_head,
+    convert_fp16,
+    head_node_names,
+)
+from cocoseg.pipeline.jobs.registry import RunError, get_run
+from cocoseg.pipeline.prepare.sets import PrepareError, find_prepared
 
 logger = logging.getLogger(__name__)
 
@@ -112,16 +124,23 @@ def parity(keras_model, session, images: np.ndarray) -> dict:
         differences = max(differences, float(np.abs(reference - probabilities).max()))
         agreeing += int((reference.argmax(axis=-1) == mask).sum())
         pixels += mask.size
-    return {"images": int(len(images)), "max_abs_difference": differences, "argmax_agreement": agreeing / pixels,
-            "tolerance": PARITY_TOLERANCE, "required_agreement": PARITY_AGREEMENT}
+    return {
+        "images": int(len(images)),
+        "max_abs_difference": differences,
+        "argmax_agreement": agreeing / pixels,
+        "tolerance": PARITY_TOLERANCE,
+        "required_agreement": PARITY_AGREEMENT,
+    }
 
 
 def _cpu_session(path: Path):
-    from cocoseg.pipeline.inference.predictor import session_options
-
     import onnxruntime
 
-    return onnxruntime.InferenceSession(str(path), sess_options=session_options(), providers=["CPUExecutionProvider"])
+    from cocoseg.pipeline.inference.predictor import session_options
+
+    return onnxruntime.InferenceSession(
+        str(path), sess_options=session_options(), providers=["CPUExecutionProvider"]
+    )
 
 
 class _Calibration:
@@ -149,8 +168,16 @@ def quantize_int8(source: Path, target: Path, calibration: np.ndarray) -> None:
     # inference and optimisation are enough for QDQ quantisation.
     quant_pre_process(str(source), str(staged), skip_symbolic_shape=True)
     try:
-        quantize_static(str(staged), str(target), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=head_node_names())
+        quantize_static(
+            str(staged),
+            str(target),
+            reader,
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=head_node_names(),
+        )
     finally:
         staged.unlink(missing_ok=True)
 
@@ -160,25 +187,65 @@ def _validation_summary(run) -> dict:
     if not history:
         return {}
     best = max(history, key=lambda row: row["val_miou"])
-    per_class = next((event.get("per_class_iou") for event in reversed(run.events())
-                      if event.get("type") == "epoch" and event.get("epoch") == best["epoch"]), None)
-    return {"split": "val", "resolution": "model input size (prepared set)", "best_epoch": int(best["epoch"]),
-            "miou": float(best["val_miou"]), "val_loss": float(best["val_loss"]), "per_class_iou": per_class}
+    per_class = next(
+        (
+            event.get("per_class_iou")
+            for event in reversed(run.events())
+            if event.get("type") == "epoch" and event.get("epoch") == best["epoch"]
+        ),
+        None,
+    )
+    return {
+        "split": "val",
+        "resolution": "model input size (prepared set)",
+        "best_epoch": int(best["epoch"]),
+        "miou": float(best["val_miou"]),
+        "val_loss": float(best["val_loss"]),
+        "per_class_iou": per_class,
+    }
 
 
 def _base_card(name: str, run, config: dict, manifest: dict, checkpoint: str, onnx_path: Path) -> dict:
-    training_keys = ("model", "model_options", "epochs", "batch_size", "learning_rate", "optimizer", "schedule", "loss",
-                     "sampling", "augment", "seed")
+    training_keys = (
+        "model",
+        "model_options",
+        "epochs",
+        "batch_size",
+        "learning_rate",
+        "optimizer",
+        "schedule",
+        "loss",
+        "sampling",
+        "augment",
+        "seed",
+    )
     return {
-        "format": CARD_FORMAT, "kind": "exported", "name": name,
+        "format": CARD_FORMAT,
+        "kind": "exported",
+        "name": name,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "file": onnx_path.name, "sha256": sha256_of(onnx_path), "bytes": onnx_path.stat().st_size, "opset": OPSET,
-        "input": {"name": INPUT_NAME, "dtype": "uint8", "layout": "NHWC", "size": manifest["config"]["size"],
-                  "resize": manifest["config"]["resize"]},
-        "outputs": {"mask": "uint8 (batch, size, size) class index", "probabilities": "float32 (batch, size, size, classes) softmax"},
+        "file": onnx_path.name,
+        "sha256": sha256_of(onnx_path),
+        "bytes": onnx_path.stat().st_size,
+        "opset": OPSET,
+        "input": {
+            "name": INPUT_NAME,
+            "dtype": "uint8",
+            "layout": "NHWC",
+            "size": manifest["config"]["size"],
+            "resize": manifest["config"]["resize"],
+        },
+        "outputs": {
+            "mask": "uint8 (batch, size, size) class index",
+            "probabilities": "float32 (batch, size, size, classes) softmax",
+        },
         "label_map": manifest["label_map"],
-        "source": {"run": run.name, "checkpoint": checkpoint, "prepared": config.get("prepared_folder"),
-                   "dataset": manifest["config"]["dataset"]},
+        "source": {
+            "run": run.name,
+            "checkpoint": checkpoint,
+            "prepared": config.get("prepared_folder"),
+            "dataset": manifest["config"]["dataset"],
+        },
         "training": {key: config.get(key) for key in training_keys},
         "validation": _validation_summary(run),
         "variants": {},
@@ -187,15 +254,30 @@ def _base_card(name: str, run, config: dict, manifest: dict, checkpoint: str, on
 
 def _variant_record(folder: Path, variant: str, fp32: dict, result: dict, device: str) -> dict:
     path = folder / VARIANT_FILES[variant]
-    loss = (fp32["miou"] - result["miou"]) * 100 if fp32["miou"] is not None and result["miou"] is not None else None
-    return {"file": path.name, "sha256": sha256_of(path), "bytes": path.stat().st_size, "device": device,
-            "miou": result["miou"], "fp32_miou": fp32["miou"],
-            "miou_delta_points": None if loss is None else -loss,
-            "recommended": loss is not None and loss <= RECOMMENDED_MAX_LOSS_POINTS,
-            "evaluated_on": f"{result['protocol']['dataset']}/{result['protocol']['split']}, {result['protocol']['images']} images"}
+    loss = (
+        (fp32["miou"] - result["miou"]) * 100
+        if fp32["miou"] is not None and result["miou"] is not None
+        else None
+    )
+    return {
+        "file": path.name,
+        "sha256": sha256_of(path),
+        "bytes": path.stat().st_size,
+        "device": device,
+        "miou": result["miou"],
+        "fp32_miou": fp32["miou"],
+        "miou_delta_points": None if loss is None else -loss,
+        "recommended": loss is not None and loss <= RECOMMENDED_MAX_LOSS_POINTS,
+        "evaluated_on": (
+            f"{result['protocol']['dataset']}/{result['protocol']['split']}, "
+            f"{result['protocol']['images']} images"
+        ),
+    }
 
 
-def export_run(workspace: Workspace, config: ExportConfig, max_bytes: int, progress: ProgressCallback | None = None) -> ModelEntry:
+def export_run(
+    workspace: Workspace, config: ExportConfig, max_bytes: int, progress: ProgressCallback | None = None
+) -> ModelEntry:
     """Export a run to ``models/<run>/`` (replacing an older export of it).
 
     Raises:
@@ -208,7 +290,9 @@ def export_run(workspace: Workspace, config: ExportConfig, max_bytes: int, progr
         raise ExportError(str(error)) from None
     checkpoint = run.best_checkpoint if config.checkpoint == "best" else run.last_checkpoint
     if not checkpoint.is_file():
-        raise ExportError(f"run {run.name} has no {config.checkpoint} checkpoint yet; let it finish an epoch first")
+        raise ExportError(
+            f"run {run.name} has no {config.checkpoint} checkpoint yet; let it finish an epoch first"
+        )
     run_config = run.config()
     try:
         prepared = find_prepared(workspace, run_config["prepared_folder"])
@@ -219,7 +303,19 @@ def export_run(workspace: Workspace, config: ExportConfig, max_bytes: int, progr
     with workspace.exclusive(f"export-{run.name}", f"run {run.name} is being exported by another process"):
         folder = partial_folder(workspace.models_dir, run.name)
         try:
-            entry = _build(workspace, config, run, run_config, prepared, checkpoint, folder, size, num_classes, max_bytes, report)
+            entry = _build(
+                workspace,
+                config,
+                run,
+                run_config,
+                prepared,
+                checkpoint,
+                folder,
+                size,
+                num_classes,
+                max_bytes,
+                report,
+            )
             publish(folder, workspace.models_dir / run.name)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
@@ -227,7 +323,9 @@ def export_run(workspace: Workspace, config: ExportConfig, max_bytes: int, progr
     return ModelEntry(workspace.models_dir / run.name, entry.card)
 
 
-def _build(workspace, config, run, run_config, prepared, checkpoint, folder, size, num_classes, max_bytes, report) -> ModelEntry:
+def _build(
+    workspace, config, run, run_config, prepared, checkpoint, folder, size, num_classes, max_bytes, report
+) -> ModelEntry:
     import onnx
 
     tensorflow()
@@ -242,12 +340,19 @@ def _build(workspace, config, run, run_config, prepared, checkpoint, folder, siz
     onnx.save(to_onnx(keras_model, size, num_classes), str(onnx_path))
     onnx.checker.check_model(str(onnx_path))
     report("checking Keras/ONNX Runtime parity")
-    check = parity(keras_model, _cpu_session(onnx_path), _sample_images(prepared, "val", config.parity_images))
+    check = parity(
+        keras_model, _cpu_session(onnx_path), _sample_images(prepared, "val", config.parity_images)
+    )
     if check["max_abs_difference"] > PARITY_TOLERANCE or check["argmax_agreement"] < PARITY_AGREEMENT:
-        raise ExportError(f"parity check failed: max probability difference {check['max_abs_difference']:.2e} "
-                          f"(limit {PARITY_TOLERANCE:.0e}), argmax agreement {check['argmax_agreement']:.5f} "
-                          f"(need {PARITY_AGREEMENT}); the model was not published")
-    card = {**_base_card(run.name, run, run_config, prepared.manifest, config.checkpoint, onnx_path), "parity": check}
+        raise ExportError(
+            f"parity check failed: max probability difference {check['max_abs_difference']:.2e} "
+            f"(limit {PARITY_TOLERANCE:.0e}), argmax agreement {check['argmax_agreement']:.5f} "
+            f"(need {PARITY_AGREEMENT}); the model was not published"
+        )
+    card = {
+        **_base_card(run.name, run, run_config, prepared.manifest, config.checkpoint, onnx_path),
+        "parity": check,
+    }
     atomic_write_json(folder / "model.json", card)
     entry = ModelEntry(folder, card)
     target = EvaluationTarget(card["source"]["dataset"], "val", config.evaluation_limit)
@@ -255,7 +360,11 @@ def _build(workspace, config, run, run_config, prepared, checkpoint, folder, siz
     fp32 = _evaluate_into(workspace, entry, target, "fp32", run.name, max_bytes)
     if "int8" in config.variants:
         report("quantising to INT8")
-        quantize_int8(onnx_path, folder / VARIANT_FILES["int8"], _sample_images(prepared, "train", config.calibration_images))
+        quantize_int8(
+            onnx_path,
+            folder / VARIANT_FILES["int8"],
+            _sample_images(prepared, "train", config.calibration_images),
+        )
         _add_variant(workspace, entry, target, "int8", fp32, "CPU", run.name, max_bytes)
     if "fp16" in config.variants:
         report("converting to FP16")
@@ -272,7 +381,9 @@ def _evaluate_into(workspace, entry: ModelEntry, target, variant: str, name: str
     return result
 
 
-def _add_variant(workspace, entry: ModelEntry, target, variant: str, fp32: dict, device: str, name: str, max_bytes: int) -> None:
+def _add_variant(
+    workspace, entry: ModelEntry, target, variant: str, fp32: dict, device: str, name: str, max_bytes: int
+) -> None:
     path = entry.folder / VARIANT_FILES[variant]
     entry.card["variants"][variant] = {"file": path.name, "sha256": sha256_of(path)}
     result = _evaluate_into(workspace, entry, target, variant, name, max_bytes)

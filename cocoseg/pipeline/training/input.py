@@ -12,14 +12,20 @@ import dataclasses
 
 import numpy as np
 
-from cocoseg.pipeline.training.config import AugmentConfig, NO_AUGMENTATION
-from cocoseg.pipeline.training.augment import augment
-from cocoseg.pipeline.prepare.examples import FEATURE_CLASSES, FEATURE_FORMAT, FEATURE_ID, FEATURE_IMAGE, FEATURE_MASK
-from cocoseg.pipeline.prepare.records import feature_spec
-from cocoseg.pipeline.prepare.sets import PreparedSet
-from cocoseg.pipeline.prepare.sampling import SamplingConfig, class_repeat_factors
 from cocoseg.pipeline.core.tf_runtime import tensorflow
+from cocoseg.pipeline.prepare.examples import (
+    FEATURE_CLASSES,
+    FEATURE_FORMAT,
+    FEATURE_ID,
+    FEATURE_IMAGE,
+    FEATURE_MASK,
+)
+from cocoseg.pipeline.prepare.records import feature_spec
+from cocoseg.pipeline.prepare.sampling import SamplingConfig, class_repeat_factors
+from cocoseg.pipeline.prepare.sets import PreparedSet
 from cocoseg.pipeline.prepare.tfrecord import list_shards
+from cocoseg.pipeline.training.augment import augment
+from cocoseg.pipeline.training.config import NO_AUGMENTATION, AugmentConfig
 
 CACHE_LIMIT_BYTES = 2 * 1024**3
 
@@ -77,8 +83,10 @@ def _records(prepared: PreparedSet, split: str, shuffle_seed: int | None):
     if shuffle_seed is not None:
         files = files.shuffle(len(shards), seed=shuffle_seed)
     return files.interleave(
-        tf.data.TFRecordDataset, cycle_length=min(len(shards), 8),
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+        tf.data.TFRecordDataset,
+        cycle_length=min(len(shards), 8),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
     )
 
 
@@ -86,7 +94,11 @@ def _with_static_shape(size: int):
     tf = tensorflow()
 
     def shape(example):
-        return {**example, "image": tf.ensure_shape(example["image"], [size, size, 3]), "mask": tf.ensure_shape(example["mask"], [size, size])}
+        return {
+            **example,
+            "image": tf.ensure_shape(example["image"], [size, size, 3]),
+            "mask": tf.ensure_shape(example["mask"], [size, size]),
+        }
 
     return shape
 
@@ -103,9 +115,15 @@ def evaluation_dataset(prepared: PreparedSet, split: str, batch_size: int = 8):
     """Batches of ``(image uint8 [B,S,S,3], mask uint8 [B,S,S])`` in file order, no augmentation."""
     tf = tensorflow()
     size = prepared.manifest["config"]["size"]
-    examples = _records(prepared, split, None).map(decode_record, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    examples = _records(prepared, split, None).map(
+        decode_record, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
     examples = examples.map(_with_static_shape(size))
-    return examples.map(lambda example: (example["image"], example["mask"])).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return (
+        examples.map(lambda example: (example["image"], example["mask"]))
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 def _repeat_table(prepared: PreparedSet, split: str, sampling: SamplingConfig):
@@ -116,7 +134,9 @@ def _repeat_table(prepared: PreparedSet, split: str, sampling: SamplingConfig):
     return tf.constant(np.asarray(factors, dtype=np.float32))
 
 
-def training_dataset(prepared: PreparedSet, split: str = "train", config: InputConfig = InputConfig(), epoch: int = 0):
+def training_dataset(
+    prepared: PreparedSet, split: str = "train", config: InputConfig = InputConfig(), epoch: int = 0
+):
     """One epoch of augmented, re-sampled, shuffled training batches.
 
     Each example appears floor(r) or ceil(r) times (mean r, its repeat factor);
@@ -130,7 +150,9 @@ def training_dataset(prepared: PreparedSet, split: str = "train", config: InputC
     size = manifest["config"]["size"]
     sampling = config.sampling or SamplingConfig(**manifest["config"]["sampling"])
     seed = config.seed + epoch
-    examples = _records(prepared, split, seed).map(decode_record, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    examples = _records(prepared, split, seed).map(
+        decode_record, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
     examples = examples.map(_with_static_shape(size))
     if _should_cache(prepared, split, config.cache):
         examples = examples.cache()
@@ -149,7 +171,9 @@ def training_dataset(prepared: PreparedSet, split: str = "train", config: InputC
     augment_config = config.augment
 
     def augmented(position, example):
-        image, mask = augment(example["image"], example["mask"], tf.stack([tf.cast(seed, tf.int64), position]), augment_config)
+        image, mask = augment(
+            example["image"], example["mask"], tf.stack([tf.cast(seed, tf.int64), position]), augment_config
+        )
         return image, mask
 
     if augment_config == NO_AUGMENTATION:
@@ -159,10 +183,14 @@ def training_dataset(prepared: PreparedSet, split: str = "train", config: InputC
     return batches.batch(config.batch_size, drop_remainder=False).prefetch(tf.data.AUTOTUNE)
 
 
-def class_counts_in_epoch(prepared: PreparedSet, split: str, config: InputConfig, epoch: int = 0) -> np.ndarray:
+def class_counts_in_epoch(
+    prepared: PreparedSet, split: str, config: InputConfig, epoch: int = 0
+) -> np.ndarray:
     """Images per class seen in one training epoch (decodes masks; for tests and reports)."""
     counts = np.zeros(prepared.label_map().num_classes, dtype=np.int64)
-    for _images, masks in training_dataset(prepared, split, dataclasses.replace(config, augment=NO_AUGMENTATION), epoch):
+    for _images, masks in training_dataset(
+        prepared, split, dataclasses.replace(config, augment=NO_AUGMENTATION), epoch
+    ):
         for mask in masks.numpy():
             present = np.unique(mask)
             counts[present[present < counts.size]] += 1

@@ -14,20 +14,26 @@ and cached in the workspace.
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from cocoseg.pipeline.core.cache import open_cache
-from cocoseg.pipeline.training.summaries import SUMMARY_CACHE, cached_model_summary, summary_key
-from cocoseg.pipeline.jobs.registry import RunError, get_run
 from cocoseg.pipeline.core.workspace import Workspace
+from cocoseg.pipeline.jobs.registry import RunError, get_run
+from cocoseg.pipeline.training.summaries import SUMMARY_CACHE, cached_model_summary, summary_key
 
 logger = logging.getLogger(__name__)
 
 EXPORTABLE = ("finished", "cancelled", "interrupted", "failed")
 
 
-def training_job(workspace: Workspace, name: str, max_bytes: int, export: bool = True, resume: bool = False,
-                 on_progress: Callable[[dict], None] | None = None) -> dict:
+def training_job(
+    workspace: Workspace,
+    name: str,
+    max_bytes: int,
+    export: bool = True,
+    resume: bool = False,
+    on_progress: Callable[[dict], None] | None = None,
+) -> dict:
     """Train the queued run ``name`` (or resume it), then export it when it finished.
 
     Returns ``{"run", "status", "best_miou", "export", "message"}``.
@@ -41,7 +47,13 @@ def training_job(workspace: Workspace, name: str, max_bytes: int, export: bool =
         outcome = train.resume(workspace, name, on_progress=on_progress)
     else:
         outcome = train.train_queued(workspace, name, on_progress=on_progress)
-    result = {"run": name, "status": outcome.status, "best_miou": outcome.best_miou, "export": None, "message": outcome.message}
+    result = {
+        "run": name,
+        "status": outcome.status,
+        "best_miou": outcome.best_miou,
+        "export": None,
+        "message": outcome.message,
+    }
     if export and outcome.status == "finished":
         result["export"] = export_job(workspace, name, max_bytes)
     return result
@@ -65,9 +77,15 @@ def export_job(workspace: Workspace, name: str, max_bytes: int) -> str:
         logger.warning("export of %s failed: %s", name, error)
         return "failed"
     except BaseException as error:
-        run.set_status(run.status().get("status", status), export="failed", export_message=f"{type(error).__name__}: {error}"[:400])
+        run.set_status(
+            run.status().get("status", status),
+            export="failed",
+            export_message=f"{type(error).__name__}: {error}"[:400],
+        )
         raise
-    run.set_status(run.status().get("status", status), export="done", export_message=f"exported as model {entry.name}")
+    run.set_status(
+        run.status().get("status", status), export="done", export_message=f"exported as model {entry.name}"
+    )
     return "done"
 
 

@@ -16,20 +16,27 @@ import logging
 import math
 import os
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable
 
 import numpy as np
 
-from cocoseg.models.catalog import check_model_settings
 from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.pipeline.core.tf_runtime import tensorflow
+from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json
+from cocoseg.pipeline.jobs.registry import (
+    Heartbeat,
+    RunError,
+    RunFolder,
+    get_run,
+    now_iso,
+    process_identity,
+    take_queued,
+)
+from cocoseg.pipeline.prepare.sampling import SamplingConfig
+from cocoseg.pipeline.prepare.sets import PreparedSet
 from cocoseg.pipeline.training.checks import check, create
 from cocoseg.pipeline.training.config import NO_AUGMENTATION, AugmentConfig, TrainConfig
 from cocoseg.pipeline.training.input import InputConfig, evaluation_dataset, training_dataset
-from cocoseg.pipeline.prepare.sets import find_prepared, PreparedSet, PrepareError
-from cocoseg.pipeline.jobs.registry import Heartbeat, RunError, RunFolder, create_run, get_run, now_iso, process_identity, take_queued
-from cocoseg.pipeline.prepare.sampling import SAMPLING_METHODS, SamplingConfig
-from cocoseg.pipeline.core.tf_runtime import tensorflow
-from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +44,6 @@ EVENT_EVERY_BATCHES = 5
 
 ProgressCallback = Callable[[dict], None]
 StopCallback = Callable[[], bool]
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +88,9 @@ def _optimizer(config: TrainConfig, total_steps: int):
     if config.schedule == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, max(total_steps, 1))
     elif config.schedule == "poly":
-        rate = keras.optimizers.schedules.PolynomialDecay(config.learning_rate, max(total_steps, 1), end_learning_rate=0.0, power=0.9)
+        rate = keras.optimizers.schedules.PolynomialDecay(
+            config.learning_rate, max(total_steps, 1), end_learning_rate=0.0, power=0.9
+        )
     else:
         rate = config.learning_rate
     if config.optimizer == "sgd":
@@ -132,7 +140,9 @@ def make_train_step(model, optimizer, loss_function, strategy=None):
         with tf.GradientTape() as tape:
             logits = model(images, training=True)
             loss = loss_function(masks, logits)
-            scaled = optimizer.scale_loss(loss / replicas) if hasattr(optimizer, "scale_loss") else loss / replicas
+            scaled = (
+                optimizer.scale_loss(loss / replicas) if hasattr(optimizer, "scale_loss") else loss / replicas
+            )
         gradients = tape.gradient(scaled, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
         return loss
@@ -148,21 +158,33 @@ def make_train_step(model, optimizer, loss_function, strategy=None):
 class _Trainer:
     """One training session over a run folder (fresh or resumed)."""
 
-    def __init__(self, run: RunFolder, config: TrainConfig, prepared: PreparedSet, on_progress, should_stop) -> None:
+    def __init__(
+        self, run: RunFolder, config: TrainConfig, prepared: PreparedSet, on_progress, should_stop
+    ) -> None:
         self.run, self.config, self.prepared = run, config, prepared
         self.on_progress = on_progress or (lambda event: None)
         asked = should_stop or (lambda: False)
-        self.should_stop = lambda: run.cancel_requested() or asked()  # the registry's cancel works for every caller
+        self.should_stop = lambda: (
+            run.cancel_requested() or asked()
+        )  # the registry's cancel works for every caller
         self.tf = tensorflow()
         self.num_classes = len(prepared.manifest["label_map"]["classes"])
         self.loss_function = _loss_function(config.loss)
         train = prepared.manifest["splits"]["train"]
-        expected_epoch = train.get("sampling", {}).get("after", {}).get("epoch_images", train["examples"]) if config.sampling != "none" else train["examples"]
+        expected_epoch = (
+            train.get("sampling", {}).get("after", {}).get("epoch_images", train["examples"])
+            if config.sampling != "none"
+            else train["examples"]
+        )
         self.steps_per_epoch = max(1, math.ceil(expected_epoch / config.batch_size))
 
     def _input_config(self) -> InputConfig:
-        return InputConfig(batch_size=self.config.batch_size, augment=AugmentConfig() if self.config.augment else NO_AUGMENTATION,
-                           sampling=SamplingConfig(self.config.sampling, self.config.threshold), seed=self.config.seed)
+        return InputConfig(
+            batch_size=self.config.batch_size,
+            augment=AugmentConfig() if self.config.augment else NO_AUGMENTATION,
+            sampling=SamplingConfig(self.config.sampling, self.config.threshold),
+            seed=self.config.seed,
+        )
 
     def build(self, resume: bool):
         import keras
@@ -176,12 +198,20 @@ class _Trainer:
             if resume:
                 self.model = keras.models.load_model(self.run.last_checkpoint, compile=True)
                 if self.model.output.shape[-1] != self.num_classes:
-                    raise ConfigError("prepared", f"its label map has {self.num_classes} classes but the checkpoint predicts {self.model.output.shape[-1]}")
+                    raise ConfigError(
+                        "prepared",
+                        f"its label map has {self.num_classes} classes but the checkpoint predicts "
+                        f"{self.model.output.shape[-1]}",
+                    )
             else:
                 size = self.prepared.manifest["config"]["size"]
-                self.model = build_model(self.config.model, self.num_classes, size, **dict(self.config.model_options))
+                self.model = build_model(
+                    self.config.model, self.num_classes, size, **dict(self.config.model_options)
+                )
                 # compile only attaches the optimizer, so checkpoints carry its state
-                self.model.compile(optimizer=_optimizer(self.config, self.steps_per_epoch * self.config.epochs))
+                self.model.compile(
+                    optimizer=_optimizer(self.config, self.steps_per_epoch * self.config.epochs)
+                )
             self.optimizer = self.model.optimizer
         self.train_step = make_train_step(self.model, self.optimizer, self.loss_function, self.strategy)
 
@@ -200,7 +230,11 @@ class _Trainer:
             matrix += np.asarray(confusion_matrix(masks, predictions, self.num_classes), dtype=np.int64)
         iou = per_class_iou(matrix)
         miou = float(np.nanmean(iou)) if np.isfinite(iou).any() else 0.0
-        return float(np.average(losses, weights=weights)), miou, [None if math.isnan(value) else float(value) for value in iou]
+        return (
+            float(np.average(losses, weights=weights)),
+            miou,
+            [None if math.isnan(value) else float(value) for value in iou],
+        )
 
     def train(self, start_epoch: int, best_miou: float | None) -> Run:
         run, config = self.run, self.config
@@ -209,30 +243,55 @@ class _Trainer:
         for epoch in range(start_epoch, config.epochs):
             started = time.perf_counter()
             seen, loss_sum, batches = 0, 0.0, 0
-            dataset = self.strategy.experimental_distribute_dataset(training_dataset(self.prepared, "train", self._input_config(), epoch))
+            dataset = self.strategy.experimental_distribute_dataset(
+                training_dataset(self.prepared, "train", self._input_config(), epoch)
+            )
             for batch, (images, masks) in enumerate(dataset):
                 if self.should_stop():
-                    kept = f"the last checkpoint is from epoch {epoch}" if epoch else "no epoch had finished, so there is no checkpoint"
+                    kept = (
+                        f"the last checkpoint is from epoch {epoch}"
+                        if epoch
+                        else "no epoch had finished, so there is no checkpoint"
+                    )
                     run.set_status("cancelled", message=f"cancelled during epoch {epoch + 1}; {kept}")
                     return Run(run, "cancelled", best_miou, epoch, "cancelled")
                 loss = float(self.train_step(images, masks))
                 if not math.isfinite(loss):
                     message = f"loss became NaN at epoch {epoch + 1} batch {batch + 1}"
                     run.set_status("failed", message=message)
-                    run.append_event({"type": "failed", "epoch": epoch + 1, "batch": batch + 1, "message": message})
+                    run.append_event(
+                        {"type": "failed", "epoch": epoch + 1, "batch": batch + 1, "message": message}
+                    )
                     return Run(run, "failed", best_miou, epoch, message)
-                count = int(self.tf.shape(masks.values[0] if hasattr(masks, "values") else masks)[0]) * self.strategy.num_replicas_in_sync
+                count = (
+                    int(self.tf.shape(masks.values[0] if hasattr(masks, "values") else masks)[0])
+                    * self.strategy.num_replicas_in_sync
+                )
                 seen, loss_sum, batches = seen + count, loss_sum + loss, batches + 1
                 if batches % EVENT_EVERY_BATCHES == 0 or batches == 1:
                     rate = seen / max(time.perf_counter() - started, 1e-9)
-                    remaining = (self.steps_per_epoch - batches) * config.batch_size + (config.epochs - epoch - 1) * self.steps_per_epoch * config.batch_size
-                    event = {"type": "batch", "epoch": epoch + 1, "epochs": config.epochs, "batch": batches, "batches": self.steps_per_epoch,
-                             "loss": loss_sum / batches, "images_per_second": rate, "eta_seconds": max(remaining, 0) / max(rate, 1e-9)}
+                    remaining = (self.steps_per_epoch - batches) * config.batch_size + (
+                        config.epochs - epoch - 1
+                    ) * self.steps_per_epoch * config.batch_size
+                    event = {
+                        "type": "batch",
+                        "epoch": epoch + 1,
+                        "epochs": config.epochs,
+                        "batch": batches,
+                        "batches": self.steps_per_epoch,
+                        "loss": loss_sum / batches,
+                        "images_per_second": rate,
+                        "eta_seconds": max(remaining, 0) / max(rate, 1e-9),
+                    }
                     run.append_event(event)
                     run.heartbeat(progress=event)
                     self.on_progress(event)
-            best_miou = self._end_epoch(epoch, loss_sum / max(batches, 1), seen, time.perf_counter() - started, best_miou, writer)
-        run.set_status("finished", message=f"best validation mIoU {best_miou:.4f}" if best_miou is not None else "")
+            best_miou = self._end_epoch(
+                epoch, loss_sum / max(batches, 1), seen, time.perf_counter() - started, best_miou, writer
+            )
+        run.set_status(
+            "finished", message=f"best validation mIoU {best_miou:.4f}" if best_miou is not None else ""
+        )
         return Run(run, "finished", best_miou, config.epochs)
 
     def _end_epoch(self, epoch: int, loss: float, seen: int, seconds: float, best_miou, writer) -> float:
@@ -244,10 +303,23 @@ class _Trainer:
             _save_checkpoint(self.model, self.run.best_checkpoint)
         self.run.save_state(epoch + 1, best_miou)
         learning_rate = float(self.optimizer.learning_rate)
-        row = {"epoch": epoch + 1, "loss": loss, "val_loss": val_loss, "val_miou": val_miou, "learning_rate": learning_rate,
-               "seconds": seconds, "images_per_second": seen / max(seconds, 1e-9)}
+        row = {
+            "epoch": epoch + 1,
+            "loss": loss,
+            "val_loss": val_loss,
+            "val_miou": val_miou,
+            "learning_rate": learning_rate,
+            "seconds": seconds,
+            "images_per_second": seen / max(seconds, 1e-9),
+        }
         self.run.append_history(row)
-        event = {"type": "epoch", **row, "epochs": self.config.epochs, "best_miou": best_miou, "per_class_iou": per_class}
+        event = {
+            "type": "epoch",
+            **row,
+            "epochs": self.config.epochs,
+            "best_miou": best_miou,
+            "per_class_iou": per_class,
+        }
         self.run.append_event(event)
         self.run.heartbeat(progress=event)
         with writer.as_default(step=epoch + 1):
@@ -267,8 +339,12 @@ def _failure_message(error: BaseException, run: RunFolder) -> str:
 
 def _execute(trainer: _Trainer, resume: bool, start_epoch: int, best_miou) -> Run:
     try:
-        trainer.run.set_status("running", message="starting: loading TensorFlow and building the model", started=now_iso(),
-                               **process_identity())
+        trainer.run.set_status(
+            "running",
+            message="starting: loading TensorFlow and building the model",
+            started=now_iso(),
+            **process_identity(),
+        )
         with Heartbeat(trainer.run):
             trainer.build(resume)
             return trainer.train(start_epoch, best_miou)
@@ -298,7 +374,9 @@ def train_queued(
     """
     folder = get_run(workspace, name)
     config = TrainConfig.from_dict(folder.config())
-    with take_queued(workspace, folder, f"run-{folder.name}", f"run {name}", "being trained by another process") as go_on:
+    with take_queued(
+        workspace, folder, f"run-{folder.name}", f"run {name}", "being trained by another process"
+    ) as go_on:
         if not go_on:
             return Run(folder, "cancelled", None, 0, "cancelled")
         # taken: say by whom at once, so that reconcile and the job managers see this process during start-up
@@ -354,13 +432,20 @@ def resume(
     if not folder.last_checkpoint.is_file():
         raise RunError(f"run {name} has no finished epoch to resume from; start a new run")
     if state["epoch"] >= config.epochs:
-        raise RunError(f"run {name} already has {state['epoch']} epochs; pass a larger --epochs to train further")
+        raise RunError(
+            f"run {name} already has {state['epoch']} epochs; pass a larger --epochs to train further"
+        )
     prepared = check(workspace, config)
     check_device(config)
     try:
         with workspace.lock(f"run-{folder.name}", timeout=0):
             folder.clear_cancel()
             atomic_write_json(folder.folder / "config.json", {**folder.config(), "epochs": config.epochs})
-            return _execute(_Trainer(folder, config, prepared, on_progress, should_stop), True, state["epoch"], state["best_miou"])
+            return _execute(
+                _Trainer(folder, config, prepared, on_progress, should_stop),
+                True,
+                state["epoch"],
+                state["best_miou"],
+            )
     except filelock.Timeout:
         raise RunError(f"run {name} is being trained by another process") from None

@@ -12,16 +12,18 @@ import dataclasses
 import cv2
 import numpy as np
 
-from cocoseg.pipeline.training.config import AugmentConfig
-from cocoseg.pipeline.training.augment import augment
-from cocoseg.pipeline.prepare.examples import build_example
+from cocoseg.pipeline.core.tf_runtime import tensorflow
+from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.data.labels import LabelMap
 from cocoseg.pipeline.data.masks import colorize
 from cocoseg.pipeline.prepare.config import PrepareConfig
-from cocoseg.pipeline.prepare.sets import PrepareError
+from cocoseg.pipeline.prepare.examples import build_example
 from cocoseg.pipeline.prepare.plan import plan
-from cocoseg.pipeline.core.tf_runtime import tensorflow
-from cocoseg.pipeline.core.workspace import Workspace
+from cocoseg.pipeline.prepare.sets import PrepareError
+from cocoseg.pipeline.training.augment import augment
+from cocoseg.pipeline.training.config import AugmentConfig
+
+DEFAULT_AUGMENTATION = AugmentConfig()
 
 
 def augmented_examples(
@@ -32,7 +34,7 @@ def augmented_examples(
     count: int,
     max_bytes: int,
     seed: int = 0,
-    augment_config: AugmentConfig = AugmentConfig(),
+    augment_config: AugmentConfig = DEFAULT_AUGMENTATION,
 ) -> tuple[list[tuple[np.ndarray, np.ndarray]], LabelMap, str]:
     """``count`` augmentations of image number ``index`` of ``split``.
 
@@ -56,7 +58,9 @@ def augmented_examples(
     mask = tf.io.decode_png(result.mask_bytes, channels=1)[..., 0]
     pairs = []
     for variant in range(count):
-        augmented_image, augmented_mask = augment(image, mask, tf.constant([seed, variant], dtype=tf.int64), augment_config)
+        augmented_image, augmented_mask = augment(
+            image, mask, tf.constant([seed, variant], dtype=tf.int64), augment_config
+        )
         pairs.append((augmented_image.numpy(), augmented_mask.numpy()))
     return pairs, plan_.label_map, result.file_name
 
@@ -70,16 +74,27 @@ def overlay(image: np.ndarray, mask: np.ndarray, label_map: LabelMap, opacity: f
     return blended.round().astype(np.uint8)
 
 
-def preview_grid(pairs: list[tuple[np.ndarray, np.ndarray]], label_map: LabelMap, columns: int = 4, gap: int = 4) -> np.ndarray:
+def preview_grid(
+    pairs: list[tuple[np.ndarray, np.ndarray]], label_map: LabelMap, columns: int = 4, gap: int = 4
+) -> np.ndarray:
     """An RGB grid: each cell shows the augmented image and its mask overlay side by side."""
-    cells = [np.concatenate([image, np.full((image.shape[0], gap, 3), 255, np.uint8), overlay(image, mask, label_map)], axis=1)
-             for image, mask in pairs]
+    cells = [
+        np.concatenate(
+            [image, np.full((image.shape[0], gap, 3), 255, np.uint8), overlay(image, mask, label_map)], axis=1
+        )
+        for image, mask in pairs
+    ]
     height, width = cells[0].shape[:2]
     rows = -(-len(cells) // columns)
-    grid = np.full((rows * (height + gap) - gap, min(columns, len(cells)) * (width + gap) - gap, 3), 255, np.uint8)
+    grid = np.full(
+        (rows * (height + gap) - gap, min(columns, len(cells)) * (width + gap) - gap, 3), 255, np.uint8
+    )
     for position, cell in enumerate(cells):
         row, column = divmod(position, columns)
-        grid[row * (height + gap) : row * (height + gap) + height, column * (width + gap) : column * (width + gap) + width] = cell
+        grid[
+            row * (height + gap) : row * (height + gap) + height,
+            column * (width + gap) : column * (width + gap) + width,
+        ] = cell
     return grid
 
 
@@ -90,15 +105,27 @@ def encode_png(rgb: np.ndarray) -> bytes:
     return data.tobytes()
 
 
-def preview_thumbnails(workspace: Workspace, config: PrepareConfig, split: str, index: int, seed: int, strengths: AugmentConfig,
-                       count: int, height: int, max_bytes: int) -> tuple[list[bytes], str]:
-    """``count`` augmentations of one image as small JPEGs (each the picture beside its mask overlay) and its file name.
+def preview_thumbnails(
+    workspace: Workspace,
+    config: PrepareConfig,
+    split: str,
+    index: int,
+    seed: int,
+    strengths: AugmentConfig,
+    count: int,
+    height: int,
+    max_bytes: int,
+) -> tuple[list[bytes], str]:
+    """``count`` augmentations of one image as small JPEGs (each the picture beside its mask overlay) and its
+    file name.
 
     Shrunk to ``height`` pixels so a page receives kilobytes, not the full-size grid.
     """
     from cocoseg.pipeline.inference.rendering import image_jpeg
 
-    pairs, label_map, file_name = augmented_examples(workspace, config, split, index, count, max_bytes, seed, strengths)
+    pairs, label_map, file_name = augmented_examples(
+        workspace, config, split, index, count, max_bytes, seed, strengths
+    )
     pictures = []
     for pair in pairs:
         cell = preview_grid([pair], label_map, columns=1)

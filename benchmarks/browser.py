@@ -1,0 +1,76 @@
+"""The headless Chromium that the browser tests and the app-latency benchmark drive, and stopping a server.
+
+One place says how Chromium runs here: $CHROMIUM_PATH, else the system package, never a
+download at run time. Lives with the benchmarks so that they need nothing from ``tests/``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+SYSTEM_CHROMIUM = Path("/usr/bin/chromium")
+
+
+def chromium_executable() -> str | None:
+    """The browser to drive: $CHROMIUM_PATH, else the system Chromium, else None, which
+    makes Playwright use the one `python -m playwright install chromium` put in its cache
+    (the Makefile's fallback where the system package cannot be installed)."""
+    for candidate in (os.environ.get("CHROMIUM_PATH"), str(SYSTEM_CHROMIUM)):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def launch_chromium(playwright):
+    """Headless Chromium with this project's arguments; a missing browser is a failure, never a skip."""
+    executable = chromium_executable()
+    try:
+        return playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+    except Exception as error:  # noqa: BLE001 - Playwright raises its own Error for a missing browser
+        raise RuntimeError(
+            f"browser tests need Chromium: set CHROMIUM_PATH, install the system 'chromium' package, or run "
+            f"`make browser` ({str(error).splitlines()[0]})"
+        ) from None
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+STOP_TIMEOUT_S = 10
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Terminate, then kill after STOP_TIMEOUT_S; background jobs it forked go with it.
+
+    A DiskCache job outlives a server stopped with SIGTERM (that is how a job survives a
+    restart); a test server must not leave one training for the rest of the suite.
+    """
+    import psutil
+
+    try:
+        children = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        children = []
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT_S)
+    for child in children:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(children, timeout=STOP_TIMEOUT_S)
