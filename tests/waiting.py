@@ -9,7 +9,9 @@ import pytest
 
 
 def wait_for(condition, timeout: float = 30.0, message: str = "the condition", interval: float = 0.05):
-    """Poll ``condition()`` until it returns something true (returned); fail the test with ``message`` after ``timeout`` s."""
+    """Poll ``condition()`` until it returns something true (returned); fail the test with ``message`` after
+    ``timeout`` s.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = condition()

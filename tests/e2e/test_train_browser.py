@@ -119,7 +119,9 @@ def test_a_run_started_from_the_page_moves_finishes_exports_and_is_listed(train_
 
 
 def test_reload_kill_resume_and_cancel_mid_run(train_server, page):
-    """One long run: live after a reload; a SIGKILLed job shows interrupted and resumes; Cancel stops it, no process left."""
+    """One long run: live after a reload; a SIGKILLed job shows interrupted and resumes; Cancel stops it, no
+    process left.
+    """
     page.goto(train_server.url + "/train")
     fill_form(page, epochs=40)
     name = start(page)
@@ -189,7 +191,9 @@ def test_a_diverging_run_fails_with_its_reason(train_server, page):
 
 
 def test_each_training_runs_in_a_new_interpreter_and_two_in_a_row_both_finish(train_server, page):
-    """A job forked from a server that already ran jobs hung on an Intel Xeon: jobs must be new interpreters."""
+    """A job forked from a server that already ran jobs hung on an Intel Xeon: jobs must be new
+    interpreters.
+    """
     page.goto(train_server.url + "/train")
     server = psutil.Process(train_server.process.pid)
     for _ in range(2):
@@ -209,7 +213,9 @@ def test_each_training_runs_in_a_new_interpreter_and_two_in_a_row_both_finish(tr
 
 
 def test_a_hung_job_is_shown_stalled_and_cancel_ends_its_process(train_home, tmp_path_factory, page):
-    """The job stops itself (SIGSTOP, heartbeat thread included) at its 2nd progress step, as a hang in native code would."""
+    """The job stops itself (SIGSTOP, heartbeat thread included) at its 2nd progress step, as a hang in
+    native code would.
+    """
     servers = _serve(
         train_home,
         tmp_path_factory.mktemp("e2e-stall") / "server.log",
@@ -261,7 +267,8 @@ def test_a_forged_old_job_does_not_kill_an_unrelated_process(train_server):
                 urllib.request.urlopen(request, timeout=30).read()
             except urllib.error.HTTPError:
                 pass  # refusing the request is fine too; killing the bystander is not
-        # the manager's terminate_job returns only once a process it ended is gone, and the response comes after it
+        # the manager's terminate_job returns only once a process it ended is gone, and the response comes
+        # after it
         assert bystander.is_running() and bystander.status() != psutil.STATUS_ZOMBIE
     finally:
         bystander.kill()
@@ -277,7 +284,8 @@ def test_restarting_the_server_mid_run_recovers_the_state(train_home, tmp_path_f
         page.goto(first.url + "/train")
         fill_form(page, epochs=40)
         name = start(page)
-        # killed after its first epoch, so it has a checkpoint to resume from (saved before state.json's epoch)
+        # killed after its first epoch, so it has a checkpoint to resume from (saved before state.json's
+        # epoch)
         wait_for(
             lambda: RunFolder(train_home / "runs" / name).state().get("epoch", 0) >= 1,
             180,

@@ -24,7 +24,10 @@ def test_catalog_names_every_builder_option_with_its_default():
 
 
 def test_catalog_imports_no_keras():
-    code = "import sys, cocoseg.models.catalog, cocoseg.pipeline.training.loop; sys.exit(int('keras' in sys.modules or 'tensorflow' in sys.modules))"
+    code = (
+        "import sys, cocoseg.models.catalog, cocoseg.pipeline.training.loop; "
+        "sys.exit(int('keras' in sys.modules or 'tensorflow' in sys.modules))"
+    )
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
 
 

@@ -1,4 +1,5 @@
-"""Saving corrections safely (cocoseg.pipeline.annotation.store; export and registration: cocoseg.pipeline.annotation.export).
+"""Saving corrections safely (cocoseg.pipeline.annotation.store; export and registration:
+cocoseg.pipeline.annotation.export).
 
 The kill test needs no hook in the product: the child process replaces ``os.replace``
 (the rename ``atomic_write_bytes`` ends with) by a function that records the temp file,
@@ -380,7 +381,8 @@ def test_two_processes_keep_both_saves_or_get_the_conflict(workspace):
     assert (
         data["cocoseg"]["next_image_id"] == saves + 1
     )  # each save took one new image id (from 1): none lost, none extra
-    # a save conflicts only when the other writer saved after it opened, each time a different save of the other's
+    # a save conflicts only when the other writer saved after it opened, each time a different save of the
+    # other's
     assert len(conflicts) == len(batches) and all(
         0 <= count <= len(names) for count in conflicts for names in batches
     ), conflicts

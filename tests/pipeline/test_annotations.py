@@ -39,7 +39,8 @@ BIRD = "#808000"  # voc21 class 3
 # stroke (50,60)->(150,60) width 12 in #800000, a pencil stroke (200,100)->(250,150) width 6 in
 # rgb(0, 128, 0), a rectangle dragged (60,150)->(120,200) and a line (300,40)->(350,90), then the
 # canvas's Save button was clicked. Only the picture's data URL was shortened. The second capture
-# drew the same mouse strokes after one click on the canvas's "Zoom in" button (the view x1.25, so the picture's scale became 0.78).
+# drew the same mouse strokes after one click on the canvas's "Zoom in" button (the view x1.25, so the
+# picture's scale became 0.78).
 REAL_CANVAS_JSON = (
     '{"objects":[{"type":"image","originX":"left","originY":"top","left":0,"top":0,"width":640,"height":426,"fill":'
     '"rgb(0,0,0)","stroke":null,"strokeWidth":0,"strokeDashArray":null,"strokeLineCap":"butt","strokeLineJoin":"mit'
@@ -54,18 +55,21 @@ REAL_CANVAS_JSON = (
     'ce-over","transformMatrix":null,"skewX":0,"skewY":0,"pathOffset":{"x":100,"y":60},"path":[["M",49.988,60],["Q"'
     ',50,60,56,60],["Q",62,60,68.5,60],["Q",75,60,81,60],["Q",87,60,93.5,60],["Q",100,60,106,60],["Q",112,60,118.5,'
     '60],["Q",125,60,131,60],["Q",137,60,143.5,60],["L",150.012,60]]},{"type":"path","originX":"left","originY":"to'
-    'p","left":196.994,"top":96.994,"width":50.01,"height":50.01,"fill":null,"stroke":"rgb(0, 128, 0)","strokeWidth'
+    'p","left":196.994,"top":96.994,"width":50.01,"height":50.01,"fill":null,"stroke":"rgb(0, 128, 0)",'
+    '"strokeWidth'
     '":6,"strokeDashArray":null,"strokeLineCap":"round","strokeLineJoin":"round","strokeMiterLimit":10,"scaleX":1,"'
     'scaleY":1,"angle":0,"flipX":false,"flipY":false,"opacity":1,"shadow":null,"visible":true,"clipTo":null,"backgr'
     'oundColor":"","fillRule":"nonzero","globalCompositeOperation":"source-over","transformMatrix":null,"skewX":0,"'
     'skewY":0,"pathOffset":{"x":225,"y":125},"path":[["M",199.994,99.994],["Q",200,100,206,106],["Q",212,112,218.5,'
     '118.5],["Q",225,125,231,131],["Q",237,137,243.5,143.5],["L",250.006,150.006]]},{"type":"rect","originX":"left"'
-    ',"originY":"top","left":60,"top":150,"width":60,"height":50,"fill":"transparent","stroke":"rgb(0, 128, 0)","st'
+    ',"originY":"top","left":60,"top":150,"width":60,"height":50,"fill":"transparent",'
+    '"stroke":"rgb(0, 128, 0)","st'
     'rokeWidth":6,"strokeDashArray":null,"strokeLineCap":"butt","strokeLineJoin":"miter","strokeMiterLimit":10,"sca'
     'leX":1,"scaleY":1,"angle":0,"flipX":false,"flipY":false,"opacity":1,"shadow":null,"visible":true,"clipTo":null'
     ',"backgroundColor":"","fillRule":"nonzero","globalCompositeOperation":"source-over","transformMatrix":null,"sk'
     'ewX":0,"skewY":0,"rx":0,"ry":0},{"type":"line","originX":"center","originY":"center","left":325,"top":65,"widt'
-    'h":50,"height":50,"fill":"rgb(0, 128, 0)","stroke":"rgb(0, 128, 0)","strokeWidth":6,"strokeDashArray":null,"st'
+    'h":50,"height":50,"fill":"rgb(0, 128, 0)","stroke":"rgb(0, 128, 0)","strokeWidth":6,'
+    '"strokeDashArray":null,"st'
     'rokeLineCap":"butt","strokeLineJoin":"miter","strokeMiterLimit":10,"scaleX":1,"scaleY":1,"angle":0,"flipX":fal'
     'se,"flipY":false,"opacity":1,"shadow":null,"visible":true,"clipTo":null,"backgroundColor":"","fillRule":"nonze'
     'ro","globalCompositeOperation":"source-over","transformMatrix":null,"skewX":0,"skewY":0,"x1":-25,"x2":25,"y1":'

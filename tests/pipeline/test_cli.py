@@ -44,9 +44,9 @@ def test_validate_and_stats_demo_print_real_figures(isolated_home):
     stats = run_cocoseg("data", "stats", "demo", "--split", "val", "--top", "3", home=isolated_home)
     assert stats.returncode == 0, stats.stderr
     assert (
-        "demo/val: 80 images, 815/815 annotations used, 11 crowd, 80 categories, label map coco80 (81 classes)"
-        in stats.stdout
-    )
+        "demo/val: 80 images, 815/815 annotations used, 11 crowd, 80 categories, "
+        "label map coco80 (81 classes)"
+    ) in stats.stdout
     assert "person                 209" in stats.stdout
     assert "Traceback" not in stats.stderr
 

@@ -93,7 +93,8 @@ def test_one_cached_session_per_model_file(model_copy):
 
 def test_importing_the_app_creates_no_session(tmp_path):
     script = (
-        "import sys; from pathlib import Path; from cocoseg.pipeline.core.workspace import Workspace; from cocoseg.app.main import create_app; "
+        "import sys; from pathlib import Path; from cocoseg.pipeline.core.workspace import Workspace; "
+        "from cocoseg.app.main import create_app; "
         "import cocoseg.pipeline.inference.predictor as inference; create_app(Workspace(Path(sys.argv[1]))); "
         "print(inference.cached_session_count(), 'tensorflow' in sys.modules)"
     )

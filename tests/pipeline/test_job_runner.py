@@ -1,4 +1,5 @@
-"""Jobs in fresh interpreters (``cocoseg.pipeline.jobs.runner``) and what control makes of them (``cocoseg.pipeline.jobs.control``).
+"""Jobs in fresh interpreters (``cocoseg.pipeline.jobs.runner``) and what control makes of them
+(``cocoseg.pipeline.jobs.control``).
 
 Real job processes throughout: the test-only ``sleep`` (attached) and ``linger``
 (detached) kinds run the real runner, heartbeat and registry code with a body that
@@ -31,7 +32,9 @@ def _settings(monkeypatch, **variables) -> None:
 
 
 def _watch_in_thread(workspace, entry, kind="sleep", on_progress=None):
-    """Start the job process and watch it from a thread, as a background callback does; returns (process, thread, outcome box)."""
+    """Start the job process and watch it from a thread, as a background callback does; returns (process,
+    thread, outcome box).
+    """
     process = start(workspace, kind, entry.name, "test")
     box: dict = {}
     thread = threading.Thread(
@@ -55,7 +58,9 @@ def test_a_job_finishes_in_its_own_process_and_its_result_and_progress_come_back
 
 
 def _stalled_job(workspace, monkeypatch, steps: int, stop_at: int):
-    """A watched ``linger`` job that stops itself (SIGSTOP) at step ``stop_at``, once it is seen stalled (3 s threshold)."""
+    """A watched ``linger`` job that stops itself (SIGSTOP) at step ``stop_at``, once it is seen stalled (3 s
+    threshold).
+    """
     _settings(monkeypatch, COCOSEG_STALL_SECONDS=3, COCOSEG_TEST_STOP_AT_PROGRESS=stop_at)
     entry = queue(workspace, "linger", {"steps": steps, "step_seconds": 0.1})
     process, thread, box = _watch_in_thread(workspace, entry, "linger")
@@ -64,7 +69,9 @@ def _stalled_job(workspace, monkeypatch, steps: int, stop_at: int):
 
 
 def test_a_hang_is_shown_stalled_and_cancel_ends_that_process(test_jobs, monkeypatch):
-    """The job stops itself (SIGSTOP) at its 3rd step: heartbeat thread and all, as a hang in native code would."""
+    """The job stops itself (SIGSTOP) at its 3rd step: heartbeat thread and all, as a hang in native code
+    would.
+    """
     entry, process, thread, box = _stalled_job(test_jobs, monkeypatch, steps=100, stop_at=3)
     stalled = observe(entry)
     assert stalled.heartbeat_age > 3 and stalled.active and f"pid {process.pid}" in stalled.shown_message

@@ -267,7 +267,9 @@ def test_a_full_disk_while_saving_a_checkpoint_keeps_the_previous_one(tiny_shape
 
 
 def test_a_run_that_cannot_start_is_recorded_as_failed_not_left_queued(tiny_shapes):
-    """The prepared set is deleted (by hand, or on another tab) between queueing a run and its job starting."""
+    """The prepared set is deleted (by hand, or on another tab) between queueing a run and its job
+    starting.
+    """
     workspace, prepared = tiny_shapes
     copy = workspace.prepared_dir / "shapes-copy-deleted-later"
     shutil.copytree(workspace.prepared_dir / prepared, copy)
@@ -349,7 +351,9 @@ train.train_queued(Workspace(pathlib.Path(sys.argv[1])), sys.argv[2])
 
 @pytest.fixture
 def killed_while_starting(tiny_shapes, tmp_path, processes):
-    """A queued run whose job process took the run (holds its lock, recorded its pid) and was SIGKILLed before "running"."""
+    """A queued run whose job process took the run (holds its lock, recorded its pid) and was SIGKILLed
+    before "running".
+    """
     workspace, prepared = tiny_shapes
     run = create(workspace, _config(prepared, epochs=1))
     child = processes(

@@ -1196,7 +1196,9 @@ def test_deeply_nested_json(tmp_path, text):
 
 
 def test_huge_integer_literal_is_a_clean_error(tmp_path):
-    """Python refuses int literals above 4300 digits with a bare ValueError; it must become a CocoFileError."""
+    """Python refuses int literals above 4300 digits with a bare ValueError; it must become a
+    CocoFileError.
+    """
     data = base_coco()
     data["annotations"][0]["id"] = 424242
     path = tmp_path / "bigint.json"
