@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
 import sys
@@ -10,15 +9,11 @@ from pathlib import Path
 
 from cocoseg.cli.progress import with_progress_bar
 from cocoseg.pipeline.core.settings import Settings
-from cocoseg.pipeline.core.workspace import Workspace, atomic_write_bytes, atomic_write_json
-from cocoseg.pipeline.data.images import ImageError, read_rgb
-from cocoseg.pipeline.data.mask_export import mask_file_name
+from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.inference.model_store import VARIANTS, ModelError, delete_entry, get_entry, list_entries
 from cocoseg.pipeline.inference.onnx_graph import STRATEGIES
 
 logger = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 
 def _write(text: str = "") -> None:
@@ -60,80 +55,26 @@ def command_export(arguments, settings: Settings, workspace: Workspace) -> int:
     return 0
 
 
-def _input_images(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        raise ModelError(f"{folder} is not a folder of images")
-    return sorted(
-        path for path in folder.rglob("*") if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
-    )
-
-
 def command_predict(arguments, settings: Settings, workspace: Workspace) -> int:
-    from cocoseg.pipeline.inference.predictor import Predictor
-    from cocoseg.pipeline.inference.rendering import (
-        coco_annotations,
-        coco_categories,
-        image_png,
-        mask_png,
-        overlay,
-    )
+    from cocoseg.pipeline.inference.batch import predict_folder
 
     entry = get_entry(workspace, arguments.model)
-    source, output = Path(arguments.input_dir).resolve(), Path(arguments.out).resolve()
-    if output == source or source in output.parents:
-        raise ModelError(
-            "--out must not be inside the input folder (outputs would be read as inputs next time)"
-        )
-    images = _input_images(source)
-    if not images:
-        raise ModelError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {source}")
-    names = [mask_file_name(str(path.relative_to(source))) for path in images]
-    clashes = sorted(name for name, count in collections.Counter(names).items() if count > 1)
-    if clashes:
-        raise ModelError(f"images would share output names: {', '.join(clashes[:5])}")
-    predictor = Predictor(entry, arguments.variant)
-    label_map = entry.label_map()
-    coco = {"images": [], "annotations": [], "categories": coco_categories(label_map)}
-    skipped = []
-
-    def work(progress):
-        for done, (path, name) in enumerate(zip(images, names), start=1):
-            try:
-                picture = read_rgb(path)
-            except ImageError as error:
-                skipped.append(str(error))
-            else:
-                mask = predictor.predict(picture).mask
-                atomic_write_bytes(output / "masks" / name, mask_png(mask))
-                if arguments.overlay:
-                    atomic_write_bytes(
-                        output / "overlays" / name, image_png(overlay(picture, mask, label_map))
-                    )
-                image_id = len(coco["images"]) + 1
-                coco["images"].append(
-                    {
-                        "id": image_id,
-                        "file_name": str(path.relative_to(source)),
-                        "height": picture.shape[0],
-                        "width": picture.shape[1],
-                    }
-                )
-                coco["annotations"] += coco_annotations(
-                    mask, label_map, image_id, len(coco["annotations"]) + 1
-                )
-            progress(done, len(images))
-
-    with_progress_bar(f"segmenting with {entry.name}", "image", work)
-    atomic_write_json(output / "predictions.json", coco)
-    atomic_write_json(output / "classes.json", label_map.to_dict())
-    _write(
-        f"{len(coco['images'])} images segmented on {predictor.provider} -> {output} (masks/, "
-        f"{'overlays/, ' if arguments.overlay else ''}predictions.json with "
-        f"{len(coco['annotations'])} RLE annotations)"
+    output = Path(arguments.out).resolve()
+    result = with_progress_bar(
+        f"segmenting with {entry.name}",
+        "image",
+        lambda progress: predict_folder(
+            entry, Path(arguments.input_dir), output, arguments.variant, arguments.overlay, progress
+        ),
     )
-    for reason in skipped:
+    _write(
+        f"{result.images} images segmented on {result.provider} -> {output} (masks/, "
+        f"{'overlays/, ' if arguments.overlay else ''}predictions.json with "
+        f"{result.annotations} RLE annotations)"
+    )
+    for reason in result.skipped:
         _write(f"skipped {reason}")
-    return 1 if skipped else 0
+    return 1 if result.skipped else 0
 
 
 def command_evaluate(arguments, settings: Settings, workspace: Workspace) -> int:

@@ -15,13 +15,14 @@ from cocoseg.pipeline.core.settings import Settings
 from cocoseg.pipeline.core.workspace import Workspace, atomic_write_bytes
 from cocoseg.pipeline.data.geometry import RESIZE_MODES
 from cocoseg.pipeline.data.labels import PRESETS
+from cocoseg.pipeline.inference.rendering import image_png
 from cocoseg.pipeline.prepare.config import ENCODINGS, PrepareConfig
 from cocoseg.pipeline.prepare.plan import dry_run
 from cocoseg.pipeline.prepare.sampling import SAMPLING_METHODS, SamplingConfig
 from cocoseg.pipeline.prepare.sets import list_prepared
 from cocoseg.pipeline.prepare.writer import prepare
 from cocoseg.pipeline.training.config import AugmentConfig
-from cocoseg.pipeline.training.preview import augmented_examples, encode_png, preview_grid
+from cocoseg.pipeline.training.preview import augmented_examples, preview_grid
 
 SUBCOMMANDS = ("run", "preview", "list")
 
@@ -134,7 +135,7 @@ def command_prepare_preview(arguments, settings: Settings, workspace: Workspace)
         AugmentConfig(),
     )
     output = Path(arguments.out)
-    atomic_write_bytes(output, encode_png(preview_grid(pairs, label_map, columns=arguments.columns)))
+    atomic_write_bytes(output, image_png(preview_grid(pairs, label_map, columns=arguments.columns)))
     _write(f"wrote {len(pairs)} augmentations of {file_name} to {output}")
     return 0
 

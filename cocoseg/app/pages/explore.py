@@ -11,7 +11,6 @@ import logging
 
 import dash
 import dash_bootstrap_components as dbc
-import numpy as np
 import plotly.graph_objects as go
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, ctx, dcc, html, no_update
 
@@ -31,8 +30,8 @@ from cocoseg.pipeline.data.images import ImageError
 from cocoseg.pipeline.data.labels import PRESETS, LabelMapError, label_map_from_dict
 from cocoseg.pipeline.data.registry import cached_split, get_dataset, list_datasets, split_report
 from cocoseg.pipeline.data.stats import dataset_stats
-from cocoseg.pipeline.data.thumbnails import filter_images, image_detail, mask_layer, thumbnail
-from cocoseg.pipeline.inference.rendering import image_jpeg
+from cocoseg.pipeline.data.thumbnails import filter_images, image_detail, thumbnail
+from cocoseg.pipeline.inference.rendering import encode_png, image_jpeg, mask_layer
 
 logger = logging.getLogger(__name__)
 
@@ -487,7 +486,7 @@ def show_detail(image_id, choice, labels, opacity):
         )
     except (KeyError, ImageError, CocoFileError, ValueError) as error:
         return dbc.Alert(f"cannot show this image: {error}", color="warning"), None
-    layer, outlines = mask_layer(detail["mask"], label_map), detail["outlines"]
+    layer, outlines = mask_layer(detail["mask"], label_map, show_ignored=True), detail["outlines"]
     picture = [
         html.Img(
             src=data_url(image_jpeg(detail["picture"]), "image/jpeg"),
@@ -495,14 +494,16 @@ def show_detail(image_id, choice, labels, opacity):
             alt=detail["record"]["file_name"],
         ),
         html.Img(
-            src=data_url(_rgba_png(layer), "image/png"),
+            src=data_url(encode_png(layer), "image/png"),
             id=Explore.DETAIL_LAYER,
             className="stacked-layer",
             style={"opacity": opacity if opacity is not None else DEFAULT_OPACITY},
             alt="mask",
         ),
         html.Img(
-            src=data_url(_rgba_png(outlines), "image/png"), className="stacked-layer", alt="instance outlines"
+            src=data_url(encode_png(outlines), "image/png"),
+            className="stacked-layer",
+            alt="instance outlines",
         ),
     ]
     rows = [{**row, "share": 0.0} for row in detail["present"]]
@@ -512,12 +513,6 @@ def show_detail(image_id, choice, labels, opacity):
         className="small text-muted",
     )
     return picture, [class_legend(rows), caption]
-
-
-def _rgba_png(layer: np.ndarray) -> bytes:
-    import cv2
-
-    return cv2.imencode(".png", cv2.cvtColor(layer, cv2.COLOR_RGBA2BGRA))[1].tobytes()
 
 
 dash.clientside_callback(

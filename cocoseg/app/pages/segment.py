@@ -20,12 +20,11 @@ from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.components.segmentation import class_legend, data_url, share_table
 from cocoseg.app.context import UPLOAD_ROUTE, current_settings, current_workspace
 from cocoseg.app.ids import Segment
-from cocoseg.pipeline.data.images import InvalidUpload, decode_upload
+from cocoseg.pipeline.data.images import UPLOAD_ACCEPT, InvalidUpload, decode_upload
+from cocoseg.pipeline.inference.batch import CocoPredictions
 from cocoseg.pipeline.inference.model_store import ModelError, get_entry, list_entries
 from cocoseg.pipeline.inference.predictor import InferenceInputError, Predictor
 from cocoseg.pipeline.inference.rendering import (
-    coco_annotations,
-    coco_categories,
     image_png,
     mask_layer_png,
     mask_png,
@@ -44,7 +43,6 @@ logger = logging.getLogger(__name__)
 
 dash.register_page(__name__, path="/segment", name="Segment", order=30, icon="magic")
 
-ACCEPTED = ".jpg,.jpeg,.png,.webp,.bmp,.tif,.tiff,image/jpeg,image/png,image/webp,image/bmp,image/tiff"
 DEFAULT_OPACITY = 0.55
 
 
@@ -71,7 +69,7 @@ def _controls(models: list[dict]) -> list:
     upload = dcc.Upload(
         id=Segment.UPLOAD,
         multiple=True,
-        accept=ACCEPTED,
+        accept=UPLOAD_ACCEPT,
         max_size=current_settings().max_upload_bytes,
         children=html.Div(
             [
@@ -254,7 +252,10 @@ def _alert(text: str, colour: str = "danger") -> dbc.Alert:
     prevent_initial_call=True,
 )
 def receive_uploads(contents, filenames, uploads):
-    """Decode each file once, keep it server-side, list it; clear the component so the same file can come again."""
+    """Decode each file once, keep it server-side and list it.
+
+    The upload component is cleared, so the same file can come again.
+    """
     if not contents:
         return no_update, no_update, no_update, no_update, no_update
     settings, workspace = current_settings(), current_workspace()
@@ -325,7 +326,8 @@ def segment(key, model, variant):
     total = time.perf_counter() - started
     timing = (
         f"inference {prediction.seconds * 1000:.0f} ms on {prediction.provider} ({variant or 'fp32'}), "
-        f"{total * 1000:.0f} ms in all · {upload.width}×{upload.height} px · model input {entry.size} px {entry.resize}"
+        f"{total * 1000:.0f} ms in all · {upload.width}×{upload.height} px · "
+        f"model input {entry.size} px {entry.resize}"
     )
     result = {"key": key, "model": model, "variant": variant or "fp32"}
     return (
@@ -382,9 +384,5 @@ def download(_mask_clicks, _overlay_clicks, _coco_clicks, result, opacity):
             image_png(overlay(upload.image, mask, label_map, opacity or DEFAULT_OPACITY)),
             f"{stem}.overlay.png",
         )
-    coco = {
-        "images": [{"id": 1, "file_name": upload.name, "height": upload.height, "width": upload.width}],
-        "annotations": coco_annotations(mask, label_map),
-        "categories": coco_categories(label_map),
-    }
+    coco = CocoPredictions(label_map).add(upload.name, mask).to_dict()
     return dcc.send_string(json.dumps(coco), f"{stem}.coco.json")

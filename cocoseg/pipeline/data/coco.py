@@ -42,7 +42,6 @@ from cocoseg.pipeline.data.validation import (
 logger = logging.getLogger(__name__)
 
 TOP_LEVEL_KEYS = ("images", "annotations", "categories")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 MEGABYTE = 1024 * 1024
 
 ProgressCallback = Callable[[int, int], None]

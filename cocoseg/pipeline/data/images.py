@@ -28,6 +28,12 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF")
+# the file suffixes of those formats: dataset folders, batch prediction, the upload pickers
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+# an <input type=file> ``accept`` value: suffixes, and MIME types for pickers that match by type
+UPLOAD_ACCEPT = ",".join(
+    IMAGE_SUFFIXES + ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff")
+)
 UPLOAD_FORMATS_TEXT = "JPEG, PNG, WebP, BMP or TIFF"
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
 DISPLAY_NAME_LIMIT = 120

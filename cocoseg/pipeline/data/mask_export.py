@@ -14,12 +14,11 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
-
 from cocoseg.pipeline.core.workspace import atomic_write_bytes, atomic_write_json, check_relative_path
 from cocoseg.pipeline.data.coco import CocoDataset
 from cocoseg.pipeline.data.labels import LabelMap
 from cocoseg.pipeline.data.masks import semantic_mask
+from cocoseg.pipeline.inference.rendering import mask_png
 
 logger = logging.getLogger(__name__)
 
@@ -63,10 +62,7 @@ def export_masks(
         mask = semantic_mask(
             dataset.annotations_by_image[image["id"]], image["height"], image["width"], label_map
         )
-        encoded, data = cv2.imencode(".png", mask)
-        if not encoded:
-            raise ExportError(f"PNG encoding failed for {image['file_name']}")
-        atomic_write_bytes(output / name, data.tobytes())
+        atomic_write_bytes(output / name, mask_png(mask))
         if progress:
             progress(done, len(dataset.images))
     skipped = dataset.report.totals.get("images", len(dataset.images)) - len(dataset.images)

@@ -18,12 +18,12 @@ from cocoseg.pipeline.core.cache import CACHE_EXPIRE_SECONDS, file_sha256, open_
 from cocoseg.pipeline.core.settings import DEMO_DATASET_DIR
 from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, check_name, read_json
 from cocoseg.pipeline.data.coco import (
-    IMAGE_SUFFIXES,
     CocoDataset,
     CocoFileError,
     check_annotation_file,
     load_coco,
 )
+from cocoseg.pipeline.data.images import IMAGE_SUFFIXES
 from cocoseg.pipeline.data.validation import ValidationReport
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ from cocoseg.pipeline.core.cache import CACHE_EXPIRE_SECONDS, open_cache
 from cocoseg.pipeline.data.coco import CocoDataset
 from cocoseg.pipeline.data.images import read_rgb
 from cocoseg.pipeline.data.labels import IGNORE_INDEX, LabelMap
-from cocoseg.pipeline.data.masks import colorize, instance_mask, is_crowd, semantic_mask
+from cocoseg.pipeline.data.masks import instance_mask, is_crowd, semantic_mask
+from cocoseg.pipeline.inference.rendering import encode_jpeg
 
 THUMBNAIL_SIDE = 160
 
@@ -40,9 +41,7 @@ def thumbnail(workspace, path: Path, side: int = THUMBNAIL_SIDE) -> bytes:
                     (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale))),
                     interpolation=cv2.INTER_AREA,
                 )
-            data = cv2.imencode(
-                ".jpg", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80]
-            )[1].tobytes()
+            data = encode_jpeg(picture, quality=80)
             cache.set(key, data, expire=CACHE_EXPIRE_SECONDS)
     return data
 
@@ -54,13 +53,6 @@ def filter_images(index: dict, classes: list[int], match_all: bool = False) -> l
     wanted = set(classes)
     test = wanted.issubset if match_all else (lambda present: not wanted.isdisjoint(present))
     return [position for position, present in enumerate(index["classes"]) if test(set(present))]
-
-
-def mask_layer(mask: np.ndarray, label_map: LabelMap) -> np.ndarray:
-    """RGBA: class colours where there is a class, transparent background, white ignored pixels."""
-    colours = colorize(mask, label_map)
-    alpha = np.where(mask == 0, 0, 255).astype(np.uint8)
-    return np.dstack([colours, alpha])
 
 
 def outline_layer(

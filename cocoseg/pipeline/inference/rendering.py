@@ -1,8 +1,9 @@
-"""A predicted class-index mask in the forms users take away.
+"""Masks and pictures in the forms people and tools take away: the one home for pixels out.
 
-Coloured overlay (for eyes), per-class pixel share (for tables), class-index PNG (for
-other tools) and COCO RLE annotations (for COCO tooling and the annotator). The mask
-is always at the original image's size; 255 marks pixels without a prediction.
+Coloured overlay (for eyes), RGBA mask layers (laid over a picture in the browser),
+per-class pixel share (for tables), PNG and JPEG encoding (every ``cv2.imencode`` in the
+project is here), and COCO RLE annotations (for COCO tooling and the annotator). A mask
+is a class-index ``uint8`` array; 255 marks pixels without a prediction (or ignored).
 """
 
 from __future__ import annotations
@@ -44,22 +45,6 @@ def pixel_shares(mask: np.ndarray, label_map: LabelMap) -> list[dict]:
         if count
     ]
     return sorted(rows, key=lambda row: row["pixels"], reverse=True)
-
-
-def mask_png(mask: np.ndarray) -> bytes:
-    """The class-index mask as a single-channel 8-bit PNG (lossless)."""
-    encoded, data = cv2.imencode(".png", np.ascontiguousarray(mask, dtype=np.uint8))
-    if not encoded:
-        raise ValueError("PNG encoding failed")
-    return data.tobytes()
-
-
-def image_png(image: np.ndarray) -> bytes:
-    """An RGB uint8 image as PNG bytes."""
-    encoded, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    if not encoded:
-        raise ValueError("PNG encoding failed")
-    return data.tobytes()
 
 
 def category_of(label_map: LabelMap, class_index: int) -> int:
@@ -107,24 +92,58 @@ def coco_categories(label_map: LabelMap) -> list[dict]:
     ]
 
 
-def mask_layer_png(mask: np.ndarray, label_map: LabelMap) -> bytes:
-    """Class colours as an RGBA PNG, transparent where there is background or no prediction.
+def mask_layer(mask: np.ndarray, label_map: LabelMap, show_ignored: bool = False) -> np.ndarray:
+    """RGBA class colours, transparent on background.
 
-    Laid over the picture in the browser, its opacity changes without a server round trip.
+    Ignored pixels (255) are transparent too, unless ``show_ignored`` (Explore shows a
+    dataset's ignore regions, such as crowds, so the mask protocol is visible).
     """
     colours = colorize(mask, label_map)
-    alpha = np.where((mask > 0) & (mask != IGNORE_INDEX), 255, 0).astype(np.uint8)
-    encoded, data = cv2.imencode(".png", cv2.cvtColor(np.dstack([colours, alpha]), cv2.COLOR_RGBA2BGRA))
+    painted = mask > 0 if show_ignored else (mask > 0) & (mask != IGNORE_INDEX)
+    return np.dstack([colours, np.where(painted, 255, 0).astype(np.uint8)])
+
+
+def encode_png(pixels: np.ndarray, compression: int | None = None) -> bytes:
+    """A ``uint8`` array as PNG: one channel as is (class indices stay exact), RGB or RGBA in that order."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    if pixels.ndim == 3:
+        conversion = cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR
+        pixels = cv2.cvtColor(pixels, conversion)
+    options = [cv2.IMWRITE_PNG_COMPRESSION, compression] if compression is not None else []
+    encoded, data = cv2.imencode(".png", pixels, options)
     if not encoded:
         raise ValueError("PNG encoding failed")
     return data.tobytes()
 
 
-def image_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
-    """An RGB uint8 image as JPEG bytes (for display: smaller than PNG for photos)."""
+def encode_jpeg(image: np.ndarray, quality: int = 90, full_chroma: bool = False) -> bytes:
+    """An RGB ``uint8`` image as JPEG; ``full_chroma`` keeps 4:4:4 colour (training data, small images)."""
+    options = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    if full_chroma:
+        options += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
     encoded, data = cv2.imencode(
-        ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+        ".jpg", cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR), options
     )
     if not encoded:
         raise ValueError("JPEG encoding failed")
     return data.tobytes()
+
+
+def mask_png(mask: np.ndarray) -> bytes:
+    """The class-index mask as a single-channel 8-bit PNG (lossless; what other tools read)."""
+    return encode_png(mask)
+
+
+def image_png(image: np.ndarray) -> bytes:
+    """An RGB image as PNG (lossless)."""
+    return encode_png(image)
+
+
+def image_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
+    """An RGB image as JPEG (for display: smaller than PNG for photos)."""
+    return encode_jpeg(image, quality)
+
+
+def mask_layer_png(mask: np.ndarray, label_map: LabelMap) -> bytes:
+    """A prediction's RGBA layer as PNG: laid over the picture, its opacity changes without a round trip."""
+    return encode_png(mask_layer(mask, label_map))

@@ -11,13 +11,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from cocoseg.pipeline.data.geometry import resize_image, resize_mask
 from cocoseg.pipeline.data.images import ImageError, read_rgb
 from cocoseg.pipeline.data.labels import IGNORE_INDEX, LabelMap
 from cocoseg.pipeline.data.masks import kept_area, semantic_mask
+from cocoseg.pipeline.inference.rendering import encode_jpeg, encode_png, mask_png
 
 FEATURE_IMAGE = "image/encoded"
 FEATURE_FORMAT = "image/format"
@@ -59,32 +59,15 @@ class ExampleResult:
 
 
 def _encode_image(image: np.ndarray, encoding: str, quality: int) -> bytes:
-    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     if encoding == "png":
-        ok, data = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 3])
-    else:
-        # 4:4:4: chroma subsampling costs visible colour accuracy at 128-256 px
-        ok, data = cv2.imencode(
-            ".jpg",
-            bgr,
-            [
-                cv2.IMWRITE_JPEG_QUALITY,
-                quality,
-                cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
-                cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444,
-            ],
-        )
-    if not ok:
-        raise ValueError("image encoding failed")
-    return data.tobytes()
+        return encode_png(image, compression=3)
+    # 4:4:4: chroma subsampling costs visible colour accuracy at 128-256 px
+    return encode_jpeg(image, quality, full_chroma=True)
 
 
 def encode_mask(mask: np.ndarray) -> bytes:
     """Lossless single-channel PNG of a class-index mask."""
-    ok, data = cv2.imencode(".png", mask)
-    if not ok:
-        raise ValueError("mask encoding failed")
-    return data.tobytes()
+    return mask_png(mask)
 
 
 def build_example(task: ExampleTask) -> ExampleResult:

@@ -15,7 +15,7 @@ import numpy as np
 from cocoseg.pipeline.core.tf_runtime import tensorflow
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.data.labels import LabelMap
-from cocoseg.pipeline.data.masks import colorize
+from cocoseg.pipeline.inference.rendering import overlay
 from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.examples import build_example
 from cocoseg.pipeline.prepare.plan import plan
@@ -24,6 +24,7 @@ from cocoseg.pipeline.training.augment import augment
 from cocoseg.pipeline.training.config import AugmentConfig
 
 DEFAULT_AUGMENTATION = AugmentConfig()
+PREVIEW_OPACITY = 0.55
 
 
 def augmented_examples(
@@ -65,22 +66,18 @@ def augmented_examples(
     return pairs, plan_.label_map, result.file_name
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, label_map: LabelMap, opacity: float = 0.55) -> np.ndarray:
-    """The image with its class colours blended in (background and ignore left as they are)."""
-    colours = colorize(mask, label_map).astype(np.float32)
-    painted = (mask > 0) & (mask != 255)
-    blended = image.astype(np.float32)
-    blended[painted] = (1 - opacity) * blended[painted] + opacity * colours[painted]
-    return blended.round().astype(np.uint8)
-
-
 def preview_grid(
     pairs: list[tuple[np.ndarray, np.ndarray]], label_map: LabelMap, columns: int = 4, gap: int = 4
 ) -> np.ndarray:
     """An RGB grid: each cell shows the augmented image and its mask overlay side by side."""
     cells = [
         np.concatenate(
-            [image, np.full((image.shape[0], gap, 3), 255, np.uint8), overlay(image, mask, label_map)], axis=1
+            [
+                image,
+                np.full((image.shape[0], gap, 3), 255, np.uint8),
+                overlay(image, mask, label_map, PREVIEW_OPACITY),
+            ],
+            axis=1,
         )
         for image, mask in pairs
     ]
@@ -96,13 +93,6 @@ def preview_grid(
             column * (width + gap) : column * (width + gap) + width,
         ] = cell
     return grid
-
-
-def encode_png(rgb: np.ndarray) -> bytes:
-    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise PrepareError("PNG encoding of the preview failed")
-    return data.tobytes()
 
 
 def preview_thumbnails(

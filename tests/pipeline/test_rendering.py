@@ -1,4 +1,4 @@
-"""Prediction outputs: overlay, pixel shares, class-index PNG and COCO RLE agree with the mask."""
+"""Rendering: overlay, layers, pixel shares, PNG/JPEG encoding and COCO RLE agree with the mask."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from cocoseg.pipeline.inference.rendering import (
     category_of,
     coco_annotations,
     coco_categories,
+    encode_jpeg,
+    encode_png,
     image_png,
+    mask_layer,
     mask_png,
     overlay,
     pixel_shares,
@@ -93,3 +96,50 @@ def test_rle_round_trip_rebuilds_every_class(height, width, seed):
         assert annotation["area"] == region.sum()
         rebuilt[region > 0] = classes[annotation["category_id"]]
     assert np.array_equal(rebuilt, mask)
+
+
+def test_mask_layer_is_transparent_on_background_and_shows_ignored_pixels_only_when_asked():
+    mask = _mask()
+    layer = mask_layer(mask, VOC)
+    assert layer.shape == (*mask.shape, 4)
+    assert layer[0, 0, 3] == 0 and layer[1, 1, 3] == 0  # ignored, background
+    assert layer[6, 11, 3] == 255 and tuple(layer[6, 11, :3]) == VOC.palette[15]
+    shown = mask_layer(mask, VOC, show_ignored=True)
+    assert shown[0, 0, 3] == 255 and shown[1, 1, 3] == 0
+
+
+@pytest.mark.parametrize("channels", [None, 3, 4])
+def test_encode_png_round_trips_grey_rgb_and_rgba_exactly(channels):
+    generator = np.random.default_rng(0)
+    shape = (17, 23) if channels is None else (17, 23, channels)
+    pixels = generator.integers(0, 256, size=shape, dtype=np.uint8)
+    decoded = cv2.imdecode(np.frombuffer(encode_png(pixels), np.uint8), cv2.IMREAD_UNCHANGED)
+    if channels == 3:
+        decoded = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+    elif channels == 4:
+        decoded = cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGBA)
+    assert np.array_equal(decoded, pixels)
+
+
+def test_encode_jpeg_keeps_colours_close_and_full_chroma_keeps_them_closer():
+    image = np.zeros((64, 64, 3), dtype=np.uint8)
+    image[:, ::2] = (220, 30, 30)  # one-pixel red stripes: chroma subsampling smears them
+    errors = []
+    for full_chroma in (False, True):
+        decoded = cv2.cvtColor(
+            cv2.imdecode(np.frombuffer(encode_jpeg(image, 95, full_chroma), np.uint8), 1), cv2.COLOR_BGR2RGB
+        )
+        errors.append(np.abs(decoded.astype(int) - image).mean())
+    assert errors[1] < errors[0]
+
+
+def test_coco_predictions_number_images_and_annotations_consecutively():
+    from cocoseg.pipeline.inference.batch import CocoPredictions
+
+    predictions = CocoPredictions(VOC).add("a.jpg", _mask()).add("b.jpg", np.zeros((4, 5), np.uint8))
+    coco = predictions.add("c.jpg", _mask()).to_dict()
+    assert [image["id"] for image in coco["images"]] == [1, 2, 3]
+    assert coco["images"][1] == {"id": 2, "file_name": "b.jpg", "height": 4, "width": 5}
+    assert [annotation["id"] for annotation in coco["annotations"]] == [1, 2, 3, 4]  # two classes in a and c
+    assert {annotation["image_id"] for annotation in coco["annotations"]} == {1, 3}
+    assert coco["categories"] == coco_categories(VOC)
