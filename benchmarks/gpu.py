@@ -386,10 +386,10 @@ def pipeline_check(workspace_root: Path) -> list[dict]:
     from benchmarks.inference import END_TO_END_SIZE, demo_jpeg
     from cocoseg.pipeline.core.workspace import Workspace
     from cocoseg.pipeline.data.images import decode_rgb
+    from cocoseg.pipeline.data.rendering import mask_png
     from cocoseg.pipeline.inference.evaluate import EvaluationTarget, evaluate_entry, saved_evaluations
     from cocoseg.pipeline.inference.model_store import list_entries
     from cocoseg.pipeline.inference.predictor import Predictor, load_session
-    from cocoseg.pipeline.inference.rendering import mask_png
 
     workspace = Workspace(workspace_root)
     jpeg = demo_jpeg(*END_TO_END_SIZE)

@@ -49,9 +49,9 @@ from cocoseg.pipeline.core.settings import DEMO_DATASET_DIR  # noqa: E402
 from cocoseg.pipeline.core.tf_runtime import tensorflow  # noqa: E402
 from cocoseg.pipeline.data.geometry import resize_image, undo_mask  # noqa: E402
 from cocoseg.pipeline.data.images import decode_rgb, read_rgb  # noqa: E402
+from cocoseg.pipeline.data.rendering import mask_png  # noqa: E402
 from cocoseg.pipeline.inference.onnx_graph import INPUT_NAME, MASK_OUTPUT, PROBABILITIES_OUTPUT  # noqa: E402
 from cocoseg.pipeline.inference.predictor import session_options, thread_count  # noqa: E402
-from cocoseg.pipeline.inference.rendering import mask_png  # noqa: E402
 
 logger = logging.getLogger("benchmarks.inference")
 

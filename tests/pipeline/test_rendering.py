@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pycocotools import mask as coco_mask
 
 from cocoseg.pipeline.data.labels import build_label_map
-from cocoseg.pipeline.inference.rendering import (
+from cocoseg.pipeline.data.rendering import (
     category_of,
     coco_annotations,
     coco_categories,

@@ -33,7 +33,7 @@ from cocoseg.pipeline.data.coco import CocoFileError, read_coco_json, validate_c
 from cocoseg.pipeline.data.labels import LabelMap
 from cocoseg.pipeline.data.mask_export import mask_file_name
 from cocoseg.pipeline.data.registry import RegistryError, add_dataset, get_dataset, list_datasets
-from cocoseg.pipeline.inference.rendering import mask_png
+from cocoseg.pipeline.data.rendering import mask_png
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from cocoseg.pipeline.core.workspace import atomic_write_bytes, atomic_write_jso
 from cocoseg.pipeline.data.coco import CocoDataset
 from cocoseg.pipeline.data.labels import LabelMap
 from cocoseg.pipeline.data.masks import semantic_mask
-from cocoseg.pipeline.inference.rendering import mask_png
+from cocoseg.pipeline.data.rendering import mask_png
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from cocoseg.pipeline.data.coco import CocoDataset
 from cocoseg.pipeline.data.images import read_rgb
 from cocoseg.pipeline.data.labels import IGNORE_INDEX, LabelMap
 from cocoseg.pipeline.data.masks import instance_mask, is_crowd, semantic_mask
-from cocoseg.pipeline.inference.rendering import encode_jpeg
+from cocoseg.pipeline.data.rendering import encode_jpeg
 
 THUMBNAIL_SIDE = 160
 

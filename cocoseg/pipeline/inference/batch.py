@@ -18,14 +18,14 @@ from cocoseg.pipeline.core.workspace import atomic_write_bytes, atomic_write_jso
 from cocoseg.pipeline.data.images import IMAGE_SUFFIXES, ImageError, read_rgb
 from cocoseg.pipeline.data.labels import LabelMap
 from cocoseg.pipeline.data.mask_export import mask_file_name
-from cocoseg.pipeline.inference.model_store import ModelEntry, ModelError
-from cocoseg.pipeline.inference.rendering import (
+from cocoseg.pipeline.data.rendering import (
     coco_annotations,
     coco_categories,
     image_png,
     mask_png,
     overlay,
 )
+from cocoseg.pipeline.inference.model_store import ModelEntry, ModelError
 
 
 class CocoPredictions:

@@ -73,7 +73,7 @@ def display_jpeg(workspace: Workspace, key) -> bytes | None:
     """The upload as a JPEG for the page (display size, encoded once and kept with it)."""
     import cv2
 
-    from cocoseg.pipeline.inference.rendering import image_jpeg
+    from cocoseg.pipeline.data.rendering import image_jpeg
 
     if not isinstance(key, str) or not 10 <= len(key) <= 64:
         return None
@@ -105,7 +105,7 @@ def persist_upload(workspace: Workspace, key: str, folder: Path) -> Path:
         ValueError: the upload expired (its key is gone).
     """
     from cocoseg.pipeline.core.workspace import atomic_write_bytes
-    from cocoseg.pipeline.inference.rendering import image_png
+    from cocoseg.pipeline.data.rendering import image_png
 
     upload = load_upload(workspace, key)
     if upload is None:

@@ -17,7 +17,7 @@ from cocoseg.pipeline.data.geometry import resize_image, resize_mask
 from cocoseg.pipeline.data.images import ImageError, read_rgb
 from cocoseg.pipeline.data.labels import IGNORE_INDEX, LabelMap
 from cocoseg.pipeline.data.masks import kept_area, semantic_mask
-from cocoseg.pipeline.inference.rendering import encode_jpeg, encode_png, mask_png
+from cocoseg.pipeline.data.rendering import encode_jpeg, encode_png, mask_png
 
 FEATURE_IMAGE = "image/encoded"
 FEATURE_FORMAT = "image/format"

@@ -15,7 +15,7 @@ import numpy as np
 from cocoseg.pipeline.core.tf_runtime import tensorflow
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.data.labels import LabelMap
-from cocoseg.pipeline.inference.rendering import overlay
+from cocoseg.pipeline.data.rendering import overlay
 from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.examples import build_example
 from cocoseg.pipeline.prepare.plan import plan
@@ -111,7 +111,7 @@ def preview_thumbnails(
 
     Shrunk to ``height`` pixels so a page receives kilobytes, not the full-size grid.
     """
-    from cocoseg.pipeline.inference.rendering import image_jpeg
+    from cocoseg.pipeline.data.rendering import image_jpeg
 
     pairs, label_map, file_name = augmented_examples(
         workspace, config, split, index, count, max_bytes, seed, strengths
