@@ -60,8 +60,9 @@ def _start(module, values):
 
 
 def _feedback(module, outputs) -> dict:
-    count = len(module.INPUT_FIELDS)
-    return dict(zip(module.FIELDS, outputs[count : count + len(module.FIELDS)]))
+    fields = module.FIELDS
+    count = len(fields.inputs)
+    return dict(zip(fields.ids, outputs[count : count + len(fields.ids)], strict=True))
 
 
 def _triggered(component_id: dict, value=1):
@@ -113,6 +114,8 @@ def test_bad_fields_are_refused_beside_the_field_and_create_nothing(
     outputs = _start(module, _form(prepared, **changes))
     feedback = _feedback(module, outputs)
     assert text in _text(feedback[field]) and _text(feedback[field])
+    flags = dict(zip(module.FIELDS.inputs, outputs, strict=False))
+    assert all(flag is (name == field) for name, flag in flags.items())  # only the field at fault is red
     assert all(_text(message) == "" for name, message in feedback.items() if name != field)
     assert outputs[-1] is dash.no_update and list_runs(workspace) == []
 

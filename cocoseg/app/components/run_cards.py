@@ -1,51 +1,55 @@
-"""Training runs on the Train page: a live card per recent run and the runs table.
+"""Training runs on the Train page: a live card per recent run, the runs table, and its jobs' notes.
 
-Pure builders over a run folder (``cocoseg.pipeline.jobs.registry``): status.json for the live state,
-history.csv and events.jsonl for the curves. No callbacks here.
+Pure builders over a run folder (``cocoseg.pipeline.jobs.registry``): its ``RunStatus`` for the live
+state, history.csv and events.jsonl for the curves. No callbacks here.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import dcc, html
 
+from cocoseg.app.components.alerts import alert
 from cocoseg.app.components.figures import LIGHT
 from cocoseg.app.components.jobs import duration_text, message_line, progress_bar
-from cocoseg.app.components.panels import status_badge
+from cocoseg.app.components.panels import empty_state, status_badge
 from cocoseg.app.ids import Train
-from cocoseg.pipeline.jobs import observe
-from cocoseg.pipeline.jobs.registry import ACTIVE, RunFolder
+from cocoseg.pipeline.jobs import JobOutcome, RunStatus, observe
+from cocoseg.pipeline.jobs.registry import RunFolder
 
 CURVE_MARGINS = {"l": 40, "r": 40, "t": 10, "b": 30}
 
 
-def epoch_fraction(status: dict) -> tuple[float | None, str]:
+def epoch_fraction(status: RunStatus) -> tuple[float | None, str]:
     """How far a run is (0-1) and the bar's label, from its last progress event."""
-    progress = status.get("progress") or {}
-    epochs = progress.get("epochs") or status.get("epochs")
+    progress = status.progress
+    epochs = progress.get("epochs") or status.raw.get("epochs")
     if not progress or not epochs:
-        return (1.0, "done") if status.get("status") == "finished" else (None, status.get("status", ""))
+        return (1.0, "done") if status.state == "finished" else (None, status.state)
     if progress.get("type") == "batch":
         done = (progress["epoch"] - 1 + progress["batch"] / max(progress["batches"], 1)) / epochs
         return done, f"epoch {progress['epoch']}/{epochs} · batch {progress['batch']}/{progress['batches']}"
     return progress["epoch"] / epochs, f"epoch {progress['epoch']}/{epochs}"
 
 
-def stats_line(status: dict, history: list[dict]) -> str:
-    progress = status.get("progress") or {}
+def stats_line(status: RunStatus, history: list[dict]) -> str:
+    progress = status.progress
     parts = []
     if progress.get("images_per_second"):
         parts.append(f"{progress['images_per_second']:.1f} images/s")
-    if status.get("status") == "running" and progress.get("eta_seconds") is not None:
+    if status.state in ("running", "stalled") and progress.get("eta_seconds") is not None:
         parts.append(f"ETA {duration_text(progress['eta_seconds'])}")
     if progress.get("loss") is not None:
         parts.append(f"loss {progress['loss']:.4f}")
     best = max((row["val_miou"] for row in history if row.get("val_miou") is not None), default=None)
     if best is not None:
         parts.append(f"best val mIoU {best * 100:.2f} %")
-    if status.get("device"):
-        parts.append(status["device"])
+    if status.raw.get("device"):
+        parts.append(status.raw["device"])
     return " · ".join(parts)
 
 
@@ -114,8 +118,7 @@ def curves_figure(run: RunFolder, history: list[dict]) -> go.Figure:
 
 def live_card(run: RunFolder) -> dbc.Card:
     observed, history = observe(run), run.history()
-    status = observed.raw
-    fraction, label = epoch_fraction(status)
+    fraction, label = epoch_fraction(observed)
     cancel = (
         dbc.Button(
             [html.I(className="bi bi-stop-fill me-1"), "Cancel"],
@@ -127,9 +130,9 @@ def live_card(run: RunFolder) -> dbc.Card:
         if observed.active
         else None
     )
-    export = status.get("export")
+    export = observed.raw.get("export")
     export_line = (
-        html.Div(f"export: {status.get('export_message') or export}", className="small text-muted")
+        html.Div(f"export: {observed.raw.get('export_message') or export}", className="small text-muted")
         if export
         else None
     )
@@ -145,7 +148,7 @@ def live_card(run: RunFolder) -> dbc.Card:
                     className="d-flex align-items-center mb-1",
                 ),
                 progress_bar(fraction, label, observed.state),
-                html.Div(stats_line(status, history), className="small text-muted mt-1 run-stats"),
+                html.Div(stats_line(observed, history), className="small text-muted mt-1 run-stats"),
                 message_line(observed.state, observed.shown_message),
                 export_line,
                 dcc.Graph(
@@ -170,19 +173,26 @@ def _action(label: str, icon: str, action: str, run: str, colour: str = "outline
     )
 
 
-def run_actions(run: RunFolder, exported: bool) -> list:
-    status = run.status().get("status")
-    if status in ACTIVE:
+def live_cards(runs: list[RunFolder]) -> list | html.Div:
+    """A card per live run, or the empty state that says how to start one."""
+    return [live_card(run) for run in runs] or empty_state(
+        "No run is active.", "Start one on the left.", icon="activity"
+    )
+
+
+def run_actions(run: RunFolder, status: RunStatus, exported: bool) -> list:
+    """The buttons of a run that has ended: resume, (re-)export, evaluate, delete."""
+    if status.active:
         return []
     actions = []
     state, epochs = run.state(), (run.config() or {}).get("epochs", 0)
     if (
-        status in ("interrupted", "cancelled", "failed")
+        status.state in ("interrupted", "cancelled", "failed")
         and run.last_checkpoint.is_file()
         and state.get("epoch", 0) < epochs
     ):
         actions.append(_action("Resume", "play-fill", "resume", run.name, "outline-primary"))
-    if run.best_checkpoint.is_file() and run.status().get("export") != "running":
+    if run.best_checkpoint.is_file() and status.raw.get("export") != "running":
         actions.append(
             _action("Re-export" if exported else "Export", "box-arrow-up-right", "export", run.name)
         )
@@ -192,7 +202,10 @@ def run_actions(run: RunFolder, exported: bool) -> list:
     return actions
 
 
-def runs_table(folders: list[RunFolder], exported_names: set[str]) -> dbc.Table:
+def runs_table(folders: Sequence[RunFolder], exported_names: AbstractSet[str]) -> dbc.Table | html.Div:
+    """A row per run with its actions, or the empty state when there is none."""
+    if not folders:
+        return empty_state("No runs yet.", "Start one with the form.", icon="list-task")
     header = html.Thead(
         html.Tr(
             [
@@ -214,10 +227,9 @@ def runs_table(folders: list[RunFolder], exported_names: set[str]) -> dbc.Table:
     rows = []
     for run in folders:
         observed, state, config = observe(run), run.state(), run.config() or {}
-        status = observed.raw
         trained = sum(row.get("seconds") or 0 for row in run.history())
         best = state.get("best_miou")
-        export = "model ready" if run.name in exported_names else (status.get("export") or "-")
+        export = "model ready" if run.name in exported_names else (observed.raw.get("export") or "-")
         rows.append(
             html.Tr(
                 [
@@ -230,9 +242,9 @@ def runs_table(folders: list[RunFolder], exported_names: set[str]) -> dbc.Table:
                     html.Td(f"{state.get('epoch', 0)}/{config.get('epochs', '?')}"),
                     html.Td("-" if best is None else f"{best * 100:.2f} %"),
                     html.Td(duration_text(trained) if trained else "-"),
-                    html.Td(status.get("device", "")),
-                    html.Td(export, title=status.get("export_message", "")),
-                    html.Td(run_actions(run, run.name in exported_names), className="text-nowrap"),
+                    html.Td(observed.raw.get("device", "")),
+                    html.Td(export, title=observed.raw.get("export_message", "")),
+                    html.Td(run_actions(run, observed, run.name in exported_names), className="text-nowrap"),
                 ],
                 id={"type": "train-row", "run": run.name},
             )
@@ -240,3 +252,23 @@ def runs_table(folders: list[RunFolder], exported_names: set[str]) -> dbc.Table:
     return dbc.Table(
         [header, html.Tbody(rows)], size="sm", hover=True, responsive=True, className="runs-table mb-0"
     )
+
+
+def export_note(run: str, outcome: JobOutcome) -> dbc.Alert:
+    """How an export job ended, for the runs panel."""
+    if outcome.ok and outcome.result.get("outcome") == "done":
+        return alert(f"{run} exported; it is on the Segment, Compare and Evaluate pages.", "success")
+    reason = outcome.result.get("message") or outcome.message or outcome.status
+    return alert(f"Export of {run} failed: {reason}", "danger")
+
+
+def evaluation_note(run: str, outcome: JobOutcome) -> dbc.Alert:
+    """An evaluation job's score, with the way to the leaderboard (or why there is none)."""
+    if not outcome.ok:
+        return alert(outcome.message or f"evaluation {outcome.status}", "danger")
+    result = outcome.result
+    score = (
+        f"{run}: mIoU {result['miou'] * 100:.2f} % on {result['dataset']}/{result['split']} "
+        f"({result['images']} images). "
+    )
+    return alert([score, dcc.Link("Open the leaderboard", href="/evaluate")], "success")

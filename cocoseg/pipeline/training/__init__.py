@@ -1,9 +1,10 @@
 """Training: settings and checks (no TensorFlow), and the TensorFlow side the job process runs.
 
-This facade holds only what the web process may import: the configs, the checks that
-queue a run, the architecture catalog and cached model summaries. ``loop`` (the custom
-training loop), ``input`` (tf.data), ``augment``, ``export`` (ONNX), ``preview`` and
-``jobs`` import TensorFlow and run in job processes (``cocoseg jobs run``).
+This facade holds only what the web process may import: the configs, the form's checks and
+the checks that queue a run, the architecture catalog, cached model summaries and the run
+board the Train page watches. ``loop`` (the custom training loop), ``input`` (tf.data),
+``augment``, ``export`` (ONNX), ``preview`` and ``jobs`` import TensorFlow and run in job
+processes (``cocoseg jobs run``).
 """
 
 from cocoseg.models.catalog import CATALOG, check_model_settings
@@ -18,6 +19,14 @@ from cocoseg.pipeline.training.config import (
     AugmentConfig,
     TrainConfig,
 )
+from cocoseg.pipeline.training.form import (
+    ModelChoice,
+    check_model_choice,
+    config_from_form,
+    model_options,
+    whole_number,
+)
+from cocoseg.pipeline.training.runs import RunBoard, registry_signature, run_board
 from cocoseg.pipeline.training.summaries import cached_model_summary
 
 __all__ = [
@@ -29,9 +38,17 @@ __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "AugmentConfig",
+    "ModelChoice",
+    "RunBoard",
     "TrainConfig",
     "cached_model_summary",
     "check",
+    "check_model_choice",
     "check_model_settings",
+    "config_from_form",
     "create",
+    "model_options",
+    "registry_signature",
+    "run_board",
+    "whole_number",
 ]

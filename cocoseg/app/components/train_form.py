@@ -1,0 +1,229 @@
+"""The Train page's layout: the new-run form (its fields and the prepared-set choices), the live and
+runs panels, and the stores its callbacks talk through. No callbacks here.
+"""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from cocoseg.app.components.forms import FormFields
+from cocoseg.app.components.panels import empty_state, panel
+from cocoseg.app.components.run_cards import live_cards
+from cocoseg.app.ids import Train
+from cocoseg.pipeline.core.workspace import Workspace
+from cocoseg.pipeline.prepare.sets import list_prepared
+from cocoseg.pipeline.training import CATALOG, LOSS_NAMES, OPTIMIZERS, SCHEDULES
+
+FIELDS = FormFields(
+    {
+        "prepared": Train.PREPARED,
+        "model": Train.MODEL,
+        "model_options": Train.OPTIONS,
+        "epochs": Train.EPOCHS,
+        "batch_size": Train.BATCH_SIZE,
+        "learning_rate": Train.LEARNING_RATE,
+        "seed": Train.SEED,
+    },
+    inputs=("epochs", "batch_size", "learning_rate", "seed"),
+)
+
+# The components holding ``training.config_from_form``'s arguments, in its order.
+FORM_VALUES = {
+    "prepared": Train.PREPARED,
+    "model": Train.MODEL,
+    "base_filters": Train.BASE_FILTERS,
+    "depth": Train.DEPTH,
+    "epochs": Train.EPOCHS,
+    "batch_size": Train.BATCH_SIZE,
+    "learning_rate": Train.LEARNING_RATE,
+    "seed": Train.SEED,
+    "optimizer": Train.OPTIMIZER,
+    "schedule": Train.SCHEDULE,
+    "loss": Train.LOSS,
+    "sampling": Train.SAMPLING,
+    "augment": Train.AUGMENT,
+}
+
+
+def number_field(component_id: str, value, step, label: str) -> dbc.Col:
+    """A number field; its range is checked by the config (one message, beside the field), not the browser."""
+    field = next((name for name, identifier in FIELDS.ids.items() if identifier == component_id), None)
+    return dbc.Col(
+        [
+            dbc.Label(label, html_for=component_id, className="small mb-0"),
+            dbc.Input(id=component_id, type="number", value=value, step=step, size="sm", debounce=True),
+            FIELDS.feedback(field) if field else None,
+        ]
+    )
+
+
+def select_field(component_id: str, label: str, options, value) -> dbc.Col:
+    return dbc.Col(
+        [
+            dbc.Label(label, html_for=component_id, className="small mb-0"),
+            dbc.Select(
+                id=component_id,
+                options=[{"label": option, "value": option} for option in options],
+                value=value,
+                size="sm",
+            ),
+        ]
+    )
+
+
+def prepared_options(workspace: Workspace) -> list[dict]:
+    """One choice per finished prepared set, newest first: its size, classes and training images."""
+    options = []
+    for prepared in list_prepared(workspace):
+        manifest = prepared.manifest
+        train = manifest["splits"].get("train", {}).get("examples", 0)
+        classes = len(manifest["label_map"]["classes"])
+        options.append(
+            {
+                "label": f"{prepared.name} · {manifest['config']['size']} px · {classes} classes · "
+                f"{train} train images",
+                "value": prepared.name,
+            }
+        )
+    return options
+
+
+def summary_text(summary: dict) -> str:
+    """A model summary (``training.cached_model_summary`` or its job's result) as the form shows it."""
+    return f"{summary['parameters'] / 1e6:.2f} M parameters · {summary['gflops']:.2f} GFLOPs per image"
+
+
+def _architecture_field() -> dbc.Col:
+    return dbc.Col(
+        [
+            dbc.Label("Architecture", html_for=Train.MODEL, className="small mb-0"),
+            dcc.Dropdown(
+                id=Train.MODEL,
+                options=[
+                    {"label": name, "value": name, "title": info.description}
+                    for name, info in CATALOG.items()
+                ],
+                value="unet",
+                clearable=False,
+            ),
+            FIELDS.feedback("model"),
+        ],
+        width=6,
+    )
+
+
+def train_form(workspace: Workspace) -> list:
+    """The new-run form, or how to prepare a set when there is none to train on."""
+    choices = prepared_options(workspace)
+    if not choices:
+        return [
+            empty_state(
+                "No prepared set yet.",
+                "Prepare one on the Prepare page or with `cocoseg prepare demo --labels voc21`.",
+                icon="sliders",
+            ),
+            dcc.Link("Go to Prepare", href="/prepare"),
+        ]
+    return [
+        dbc.Label("Prepared set", html_for=Train.PREPARED, className="small mb-0"),
+        dcc.Dropdown(id=Train.PREPARED, options=choices, value=choices[0]["value"], clearable=False),
+        FIELDS.feedback("prepared"),
+        dbc.Row(
+            [
+                _architecture_field(),
+                number_field(Train.BASE_FILTERS, 32, 1, "Base filters"),
+                number_field(Train.DEPTH, 4, 1, "Depth"),
+            ],
+            className="g-2 mt-1",
+        ),
+        html.Div(id=Train.OPTIONS, className="small text-muted"),
+        FIELDS.feedback("model_options"),
+        html.Div(
+            [html.Span(id=Train.MODEL_INFO), html.Span(id=Train.MODEL_SUMMARY, className="ms-1")],
+            className="small model-info",
+        ),
+        dbc.Row(
+            [
+                number_field(Train.EPOCHS, 20, 1, "Epochs"),
+                number_field(Train.BATCH_SIZE, 8, 1, "Batch size"),
+                number_field(Train.LEARNING_RATE, 0.001, "any", "Learning rate"),
+                number_field(Train.SEED, 0, 1, "Seed"),
+            ],
+            className="g-2 mt-1",
+        ),
+        dbc.Row(
+            [
+                select_field(Train.OPTIMIZER, "Optimizer", OPTIMIZERS, "adam"),
+                select_field(Train.SCHEDULE, "Schedule", SCHEDULES, "cosine"),
+                select_field(Train.LOSS, "Loss", LOSS_NAMES, "cross_entropy"),
+                select_field(Train.SAMPLING, "Sampling", ("none", "repeat-factor"), "none"),
+            ],
+            className="g-2 mt-1",
+        ),
+        dbc.Row(
+            [
+                dbc.Col(dbc.Switch(id=Train.AUGMENT, label="Augment", value=True)),
+                dbc.Col(dbc.Switch(id=Train.EXPORT, label="Export to ONNX when finished", value=True)),
+            ],
+            className="mt-2",
+        ),
+        dbc.Button(
+            [html.I(className="bi bi-play-fill me-1"), "Start training"],
+            id=Train.START,
+            color="primary",
+            size="sm",
+            className="mt-2",
+            title="Start training (Ctrl+Enter)",
+        ),
+        html.Div(id=Train.FORM_MESSAGE, className="small mt-2"),
+        html.Div(id="train-job-heartbeat", className="small text-muted mt-1"),
+    ]
+
+
+def train_page(workspace: Workspace) -> html.Div:
+    """The whole page: header, the stores its callbacks share, the form beside the live and runs panels."""
+    header = html.Div(
+        [
+            html.H2("Train"),
+            html.Span(
+                "background jobs that survive reloads and restarts; curves update as epochs end",
+                className="text-muted small",
+            ),
+        ],
+        className="page-header",
+    )
+    stores = [
+        dcc.Store(id=Train.QUEUED),
+        dcc.Store(id=Train.JOB_RESULT),
+        dcc.Store(id="train-summary-request"),
+        dcc.Store(id="train-export-request"),
+        dcc.Store(id="train-evaluate-request"),
+        dcc.Store(id="train-refresh-now"),
+        dcc.Store(id="train-signature"),
+        dcc.Store(id="train-delete-pending"),
+        dcc.Interval(id=Train.POLL, interval=1000),
+        dcc.ConfirmDialog(id="train-delete-confirm"),
+    ]
+    form = panel("New run", train_form(workspace), icon="sliders2")
+    live = panel(
+        "Live",
+        html.Div(id=Train.LIVE, children=live_cards([])),
+        icon="activity",
+    )
+    runs = panel(
+        "Runs",
+        [html.Div(id=Train.ACTION_MESSAGE, className="small mb-1"), html.Div(id=Train.RUNS)],
+        icon="list-task",
+    )
+    return html.Div(
+        [
+            header,
+            *stores,
+            html.Div(
+                [html.Div(form, className="train-form"), html.Div([live, runs], className="train-side")],
+                className="train-grid",
+            ),
+        ],
+        className="page page-train",
+    )

@@ -1,0 +1,118 @@
+"""A training form's raw values as a ``TrainConfig``, and its architecture checked against a prepared set.
+
+A browser form sends what its fields hold (None for an empty number field, 2.5 where a whole number
+belongs), so every value is checked here and a ``ConfigError`` names the field at fault before any run
+folder exists. No TensorFlow: the web process imports this.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from cocoseg.models.catalog import CATALOG, check_model_settings
+from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.pipeline.core.workspace import Workspace
+from cocoseg.pipeline.prepare.sets import find_prepared
+from cocoseg.pipeline.training.config import TrainConfig
+
+
+def whole_number(value, field: str) -> int:
+    """``value`` as an int; a number field may send None or a fraction, which no config should see."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number.is_integer():
+        raise ConfigError(field, "enter a whole number")
+    return int(number)
+
+
+def model_options(model: str | None, base_filters, depth) -> dict:
+    """The options the form sets for an architecture (the others keep their defaults)."""
+    info = CATALOG.get(model)
+    if info is None:
+        return {}
+    names = {option.name for option in info.options}
+    chosen = {"base_filters": base_filters, "depth": depth}
+    return {name: value for name, value in chosen.items() if name in names and value is not None}
+
+
+def config_from_form(
+    prepared,
+    model,
+    base_filters,
+    depth,
+    epochs,
+    batch_size,
+    learning_rate,
+    seed,
+    optimizer,
+    schedule,
+    loss,
+    sampling,
+    augment,
+) -> TrainConfig:
+    """The form's values as a config; raises ``ConfigError`` naming the first field at fault."""
+    if learning_rate is None:
+        raise ConfigError("learning_rate", "enter a positive number such as 0.001")
+    return TrainConfig(
+        prepared or "",
+        model=model or "",
+        model_options=model_options(model, base_filters, depth),
+        epochs=whole_number(epochs, "epochs"),
+        batch_size=whole_number(batch_size, "batch_size"),
+        learning_rate=float(learning_rate),
+        optimizer=optimizer,
+        schedule=schedule,
+        loss=loss,
+        sampling=sampling,
+        augment=bool(augment),
+        seed=whole_number(seed, "seed"),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelChoice:
+    """An architecture and its options checked against a prepared set, before anything is queued.
+
+    Attributes:
+        description: the architecture's one-line description.
+        options: the options the form sets (``model_options``).
+        takes_depth: the architecture has encoder levels (``depth``, and with it ``base_filters``).
+        size, classes: the prepared set's input size and class count (None when it was not readable).
+        problem: why this choice cannot train on the set ("" when it can).
+    """
+
+    model: str
+    description: str
+    options: dict
+    takes_depth: bool
+    size: int | None = None
+    classes: int | None = None
+    problem: str = ""
+
+    def summary_request(self) -> dict | None:
+        """What a model-summary job needs (parameters and FLOPs), or None for a choice that cannot train."""
+        if self.problem:
+            return None
+        return {"model": self.model, "options": self.options, "size": self.size, "classes": self.classes}
+
+
+def check_model_choice(
+    workspace: Workspace, model: str | None, base_filters, depth, prepared: str | None
+) -> ModelChoice | None:
+    """The form's architecture against the prepared set's size; None until both are chosen."""
+    info = CATALOG.get(model)
+    if info is None or not prepared:
+        return None
+    options = model_options(model, base_filters, depth)
+    choice = ModelChoice(
+        info.name, info.description, options, "depth" in {option.name for option in info.options}
+    )
+    try:
+        manifest = find_prepared(workspace, prepared).manifest
+        size, classes = manifest["config"]["size"], len(manifest["label_map"]["classes"])
+        check_model_settings(info.name, options, size)
+    except ValueError as error:
+        return dataclasses.replace(choice, problem=str(error))
+    return dataclasses.replace(choice, size=size, classes=classes)

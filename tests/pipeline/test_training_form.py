@@ -1,0 +1,138 @@
+"""The training form's values as a config, and its architecture checked against a prepared set (no TF)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.pipeline.training import (
+    TrainConfig,
+    check_model_choice,
+    config_from_form,
+    model_options,
+    whole_number,
+)
+
+
+def _form(**changes) -> dict:
+    values = dict(
+        prepared="demo-voc21-128",
+        model="unet",
+        base_filters=4,
+        depth=2,
+        epochs=2,
+        batch_size=8,
+        learning_rate=0.001,
+        seed=0,
+        optimizer="adam",
+        schedule="cosine",
+        loss="cross_entropy",
+        sampling="none",
+        augment=True,
+    )
+    values.update(changes)
+    return values
+
+
+def _prepared(workspace, name: str, size: int, classes: int = 3) -> str:
+    """A prepared set as far as the form reads it: its manifest."""
+    folder = workspace.prepared_dir / name
+    folder.mkdir(parents=True)
+    manifest = {
+        "config": {"size": size},
+        "label_map": {"classes": [{"index": index, "name": f"class {index}"} for index in range(classes)]},
+        "splits": {"train": {"examples": 10}, "val": {"examples": 2}},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return name
+
+
+@pytest.mark.parametrize(("value", "expected"), [(3, 3), (3.0, 3), ("7", 7), (0, 0), (-2, -2)])
+def test_whole_numbers_pass_as_ints(value, expected):
+    number = whole_number(value, "epochs")
+    assert number == expected and isinstance(number, int)
+
+
+@pytest.mark.parametrize("value", [None, 2.5, "two", "", float("inf"), float("nan")])
+def test_anything_else_is_refused_naming_the_field(value):
+    with pytest.raises(ConfigError) as raised:
+        whole_number(value, "seed")
+    assert raised.value.field == "seed" and raised.value.message == "enter a whole number"
+
+
+def test_model_options_keep_only_what_the_architecture_takes():
+    assert model_options("unet", 16, 3) == {"base_filters": 16, "depth": 3}
+    assert model_options("unet", None, 3) == {"depth": 3}  # an empty field keeps the default
+    assert model_options("pretrained_unet", 16, 3) == {}  # no encoder levels to set
+    assert model_options("no-such-model", 16, 3) == {} and model_options(None, 16, 3) == {}
+
+
+def test_a_valid_form_is_a_config():
+    config = config_from_form(**_form(epochs=3.0, augment=None))
+    assert config == TrainConfig(
+        "demo-voc21-128",
+        model="unet",
+        model_options={"base_filters": 4, "depth": 2},
+        epochs=3,
+        batch_size=8,
+        learning_rate=0.001,
+        augment=False,
+        seed=0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "text"),
+    [
+        ({"epochs": None}, "epochs", "enter a whole number"),
+        ({"batch_size": 2.5}, "batch_size", "enter a whole number"),
+        ({"seed": None}, "seed", "enter a whole number"),
+        ({"learning_rate": None}, "learning_rate", "enter a positive number such as 0.001"),
+        ({"learning_rate": -1}, "learning_rate", "must be a positive number"),
+        ({"epochs": 0}, "epochs", "from 1 to 1000"),
+        ({"depth": 7}, "model_options", "between 2 and 6"),
+        ({"model": None}, "model", ""),
+        ({"optimizer": "rmsprop"}, "optimizer", "adam"),
+    ],
+)
+def test_a_bad_field_is_named_with_its_message(changes, field, text):
+    with pytest.raises(ConfigError) as raised:
+        config_from_form(**_form(**changes))
+    assert raised.value.field == field and text in raised.value.message
+
+
+def test_no_choice_until_an_architecture_and_a_set_are_chosen(workspace):
+    assert check_model_choice(workspace, None, 32, 4, "demo") is None
+    assert check_model_choice(workspace, "no-such-model", 32, 4, "demo") is None
+    assert check_model_choice(workspace, "unet", 32, 4, None) is None
+
+
+def test_a_choice_that_fits_the_set_asks_for_its_summary(workspace):
+    name = _prepared(workspace, "set-128", 128, classes=21)
+    choice = check_model_choice(workspace, "unet", 8, 6, name)
+    assert choice.problem == "" and choice.takes_depth and (choice.size, choice.classes) == (128, 21)
+    assert choice.description.startswith("UNet")
+    assert choice.summary_request() == {
+        "model": "unet",
+        "options": {"base_filters": 8, "depth": 6},
+        "size": 128,
+        "classes": 21,
+    }
+    assert not check_model_choice(workspace, "pretrained_unet", 8, 6, name).takes_depth
+
+
+def test_a_depth_the_set_size_cannot_halve_is_a_problem_and_asks_for_nothing(workspace):
+    name = _prepared(workspace, "set-96", 96)
+    choice = check_model_choice(workspace, "unet", 8, 6, name)
+    assert "96 px is not a multiple of 64" in choice.problem and "nearest: 64 or 128" in choice.problem
+    assert choice.summary_request() is None
+    assert check_model_choice(workspace, "unet", 8, 5, name).problem == ""  # 32 divides 96
+
+
+def test_an_unknown_or_unsafe_set_is_a_problem(workspace):
+    assert (
+        "no prepared set called 'missing'" in check_model_choice(workspace, "unet", 8, 2, "missing").problem
+    )
+    assert check_model_choice(workspace, "unet", 8, 2, "../etc").problem
