@@ -15,11 +15,15 @@ from cocoseg.pipeline.core.settings import Settings
 from cocoseg.pipeline.core.workspace import Workspace, atomic_write_bytes
 from cocoseg.pipeline.data.geometry import RESIZE_MODES
 from cocoseg.pipeline.data.labels import PRESETS
-from cocoseg.pipeline.inference.rendering import image_png
-from cocoseg.pipeline.prepare.config import ENCODINGS, PrepareConfig
-from cocoseg.pipeline.prepare.plan import dry_run
-from cocoseg.pipeline.prepare.sampling import SAMPLING_METHODS, SamplingConfig
-from cocoseg.pipeline.prepare.sets import list_prepared
+from cocoseg.pipeline.data.rendering import image_png
+from cocoseg.pipeline.prepare import (
+    ENCODINGS,
+    SAMPLING_METHODS,
+    PrepareConfig,
+    SamplingConfig,
+    dry_run,
+    list_prepared,
+)
 from cocoseg.pipeline.prepare.writer import prepare
 from cocoseg.pipeline.training.config import AugmentConfig
 from cocoseg.pipeline.training.preview import augmented_examples, preview_grid

@@ -17,6 +17,7 @@ from dash._utils import AttributeDict
 from cocoseg.app.ids import Prepare
 from cocoseg.app.main import create_app
 from cocoseg.pipeline.jobs.registry import process_identity
+from cocoseg.pipeline.prepare import config_from_form
 from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.entries import create_prepare_job, get_prepare_job, list_prepare_jobs
 from cocoseg.pipeline.prepare.jobs import run_prepare_job
@@ -51,10 +52,10 @@ def _start(prepare_page, **changes) -> dict:
     """Press Start with the form's values (FORM with ``changes``); the outputs by name."""
     values = {**FORM, **changes}
     outputs = prepare_page.start_preparation(1, *values.values())
-    fields = len(prepare_page.FIELDS)
+    inputs = prepare_page.FIELDS.inputs
     return {
-        "invalid": dict(zip(prepare_page.INPUT_FIELDS, outputs[:3])),
-        "feedback": dict(zip(prepare_page.FIELDS, outputs[3 : 3 + fields])),
+        "invalid": dict(zip(inputs, outputs[: len(inputs)])),
+        "feedback": dict(zip(prepare_page.FIELDS.ids, outputs[len(inputs) : -2])),
         "message": _text(outputs[-2]),
         "queued": outputs[-1],
     }
@@ -121,7 +122,7 @@ def test_bad_settings_are_reported_beside_their_field_and_start_nothing(
         result = _start(prepare_page, **changes)
     assert expected in result["feedback"][field]
     assert [name for name, text in result["feedback"].items() if text] == [field]
-    assert result["invalid"] == {name: name == field for name in prepare_page.INPUT_FIELDS}
+    assert result["invalid"] == {name: name == field for name in prepare_page.FIELDS.inputs}
     assert result["queued"] is dash.no_update and "Not started" in result["message"]
     assert list_prepare_jobs(workspace) == []
 
@@ -151,11 +152,9 @@ def test_a_valid_start_queues_one_job_and_a_second_click_is_refused(page_app, pr
 
 
 def test_threshold_counts_only_with_repeat_factor_sampling(page_app, prepare_page):
-    config = prepare_page.config_from_form("demo", ["train"], "voc21", None, 64, "stretch", "none", 7)
+    config = config_from_form("demo", ["train"], "voc21", None, 64, "stretch", "none", 7)
     assert config.sampling.method == "none" and config.labels == "voc21"
-    config = prepare_page.config_from_form(
-        "demo", ["train"], "auto", "ignored", 64, "letterbox", "repeat-factor", 0.3
-    )
+    config = config_from_form("demo", ["train"], "auto", "ignored", 64, "letterbox", "repeat-factor", 0.3)
     assert (
         config.sampling.threshold == 0.3
         and config.labels is None

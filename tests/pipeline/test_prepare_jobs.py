@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
 import signal
 import socket
@@ -16,7 +18,22 @@ import pytest
 
 from cocoseg.pipeline.core.errors import ConfigError
 from cocoseg.pipeline.data.registry import RegistryError
-from cocoseg.pipeline.jobs.registry import HEARTBEAT_FILE, RunError, reconcile_runs
+from cocoseg.pipeline.jobs.registry import (
+    HEARTBEAT_FILE,
+    RunError,
+    create_run,
+    process_identity,
+    reconcile_runs,
+)
+from cocoseg.pipeline.prepare import (
+    AUTO_LABELS,
+    PrepareJobView,
+    active_duplicate,
+    config_from_form,
+    job_view,
+    manifest_facts,
+    training_split,
+)
 from cocoseg.pipeline.prepare.config import PrepareConfig, config_from_dict, config_to_dict
 from cocoseg.pipeline.prepare.entries import create_prepare_job, get_prepare_job, list_prepare_jobs
 from cocoseg.pipeline.prepare.jobs import run_prepare_job
@@ -191,6 +208,141 @@ def test_registry_cancel_mid_run_publishes_nothing_and_ends_the_workers(workspac
     assert _workers() == []  # the pool was shut down, not left running the rest of the images
     with pytest.raises(RunError, match="is cancelled, not queued"):
         run_prepare_job(workspace, job.name, LIMIT)
+
+
+# --- what the Prepare page and the CLI read: form values, duplicates, job cards, set facts -----
+
+
+def test_form_values_become_a_config():
+    config = config_from_form("demo", ["train"], "custom", " person, car ,", 64.0, None, "repeat-factor", 0.3)
+    assert config == PrepareConfig(
+        "demo",
+        splits=("train",),
+        labels="custom",
+        classes=("person", "car"),
+        size=64,
+        resize="stretch",
+        sampling=SamplingConfig("repeat-factor", 0.3),
+    )
+    assert config_from_form("demo", ["val"], AUTO_LABELS, "ignored", 64, "stretch", "none", None) == (
+        PrepareConfig("demo", splits=("val",), size=64)
+    )
+
+
+FORM = {
+    "dataset": "demo",
+    "splits": ["train"],
+    "labels": "voc21",
+    "classes": None,
+    "size": 64,
+    "resize": "stretch",
+    "sampling": "none",
+    "threshold": 0.1,
+}
+
+
+@pytest.mark.parametrize(
+    "changes, field, message",
+    [
+        ({"dataset": None}, "dataset", "choose a dataset"),
+        ({"size": 64.5}, "size", "enter a whole number"),
+        ({"size": True}, "size", "enter a whole number"),
+        ({"size": 100}, "size", "must be a multiple of 32"),
+        ({"sampling": "repeat-factor", "threshold": None}, "threshold", "enter a number in (0, 1]"),
+        ({"sampling": "repeat-factor", "threshold": 1.5}, "threshold", "must be in (0, 1]"),
+        ({"sampling": "lvis"}, "sampling", "method must be one of"),
+        ({"labels": "custom", "classes": " , "}, "classes", "the custom label map needs"),
+    ],
+)
+def test_a_bad_form_value_names_its_field_and_says_why(changes, field, message):
+    with pytest.raises(ConfigError) as raised:
+        config_from_form(*{**FORM, **changes}.values())
+    assert raised.value.field == field and raised.value.message.startswith(message), raised.value
+
+
+def test_training_split_is_the_first_training_one_else_the_first():
+    assert training_split(["val", "train2017", "train"]) == "train2017"
+    assert training_split(("val", "test")) == "val"
+    assert training_split(None) is None and training_split([]) is None
+
+
+def test_an_active_job_with_the_same_settings_is_a_duplicate(workspace):
+    config = PrepareConfig("demo", splits=("val",), labels="voc21", size=64)
+    assert active_duplicate(workspace, config) is None
+    job = create_prepare_job(workspace, config, LIMIT)
+    assert active_duplicate(workspace, config) == job.name
+    assert active_duplicate(workspace, dataclasses.replace(config, size=96)) is None
+    job.set_status("cancelled", message="cancelled before it started")
+    assert active_duplicate(workspace, config) is None  # an ended job does not hold the settings
+
+
+def test_a_job_view_shows_the_settings_progress_and_target(workspace):
+    config = PrepareConfig("demo", splits=("train", "val"), labels="voc21", size=64)
+    job = create_prepare_job(workspace, config, LIMIT)
+    queued = job_view(job)
+    target = job.status()["target"]
+    assert queued == PrepareJobView(
+        name=job.name,
+        status="queued",
+        cancelling=False,
+        settings="demo · train, val · voc21 · 64 px",
+        done=0,
+        total=160,
+        rate=None,
+        eta=None,
+        target=target,
+        message="",
+    )
+    progress = {"type": "progress", "done": 40, "total": 144, "images_per_second": 20.0, "eta_seconds": 5.2}
+    job.set_status("running", **process_identity(), progress=progress)
+    job.request_cancel(by="test")
+    running = job_view(job)
+    assert (running.status, running.cancelling, running.done, running.total) == ("running", True, 40, 144)
+    assert (running.rate, running.eta, running.target) == (20.0, 5.2, target)
+    stored = dataclasses.asdict(running)
+    assert json.loads(json.dumps(stored)) == stored  # the page's Store keeps it as JSON
+    job.set_status("finished", prepared="demo-voc21-64-published", message="prepared in 3 s")
+    finished = job_view(job)
+    assert (finished.status, finished.cancelling, finished.target, finished.message) == (
+        "finished",
+        False,
+        "demo-voc21-64-published",
+        "prepared in 3 s",
+    )
+    bare = create_run(workspace, {"kind": "prepare"}, "prepare", parent=workspace.jobs_dir)
+    assert job_view(bare).settings == "? ·  · auto · ? px"  # an entry from another version still has a card
+
+
+def test_manifest_facts_are_a_sets_table_cells_and_details():
+    manifest = {
+        "created": "2024-05-01T12:30:00+00:00",
+        "seconds": 3.5,
+        "config": {
+            "size": 64,
+            "resize": "letterbox",
+            "encoding": "jpeg",
+            "quality": 90,
+            "shards": 2,
+            "sampling": {"method": "repeat-factor", "threshold": 0.25},
+        },
+        "label_map": {"name": "voc21", "classes": [{"name": "background"}] * 21},
+        "splits": {
+            "train": {"examples": 60, "skipped": {"unreadable": 3, "too small": 1}},
+            "val": {"examples": 80, "skipped": {}},
+        },
+    }
+    cells, details = manifest_facts(manifest)
+    assert cells == ["voc21 (21 classes)", "64 px letterbox", "train 60 · val 80", "2024-05-01 12:30:00 UTC"]
+    assert details == [
+        "jpeg quality 90; 2 shards per split",
+        "sampling: repeat-factor (t=0.25)",
+        "skipped: train 4",
+        "written in 3.5 s",
+    ]
+    png = {**manifest, "config": {**manifest["config"], "encoding": "png", "sampling": {"method": "none"}}}
+    assert manifest_facts(png)[1][:2] == ["png; 2 shards per split", "sampling: none"]
+    with pytest.raises(KeyError):
+        manifest_facts({"config": {}, "label_map": {}, "splits": {}})  # the table shows "?" cells instead
 
 
 # --- a preparation job whose process is killed --------------------------------------------

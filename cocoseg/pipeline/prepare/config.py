@@ -12,6 +12,7 @@ from cocoseg.pipeline.data.labels import PRESETS
 from cocoseg.pipeline.prepare.sampling import SamplingConfig
 
 ENCODINGS = ("jpeg", "png")
+AUTO_LABELS = "auto"  # a form's name for PrepareConfig(labels=None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,3 +107,50 @@ def config_from_dict(payload: dict) -> PrepareConfig:
     values["classes"] = tuple(values.get("classes", ()))
     values["sampling"] = SamplingConfig(**values.get("sampling", {}))
     return PrepareConfig(**values)
+
+
+def training_split(splits) -> str | None:
+    """The split a dry-run chart and an augmentation preview show: the first training one, else the first."""
+    chosen = list(splits or [])
+    return next((split for split in chosen if split.startswith("train")), chosen[0] if chosen else None)
+
+
+def config_from_form(dataset, splits, labels, classes, size, resize, sampling, threshold) -> PrepareConfig:
+    """The validated config for a form's loose values.
+
+    A form gives numbers as floats or None, the custom class names as one comma-separated
+    string, and ``AUTO_LABELS`` for the default label map; the threshold only counts for
+    repeat-factor sampling and the class names only for the custom label map.
+
+    Raises:
+        ConfigError: ``field`` names the form field at fault.
+    """
+    if not dataset:
+        raise ConfigError("dataset", "choose a dataset")
+    if not isinstance(size, (int, float)) or isinstance(size, bool) or float(size) != int(size):
+        raise ConfigError("size", "enter a whole number of pixels, a multiple of 32 such as 256")
+    names = (
+        tuple(name.strip() for name in (classes or "").split(",") if name.strip())
+        if labels == "custom"
+        else ()
+    )
+    return PrepareConfig(
+        dataset=dataset,
+        splits=tuple(splits or ()),
+        labels=None if labels in (None, AUTO_LABELS) else labels,
+        classes=names,
+        size=int(size),
+        resize=resize or "stretch",
+        sampling=_sampling_from_form(sampling or "none", threshold),
+    )
+
+
+def _sampling_from_form(method: str, threshold) -> SamplingConfig:
+    if method != "none" and not isinstance(threshold, (int, float)):
+        raise ConfigError("threshold", "enter a number in (0, 1], such as 0.1")
+    try:
+        return SamplingConfig(method, float(threshold) if method != "none" else SamplingConfig().threshold)
+    except ValueError as error:
+        # SamplingConfig raises a plain ValueError("field: message"), not yet a ConfigError
+        field, _, reason = str(error).partition(": ")
+        raise ConfigError("sampling" if field == "sampling" else "threshold", reason or str(error)) from None

@@ -1,4 +1,4 @@
-"""Finished prepared sets in the workspace: listing and lookup (no TensorFlow)."""
+"""Finished prepared sets in the workspace: listing, lookup and the facts a listing shows (no TensorFlow)."""
 
 from __future__ import annotations
 
@@ -58,3 +58,33 @@ def find_prepared(workspace: Workspace, name: str) -> PreparedSet:
         known = ", ".join(item.name for item in list_prepared(workspace)) or "none yet"
         raise PrepareError(f"no prepared set called {name!r}; prepared: {known}")
     return PreparedSet(folder)
+
+
+def manifest_facts(manifest: dict) -> tuple[list[str], list[str]]:
+    """A set's table cells (label map, size, examples per split, created) and the details under its name.
+
+    Raises:
+        KeyError / TypeError / AttributeError: a manifest from another version, or edited by hand.
+    """
+    config, label_map, splits = manifest["config"], manifest["label_map"], manifest["splits"]
+    sampling = config["sampling"]
+    quality = f" quality {config['quality']}" if config["encoding"] == "jpeg" else ""
+    skipped = ", ".join(
+        f"{split} {sum(summary['skipped'].values())}"
+        for split, summary in splits.items()
+        if summary["skipped"]
+    )
+    details = [
+        f"{config['encoding']}{quality}; {config['shards']} shards per split",
+        f"sampling: {sampling['method']}"
+        + (f" (t={sampling['threshold']:g})" if sampling["method"] != "none" else ""),
+        f"skipped: {skipped or 'none'}",
+        f"written in {manifest['seconds']} s",
+    ]
+    cells = [
+        f"{label_map['name']} ({len(label_map['classes'])} classes)",
+        f"{config['size']} px {config['resize']}",
+        " · ".join(f"{split} {summary['examples']}" for split, summary in splits.items()),
+        manifest["created"].replace("T", " ").replace("+00:00", " UTC"),
+    ]
+    return cells, details
