@@ -355,7 +355,7 @@ def test_preview_refuses_bad_settings_without_starting_tensorflow(page_app, prep
     request, _ = _ask(prepare_page, Prepare.REROLL, None, scale=[2.0, 4.5])
     with page_app.server.test_request_context("/"):
         pictures, note = prepare_page.show_preview(request)
-    assert pictures == [] and "scale_min/scale_max" in _text(note)
+    assert pictures == [] and "scale_min: need 0.1 <= min <= max <= 4" in _text(note)
 
 
 @pytest.mark.slow

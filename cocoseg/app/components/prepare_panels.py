@@ -161,20 +161,6 @@ def augmentation_form() -> list:
     ]
 
 
-def augment_config(request: dict) -> AugmentConfig:
-    """The preview request's augmentation strengths (``ValueError`` names a bad one)."""
-    low, high = request.get("scale") or (TRAINING_AUGMENTATION.scale_min, TRAINING_AUGMENTATION.scale_max)
-    return AugmentConfig(
-        flip=bool(request.get("flip")),
-        scale_min=float(low),
-        scale_max=float(high),
-        rotation_degrees=float(request.get("rotation") or 0),
-        brightness=float(request.get("brightness") or 0),
-        contrast=float(request.get("contrast") or 0),
-        saturation=float(request.get("saturation") or 0),
-    )
-
-
 def preview_body() -> list:
     """The image chooser, the busy line and the grid the augmentations fill."""
     return [

@@ -23,13 +23,7 @@ import dash
 from dash import ALL, Input, Output, State, callback, ctx, html, no_update
 
 from cocoseg.app.components.alerts import alert
-from cocoseg.app.components.prepare_panels import (
-    FIELDS,
-    PREVIEW_COUNT,
-    augment_config,
-    default_splits,
-    prepare_page,
-)
+from cocoseg.app.components.prepare_panels import FIELDS, PREVIEW_COUNT, default_splits, prepare_page
 from cocoseg.app.components.prepare_results import (
     distribution_figure,
     dry_run_note,
@@ -47,6 +41,7 @@ from cocoseg.pipeline.core.errors import ConfigError
 from cocoseg.pipeline.data.registry import RegistryError, cached_split, get_dataset
 from cocoseg.pipeline.jobs import cancel, queue, recent, supervise
 from cocoseg.pipeline.jobs.registry import RunError
+from cocoseg.pipeline.training import augment_config
 
 dash.register_page(__name__, path="/prepare", name="Prepare", order=20, icon="sliders")
 

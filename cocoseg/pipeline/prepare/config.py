@@ -148,9 +148,4 @@ def config_from_form(dataset, splits, labels, classes, size, resize, sampling, t
 def _sampling_from_form(method: str, threshold) -> SamplingConfig:
     if method != "none" and not isinstance(threshold, (int, float)):
         raise ConfigError("threshold", "enter a number in (0, 1], such as 0.1")
-    try:
-        return SamplingConfig(method, float(threshold) if method != "none" else SamplingConfig().threshold)
-    except ValueError as error:
-        # SamplingConfig raises a plain ValueError("field: message"), not yet a ConfigError
-        field, _, reason = str(error).partition(": ")
-        raise ConfigError("sampling" if field == "sampling" else "threshold", reason or str(error)) from None
+    return SamplingConfig(method, float(threshold) if method != "none" else SamplingConfig().threshold)

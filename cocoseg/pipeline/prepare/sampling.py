@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cocoseg.pipeline.core.errors import ConfigError
+
 SAMPLING_METHODS = ("none", "repeat-factor")
 
 
@@ -34,9 +36,9 @@ class SamplingConfig:
 
     def __post_init__(self) -> None:
         if self.method not in SAMPLING_METHODS:
-            raise ValueError(f"sampling: method must be one of {SAMPLING_METHODS}, got {self.method!r}")
+            raise ConfigError("sampling", f"method must be one of {SAMPLING_METHODS}, got {self.method!r}")
         if not 0 < self.threshold <= 1:
-            raise ValueError(f"threshold: must be in (0, 1], got {self.threshold}")
+            raise ConfigError("threshold", f"must be in (0, 1], got {self.threshold}")
 
 
 def class_repeat_factors(

@@ -21,6 +21,7 @@ from cocoseg.pipeline.training.config import (
 )
 from cocoseg.pipeline.training.form import (
     ModelChoice,
+    augment_config,
     check_model_choice,
     config_from_form,
     model_options,
@@ -30,6 +31,7 @@ from cocoseg.pipeline.training.runs import RunBoard, registry_signature, run_boa
 from cocoseg.pipeline.training.summaries import cached_model_summary
 
 __all__ = [
+    "augment_config",
     "CATALOG",
     "LOSS_NAMES",
     "MAX_BATCH_SIZE",

@@ -37,14 +37,14 @@ class AugmentConfig:
 
     def __post_init__(self) -> None:
         if not 0.1 <= self.scale_min <= self.scale_max <= 4.0:
-            raise ValueError(
-                f"scale_min/scale_max: need 0.1 <= min <= max <= 4, got {self.scale_min}, {self.scale_max}"
+            raise ConfigError(
+                "scale_min", f"need 0.1 <= min <= max <= 4, got {self.scale_min}, {self.scale_max}"
             )
         if not 0 <= self.rotation_degrees <= 45:
-            raise ValueError(f"rotation_degrees: must be 0-45, got {self.rotation_degrees}")
+            raise ConfigError("rotation_degrees", f"must be 0-45, got {self.rotation_degrees}")
         for field in ("brightness", "contrast", "saturation"):
             if not 0 <= getattr(self, field) < 1:
-                raise ValueError(f"{field}: must be in [0, 1), got {getattr(self, field)}")
+                raise ConfigError(field, f"must be in [0, 1), got {getattr(self, field)}")
 
 
 NO_AUGMENTATION = AugmentConfig(

@@ -13,7 +13,7 @@ from cocoseg.models.catalog import CATALOG, check_model_settings
 from cocoseg.pipeline.core.errors import ConfigError
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.prepare.sets import find_prepared
-from cocoseg.pipeline.training.config import TrainConfig
+from cocoseg.pipeline.training.config import AugmentConfig, TrainConfig
 
 
 def whole_number(value, field: str) -> int:
@@ -116,3 +116,17 @@ def check_model_choice(
     except ValueError as error:
         return dataclasses.replace(choice, problem=str(error))
     return dataclasses.replace(choice, size=size, classes=classes)
+
+
+def augment_config(request: dict) -> AugmentConfig:
+    """The augmentation preview form's strengths (``ConfigError`` names a bad one)."""
+    low, high = request.get("scale") or (AugmentConfig().scale_min, AugmentConfig().scale_max)
+    return AugmentConfig(
+        flip=bool(request.get("flip")),
+        scale_min=float(low),
+        scale_max=float(high),
+        rotation_degrees=float(request.get("rotation") or 0),
+        brightness=float(request.get("brightness") or 0),
+        contrast=float(request.get("contrast") or 0),
+        saturation=float(request.get("saturation") or 0),
+    )
