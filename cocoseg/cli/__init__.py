@@ -20,8 +20,8 @@ from pathlib import Path
 from cocoseg.cli.annotations import add_annotation_commands
 from cocoseg.cli.jobs import add_job_commands
 from cocoseg.cli.models import add_model_commands
+from cocoseg.cli.output import with_progress_bar, write
 from cocoseg.cli.prepare import add_prepare_commands, expand_shorthand
-from cocoseg.cli.progress import with_progress_bar
 from cocoseg.cli.train import add_train_commands
 from cocoseg.cli.worker import add_worker_command
 from cocoseg.pipeline.core.errors import ConfigError
@@ -78,10 +78,6 @@ USER_ERRORS = (
 )
 
 
-def _write(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
-
-
 def _splits(entry, split: str | None) -> list[str]:
     return [split] if split else list(entry.splits)
 
@@ -99,20 +95,20 @@ def command_data_add(arguments, settings: Settings, workspace: Workspace) -> int
         replace=arguments.replace,
         max_bytes=settings.max_annotation_bytes,
     )
-    _write(f"registered {entry.name}/{arguments.split}; check it with: cocoseg data validate {entry.name}")
+    write(f"registered {entry.name}/{arguments.split}; check it with: cocoseg data validate {entry.name}")
     return EXIT_OK
 
 
 def command_data_remove(arguments, settings: Settings, workspace: Workspace) -> int:
     remove_dataset(workspace, arguments.name)
-    _write(f"forgot dataset {arguments.name} (its files are untouched)")
+    write(f"forgot dataset {arguments.name} (its files are untouched)")
     return EXIT_OK
 
 
 def command_data_list(arguments, settings: Settings, workspace: Workspace) -> int:
     entries = list_datasets(workspace)
     if arguments.json:
-        _write(
+        write(
             json.dumps(
                 [
                     {
@@ -130,9 +126,9 @@ def command_data_list(arguments, settings: Settings, workspace: Workspace) -> in
         )
         return EXIT_OK
     for entry in entries:
-        _write(f"{entry.name}{' (bundled)' if entry.builtin else ''}")
+        write(f"{entry.name}{' (bundled)' if entry.builtin else ''}")
         for name, split in entry.splits.items():
-            _write(f"  {name:<8} {split.annotations}  images: {split.images}")
+            write(f"  {name:<8} {split.annotations}  images: {split.images}")
     return EXIT_OK
 
 
@@ -174,11 +170,11 @@ def command_data_validate(arguments, settings: Settings, workspace: Workspace) -
         )
         payload[split] = report.to_dict()
         if not arguments.json:
-            _write("\n".join(format_report(f"{entry.name}/{split}", report)))
+            write("\n".join(format_report(f"{entry.name}/{split}", report)))
         if report.errors:
             worst = EXIT_PROBLEMS
     if arguments.json:
-        _write(json.dumps(payload, indent=2))
+        write(json.dumps(payload, indent=2))
     return worst
 
 
@@ -245,9 +241,9 @@ def command_data_stats(arguments, settings: Settings, workspace: Workspace) -> i
         )
         payload[split] = stats
         if not arguments.json:
-            _write("\n".join(format_stats(f"{entry.name}/{split}", stats, arguments.top)))
+            write("\n".join(format_stats(f"{entry.name}/{split}", stats, arguments.top)))
     if arguments.json:
-        _write(json.dumps(payload))
+        write(json.dumps(payload))
     return EXIT_OK
 
 
@@ -281,7 +277,7 @@ def command_data_export_masks(arguments, settings: Settings, workspace: Workspac
             if summary.skipped_images
             else ""
         )
-        _write(
+        write(
             f"{entry.name}/{split}: wrote {summary.written} masks and classes.json to {summary.output}{note}"
         )
     return EXIT_OK

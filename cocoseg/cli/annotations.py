@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from cocoseg.cli.output import write
 from cocoseg.pipeline.annotation.export import EXPORT_FORMATS, export_annotations, register_corrections
 from cocoseg.pipeline.annotation.store import annotations_file, saved_images
 from cocoseg.pipeline.annotation.strokes import AnnotationError
@@ -19,10 +20,6 @@ from cocoseg.pipeline.core.workspace import Workspace
 
 EXIT_OK = 0
 EXIT_INPUT = 3  # cocoseg.cli.EXIT_INPUT: bad input
-
-
-def _write(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
 
 
 def _one_line_errors(handler):
@@ -43,17 +40,17 @@ def _one_line_errors(handler):
 def command_annotations_list(arguments, settings: Settings, workspace: Workspace) -> int:
     rows = saved_images(workspace, arguments.dataset)
     if arguments.json:
-        _write(json.dumps(rows, indent=2))
+        write(json.dumps(rows, indent=2))
         return EXIT_OK
     if not rows:
-        _write(
+        write(
             f"no annotations saved for {arguments.dataset} yet "
             "(correct an image on the Annotate page and save it)"
         )
         return EXIT_OK
-    _write(f"{len(rows)} saved images in {annotations_file(workspace, arguments.dataset)}, newest first:")
+    write(f"{len(rows)} saved images in {annotations_file(workspace, arguments.dataset)}, newest first:")
     for row in rows:
-        _write(
+        write(
             f"  {row['saved']:<29} id {row['image_id']:<6} {row['file_name']:<32} "
             f"{', '.join(row['classes']) or '-'}"
         )
@@ -64,9 +61,9 @@ def command_annotations_list(arguments, settings: Settings, workspace: Workspace
 def command_annotations_export(arguments, settings: Settings, workspace: Workspace) -> int:
     written = export_annotations(workspace, arguments.dataset, Path(arguments.out), arguments.format)
     if arguments.format == "coco":
-        _write(f"wrote {written[0]}")
+        write(f"wrote {written[0]}")
     else:
-        _write(f"wrote {len(written) - 1} class-index PNG masks and classes.json to {written[0].parent}")
+        write(f"wrote {len(written) - 1} class-index PNG masks and classes.json to {written[0].parent}")
     return EXIT_OK
 
 
@@ -76,16 +73,16 @@ def command_annotations_register(arguments, settings: Settings, workspace: Works
     registration = register_corrections(
         workspace, arguments.dataset, arguments.name, mode, settings.max_annotation_bytes, arguments.split
     )
-    _write(f"registered {registration.name} ({mode}, {registration.images} corrected images):")
+    write(f"registered {registration.name} ({mode}, {registration.images} corrected images):")
     for split, path in registration.splits.items():
-        _write(f"  {split:<8} {path}")
+        write(f"  {split:<8} {path}")
     if registration.left_out:
-        _write(
+        write(
             f"  left out (not in {arguments.dataset}): {', '.join(registration.left_out[:10])}"
             + (f" and {len(registration.left_out) - 10} more" if len(registration.left_out) > 10 else "")
         )
     splits = ",".join(registration.splits)
-    _write(
+    write(
         f"prepare it with: cocoseg prepare {registration.name}"
         + ("" if splits == "train,val" else f" --splits {splits}")
     )

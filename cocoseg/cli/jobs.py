@@ -6,9 +6,9 @@ for each job (``cocoseg.pipeline.jobs.runner``); it can be run by hand to retry 
 
 from __future__ import annotations
 
-import sys
 import time
 
+from cocoseg.cli.output import write
 from cocoseg.pipeline.core.settings import Settings
 from cocoseg.pipeline.core.workspace import Workspace, check_name
 from cocoseg.pipeline.jobs import KINDS, cancel, observe, supervise
@@ -17,14 +17,10 @@ from cocoseg.pipeline.jobs.registry import RunError, RunFolder
 from cocoseg.pipeline.jobs.runner import TEST_KINDS
 
 
-def _write(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
-
-
 def command_jobs_run(arguments, settings: Settings, workspace: Workspace) -> int:
     """Run one queued job in this process; 0 when it finished or was cancelled, 1 when it failed."""
     outcome = run_job(workspace, arguments.kind, arguments.name, export=arguments.export)
-    _write(
+    write(
         f"{arguments.kind} {arguments.name}: {outcome.status}"
         + (f" ({outcome.message})" if outcome.message else "")
     )
@@ -54,9 +50,9 @@ def command_jobs_list(arguments, settings: Settings, workspace: Workspace) -> in
             else ""
         )
         note = status.stalled_text if status.state == "stalled" else status.message
-        _write(f"{entry.name:<44} {status.state:<11} {age:<22} {note}".rstrip())
+        write(f"{entry.name:<44} {status.state:<11} {age:<22} {note}".rstrip())
     if not shown:
-        _write("no active jobs" + ("" if arguments.all else " (--all lists ended ones too)"))
+        write("no active jobs" + ("" if arguments.all else " (--all lists ended ones too)"))
     return 0
 
 
@@ -74,7 +70,7 @@ def command_jobs_cancel(arguments, settings: Settings, workspace: Workspace) -> 
     if folder is None:
         raise RunError(f"no job or run called {arguments.name!r}; see cocoseg jobs list")
     entry = RunFolder(folder)
-    _write(cancel(entry, "cli"))
+    write(cancel(entry, "cli"))
     return _wait_until_ended(entry, arguments.wait)
 
 
@@ -85,7 +81,7 @@ def _wait_until_ended(entry: RunFolder, seconds: float) -> int:
         supervise(entry)
         time.sleep(0.5)
     status = observe(entry)
-    _write(
+    write(
         f"{entry.name}: {status.state}"
         + (f" ({status.message})" if status.message and not status.active else "")
     )

@@ -7,17 +7,13 @@ import logging
 import sys
 from pathlib import Path
 
-from cocoseg.cli.progress import with_progress_bar
+from cocoseg.cli.output import with_progress_bar, write
 from cocoseg.pipeline.core.settings import Settings
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.inference.model_store import VARIANTS, ModelError, delete_entry, get_entry, list_entries
 from cocoseg.pipeline.inference.onnx_graph import STRATEGIES
 
 logger = logging.getLogger(__name__)
-
-
-def _write(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
 
 
 def _percent(value) -> str:
@@ -41,14 +37,14 @@ def command_export(arguments, settings: Settings, workspace: Workspace) -> int:
         progress=lambda step: sys.stderr.write(f"{step}...\n"),
     )
     card = entry.card
-    _write(f"exported {entry.name} -> {entry.folder / card['file']}")
-    _write(
+    write(f"exported {entry.name} -> {entry.folder / card['file']}")
+    write(
         f"parity: max probability difference {card['parity']['max_abs_difference']:.1e}, "
         f"argmax agreement {card['parity']['argmax_agreement']:.5f}"
     )
     for variant, record in card["variants"].items():
         advice = "recommended" if record["recommended"] else "not recommended (loses more than 1 mIoU point)"
-        _write(
+        write(
             f"{variant}: mIoU {_percent(record['miou'])} vs FP32 {_percent(record['fp32_miou'])} "
             f"({record['miou_delta_points']:+.2f} points), for {record['device']}: {advice}"
         )
@@ -67,13 +63,13 @@ def command_predict(arguments, settings: Settings, workspace: Workspace) -> int:
             entry, Path(arguments.input_dir), output, arguments.variant, arguments.overlay, progress
         ),
     )
-    _write(
+    write(
         f"{result.images} images segmented on {result.provider} -> {output} (masks/, "
         f"{'overlays/, ' if arguments.overlay else ''}predictions.json with "
         f"{result.annotations} RLE annotations)"
     )
     for reason in result.skipped:
-        _write(f"skipped {reason}")
+        write(f"skipped {reason}")
     return 1 if result.skipped else 0
 
 
@@ -95,22 +91,22 @@ def command_evaluate(arguments, settings: Settings, workspace: Workspace) -> int
         ),
     )
     if arguments.json:
-        _write(json.dumps(result, indent=2))
+        write(json.dumps(result, indent=2))
         return 0
     where = result["protocol"]
-    _write(
+    write(
         f"{result['model']} ({result['variant']}) on {where['dataset']}/{where['split']}: "
         f"{where['images']} images at original resolution, "
         f"label map {where['label_map']}, {result['provider']}"
     )
-    _write(
+    write(
         f"mIoU {_percent(result['miou'])}  mean Dice {_percent(result['mean_dice'])}  "
         f"pixel accuracy {_percent(result['pixel_accuracy'])}  "
         f"frequency-weighted IoU {_percent(result['frequency_weighted_iou'])}"
     )
     for name, iou, dice in zip(result["classes"], result["per_class_iou"], result["per_class_dice"]):
-        _write(f"  {name:<16} IoU {_percent(iou):>6}  Dice {_percent(dice):>6}")
-    _write(f"ignore rules: {where['ignore']}")
+        write(f"  {name:<16} IoU {_percent(iou):>6}  Dice {_percent(dice):>6}")
+    write(f"ignore rules: {where['ignore']}")
     return 0
 
 
@@ -119,18 +115,18 @@ def command_leaderboard(arguments, settings: Settings, workspace: Workspace) -> 
 
     rows = leaderboard(workspace, arguments.dataset, arguments.split)
     if arguments.json:
-        _write(json.dumps(rows, indent=2))
+        write(json.dumps(rows, indent=2))
         return 0
     if not rows:
-        _write("no evaluations yet: cocoseg evaluate MODEL")
+        write("no evaluations yet: cocoseg evaluate MODEL")
         return 0
-    _write(
+    write(
         f"{'model':<40} {'kind':<9} {'variant':<7} {'data':<12} {'images':>6} "
         f"{'mIoU':>6} {'Dice':>6} {'acc':>6} {'fwIoU':>6}"
     )
     for row in rows:
         flag = "  (stale: model file changed)" if row["stale"] else ""
-        _write(
+        write(
             f"{row['model'][:40]:<40} {row['kind']:<9} {row['variant']:<7} "
             f"{row['dataset'] + '/' + row['split']:<12} {row['images']:>6} "
             f"{_percent(row['miou']):>6} {_percent(row['mean_dice']):>6} "
@@ -150,22 +146,22 @@ def command_ensemble_create(arguments, settings: Settings, workspace: Workspace)
     weights = ", ".join(
         f"{name} {weight:.3f}" for name, weight in zip(entry.card["members"], entry.card["weights"])
     )
-    _write(f"ensemble {entry.name}: {arguments.strategy} of {weights}")
-    _write(
+    write(f"ensemble {entry.name}: {arguments.strategy} of {weights}")
+    write(
         f"fused graph {entry.folder / entry.card['file']} matches the members run one by one on "
         f"{check['pixel_agreement']:.4%} of pixels ({check['images']} validation images)"
     )
-    _write(f"evaluate it with: cocoseg evaluate {entry.name}")
+    write(f"evaluate it with: cocoseg evaluate {entry.name}")
     return 0
 
 
 def command_models_list(arguments, settings: Settings, workspace: Workspace) -> int:
     entries = list_entries(workspace)
     if arguments.json:
-        _write(json.dumps([{"name": entry.name, **entry.card} for entry in entries], indent=2))
+        write(json.dumps([{"name": entry.name, **entry.card} for entry in entries], indent=2))
         return 0
     if not entries:
-        _write(
+        write(
             "no models yet: train a run (cocoseg train), then cocoseg export RUN, "
             "or cocoseg models import FILE.onnx --card CARD"
         )
@@ -175,7 +171,7 @@ def command_models_list(arguments, settings: Settings, workspace: Workspace) -> 
             if entry.kind == "ensemble"
             else f"from {entry.card['source'].get('run') or entry.card['source'].get('file')}"
         )
-        _write(
+        write(
             f"{entry.name:<40} {entry.kind:<9} {entry.size:>4} px {entry.resize:<12} "
             f"{entry.card['label_map']['name']:<8} "
             f"{'/'.join(entry.variants()):<15} {extra}"
@@ -191,7 +187,7 @@ def command_models_import(arguments, settings: Settings, workspace: Workspace) -
     except (OSError, ValueError) as error:
         raise ModelError(f"cannot read the card {arguments.card}: {error}") from None
     entry = import_model(workspace, Path(arguments.file), card, arguments.name)
-    _write(
+    write(
         f"imported {entry.name}: {entry.size} px, {len(entry.card['label_map']['classes'])} classes; "
         f"evaluate it with: cocoseg evaluate {entry.name} --dataset {entry.card['source']['dataset']}"
     )
@@ -200,7 +196,7 @@ def command_models_import(arguments, settings: Settings, workspace: Workspace) -
 
 def command_models_delete(arguments, settings: Settings, workspace: Workspace) -> int:
     delete_entry(workspace, arguments.name)
-    _write(f"deleted {arguments.name}")
+    write(f"deleted {arguments.name}")
     return 0
 
 

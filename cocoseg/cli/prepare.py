@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from cocoseg.cli.progress import with_progress_bar
+from cocoseg.cli.output import with_progress_bar, write
 from cocoseg.pipeline.core.settings import Settings
 from cocoseg.pipeline.core.workspace import Workspace, atomic_write_bytes
 from cocoseg.pipeline.data.geometry import RESIZE_MODES
@@ -29,10 +28,6 @@ from cocoseg.pipeline.training.config import AugmentConfig
 from cocoseg.pipeline.training.preview import augmented_examples, preview_grid
 
 SUBCOMMANDS = ("run", "preview", "list")
-
-
-def _write(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
 
 
 def config_from_arguments(arguments) -> PrepareConfig:
@@ -79,20 +74,20 @@ def command_prepare_run(arguments, settings: Settings, workspace: Workspace) -> 
     if arguments.dry_run:
         result = dry_run(workspace, config, settings.max_annotation_bytes)
         if arguments.json:
-            _write(json.dumps(result))
+            write(json.dumps(result))
             return 0
         names = [row["name"] for row in result["label_map"]["classes"]]
-        _write(
+        write(
             f"dry run: would write {result['folder']}"
             f"{' (already prepared: nothing to do)' if result['exists'] else ''}"
         )
         for split, summary in result["splits"].items():
-            _write(
+            write(
                 f"{split}: {summary['images']} images "
                 f"({summary['filtered_by_area']} below the labelled-area filter, "
                 f"{summary['left_out_by_validation']} left out by validation)"
             )
-            _write(
+            write(
                 "\n".join(
                     _distribution_lines(
                         names, summary["distribution"], arguments.top, "; pixels from annotation areas"
@@ -107,22 +102,22 @@ def command_prepare_run(arguments, settings: Settings, workspace: Workspace) -> 
     )
     manifest = prepared.manifest
     names = [row["name"] for row in manifest["label_map"]["classes"]]
-    _write(
+    write(
         f"{'reused' if prepared.reused else 'wrote'} {prepared.folder} "
         f"({manifest['label_map']['name']}, {manifest['config']['size']} px, "
         f"{manifest['config']['resize']}, {manifest['seconds']} s)"
     )
-    _write(f"  {'split':<8} {'examples':>8} {'shards':>6} {'MB':>7}  skipped")
+    write(f"  {'split':<8} {'examples':>8} {'shards':>6} {'MB':>7}  skipped")
     for split, summary in manifest["splits"].items():
         megabytes = sum((prepared.folder / shard).stat().st_size for shard in summary["shards"]) / 1024**2
         skipped = ", ".join(f"{reason} {count}" for reason, count in summary["skipped"].items()) or "none"
-        _write(
+        write(
             f"  {split:<8} {summary['examples']:>8} {len(summary['shards']):>6} {megabytes:>7.1f}  {skipped}"
         )
     for split, summary in manifest["splits"].items():
         if "sampling" in summary:
-            _write(f"{split} class distribution:")
-            _write("\n".join(_distribution_lines(names, summary["sampling"], arguments.top, "")))
+            write(f"{split} class distribution:")
+            write("\n".join(_distribution_lines(names, summary["sampling"], arguments.top, "")))
     return 0
 
 
@@ -140,18 +135,18 @@ def command_prepare_preview(arguments, settings: Settings, workspace: Workspace)
     )
     output = Path(arguments.out)
     atomic_write_bytes(output, image_png(preview_grid(pairs, label_map, columns=arguments.columns)))
-    _write(f"wrote {len(pairs)} augmentations of {file_name} to {output}")
+    write(f"wrote {len(pairs)} augmentations of {file_name} to {output}")
     return 0
 
 
 def command_prepare_list(arguments, settings: Settings, workspace: Workspace) -> int:
     prepared_sets = list_prepared(workspace)
     if not prepared_sets:
-        _write("no prepared sets yet: cocoseg prepare DATASET --labels PRESET --size 256")
+        write("no prepared sets yet: cocoseg prepare DATASET --labels PRESET --size 256")
     for prepared in prepared_sets:
         manifest = prepared.manifest
         counts = ", ".join(f"{split} {summary['examples']}" for split, summary in manifest["splits"].items())
-        _write(f"{prepared.name}  {manifest['created']}  {counts}")
+        write(f"{prepared.name}  {manifest['created']}  {counts}")
     return 0
 
 

@@ -8,6 +8,7 @@ import sys
 
 from tqdm import tqdm
 
+from cocoseg.cli.output import write
 from cocoseg.pipeline.core.errors import ConfigError
 from cocoseg.pipeline.core.settings import Settings
 from cocoseg.pipeline.core.workspace import Workspace
@@ -16,10 +17,6 @@ from cocoseg.pipeline.jobs.registry import RunFolder, delete_run, get_run, list_
 from cocoseg.pipeline.prepare.sampling import SAMPLING_METHODS
 from cocoseg.pipeline.training.config import LOSS_NAMES, OPTIMIZERS, SCHEDULES, TrainConfig
 from cocoseg.pipeline.training.loop import resume, run
-
-
-def _write(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
 
 
 def _parse_options(pairs: list[str]) -> dict:
@@ -68,7 +65,7 @@ class _LiveBar:
         elif event["type"] == "epoch":
             self.last_miou = event["val_miou"]
             self.close()
-            _write(
+            write(
                 f"epoch {int(event['epoch'])}/{event['epochs']}: loss {event['loss']:.4f}, "
                 f"val loss {event['val_loss']:.4f}, "
                 f"val mIoU {event['val_miou']:.4f} (best {event['best_miou']:.4f}), "
@@ -98,12 +95,12 @@ def _train_with_bar(work) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
         bar.close()
-    _write(
+    write(
         f"run {outcome.folder.name}: {outcome.status} after {outcome.epochs_done} epochs"
         + (f", best val mIoU {outcome.best_miou:.4f}" if outcome.best_miou is not None else "")
         + (f" ({outcome.message})" if outcome.message and outcome.status != "finished" else "")
     )
-    _write(f"  folder: {outcome.folder.folder}")
+    write(f"  folder: {outcome.folder.folder}")
     return 0 if outcome.status in ("finished", "cancelled") else 1
 
 
@@ -130,11 +127,11 @@ def command_train(arguments, settings: Settings, workspace: Workspace) -> int:
 def command_runs_list(arguments, settings: Settings, workspace: Workspace) -> int:
     runs = list_runs(workspace)
     if not runs:
-        _write("no runs yet: cocoseg train PREPARED --model unet")
+        write("no runs yet: cocoseg train PREPARED --model unet")
     for summary in runs:
         best = f"{summary.best_miou:.4f}" if summary.best_miou is not None else "-"
         state = observe(RunFolder(summary.folder)).state  # stalled shows here too
-        _write(
+        write(
             f"{summary.name:<40} {state:<11} {summary.epochs_done:>3}/{summary.epochs:<3} "
             f"best mIoU {best:<7} {summary.device}"
         )
@@ -144,14 +141,14 @@ def command_runs_list(arguments, settings: Settings, workspace: Workspace) -> in
 def command_runs_show(arguments, settings: Settings, workspace: Workspace) -> int:
     folder = get_run(workspace, arguments.name)
     summary = summarise_run(folder)
-    _write(f"{summary.name}: {summary.status}{' - ' + summary.message if summary.message else ''}")
-    _write(
+    write(f"{summary.name}: {summary.status}{' - ' + summary.message if summary.message else ''}")
+    write(
         f"  model {summary.architecture}, epochs {summary.epochs_done}/{summary.epochs}, "
         f"device {summary.device or '-'}, folder {folder.folder}"
     )
-    _write(f"  config: {json.dumps(folder.config())}")
+    write(f"  config: {json.dumps(folder.config())}")
     for row in folder.history():
-        _write(
+        write(
             f"  epoch {int(row['epoch']):>3}: loss {row['loss']:.4f}  val loss {row['val_loss']:.4f}  "
             f"val mIoU {row['val_miou']:.4f}  "
             f"lr {row['learning_rate']:.2e}  {row['images_per_second']:.1f} images/s"
@@ -167,13 +164,13 @@ def command_runs_resume(arguments, settings: Settings, workspace: Workspace) -> 
 
 def command_runs_cancel(arguments, settings: Settings, workspace: Workspace) -> int:
     """Cancel through the registry, so it works for a run started anywhere (browser, worker, shell)."""
-    _write(cancel(get_run(workspace, arguments.name), "cli"))
+    write(cancel(get_run(workspace, arguments.name), "cli"))
     return 0
 
 
 def command_runs_delete(arguments, settings: Settings, workspace: Workspace) -> int:
     delete_run(workspace, arguments.name)
-    _write(f"deleted run {arguments.name}")
+    write(f"deleted run {arguments.name}")
     return 0
 
 

@@ -1,4 +1,7 @@
-"""Progress bars for the CLI, fed by the pipeline's ``progress(done, total)`` callbacks."""
+"""What the commands print: result lines on stdout, progress bars on stderr.
+
+Progress bars are fed by the pipeline's ``progress(done, total)`` callbacks.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,11 @@ from typing import TypeVar
 from tqdm import tqdm
 
 Result = TypeVar("Result")
+
+
+def write(text: str = "") -> None:
+    """One result line on stdout (progress and chatter go to stderr, so output can be piped)."""
+    sys.stdout.write(text + "\n")
 
 
 class ProgressBar:
