@@ -153,3 +153,100 @@ def test_unknown_split_is_a_clear_error(prepared_workspace, exported_models):
     with pytest.raises(EvaluationError, match="test"):
         evaluate(prepared_workspace, exported_models[0], LIMIT, split="test")
     assert EvaluationTarget("demo").split == "val"
+
+
+# --- reading saved results (hand-written cards and results, no model run) -------------------------
+
+
+def _saved_model(workspace, name: str, results: list[tuple[str, str, str, int | None, list[str]]]) -> None:
+    """A published model folder whose card is enough to list it, with saved evaluation files."""
+    import json
+
+    folder = workspace.models_dir / name
+    (folder / "evaluations").mkdir(parents=True)
+    card = {"kind": "exported", "file": "model.onnx", "sha256": "f" * 64, "source": {"dataset": "demo"}}
+    (folder / "model.json").write_text(json.dumps(card))
+    for dataset, split, variant, limit, classes in results:
+        result = {
+            "model": name,
+            "kind": "exported",
+            "variant": variant,
+            "evaluated": "2024-01-01T00:00:00+00:00",
+            "miou": 0.5,
+            "mean_dice": 0.6,
+            "pixel_accuracy": 0.9,
+            "frequency_weighted_iou": 0.8,
+            "classes": classes,
+            "per_class_iou": [0.5] * len(classes),
+            "protocol": {
+                "dataset": dataset,
+                "split": split,
+                "images": limit or 80,
+                "image_limit": limit,
+                "label_map": "voc21",
+                "model_sha256": "f" * 64,
+            },
+        }
+        suffix = "" if limit is None else f".first{limit}"
+        (folder / "evaluations" / f"{dataset}.{split}.{variant}{suffix}.json").write_text(json.dumps(result))
+
+
+def test_split_results_ious_and_unevaluated_models(workspace):
+    from cocoseg.pipeline.inference.evaluate import leaderboard_ious, result_key, split_results, unevaluated
+
+    two, three = ["background", "a"], ["background", "a", "b"]
+    _saved_model(workspace, "alpha", [("demo", "val", "fp32", None, two), ("demo", "val", "int8", 6, two)])
+    _saved_model(workspace, "beta", [("demo", "val", "fp32", 6, three), ("demo", "train", "fp32", None, two)])
+    _saved_model(workspace, "gamma", [])
+    results = split_results(workspace, "demo", "val")
+    assert set(results) == {"alpha|fp32|", "alpha|int8|6", "beta|fp32|6"}
+    assert (
+        result_key("beta", "fp32", 6) == "beta|fp32|6" and result_key("alpha", "fp32", None) == "alpha|fp32|"
+    )
+    rows = leaderboard(workspace, "demo", "val")
+    ious = leaderboard_ious(rows, results)
+    assert ious.classes == two and len(ious.labels) == 2  # beta's other label map is left out
+    assert set(ious.labels) == {"alpha (fp32)", "alpha (int8)"} and ious.values == [[0.5, 0.5]] * 2
+    assert [entry.name for entry in unevaluated(workspace, rows)] == ["beta", "gamma"]  # beta: 6 images only
+    assert get_entry(workspace, "alpha").dataset == "demo"
+
+
+def test_protocol_text_says_how_a_result_was_measured():
+    from cocoseg.pipeline.inference.evaluate import protocol_text
+
+    where = {
+        "dataset": "demo",
+        "split": "val",
+        "images": 80,
+        "resolution": "original image size",
+        "label_map": "voc21",
+        "classes": 21,
+        "ignore": "truth pixels 255 excluded",
+        "model_file": "model.onnx",
+        "model_sha256": "0123456789abcdef",
+        "input_size": 128,
+        "resize": "pad",
+    }
+    assert protocol_text({"protocol": where}) == (
+        "Protocol: demo/val, 80 images at original image size; label map voc21 (21 classes); "
+        "truth pixels 255 excluded. Model file model.onnx sha256 0123456789ab…, input 128 px pad."
+    )
+    assert protocol_text(None) == ""
+
+
+def test_reference_evaluations_are_fp32_on_whole_splits_of_known_models(workspace):
+    from cocoseg.pipeline.inference.evaluate import IouTable, reference_evaluations
+
+    two = ["background", "a"]
+    _saved_model(workspace, "alpha", [("demo", "val", "fp32", None, two), ("demo", "val", "int8", None, two)])
+    _saved_model(workspace, "beta", [("demo", "val", "fp32", 6, two), ("demo", "train", "fp32", None, two)])
+    found = reference_evaluations(workspace, ["alpha", "beta", "missing"])
+    assert [(entry.name, result["protocol"]["split"]) for entry, result in found] == [
+        ("alpha", "val"),
+        ("beta", "train"),
+    ]
+    table = IouTable()
+    for entry, result in found:
+        table.add(entry.name, result)
+    table.add("other label map", {"classes": ["background"], "per_class_iou": [1.0]})
+    assert table.labels == ["alpha", "beta"] and table.classes == two

@@ -12,7 +12,8 @@ import pytest
 from cocoseg.pipeline.data.coco import CocoFileError, load_coco
 from cocoseg.pipeline.data.labels import IGNORE_INDEX, build_label_map
 from cocoseg.pipeline.data.masks import semantic_mask
-from cocoseg.pipeline.data.stats import compute_stats, dataset_stats
+from cocoseg.pipeline.data.registry import RegistryError, get_dataset, split_report
+from cocoseg.pipeline.data.stats import compute_stats, dataset_stats, known_report, split_stats
 from tests.conftest import DEMO_VAL_IMAGES, DEMO_VAL_JSON
 
 LIMIT = 1024**3
@@ -162,3 +163,20 @@ def test_unusable_files_raise_one_clear_error(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(CocoFileError, match=message):
         compute_stats(path, LIMIT)
+
+
+def test_split_stats_reads_a_registered_split_through_the_cache(workspace, val_stats):
+    first = split_stats(workspace, "demo", "val", LIMIT, "coco80")
+    assert first["totals"] == val_stats["totals"] and first["classes"] == val_stats["classes"]
+    assert split_stats(workspace, "demo", "val", LIMIT, "coco80")["cached"] is True
+    assert len(split_stats(workspace, "demo", "val", LIMIT, "voc21")["classes"]) == 21
+    with pytest.raises(RegistryError, match="no split 'test'"):
+        split_stats(workspace, "demo", "test", LIMIT)
+
+
+def test_known_report_never_validates_and_tolerates_unknown_splits(workspace):
+    assert known_report(workspace, "demo", "val", LIMIT) is None  # not checked yet
+    checked = split_report(workspace, get_dataset(workspace, "demo"), "val", LIMIT)
+    assert known_report(workspace, "demo", "val", LIMIT).to_dict() == checked.to_dict()
+    assert known_report(workspace, "demo", "test", LIMIT) is None
+    assert known_report(workspace, "nothing", "val", LIMIT) is None

@@ -25,8 +25,8 @@ from cocoseg.pipeline.annotation.canvas import paint_canvas
 from cocoseg.pipeline.annotation.types import AnnotationError, CanvasGeometry
 from cocoseg.pipeline.data.labels import COCO_CATEGORIES, IGNORE_INDEX, LabelMap, palette_colour
 from cocoseg.pipeline.data.masks import instance_mask
+from cocoseg.pipeline.data.rendering import category_of, coco_annotations
 from cocoseg.pipeline.data.validation import segmentation_error
-from cocoseg.pipeline.inference.rendering import category_of, coco_annotations
 
 __all__ = [
     "ERASER_COLOUR",

@@ -40,7 +40,8 @@ from cocoseg.pipeline.data.jsonstream import JsonStreamError, ObjectStream
 from cocoseg.pipeline.data.labels import IGNORE_INDEX, LabelMap, build_label_map, default_label_map
 from cocoseg.pipeline.data.lowres import LowResolutionCanvases
 from cocoseg.pipeline.data.masks import is_crowd
-from cocoseg.pipeline.data.validation import decode_rle_string
+from cocoseg.pipeline.data.registry import get_dataset, split_report
+from cocoseg.pipeline.data.validation import ValidationReport, decode_rle_string
 
 logger = logging.getLogger(__name__)
 
@@ -398,3 +399,24 @@ def dataset_stats(
     with open_cache(workspace, "stats") as cache:
         cache.set(key, result, expire=CACHE_EXPIRE_SECONDS)
     return {**result, "cached": False}
+
+
+def split_stats(
+    workspace: Workspace, dataset: str, split: str, max_bytes: int, label_preset: str | None = None
+) -> dict[str, Any]:
+    """``dataset_stats`` of one split of a registered dataset.
+
+    Raises:
+        RegistryError: no such dataset or split (and what ``dataset_stats`` raises).
+    """
+    source = get_dataset(workspace, dataset).split(split)
+    return dataset_stats(workspace, source.annotations, max_bytes, label_preset)
+
+
+def known_report(workspace: Workspace, dataset: str, split: str, max_bytes: int) -> ValidationReport | None:
+    """The split's cached validation report (from the Home page or ``data validate``), never computed
+    here, so a page beside the statistics costs no parse; None when unchecked or unreadable."""
+    try:
+        return split_report(workspace, get_dataset(workspace, dataset), split, max_bytes, compute=False)
+    except (CocoFileError, ValueError):
+        return None

@@ -21,6 +21,7 @@ from cocoseg.pipeline.data.registry import cached_split
 from cocoseg.pipeline.inference.ensembles import check_members, combine, member_weights
 from cocoseg.pipeline.inference.evaluate import accumulate, empty_matrix, metrics_from_matrix
 from cocoseg.pipeline.inference.predictor import Predictor
+from cocoseg.pipeline.inference.uploads import load_upload
 
 
 @dataclasses.dataclass
@@ -95,6 +96,18 @@ def dataset_image(
     picture = read_rgb(coco.image_path(record))
     truth = semantic_mask(coco.annotations_by_image[image_id], picture.shape[0], picture.shape[1], label_map)
     return picture, truth, record["file_name"]
+
+
+def upload_image(workspace: Workspace, key) -> tuple[np.ndarray, None, str]:
+    """(RGB image, no truth, display name) of an upload kept by ``uploads.store_upload``.
+
+    Raises:
+        ValueError: no upload under ``key`` (never uploaded, or expired).
+    """
+    upload = load_upload(workspace, key)
+    if upload is None:
+        raise ValueError("upload an image first (or it expired: upload it again)")
+    return upload.image, None, upload.name
 
 
 def split_images(workspace: Workspace, dataset: str, split: str, max_bytes: int) -> list[tuple[int, str]]:

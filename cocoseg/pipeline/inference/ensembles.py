@@ -97,7 +97,6 @@ def _member_miou(entry: ModelEntry) -> float | None:
     return None if value is None else float(value)
 
 
-
 def check_members(workspace: Workspace, names: Sequence[str]) -> list[ModelEntry]:
     """Members exist and agree on classes, input size and resize mode.
 
@@ -114,7 +113,8 @@ def check_members(workspace: Workspace, names: Sequence[str]) -> list[ModelEntry
         if not entry.label_map().same_classes(first.label_map()):
             raise EnsembleError(
                 f"{entry.name} predicts other classes than {first.name} "
-                f"(label maps {entry.card['label_map']['name']} vs {first.card['label_map']['name']}); members must share one label map"
+                f"(label maps {entry.card['label_map']['name']} vs {first.card['label_map']['name']}); "
+                "members must share one label map"
             )
         if (entry.size, entry.resize) != (first.size, first.resize):
             raise EnsembleError(
@@ -132,7 +132,8 @@ def member_weights(entries: Sequence[ModelEntry], strategy: str) -> list[float]:
         score = _member_miou(entry)
         if score is None or score <= 0:
             raise EnsembleError(
-                f"{entry.name} has no validation mIoU to weight by; evaluate it first: cocoseg evaluate {entry.name}"
+                f"{entry.name} has no validation mIoU to weight by; "
+                f"evaluate it first: cocoseg evaluate {entry.name}"
             )
         scores.append(score)
     return normalised_weights(scores)
@@ -150,7 +151,8 @@ def _load_members(entries: Sequence[ModelEntry]):
                 models[index] = version_converter.convert_version(model, target)
             except Exception as error:  # noqa: BLE001 - the converter raises many types
                 raise EnsembleError(
-                    f"{entries[index].name} uses ONNX opset {default_opset(model)} and cannot be converted to {target}: {error}"
+                    f"{entries[index].name} uses ONNX opset {default_opset(model)} "
+                    f"and cannot be converted to {target}: {error}"
                 ) from None
     return models
 
@@ -255,7 +257,8 @@ def create_ensemble(
             )
             if check["pixel_agreement"] < REQUIRED_AGREEMENT:
                 raise EnsembleError(
-                    f"the fused graph disagrees with its members on {1 - check['pixel_agreement']:.4%} of pixels; not published"
+                    f"the fused graph disagrees with its members on {1 - check['pixel_agreement']:.4%} "
+                    "of pixels; not published"
                 )
             card["fused_check"] = check
             atomic_write_json(folder / "ensemble.json", spec)

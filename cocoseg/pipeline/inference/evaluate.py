@@ -25,7 +25,7 @@ from cocoseg.pipeline.data.images import ImageError, read_rgb
 from cocoseg.pipeline.data.labels import IGNORE_INDEX, LabelMap
 from cocoseg.pipeline.data.masks import semantic_mask
 from cocoseg.pipeline.data.registry import get_dataset, load_split
-from cocoseg.pipeline.inference.model_store import ModelEntry, get_entry, list_entries
+from cocoseg.pipeline.inference.model_store import ModelEntry, ModelError, get_entry, list_entries
 from cocoseg.pipeline.inference.predictor import Predictor
 
 logger = logging.getLogger(__name__)
@@ -162,7 +162,8 @@ def protocol(entry: ModelEntry, variant: str, target: EvaluationTarget, used: in
         "resolution": "original image size (prediction resized back with nearest-neighbour)",
         "label_map": label_map["name"],
         "classes": len(label_map["classes"]),
-        "ignore": f"truth pixels {IGNORE_INDEX} (crowd={label_map['crowd']}, overlap={label_map['overlap']}) excluded; "
+        "ignore": f"truth pixels {IGNORE_INDEX} (crowd={label_map['crowd']}, "
+        f"overlap={label_map['overlap']}) excluded; "
         "uncovered pixels count as misses; classes absent from truth and prediction are n/a",
         "model_file": path.name,
         "model_sha256": digest,
@@ -219,7 +220,7 @@ def evaluate(
 ) -> dict:
     """``cocoseg evaluate``: by name, on the model's own dataset unless another is given."""
     entry = get_entry(workspace, name)
-    dataset = dataset or entry.card.get("source", {}).get("dataset")
+    dataset = dataset or entry.dataset
     if not dataset:
         raise EvaluationError(f"{name} does not record its dataset; pass --dataset")
     return evaluate_entry(
@@ -273,3 +274,87 @@ def leaderboard(workspace: Workspace, dataset: str | None = None, split: str | N
                 }
             )
     return sorted(rows, key=lambda row: (row["dataset"], row["split"], -(row["miou"] or 0.0), row["model"]))
+
+
+def result_key(model: str, variant: str, image_limit: int | None) -> str:
+    """A saved evaluation's key among one split's (model names cannot contain '|')."""
+    return f"{model}|{variant}|{image_limit or ''}"
+
+
+def split_results(workspace: Workspace, dataset: str, split: str) -> dict[str, dict]:
+    """Every saved evaluation on one split, by ``result_key`` (each model's files read once)."""
+    results = {}
+    for entry in list_entries(workspace):
+        for result in saved_evaluations(entry):
+            where = result["protocol"]
+            if (where["dataset"], where["split"]) == (dataset, split):
+                results[result_key(entry.name, result["variant"], where.get("image_limit"))] = result
+    return results
+
+
+def is_reference(variant: str, image_limit: int | None) -> bool:
+    """FP32 on the whole split: the result that compares models fairly (and that ensembles weigh by)."""
+    return variant == "fp32" and not image_limit
+
+
+def reference_evaluations(workspace: Workspace, names: list[str]) -> list[tuple[ModelEntry, dict]]:
+    """(entry, result) of every reference result (``is_reference``) of the named models, on any
+    split; a name that is not a model (any more) is skipped."""
+    found = []
+    for name in names:
+        try:
+            entry = get_entry(workspace, name)
+        except ModelError:
+            continue
+        for result in saved_evaluations(entry):
+            if is_reference(result["variant"], result["protocol"].get("image_limit")):
+                found.append((entry, result))
+    return found
+
+
+def unevaluated(workspace: Workspace, rows: list[dict]) -> list[ModelEntry]:
+    """The models and ensembles that have no reference result among ``rows`` (one split's leaderboard)."""
+    done = {row["model"] for row in rows if is_reference(row["variant"], row["image_limit"])}
+    return [entry for entry in list_entries(workspace) if entry.name not in done]
+
+
+@dataclasses.dataclass
+class IouTable:
+    """Per-class IoU of several results, one row each, for a heatmap.
+
+    The first result fixes the classes; a later one with other classes (another label map)
+    is left out, since its columns would not line up.
+    """
+
+    labels: list[str] = dataclasses.field(default_factory=list)
+    classes: list[str] = dataclasses.field(default_factory=list)
+    values: list[list[float | None]] = dataclasses.field(default_factory=list)
+
+    def add(self, label: str, result: dict) -> None:
+        self.classes = self.classes or list(result["classes"])
+        if list(result["classes"]) == self.classes:
+            self.labels.append(label)
+            self.values.append(result["per_class_iou"])
+
+
+def leaderboard_ious(rows: list[dict], results: dict[str, dict]) -> IouTable:
+    """The per-class IoU of one split's leaderboard ``rows`` (``results`` from ``split_results``)."""
+    table = IouTable()
+    for row in rows:
+        result = results.get(result_key(row["model"], row["variant"], row["image_limit"]))
+        if result:
+            table.add(f"{row['model']} ({row['variant']})", result)
+    return table
+
+
+def protocol_text(result: dict | None) -> str:
+    """One paragraph that says how a result was measured (empty without a result)."""
+    if not result:
+        return ""
+    where = result["protocol"]
+    return (
+        f"Protocol: {where['dataset']}/{where['split']}, {where['images']} images at {where['resolution']}; "
+        f"label map {where['label_map']} ({where['classes']} classes); {where['ignore']}. "
+        f"Model file {where['model_file']} sha256 {where['model_sha256'][:12]}…, "
+        f"input {where['input_size']} px {where['resize']}."
+    )

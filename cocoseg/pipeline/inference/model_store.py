@@ -34,6 +34,16 @@ class ModelError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
+class VariantSummary:
+    """A quantised variant as its card records it; an imported card may leave fields out."""
+
+    name: str
+    device: str
+    miou_delta_points: float | None
+    recommended: bool
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelEntry:
     """One published model or ensemble: its folder and card."""
 
@@ -57,6 +67,11 @@ class ModelEntry:
         return self.card["input"]["resize"]
 
     @property
+    def dataset(self) -> str | None:
+        """The dataset it was trained on, when its card records one (an imported model may not)."""
+        return self.card.get("source", {}).get("dataset")
+
+    @property
     def evaluations_dir(self) -> Path:
         return self.folder / "evaluations"
 
@@ -66,6 +81,19 @@ class ModelEntry:
     def variants(self) -> list[str]:
         """The variants this entry has files for, FP32 first."""
         return ["fp32", *[name for name in ("int8", "fp16") if name in self.card.get("variants", {})]]
+
+    def variant_summaries(self) -> list[VariantSummary]:
+        """The INT8/FP16 variants it has: the device each is for and its mIoU change against FP32."""
+        records = self.card.get("variants", {})
+        return [
+            VariantSummary(
+                name,
+                records[name].get("device", "?"),
+                records[name].get("miou_delta_points"),
+                records[name].get("recommended", True),
+            )
+            for name in self.variants()[1:]
+        ]
 
     def file_of(self, variant: str = "fp32") -> tuple[Path, str]:
         """Path and expected SHA-256 of a variant's file (checked to stay in the folder)."""

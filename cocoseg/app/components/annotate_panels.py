@@ -1,0 +1,344 @@
+"""The Annotate page's layout: controls, the canvas holder, the palette, the saved list, the register form.
+
+Component ids are the page's (``cocoseg.app.ids.Annotate`` and a few literals that the
+browser tests and ``assets/cocoseg.js`` rely on); the page wires them to callbacks.
+"""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+from dash_canvas import DashCanvas
+
+from cocoseg.app.components.panels import empty_state, panel
+from cocoseg.app.components.segmentation import class_legend, data_url, picture_with_layer
+from cocoseg.app.ids import Annotate
+from cocoseg.pipeline.annotation import ERASER_COLOUR
+from cocoseg.pipeline.data.labels import PRESETS, LabelMap
+from cocoseg.pipeline.data.rendering import mask_layer_png, pixel_shares
+
+CANVAS_WIDTH = 540  # fits the middle column on a 1400 px wide window; larger images are shown scaled
+LABEL_PRESETS = [preset for preset in PRESETS if preset != "custom"]
+TOOLS = (("pencil", "Pencil (P)"), ("line", "Line (L)"), ("rectangle", "Rectangle (R)"), ("pan", "Pan (H)"))
+ACCEPTED = ".jpg,.jpeg,.png,.webp,.bmp,.tif,.tiff"
+KEYS_HINT = "1-9 class · E eraser · [ ] brush · P L R H tools · Ctrl+Z undo · Space preview · Ctrl+S save"
+
+
+def dataset_options(datasets) -> list[dict]:
+    """One ``dataset/split`` option per split of every registered dataset."""
+    return [
+        {"label": f"{entry.name}/{split}", "value": f"{entry.name}/{split}"}
+        for entry in datasets
+        for split in entry.splits
+    ]
+
+
+def model_options(models) -> list[dict]:
+    return [
+        {"label": f"{entry.name} ({entry.card['label_map']['name']})", "value": entry.name}
+        for entry in models
+    ]
+
+
+def palette_options(label_map: LabelMap) -> list[dict]:
+    """Radio options: a colour swatch per class (1-9 keys pick the first nine), then the eraser."""
+    options = []
+    for index, name in enumerate(label_map.class_names):
+        if index == 0:
+            continue
+        red, green, blue = label_map.palette[index]
+        swatch = html.Span(className="palette-chip", style={"background": f"rgb({red},{green},{blue})"})
+        key = f" ({index})" if index <= 9 else ""
+        options.append(
+            {"label": html.Span([swatch, f"{name}{key}"]), "value": f"#{red:02x}{green:02x}{blue:02x}"}
+        )
+    options.append(
+        {
+            "label": html.Span([html.Span(className="palette-chip palette-eraser"), "eraser (E)"]),
+            "value": ERASER_COLOUR,
+        }
+    )
+    return options
+
+
+def _image_choice(datasets: list[dict], max_upload_bytes: int) -> list:
+    return [
+        dbc.RadioItems(
+            id=Annotate.SOURCE,
+            options=[{"label": "Dataset image", "value": "dataset"}, {"label": "Upload", "value": "upload"}],
+            value="dataset",
+            inline=True,
+        ),
+        html.Div(
+            [
+                dcc.Dropdown(
+                    id=Annotate.DATASET,
+                    options=datasets,
+                    value=datasets[0]["value"] if datasets else None,
+                    clearable=False,
+                ),
+                dcc.Dropdown(
+                    id=Annotate.IMAGE, options=[], placeholder="image (type to search)", className="mt-1"
+                ),
+            ],
+            id="annotate-dataset-controls",
+        ),
+        dcc.Upload(
+            id=Annotate.UPLOAD,
+            accept=ACCEPTED,
+            max_size=max_upload_bytes,
+            className="upload-zone mt-1",
+            children=html.Div([html.I(className="bi bi-cloud-arrow-up me-1"), "Drop an image or click"]),
+            style={"display": "none"},
+        ),
+    ]
+
+
+def _painting() -> list:
+    return [
+        dbc.Label("Label map", className="small mt-2 mb-0"),
+        dcc.Dropdown(id=Annotate.LABELS, options=LABEL_PRESETS, value="voc21", clearable=False),
+        dbc.Label("Class to paint", className="small mt-2 mb-0"),
+        dbc.RadioItems(id=Annotate.CLASS, options=[], value=None, className="annotate-palette"),
+        dbc.Label("Brush", className="small mt-2 mb-0"),
+        dcc.Slider(
+            id=Annotate.BRUSH, min=1, max=60, step=1, value=12, marks=None, tooltip={"placement": "bottom"}
+        ),
+        dbc.RadioItems(
+            id=Annotate.TOOL,
+            options=[{"label": label, "value": value} for value, label in TOOLS],
+            value="pencil",
+            inline=True,
+            className="small",
+        ),
+    ]
+
+
+def _starting_layer(models: list[dict]) -> list:
+    return [
+        dbc.Label("Pre-fill from a model", className="small mt-2 mb-0"),
+        dcc.Dropdown(
+            id=Annotate.MODEL,
+            options=models,
+            value=models[0]["value"] if models else None,
+            placeholder="no model yet: train or import one",
+        ),
+        html.Div(
+            [
+                dbc.Button(
+                    [html.I(className="bi bi-magic me-1"), "Pre-fill"],
+                    id=Annotate.PREFILL,
+                    size="sm",
+                    disabled=not models,
+                ),
+                dbc.Button(
+                    [html.I(className="bi bi-files me-1"), "From annotations"],
+                    id="annotate-from-dataset",
+                    size="sm",
+                    color="secondary",
+                    outline=True,
+                    title="start from the dataset's own annotations of this image",
+                ),
+            ],
+            className="d-flex gap-1 mt-1",
+        ),
+    ]
+
+
+def controls(datasets: list[dict], models: list[dict], max_upload_bytes: int) -> list:
+    """The left column: which image, which label map and class, the brush, the starting layer, Save."""
+    return [
+        *_image_choice(datasets, max_upload_bytes),
+        *_painting(),
+        *_starting_layer(models),
+        html.Hr(className="my-2"),
+        dbc.Button(
+            [html.I(className="bi bi-save me-1"), "Save (Ctrl+S)"],
+            id=Annotate.SAVE,
+            color="primary",
+            size="sm",
+        ),
+        html.Div(id=Annotate.MESSAGE, className="small mt-2"),
+        html.Div(str(max_upload_bytes), id="upload-limit-bytes", hidden=True),
+    ]
+
+
+def register_panel() -> html.Div:
+    """Feed the corrections back into training: a dataset that Prepare and Train can use."""
+    return html.Div(
+        [
+            dbc.Label("Use for training", className="small mb-0"),
+            dbc.Input(
+                id="annotate-register-name", placeholder="new dataset name, e.g. demo-fixed", size="sm"
+            ),
+            dbc.RadioItems(
+                id="annotate-register-mode",
+                value="overlay",
+                className="small",
+                options=[
+                    {
+                        "label": "source dataset with these corrections (keeps its val split; recommended)",
+                        "value": "overlay",
+                    },
+                    {"label": "the corrected images alone (a train split)", "value": "dataset"},
+                ],
+            ),
+            dbc.Button(
+                [html.I(className="bi bi-box-arrow-in-right me-1"), "Register"],
+                id="annotate-register",
+                size="sm",
+                color="secondary",
+                className="mt-1",
+            ),
+            html.Div(id="annotate-register-message", className="small mt-1"),
+        ]
+    )
+
+
+def canvas_holder(holder: str, filename: str, height: int, colour: str, width: int, tool: str) -> html.Div:
+    """A fresh canvas for a new background: dash-canvas reads its picture and size only when it mounts,
+    and the holder's new id makes React mount a new one (strokes start empty)."""
+    canvas = DashCanvas(
+        id=Annotate.CANVAS,
+        width=CANVAS_WIDTH,
+        height=height,
+        filename=filename,
+        lineWidth=width or 12,
+        lineColor=colour or ERASER_COLOUR,
+        tool=tool or "pencil",
+        goButtonTitle="Preview",
+        hide_buttons=["select"],
+    )
+    return html.Div(canvas, id=f"annotate-holder-{holder}")
+
+
+def page_layout(datasets, models, max_upload_bytes: int) -> html.Div:
+    """The page: header, the Stores (the open image, a save request, a history refresh), three columns.
+
+    ``datasets``: registered dataset entries; ``models``: published model entries.
+    """
+    header = html.Div(
+        [
+            html.H2("Annotate"),
+            html.Span(
+                "paint classes over the image; saved as COCO in the workspace, ready for the "
+                "next preparation",
+                className="text-muted small",
+            ),
+        ],
+        className="page-header",
+    )
+    return html.Div(
+        [
+            header,
+            dcc.Store(id=Annotate.CURRENT),
+            dcc.Store(id=Annotate.SAVE_REQUEST),
+            dcc.Store(id="annotate-history-refresh"),
+            workbench(controls(dataset_options(datasets), model_options(models), max_upload_bytes)),
+        ],
+        className="page page-annotate",
+    )
+
+
+def workbench(control_children: list) -> html.Div:
+    """The three columns: controls, the canvas, the result and the saved list."""
+    canvas = html.Div(
+        canvas_holder("empty", "", 360, "#800000", 12, "pencil"),
+        id="annotate-canvas-area",
+        className="annotate-canvas",
+    )
+    result = [
+        html.Div(
+            id=Annotate.PREVIEW,
+            children=empty_state(
+                "Open an image to start.", "Pick one from a dataset or upload one.", icon="image"
+            ),
+        ),
+        html.Div(id=Annotate.LEGEND, className="mt-2"),
+    ]
+    history = [html.Div(id=Annotate.HISTORY), html.Hr(className="my-2"), register_panel()]
+    return html.Div(
+        [
+            html.Div(
+                panel("Image and labels", control_children, icon="sliders"), className="annotate-controls"
+            ),
+            html.Div(
+                panel(
+                    "Canvas", [canvas, html.Div(KEYS_HINT, className="small text-muted mt-1")], icon="brush"
+                ),
+                className="annotate-main",
+            ),
+            html.Div(
+                [panel("Result", result, icon="layers"), panel("Saved", history, icon="clock-history")],
+                className="annotate-side",
+            ),
+        ],
+        className="annotate-grid",
+    )
+
+
+def saved_list(entries: list[dict], collection: str) -> html.Div:
+    """The saved images of a collection, newest first, each with a Reopen button."""
+    if not entries:
+        return empty_state(
+            f"Nothing saved in {collection} yet.",
+            "Saved images appear here; reopen one to keep correcting it.",
+            icon="clock-history",
+        )
+    rows = [
+        html.Div(
+            [
+                html.Span(entry["file_name"], className="me-2 saved-name"),
+                html.Small(", ".join(entry.get("classes", [])[:4]), className="text-muted me-2"),
+                dbc.Button(
+                    "Reopen",
+                    id={"type": Annotate.REOPEN, "file": entry["file_name"]},
+                    size="sm",
+                    color="link",
+                    className="p-0 ms-auto",
+                ),
+            ],
+            className="d-flex align-items-center saved-row",
+        )
+        for entry in entries[:50]
+    ]
+    return html.Div(rows, className="saved-list")
+
+
+def preview_view(picture: str, file_name: str, mask, label_map: LabelMap | None, from_dataset: bool) -> tuple:
+    """The picture with the mask laid over it, and the legend; without a mask, the picture alone."""
+    if mask is None:
+        return picture_with_layer(picture, None, "annotate-layer", 0.6, file_name), html.Small(
+            "No classes yet."
+        )
+    layer = data_url(mask_layer_png(mask, label_map), "image/png")
+    legend = class_legend(pixel_shares(mask, label_map))
+    if from_dataset:
+        caption = html.Small(
+            'The dataset\'s own annotations; "From annotations" starts from them.',
+            className="text-muted d-block",
+        )
+        legend = [caption, legend]
+    return picture_with_layer(picture, layer, "annotate-layer", 0.7, file_name), legend
+
+
+def registered_note(registered) -> list:
+    """What registering the corrections made (``export.Registration``), and where to go next."""
+    left_out = (
+        f" ({len(registered.left_out)} corrected images belong to no split and were left out)"
+        if registered.left_out
+        else ""
+    )
+    summary = f"{registered.name} ({', '.join(registered.splits)}; {registered.images} corrected images)"
+    return [f"Registered {summary}{left_out}. ", dcc.Link("Prepare it", href="/prepare"), " and train on it."]
+
+
+# Save: press the canvas's own Preview button first, so the canvas publishes its strokes
+# (json_data), then ask the server to save a moment later.
+PREVIEW_THEN_SAVE = """function (clicks) {
+    if (!clicks) { return window.dash_clientside.no_update; }
+    const button = Array.from(document.querySelectorAll(".annotate-canvas button")).find(function (item) {
+        return item.textContent.trim() === "Preview"; });
+    if (button) { button.click(); }
+    return new Promise(function (resolve) { window.setTimeout(function () { resolve(Date.now()); }, 300); });
+}"""

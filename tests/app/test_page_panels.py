@@ -1,0 +1,65 @@
+"""Builders the Explore, Segment, Evaluate and Compare pages share or moved out of their pages:
+the split chooser, leaderboard rows, variant labels and the image browser's page label."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cocoseg.app.components.choosers import default_split, parse_split, split_choices
+from cocoseg.app.components.evaluate_panels import evaluated_splits, selected_models, table_rows
+from cocoseg.app.components.explore_panels import page_label
+from cocoseg.app.components.segment_panels import variant_options
+from cocoseg.pipeline.data.registry import list_datasets
+from cocoseg.pipeline.data.thumbnails import ImagePage
+from cocoseg.pipeline.inference.model_store import ModelEntry
+
+
+def test_split_choices_default_to_the_demo_val_split(workspace):
+    choices = split_choices(list_datasets(workspace))
+    assert choices == ["demo/train", "demo/val"] and default_split(choices) == "demo/val"
+    assert default_split(["mine/test"]) == "mine/test" and default_split([]) is None
+    assert parse_split("mine/test") == ("mine", "test") and parse_split(None) == ("demo", "val")
+
+
+def test_leaderboard_rows_are_percent_with_notes_and_keys():
+    row = {
+        "model": "pair",
+        "kind": "ensemble",
+        "variant": "fp32",
+        "dataset": "demo",
+        "split": "val",
+        "images": 6,
+        "image_limit": 6,
+        "miou": 0.51234,
+        "mean_dice": None,
+        "pixel_accuracy": 0.9,
+        "frequency_weighted_iou": 0.8,
+        "stale": True,
+        "members": ["a", "b"],
+    }
+    (shown,) = table_rows([row])
+    assert shown["id"] == "pair|fp32|6" and shown["miou"] == 51.23 and shown["mean_dice"] is None
+    assert shown["note"] == "stale: model file changed; first 6 images only; members: a, b"
+    assert evaluated_splits([row, row]) == ["demo/val"]
+    data = [{"model": "a"}, {"model": "b"}, {"model": "a"}]
+    assert selected_models([2, 0, 1, 7], data) == ["a", "b"] and selected_models(None, None) == []
+
+
+def test_variant_labels_say_device_cost_and_advice():
+    card = {
+        "kind": "exported",
+        "variants": {
+            "int8": {"device": "CPU", "miou_delta_points": -0.42, "recommended": True},
+            "fp16": {"device": "GPU", "miou_delta_points": -2.5, "recommended": False},
+        },
+    }
+    assert [option["label"] for option in variant_options(ModelEntry(Path("m"), card))] == [
+        "FP32",
+        "INT8 (CPU, -0.4 mIoU pts)",
+        "FP16 (GPU, -2.5 mIoU pts, not recommended)",
+    ]
+
+
+def test_the_image_browser_says_where_it_is():
+    assert page_label(ImagePage([(1, "a.jpg")], 1, 5, 49)) == "49 images · page 2 of 5"
+    assert page_label(ImagePage([], 0, 1, 0)) == "no image has these classes"
