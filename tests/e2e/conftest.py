@@ -119,7 +119,13 @@ def model_server(tmp_path_factory, prepared_workspace, exported_models) -> Serve
 
     home = tmp_path_factory.mktemp("e2e-models-home")
     for name in exported_models:
-        shutil.copytree(prepared_workspace.models_dir / name, home / "models" / name)
+        # not the partial evaluations (``*.first<N>.json``) that unit tests leave in the shared
+        # workspace: the browser tests expect the full-split results they write themselves
+        shutil.copytree(
+            prepared_workspace.models_dir / name,
+            home / "models" / name,
+            ignore=shutil.ignore_patterns("*.first*.json"),
+        )
     create_ensemble(Workspace(home).ensure(), "pair-mean", exported_models, "mean", LIMIT)
     yield from _serve(home, tmp_path_factory.mktemp("e2e-models-server") / "server.log")
 

@@ -232,5 +232,3 @@ def label_map_categories(label_map: LabelMap) -> list[dict]:
             name, supercategory = class_name, label_map.name
         categories.append({"id": category_id, "name": name, "supercategory": supercategory})
     return categories
-
-

@@ -176,8 +176,14 @@ def create_run(workspace: Workspace, config: dict, prefix: str, parent: Path | N
     """A new run folder (under ``parent``, default the runs folder) with config.json and status ``queued``."""
     check_name(prefix, "run name prefix")
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = (parent or workspace.runs_dir) / f"{prefix}-{stamp}-{secrets.token_hex(2)}"
-    folder.mkdir(parents=True)
+    (parent or workspace.runs_dir).mkdir(parents=True, exist_ok=True)
+    while True:  # two runs in the same second may draw the same suffix: draw again, never reuse a folder
+        folder = (parent or workspace.runs_dir) / f"{prefix}-{stamp}-{secrets.token_hex(2)}"
+        try:
+            folder.mkdir()
+            break
+        except FileExistsError:
+            continue
     (folder / "checkpoints").mkdir()
     run = RunFolder(folder)
     atomic_write_json(folder / "config.json", config)
