@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable
 
 from cocoseg.pipeline.core.workspace import Workspace
-from cocoseg.pipeline.jobs import JobOutcome, run_and_watch
+from cocoseg.pipeline.jobs import JobOutcome, queue, run_and_watch
 
 logger = logging.getLogger(__name__)
 
@@ -164,3 +164,10 @@ def run_job_process(
     return run_and_watch(
         current_workspace(), kind, name, owner, on_progress, export=export, end_on_sigterm=end_on_sigterm
     )
+
+
+def run_short_job(kind: str, config: dict, on_progress: Callable[[dict], None] | None = None) -> JobOutcome:
+    """Queue a short job (export, evaluate, preview, summary) and run it with ``run_job_process``."""
+    from cocoseg.app.context import current_workspace
+
+    return run_job_process(kind, queue(current_workspace(), kind, config).name, on_progress)

@@ -35,11 +35,11 @@ from cocoseg.app.components.prepare_results import (
 )
 from cocoseg.app.context import current_settings, current_workspace
 from cocoseg.app.ids import Prepare
-from cocoseg.app.jobs import run_job_process
+from cocoseg.app.jobs import run_job_process, run_short_job
 from cocoseg.pipeline import prepare
 from cocoseg.pipeline.core.errors import ConfigError
 from cocoseg.pipeline.data.registry import RegistryError, cached_split, get_dataset
-from cocoseg.pipeline.jobs import cancel, queue, recent, supervise
+from cocoseg.pipeline.jobs import cancel, recent, supervise
 from cocoseg.pipeline.jobs.registry import RunError
 from cocoseg.pipeline.training import augment_config
 
@@ -298,7 +298,7 @@ def show_preview(request):
             "count": PREVIEW_COUNT,
             "height": PREVIEW_HEIGHT,
         }
-        outcome = run_job_process("preview", queue(current_workspace(), "preview", job).name)
+        outcome = run_short_job("preview", job)
     except (prepare.PrepareError, ValueError, OSError) as error:
         return [], html.Span(f"No preview: {error}", className="text-danger")
     if not outcome.ok:

@@ -25,9 +25,9 @@ from cocoseg.app.components.run_cards import evaluation_note, export_note, live_
 from cocoseg.app.components.train_form import FIELDS, FORM_VALUES, summary_text, train_page
 from cocoseg.app.context import current_workspace
 from cocoseg.app.ids import Train
-from cocoseg.app.jobs import run_job_process
+from cocoseg.app.jobs import run_job_process, run_short_job
 from cocoseg.pipeline.core.errors import ConfigError
-from cocoseg.pipeline.jobs import cancel, queue
+from cocoseg.pipeline.jobs import cancel
 from cocoseg.pipeline.jobs.registry import RunError, RunFolder, delete_run, get_run
 from cocoseg.pipeline.training import (
     cached_model_summary,
@@ -84,7 +84,7 @@ def summarise_model(request):
     )
     if summary is None:
         try:
-            outcome = run_job_process("summary", queue(workspace, "summary", request).name)
+            outcome = run_short_job("summary", request)
         except (RunError, OSError) as error:
             return html.Span(str(error), className="text-danger")
         if not outcome.ok:
@@ -153,9 +153,7 @@ def run_export(request):
     if not request:
         return no_update
     try:
-        outcome = run_job_process(
-            "export", queue(current_workspace(), "export", {"run": request["run"]}).name
-        )
+        outcome = run_short_job("export", {"run": request["run"]})
     except (RunError, OSError) as error:
         return alert(str(error), "danger")
     return export_note(request["run"], outcome)
@@ -172,9 +170,7 @@ def run_evaluation(request):
     if not request:
         return no_update
     try:
-        outcome = run_job_process(
-            "evaluate", queue(current_workspace(), "evaluate", {"model": request["run"]}).name
-        )
+        outcome = run_short_job("evaluate", {"model": request["run"]})
     except (RunError, OSError) as error:
         return alert(str(error), "danger")
     return evaluation_note(request["run"], outcome)
