@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import flask
 
-from cocoseg.pipeline.core.settings import Settings, get_settings
-from cocoseg.pipeline.core.workspace import Workspace
+from cocoseg.pipeline.core import Settings, Workspace, get_settings
 
 WORKSPACE_CONFIG_KEY = "COCOSEG_WORKSPACE"
 UPLOAD_ROUTE = "/uploads/"  # + "<key>.jpg": an upload's display picture (cocoseg.app.main serves it)
@@ -31,7 +30,7 @@ def current_workspace() -> Workspace:
         return flask.current_app.config[WORKSPACE_CONFIG_KEY]
     if _process_workspace is not None:
         return _process_workspace
-    from cocoseg.pipeline.core.workspace import default_workspace
+    from cocoseg.pipeline.core import default_workspace
 
     return default_workspace()
 

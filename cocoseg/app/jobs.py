@@ -29,7 +29,7 @@ import signal
 import threading
 from collections.abc import Callable
 
-from cocoseg.pipeline.core.workspace import Workspace
+from cocoseg.pipeline.core import Workspace
 from cocoseg.pipeline.jobs import JobOutcome, queue, run_and_watch
 
 logger = logging.getLogger(__name__)

@@ -17,9 +17,8 @@ from dash import dcc, html
 from cocoseg.app import plotly_bundle
 from cocoseg.app.context import UPLOAD_ROUTE, WORKSPACE_CONFIG_KEY, remember_workspace
 from cocoseg.app.jobs import background_manager
-from cocoseg.pipeline.core.settings import ASSETS_DIR, get_settings
-from cocoseg.pipeline.core.workspace import Workspace, default_workspace
-from cocoseg.pipeline.jobs.registry import reconcile_runs
+from cocoseg.pipeline.core import ASSETS_DIR, Workspace, default_workspace, get_settings
+from cocoseg.pipeline.jobs import reconcile_runs
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ def _register_vendor_route(server: flask.Flask) -> None:
 def _register_upload_route(server: flask.Flask) -> None:
     """Serve an upload's display JPEG by its unguessable key, so pages send the picture once
     as a cacheable file instead of a data URL inside every callback response."""
-    from cocoseg.pipeline.inference.uploads import display_jpeg
+    from cocoseg.pipeline.inference import display_jpeg
 
     @server.route(UPLOAD_ROUTE + "<key>.jpg")
     def upload_picture(key: str):

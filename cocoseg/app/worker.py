@@ -18,8 +18,7 @@ import logging
 from dash import CeleryManager
 
 from cocoseg.app.main import create_app
-from cocoseg.pipeline.core.settings import get_settings
-from cocoseg.pipeline.core.workspace import Workspace
+from cocoseg.pipeline.core import Workspace, get_settings
 
 logger = logging.getLogger(__name__)
 

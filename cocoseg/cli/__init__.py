@@ -24,35 +24,30 @@ from cocoseg.cli.output import with_progress_bar, write
 from cocoseg.cli.prepare import add_prepare_commands, expand_shorthand
 from cocoseg.cli.train import add_train_commands
 from cocoseg.cli.worker import add_worker_command
-from cocoseg.pipeline.core.errors import ConfigError
-from cocoseg.pipeline.core.settings import Settings, get_settings
-from cocoseg.pipeline.core.workspace import BusyError, UnsafePathError, Workspace
-from cocoseg.pipeline.data.coco import CocoFileError
-from cocoseg.pipeline.data.labels import (
+from cocoseg.pipeline.core import BusyError, ConfigError, Settings, UnsafePathError, Workspace, get_settings
+from cocoseg.pipeline.data import (
     CROWD_POLICIES,
     OVERLAP_POLICIES,
     PRESETS,
+    CocoFileError,
+    ExportError,
     LabelMapError,
-    build_label_map,
-    default_label_map,
-)
-from cocoseg.pipeline.data.mask_export import ExportError, export_masks
-from cocoseg.pipeline.data.registry import (
     RegistryError,
+    ValidationReport,
     add_dataset,
+    build_label_map,
+    dataset_stats,
+    default_label_map,
+    export_masks,
     get_dataset,
     list_datasets,
     load_split,
     remove_dataset,
     split_report,
 )
-from cocoseg.pipeline.data.stats import dataset_stats
-from cocoseg.pipeline.data.validation import ValidationReport
-from cocoseg.pipeline.inference.evaluate import EvaluationError
-from cocoseg.pipeline.inference.model_store import ModelError
-from cocoseg.pipeline.inference.predictor import InferenceInputError
-from cocoseg.pipeline.jobs.registry import RunError
-from cocoseg.pipeline.prepare.sets import PrepareError
+from cocoseg.pipeline.inference import EvaluationError, InferenceInputError, ModelError
+from cocoseg.pipeline.jobs import RunError
+from cocoseg.pipeline.prepare import PrepareError
 
 logger = logging.getLogger("cocoseg")
 

@@ -12,11 +12,15 @@ import sys
 from pathlib import Path
 
 from cocoseg.cli.output import write
-from cocoseg.pipeline.annotation.export import EXPORT_FORMATS, export_annotations, register_corrections
-from cocoseg.pipeline.annotation.store import annotations_file, saved_images
-from cocoseg.pipeline.annotation.strokes import AnnotationError
-from cocoseg.pipeline.core.settings import Settings
-from cocoseg.pipeline.core.workspace import Workspace
+from cocoseg.pipeline.annotation import (
+    EXPORT_FORMATS,
+    AnnotationError,
+    annotations_file,
+    export_annotations,
+    register_corrections,
+    saved_images,
+)
+from cocoseg.pipeline.core import Settings, Workspace
 
 EXIT_OK = 0
 EXIT_INPUT = 3  # cocoseg.cli.EXIT_INPUT: bad input

@@ -9,12 +9,9 @@ from __future__ import annotations
 import time
 
 from cocoseg.cli.output import write
-from cocoseg.pipeline.core.settings import Settings
-from cocoseg.pipeline.core.workspace import Workspace, check_name
-from cocoseg.pipeline.jobs import KINDS, cancel, observe, supervise
+from cocoseg.pipeline.core import Settings, Workspace, check_name
+from cocoseg.pipeline.jobs import KINDS, TEST_KINDS, RunError, RunFolder, cancel, observe, supervise
 from cocoseg.pipeline.jobs.execution import run_job
-from cocoseg.pipeline.jobs.registry import RunError, RunFolder
-from cocoseg.pipeline.jobs.runner import TEST_KINDS
 
 
 def command_jobs_run(arguments, settings: Settings, workspace: Workspace) -> int:

@@ -8,10 +8,8 @@ import sys
 from pathlib import Path
 
 from cocoseg.cli.output import with_progress_bar, write
-from cocoseg.pipeline.core.settings import Settings
-from cocoseg.pipeline.core.workspace import Workspace
-from cocoseg.pipeline.inference.model_store import VARIANTS, ModelError, delete_entry, get_entry, list_entries
-from cocoseg.pipeline.inference.onnx_graph import STRATEGIES
+from cocoseg.pipeline.core import Settings, Workspace
+from cocoseg.pipeline.inference import STRATEGIES, VARIANTS, ModelError, delete_entry, get_entry, list_entries
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +50,7 @@ def command_export(arguments, settings: Settings, workspace: Workspace) -> int:
 
 
 def command_predict(arguments, settings: Settings, workspace: Workspace) -> int:
-    from cocoseg.pipeline.inference.batch import predict_folder
+    from cocoseg.pipeline.inference import predict_folder
 
     entry = get_entry(workspace, arguments.model)
     output = Path(arguments.out).resolve()
@@ -111,7 +109,7 @@ def command_evaluate(arguments, settings: Settings, workspace: Workspace) -> int
 
 
 def command_leaderboard(arguments, settings: Settings, workspace: Workspace) -> int:
-    from cocoseg.pipeline.inference.evaluate import leaderboard
+    from cocoseg.pipeline.inference import leaderboard
 
     rows = leaderboard(workspace, arguments.dataset, arguments.split)
     if arguments.json:
@@ -137,7 +135,7 @@ def command_leaderboard(arguments, settings: Settings, workspace: Workspace) -> 
 
 
 def command_ensemble_create(arguments, settings: Settings, workspace: Workspace) -> int:
-    from cocoseg.pipeline.inference.ensembles import create_ensemble
+    from cocoseg.pipeline.inference import create_ensemble
 
     entry = create_ensemble(
         workspace, arguments.name, arguments.members, arguments.strategy, settings.max_annotation_bytes
@@ -180,7 +178,7 @@ def command_models_list(arguments, settings: Settings, workspace: Workspace) -> 
 
 
 def command_models_import(arguments, settings: Settings, workspace: Workspace) -> int:
-    from cocoseg.pipeline.inference.model_import import import_model
+    from cocoseg.pipeline.inference import import_model
 
     try:
         card = json.loads(Path(arguments.card).read_text(encoding="utf-8"))

@@ -10,11 +10,8 @@ import json
 from pathlib import Path
 
 from cocoseg.cli.output import with_progress_bar, write
-from cocoseg.pipeline.core.settings import Settings
-from cocoseg.pipeline.core.workspace import Workspace, atomic_write_bytes
-from cocoseg.pipeline.data.geometry import RESIZE_MODES
-from cocoseg.pipeline.data.labels import PRESETS
-from cocoseg.pipeline.data.rendering import image_png
+from cocoseg.pipeline.core import Settings, Workspace, atomic_write_bytes
+from cocoseg.pipeline.data import PRESETS, RESIZE_MODES, image_png
 from cocoseg.pipeline.prepare import (
     ENCODINGS,
     SAMPLING_METHODS,
@@ -24,7 +21,7 @@ from cocoseg.pipeline.prepare import (
     list_prepared,
 )
 from cocoseg.pipeline.prepare.writer import prepare
-from cocoseg.pipeline.training.config import AugmentConfig
+from cocoseg.pipeline.training import AugmentConfig
 from cocoseg.pipeline.training.preview import augmented_examples, preview_grid
 
 SUBCOMMANDS = ("run", "preview", "list")

@@ -9,13 +9,10 @@ import sys
 from tqdm import tqdm
 
 from cocoseg.cli.output import write
-from cocoseg.pipeline.core.errors import ConfigError
-from cocoseg.pipeline.core.settings import Settings
-from cocoseg.pipeline.core.workspace import Workspace
-from cocoseg.pipeline.jobs import cancel, observe
-from cocoseg.pipeline.jobs.registry import RunFolder, delete_run, get_run, list_runs, summarise_run
-from cocoseg.pipeline.prepare.sampling import SAMPLING_METHODS
-from cocoseg.pipeline.training.config import LOSS_NAMES, OPTIMIZERS, SCHEDULES, TrainConfig
+from cocoseg.pipeline.core import ConfigError, Settings, Workspace
+from cocoseg.pipeline.jobs import RunFolder, cancel, delete_run, get_run, list_runs, observe, summarise_run
+from cocoseg.pipeline.prepare import SAMPLING_METHODS
+from cocoseg.pipeline.training import LOSS_NAMES, OPTIMIZERS, SCHEDULES, TrainConfig
 from cocoseg.pipeline.training.loop import resume, run
 
 

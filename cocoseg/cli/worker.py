@@ -18,8 +18,7 @@ import re
 import sys
 from urllib.parse import urlsplit
 
-from cocoseg.pipeline.core.settings import Settings
-from cocoseg.pipeline.core.workspace import Workspace
+from cocoseg.pipeline.core import Settings, Workspace
 
 logger = logging.getLogger(__name__)
 

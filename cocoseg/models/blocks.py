@@ -9,6 +9,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from cocoseg.errors import ConfigError
+
 # Keras' default 0.99 needs thousands of steps before the inference statistics catch up;
 # segmentation runs on small sets take a few hundred, so the moving averages move faster.
 BATCH_NORM_MOMENTUM = 0.9
@@ -93,12 +95,12 @@ def normalised_input(size: int, name: str = "image"):
 
 def check_size(size: int, factor: int) -> None:
     if size % factor:
-        raise ValueError(f"size: {size} must be divisible by {factor} for this architecture")
+        raise ConfigError("size", f"{size} must be divisible by {factor} for this architecture")
 
 
 def with_head(base: keras.Model, num_classes: int, name: str) -> keras.Model:
     """Add the 1x1 logits head to a headless ``*_base`` model."""
     if num_classes < 2:
-        raise ValueError(f"num_classes: need background and at least one class, got {num_classes}")
+        raise ConfigError("num_classes", f"need background and at least one class, got {num_classes}")
     logits = layers.Conv2D(num_classes, 1, name="logits")(base.output)
     return keras.Model(base.input, logits, name=name)

@@ -13,6 +13,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from cocoseg.errors import ConfigError
+
 
 @dataclasses.dataclass(frozen=True)
 class Option:
@@ -93,11 +95,11 @@ def architecture_info(name: str) -> ArchitectureInfo:
     try:
         return CATALOG[name]
     except KeyError:
-        raise ValueError(f"model: unknown architecture {name!r}; known: {', '.join(CATALOG)}") from None
+        raise ConfigError("model", f"unknown architecture {name!r}; known: {', '.join(CATALOG)}") from None
 
 
 def check_model_settings(name: str, options: Mapping[str, Any], size: int | None = None) -> None:
-    """Raise ``ValueError("<field>: <why>")`` for settings the builder would refuse or that make no sense.
+    """Raise ``ConfigError(field, why)`` for settings the builder would refuse or that make no sense.
 
     ``field`` is ``model``, ``model_options``, an option name, or ``size``.
     """
@@ -105,9 +107,9 @@ def check_model_settings(name: str, options: Mapping[str, Any], size: int | None
     known = {option.name for option in info.options}
     unknown = sorted(set(options) - known)
     if unknown:
-        raise ValueError(
-            f"model_options: {name} does not take {', '.join(unknown)}; "
-            f"it takes {', '.join(sorted(known)) or 'none'}"
+        raise ConfigError(
+            "model_options",
+            f"{name} does not take {', '.join(unknown)}; it takes {', '.join(sorted(known)) or 'none'}",
         )
     for option in info.options:
         if option.name not in options:
@@ -115,27 +117,28 @@ def check_model_settings(name: str, options: Mapping[str, Any], size: int | None
         value = options[option.name]
         if option.choices is not None:
             if value not in option.choices:
-                raise ValueError(
-                    f"{option.name}: must be one of {', '.join(map(str, option.choices))}, got {value!r}"
+                raise ConfigError(
+                    option.name, f"must be one of {', '.join(map(str, option.choices))}, got {value!r}"
                 )
             continue
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{option.name}: must be a whole number, got {value!r}")
+            raise ConfigError(option.name, f"must be a whole number, got {value!r}")
         if (option.minimum is not None and value < option.minimum) or (
             option.maximum is not None and value > option.maximum
         ):
-            raise ValueError(
-                f"{option.name}: must be between {option.minimum} and {option.maximum}, got {value}"
+            raise ConfigError(
+                option.name, f"must be between {option.minimum} and {option.maximum}, got {value}"
             )
     if name == "transunet":
         merged = {**info.defaults(), **options}
         if merged["dim"] % merged["heads"]:
-            raise ValueError(f"dim: {merged['dim']} must be divisible by heads={merged['heads']}")
+            raise ConfigError("dim", f"{merged['dim']} must be divisible by heads={merged['heads']}")
     if size is not None:
         factor = info.size_factor(options)
         if size % factor:
-            raise ValueError(
-                f"size: {size} px is not a multiple of {factor}, which {name} needs "
+            raise ConfigError(
+                "size",
+                f"{size} px is not a multiple of {factor}, which {name} needs "
                 f"(nearest: {max(factor, size // factor * factor)} or {(size // factor + 1) * factor}); "
-                "prepare at another size"
+                "prepare at another size",
             )

@@ -14,6 +14,7 @@ import logging
 import keras
 from keras import layers
 
+from cocoseg.errors import ConfigError
 from cocoseg.models.blocks import check_size, conv_block, normalised_input, with_head
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def pretrained_unet_base(
     """Headless MobileNetV2-UNet: image (uint8) -> decoder features at full resolution."""
     check_size(size, 32)
     if encoder_weights not in (None, "imagenet"):
-        raise ValueError(f"encoder_weights: must be 'imagenet' or None, got {encoder_weights!r}")
+        raise ConfigError("encoder_weights", f"must be 'imagenet' or None, got {encoder_weights!r}")
     image, values = normalised_input(size)
     encoder = _encoder(size, encoder_weights, fallback_to_random)
     features = keras.Model(

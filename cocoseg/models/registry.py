@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import keras
 
+from cocoseg.errors import ConfigError
 from cocoseg.models.attention_unet import attention_unet_base, build_attention_unet
 from cocoseg.models.catalog import CATALOG
 from cocoseg.models.pretrained_unet import build_pretrained_unet, pretrained_unet_base
@@ -54,7 +55,9 @@ def architecture(name: str) -> Architecture:
     try:
         return ARCHITECTURES[name]
     except KeyError:
-        raise ValueError(f"model: unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}") from None
+        raise ConfigError(
+            "model", f"unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}"
+        ) from None
 
 
 def check_options(name: str, options: dict) -> None:
@@ -62,9 +65,9 @@ def check_options(name: str, options: dict) -> None:
     accepted = set(inspect.signature(architecture(name).build).parameters) - {"num_classes", "size"}
     unknown = sorted(set(options) - accepted)
     if unknown:
-        raise ValueError(
-            f"model options: {name} does not take {', '.join(unknown)}; "
-            f"it takes {', '.join(sorted(accepted)) or 'none'}"
+        raise ConfigError(
+            "model_options",
+            f"{name} does not take {', '.join(unknown)}; it takes {', '.join(sorted(accepted)) or 'none'}",
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from cocoseg.errors import ConfigError
 from cocoseg.models.blocks import check_size, conv_block, decoder, encoder, normalised_input, with_head
 
 
@@ -68,7 +69,7 @@ def transunet_base(
     """
     check_size(size, 2**depth)
     if dim % heads:
-        raise ValueError(f"dim: {dim} must be divisible by heads={heads}")
+        raise ConfigError("dim", f"{dim} must be divisible by heads={heads}")
     image, values = normalised_input(size)
     values, skips = encoder(values, base_filters, depth)
     side = size // 2**depth

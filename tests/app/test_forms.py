@@ -1,7 +1,7 @@
 """FormFields: a config's verdict shown beside the field it names."""
 
 from cocoseg.app.components.forms import FormFields
-from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.errors import ConfigError
 
 FIELDS = FormFields(
     {"size": "form-size", "labels": "form-labels", "epochs": "form-epochs"}, inputs=("size", "epochs")

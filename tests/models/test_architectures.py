@@ -70,7 +70,7 @@ def test_summary_reports_parameters_and_flops():
 def test_unknown_architecture_and_option_name_the_field():
     with pytest.raises(ValueError, match="model: unknown architecture 'vnet'"):
         build_model("vnet", 3, 64)
-    with pytest.raises(ValueError, match="model options: unet does not take dropout"):
+    with pytest.raises(ValueError, match="model_options: unet does not take dropout"):
         build_model("unet", 3, 64, dropout=0.5)
     with pytest.raises(ValueError, match="size: 100 must be divisible by 16"):
         build_model("unet", 3, 100)

@@ -21,12 +21,12 @@ from cocoseg.pipeline.annotation.strokes import (
     CanvasGeometry,
     annotations_to_mask,
     class_colours,
-    label_map_categories,
     mask_to_annotations,
     parse_colour,
     strokes_to_mask,
 )
 from cocoseg.pipeline.data.labels import build_label_map, is_coco_compatible
+from cocoseg.pipeline.data.rendering import coco_categories
 
 VOC = build_label_map("voc21")
 COLOURS = class_colours(VOC)
@@ -575,7 +575,7 @@ def test_annotations_to_mask_refuses_unknown_categories_and_broken_rle():
 
 
 def test_saved_categories_keep_coco_names_so_the_presets_accept_them():
-    categories = label_map_categories(VOC)
+    categories = coco_categories(VOC)
     assert len(categories) == 20 and categories[0] == {
         "id": 5,
         "name": "airplane",

@@ -11,7 +11,7 @@ import numpy as np
 import psutil
 import pytest
 
-from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.errors import ConfigError
 from cocoseg.pipeline.core.tf_runtime import tensorflow
 from cocoseg.pipeline.data.coco import load_coco
 from cocoseg.pipeline.data.geometry import resize_image, resize_mask

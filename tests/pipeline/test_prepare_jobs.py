@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.errors import ConfigError
 from cocoseg.pipeline.data.registry import RegistryError
 from cocoseg.pipeline.jobs.registry import (
     HEARTBEAT_FILE,

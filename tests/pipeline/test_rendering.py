@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycocotools import mask as coco_mask
 
-from cocoseg.pipeline.data.labels import build_label_map
+from cocoseg.pipeline.data.labels import build_label_map, is_coco_compatible
 from cocoseg.pipeline.data.rendering import (
     category_of,
     coco_annotations,
@@ -143,3 +143,17 @@ def test_coco_predictions_number_images_and_annotations_consecutively():
     assert [annotation["id"] for annotation in coco["annotations"]] == [1, 2, 3, 4]  # two classes in a and c
     assert {annotation["image_id"] for annotation in coco["annotations"]} == {1, 3}
     assert coco["categories"] == coco_categories(VOC)
+
+
+def test_predictions_of_a_coco_preset_reload_as_the_same_classes():
+    """Predictions and corrections share one categories answer: COCO names for COCO presets."""
+    from cocoseg.pipeline.inference.batch import CocoPredictions
+
+    categories = CocoPredictions(VOC).add("a.jpg", _mask()).to_dict()["categories"]
+    assert {"id": 5, "name": "airplane", "supercategory": "vehicle"} in categories
+    assert is_coco_compatible(categories)
+    assert build_label_map("voc21", categories).class_to_categories == VOC.class_to_categories
+    custom = build_label_map(
+        "custom", [{"id": 7, "name": "crack", "supercategory": "defect"}], names=["crack"]
+    )
+    assert coco_categories(custom) == [{"id": 7, "name": "crack", "supercategory": "custom"}]

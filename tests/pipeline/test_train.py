@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.errors import ConfigError
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.data.registry import add_dataset
 from cocoseg.pipeline.jobs.registry import HEARTBEAT_FILE, RunError, list_runs, reconcile_runs

@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.errors import ConfigError
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.data.registry import add_dataset
 from cocoseg.pipeline.jobs.registry import HEARTBEAT_FILE, RunError, get_run, reconcile_runs

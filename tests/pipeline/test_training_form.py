@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.errors import ConfigError
 from cocoseg.pipeline.training import (
     TrainConfig,
     check_model_choice,

@@ -14,8 +14,7 @@ from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.components.segmentation import class_legend, data_url, picture_with_layer
 from cocoseg.app.ids import Annotate
 from cocoseg.pipeline.annotation import ERASER_COLOUR
-from cocoseg.pipeline.data.labels import PRESETS, LabelMap
-from cocoseg.pipeline.data.rendering import mask_layer_png, pixel_shares
+from cocoseg.pipeline.data import PRESETS, LabelMap, mask_layer_png, pixel_shares
 
 CANVAS_WIDTH = 540  # fits the middle column on a 1400 px wide window; larger images are shown scaled
 LABEL_PRESETS = [preset for preset in PRESETS if preset != "custom"]

@@ -15,11 +15,8 @@ from cocoseg.app.components.figures import LIGHT, iou_heatmap
 from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.components.segmentation import data_url
 from cocoseg.app.ids import Compare
-from cocoseg.pipeline.data.masks import colorize
-from cocoseg.pipeline.data.rendering import image_jpeg, overlay
-from cocoseg.pipeline.inference.comparison import Comparison, disagreement_picture
-from cocoseg.pipeline.inference.evaluate import IouTable
-from cocoseg.pipeline.inference.onnx_graph import STRATEGIES
+from cocoseg.pipeline.data import colorize, image_jpeg, overlay
+from cocoseg.pipeline.inference import STRATEGIES, Comparison, IouTable, disagreement_picture
 
 PANEL_OPACITY = 0.6
 

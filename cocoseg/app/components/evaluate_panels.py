@@ -11,8 +11,7 @@ from dash import dash_table, dcc, html
 
 from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.ids import Evaluate
-from cocoseg.pipeline.inference.evaluate import result_key
-from cocoseg.pipeline.inference.onnx_graph import STRATEGIES
+from cocoseg.pipeline.inference import STRATEGIES, result_key
 
 COLUMNS = [
     ("model", "Model"),

@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from cocoseg.app.components.figures import LIGHT
-from cocoseg.pipeline.data.labels import COCO_CATEGORIES
+from cocoseg.pipeline.data import COCO_CATEGORIES
 
 MARGINS = {"l": 10, "r": 10, "t": 30, "b": 10}
 METRICS = {

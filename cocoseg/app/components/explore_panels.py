@@ -20,10 +20,15 @@ from cocoseg.app.components.explore_figures import (
 from cocoseg.app.components.panels import panel
 from cocoseg.app.components.segmentation import class_legend, data_url
 from cocoseg.app.ids import Explore
-from cocoseg.pipeline.data.labels import PRESETS
-from cocoseg.pipeline.data.rendering import encode_png, image_jpeg, mask_layer
-from cocoseg.pipeline.data.thumbnails import ImageDetail, ImagePage
-from cocoseg.pipeline.data.validation import ValidationReport
+from cocoseg.pipeline.data import (
+    PRESETS,
+    ImageDetail,
+    ImagePage,
+    ValidationReport,
+    encode_png,
+    image_jpeg,
+    mask_layer,
+)
 
 LABEL_CHOICES = [preset for preset in PRESETS if preset != "custom"]
 DEFAULT_OPACITY = 0.5

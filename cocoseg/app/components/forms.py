@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import dash_bootstrap_components as dbc
 from dash import Output
 
-from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.pipeline.core import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,9 +14,7 @@ from cocoseg.app.components.forms import FormFields
 from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.components.prepare_results import no_jobs
 from cocoseg.app.ids import Prepare
-from cocoseg.pipeline.data.geometry import RESIZE_MODES
-from cocoseg.pipeline.data.labels import PRESETS
-from cocoseg.pipeline.data.registry import get_dataset, list_datasets
+from cocoseg.pipeline.data import PRESETS, RESIZE_MODES, get_dataset, list_datasets
 from cocoseg.pipeline.prepare import AUTO_LABELS
 from cocoseg.pipeline.training import AugmentConfig
 

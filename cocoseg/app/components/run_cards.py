@@ -18,8 +18,7 @@ from cocoseg.app.components.figures import LIGHT
 from cocoseg.app.components.jobs import duration_text, message_line, progress_bar
 from cocoseg.app.components.panels import empty_state, status_badge
 from cocoseg.app.ids import Train
-from cocoseg.pipeline.jobs import JobOutcome, RunStatus, observe
-from cocoseg.pipeline.jobs.registry import RunFolder
+from cocoseg.pipeline.jobs import JobOutcome, RunFolder, RunStatus, observe
 
 CURVE_MARGINS = {"l": 40, "r": 40, "t": 10, "b": 30}
 

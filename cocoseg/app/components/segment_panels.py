@@ -12,8 +12,8 @@ from dash import dcc, html
 
 from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.ids import Segment
-from cocoseg.pipeline.data.images import UPLOAD_ACCEPT
-from cocoseg.pipeline.inference.upload_predictions import UploadPrediction
+from cocoseg.pipeline.data import UPLOAD_ACCEPT
+from cocoseg.pipeline.inference import UploadPrediction
 
 DEFAULT_OPACITY = 0.55
 FP32_ONLY = [{"label": "FP32", "value": "fp32"}]

@@ -11,8 +11,8 @@ from cocoseg.app.components.forms import FormFields
 from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.components.run_cards import live_cards
 from cocoseg.app.ids import Train
-from cocoseg.pipeline.core.workspace import Workspace
-from cocoseg.pipeline.prepare.sets import list_prepared
+from cocoseg.pipeline.core import Workspace
+from cocoseg.pipeline.prepare import list_prepared
 from cocoseg.pipeline.training import CATALOG, LOSS_NAMES, OPTIMIZERS, SCHEDULES
 
 FIELDS = FormFields(

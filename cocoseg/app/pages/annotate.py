@@ -26,9 +26,8 @@ from cocoseg.app.components.alerts import alert
 from cocoseg.app.context import UPLOAD_ROUTE, current_settings, current_workspace
 from cocoseg.app.ids import Annotate
 from cocoseg.pipeline import annotation
-from cocoseg.pipeline.data.images import decode_upload
-from cocoseg.pipeline.data.registry import list_datasets
-from cocoseg.pipeline.inference.model_store import list_entries
+from cocoseg.pipeline.data import decode_upload, list_datasets
+from cocoseg.pipeline.inference import list_entries
 
 logger = logging.getLogger(__name__)
 

@@ -18,12 +18,18 @@ from cocoseg.app.components.choosers import default_split, parse_split, split_ch
 from cocoseg.app.components.compare_panels import compare_page, comparison_grid, metrics_view
 from cocoseg.app.context import current_settings, current_workspace
 from cocoseg.app.ids import Compare
-from cocoseg.pipeline.data.images import ImageError, InvalidUpload, decode_upload
-from cocoseg.pipeline.data.registry import list_datasets
-from cocoseg.pipeline.inference.comparison import compare, dataset_image, split_images, upload_image
-from cocoseg.pipeline.inference.evaluate import reference_evaluations
-from cocoseg.pipeline.inference.model_store import ModelError, get_entry, list_entries
-from cocoseg.pipeline.inference.uploads import store_upload
+from cocoseg.pipeline.data import ImageError, InvalidUpload, decode_upload, list_datasets
+from cocoseg.pipeline.inference import (
+    ModelError,
+    compare,
+    dataset_image,
+    get_entry,
+    list_entries,
+    reference_evaluations,
+    split_images,
+    store_upload,
+    upload_image,
+)
 
 logger = logging.getLogger(__name__)
 

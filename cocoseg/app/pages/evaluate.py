@@ -25,17 +25,17 @@ from cocoseg.app.components.figures import confusion_heatmap, iou_heatmap
 from cocoseg.app.context import current_settings, current_workspace
 from cocoseg.app.ids import Evaluate
 from cocoseg.app.jobs import run_job_process
-from cocoseg.pipeline.core.workspace import BusyError
-from cocoseg.pipeline.inference.evaluate import (
+from cocoseg.pipeline.core import BusyError
+from cocoseg.pipeline.inference import (
+    ModelError,
     leaderboard,
     leaderboard_ious,
+    list_entries,
     protocol_text,
     split_results,
     unevaluated,
 )
-from cocoseg.pipeline.inference.model_store import ModelError, list_entries
-from cocoseg.pipeline.jobs import queue
-from cocoseg.pipeline.jobs.registry import RunError
+from cocoseg.pipeline.jobs import RunError, queue
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def run_evaluation(set_progress, _clicks, model, choice, refresh):
 )
 def create_from_rows(_clicks, name, strategy, selected, data, refresh):
     """Fuse the selected rows' models into an ensemble (FP32 members), then list it."""
-    from cocoseg.pipeline.inference.ensembles import EnsembleError, create_ensemble
+    from cocoseg.pipeline.inference import EnsembleError, create_ensemble
 
     members = selected_models(selected, data)
     if not name:

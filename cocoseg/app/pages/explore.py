@@ -33,12 +33,18 @@ from cocoseg.app.components.explore_panels import (
 )
 from cocoseg.app.context import current_settings, current_workspace
 from cocoseg.app.ids import Explore
-from cocoseg.pipeline.data.coco import CocoFileError
-from cocoseg.pipeline.data.images import ImageError
-from cocoseg.pipeline.data.labels import LabelMapError
-from cocoseg.pipeline.data.registry import get_dataset, list_datasets
-from cocoseg.pipeline.data.stats import known_report, split_stats
-from cocoseg.pipeline.data.thumbnails import image_page, split_image_detail, thumbnails_of
+from cocoseg.pipeline.data import (
+    CocoFileError,
+    ImageError,
+    LabelMapError,
+    get_dataset,
+    image_page,
+    known_report,
+    list_datasets,
+    split_image_detail,
+    split_stats,
+    thumbnails_of,
+)
 
 logger = logging.getLogger(__name__)
 

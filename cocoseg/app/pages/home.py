@@ -9,12 +9,9 @@ from dash import html
 from cocoseg.app.components.panels import empty_state, panel, status_badge
 from cocoseg.app.context import current_settings, current_workspace
 from cocoseg.app.ids import Home
-from cocoseg.pipeline.data.registry import overview
-from cocoseg.pipeline.inference.evaluate import leaderboard
-from cocoseg.pipeline.inference.model_store import list_entries
-from cocoseg.pipeline.inference.predictor import provider_label, usable_providers
-from cocoseg.pipeline.jobs import observe
-from cocoseg.pipeline.jobs.registry import RunFolder, list_runs
+from cocoseg.pipeline.data import overview
+from cocoseg.pipeline.inference import leaderboard, list_entries, provider_label, usable_providers
+from cocoseg.pipeline.jobs import RunFolder, list_runs, observe
 
 dash.register_page(__name__, path="/", name="Home", order=0, icon="house-door")
 

@@ -37,10 +37,9 @@ from cocoseg.app.context import current_settings, current_workspace
 from cocoseg.app.ids import Prepare
 from cocoseg.app.jobs import run_job_process, run_short_job
 from cocoseg.pipeline import prepare
-from cocoseg.pipeline.core.errors import ConfigError
-from cocoseg.pipeline.data.registry import RegistryError, cached_split, get_dataset
-from cocoseg.pipeline.jobs import cancel, recent, supervise
-from cocoseg.pipeline.jobs.registry import RunError
+from cocoseg.pipeline.core import ConfigError
+from cocoseg.pipeline.data import RegistryError, cached_split, get_dataset
+from cocoseg.pipeline.jobs import RunError, cancel, recent, supervise
 from cocoseg.pipeline.training import augment_config
 
 dash.register_page(__name__, path="/prepare", name="Prepare", order=20, icon="sliders")

@@ -29,11 +29,16 @@ from cocoseg.app.components.segment_panels import (
 from cocoseg.app.components.segmentation import class_legend, data_url, share_table
 from cocoseg.app.context import UPLOAD_ROUTE, current_settings, current_workspace
 from cocoseg.app.ids import Segment
-from cocoseg.pipeline.data.images import InvalidUpload, decode_upload
-from cocoseg.pipeline.inference.model_store import ModelError, get_entry, list_entries
-from cocoseg.pipeline.inference.predictor import InferenceInputError
-from cocoseg.pipeline.inference.upload_predictions import predict_upload, result_download
-from cocoseg.pipeline.inference.uploads import store_upload
+from cocoseg.pipeline.data import InvalidUpload, decode_upload
+from cocoseg.pipeline.inference import (
+    InferenceInputError,
+    ModelError,
+    get_entry,
+    list_entries,
+    predict_upload,
+    result_download,
+    store_upload,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -26,9 +26,8 @@ from cocoseg.app.components.train_form import FIELDS, FORM_VALUES, summary_text,
 from cocoseg.app.context import current_workspace
 from cocoseg.app.ids import Train
 from cocoseg.app.jobs import run_job_process, run_short_job
-from cocoseg.pipeline.core.errors import ConfigError
-from cocoseg.pipeline.jobs import cancel
-from cocoseg.pipeline.jobs.registry import RunError, RunFolder, delete_run, get_run
+from cocoseg.pipeline.core import ConfigError
+from cocoseg.pipeline.jobs import RunError, RunFolder, cancel, delete_run, get_run
 from cocoseg.pipeline.training import (
     cached_model_summary,
     check_model_choice,

@@ -30,7 +30,6 @@ from cocoseg.pipeline.annotation.strokes import (
     AnnotationError,
     annotations_to_mask,
     check_mask,
-    label_map_categories,
     mask_to_annotations,
 )
 from cocoseg.pipeline.core.workspace import (
@@ -43,6 +42,7 @@ from cocoseg.pipeline.core.workspace import (
 from cocoseg.pipeline.data.coco import validate_coco
 from cocoseg.pipeline.data.labels import LabelMap, label_map_from_dict
 from cocoseg.pipeline.data.registry import RegistryError, list_datasets
+from cocoseg.pipeline.data.rendering import coco_categories
 from cocoseg.pipeline.data.validation import MAX_IMAGE_SIDE
 
 logger = logging.getLogger(__name__)
@@ -228,7 +228,7 @@ def _with_image(data: dict, record: dict, annotations: list[dict], label_map: La
             if not (isinstance(item, dict) and item.get("image_id") in replaced)
         ]
         + renumbered,
-        "categories": label_map_categories(label_map),
+        "categories": coco_categories(label_map),
         "cocoseg": {
             "format": STORE_FORMAT,
             "label_map": label_map.to_dict(),

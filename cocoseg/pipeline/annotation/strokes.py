@@ -23,9 +23,9 @@ import numpy as np
 
 from cocoseg.pipeline.annotation.canvas import paint_canvas
 from cocoseg.pipeline.annotation.types import AnnotationError, CanvasGeometry
-from cocoseg.pipeline.data.labels import COCO_CATEGORIES, IGNORE_INDEX, LabelMap, palette_colour
+from cocoseg.pipeline.data.labels import IGNORE_INDEX, LabelMap, palette_colour
 from cocoseg.pipeline.data.masks import instance_mask
-from cocoseg.pipeline.data.rendering import category_of, coco_annotations
+from cocoseg.pipeline.data.rendering import coco_annotations
 from cocoseg.pipeline.data.validation import segmentation_error
 
 __all__ = [
@@ -35,14 +35,12 @@ __all__ = [
     "annotations_to_mask",
     "check_mask",
     "class_colours",
-    "label_map_categories",
     "mask_to_annotations",
     "parse_colour",
     "strokes_to_mask",
 ]
 
 ERASER_COLOUR = "#000001"
-COCO_PRESETS = ("coco80", "voc21", "supercategory")
 
 
 class ClassColours(dict):
@@ -213,22 +211,3 @@ def annotations_to_mask(annotations: list[dict], label_map: LabelMap, height: in
             raise AnnotationError(f"annotation {annotation.get('id')!r}: {problem.message}")
         mask[instance_mask(annotation["segmentation"], height, width) > 0] = class_index
     return mask
-
-
-def label_map_categories(label_map: LabelMap) -> list[dict]:
-    """COCO ``categories`` for annotations saved with ``label_map``: one per class, by its COCO id.
-
-    COCO-based presets keep COCO's own name and supercategory for the id, so the saved
-    file is again a COCO-compatible dataset (voc21 and coco80 accept it); other maps use
-    the class name.
-    """
-    coco_names = {category_id: (name, supercategory) for category_id, name, supercategory in COCO_CATEGORIES}
-    categories = []
-    for index, class_name in enumerate(label_map.class_names[1:], start=1):
-        category_id = category_of(label_map, index)
-        if label_map.name in COCO_PRESETS and category_id in coco_names:
-            name, supercategory = coco_names[category_id]
-        else:
-            name, supercategory = class_name, label_map.name
-        categories.append({"id": category_id, "name": name, "supercategory": supercategory})
-    return categories

@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping, Sequence
 IGNORE_INDEX = 255
 BACKGROUND = "background"
 PRESETS = ("coco80", "voc21", "supercategory", "all", "custom")
+# Presets whose classes are COCO categories, so files saved with them keep COCO names.
+COCO_PRESETS = ("coco80", "voc21", "supercategory")
 
 CROWD_POLICIES = ("ignore", "paint")
 OVERLAP_POLICIES = ("ignore-different", "ignore-any", "larger-first")

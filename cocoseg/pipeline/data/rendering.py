@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as coco_mask
 
-from cocoseg.pipeline.data.labels import IGNORE_INDEX, LabelMap
+from cocoseg.pipeline.data.labels import COCO_CATEGORIES, COCO_PRESETS, IGNORE_INDEX, LabelMap
 from cocoseg.pipeline.data.masks import colorize
 
 
@@ -84,12 +84,22 @@ def coco_annotations(
 
 
 def coco_categories(label_map: LabelMap) -> list[dict]:
-    """COCO ``categories`` for the classes of a label map (background left out)."""
-    return [
-        {"id": category_of(label_map, index), "name": name, "supercategory": label_map.name}
-        for index, name in enumerate(label_map.class_names)
-        if index > 0
-    ]
+    """COCO ``categories`` for the classes of a label map (background left out), by COCO id.
+
+    COCO-based presets keep COCO's own name and supercategory for the id, so a saved file
+    (predictions, corrections) is again a COCO-compatible dataset that voc21 and coco80
+    accept; other maps use the class name, with the map's name as supercategory.
+    """
+    coco_names = {category_id: (name, supercategory) for category_id, name, supercategory in COCO_CATEGORIES}
+    categories = []
+    for index, class_name in enumerate(label_map.class_names[1:], start=1):
+        category_id = category_of(label_map, index)
+        if label_map.name in COCO_PRESETS and category_id in coco_names:
+            name, supercategory = coco_names[category_id]
+        else:
+            name, supercategory = class_name, label_map.name
+        categories.append({"id": category_id, "name": name, "supercategory": supercategory})
+    return categories
 
 
 def mask_layer(mask: np.ndarray, label_map: LabelMap, show_ignored: bool = False) -> np.ndarray:

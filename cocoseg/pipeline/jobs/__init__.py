@@ -8,17 +8,34 @@ facade does not.
 """
 
 from cocoseg.pipeline.jobs.control import RunStatus, cancel, observe, recent, supervise
-from cocoseg.pipeline.jobs.runner import KINDS, JobOutcome, JobRefused, queue, run_and_watch
+from cocoseg.pipeline.jobs.registry import (
+    RunError,
+    RunFolder,
+    delete_run,
+    get_run,
+    list_runs,
+    reconcile_runs,
+    summarise_run,
+)
+from cocoseg.pipeline.jobs.runner import KINDS, TEST_KINDS, JobOutcome, JobRefused, queue, run_and_watch
 
 __all__ = [
     "KINDS",
+    "TEST_KINDS",
     "JobOutcome",
     "JobRefused",
+    "RunError",
+    "RunFolder",
     "RunStatus",
     "cancel",
+    "delete_run",
+    "get_run",
+    "list_runs",
     "observe",
     "queue",
     "recent",
+    "reconcile_runs",
     "run_and_watch",
+    "summarise_run",
     "supervise",
 ]

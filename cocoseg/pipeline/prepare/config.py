@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.errors import ConfigError
 from cocoseg.pipeline.core.workspace import UnsafePathError, check_name
 from cocoseg.pipeline.data.geometry import RESIZE_MODES
 from cocoseg.pipeline.data.labels import PRESETS

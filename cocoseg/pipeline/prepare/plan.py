@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cocoseg.errors import ConfigError
 from cocoseg.pipeline.core.cache import file_sha256
-from cocoseg.pipeline.core.errors import ConfigError
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.data.coco import CocoDataset
 from cocoseg.pipeline.data.labels import LabelMap, LabelMapError, build_label_map, default_label_map

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.errors import ConfigError
 
 SAMPLING_METHODS = ("none", "repeat-factor")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from cocoseg.errors import ConfigError
 from cocoseg.models.catalog import check_model_settings
-from cocoseg.pipeline.core.errors import ConfigError
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.jobs.registry import RunFolder, create_run
 from cocoseg.pipeline.prepare.sets import PreparedSet, PrepareError, find_prepared
@@ -33,8 +33,8 @@ def check(workspace: Workspace, config: TrainConfig, num_classes: int | None = N
         )
     try:
         check_model_settings(config.model, dict(config.model_options), manifest["config"]["size"])
-    except ValueError as error:
-        raise ConfigError("prepared", f"{prepared.name}: {str(error).partition(': ')[2]}") from None
+    except ConfigError as error:
+        raise ConfigError("prepared", f"{prepared.name}: {error.message}") from None
     classes = len(manifest["label_map"]["classes"])
     if num_classes is not None and num_classes != classes:
         raise ConfigError(

@@ -10,8 +10,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from cocoseg.errors import ConfigError
 from cocoseg.models.catalog import check_model_settings
-from cocoseg.pipeline.core.errors import ConfigError
 from cocoseg.pipeline.prepare.sampling import SAMPLING_METHODS
 
 
@@ -108,12 +108,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         try:
             check_model_settings(self.model, dict(self.model_options))
-        except ValueError as error:
-            field, _, message = str(error).partition(": ")
-            raise ConfigError(
-                "model" if field == "model" else "model_options",
-                message if field in ("model", "model_options") else str(error),
-            ) from None
+        except ConfigError as error:
+            if error.field in ("model", "model_options"):
+                raise
+            raise ConfigError("model_options", str(error)) from None
         if (
             isinstance(self.epochs, bool)
             or not isinstance(self.epochs, int)

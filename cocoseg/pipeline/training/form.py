@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from cocoseg.errors import ConfigError
 from cocoseg.models.catalog import CATALOG, check_model_settings
-from cocoseg.pipeline.core.errors import ConfigError
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.prepare.sets import find_prepared
 from cocoseg.pipeline.training.config import AugmentConfig, TrainConfig

@@ -93,7 +93,7 @@ def model_summary(workspace: Workspace, model: str, options: dict, size: int, cl
     """Parameters and FLOPs per image of an architecture choice (builds it once; cached).
 
     Raises:
-        ValueError: settings the builder refuses (the message names the field).
+        ConfigError: settings the builder refuses (it names the field).
     """
     cached = cached_model_summary(workspace, model, options, size, classes)
     if cached is not None:

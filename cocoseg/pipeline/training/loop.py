@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cocoseg.pipeline.core.errors import ConfigError
+from cocoseg.errors import ConfigError
 from cocoseg.pipeline.core.tf_runtime import tensorflow
 from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json
 from cocoseg.pipeline.jobs.registry import (
