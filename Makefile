@@ -37,13 +37,13 @@ node_modules/.package-lock.json: package.json package-lock.json
 ## setup-dev: setup + test tools + the system Chromium used by browser tests + redis-server for the Celery-mode tests
 setup-dev: $(VENV)/.installed-dev web browser redis
 
-## browser: the system chromium package when Chromium is missing (root or sudo); otherwise,
-## as a last resort, Playwright's own download (python -m playwright install chromium)
+## browser: the system chromium package when Chromium is missing (root or sudo); never a browser
+## download: without either, it stops and says what to install
 browser: $(VENV)/.installed-dev
 	@if [ ! -x $(CHROMIUM) ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
 		elif command -v sudo >/dev/null && sudo -n true 2>/dev/null && command -v apt-get >/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium chromium-driver >/dev/null; \
-		else echo "no system Chromium at $(CHROMIUM) and no root: using Playwright's Chromium"; $(BIN)/python -m playwright install chromium; fi; \
+		else echo "no Chromium at $(CHROMIUM) and no root to install it: install the system chromium package (apt-get install chromium) or set CHROMIUM_PATH"; exit 1; fi; \
 	fi
 
 ## redis: the system redis-server package when redis-server is missing (root or sudo); without either,

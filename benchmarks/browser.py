@@ -14,9 +14,8 @@ SYSTEM_CHROMIUM = Path("/usr/bin/chromium")
 
 
 def chromium_executable() -> str | None:
-    """The browser to drive: $CHROMIUM_PATH, else the system Chromium, else None, which
-    makes Playwright use the one `python -m playwright install chromium` put in its cache
-    (the Makefile's fallback where the system package cannot be installed)."""
+    """The browser to drive: $CHROMIUM_PATH, else the system Chromium, else None (then Playwright
+    looks in its own cache, which this project never fills, and the launch fails with a hint)."""
     for candidate in (os.environ.get("CHROMIUM_PATH"), str(SYSTEM_CHROMIUM)):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate

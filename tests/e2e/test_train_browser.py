@@ -59,11 +59,23 @@ def fill_form(page, epochs: int, export: bool = False, learning_rate: str | None
 
 
 def start(page) -> str:
-    """Click Start and return the queued run's name (from the notice)."""
+    """Click Start and return the newly queued run's name (from the notice).
+
+    The notice of the previous Start stays on the page until the new one replaces it, so
+    this waits for a notice naming another run (CI once read the finished run's name here).
+    """
+    message = page.locator("#train-form-message")
+    before = message.inner_text()
     page.click("#train-start")
-    notice = page.locator("#train-form-message").get_by_text("Queued run")
-    notice.wait_for(timeout=30_000)
-    return notice.inner_text().split("Queued run ")[1].split(";")[0]
+    page.wait_for_function(
+        """([selector, before]) => {
+            const text = document.querySelector(selector)?.innerText || "";
+            return text.includes("Queued run ") && text !== before;
+        }""",
+        arg=["#train-form-message", before],
+        timeout=30_000,
+    )
+    return message.inner_text().split("Queued run ")[1].split(";")[0]
 
 
 def card(page, name: str):
