@@ -12,7 +12,7 @@ from cocoseg.cli.output import write
 from cocoseg.pipeline.core import ConfigError, Settings, Workspace
 from cocoseg.pipeline.jobs import RunFolder, cancel, delete_run, get_run, list_runs, observe, summarise_run
 from cocoseg.pipeline.prepare import SAMPLING_METHODS
-from cocoseg.pipeline.training import LOSS_NAMES, OPTIMIZERS, SCHEDULES, TrainConfig
+from cocoseg.pipeline.training import LOSS_NAMES, OPTIMIZERS, SCHEDULES, TrainConfig, find_parent
 from cocoseg.pipeline.training.loop import resume, run
 
 
@@ -102,10 +102,14 @@ def _train_with_bar(work) -> int:
 
 
 def command_train(arguments, settings: Settings, workspace: Workspace) -> int:
+    model, options = arguments.model or "unet", _parse_options(arguments.option)
+    if arguments.init_from and arguments.model is None and not arguments.option:
+        parent = find_parent(workspace, arguments.init_from)  # a fine-tuned run keeps its architecture
+        model, options = parent.model, parent.model_options
     config = TrainConfig(
         prepared=arguments.prepared,
-        model=arguments.model,
-        model_options=_parse_options(arguments.option),
+        model=model,
+        model_options=options,
         epochs=arguments.epochs,
         batch_size=arguments.batch_size,
         learning_rate=arguments.lr,
@@ -117,6 +121,8 @@ def command_train(arguments, settings: Settings, workspace: Workspace) -> int:
         augment=not arguments.no_augment,
         seed=arguments.seed,
         mixed_precision=arguments.mixed_precision,
+        init_from=arguments.init_from,
+        freeze_encoder_epochs=arguments.freeze_encoder_epochs,
     )
     return _train_with_bar(lambda progress, stop: run(workspace, config, progress, stop))
 
@@ -130,7 +136,7 @@ def command_runs_list(arguments, settings: Settings, workspace: Workspace) -> in
         state = observe(RunFolder(summary.folder)).state  # stalled shows here too
         write(
             f"{summary.name:<40} {state:<11} {summary.epochs_done:>3}/{summary.epochs:<3} "
-            f"best mIoU {best:<7} {summary.device}"
+            f"best mIoU {best:<7} {summary.device}" + (f"  from {summary.parent}" if summary.parent else "")
         )
     return 0
 
@@ -176,7 +182,10 @@ def add_train_commands(commands) -> None:
     train = commands.add_parser("train", help="train a model on a prepared set (background-safe run folder)")
     train.add_argument("prepared", help="prepared set name (cocoseg prepare list)")
     train.add_argument(
-        "--model", default="unet", help="unet, attention_unet, residual_unet, transunet, pretrained_unet"
+        "--model",
+        default=None,
+        help="unet (default), attention_unet, residual_unet, transunet, pretrained_unet; "
+        "with --init-from, the parent's",
     )
     train.add_argument(
         "--option", action="append", help="architecture option NAME=VALUE (repeatable), e.g. base_filters=16"
@@ -187,11 +196,31 @@ def add_train_commands(commands) -> None:
     train.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
     train.add_argument("--schedule", choices=SCHEDULES, default="cosine")
     train.add_argument("--loss", choices=LOSS_NAMES, default="cross_entropy")
-    train.add_argument("--sampling", choices=SAMPLING_METHODS, default="none")
-    train.add_argument("--threshold", type=float, default=0.1)
+    train.add_argument(
+        "--sampling",
+        choices=SAMPLING_METHODS,
+        default=None,
+        help="class-balanced sampling of training reads (default: the prepared set's)",
+    )
+    train.add_argument(
+        "--threshold", type=float, default=None, help="repeat-factor threshold (default: the prepared set's)"
+    )
     train.add_argument("--no-augment", action="store_true")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPU only)")
+    train.add_argument(
+        "--init-from",
+        metavar="RUN_OR_MODEL",
+        help="fine-tune: start from this run's (or exported model's) best checkpoint; every layer is "
+        "copied, the classifier only when the label maps match",
+    )
+    train.add_argument(
+        "--freeze-encoder-epochs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --init-from: keep the encoder fixed for the first N epochs",
+    )
     train.set_defaults(handler=command_train)
     runs = commands.add_parser("runs", help="training runs").add_subparsers(
         dest="runs_command", required=True

@@ -16,6 +16,7 @@ from cocoseg.pipeline.jobs.registry import RunFolder, create_run, list_runs
 from cocoseg.pipeline.training.checks import create
 from cocoseg.pipeline.training.config import TrainConfig
 from tests.app.test_main import _text
+from tests.pipeline.test_training_form import _form as form_values
 
 
 def _train_module():
@@ -35,24 +36,8 @@ def train_app(workspace, prepared_workspace, prepared_demo):
 
 
 def _form(prepared_name, **changes):
-    values = dict(
-        prepared=prepared_name,
-        model="unet",
-        base_filters=4,
-        depth=2,
-        epochs=2,
-        batch_size=8,
-        learning_rate=0.001,
-        seed=0,
-        optimizer="adam",
-        schedule="cosine",
-        loss="cross_entropy",
-        sampling="none",
-        augment=True,
-        export=False,
-    )
-    values.update(changes)
-    return values
+    """The Start callback's states: the form (as the pipeline's form test fills it), then Export."""
+    return {**form_values(**{"prepared": prepared_name, **changes}), "export": False}
 
 
 def _start(module, values):
@@ -149,6 +134,25 @@ def test_a_depth_the_prepared_size_cannot_halve_is_shown_at_once_and_refused(tra
     )
     outputs = _start(module, _form(odd.name, depth=5))  # 32 divides 96
     assert outputs[-1]["run"]
+
+
+def test_start_from_a_run_fills_its_architecture_and_records_the_parent(train_app, workspace):
+    _app, module, prepared = train_app
+    parent = create(
+        workspace,
+        TrainConfig(prepared, model="unet", model_options={"base_filters": 4, "depth": 2}, epochs=3),
+    )
+    assert module.follow_parent(parent.name)[-1] is False  # no checkpoint yet: not a parent
+    parent.best_checkpoint.write_bytes(b"checkpoint")  # placeholder: nothing loads it before the job
+    assert module.follow_parent(parent.name) == ("unet", 4, 2, True)
+    assert module.follow_parent(None) == (dash.no_update, dash.no_update, dash.no_update, False)
+    outputs = _start(module, _form(prepared, init_from=parent.name, freeze_encoder_epochs=1))
+    child = RunFolder(workspace.runs_dir / outputs[-1]["run"])
+    assert child.config()["parent"]["run"] == parent.name and child.config()["freeze_encoder_epochs"] == 1
+    outputs = _start(module, _form(prepared, init_from=parent.name, depth=3))
+    assert "keeps its parent's architecture" in _text(_feedback(module, outputs)["model"])
+    outputs = _start(module, _form(prepared, init_from="deleted-run"))
+    assert "deleted?" in _text(_feedback(module, outputs)["init_from"]) and outputs[-1] is dash.no_update
 
 
 def test_live_panel_and_table_render_every_status_from_the_registry(train_app, workspace):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from cocoseg.errors import ConfigError
 from cocoseg.pipeline.training import (
+    AS_PREPARED,
     TrainConfig,
     check_model_choice,
     config_from_form,
@@ -30,7 +32,10 @@ def _form(**changes) -> dict:
         schedule="cosine",
         loss="cross_entropy",
         sampling="none",
+        threshold=None,
         augment=True,
+        init_from=None,
+        freeze_encoder_epochs=0,
     )
     values.update(changes)
     return values
@@ -78,6 +83,7 @@ def test_a_valid_form_is_a_config():
         epochs=3,
         batch_size=8,
         learning_rate=0.001,
+        sampling="none",
         augment=False,
         seed=0,
     )
@@ -95,12 +101,28 @@ def test_a_valid_form_is_a_config():
         ({"depth": 7}, "model_options", "between 2 and 6"),
         ({"model": None}, "model", ""),
         ({"optimizer": "rmsprop"}, "optimizer", "adam"),
+        ({"sampling": "oversample"}, "sampling", "repeat-factor"),
+        ({"sampling": "repeat-factor", "threshold": 0}, "threshold", "must be in (0, 1]"),
+        ({"threshold": 1.5}, "threshold", "must be in (0, 1]"),
+        ({"threshold": "0.2"}, "threshold", "or leave it empty"),
     ],
 )
 def test_a_bad_field_is_named_with_its_message(changes, field, text):
     with pytest.raises(ConfigError) as raised:
         config_from_form(**_form(**changes))
     assert raised.value.field == field and text in raised.value.message
+
+
+def test_sampling_as_prepared_is_left_open_until_the_run_is_created():
+    config = config_from_form(**_form(sampling=AS_PREPARED, threshold=None))
+    assert config.sampling is None and config.threshold is None
+    recorded = {"method": "repeat-factor", "threshold": 0.3}
+    assert config.resolved(recorded) == dataclasses.replace(config, sampling="repeat-factor", threshold=0.3)
+    override = config_from_form(**_form(sampling="none", threshold=0.5)).resolved(recorded)
+    assert (override.sampling, override.threshold) == ("none", 0.5)
+    only_threshold = config_from_form(**_form(sampling=AS_PREPARED, threshold=0.05)).resolved(recorded)
+    assert (only_threshold.sampling, only_threshold.threshold) == ("repeat-factor", 0.05)
+    assert TrainConfig.from_dict(override.to_dict()) == override  # a run folder's config round-trips
 
 
 def test_no_choice_until_an_architecture_and_a_set_are_chosen(workspace):

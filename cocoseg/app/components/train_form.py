@@ -12,8 +12,15 @@ from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.components.run_cards import live_cards
 from cocoseg.app.ids import Train
 from cocoseg.pipeline.core import Workspace
-from cocoseg.pipeline.prepare import list_prepared
-from cocoseg.pipeline.training import CATALOG, LOSS_NAMES, OPTIMIZERS, SCHEDULES
+from cocoseg.pipeline.prepare import SAMPLING_METHODS, list_prepared
+from cocoseg.pipeline.training import (
+    AS_PREPARED,
+    CATALOG,
+    LOSS_NAMES,
+    OPTIMIZERS,
+    SCHEDULES,
+    parent_choices,
+)
 
 FIELDS = FormFields(
     {
@@ -24,8 +31,11 @@ FIELDS = FormFields(
         "batch_size": Train.BATCH_SIZE,
         "learning_rate": Train.LEARNING_RATE,
         "seed": Train.SEED,
+        "threshold": Train.THRESHOLD,
+        "init_from": Train.START_FROM,
+        "freeze_encoder_epochs": Train.FREEZE,
     },
-    inputs=("epochs", "batch_size", "learning_rate", "seed"),
+    inputs=("epochs", "batch_size", "learning_rate", "seed", "threshold", "freeze_encoder_epochs"),
 )
 
 # The components holding ``training.config_from_form``'s arguments, in its order.
@@ -42,29 +52,42 @@ FORM_VALUES = {
     "schedule": Train.SCHEDULE,
     "loss": Train.LOSS,
     "sampling": Train.SAMPLING,
+    "threshold": Train.THRESHOLD,
     "augment": Train.AUGMENT,
+    "init_from": Train.START_FROM,
+    "freeze_encoder_epochs": Train.FREEZE,
 }
 
 
-def number_field(component_id: str, value, step, label: str) -> dbc.Col:
+def number_field(component_id: str, value, step, label: str, placeholder: str | None = None) -> dbc.Col:
     """A number field; its range is checked by the config (one message, beside the field), not the browser."""
     field = next((name for name, identifier in FIELDS.ids.items() if identifier == component_id), None)
     return dbc.Col(
         [
             dbc.Label(label, html_for=component_id, className="small mb-0"),
-            dbc.Input(id=component_id, type="number", value=value, step=step, size="sm", debounce=True),
+            dbc.Input(
+                id=component_id,
+                type="number",
+                value=value,
+                step=step,
+                size="sm",
+                debounce=True,
+                placeholder=placeholder,
+            ),
             FIELDS.feedback(field) if field else None,
         ]
     )
 
 
 def select_field(component_id: str, label: str, options, value) -> dbc.Col:
+    """A drop-down; an option is its value, or a ``(value, label)`` pair."""
+    pairs = [option if isinstance(option, tuple) else (option, option) for option in options]
     return dbc.Col(
         [
             dbc.Label(label, html_for=component_id, className="small mb-0"),
             dbc.Select(
                 id=component_id,
-                options=[{"label": option, "value": option} for option in options],
+                options=[{"label": label, "value": value} for value, label in pairs],
                 value=value,
                 size="sm",
             ),
@@ -113,6 +136,31 @@ def _architecture_field() -> dbc.Col:
     )
 
 
+def start_from_fields(workspace: Workspace) -> dbc.Row:
+    """Fine-tuning: the run to start from (its architecture then fills the form) and the frozen epochs."""
+    return dbc.Row(
+        [
+            dbc.Col(
+                [
+                    dbc.Label("Start from", html_for=Train.START_FROM, className="small mb-0"),
+                    dcc.Dropdown(
+                        id=Train.START_FROM,
+                        options=[
+                            {"label": label, "value": name} for name, label in parent_choices(workspace)
+                        ],
+                        placeholder="new weights (train from scratch)",
+                        clearable=True,
+                    ),
+                    FIELDS.feedback("init_from"),
+                ],
+                width=8,
+            ),
+            number_field(Train.FREEZE, 0, 1, "Freeze encoder (epochs)"),
+        ],
+        className="g-2 mt-1",
+    )
+
+
 def train_form(workspace: Workspace) -> list:
     """The new-run form, or how to prepare a set when there is none to train on."""
     choices = prepared_options(workspace)
@@ -129,6 +177,7 @@ def train_form(workspace: Workspace) -> list:
         dbc.Label("Prepared set", html_for=Train.PREPARED, className="small mb-0"),
         dcc.Dropdown(id=Train.PREPARED, options=choices, value=choices[0]["value"], clearable=False),
         FIELDS.feedback("prepared"),
+        start_from_fields(workspace),
         dbc.Row(
             [
                 _architecture_field(),
@@ -157,7 +206,18 @@ def train_form(workspace: Workspace) -> list:
                 select_field(Train.OPTIMIZER, "Optimizer", OPTIMIZERS, "adam"),
                 select_field(Train.SCHEDULE, "Schedule", SCHEDULES, "cosine"),
                 select_field(Train.LOSS, "Loss", LOSS_NAMES, "cross_entropy"),
-                select_field(Train.SAMPLING, "Sampling", ("none", "repeat-factor"), "none"),
+            ],
+            className="g-2 mt-1",
+        ),
+        dbc.Row(
+            [
+                select_field(
+                    Train.SAMPLING,
+                    "Sampling",
+                    ((AS_PREPARED, "as prepared"), *SAMPLING_METHODS),
+                    AS_PREPARED,
+                ),
+                number_field(Train.THRESHOLD, None, "any", "Threshold", placeholder="as prepared"),
             ],
             className="g-2 mt-1",
         ),

@@ -6,11 +6,12 @@ folder; a background callback then trains it in a job process of its own
 (``training.run_board``), polled every second, so a reload, a second tab or a server restart shows the
 same live state. Cancel is a request in the registry; the runner stops within one batch.
 
-At about 320 lines the page is over the house's 250: it wires fourteen callbacks (form check, model
-summary, three job watchers, the live refresh, cancel, resume, export, evaluate, delete and its
-confirmation), each a few lines over one facade call, and each bound to ids the browser tests and the
-keyboard shortcuts use. Fewer lines would mean one callback branching on the triggered id, which the
-house avoids; the form, cards and notes are in ``components`` and the checks in ``pipeline.training``.
+At about 340 lines the page is over the house's 250: it wires fifteen callbacks (form check,
+the parent's architecture, model summary, three job watchers, the live refresh, cancel, resume,
+export, evaluate, delete and its confirmation), each a few lines over one facade call, and each
+bound to ids the browser tests and the keyboard shortcuts use. Fewer lines would mean one callback
+branching on the triggered id, which the house avoids; the form, cards and notes are in
+``components`` and the checks in ``pipeline.training``.
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ from cocoseg.app.jobs import run_job_process, run_short_job
 from cocoseg.pipeline.core import ConfigError
 from cocoseg.pipeline.jobs import RunError, RunFolder, cancel, delete_run, get_run
 from cocoseg.pipeline.training import (
+    architecture_fields,
     cached_model_summary,
     check_model_choice,
     config_from_form,
     create,
+    find_parent,
     run_board,
 )
 
@@ -64,6 +67,25 @@ def describe_model(model, base_filters, depth, prepared_name):
         return html.Span(choice.problem, className="text-danger"), choice.description, None, fixed, fixed
     info = f"{choice.description}; input {choice.size} px, {choice.classes} classes."
     return info, "", choice.summary_request(), fixed, fixed
+
+
+@callback(
+    Output(Train.MODEL, "value"),
+    Output(Train.BASE_FILTERS, "value"),
+    Output(Train.DEPTH, "value"),
+    Output(Train.MODEL, "disabled"),
+    Input(Train.START_FROM, "value"),
+    prevent_initial_call=True,
+)
+def follow_parent(parent_name):
+    """A fine-tuned run keeps its parent's architecture: fill it in and hold the choice."""
+    try:
+        fields = architecture_fields(find_parent(current_workspace(), parent_name)) if parent_name else None
+    except ConfigError:  # deleted since the page loaded: Start says so beside the field
+        fields = None
+    if fields is None:
+        return no_update, no_update, no_update, False
+    return fields["model"], fields.get("base_filters", no_update), fields.get("depth", no_update), True
 
 
 @callback(
@@ -149,13 +171,7 @@ def run_training(set_progress, queued):
 )
 def run_export(request):
     """Export a stopped run to ONNX in a job process."""
-    if not request:
-        return no_update
-    try:
-        outcome = run_short_job("export", {"run": request["run"]})
-    except (RunError, OSError) as error:
-        return alert(str(error), "danger")
-    return export_note(request["run"], outcome)
+    return _short_job_note(request, "export", "run", export_note)
 
 
 @callback(
@@ -166,13 +182,18 @@ def run_export(request):
 )
 def run_evaluation(request):
     """Evaluate the run's exported model on its dataset's val split, in a job process (ONNX Runtime)."""
+    return _short_job_note(request, "evaluate", "model", evaluation_note)
+
+
+def _short_job_note(request, kind: str, key: str, note):
+    """Run a short job on ``request["run"]`` and say how it went (the Export and Evaluate buttons)."""
     if not request:
         return no_update
     try:
-        outcome = run_short_job("evaluate", {"model": request["run"]})
+        outcome = run_short_job(kind, {key: request["run"]})
     except (RunError, OSError) as error:
         return alert(str(error), "danger")
-    return evaluation_note(request["run"], outcome)
+    return note(request["run"], outcome)
 
 
 # --- live state ---------------------------------------------------------------------------

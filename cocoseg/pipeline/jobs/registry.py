@@ -387,6 +387,7 @@ class RunSummary:
     device: str = ""
     created: str = ""
     message: str = ""
+    parent: str | None = None  # the run a fine-tuned run started from
 
 
 def summarise_run(run: RunFolder) -> RunSummary:
@@ -402,6 +403,7 @@ def summarise_run(run: RunFolder) -> RunSummary:
         status.get("device", ""),
         status.get("created", ""),
         status.get("message", ""),
+        (config.get("parent") or {}).get("run"),
     )
 
 

@@ -1,15 +1,16 @@
 """Training: settings and checks (no TensorFlow), and the TensorFlow side the job process runs.
 
 This facade holds only what the web process may import: the configs, the form's checks and
-the checks that queue a run, the architecture catalog, cached model summaries and the run
-board the Train page watches. ``loop`` (the custom training loop), ``input`` (tf.data),
-``augment``, ``export`` (ONNX), ``preview`` and ``jobs`` import TensorFlow and run in job
-processes (``cocoseg jobs run``).
+the checks that queue a run, the parent of a fine-tuned run (``lineage``), the architecture
+catalog, cached model summaries and the run board the Train page watches. ``loop`` (the
+custom training loop), ``input`` (tf.data), ``augment``, ``export`` (ONNX), ``preview`` and
+``jobs`` import TensorFlow and run in job processes (``cocoseg jobs run``).
 """
 
 from cocoseg.models.catalog import CATALOG, check_model_settings
 from cocoseg.pipeline.training.checks import check, create
 from cocoseg.pipeline.training.config import (
+    AS_PREPARED,
     LOSS_NAMES,
     MAX_BATCH_SIZE,
     MAX_EPOCHS,
@@ -27,10 +28,23 @@ from cocoseg.pipeline.training.form import (
     model_options,
     whole_number,
 )
+from cocoseg.pipeline.training.lineage import (
+    Parent,
+    architecture_fields,
+    find_parent,
+    parent_choices,
+    with_parent_architecture,
+)
 from cocoseg.pipeline.training.runs import RunBoard, registry_signature, run_board
 from cocoseg.pipeline.training.summaries import cached_model_summary
 
 __all__ = [
+    "Parent",
+    "architecture_fields",
+    "find_parent",
+    "parent_choices",
+    "with_parent_architecture",
+    "AS_PREPARED",
     "augment_config",
     "CATALOG",
     "LOSS_NAMES",

@@ -8,6 +8,7 @@ from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.jobs.registry import RunFolder, create_run
 from cocoseg.pipeline.prepare.sets import PreparedSet, PrepareError, find_prepared
 from cocoseg.pipeline.training.config import TrainConfig
+from cocoseg.pipeline.training.lineage import check_parent, find_parent, lineage
 
 
 def check(workspace: Workspace, config: TrainConfig, num_classes: int | None = None) -> PreparedSet:
@@ -46,8 +47,16 @@ def check(workspace: Workspace, config: TrainConfig, num_classes: int | None = N
 def create(workspace: Workspace, config: TrainConfig) -> RunFolder:
     """Check ``config`` and create its run folder, ``queued`` (the web starts the job after this).
 
+    The folder's config names the sampling the run uses (the prepared set's unless
+    overridden) and, for a fine-tuned run, its parent and whether the classifier is copied.
+
     Raises:
         ConfigError: before any folder is created, for settings that cannot work.
     """
     prepared = check(workspace, config)
-    return create_run(workspace, {**config.to_dict(), "prepared_folder": prepared.name}, config.model)
+    config = config.resolved(prepared.manifest["config"]["sampling"])
+    record = {**config.to_dict(), "prepared_folder": prepared.name}
+    if config.init_from:
+        parent = find_parent(workspace, config.init_from)
+        record["parent"] = lineage(parent, check_parent(parent, config, prepared), prepared)
+    return create_run(workspace, record, config.model)

@@ -14,6 +14,9 @@ from cocoseg.errors import ConfigError
 from cocoseg.models.catalog import check_model_settings
 from cocoseg.pipeline.prepare.sampling import SAMPLING_METHODS
 
+# The Train form's sampling choice that keeps the prepared set's (the config's ``None``).
+AS_PREPARED = "prepared"
+
 
 @dataclasses.dataclass(frozen=True)
 class AugmentConfig:
@@ -84,10 +87,17 @@ class TrainConfig:
         optimizer: ``adam``, ``adamw`` or ``sgd`` (momentum 0.9).
         schedule: ``constant``, ``cosine`` or ``poly`` (power 0.9) decay over all steps.
         loss: ``cross_entropy``, ``dice``, ``focal`` or ``cross_entropy_dice``.
-        sampling, threshold: class-balanced sampling of training reads.
+        sampling, threshold: class-balanced sampling of training reads; ``None`` takes the
+            prepared set's (``resolved`` fills them in when the run is created, so a run's
+            config always says what it used).
         augment: apply the default augmentations.
         seed: seeds weights, data order, sampling and augmentation.
         mixed_precision: float16 compute (GPU only).
+        init_from: a run or exported model to start from (its best checkpoint): every layer is
+            copied, the classifier only when the label maps match. The run keeps the parent's
+            architecture.
+        freeze_encoder_epochs: keep the encoder's weights fixed for this many first epochs, so a
+            new classifier settles before the features move.
     """
 
     prepared: str
@@ -99,11 +109,13 @@ class TrainConfig:
     optimizer: str = "adam"
     schedule: str = "cosine"
     loss: str = "cross_entropy"
-    sampling: str = "none"
-    threshold: float = 0.1
+    sampling: str | None = None
+    threshold: float | None = None
     augment: bool = True
     seed: int = 0
     mixed_precision: bool = False
+    init_from: str | None = None
+    freeze_encoder_epochs: int = 0
 
     def __post_init__(self) -> None:
         try:
@@ -136,12 +148,48 @@ class TrainConfig:
             ("optimizer", OPTIMIZERS),
             ("schedule", SCHEDULES),
             ("loss", LOSS_NAMES),
-            ("sampling", SAMPLING_METHODS),
         ):
             if getattr(self, field) not in allowed:
                 raise ConfigError(field, f"must be one of {', '.join(allowed)}, got {getattr(self, field)!r}")
-        if not 0 < self.threshold <= 1:
-            raise ConfigError("threshold", f"must be in (0, 1], got {self.threshold}")
+        if self.sampling is not None and self.sampling not in SAMPLING_METHODS:
+            raise ConfigError(
+                "sampling", f"must be one of {', '.join(SAMPLING_METHODS)} (or left to the prepared set's)"
+            )
+        if (
+            isinstance(self.freeze_encoder_epochs, bool)
+            or not isinstance(self.freeze_encoder_epochs, int)
+            or not 0 <= self.freeze_encoder_epochs <= MAX_EPOCHS
+        ):
+            raise ConfigError(
+                "freeze_encoder_epochs",
+                f"must be a whole number from 0 to {MAX_EPOCHS}, got {self.freeze_encoder_epochs!r}",
+            )
+        if self.freeze_encoder_epochs and not self.init_from:
+            raise ConfigError(
+                "freeze_encoder_epochs", "only a run that starts from a model (init_from) can freeze"
+            )
+        if self.threshold is not None and not (
+            isinstance(self.threshold, (int, float))
+            and not isinstance(self.threshold, bool)
+            and 0 < self.threshold <= 1
+        ):
+            raise ConfigError("threshold", f"must be in (0, 1], got {self.threshold!r}")
+
+    def resolved(self, prepared_sampling: Mapping[str, Any]) -> TrainConfig:
+        """This config with the prepared set's sampling where it has none.
+
+        ``prepared_sampling`` is the set's ``manifest["config"]["sampling"]``.
+
+        Preparation chose a sampling and recorded its epoch size; training uses that unless
+        the run overrides it, so the steps per epoch, the schedule and the ETA match the reads.
+        """
+        return dataclasses.replace(
+            self,
+            sampling=self.sampling or prepared_sampling.get("method", "none"),
+            threshold=self.threshold
+            if self.threshold is not None
+            else prepared_sampling.get("threshold", 0.1),
+        )
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "model_options": dict(self.model_options)}

@@ -216,8 +216,11 @@ def _base_card(name: str, run, config: dict, manifest: dict, checkpoint: str, on
         "schedule",
         "loss",
         "sampling",
+        "threshold",
         "augment",
         "seed",
+        "init_from",
+        "freeze_encoder_epochs",
     )
     return {
         "format": CARD_FORMAT,
@@ -245,6 +248,7 @@ def _base_card(name: str, run, config: dict, manifest: dict, checkpoint: str, on
             "checkpoint": checkpoint,
             "prepared": config.get("prepared_folder"),
             "dataset": manifest["config"]["dataset"],
+            "parent": (config.get("parent") or {}).get("run"),  # lineage of a fine-tuned run
         },
         "training": {key: config.get(key) for key in training_keys},
         "validation": _validation_summary(run),

@@ -13,7 +13,7 @@ from cocoseg.errors import ConfigError
 from cocoseg.models.catalog import CATALOG, check_model_settings
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.prepare.sets import find_prepared
-from cocoseg.pipeline.training.config import AugmentConfig, TrainConfig
+from cocoseg.pipeline.training.config import AS_PREPARED, AugmentConfig, TrainConfig
 
 
 def whole_number(value, field: str) -> int:
@@ -50,11 +50,20 @@ def config_from_form(
     schedule,
     loss,
     sampling,
+    threshold,
     augment,
+    init_from=None,
+    freeze_encoder_epochs=0,
 ) -> TrainConfig:
-    """The form's values as a config; raises ``ConfigError`` naming the first field at fault."""
+    """The form's values as a config; raises ``ConfigError`` naming the first field at fault.
+
+    Sampling ``AS_PREPARED`` and an empty threshold leave both to the prepared set; an empty
+    "Start from" trains from new weights.
+    """
     if learning_rate is None:
         raise ConfigError("learning_rate", "enter a positive number such as 0.001")
+    if threshold is not None and not isinstance(threshold, (int, float)):
+        raise ConfigError("threshold", "enter a number in (0, 1], or leave it empty for the prepared set's")
     return TrainConfig(
         prepared or "",
         model=model or "",
@@ -65,9 +74,12 @@ def config_from_form(
         optimizer=optimizer,
         schedule=schedule,
         loss=loss,
-        sampling=sampling,
+        sampling=None if sampling in (None, "", AS_PREPARED) else sampling,
+        threshold=None if threshold is None else float(threshold),
         augment=bool(augment),
         seed=whole_number(seed, "seed"),
+        init_from=init_from or None,
+        freeze_encoder_epochs=whole_number(freeze_encoder_epochs or 0, "freeze_encoder_epochs"),
     )
 
 

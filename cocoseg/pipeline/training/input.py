@@ -21,7 +21,7 @@ from cocoseg.pipeline.prepare.examples import (
     FEATURE_MASK,
 )
 from cocoseg.pipeline.prepare.records import feature_spec
-from cocoseg.pipeline.prepare.sampling import SamplingConfig, class_repeat_factors
+from cocoseg.pipeline.prepare.sampling import SamplingConfig, class_repeat_factors, image_repeat_factors
 from cocoseg.pipeline.prepare.sets import PreparedSet
 from cocoseg.pipeline.prepare.tfrecord import list_shards
 from cocoseg.pipeline.training.augment import augment
@@ -132,6 +132,36 @@ def _repeat_table(prepared: PreparedSet, split: str, sampling: SamplingConfig):
     summary = prepared.manifest["splits"][split]
     factors = class_repeat_factors(summary["class_images"], summary["examples"], sampling)
     return tf.constant(np.asarray(factors, dtype=np.float32))
+
+
+def split_image_classes(prepared: PreparedSet, split: str) -> list[list[int]]:
+    """The classes present in each example of a split, read from the shards' class lists only."""
+    tf = tensorflow()
+    features = {FEATURE_CLASSES: tf.io.VarLenFeature(tf.int64)}
+    classes = _records(prepared, split, None).map(
+        lambda serialized: tf.sparse.to_dense(
+            tf.io.parse_single_example(serialized, features)[FEATURE_CLASSES]
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    return [row.tolist() for row in classes.as_numpy_iterator()]
+
+
+def expected_epoch_images(prepared: PreparedSet, split: str, sampling: SamplingConfig) -> float:
+    """Examples one epoch reads on average with ``sampling`` (the sum of the images' repeat factors).
+
+    The manifest records the figure for the sampling chosen at preparation; another method or
+    threshold is counted from the shards' class lists, so the steps per epoch, the learning-rate
+    schedule and the ETA match what training actually reads.
+    """
+    summary = prepared.manifest["splits"][split]
+    if sampling.method == "none":
+        return float(summary["examples"])
+    recorded = summary.get("sampling") or {}
+    if recorded.get("method") == sampling.method and recorded.get("threshold") == sampling.threshold:
+        return float(recorded["after"]["epoch_images"])
+    factors = class_repeat_factors(summary["class_images"], summary["examples"], sampling)
+    return float(image_repeat_factors(split_image_classes(prepared, split), factors).sum())
 
 
 def training_dataset(

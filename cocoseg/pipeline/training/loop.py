@@ -36,7 +36,13 @@ from cocoseg.pipeline.prepare.sampling import SamplingConfig
 from cocoseg.pipeline.prepare.sets import PreparedSet
 from cocoseg.pipeline.training.checks import check, create
 from cocoseg.pipeline.training.config import NO_AUGMENTATION, AugmentConfig, TrainConfig
-from cocoseg.pipeline.training.input import InputConfig, evaluation_dataset, training_dataset
+from cocoseg.pipeline.training.input import (
+    InputConfig,
+    evaluation_dataset,
+    expected_epoch_images,
+    training_dataset,
+)
+from cocoseg.pipeline.training.lineage import CLASSIFIER_LAYER
 
 logger = logging.getLogger(__name__)
 
@@ -115,11 +121,24 @@ def _loss_function(name: str):
     return LOSS_FUNCTIONS[name]
 
 
-def _save_checkpoint(model, target) -> None:
-    """Write next to ``target`` and rename: a failed write (full disk) keeps the old checkpoint."""
+def _save_checkpoint(model, target, frozen_encoder: bool = False) -> None:
+    """Write next to ``target`` and rename: a failed write (full disk) keeps the old checkpoint.
+
+    A checkpoint always has every layer trainable: loading builds the optimizer on the
+    trainable variables, and one built while the encoder was frozen could never train it
+    again. The freeze is the run's schedule (its config), re-applied by epoch on resume.
+    """
+    from cocoseg.models.transfer import set_encoder_trainable
+
     temporary = target.with_name(f".{target.stem}.tmp.keras")
     try:
-        model.save(temporary)
+        if frozen_encoder:
+            set_encoder_trainable(model, True)
+        try:
+            model.save(temporary)
+        finally:
+            if frozen_encoder:
+                set_encoder_trainable(model, False)
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -161,6 +180,7 @@ class _Trainer:
     def __init__(
         self, run: RunFolder, config: TrainConfig, prepared: PreparedSet, on_progress, should_stop
     ) -> None:
+        config = config.resolved(prepared.manifest["config"]["sampling"])  # a run folder's is already
         self.run, self.config, self.prepared = run, config, prepared
         self.on_progress = on_progress or (lambda event: None)
         asked = should_stop or (lambda: False)
@@ -170,19 +190,15 @@ class _Trainer:
         self.tf = tensorflow()
         self.num_classes = len(prepared.manifest["label_map"]["classes"])
         self.loss_function = _loss_function(config.loss)
-        train = prepared.manifest["splits"]["train"]
-        expected_epoch = (
-            train.get("sampling", {}).get("after", {}).get("epoch_images", train["examples"])
-            if config.sampling != "none"
-            else train["examples"]
-        )
+        self.sampling = SamplingConfig(config.sampling, config.threshold)
+        expected_epoch = expected_epoch_images(prepared, "train", self.sampling)
         self.steps_per_epoch = max(1, math.ceil(expected_epoch / config.batch_size))
 
     def _input_config(self) -> InputConfig:
         return InputConfig(
             batch_size=self.config.batch_size,
             augment=AugmentConfig() if self.config.augment else NO_AUGMENTATION,
-            sampling=SamplingConfig(self.config.sampling, self.config.threshold),
+            sampling=self.sampling,
             seed=self.config.seed,
         )
 
@@ -212,7 +228,47 @@ class _Trainer:
                 self.model.compile(
                     optimizer=_optimizer(self.config, self.steps_per_epoch * self.config.epochs)
                 )
+                parent = self.run.config().get("parent")
+                if parent:
+                    self._start_from(parent)
             self.optimizer = self.model.optimizer
+            if not self.optimizer.built:  # every variable known, so freezing the encoder later is allowed
+                self.optimizer.build(self.model.trainable_variables)
+        self.encoder_frozen = None  # unknown: a resumed checkpoint may have been saved while frozen
+        self.train_step = make_train_step(self.model, self.optimizer, self.loss_function, self.strategy)
+
+    def _start_from(self, parent: dict) -> None:
+        """Copy the parent run's best weights (all layers; the classifier only for the same label map)."""
+        import keras
+
+        from cocoseg.models.transfer import copy_weights
+
+        checkpoint = RunFolder(self.run.folder.parent / parent["run"]).best_checkpoint
+        if not checkpoint.is_file():
+            raise ConfigError(
+                "init_from", f"run {parent['run']}'s checkpoint is gone (deleted after this run was queued)"
+            )
+        source = keras.models.load_model(checkpoint, compile=False)
+        skipped = () if parent["copy_classifier"] else (CLASSIFIER_LAYER,)
+        copied = copy_weights(source, self.model, skip=skipped)
+        self.run.append_event(
+            {
+                "type": "initialised",
+                "parent": parent["run"],
+                "copied_layers": len(copied),
+                "new_layers": list(skipped),
+            }
+        )
+
+    def _freeze_encoder(self, epoch: int) -> None:
+        """Hold the encoder for the configured first epochs; a change re-traces the train step."""
+        from cocoseg.models.transfer import set_encoder_trainable
+
+        frozen = epoch < self.config.freeze_encoder_epochs
+        if frozen == self.encoder_frozen:
+            return
+        set_encoder_trainable(self.model, not frozen)
+        self.encoder_frozen = frozen
         self.train_step = make_train_step(self.model, self.optimizer, self.loss_function, self.strategy)
 
     def evaluate(self) -> tuple[float, float, list[float]]:
@@ -241,6 +297,7 @@ class _Trainer:
         writer = self.tf.summary.create_file_writer(str(run.logs))
         run.set_status("running", device=device_name(), message="", epochs=config.epochs)
         for epoch in range(start_epoch, config.epochs):
+            self._freeze_encoder(epoch)
             started = time.perf_counter()
             seen, loss_sum, batches = 0, 0.0, 0
             dataset = self.strategy.experimental_distribute_dataset(
@@ -298,9 +355,9 @@ class _Trainer:
         val_loss, val_miou, per_class = self.evaluate()
         improved = best_miou is None or val_miou > best_miou
         best_miou = val_miou if improved else best_miou
-        _save_checkpoint(self.model, self.run.last_checkpoint)
+        _save_checkpoint(self.model, self.run.last_checkpoint, bool(self.encoder_frozen))
         if improved:
-            _save_checkpoint(self.model, self.run.best_checkpoint)
+            _save_checkpoint(self.model, self.run.best_checkpoint, bool(self.encoder_frozen))
         self.run.save_state(epoch + 1, best_miou)
         learning_rate = float(self.optimizer.learning_rate)
         row = {
