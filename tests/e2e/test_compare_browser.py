@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from cocoseg.app.ids import Compare
 
@@ -31,13 +32,20 @@ def test_members_ensemble_and_disagreement_with_linked_zoom(
     page.locator(f"#{Compare.STRATEGY}").get_by_text("vote").click()
     page.locator(f"#{Compare.GRID} .gtitle", has_text="ensemble (vote)").wait_for()
 
+    page.wait_for_load_state("networkidle")  # the vote's panels drawn, not only their titles
     before = page.evaluate(RANGES)
-    box = page.locator(".compare-panel .js-plotly-plot").first.bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.wheel(0, -400)
-    page.wait_for_function(
-        f"(() => {{ const r = {RANGES}; return r[0] !== {before[0]!r} && r.every(x => x === r[0]); }})()"
-    )
+    zoomed = f"(() => {{ const r = {RANGES}; return r[0] !== {before[0]!r} && r.every(x => x === r[0]); }})()"
+    for _attempt in range(10):  # a wheel that lands while Plotly redraws a panel zooms nothing: scroll again
+        box = page.locator(".compare-panel .js-plotly-plot").first.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.wheel(0, -400)
+        try:
+            page.wait_for_function(zoomed, timeout=3_000)
+            break
+        except PlaywrightTimeoutError:
+            continue
+    ranges = page.evaluate(RANGES)
+    assert ranges[0] != before[0] and len(set(ranges)) == 1, ranges  # zoomed, and every panel follows
 
     metrics = page.locator(f"#{Compare.METRICS}")
     for name in exported_models:
