@@ -24,6 +24,7 @@ from cocoseg.pipeline.data.masks import semantic_mask
 from cocoseg.pipeline.inference.model_store import CARD_FILE, get_entry
 from cocoseg.pipeline.inference.uploads import load_result
 from tests.conftest import DEMO_VAL_IMAGES, DEMO_VAL_JSON, LIMIT
+from tests.pipeline.test_annotations import rectangle
 
 CANVAS_WIDTH = 540  # the page's
 VOC = build_label_map("voc21")
@@ -46,21 +47,6 @@ def picture(width: int = 640, height: int = 426) -> dict:
         "width": width,
         "height": height,
         "scaleX": round(fitted, 2),
-    }
-
-
-def rectangle(left, top, width, height, fill) -> dict:
-    return {
-        "type": "rect",
-        "originX": "left",
-        "originY": "top",
-        "left": left,
-        "top": top,
-        "width": width,
-        "height": height,
-        "fill": fill,
-        "stroke": None,
-        "strokeWidth": 0,
     }
 
 
