@@ -13,6 +13,7 @@ from cocoseg.errors import ConfigError
 from cocoseg.models.catalog import CATALOG
 from cocoseg.pipeline.core.workspace import UnsafePathError, Workspace, check_name
 from cocoseg.pipeline.data.labels import LabelMap, label_map_from_dict
+from cocoseg.pipeline.inference.model_store import ModelError, get_entry
 from cocoseg.pipeline.jobs.registry import RunError, RunFolder, get_run, list_runs
 from cocoseg.pipeline.prepare.sets import PreparedSet
 from cocoseg.pipeline.training.config import TrainConfig
@@ -42,10 +43,10 @@ class Parent:
 
 
 def _card(workspace: Workspace, name: str) -> dict | None:
-    path = workspace.models_dir / name / "model.json"
+    """The model store's card of ``name``, or None when there is no such model."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        return get_entry(workspace, name).card
+    except ModelError:
         return None
 
 
@@ -66,8 +67,8 @@ def _run_name(workspace: Workspace, name: str) -> str:
     if card.get("kind") != "exported" or not run:
         raise ConfigError(
             "init_from",
-            f"{name} is an imported ONNX model; fine-tuning needs a Keras checkpoint, which only a "
-            "run trained here has",
+            f"{name} is {'an ensemble' if card.get('kind') == 'ensemble' else 'an imported ONNX model'}; "
+            "fine-tuning needs a Keras checkpoint, which only a run trained here has",
         )
     if not (workspace.runs_dir / run / "config.json").is_file():
         raise ConfigError(
