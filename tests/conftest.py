@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import copy
+import functools
+import http.server
 import json
+import socket
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,7 @@ from cocoseg.pipeline.core.settings import DEMO_DATASET_DIR
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.writer import prepare
+from cocoseg.pipeline.training import weights
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -171,3 +176,41 @@ def processes():
         child.wait(timeout=30)
         if child.stderr:
             child.stderr.close()
+
+
+# --- pretrained encoder weights without the internet ---------------------------------------------
+# ImageNet weights come from the workspace, Keras' cache or a download (``training.weights``);
+# these give each test an empty Keras cache and a download source it controls.
+
+
+@pytest.fixture
+def keras_home(tmp_path, monkeypatch) -> Path:
+    """An empty Keras cache, so a file in the user's real ~/.keras cannot make a test pass."""
+    home = tmp_path / "keras-home"
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def offline(monkeypatch, keras_home) -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv(weights.MIRROR_ENVIRONMENT, f"http://127.0.0.1:{port}")  # closed: connection refused
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def mirror(tmp_path, monkeypatch, keras_home):
+    """A local web server laid out as Keras Applications' storage; yields its folder."""
+    root = tmp_path / "mirror"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv(weights.MIRROR_ENVIRONMENT, f"http://127.0.0.1:{server.server_address[1]}/")
+    yield root
+    server.shutdown()
+    server.server_close()

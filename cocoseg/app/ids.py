@@ -138,6 +138,8 @@ class Train:
     OPTIONS = "train-options"
     BASE_FILTERS = "train-base-filters"
     DEPTH = "train-depth"
+    ENCODER = "train-encoder"
+    ENCODER_WEIGHTS = "train-encoder-weights"
     MODEL_INFO = "train-model-info"
     MODEL_SUMMARY = "train-model-summary"
     EPOCHS = "train-epochs"

@@ -23,6 +23,7 @@ from cocoseg.cli.models import add_model_commands
 from cocoseg.cli.output import with_progress_bar, write
 from cocoseg.cli.prepare import add_prepare_commands, expand_shorthand
 from cocoseg.cli.train import add_train_commands
+from cocoseg.cli.weights import add_weights_commands
 from cocoseg.cli.worker import add_worker_command
 from cocoseg.pipeline.core import BusyError, ConfigError, Settings, UnsafePathError, Workspace, get_settings
 from cocoseg.pipeline.data import (
@@ -371,6 +372,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     add_worker_command(commands)
     add_annotation_commands(commands)
     add_job_commands(commands)
+    add_weights_commands(commands)
     return parser
 
 

@@ -12,7 +12,16 @@ from cocoseg.cli.output import write
 from cocoseg.pipeline.core import ConfigError, Settings, Workspace
 from cocoseg.pipeline.jobs import RunFolder, cancel, delete_run, get_run, list_runs, observe, summarise_run
 from cocoseg.pipeline.prepare import SAMPLING_METHODS
-from cocoseg.pipeline.training import LOSS_NAMES, OPTIMIZERS, SCHEDULES, TrainConfig, find_parent
+from cocoseg.pipeline.training import (
+    CATALOG,
+    ENCODERS,
+    LOSS_NAMES,
+    OPTIMIZERS,
+    RANDOM_WEIGHTS,
+    SCHEDULES,
+    TrainConfig,
+    find_parent,
+)
 from cocoseg.pipeline.training.loop import resume, run
 
 
@@ -103,7 +112,11 @@ def _train_with_bar(work) -> int:
 
 def command_train(arguments, settings: Settings, workspace: Workspace) -> int:
     model, options = arguments.model or "unet", _parse_options(arguments.option)
-    if arguments.init_from and arguments.model is None and not arguments.option:
+    if arguments.encoder:
+        options["encoder"] = arguments.encoder
+    if arguments.encoder_weights:
+        options["encoder_weights"] = None if arguments.encoder_weights == RANDOM_WEIGHTS else "imagenet"
+    if arguments.init_from and arguments.model is None and not options:
         parent = find_parent(workspace, arguments.init_from)  # a fine-tuned run keeps its architecture
         model, options = parent.model, parent.model_options
     config = TrainConfig(
@@ -184,8 +197,16 @@ def add_train_commands(commands) -> None:
     train.add_argument(
         "--model",
         default=None,
-        help="unet (default), attention_unet, residual_unet, transunet, pretrained_unet; "
-        "with --init-from, the parent's",
+        help=f"{', '.join(CATALOG)} (default unet); with --init-from, the parent's",
+    )
+    train.add_argument(
+        "--encoder", choices=tuple(ENCODERS), help="pretrained_unet / deeplabv3_plus: the backbone"
+    )
+    train.add_argument(
+        "--encoder-weights",
+        choices=("imagenet", RANDOM_WEIGHTS),
+        help="pretrained_unet / deeplabv3_plus: ImageNet (downloaded once, or `cocoseg weights import`) "
+        "or random (default)",
     )
     train.add_argument(
         "--option", action="append", help="architecture option NAME=VALUE (repeatable), e.g. base_filters=16"

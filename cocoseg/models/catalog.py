@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cocoseg.errors import ConfigError
+from cocoseg.models.encoder_catalog import DEFAULT_ENCODER, ENCODERS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +27,8 @@ class Option:
     maximum: int | None = None
     choices: tuple | None = None
     help: str = ""
+    # False for how weights start (not what the network is): a fine-tuned child may differ there
+    architectural: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,15 +43,43 @@ class ArchitectureInfo:
     def defaults(self) -> dict:
         return {option.name: option.default for option in self.options}
 
+    def architecture(self, options: Mapping[str, Any]) -> dict:
+        """The options that shape the network, defaults filled in (initialisation left out)."""
+        merged = {**self.defaults(), **dict(options)}
+        return {option.name: merged[option.name] for option in self.options if option.architectural}
+
+    @property
+    def pretrained(self) -> bool:
+        """Built on a Keras Applications encoder (``encoder`` and ``encoder_weights`` options)."""
+        return any(option.name == "encoder" for option in self.options)
+
     def size_factor(self, options: Mapping[str, Any]) -> int:
         """The input size must be a multiple of this (one halving per encoder level)."""
-        if self.name == "pretrained_unet":
+        if self.pretrained:
             return 32
         return 2 ** int(options.get("depth", self.option("depth").default))
 
 
 _FILTERS = Option("base_filters", 32, 4, 256, help="filters of the first level; doubles per level")
 _DEPTH = Option("depth", 4, 2, 6, help="encoder levels (halvings)")
+
+_PRETRAINED = (
+    Option("encoder", DEFAULT_ENCODER, choices=tuple(ENCODERS), help="Keras Applications backbone"),
+    Option(
+        "encoder_weights",
+        None,
+        choices=(None, "imagenet"),
+        help="imagenet: downloaded once into the workspace, or imported with `cocoseg weights import`",
+        architectural=False,
+    ),
+    Option(
+        "fallback_to_random",
+        False,
+        choices=(False, True),
+        help="random encoder when the weights cannot be loaded",
+        architectural=False,
+    ),
+)
 
 CATALOG: dict[str, ArchitectureInfo] = {
     info.name: info
@@ -70,22 +101,12 @@ CATALOG: dict[str, ArchitectureInfo] = {
             ),
         ),
         ArchitectureInfo(
-            "pretrained_unet",
-            "UNet decoder on a MobileNetV2 encoder",
-            (
-                Option(
-                    "encoder_weights",
-                    None,
-                    choices=(None, "imagenet"),
-                    help="imagenet needs the weights file in the Keras cache",
-                ),
-                Option(
-                    "fallback_to_random",
-                    False,
-                    choices=(False, True),
-                    help="random encoder when the weights cannot be loaded",
-                ),
-            ),
+            "pretrained_unet", "UNet decoder on a pretrained encoder (MobileNetV2 and others)", _PRETRAINED
+        ),
+        ArchitectureInfo(
+            "deeplabv3_plus",
+            "DeepLabV3+ (Chen et al. 2018): atrous pyramid and a 1/4 skip on a pretrained encoder",
+            (*_PRETRAINED, Option("aspp_filters", 128, 16, 512, help="filters of the pyramid and decoder")),
         ),
     )
 }

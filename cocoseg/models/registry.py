@@ -16,6 +16,7 @@ import keras
 from cocoseg.errors import ConfigError
 from cocoseg.models.attention_unet import attention_unet_base, build_attention_unet
 from cocoseg.models.catalog import CATALOG
+from cocoseg.models.deeplab import build_deeplabv3_plus, deeplabv3_plus_base
 from cocoseg.models.pretrained_unet import build_pretrained_unet, pretrained_unet_base
 from cocoseg.models.residual_unet import build_residual_unet, residual_unet_base
 from cocoseg.models.transunet import build_transunet, transunet_base
@@ -46,6 +47,9 @@ ARCHITECTURES: dict[str, Architecture] = {
             build_pretrained_unet,
             pretrained_unet_base,
             CATALOG["pretrained_unet"].description,
+        ),
+        Architecture(
+            "deeplabv3_plus", build_deeplabv3_plus, deeplabv3_plus_base, CATALOG["deeplabv3_plus"].description
         ),
     )
 }

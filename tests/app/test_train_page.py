@@ -107,7 +107,7 @@ def test_bad_fields_are_refused_beside_the_field_and_create_nothing(
 
 def test_a_depth_the_prepared_size_cannot_halve_is_shown_at_once_and_refused(train_app, workspace):
     _app, module, prepared = train_app
-    _info, _options, request, *_ = module.describe_model("unet", 8, 6, prepared)
+    _info, _options, request, *_ = module.describe_model("unet", 8, 6, prepared, "mobilenet_v2", "imagenet")
     assert request == {
         "model": "unet",
         "options": {"base_filters": 8, "depth": 6},
@@ -121,7 +121,7 @@ def test_a_depth_the_prepared_size_cannot_halve_is_shown_at_once_and_refused(tra
     manifest = json.loads((odd / "manifest.json").read_text())
     manifest["config"]["size"] = 96
     (odd / "manifest.json").write_text(json.dumps(manifest))
-    info, _options, request, *_ = module.describe_model("unet", 8, 6, odd.name)
+    info, _options, request, *_ = module.describe_model("unet", 8, 6, odd.name, "mobilenet_v2", "imagenet")
     assert (
         "96 px is not a multiple of 64" in _text(info)
         and "nearest: 64 or 128" in _text(info)
@@ -144,8 +144,8 @@ def test_start_from_a_run_fills_its_architecture_and_records_the_parent(train_ap
     )
     assert module.follow_parent(parent.name)[-1] is False  # no checkpoint yet: not a parent
     parent.best_checkpoint.write_bytes(b"checkpoint")  # placeholder: nothing loads it before the job
-    assert module.follow_parent(parent.name) == ("unet", 4, 2, True)
-    assert module.follow_parent(None) == (dash.no_update, dash.no_update, dash.no_update, False)
+    assert module.follow_parent(parent.name) == ("unet", 4, 2, dash.no_update, True)
+    assert module.follow_parent(None) == (*[dash.no_update] * 4, False)
     outputs = _start(module, _form(prepared, init_from=parent.name, freeze_encoder_epochs=1))
     child = RunFolder(workspace.runs_dir / outputs[-1]["run"])
     assert child.config()["parent"]["run"] == parent.name and child.config()["freeze_encoder_epochs"] == 1
@@ -267,3 +267,28 @@ def test_a_status_change_within_the_same_second_is_redrawn(train_app, workspace)
     run.set_status("cancelled", message="cancelled during epoch 2")
     live, _table, _signature = module.refresh(2, None, None, signature)
     assert live is not dash.no_update and "cancelled" in _text(live)
+
+
+def test_a_pretrained_encoder_is_chosen_on_the_form_and_imagenet_offline_is_refused_beside_it(
+    train_app, workspace, offline
+):
+    _app, module, prepared = train_app
+    info, _options, request, *disabled = module.describe_model(
+        "deeplabv3_plus", None, None, prepared, "efficientnetv2_b0", "imagenet"
+    )
+    assert disabled == [True, True, False, False]  # no depth to set; the encoder fields are live
+    assert "downloaded once (24 MB)" in _text(info)
+    assert request["options"] == {
+        "encoder": "efficientnetv2_b0",
+        "aspp_filters": 128,
+    }  # no download to size it
+    *_, unet_encoder, unet_weights = module.describe_model("unet", 8, 3, prepared, "mobilenet_v2", "imagenet")
+    assert unet_encoder is unet_weights is True
+    chosen = {"model": "deeplabv3_plus", "encoder": "efficientnetv2_b0"}
+    outputs = _start(module, _form(prepared, **chosen))
+    message = _text(_feedback(module, outputs)["encoder_weights"])
+    assert "cocoseg weights import FILE --encoder efficientnetv2_b0" in message
+    assert outputs[-1] is dash.no_update and list_runs(workspace) == []
+    outputs = _start(module, _form(prepared, **chosen, encoder_weights="random"))
+    run = RunFolder(workspace.runs_dir / outputs[-1]["run"])
+    assert run.config()["model_options"] == {"encoder": "efficientnetv2_b0"}

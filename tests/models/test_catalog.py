@@ -43,6 +43,9 @@ def test_catalog_imports_no_keras():
         ("unet", {"width": 3}, 64, "model_options"),
         ("transunet", {"dim": 100, "heads": 3}, 64, "dim"),
         ("pretrained_unet", {"encoder_weights": "coco"}, 64, "encoder_weights"),
+        ("deeplabv3_plus", {"encoder": "vgg16"}, 64, "encoder"),
+        ("deeplabv3_plus", {"aspp_filters": 8}, 64, "aspp_filters"),
+        ("deeplabv3_plus", {}, 80, "size"),
         ("segformer", {}, 64, "model"),
     ],
 )

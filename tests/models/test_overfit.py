@@ -22,6 +22,7 @@ OPTIONS = {
     "residual_unet": {"base_filters": 16, "depth": 3},
     "transunet": {"base_filters": 16, "depth": 3, "layers_count": 2, "heads": 4, "dim": 64},
     "pretrained_unet": {},
+    "deeplabv3_plus": {"aspp_filters": 64},
 }
 STEPS = 40
 

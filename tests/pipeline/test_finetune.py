@@ -115,3 +115,39 @@ def test_the_command_line_fine_tunes_to_another_label_map_and_refuses_in_one_lin
         assert cli.main(["train", prepared, *arguments, *common]) == cli.EXIT_INPUT
         error = capsys.readouterr().err
         assert message in error and "Traceback" not in error and len(error.strip().splitlines()) == 1
+
+
+def test_imagenet_weights_are_downloaded_once_and_held_while_the_encoder_is_frozen(
+    shapes_workspace,  # noqa: F811
+    mirror,
+):
+    """The run fetches the encoder's file from the mirror into the workspace, builds on it, and a
+    frozen first epoch leaves those weights exactly as the file has them."""
+    import h5py
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+
+    from cocoseg.models.encoder_catalog import ENCODERS
+
+    workspace, prepared = shapes_workspace
+    keras.utils.set_random_seed(11)
+    pretrained = keras.applications.MobileNetV2((96, 96, 3), include_top=False, weights=None)
+    published = mirror / ENCODERS["mobilenet_v2"].weights_path
+    published.parent.mkdir(parents=True)
+    with h5py.File(published, "w") as handle:
+        legacy_h5_format.save_weights_to_hdf5_group(handle, pretrained)
+    config = _config(
+        prepared,
+        model="pretrained_unet",
+        model_options={"encoder_weights": "imagenet"},
+        epochs=1,
+        freeze_encoder_epochs=1,
+    )
+    outcome = run(workspace, config)
+    assert outcome.status == "finished"
+    (fetched,) = [event for event in outcome.folder.events() if event["type"] == "encoder_weights"]
+    assert fetched["file"] == str(workspace.weights_dir / "mobilenet_v2.h5")
+    model = keras.models.load_model(outcome.folder.last_checkpoint, compile=False)
+    encoder = model.get_layer("encoder")
+    for name in ("Conv1", "block_6_project", "block_13_expand_BN"):
+        assert _equal(encoder.get_layer(name).get_weights(), pretrained.get_layer(name).get_weights()), name

@@ -36,6 +36,8 @@ def _form(**changes) -> dict:
         augment=True,
         init_from=None,
         freeze_encoder_epochs=0,
+        encoder="mobilenet_v2",
+        encoder_weights="imagenet",
     )
     values.update(changes)
     return values

@@ -16,8 +16,11 @@ from cocoseg.pipeline.prepare import SAMPLING_METHODS, list_prepared
 from cocoseg.pipeline.training import (
     AS_PREPARED,
     CATALOG,
+    DEFAULT_ENCODER,
+    ENCODERS,
     LOSS_NAMES,
     OPTIMIZERS,
+    RANDOM_WEIGHTS,
     SCHEDULES,
     parent_choices,
 )
@@ -34,6 +37,7 @@ FIELDS = FormFields(
         "threshold": Train.THRESHOLD,
         "init_from": Train.START_FROM,
         "freeze_encoder_epochs": Train.FREEZE,
+        "encoder_weights": Train.ENCODER_WEIGHTS,
     },
     inputs=("epochs", "batch_size", "learning_rate", "seed", "threshold", "freeze_encoder_epochs"),
 )
@@ -56,6 +60,8 @@ FORM_VALUES = {
     "augment": Train.AUGMENT,
     "init_from": Train.START_FROM,
     "freeze_encoder_epochs": Train.FREEZE,
+    "encoder": Train.ENCODER,
+    "encoder_weights": Train.ENCODER_WEIGHTS,
 }
 
 
@@ -136,6 +142,36 @@ def _architecture_field() -> dbc.Col:
     )
 
 
+def encoder_fields() -> dbc.Row:
+    """The pretrained family's backbone and how it starts (enabled only for that family)."""
+    return dbc.Row(
+        [
+            select_field(
+                Train.ENCODER,
+                "Encoder",
+                [(name, info.label) for name, info in ENCODERS.items()],
+                DEFAULT_ENCODER,
+            ),
+            dbc.Col(
+                [
+                    dbc.Label("Encoder weights", html_for=Train.ENCODER_WEIGHTS, className="small mb-0"),
+                    dbc.Select(
+                        id=Train.ENCODER_WEIGHTS,
+                        options=[
+                            {"label": "ImageNet (pretrained)", "value": "imagenet"},
+                            {"label": "random (from scratch)", "value": RANDOM_WEIGHTS},
+                        ],
+                        value="imagenet",
+                        size="sm",
+                    ),
+                    FIELDS.feedback("encoder_weights"),
+                ]
+            ),
+        ],
+        className="g-2 mt-1",
+    )
+
+
 def start_from_fields(workspace: Workspace) -> dbc.Row:
     """Fine-tuning: the run to start from (its architecture then fills the form) and the frozen epochs."""
     return dbc.Row(
@@ -186,6 +222,7 @@ def train_form(workspace: Workspace) -> list:
             ],
             className="g-2 mt-1",
         ),
+        encoder_fields(),
         html.Div(id=Train.OPTIONS, className="small text-muted"),
         FIELDS.feedback("model_options"),
         html.Div(

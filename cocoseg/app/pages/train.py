@@ -31,6 +31,7 @@ from cocoseg.pipeline.core import ConfigError
 from cocoseg.pipeline.jobs import RunError, RunFolder, cancel, delete_run, get_run
 from cocoseg.pipeline.training import (
     architecture_fields,
+    availability_note,
     cached_model_summary,
     check_model_choice,
     config_from_form,
@@ -52,27 +53,37 @@ def layout(**_query) -> html.Div:
     Output("train-summary-request", "data"),
     Output(Train.BASE_FILTERS, "disabled"),
     Output(Train.DEPTH, "disabled"),
+    Output(Train.ENCODER, "disabled"),
+    Output(Train.ENCODER_WEIGHTS, "disabled"),
     Input(Train.MODEL, "value"),
     Input(Train.BASE_FILTERS, "value"),
     Input(Train.DEPTH, "value"),
     Input(Train.PREPARED, "value"),
+    Input(Train.ENCODER, "value"),
+    Input(Train.ENCODER_WEIGHTS, "value"),
 )
-def describe_model(model, base_filters, depth, prepared_name):
+def describe_model(model, base_filters, depth, prepared_name, encoder, encoder_weights):
     """Check the architecture choice against the prepared set at once; ask a job for its size."""
-    choice = check_model_choice(current_workspace(), model, base_filters, depth, prepared_name)
+    choice = check_model_choice(
+        current_workspace(), model, base_filters, depth, prepared_name, encoder, encoder_weights
+    )
     if choice is None:
-        return "", "", None, False, False
-    fixed = not choice.takes_depth
+        return "", "", None, False, False, False, False
+    fixed, plain = not choice.takes_depth, not choice.pretrained
     if choice.problem:
-        return html.Span(choice.problem, className="text-danger"), choice.description, None, fixed, fixed
+        problem = html.Span(choice.problem, className="text-danger")
+        return problem, choice.description, None, fixed, fixed, plain, plain
     info = f"{choice.description}; input {choice.size} px, {choice.classes} classes."
-    return info, "", choice.summary_request(), fixed, fixed
+    if choice.options.get("encoder_weights") == "imagenet":
+        info += " " + availability_note(current_workspace(), choice.options["encoder"])
+    return info, "", choice.summary_request(), fixed, fixed, plain, plain
 
 
 @callback(
     Output(Train.MODEL, "value"),
     Output(Train.BASE_FILTERS, "value"),
     Output(Train.DEPTH, "value"),
+    Output(Train.ENCODER, "value"),
     Output(Train.MODEL, "disabled"),
     Input(Train.START_FROM, "value"),
     prevent_initial_call=True,
@@ -84,8 +95,9 @@ def follow_parent(parent_name):
     except ConfigError:  # deleted since the page loaded: Start says so beside the field
         fields = None
     if fields is None:
-        return no_update, no_update, no_update, False
-    return fields["model"], fields.get("base_filters", no_update), fields.get("depth", no_update), True
+        return no_update, no_update, no_update, no_update, False
+    kept = [fields.get(name, no_update) for name in ("base_filters", "depth", "encoder")]
+    return fields["model"], *kept, True
 
 
 @callback(

@@ -181,6 +181,11 @@ class Workspace:
     def annotations_dir(self) -> Path:
         return self.root / "annotations"
 
+    @property
+    def weights_dir(self) -> Path:
+        """Pretrained encoder weights, downloaded or imported (``training.weights``)."""
+        return self.root / "weights"
+
     def ensure(self) -> Workspace:
         """Create the root and its private cache folder (0700: caches may hold pickles)."""
         self.root.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ custom training loop), ``input`` (tf.data), ``augment``, ``export`` (ONNX), ``pr
 """
 
 from cocoseg.models.catalog import CATALOG, check_model_settings
+from cocoseg.models.encoder_catalog import DEFAULT_ENCODER, ENCODERS
 from cocoseg.pipeline.training.checks import check, create
 from cocoseg.pipeline.training.config import (
     AS_PREPARED,
@@ -21,6 +22,7 @@ from cocoseg.pipeline.training.config import (
     TrainConfig,
 )
 from cocoseg.pipeline.training.form import (
+    RANDOM_WEIGHTS,
     ModelChoice,
     augment_config,
     check_model_choice,
@@ -37,8 +39,15 @@ from cocoseg.pipeline.training.lineage import (
 )
 from cocoseg.pipeline.training.runs import RunBoard, registry_signature, run_board
 from cocoseg.pipeline.training.summaries import cached_model_summary
+from cocoseg.pipeline.training.weights import availability_note, check_available, local_file
 
 __all__ = [
+    "DEFAULT_ENCODER",
+    "ENCODERS",
+    "RANDOM_WEIGHTS",
+    "availability_note",
+    "check_available",
+    "local_file",
     "Parent",
     "architecture_fields",
     "find_parent",

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from cocoseg.errors import ConfigError
 from cocoseg.models.catalog import check_model_settings
+from cocoseg.models.encoder_catalog import DEFAULT_ENCODER
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.jobs.registry import RunFolder, create_run
 from cocoseg.pipeline.prepare.sets import PreparedSet, PrepareError, find_prepared
 from cocoseg.pipeline.training.config import TrainConfig
 from cocoseg.pipeline.training.lineage import check_parent, find_parent, lineage
+from cocoseg.pipeline.training.weights import check_available
 
 
 def check(workspace: Workspace, config: TrainConfig, num_classes: int | None = None) -> PreparedSet:
@@ -49,6 +51,7 @@ def create(workspace: Workspace, config: TrainConfig) -> RunFolder:
 
     The folder's config names the sampling the run uses (the prepared set's unless
     overridden) and, for a fine-tuned run, its parent and whether the classifier is copied.
+    ImageNet encoder weights must be here or downloadable (one line saying what to do if not).
 
     Raises:
         ConfigError: before any folder is created, for settings that cannot work.
@@ -59,4 +62,8 @@ def create(workspace: Workspace, config: TrainConfig) -> RunFolder:
     if config.init_from:
         parent = find_parent(workspace, config.init_from)
         record["parent"] = lineage(parent, check_parent(parent, config, prepared), prepared)
+    elif config.model_options.get("encoder_weights") == "imagenet" and not config.model_options.get(
+        "fallback_to_random"
+    ):
+        check_available(workspace, config.model_options.get("encoder", DEFAULT_ENCODER))
     return create_run(workspace, record, config.model)

@@ -97,7 +97,7 @@ class TrainConfig:
             copied, the classifier only when the label maps match. The run keeps the parent's
             architecture.
         freeze_encoder_epochs: keep the encoder's weights fixed for this many first epochs, so a
-            new classifier settles before the features move.
+            new classifier (or a new decoder on ImageNet features) settles before the features move.
     """
 
     prepared: str
@@ -164,9 +164,11 @@ class TrainConfig:
                 "freeze_encoder_epochs",
                 f"must be a whole number from 0 to {MAX_EPOCHS}, got {self.freeze_encoder_epochs!r}",
             )
-        if self.freeze_encoder_epochs and not self.init_from:
+        pretrained_encoder = self.model_options.get("encoder_weights") == "imagenet"
+        if self.freeze_encoder_epochs and not (self.init_from or pretrained_encoder):
             raise ConfigError(
-                "freeze_encoder_epochs", "only a run that starts from a model (init_from) can freeze"
+                "freeze_encoder_epochs",
+                "only a run that starts from a model (init_from) or from ImageNet encoder weights can freeze",
             )
         if self.threshold is not None and not (
             isinstance(self.threshold, (int, float))

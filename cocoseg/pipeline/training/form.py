@@ -27,13 +27,24 @@ def whole_number(value, field: str) -> int:
     return int(number)
 
 
-def model_options(model: str | None, base_filters, depth) -> dict:
-    """The options the form sets for an architecture (the others keep their defaults)."""
+RANDOM_WEIGHTS = "random"
+
+
+def model_options(model: str | None, base_filters, depth, encoder=None, encoder_weights=None) -> dict:
+    """The options the form sets for an architecture (the others keep their defaults).
+
+    The form's "random" encoder weights is the builder's None.
+    """
     info = CATALOG.get(model)
     if info is None:
         return {}
     names = {option.name for option in info.options}
-    chosen = {"base_filters": base_filters, "depth": depth}
+    chosen = {
+        "base_filters": base_filters,
+        "depth": depth,
+        "encoder": encoder,
+        "encoder_weights": None if encoder_weights == RANDOM_WEIGHTS else encoder_weights,
+    }
     return {name: value for name, value in chosen.items() if name in names and value is not None}
 
 
@@ -54,6 +65,8 @@ def config_from_form(
     augment,
     init_from=None,
     freeze_encoder_epochs=0,
+    encoder=None,
+    encoder_weights=None,
 ) -> TrainConfig:
     """The form's values as a config; raises ``ConfigError`` naming the first field at fault.
 
@@ -67,7 +80,7 @@ def config_from_form(
     return TrainConfig(
         prepared or "",
         model=model or "",
-        model_options=model_options(model, base_filters, depth),
+        model_options=model_options(model, base_filters, depth, encoder, encoder_weights),
         epochs=whole_number(epochs, "epochs"),
         batch_size=whole_number(batch_size, "batch_size"),
         learning_rate=float(learning_rate),
@@ -91,6 +104,7 @@ class ModelChoice:
         description: the architecture's one-line description.
         options: the options the form sets (``model_options``).
         takes_depth: the architecture has encoder levels (``depth``, and with it ``base_filters``).
+        pretrained: it is built on a Keras Applications encoder (``encoder``, ``encoder_weights``).
         size, classes: the prepared set's input size and class count (None when it was not readable).
         problem: why this choice cannot train on the set ("" when it can).
     """
@@ -99,6 +113,7 @@ class ModelChoice:
     description: str
     options: dict
     takes_depth: bool
+    pretrained: bool = False
     size: int | None = None
     classes: int | None = None
     problem: str = ""
@@ -107,19 +122,31 @@ class ModelChoice:
         """What a model-summary job needs (parameters and FLOPs), or None for a choice that cannot train."""
         if self.problem:
             return None
-        return {"model": self.model, "options": self.options, "size": self.size, "classes": self.classes}
+        # the network's shape only: how the encoder starts changes neither count, and needs no download
+        options = CATALOG[self.model].architecture(self.options)
+        return {"model": self.model, "options": options, "size": self.size, "classes": self.classes}
 
 
 def check_model_choice(
-    workspace: Workspace, model: str | None, base_filters, depth, prepared: str | None
+    workspace: Workspace,
+    model: str | None,
+    base_filters,
+    depth,
+    prepared: str | None,
+    encoder=None,
+    encoder_weights=None,
 ) -> ModelChoice | None:
     """The form's architecture against the prepared set's size; None until both are chosen."""
     info = CATALOG.get(model)
     if info is None or not prepared:
         return None
-    options = model_options(model, base_filters, depth)
+    options = model_options(model, base_filters, depth, encoder, encoder_weights)
     choice = ModelChoice(
-        info.name, info.description, options, "depth" in {option.name for option in info.options}
+        info.name,
+        info.description,
+        options,
+        "depth" in {option.name for option in info.options},
+        info.pretrained,
     )
     try:
         manifest = find_prepared(workspace, prepared).manifest

@@ -105,9 +105,10 @@ def find_parent(workspace: Workspace, name: str) -> Parent:
 
 
 def _with_defaults(model: str, options) -> dict:
-    """Options with the architecture's defaults filled in, so ``{}`` and the explicit defaults agree."""
+    """The options that shape the network with defaults filled in, so ``{}`` and the explicit
+    defaults agree, and a child may start its encoder differently (its weights come from the parent)."""
     try:
-        return {**CATALOG[model].defaults(), **dict(options)}
+        return CATALOG[model].architecture(options)
     except KeyError:
         return dict(options)
 

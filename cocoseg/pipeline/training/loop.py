@@ -21,6 +21,7 @@ from collections.abc import Callable
 import numpy as np
 
 from cocoseg.errors import ConfigError
+from cocoseg.models.encoder_catalog import DEFAULT_ENCODER
 from cocoseg.pipeline.core.tf_runtime import tensorflow
 from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json
 from cocoseg.pipeline.jobs.registry import (
@@ -43,6 +44,7 @@ from cocoseg.pipeline.training.input import (
     training_dataset,
 )
 from cocoseg.pipeline.training.lineage import CLASSIFIER_LAYER
+from cocoseg.pipeline.training.weights import throttled, weights_file
 
 logger = logging.getLogger(__name__)
 
@@ -178,10 +180,16 @@ class _Trainer:
     """One training session over a run folder (fresh or resumed)."""
 
     def __init__(
-        self, run: RunFolder, config: TrainConfig, prepared: PreparedSet, on_progress, should_stop
+        self,
+        workspace: Workspace,
+        run: RunFolder,
+        config: TrainConfig,
+        prepared: PreparedSet,
+        on_progress,
+        should_stop,
     ) -> None:
         config = config.resolved(prepared.manifest["config"]["sampling"])  # a run folder's is already
-        self.run, self.config, self.prepared = run, config, prepared
+        self.workspace, self.run, self.config, self.prepared = workspace, run, config, prepared
         self.on_progress = on_progress or (lambda event: None)
         asked = should_stop or (lambda: False)
         self.should_stop = lambda: (
@@ -221,9 +229,7 @@ class _Trainer:
                     )
             else:
                 size = self.prepared.manifest["config"]["size"]
-                self.model = build_model(
-                    self.config.model, self.num_classes, size, **dict(self.config.model_options)
-                )
+                self.model = build_model(self.config.model, self.num_classes, size, **self._model_options())
                 # compile only attaches the optimizer, so checkpoints carry its state
                 self.model.compile(
                     optimizer=_optimizer(self.config, self.steps_per_epoch * self.config.epochs)
@@ -236,6 +242,29 @@ class _Trainer:
                 self.optimizer.build(self.model.trainable_variables)
         self.encoder_frozen = None  # unknown: a resumed checkpoint may have been saved while frozen
         self.train_step = make_train_step(self.model, self.optimizer, self.loss_function, self.strategy)
+
+    def _model_options(self) -> dict:
+        """The builder's options: ImageNet weights become the workspace's file (downloaded once,
+        the progress in the run's status line); a fine-tuned run copies its encoder instead."""
+        options = dict(self.config.model_options)
+        if options.get("encoder_weights") != "imagenet":
+            return options
+        if self.run.config().get("parent"):
+            options["encoder_weights"] = None  # every layer comes from the parent
+            return options
+        encoder = options.get("encoder", DEFAULT_ENCODER)
+        report = throttled(lambda line: self.run.set_status("running", message=line), encoder)
+        try:
+            found = weights_file(self.workspace, encoder, report)
+            options["encoder_weights"] = str(found)
+            self.run.append_event({"type": "encoder_weights", "encoder": encoder, "file": str(found)})
+        except ConfigError as error:
+            if not options.get("fallback_to_random"):
+                raise
+            logger.warning("%s; starting from random encoder weights as requested", error.message)
+            self.run.append_event({"type": "warning", "message": f"random encoder weights: {error.message}"})
+            options["encoder_weights"] = None
+        return options
 
     def _start_from(self, parent: dict) -> None:
         """Copy the parent run's best weights (all layers; the classifier only for the same label map)."""
@@ -441,7 +470,7 @@ def train_queued(
         try:
             prepared = check(workspace, config)
             check_device(config)
-            trainer = _Trainer(folder, config, prepared, on_progress, should_stop)
+            trainer = _Trainer(workspace, folder, config, prepared, on_progress, should_stop)
         except Exception as error:  # recorded, or the run would stay "queued" (no pid) for ever
             message = str(error) if isinstance(error, ConfigError) else _failure_message(error, folder)
             folder.set_status("failed", message=message)
@@ -499,7 +528,7 @@ def resume(
             folder.clear_cancel()
             atomic_write_json(folder.folder / "config.json", {**folder.config(), "epochs": config.epochs})
             return _execute(
-                _Trainer(folder, config, prepared, on_progress, should_stop),
+                _Trainer(workspace, folder, config, prepared, on_progress, should_stop),
                 True,
                 state["epoch"],
                 state["best_miou"],
