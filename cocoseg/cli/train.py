@@ -21,6 +21,7 @@ from cocoseg.pipeline.training import (
     SCHEDULES,
     TrainConfig,
     find_parent,
+    plan_round,
 )
 from cocoseg.pipeline.training.loop import resume, run
 
@@ -140,6 +141,32 @@ def command_train(arguments, settings: Settings, workspace: Workspace) -> int:
     return _train_with_bar(lambda progress, stop: run(workspace, config, progress, stop))
 
 
+def command_finetune(arguments, settings: Settings, workspace: Workspace) -> int:
+    """One round of the correction loop from the command line (what Annotate's button does)."""
+    from cocoseg.pipeline.training.correction_job import run_round
+
+    planned = plan_round(workspace, arguments.model, arguments.dataset, arguments.epochs)
+    reused = " (unchanged since the last round: reused)" if planned.reuse else ""
+    sys.stderr.write(
+        f"round {planned.number}: {planned.corrections} corrected images of {planned.dataset} -> "
+        f"{planned.overlay}{reused}; fine-tuning {planned.parent} for {planned.train['epochs']} epochs\n"
+    )
+    result = run_round(
+        workspace,
+        planned,
+        settings.max_annotation_bytes,
+        lambda event: sys.stderr.write(f"  {event['stage']}: {event['message']}\n"),
+    )
+    write(
+        f"fine-tuned {result['child']} from {result['parent']} on {result['overlay']} (run {result['run']})"
+    )
+    write(
+        f"  val mIoU on {result['evaluated_on']}: {result['child_miou'] * 100:.2f} % "
+        f"(parent {result['parent_miou'] * 100:.2f} %)"
+    )
+    return 0
+
+
 def command_runs_list(arguments, settings: Settings, workspace: Workspace) -> int:
     runs = list_runs(workspace)
     if not runs:
@@ -243,6 +270,16 @@ def add_train_commands(commands) -> None:
         help="with --init-from: keep the encoder fixed for the first N epochs",
     )
     train.set_defaults(handler=command_train)
+    finetune = commands.add_parser(
+        "finetune",
+        help="a round of the correction loop: corrections -> overlay -> fine-tune -> export -> evaluate",
+    )
+    finetune.add_argument(
+        "model", help="the exported model to start from (the one corrections were pre-filled with)"
+    )
+    finetune.add_argument("--dataset", required=True, help="the dataset whose saved corrections to use")
+    finetune.add_argument("--epochs", type=int, default=None, help="default: a third of the parent's epochs")
+    finetune.set_defaults(handler=command_finetune)
     runs = commands.add_parser("runs", help="training runs").add_subparsers(
         dest="runs_command", required=True
     )

@@ -1,4 +1,4 @@
-"""The bodies of the short jobs (export, evaluate, preview, summary), run inside a job process.
+"""The bodies of the watched jobs (export, evaluate, finetune, preview, summary), run inside a job process.
 
 Each takes ``(workspace, request, max_bytes, progress)`` and returns small JSON for
 ``result.json``; ``runner._run_short`` takes the entry, beats the heartbeat and records
@@ -69,6 +69,14 @@ def evaluate(workspace: Workspace, request: dict, max_bytes: int, progress: Prog
         "split": where["split"],
         "images": where["images"],
     }
+
+
+def finetune(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:
+    """A round of the correction loop: overlay, prepare, fine-tune, export, evaluate parent and child."""
+    from cocoseg.pipeline.training.correction_job import run_round
+    from cocoseg.pipeline.training.corrections import CorrectionRound
+
+    return run_round(workspace, CorrectionRound.from_dict(request), max_bytes, progress)
 
 
 def preview(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:

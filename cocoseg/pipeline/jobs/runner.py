@@ -85,6 +85,7 @@ KINDS = {
         JobKind("prepare"),
         JobKind("export"),
         JobKind("evaluate"),
+        JobKind("finetune"),  # a round of the correction loop (``training.correction_job``)
         JobKind("preview", attached=True),
         JobKind("summary", attached=True),
         JobKind("sleep", attached=True),
@@ -92,7 +93,14 @@ KINDS = {
     )
 }
 TEST_KINDS = ("sleep", "linger")
-SHORT_KINDS = ("export", "evaluate", "preview", "summary", *TEST_KINDS)  # wrapped by ``_run_short``
+SHORT_KINDS = (
+    "export",
+    "evaluate",
+    "finetune",
+    "preview",
+    "summary",
+    *TEST_KINDS,
+)  # wrapped by ``_run_short``
 
 
 @dataclasses.dataclass(frozen=True)

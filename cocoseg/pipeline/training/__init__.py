@@ -21,6 +21,7 @@ from cocoseg.pipeline.training.config import (
     AugmentConfig,
     TrainConfig,
 )
+from cocoseg.pipeline.training.corrections import CorrectionRound, past_rounds, plan_round
 from cocoseg.pipeline.training.form import (
     RANDOM_WEIGHTS,
     ModelChoice,
@@ -42,6 +43,9 @@ from cocoseg.pipeline.training.summaries import cached_model_summary
 from cocoseg.pipeline.training.weights import availability_note, check_available, local_file
 
 __all__ = [
+    "CorrectionRound",
+    "past_rounds",
+    "plan_round",
     "DEFAULT_ENCODER",
     "ENCODERS",
     "RANDOM_WEIGHTS",
