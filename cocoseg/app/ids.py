@@ -187,6 +187,10 @@ class Annotate:
     SAVE = "annotate-save"
     SAVE_REQUEST = "annotate-save-request"
     MESSAGE = "annotate-message"
+    FINETUNE = "annotate-finetune"  # one round of the correction loop from the pre-fill model
+    FINETUNE_MESSAGE = "annotate-finetune-message"
+    FINETUNE_QUEUED = "annotate-finetune-queued"
+    FINETUNE_RESULT = "annotate-finetune-result"
     CURRENT = "annotate-current"  # Store: the open image (key, source, size, collection, base key, version)
     HISTORY = "annotate-history"
     REOPEN = "annotate-reopen"  # pattern id: {"type": REOPEN, "file": name}

@@ -10,6 +10,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 from dash_canvas import DashCanvas
 
+from cocoseg.app.components.alerts import alert
 from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.components.segmentation import class_legend, data_url, picture_with_layer
 from cocoseg.app.ids import Annotate
@@ -194,6 +195,48 @@ def register_panel() -> html.Div:
     )
 
 
+def finetune_panel() -> html.Div:
+    """The correction loop in one click: overlay, prepare, fine-tune the pre-fill model, export, evaluate."""
+    return html.Div(
+        [
+            dbc.Label("Fine-tune on corrections", className="small mb-0"),
+            html.Div(
+                "starts from the pre-fill model with every correction saved for this dataset; "
+                "the child is exported and evaluated beside its parent",
+                className="small text-muted",
+            ),
+            dbc.Button(
+                [html.I(className="bi bi-arrow-repeat me-1"), "Fine-tune on corrections"],
+                id=Annotate.FINETUNE,
+                size="sm",
+                color="secondary",
+                className="mt-1",
+            ),
+            dcc.Store(id=Annotate.FINETUNE_QUEUED),
+            html.Div(id=Annotate.FINETUNE_MESSAGE, className="small mt-1"),
+            html.Div(id=Annotate.FINETUNE_RESULT, className="small mt-1"),
+        ]
+    )
+
+
+def round_note(outcome) -> html.Div:
+    """How a round ended: the child beside its parent, with links to look closer."""
+    result = outcome.result or {}
+    if outcome.status != "finished" or "child" not in result:
+        return alert(f"The round ended {outcome.status}: {outcome.message}", "warning")
+    parent, child = result["parent"], result["child"]
+    return alert(
+        [
+            f"Round {result['round']}: {child} reaches {result['child_miou'] * 100:.1f} % val mIoU on "
+            f"{result['evaluated_on']} (parent {parent}: {result['parent_miou'] * 100:.1f} %). ",
+            dcc.Link("Compare parent and child", href=f"/compare?members={parent},{child}"),
+            " · ",
+            dcc.Link("Evaluate", href="/evaluate"),
+        ],
+        "success",
+    )
+
+
 def canvas_holder(holder: str, filename: str, height: int, colour: str, width: int, tool: str) -> html.Div:
     """A fresh canvas for a new background: dash-canvas reads its picture and size only when it mounts,
     and the holder's new id makes React mount a new one (strokes start empty)."""
@@ -255,7 +298,13 @@ def workbench(control_children: list) -> html.Div:
         ),
         html.Div(id=Annotate.LEGEND, className="mt-2"),
     ]
-    history = [html.Div(id=Annotate.HISTORY), html.Hr(className="my-2"), register_panel()]
+    history = [
+        html.Div(id=Annotate.HISTORY),
+        html.Hr(className="my-2"),
+        finetune_panel(),
+        html.Hr(className="my-2"),
+        register_panel(),
+    ]
     return html.Div(
         [
             html.Div(

@@ -21,7 +21,14 @@ from cocoseg.pipeline.inference import STRATEGIES, Comparison, IouTable, disagre
 PANEL_OPACITY = 0.6
 
 
-def _controls(datasets: list[str], default: str | None, models: list, ensembles: list, max_upload_bytes: int):
+def _controls(
+    datasets: list[str],
+    default: str | None,
+    models: list,
+    ensembles: list,
+    max_upload_bytes: int,
+    chosen: list,
+):
     return [
         dbc.RadioItems(
             id=Compare.SOURCE,
@@ -57,7 +64,7 @@ def _controls(datasets: list[str], default: str | None, models: list, ensembles:
         dcc.Dropdown(
             id=Compare.MEMBERS,
             options=[entry.name for entry in models],
-            value=[entry.name for entry in models[:2]],
+            value=chosen,
             multi=True,
         ),
         dbc.Label("Strategy", className="mt-2 mb-1 small text-muted"),
@@ -71,8 +78,13 @@ def _controls(datasets: list[str], default: str | None, models: list, ensembles:
     ]
 
 
-def compare_page(datasets: list[str], default: str | None, entries: list, max_upload_bytes: int) -> html.Div:
-    """The page; with fewer than two models (ensembles aside), how to get them."""
+def compare_page(
+    datasets: list[str], default: str | None, entries: list, max_upload_bytes: int, members: list[str] = ()
+) -> html.Div:
+    """The page; with fewer than two models (ensembles aside), how to get them.
+
+    ``members`` preselects models (names that are not models are ignored); else the first two.
+    """
     models = [entry for entry in entries if entry.kind != "ensemble"]
     ensembles = [entry for entry in entries if entry.kind == "ensemble"]
     header = html.Div(
@@ -92,7 +104,9 @@ def compare_page(datasets: list[str], default: str | None, entries: list, max_up
             icon="layout-split",
         )
         return html.Div([header, panel("Models", guidance, icon="box")], className="page page-compare")
-    controls = _controls(datasets, default, models, ensembles, max_upload_bytes)
+    names = [entry.name for entry in models]
+    chosen = [name for name in members if name in names] or names[:2]
+    controls = _controls(datasets, default, models, ensembles, max_upload_bytes, chosen)
     grid = dcc.Loading(html.Div(id=Compare.GRID, className="compare-grid"), delay_show=200)
     return html.Div(
         [

@@ -38,11 +38,17 @@ dash.register_page(__name__, path="/compare", name="Compare", order=40, icon="la
 MAX_IMAGES_LISTED = 500
 
 
-def layout(**_query):
+def layout(members: str | None = None, **_query):
+    """``?members=parent,child`` (the correction loop's link) chooses the members to compare."""
     workspace = current_workspace()
     datasets = split_choices(list_datasets(workspace))
+    chosen = [name for name in (members or "").split(",") if name]
     return compare_page(
-        datasets, default_split(datasets), list_entries(workspace), current_settings().max_upload_bytes
+        datasets,
+        default_split(datasets),
+        list_entries(workspace),
+        current_settings().max_upload_bytes,
+        chosen,
     )
 
 
