@@ -9,6 +9,10 @@ class Home:
     RUNS = "home-runs"
     MODELS = "home-models"
     LINKS = "home-links"
+    QUICK_START = "home-quick-start"
+    QUICK_START_QUEUED = "home-quick-start-queued"
+    QUICK_START_MESSAGE = "home-quick-start-message"
+    QUICK_START_RESULT = "home-quick-start-result"
 
 
 class Segment:

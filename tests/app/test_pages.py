@@ -37,6 +37,17 @@ def test_pages_without_models_say_how_to_get_one(workspace):
         assert "No models" in text and "cocoseg export RUN" in text
     home = _text(_layout(app, "Home"))
     assert "No models yet." in home and "Segment" in home and "Evaluate" in home  # quick links
+    assert "Quick start" in home and "80 training images" in home
+
+
+def test_quick_start_says_where_the_encoder_starts_and_queues_its_job(workspace, offline):
+    from cocoseg.pipeline.jobs.runner import entry_of, kind_of
+
+    create_app(workspace)
+    message, queued = _module("home").start_quick_start(1)
+    assert "Random encoder weights" in _text(message) and "cocoseg weights import" in _text(message)
+    entry = entry_of(workspace, kind_of("quickstart"), queued["job"])
+    assert entry.status()["status"] == "queued" and entry.config()["prepare"]["dataset"] == "demo"
 
 
 def test_home_shows_every_run_status_in_its_colour(workspace):
@@ -81,6 +92,7 @@ def test_home_lists_models_with_their_miou(model_app, exported_models):
     models = next(component for component in _walk(layout) if getattr(component, "id", None) == Home.MODELS)
     text = _text(models)
     assert all(name in text for name in exported_models) and "on demo/val" in text
+    assert "Quick start" not in _text(layout)  # only an empty workspace is offered one
 
 
 @pytest.mark.slow

@@ -1,17 +1,26 @@
-"""Home: quick links, datasets with their validation state, models, training runs, the inference device."""
+"""Home: quick links, datasets with their validation state, models, training runs, the inference device.
+
+A workspace without models gets the Quick start card: one click plans it
+(``training.plan_quickstart``: ImageNet weights when reachable) and runs it as a ``quickstart``
+job (prepare the demo, train, export), its stages shown live.
+"""
 
 from __future__ import annotations
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import html
+from dash import Input, Output, callback, html, no_update
 
+from cocoseg.app.components.alerts import alert
 from cocoseg.app.components.panels import empty_state, panel, status_badge
+from cocoseg.app.components.quick_start import quick_start_card, quick_start_note
 from cocoseg.app.context import current_settings, current_workspace
 from cocoseg.app.ids import Home
+from cocoseg.app.jobs import run_job_process
 from cocoseg.pipeline.data import overview
 from cocoseg.pipeline.inference import leaderboard, list_entries, provider_label, usable_providers
-from cocoseg.pipeline.jobs import RunFolder, list_runs, observe
+from cocoseg.pipeline.jobs import RunError, RunFolder, list_runs, observe, queue
+from cocoseg.pipeline.training import plan_quickstart
 
 dash.register_page(__name__, path="/", name="Home", order=0, icon="house-door")
 
@@ -177,6 +186,11 @@ def layout(**_query) -> html.Div:
                 className="page-header",
             ),
             html.Div(quick_links(), id=Home.LINKS, className="mb-3"),
+            None
+            if list_entries(workspace)
+            else dbc.Row(
+                dbc.Col(panel("Quick start", quick_start_card(), icon="rocket-takeoff")), className="mb-3"
+            ),
             dbc.Row(
                 [
                     dbc.Col(
@@ -202,3 +216,44 @@ def layout(**_query) -> html.Div:
         ],
         className="page page-home",
     )
+
+
+@callback(
+    Output(Home.QUICK_START_MESSAGE, "children"),
+    Output(Home.QUICK_START_QUEUED, "data"),
+    Input(Home.QUICK_START, "n_clicks"),
+    prevent_initial_call=True,
+    running=[(Output(Home.QUICK_START, "disabled"), True, False)],
+)
+def start_quick_start(_clicks):
+    """Say where the encoder will start (ImageNet or random, and why), and queue the job."""
+    workspace = current_workspace()
+    plan = plan_quickstart(workspace)
+    try:
+        queued = queue(workspace, "quickstart", plan.to_dict())
+    except (RunError, OSError) as error:
+        return alert(f"Not started: {error}", "danger"), no_update
+    return alert(f"Started. {plan.weights_note}", "info" if plan.imagenet else "warning"), {
+        "job": queued.name
+    }
+
+
+@callback(
+    Output(Home.QUICK_START_RESULT, "children"),
+    Input(Home.QUICK_START_QUEUED, "data"),
+    background=True,
+    prevent_initial_call=True,
+    progress=[Output(Home.QUICK_START_RESULT, "children")],
+    running=[(Output(Home.QUICK_START, "disabled"), True, False)],
+)
+def run_quick_start(set_progress, queued):
+    """Run it in a job process; each stage's line shows here, then the model and where to use it."""
+    if not queued:
+        return no_update
+    try:
+        outcome = run_job_process(
+            "quickstart", queued["job"], lambda event: set_progress(event.get("message", ""))
+        )
+    except (RunError, OSError) as error:
+        return alert(str(error), "danger")
+    return quick_start_note(outcome)

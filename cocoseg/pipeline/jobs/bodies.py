@@ -1,4 +1,4 @@
-"""The bodies of the watched jobs (export, evaluate, finetune, preview, summary), run inside a job process.
+"""The bodies of the watched jobs (export, evaluate, finetune, quickstart, preview, summary).
 
 Each takes ``(workspace, request, max_bytes, progress)`` and returns small JSON for
 ``result.json``; ``runner._run_short`` takes the entry, beats the heartbeat and records
@@ -77,6 +77,14 @@ def finetune(workspace: Workspace, request: dict, max_bytes: int, progress: Prog
     from cocoseg.pipeline.training.corrections import CorrectionRound
 
     return run_round(workspace, CorrectionRound.from_dict(request), max_bytes, progress)
+
+
+def quickstart(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:
+    """The Home page's first model: the demo prepared, the MobileNetV2 UNet trained and exported."""
+    from cocoseg.pipeline.training.quickstart import QuickStart
+    from cocoseg.pipeline.training.recipes import run_quickstart
+
+    return run_quickstart(workspace, QuickStart.from_dict(request), max_bytes, progress)
 
 
 def preview(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:

@@ -86,6 +86,7 @@ KINDS = {
         JobKind("export"),
         JobKind("evaluate"),
         JobKind("finetune"),  # a round of the correction loop (``training.correction_job``)
+        JobKind("quickstart"),  # the Home page's first model (``training.recipes.run_quickstart``)
         JobKind("preview", attached=True),
         JobKind("summary", attached=True),
         JobKind("sleep", attached=True),
@@ -97,6 +98,7 @@ SHORT_KINDS = (
     "export",
     "evaluate",
     "finetune",
+    "quickstart",
     "preview",
     "summary",
     *TEST_KINDS,

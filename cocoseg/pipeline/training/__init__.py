@@ -38,11 +38,15 @@ from cocoseg.pipeline.training.lineage import (
     parent_choices,
     with_parent_architecture,
 )
+from cocoseg.pipeline.training.quickstart import EXPECTATIONS, QuickStart, plan_quickstart
 from cocoseg.pipeline.training.runs import RunBoard, registry_signature, run_board
 from cocoseg.pipeline.training.summaries import cached_model_summary
 from cocoseg.pipeline.training.weights import availability_note, check_available, local_file
 
 __all__ = [
+    "EXPECTATIONS",
+    "QuickStart",
+    "plan_quickstart",
     "CorrectionRound",
     "past_rounds",
     "plan_round",
