@@ -171,3 +171,23 @@ def run_short_job(kind: str, config: dict, on_progress: Callable[[dict], None] |
     from cocoseg.app.context import current_workspace
 
     return run_job_process(kind, queue(current_workspace(), kind, config).name, on_progress)
+
+
+def run_queued_with_lines(kind: str, queued: dict | None, set_progress, note: Callable[[JobOutcome], object]):
+    """Run a queued job (``{"job": name}``: a correction round, the Quick start) to its end.
+
+    Each progress event's ``message`` is shown through the background callback's
+    ``set_progress``; the callback then shows ``note(outcome)``, or the error in an alert.
+    """
+    from dash import no_update
+
+    from cocoseg.app.components.alerts import alert
+    from cocoseg.pipeline.jobs import RunError
+
+    if not queued:
+        return no_update
+    try:
+        outcome = run_job_process(kind, queued["job"], lambda event: set_progress(event.get("message", "")))
+    except (RunError, OSError) as error:
+        return alert(str(error), "danger")
+    return note(outcome)

@@ -11,6 +11,7 @@ from dash import dcc, html
 from dash_canvas import DashCanvas
 
 from cocoseg.app.components.alerts import alert
+from cocoseg.app.components.jobs import action_with_progress
 from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.components.segmentation import class_legend, data_url, picture_with_layer
 from cocoseg.app.ids import Annotate
@@ -197,25 +198,25 @@ def register_panel() -> html.Div:
 
 def finetune_panel() -> html.Div:
     """The correction loop in one click: overlay, prepare, fine-tune the pre-fill model, export, evaluate."""
+    intro = [
+        dbc.Label("Fine-tune on corrections", className="small mb-0"),
+        html.Div(
+            "starts from the pre-fill model with every correction saved for this dataset; "
+            "the child is exported and evaluated beside its parent",
+            className="small text-muted",
+        ),
+    ]
+    button = dbc.Button(
+        [html.I(className="bi bi-arrow-repeat me-1"), "Fine-tune on corrections"],
+        id=Annotate.FINETUNE,
+        size="sm",
+        color="secondary",
+        className="mt-1",
+    )
     return html.Div(
-        [
-            dbc.Label("Fine-tune on corrections", className="small mb-0"),
-            html.Div(
-                "starts from the pre-fill model with every correction saved for this dataset; "
-                "the child is exported and evaluated beside its parent",
-                className="small text-muted",
-            ),
-            dbc.Button(
-                [html.I(className="bi bi-arrow-repeat me-1"), "Fine-tune on corrections"],
-                id=Annotate.FINETUNE,
-                size="sm",
-                color="secondary",
-                className="mt-1",
-            ),
-            dcc.Store(id=Annotate.FINETUNE_QUEUED),
-            html.Div(id=Annotate.FINETUNE_MESSAGE, className="small mt-1"),
-            html.Div(id=Annotate.FINETUNE_RESULT, className="small mt-1"),
-        ]
+        action_with_progress(
+            intro, button, Annotate.FINETUNE_QUEUED, Annotate.FINETUNE_MESSAGE, Annotate.FINETUNE_RESULT
+        )
     )
 
 

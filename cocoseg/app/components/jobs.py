@@ -8,7 +8,7 @@ badge of the app.
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
-from dash import html
+from dash import dcc, html
 
 from cocoseg.app.components.panels import ACTIVE_STATES, STATUS_COLOURS
 
@@ -48,3 +48,17 @@ def message_line(state: str, message: str) -> html.Div | None:
         return None
     tone = "text-danger" if state in ("failed", "stalled") else "text-muted"
     return html.Div(message, className=f"small {tone} job-message")
+
+
+def action_with_progress(
+    intro: list, button: dbc.Button, queued_id: str, message_id: str, result_id: str
+) -> list:
+    """A one-click job's panel: what it does, its button, then the refusal or plan line and the job's
+    own lines (stages, then how it ended). ``queued_id`` holds ``{"job": name}`` for the watcher."""
+    return [
+        *intro,
+        button,
+        dcc.Store(id=queued_id),
+        html.Div(id=message_id, className="small mt-1"),
+        html.Div(id=result_id, className="small mt-1"),
+    ]

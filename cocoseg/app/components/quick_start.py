@@ -6,31 +6,32 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from cocoseg.app.components.alerts import alert
+from cocoseg.app.components.jobs import action_with_progress
 from cocoseg.app.ids import Home
 from cocoseg.pipeline.training import EXPECTATIONS
 
 
 def quick_start_card() -> html.Div:
     """One button: prepare the demo, fine-tune the fastest pretrained model for a few minutes, export it."""
+    intro = [
+        html.P(
+            "No model yet. One click prepares the bundled demo (160 COCO images, 21 VOC classes) at "
+            "128 px, trains the MobileNetV2 UNet for a few minutes on this machine and exports it, "
+            "so Segment, Compare and Annotate have a model to use.",
+            className="small mb-1",
+        ),
+        html.P(EXPECTATIONS, className="small text-muted mb-2"),
+    ]
+    button = dbc.Button(
+        [html.I(className="bi bi-rocket-takeoff me-1"), "Quick start"],
+        id=Home.QUICK_START,
+        color="primary",
+        size="sm",
+    )
     return html.Div(
-        [
-            html.P(
-                "No model yet. One click prepares the bundled demo (160 COCO images, 21 VOC classes) at "
-                "128 px, trains the MobileNetV2 UNet for a few minutes on this machine and exports it, "
-                "so Segment, Compare and Annotate have a model to use.",
-                className="small mb-1",
-            ),
-            html.P(EXPECTATIONS, className="small text-muted mb-2"),
-            dbc.Button(
-                [html.I(className="bi bi-rocket-takeoff me-1"), "Quick start"],
-                id=Home.QUICK_START,
-                color="primary",
-                size="sm",
-            ),
-            dcc.Store(id=Home.QUICK_START_QUEUED),
-            html.Div(id=Home.QUICK_START_MESSAGE, className="small mt-2"),
-            html.Div(id=Home.QUICK_START_RESULT, className="small mt-1"),
-        ]
+        action_with_progress(
+            intro, button, Home.QUICK_START_QUEUED, Home.QUICK_START_MESSAGE, Home.QUICK_START_RESULT
+        )
     )
 
 

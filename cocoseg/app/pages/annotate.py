@@ -27,7 +27,7 @@ from cocoseg.app.components import annotate_panels as panels
 from cocoseg.app.components.alerts import alert
 from cocoseg.app.context import UPLOAD_ROUTE, current_settings, current_workspace
 from cocoseg.app.ids import Annotate
-from cocoseg.app.jobs import run_job_process
+from cocoseg.app.jobs import run_queued_with_lines
 from cocoseg.pipeline import annotation
 from cocoseg.pipeline.core import ConfigError
 from cocoseg.pipeline.data import decode_upload, list_datasets
@@ -350,12 +350,4 @@ def start_round(_clicks, model, current, choice):
 )
 def run_round(set_progress, queued):
     """Run the round in a job process; each stage's line shows here, then the child beside its parent."""
-    if not queued:
-        return no_update
-    try:
-        outcome = run_job_process(
-            "finetune", queued["job"], lambda event: set_progress(event.get("message", ""))
-        )
-    except (RunError, OSError) as error:
-        return alert(str(error), "danger")
-    return panels.round_note(outcome)
+    return run_queued_with_lines("finetune", queued, set_progress, panels.round_note)

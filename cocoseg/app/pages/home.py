@@ -16,7 +16,7 @@ from cocoseg.app.components.panels import empty_state, panel, status_badge
 from cocoseg.app.components.quick_start import quick_start_card, quick_start_note
 from cocoseg.app.context import current_settings, current_workspace
 from cocoseg.app.ids import Home
-from cocoseg.app.jobs import run_job_process
+from cocoseg.app.jobs import run_queued_with_lines
 from cocoseg.pipeline.data import overview
 from cocoseg.pipeline.inference import leaderboard, list_entries, provider_label, usable_providers
 from cocoseg.pipeline.jobs import RunError, RunFolder, list_runs, observe, queue
@@ -248,12 +248,4 @@ def start_quick_start(_clicks):
 )
 def run_quick_start(set_progress, queued):
     """Run it in a job process; each stage's line shows here, then the model and where to use it."""
-    if not queued:
-        return no_update
-    try:
-        outcome = run_job_process(
-            "quickstart", queued["job"], lambda event: set_progress(event.get("message", ""))
-        )
-    except (RunError, OSError) as error:
-        return alert(str(error), "danger")
-    return quick_start_note(outcome)
+    return run_queued_with_lines("quickstart", queued, set_progress, quick_start_note)
