@@ -21,6 +21,7 @@ from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.writer import prepare
 from tests.conftest import LIMIT
 from tests.e2e.conftest import _serve, fill_input
+from tests.e2e.test_prepare_browser import _choose
 from tests.waiting import process_running, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -208,9 +209,15 @@ def test_each_training_runs_in_a_new_interpreter_and_two_in_a_row_both_finish(tr
     """
     page.goto(train_server.url + "/train")
     server = psutil.Process(train_server.process.pid)
+    names = []
     for _ in range(2):
         fill_form(page, epochs=1)
+        if names:  # the second starts from the first ("Start from"): its architecture is filled in
+            page.reload()
+            fill_form(page, epochs=1)
+            _choose(page, "train-start-from", names[0])
         name = start(page)
+        names.append(name)
         wait_for(
             lambda name=name: run_status(train_server.home, name).get("pid"),
             120,
@@ -221,6 +228,11 @@ def test_each_training_runs_in_a_new_interpreter_and_two_in_a_row_both_finish(tr
         assert job.ppid() != server.pid and job.pid not in {child.pid for child in server.children()}
         wait_for_status(page, name, "finished")
         assert run_status(train_server.home, name)["status"] == "finished"
+    child = RunFolder(train_server.home / "runs" / names[1])
+    assert child.config()["parent"]["run"] == names[0] and child.config()["parent"]["copy_classifier"] is True
+    assert [event for event in child.events() if event["type"] == "initialised"]
+    row = page.locator("tr", has=page.locator(".run-name", has_text=names[1]))
+    row.locator(".run-parent", has_text=f"from {names[0]}").wait_for(timeout=30_000)  # the lineage, listed
     assert page.problems.all() == []
 
 

@@ -201,6 +201,19 @@ def run_actions(run: RunFolder, status: RunStatus, exported: bool) -> list:
     return actions
 
 
+def _model_cell(config: dict) -> list:
+    """The architecture, its encoder when it has one, and the run it was fine-tuned from (its lineage)."""
+    options = config.get("model_options") or {}
+    encoder = options.get("encoder")
+    cell = [config.get("model", "") + (f" · {encoder}" if encoder else "")]
+    if options.get("encoder_weights") == "imagenet":
+        cell.append(html.Span(" ImageNet", className="text-muted small"))
+    parent = (config.get("parent") or {}).get("run")
+    if parent:
+        cell += [html.Br(), html.Small(f"from {parent}", className="text-muted run-parent")]
+    return cell
+
+
 def runs_table(folders: Sequence[RunFolder], exported_names: AbstractSet[str]) -> dbc.Table | html.Div:
     """A row per run with its actions, or the empty state when there is none."""
     if not folders:
@@ -233,7 +246,7 @@ def runs_table(folders: Sequence[RunFolder], exported_names: AbstractSet[str]) -
             html.Tr(
                 [
                     html.Td(run.name, className="run-name"),
-                    html.Td(config.get("model", "")),
+                    html.Td(_model_cell(config)),
                     html.Td(
                         status_badge(observed.state, cancelling=observed.cancelling),
                         title=observed.shown_message,
