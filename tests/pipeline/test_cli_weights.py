@@ -68,3 +68,16 @@ def test_train_with_imagenet_offline_says_what_to_do_in_one_line(
     assert len(error_lines) == 1
     assert "cocoseg weights import FILE --encoder mobilenet_v2" in error_lines[0]
     assert (sorted(runs.iterdir()) if runs.exists() else []) == before
+
+
+def test_download_fetches_once_from_the_mirror(workspace, mirror, capsys):
+    from cocoseg.models.encoder_catalog import ENCODERS
+
+    published = mirror / ENCODERS["mobilenet_v2"].weights_path
+    published.parent.mkdir(parents=True)
+    published.write_bytes(b"weights" * 1000)
+    assert cli.main(["weights", "download", "--encoder", "mobilenet_v2"]) == 0
+    assert "downloaded the ImageNet weights of mobilenet_v2" in capsys.readouterr().out
+    assert (workspace.weights_dir / "mobilenet_v2.h5").read_bytes() == published.read_bytes()
+    assert cli.main(["weights", "download", "--encoder", "mobilenet_v2"]) == 0
+    assert "already here" in capsys.readouterr().out
