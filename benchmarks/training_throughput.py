@@ -8,7 +8,7 @@ the same run). Training FLOPs are taken as 3x the forward FLOPs (forward + backw
 With a CUDA GPU the same is measured on it with and without mixed precision; without
 one this says so and skips.
 
-Usage: python benchmarks/training_throughput.py [--steps 3] [--sizes 128,256]
+Usage: python benchmarks/training_throughput.py [--steps 3] [--sizes 128,256] [--models unet,deeplabv3_plus]
 """
 
 from __future__ import annotations
@@ -79,10 +79,12 @@ def training_rate(name: str, size: int, steps: int, device: str = "/CPU:0") -> f
         return steps * batch / (time.perf_counter() - started)
 
 
-def run(steps: int, sizes: list[int]) -> dict:
+def run(steps: int, sizes: list[int], names: list[str] | None = None) -> dict:
+    """The figures for ``names`` (default: every architecture) at ``sizes``."""
+    names = list(names or ARCHITECTURES)
     rates = matmul_rate()
     rows = []
-    for name in ARCHITECTURES:
+    for name in names:
         for size in sizes:
             summary = summarise(build_model(name, num_classes=21, size=size))
             images_per_second = training_rate(name, size, steps)
@@ -101,7 +103,7 @@ def run(steps: int, sizes: list[int]) -> dict:
     gpus = tf.config.list_physical_devices("GPU")
     gpu_rows = []
     if gpus:
-        for name in ARCHITECTURES:
+        for name in names:
             for size in sizes:
                 plain = training_rate(name, size, steps, "/GPU:0")
                 keras.mixed_precision.set_global_policy("mixed_float16")
@@ -150,9 +152,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--sizes", default="128,256")
+    parser.add_argument("--models", default="", help="comma-separated architectures (default: all)")
     arguments = parser.parse_args()
     sizes = [int(size) for size in arguments.sizes.split(",")]
-    sys.stdout.write(format_table(run(arguments.steps, sizes)) + "\n")
+    names = [name for name in arguments.models.split(",") if name] or None
+    sys.stdout.write(format_table(run(arguments.steps, sizes, names)) + "\n")
     return 0
 
 

@@ -28,15 +28,15 @@ def test_with_imported_weights_it_starts_from_imagenet_and_holds_the_encoder_fir
     assert plan.weights_note == "ImageNet encoder weights: in the workspace."
 
 
-@pytest.mark.slow  # prepares, trains and exports (shortened to one epoch at 64 px)
+@pytest.mark.slow  # prepares, trains and exports (shortened to one epoch at 32 px)
 def test_the_quick_start_job_leaves_an_exported_model(workspace, offline):
     from cocoseg.pipeline.training.recipes import run_quickstart
 
     plan = plan_quickstart(workspace)
-    short = dataclasses.replace(plan, prepare={**plan.prepare, "size": 64}, train={**plan.train, "epochs": 1})
+    short = dataclasses.replace(plan, prepare={**plan.prepare, "size": 32}, train={**plan.train, "epochs": 1})
     stages = []
     result = run_quickstart(workspace, short, LIMIT, lambda event: stages.append(event["stage"]))
     assert stages[0] == "prepare" and "train" in stages and stages[-1] == "export"
     entry = get_entry(workspace, result["model"])
-    assert entry.card["input"]["size"] == 64 and result["imagenet"] is False
+    assert entry.card["input"]["size"] == 32 and result["imagenet"] is False
     assert 0 <= result["best_miou"] <= 1
