@@ -220,6 +220,15 @@ def finetune_panel() -> html.Div:
     )
 
 
+def round_plan_text(planned) -> str:
+    """What a queued round will do (a ``training.CorrectionRound``), shown beside the button."""
+    reused = ", unchanged since the last round" if planned.reuse else ""
+    return (
+        f"Round {planned.number}: {planned.corrections} corrected images of {planned.dataset} "
+        f"({planned.overlay}{reused}); fine-tuning {planned.parent} for {planned.train['epochs']} epochs."
+    )
+
+
 def round_note(outcome) -> html.Div:
     """How a round ended: the child beside its parent, with links to look closer."""
     result = outcome.result or {}

@@ -332,12 +332,7 @@ def start_round(_clicks, model, current, choice):
         return alert(f"Not started: {error.message}", "warning"), no_update
     except (RunError, OSError) as error:
         return alert(f"Not started: {error}", "danger"), no_update
-    reused = ", unchanged since the last round" if planned.reuse else ""
-    note = (
-        f"Round {planned.number}: {planned.corrections} corrected images of {planned.dataset} "
-        f"({planned.overlay}{reused}); fine-tuning {planned.parent} for {planned.train['epochs']} epochs."
-    )
-    return alert(note), {"job": queued.name}
+    return alert(panels.round_plan_text(planned)), {"job": queued.name}
 
 
 @callback(

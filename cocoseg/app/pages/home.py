@@ -12,6 +12,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, html, no_update
 
 from cocoseg.app.components.alerts import alert
+from cocoseg.app.components.home_panels import datasets_table
 from cocoseg.app.components.panels import empty_state, panel, status_badge
 from cocoseg.app.components.quick_start import quick_start_card, quick_start_note
 from cocoseg.app.context import current_settings, current_workspace
@@ -30,49 +31,6 @@ CLI_HINTS = [
     ("describe it", "cocoseg data stats NAME --labels coco80"),
     ("masks for other tools", "cocoseg data export-masks NAME --labels voc21 --out DIR"),
 ]
-
-
-def _number(row: dict, key: str) -> str:
-    return f"{row[key]:,}" if key in row else "-"
-
-
-def datasets_table(rows: list[dict]) -> dbc.Table:
-    """Dataset splits with counts and a validation badge."""
-    header = html.Thead(
-        html.Tr(
-            [
-                html.Th(name)
-                for name in ("Dataset", "Split", "Images", "Annotations", "Categories", "Crowd", "Validation")
-            ]
-        )
-    )
-    body = []
-    for row in rows:
-        name = (
-            [row["dataset"], dbc.Badge("bundled", color="info", className="ms-2")]
-            if row["builtin"]
-            else row["dataset"]
-        )
-        body.append(
-            html.Tr(
-                [
-                    html.Td(name),
-                    html.Td(row["split"]),
-                    html.Td(_number(row, "images")),
-                    html.Td(_number(row, "annotations")),
-                    html.Td(_number(row, "categories")),
-                    html.Td(_number(row, "crowd")),
-                    html.Td(
-                        [
-                            status_badge(row["status"], row["message"]),
-                            html.Small(row["message"], className="text-muted ms-2"),
-                        ]
-                    ),
-                ],
-                className=f"dataset-row dataset-{row['dataset']}",
-            )
-        )
-    return dbc.Table([header, html.Tbody(body)], hover=True, size="sm", className="mb-0")
 
 
 def device_summary() -> html.Div:

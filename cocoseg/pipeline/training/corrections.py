@@ -70,7 +70,8 @@ def past_rounds(workspace: Workspace, dataset: str) -> list[dict]:
     folder = rounds_dir(workspace, dataset)
     records = [read_json(path, {}) for path in folder.glob("*.json")] if folder.is_dir() else []
     return sorted(
-        (record for record in records if isinstance(record.get("number"), int)), key=lambda r: r["number"]
+        (record for record in records if isinstance(record.get("number"), int)),
+        key=lambda record: record["number"],
     )
 
 
