@@ -3,11 +3,14 @@
 ``session`` is what the Annotate page does with an image (open, pre-fill, preview, save);
 ``strokes`` and ``canvas`` turn fabric.js drawings into masks; ``store`` keeps one COCO file
 per dataset with a version check; ``export`` writes the corrections out or registers them as
-a dataset. Nothing here imports TensorFlow (pre-filling runs models through ONNX Runtime).
+a dataset; ``links`` checks a deep link into the page. Nothing here imports TensorFlow
+(pre-filling runs models through ONNX Runtime).
 """
 
 from cocoseg.pipeline.annotation.export import EXPORT_FORMATS, export_annotations, register_corrections
+from cocoseg.pipeline.annotation.links import LINK_KEYS, LinkRequest, resolve_link
 from cocoseg.pipeline.annotation.session import (
+    DEFAULT_PRESET,
     SESSION_ERRORS,
     UPLOAD_COLLECTION,
     OpenImage,
@@ -31,11 +34,14 @@ from cocoseg.pipeline.annotation.store import VersionConflict, annotations_file,
 from cocoseg.pipeline.annotation.strokes import ERASER_COLOUR, AnnotationError
 
 __all__ = [
+    "DEFAULT_PRESET",
     "ERASER_COLOUR",
     "EXPORT_FORMATS",
+    "LINK_KEYS",
     "SESSION_ERRORS",
     "UPLOAD_COLLECTION",
     "AnnotationError",
+    "LinkRequest",
     "PreviewLayer",
     "OpenImage",
     "Selection",
@@ -53,6 +59,7 @@ __all__ = [
     "preview_layer",
     "register_corrections",
     "reopen_saved",
+    "resolve_link",
     "result_mask",
     "save",
     "saved_images",
