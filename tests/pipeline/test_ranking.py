@@ -197,3 +197,32 @@ def test_a_split_of_no_images_gives_an_empty_ranking(prepared_workspace, exporte
     add_dataset(prepared_workspace, "nothing", annotations, folder, split="val")
     ranking = rank_split(prepared_workspace, exported_models[0], "nothing", "val", LIMIT)
     assert ranking.rows == [] and ranking.images == 0 and not ranking.partial
+
+
+@pytest.mark.slow
+def test_the_rank_job_runs_in_its_own_process_and_its_cancel_keeps_a_partial_ranking(
+    prepared_workspace, exported_models, ranking_ensemble, monkeypatch
+):
+    from cocoseg.pipeline.core import settings as settings_module
+    from cocoseg.pipeline.jobs import cancel, queue, run_and_watch
+
+    request = {"model": ranking_ensemble, "dataset": "demo", "split": "val", "by": "bald"}
+    finished = run_and_watch(
+        prepared_workspace, "rank", queue(prepared_workspace, "rank", request).name, "test"
+    )
+    assert finished.ok and finished.result["ranked"] == 80 and finished.result["by"] == "bald"
+
+    monkeypatch.setenv("COCOSEG_JOB_THROTTLE_SECONDS", "2")  # the job process pauses after each batch
+    settings_module.get_settings.cache_clear()
+    entry = queue(prepared_workspace, "rank", request)
+    seen = []
+
+    def cancel_at_first_batch(event):
+        seen.append(event)
+        if len(seen) == 1:
+            cancel(entry, "test")
+
+    outcome = run_and_watch(prepared_workspace, "rank", entry.name, "test", cancel_at_first_batch)
+    assert outcome.status == "cancelled", outcome.message
+    saved = load_ranking(prepared_workspace, ranking_ensemble, "demo", "val")
+    assert saved.partial and ranking_module.BATCH_SIZE <= len(saved.rows) < 80

@@ -1,4 +1,4 @@
-"""The bodies of the watched jobs (export, evaluate, finetune, quickstart, preview, summary).
+"""The bodies of the watched jobs (export, evaluate, rank, finetune, quickstart, preview, summary).
 
 Each takes ``(workspace, request, max_bytes, progress)`` and returns small JSON for
 ``result.json``; ``runner._run_short`` takes the entry, beats the heartbeat and records
@@ -68,6 +68,32 @@ def evaluate(workspace: Workspace, request: dict, max_bytes: int, progress: Prog
         "dataset": where["dataset"],
         "split": where["split"],
         "images": where["images"],
+    }
+
+
+def rank(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:
+    """Rank a split by a model's uncertainty; a cancel keeps what was scored, as a partial ranking."""
+    from cocoseg.pipeline.inference.ranking import rank_split
+
+    def images_done(done: int, total: int) -> None:
+        progress({"type": "progress", "done": done, "total": total})
+
+    ranking = rank_split(
+        workspace,
+        request["model"],
+        request["dataset"],
+        request.get("split") or "val",
+        max_bytes,
+        by=request.get("by") or "entropy",
+        progress=images_done,
+    )
+    return {
+        "model": ranking.model,
+        "dataset": ranking.dataset,
+        "split": ranking.split,
+        "by": ranking.by,
+        "ranked": len(ranking.rows),
+        "skipped": len(ranking.skipped),
     }
 
 

@@ -85,6 +85,7 @@ KINDS = {
         JobKind("prepare"),
         JobKind("export"),
         JobKind("evaluate"),
+        JobKind("rank"),  # a split ranked by uncertainty (``inference.ranking``)
         JobKind("finetune"),  # a round of the correction loop (``training.correction_job``)
         JobKind("quickstart"),  # the Home page's first model (``training.recipes.run_quickstart``)
         JobKind("preview", attached=True),
@@ -97,6 +98,7 @@ TEST_KINDS = ("sleep", "linger")
 SHORT_KINDS = (
     "export",
     "evaluate",
+    "rank",
     "finetune",
     "quickstart",
     "preview",
