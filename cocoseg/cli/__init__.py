@@ -36,6 +36,7 @@ from cocoseg.pipeline.data import (
     RegistryError,
     ValidationReport,
     add_dataset,
+    add_image_folder,
     build_label_map,
     dataset_stats,
     default_label_map,
@@ -82,6 +83,19 @@ def _splits(entry, split: str | None) -> list[str]:
 
 
 def command_data_add(arguments, settings: Settings, workspace: Workspace) -> int:
+    if arguments.annotations is None:
+        entry = add_image_folder(
+            workspace,
+            arguments.name,
+            Path(arguments.images),
+            split=arguments.split,
+            replace=arguments.replace,
+        )
+        write(
+            f"registered {entry.name}/{arguments.split} as unlabelled images (no annotations); "
+            f"check its files with: cocoseg data validate {entry.name} --split {arguments.split}"
+        )
+        return EXIT_OK
     entry = add_dataset(
         workspace,
         arguments.name,
@@ -139,6 +153,8 @@ def format_report(title: str, report: ValidationReport) -> list[str]:
         f"{totals.get('annotations_valid', 0)}/{totals.get('annotations', 0)} annotations valid, "
         f"{totals.get('categories', 0)} categories, {totals.get('crowd', 0)} crowd regions",
     ]
+    if totals.get("unlabelled"):
+        lines.append("  unlabelled: images without annotations (nothing to train on or evaluate against)")
     if not report.counts:
         lines.append("  no problems found")
         return lines
@@ -200,6 +216,9 @@ def format_stats(title: str, stats: dict, top: int) -> list[str]:
             "  skipped annotations: "
             + ", ".join(f"{code} {count}" for code, count in sorted(totals["skipped"].items()))
         )
+    if not totals["annotations"]:
+        lines.append("  no annotations: nothing to count per class")
+        return lines
     lines.append(
         f"  {'class':<16} {'instances':>9} {'crowd':>6} {'images':>7} {'pixels':>7} "
         f"{'small':>7} {'medium':>7} {'large':>7}"
@@ -312,9 +331,14 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     data = commands.add_parser("data", help="register, check and describe datasets").add_subparsers(
         dest="data_command", required=True
     )
-    add = data.add_parser("add", help="register a COCO dataset split")
+    add = data.add_parser(
+        "add", help="register a COCO dataset split, or a folder of images without annotations"
+    )
     add.add_argument("name")
-    add.add_argument("--annotations", required=True, help="COCO instances JSON file")
+    add.add_argument(
+        "--annotations",
+        help="COCO instances JSON file; leave it out to register the images as an unlabelled split",
+    )
     add.add_argument("--images", required=True, help="folder holding the images")
     add.add_argument("--split", default="train")
     add.add_argument("--replace", action="store_true", help="point an existing split elsewhere")

@@ -69,6 +69,15 @@ def test_default_is_coco80_for_coco_categories(demo_val_data):
     assert default_label_map(demo_val_data["categories"]).name == "coco80"
 
 
+def test_no_categories_still_give_the_coco_presets():
+    """An unlabelled split has no categories; the presets that name COCO ids do not need any."""
+    assert default_label_map([]).name == "coco80"
+    assert build_label_map("voc21", []).num_classes == 21
+    assert build_label_map("coco80", []).num_classes == 81
+    with pytest.raises(LabelMapError, match="needs the dataset's categories"):
+        build_label_map("all", [])
+
+
 def test_palette_is_stable_and_distinct():
     colours = [palette_colour(index) for index in range(81)]
     assert colours[0] == (0, 0, 0)

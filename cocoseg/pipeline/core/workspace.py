@@ -149,6 +149,11 @@ class Workspace:
         return self.root / "datasets.json"
 
     @property
+    def image_sets_dir(self) -> Path:
+        """COCO files cocoseg writes for image folders registered without annotations."""
+        return self.root / "image_sets"
+
+    @property
     def cache_dir(self) -> Path:
         return self.root / "cache"
 

@@ -386,6 +386,11 @@ def build_label_map(preset: str, categories: Iterable[Mapping] = (), names: Sequ
 
 
 def default_label_map(categories: Iterable[Mapping]) -> LabelMap:
-    """coco80 for COCO-style categories, otherwise every category of the dataset."""
+    """coco80 for COCO-style categories or none at all, otherwise every category of the dataset.
+
+    A split without categories (an unlabelled image folder) has no classes of its own to
+    offer, so it gets COCO's, the classes its images will be labelled with by default.
+    """
     categories = list(categories)
-    return build_label_map("coco80" if is_coco_compatible(categories) else "all", categories)
+    coco = not categories or is_coco_compatible(categories)
+    return build_label_map("coco80" if coco else "all", categories)

@@ -4,6 +4,11 @@ The bundled demo (``assets/demo/coco_tiny``) is always registered as ``demo`` wi
 splits ``train`` and ``val``; it is built in rather than written to the registry
 file, so it keeps working wherever the project folder moves. User datasets live in
 ``<workspace>/datasets.json`` (written atomically under a lock).
+
+A folder of images without annotations becomes an *unlabelled* split
+(``add_image_folder``): cocoseg writes a COCO file listing the images, with no
+annotations and no categories, under ``<workspace>/image_sets/``, so every reader of
+splits handles it like any other; ``is_unlabelled`` tells the two kinds apart.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import dataclasses
 import datetime
 import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from cocoseg.pipeline.core.cache import CACHE_EXPIRE_SECONDS, file_sha256, open_cache
@@ -30,6 +36,10 @@ logger = logging.getLogger(__name__)
 
 DEMO_NAME = "demo"
 REGISTRY_VERSION = 1
+REPORT_VERSION = 2  # 2: totals carry "unlabelled"
+UNLABELLED = "unlabelled"
+# the size recorded for an image whose header cannot be read (see ``add_image_folder``)
+UNREADABLE_SIZE = 1
 
 
 class RegistryError(ValueError):
@@ -114,12 +124,17 @@ def get_dataset(workspace: Workspace, name: str) -> DatasetEntry:
     raise RegistryError(f"no dataset called {name!r}; registered: {known}. Add one with 'cocoseg data add'")
 
 
-def _check_sources(annotations: Path, images: Path, max_bytes: int) -> None:
-    """Cheap checks before registering: the file is a JSON object, the folder has images."""
+def _check_image_folder(images: Path) -> None:
+    """Refuse a missing folder, or one without an image file directly inside it."""
     if not images.is_dir():
         raise RegistryError(f"image folder not found: {images}")
-    if not any(path.suffix.lower() in IMAGE_SUFFIXES for path in images.iterdir()):
+    if not any(path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() for path in images.iterdir()):
         raise RegistryError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images}")
+
+
+def _check_sources(annotations: Path, images: Path, max_bytes: int) -> None:
+    """Cheap checks before registering: the file is a JSON object, the folder has images."""
+    _check_image_folder(images)
     try:
         check_annotation_file(annotations, max_bytes)
     except CocoFileError as error:
@@ -145,24 +160,125 @@ def add_dataset(
         RegistryError: bad name, missing file/folder, folder without images, a split
             that exists already (unless ``replace``), or an attempt to change ``demo``.
     """
+    _check_names(name, split)
+    annotations = Path(annotations).expanduser().resolve()
+    images = Path(images).expanduser().resolve()
+    _check_sources(annotations, images, max_bytes)
+    return _register_split(workspace, name, split, Split(annotations, images), replace)
+
+
+def add_image_folder(
+    workspace: Workspace, name: str, images: Path, split: str = "train", replace: bool = False
+) -> DatasetEntry:
+    """Register a folder of images without annotations as an unlabelled split.
+
+    Writes ``<workspace>/image_sets/<name>/<split>.json``: every image file directly in
+    the folder, sorted by name, ids 1..n, with the size its header states. A file whose
+    header cannot be read is listed all the same, as 1x1: loading the split then reports
+    it as ``unreadable-image-file`` (the size check never gets that far), so later jobs
+    count and name it instead of it vanishing from the set without a word.
+
+    Raises:
+        RegistryError: bad name, ``demo``, missing folder, folder without images, or a
+            split that exists already (unless ``replace``); nothing is written then.
+    """
+    _check_names(name, split)
+    images = Path(images).expanduser().resolve()
+    _check_image_folder(images)
+    _refuse_existing(_read_registry(workspace), name, split, replace)  # before reading every header
+    payload = {
+        "info": {
+            "description": f"images of {images}, registered without annotations by cocoseg",
+            UNLABELLED: True,
+            "images_folder": str(images),
+        },
+        "images": _list_images(images),
+        "annotations": [],
+        "categories": [],
+    }
+    annotations = workspace.image_sets_dir / name / f"{split}.json"
+    return _register_split(
+        workspace,
+        name,
+        split,
+        Split(annotations, images),
+        replace,
+        write_sources=lambda: atomic_write_json(annotations, payload),
+    )
+
+
+def _list_images(folder: Path) -> list[dict]:
+    """COCO ``images`` for the image files directly in ``folder``, sized as stored (no EXIF turn)."""
+    from PIL import Image, UnidentifiedImageError
+
+    files = sorted(
+        (path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()),
+        key=lambda path: path.name,
+    )
+    images = []
+    for image_id, path in enumerate(files, start=1):
+        try:
+            with Image.open(path) as handle:  # reads the header only
+                width, height = handle.size
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+            logger.warning("cannot read the header of %s; listed as unreadable", path)
+            width = height = UNREADABLE_SIZE
+        images.append({"id": image_id, "file_name": path.name, "width": width, "height": height})
+    return images
+
+
+def _check_names(name: str, split: str) -> None:
     check_name(name, "dataset name")
     check_name(split, "split name")
     if name == DEMO_NAME:
         raise RegistryError("'demo' is the bundled dataset and cannot be changed; pick another name")
-    annotations = Path(annotations).expanduser().resolve()
-    images = Path(images).expanduser().resolve()
-    _check_sources(annotations, images, max_bytes)
+
+
+def _refuse_existing(registry: dict, name: str, split: str, replace: bool) -> None:
+    splits = registry["datasets"].get(name, {}).get("splits", {})
+    if split in splits and not replace:
+        raise RegistryError(
+            f"dataset {name!r} already has a {split!r} split; pass --replace to point it elsewhere"
+        )
+
+
+def _register_split(
+    workspace: Workspace,
+    name: str,
+    split: str,
+    source: Split,
+    replace: bool,
+    write_sources: Callable[[], None] | None = None,
+) -> DatasetEntry:
+    """Record one split under the registry lock; ``write_sources`` (files cocoseg makes for the
+    split) runs under the same lock, after the last refusal, so a refused request writes nothing."""
     with workspace.lock("datasets"):
         registry = _read_registry(workspace)
+        _refuse_existing(registry, name, split, replace)
+        if write_sources is not None:
+            write_sources()
         entry = registry["datasets"].setdefault(name, {"splits": {}, "added": _now()})
-        if split in entry["splits"] and not replace:
-            raise RegistryError(
-                f"dataset {name!r} already has a {split!r} split; pass --replace to point it elsewhere"
-            )
-        entry["splits"][split] = {"annotations": str(annotations), "images": str(images)}
+        entry["splits"][split] = {"annotations": str(source.annotations), "images": str(source.images)}
         atomic_write_json(workspace.datasets_file, registry)
     logger.info("registered dataset %s split %s", name, split)
     return get_dataset(workspace, name)
+
+
+def is_unlabelled(coco: CocoDataset) -> bool:
+    """Whether a split holds images only, so there is nothing to train on or score against.
+
+    True when its file says so (``info.unlabelled``, as ``add_image_folder`` writes) or
+    when it has neither annotations nor categories (an image list made elsewhere). The
+    file's own counts decide, not what survived validation, so a file whose annotations
+    are all broken still reads as broken rather than unlabelled.
+    """
+    info = coco.extra.get("info")
+    if isinstance(info, dict) and info.get(UNLABELLED) is True:
+        return True
+    totals = coco.report.totals
+    return not totals.get("annotations", len(coco.annotations)) and not totals.get(
+        "categories", len(coco.categories)
+    )
 
 
 def remove_dataset(workspace: Workspace, name: str) -> None:
@@ -202,7 +318,13 @@ def _now() -> str:
 
 def _report_key(workspace: Workspace, source: Split) -> tuple:
     images_mtime = source.images.stat().st_mtime_ns if source.images.is_dir() else 0
-    return ("validation", 1, file_sha256(workspace, source.annotations), str(source.images), images_mtime)
+    return (
+        "validation",
+        REPORT_VERSION,
+        file_sha256(workspace, source.annotations),
+        str(source.images),
+        images_mtime,
+    )
 
 
 def split_report(
@@ -214,6 +336,9 @@ def split_report(
     compute: bool = True,
 ) -> ValidationReport | None:
     """The validation report of a split, cached by annotation content and image folder.
+
+    Its totals carry ``unlabelled`` (1 or 0, see ``is_unlabelled``), so tables that show
+    cached reports tell image folders from broken datasets without loading the split.
 
     Args:
         compute: when False, only a cached report is returned (None if there is none),
@@ -230,7 +355,9 @@ def split_report(
         return ValidationReport.from_dict(cached)
     if not compute:
         return None
-    report = load_split(entry, split, max_bytes, progress).report
+    coco = load_split(entry, split, max_bytes, progress)
+    report = coco.report
+    report.totals[UNLABELLED] = int(is_unlabelled(coco))
     with open_cache(workspace, "validation") as cache:
         cache.set(key, report.to_dict(), expire=CACHE_EXPIRE_SECONDS)
     return report
@@ -239,7 +366,7 @@ def split_report(
 def overview(
     workspace: Workspace, max_bytes: int, validate_below_bytes: int = 50 * 1024 * 1024
 ) -> list[dict]:
-    """One row per dataset split for overview tables (Home page, ``data list``).
+    """One row per dataset split for overview tables (the Home page's datasets table).
 
     Splits whose annotation file is smaller than ``validate_below_bytes`` are
     validated on demand (then cached); larger ones show a cached report or
@@ -278,5 +405,21 @@ def overview(
                     if report.counts
                     else "no problems found",
                 )
+                if totals.get(UNLABELLED):
+                    row.update(status=UNLABELLED, message=_unlabelled_message(report, entry.name, split))
             rows.append(row)
     return rows
+
+
+def _unlabelled_message(report: ValidationReport, dataset: str, split: str) -> str:
+    """What an unlabelled split is for, and its problems (unreadable files) if it has any."""
+    message = (
+        f"{report.totals.get('images', 0)} images, no annotations "
+        "(rank them on Review, correct them on Annotate)"
+    )
+    if report.counts:
+        message += (
+            f"; {report.errors} errors, {report.warnings} warnings: "
+            f"run cocoseg data validate {dataset} --split {split}"
+        )
+    return message

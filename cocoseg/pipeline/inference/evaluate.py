@@ -21,10 +21,11 @@ from collections.abc import Callable
 import numpy as np
 
 from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, check_name, read_json
+from cocoseg.pipeline.data.coco import CocoDataset
 from cocoseg.pipeline.data.images import ImageError, read_rgb
 from cocoseg.pipeline.data.labels import IGNORE_INDEX, LabelMap
 from cocoseg.pipeline.data.masks import semantic_mask
-from cocoseg.pipeline.data.registry import get_dataset, load_split
+from cocoseg.pipeline.data.registry import get_dataset, is_unlabelled, load_split
 from cocoseg.pipeline.inference.model_store import ModelEntry, ModelError, get_entry, list_entries
 from cocoseg.pipeline.inference.predictor import Predictor
 
@@ -103,12 +104,26 @@ class EvaluationTarget:
     limit: int | None = None
 
 
-def _ground_truth_images(workspace: Workspace, target: EvaluationTarget, max_bytes: int):
+def ground_truth_images(
+    workspace: Workspace, target: EvaluationTarget, max_bytes: int
+) -> tuple[CocoDataset, list[dict]]:
+    """The split to score against and its images (the first ``target.limit``).
+
+    Raises:
+        EvaluationError: unknown dataset or split, unreadable file, or an unlabelled split
+            (with no annotations every image would count as all background, and the mIoU
+            would measure nothing).
+    """
     try:
         entry = get_dataset(workspace, target.dataset)
         coco = load_split(entry, target.split, max_bytes)
     except (KeyError, ValueError) as error:
         raise EvaluationError(str(error)) from None
+    if is_unlabelled(coco):
+        raise EvaluationError(
+            f"{target.dataset}/{target.split} is unlabelled: it has no annotations to evaluate against; "
+            "pick an annotated split"
+        )
     images = coco.images[: target.limit] if target.limit else coco.images
     return coco, images
 
@@ -116,13 +131,12 @@ def _ground_truth_images(workspace: Workspace, target: EvaluationTarget, max_byt
 def confusion_over_split(
     predictor: Predictor,
     label_map: LabelMap,
-    workspace: Workspace,
-    target: EvaluationTarget,
-    max_bytes: int,
+    coco: CocoDataset,
+    images: list[dict],
     progress: ProgressCallback | None = None,
 ) -> tuple[np.ndarray, int, int]:
-    """Accumulate the matrix over a split; returns (matrix, images used, images skipped)."""
-    coco, images = _ground_truth_images(workspace, target, max_bytes)
+    """Accumulate the matrix over ``images`` of ``coco`` (see ``ground_truth_images``); returns
+    (matrix, images used, images skipped)."""
     matrix = empty_matrix(label_map.num_classes)
     used = skipped = 0
     for start in range(0, len(images), BATCH_SIZE):
@@ -188,10 +202,15 @@ def evaluate_entry(
     progress: ProgressCallback | None = None,
     save: bool = True,
 ) -> dict:
-    """Evaluate one model/ensemble variant on a split and (by default) save the result."""
+    """Evaluate one model/ensemble variant on a split and (by default) save the result.
+
+    The split is loaded and checked before the model, so a split that cannot be scored is
+    refused without starting an inference session.
+    """
+    coco, images = ground_truth_images(workspace, target, max_bytes)
     predictor = Predictor(entry, variant)
     label_map = entry.label_map()
-    matrix, used, skipped = confusion_over_split(predictor, label_map, workspace, target, max_bytes, progress)
+    matrix, used, skipped = confusion_over_split(predictor, label_map, coco, images, progress)
     if used == 0:
         raise EvaluationError(f"no readable images in {target.dataset}/{target.split}")
     result = {

@@ -18,7 +18,7 @@ from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.data.coco import CocoDataset
 from cocoseg.pipeline.data.labels import LabelMap, LabelMapError, build_label_map, default_label_map
 from cocoseg.pipeline.data.masks import kept_area
-from cocoseg.pipeline.data.registry import cached_split, get_dataset
+from cocoseg.pipeline.data.registry import cached_split, get_dataset, is_unlabelled
 from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.examples import ExampleTask
 from cocoseg.pipeline.prepare.sampling import SamplingConfig, sampling_summary
@@ -64,7 +64,9 @@ def plan(workspace: Workspace, config: PrepareConfig, max_bytes: int) -> Plan:
     """Load and validate the sources, build the label map and one task per valid image.
 
     Raises:
-        ConfigError: unknown split, label preset or class name (before any work).
+        ConfigError: unknown split, an unlabelled split (its masks would be all background,
+            teaching the model that nothing is ever there), label preset or class name
+            (before any work).
         RegistryError / CocoFileError: unknown dataset or unreadable annotations.
     """
     entry = get_dataset(workspace, config.dataset)
@@ -76,6 +78,13 @@ def plan(workspace: Workspace, config: PrepareConfig, max_bytes: int) -> Plan:
     loaded = [
         (split, cached_split(workspace, entry.name, split, max_bytes)) for split in config.splits
     ]  # forms re-plan often
+    for split, dataset in loaded:
+        if is_unlabelled(dataset):
+            raise ConfigError(
+                "splits",
+                f"{entry.name}/{split} is unlabelled (images without annotations): nothing to train on; "
+                "label its images on Annotate and register the corrections as a dataset",
+            )
     label_map = _label_map(config, loaded[0][1].categories)
     splits = []
     for split, dataset in loaded:
