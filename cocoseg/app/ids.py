@@ -196,5 +196,6 @@ class Annotate:
     FINETUNE_QUEUED = "annotate-finetune-queued"
     FINETUNE_RESULT = "annotate-finetune-result"
     CURRENT = "annotate-current"  # Store: the open image (key, source, size, collection, base key, version)
+    LINK = "annotate-link"  # Store: a checked deep link (annotation.LinkRequest.to_dict()), opened on load
     HISTORY = "annotate-history"
     REOPEN = "annotate-reopen"  # pattern id: {"type": REOPEN, "file": name}

@@ -136,3 +136,66 @@ def test_an_empty_canvas_is_refused_and_nothing_is_written(model_server, page):
     page.get_by_role("button", name="Save (Ctrl+S)").click()
     page.locator("#annotate-message", has_text="Saved").wait_for(timeout=30_000)
     assert page.problems.all() == []
+
+
+STORED_PROP = """([componentId, prop]) => {
+    const state = window.store.getState();
+    let node = state.layout;
+    for (const key of state.paths.strs[componentId]) node = node[key];
+    return node.props[prop] === undefined ? null : node.props[prop];
+}"""
+
+
+def _image_opens(request) -> bool:
+    """A callback request that would open an image from the image dropdown's value."""
+    if not request.url.endswith("/_dash-update-component") or not request.post_data:
+        return False
+    inputs = json.loads(request.post_data).get("inputs", [])
+    return any(item.get("id") == "annotate-image" and item.get("value") for item in inputs)
+
+
+def test_a_deep_link_opens_the_image_pre_filled_by_its_model(model_server, exported_models, page):
+    from cocoseg.app.links import annotate_link
+
+    model = exported_models[0]
+    image = json.loads(DEMO_VAL_JSON.read_text())["images"][10]  # an image no other test opens
+    dropdown_opens = []
+    page.on("request", lambda request: dropdown_opens.append(request.url) if _image_opens(request) else None)
+    page.goto(model_server.url + annotate_link("demo", "val", image["file_name"], model))
+    page.locator("#annotate-message", has_text=f"Pre-filled with {model}").wait_for(timeout=60_000)
+    current = page.evaluate(STORED_PROP, ["annotate-current", "data"])
+    assert (current["file_name"], current["width"], current["height"]) == (
+        image["file_name"],
+        image["width"],
+        image["height"],
+    )
+    assert current["base"]  # the model's mask is the starting layer
+    page.locator(f"#annotate-holder-{current['key'][:12]}-{model} canvas.upper-canvas").wait_for()
+    page.wait_for_function(  # the split's images fill the dropdown, which still names the linked file
+        f"() => ({STORED_PROP})(['annotate-image', 'options']).length > 1", timeout=30_000
+    )
+    assert page.evaluate(STORED_PROP, ["annotate-image", "value"]) == image["file_name"]
+    page.locator("#annotate-image", has_text=image["file_name"]).wait_for()
+    page.locator("#annotate-model", has_text=model).wait_for()
+    page.wait_for_function(  # the new canvas paints with the chosen class (the first), not the eraser
+        f"() => {{ const prop = {STORED_PROP}; const chosen = prop(['annotate-class', 'value']);"
+        " return Boolean(chosen) && prop(['annotate-canvas', 'lineColor']) === chosen; }",
+        timeout=30_000,
+    )
+    page.locator(f'#annotate-preview img[alt="{image["file_name"]}"]').wait_for(timeout=30_000)
+    assert dropdown_opens == [], "the link's image is opened once, by the link, not again by the dropdown"
+    assert page.problems.all() == []
+
+
+def test_a_deep_link_to_an_unknown_image_says_so_and_opens_nothing(model_server, page):
+    from cocoseg.app.links import annotate_link
+
+    page.goto(model_server.url + annotate_link("demo", "val", "missing.jpg", "pair-mean"))
+    page.locator(
+        "#annotate-message", has_text="This link cannot be opened: no image 'missing.jpg' in demo/val"
+    ).wait_for(timeout=30_000)
+    assert page.evaluate(STORED_PROP, ["annotate-link", "data"]) is None  # nothing for the page to open
+    assert page.evaluate(STORED_PROP, ["annotate-current", "data"]) is None
+    page.locator("#annotate-holder-empty").wait_for()
+    page.locator("#annotate-preview", has_text="Open an image to start.").wait_for()
+    assert page.problems.all() == []

@@ -15,7 +15,7 @@ from cocoseg.app.components.jobs import action_with_progress
 from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.components.segmentation import class_legend, data_url, picture_with_layer
 from cocoseg.app.ids import Annotate
-from cocoseg.pipeline.annotation import ERASER_COLOUR
+from cocoseg.pipeline.annotation import DEFAULT_PRESET, ERASER_COLOUR, LinkRequest
 from cocoseg.pipeline.data import PRESETS, LabelMap, mask_layer_png, pixel_shares
 
 CANVAS_WIDTH = 540  # fits the middle column on a 1400 px wide window; larger images are shown scaled
@@ -62,7 +62,7 @@ def palette_options(label_map: LabelMap) -> list[dict]:
     return options
 
 
-def _image_choice(datasets: list[dict], max_upload_bytes: int) -> list:
+def _image_choice(datasets: list[dict], max_upload_bytes: int, link: LinkRequest | None) -> list:
     return [
         dbc.RadioItems(
             id=Annotate.SOURCE,
@@ -75,11 +75,15 @@ def _image_choice(datasets: list[dict], max_upload_bytes: int) -> list:
                 dcc.Dropdown(
                     id=Annotate.DATASET,
                     options=datasets,
-                    value=datasets[0]["value"] if datasets else None,
+                    value=link.choice if link else datasets[0]["value"] if datasets else None,
                     clearable=False,
                 ),
-                dcc.Dropdown(
-                    id=Annotate.IMAGE, options=[], placeholder="image (type to search)", className="mt-1"
+                dcc.Dropdown(  # a deep link's image is shown at once; the page fills the other choices
+                    id=Annotate.IMAGE,
+                    options=[link.image] if link else [],
+                    value=link.image if link else None,
+                    placeholder="image (type to search)",
+                    className="mt-1",
                 ),
             ],
             id="annotate-dataset-controls",
@@ -95,10 +99,10 @@ def _image_choice(datasets: list[dict], max_upload_bytes: int) -> list:
     ]
 
 
-def _painting() -> list:
+def _painting(preset: str) -> list:
     return [
         dbc.Label("Label map", className="small mt-2 mb-0"),
-        dcc.Dropdown(id=Annotate.LABELS, options=LABEL_PRESETS, value="voc21", clearable=False),
+        dcc.Dropdown(id=Annotate.LABELS, options=LABEL_PRESETS, value=preset, clearable=False),
         dbc.Label("Class to paint", className="small mt-2 mb-0"),
         dbc.RadioItems(id=Annotate.CLASS, options=[], value=None, className="annotate-palette"),
         dbc.Label("Brush", className="small mt-2 mb-0"),
@@ -115,13 +119,13 @@ def _painting() -> list:
     ]
 
 
-def _starting_layer(models: list[dict]) -> list:
+def _starting_layer(models: list[dict], model: str) -> list:
     return [
         dbc.Label("Pre-fill from a model", className="small mt-2 mb-0"),
         dcc.Dropdown(
             id=Annotate.MODEL,
             options=models,
-            value=models[0]["value"] if models else None,
+            value=model or (models[0]["value"] if models else None),
             placeholder="no model yet: train or import one",
         ),
         html.Div(
@@ -146,12 +150,17 @@ def _starting_layer(models: list[dict]) -> list:
     ]
 
 
-def controls(datasets: list[dict], models: list[dict], max_upload_bytes: int) -> list:
-    """The left column: which image, which label map and class, the brush, the starting layer, Save."""
+def controls(
+    datasets: list[dict], models: list[dict], max_upload_bytes: int, link: LinkRequest | None, message
+) -> list:
+    """The left column: which image, which label map and class, the brush, the starting layer, Save.
+
+    A deep link (``link``) sets the dropdowns; ``message`` starts the message area (a refused link).
+    """
     return [
-        *_image_choice(datasets, max_upload_bytes),
-        *_painting(),
-        *_starting_layer(models),
+        *_image_choice(datasets, max_upload_bytes, link),
+        *_painting(link.preset if link else DEFAULT_PRESET),
+        *_starting_layer(models, link.model if link else ""),
         html.Hr(className="my-2"),
         dbc.Button(
             [html.I(className="bi bi-save me-1"), "Save (Ctrl+S)"],
@@ -159,7 +168,7 @@ def controls(datasets: list[dict], models: list[dict], max_upload_bytes: int) ->
             color="primary",
             size="sm",
         ),
-        html.Div(id=Annotate.MESSAGE, className="small mt-2"),
+        html.Div(message, id=Annotate.MESSAGE, className="small mt-2"),
         html.Div(str(max_upload_bytes), id="upload-limit-bytes", hidden=True),
     ]
 
@@ -264,11 +273,16 @@ def canvas_holder(holder: str, filename: str, height: int, colour: str, width: i
     return html.Div(canvas, id=f"annotate-holder-{holder}")
 
 
-def page_layout(datasets, models, max_upload_bytes: int) -> html.Div:
-    """The page: header, the Stores (the open image, a save request, a history refresh), three columns.
+def page_layout(
+    datasets, models, max_upload_bytes: int, link: LinkRequest | None = None, refusal: str = ""
+) -> html.Div:
+    """The page: header, the Stores (the open image, a deep link, a save request, a history refresh), three
+    columns.
 
-    ``datasets``: registered dataset entries; ``models``: published model entries.
+    ``datasets``: registered dataset entries; ``models``: published model entries; ``link``: a checked
+    deep link, opened on load; ``refusal``: why the deep link given was not.
     """
+    message = alert(f"This link cannot be opened: {refusal}.", "danger") if refusal else None
     header = html.Div(
         [
             html.H2("Annotate"),
@@ -284,9 +298,12 @@ def page_layout(datasets, models, max_upload_bytes: int) -> html.Div:
         [
             header,
             dcc.Store(id=Annotate.CURRENT),
+            dcc.Store(id=Annotate.LINK, data=link.to_dict() if link else None),
             dcc.Store(id=Annotate.SAVE_REQUEST),
             dcc.Store(id="annotate-history-refresh"),
-            workbench(controls(dataset_options(datasets), model_options(models), max_upload_bytes)),
+            workbench(
+                controls(dataset_options(datasets), model_options(models), max_upload_bytes, link, message)
+            ),
         ],
         className="page page-annotate",
     )

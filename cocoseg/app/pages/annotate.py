@@ -9,7 +9,11 @@ version check, so two tabs cannot overwrite each other. The browser only holds k
 Keys (``assets/cocoseg.js``): 1-9 pick a class, E the eraser, [ and ] the brush, P/L/R/H
 pencil, line, rectangle, pan; Ctrl+Z undo; Space refreshes the preview; Ctrl+S saves.
 
-About 360 lines rather than 250: fifteen callbacks (and the clientside Save), each already one
+Deep link (``cocoseg.app.links.annotate_link``): ``/annotate?dataset=D&split=S&image=FILE&model=M``
+sets the dropdowns (the model's label map too) and opens the image pre-filled by ``open_link``;
+``layout`` checks it (``annotation.resolve_link``) and says why a bad one opens nothing.
+
+About 380 lines rather than 250: sixteen callbacks (and the clientside Save), each already one
 or two facade calls; their Output/Input/State lists alone take about a hundred lines, and merging
 them would make the one callback branching on its trigger that the house plan warns against.
 "Fine-tune on corrections" plans a round (``training.plan_round``: refused beside the button)
@@ -55,9 +59,17 @@ def _opens(trigger: Input, *states: State):
     return callback(*OPENED, trigger, *states, *SELECTION, *CANVAS_SETTINGS, prevent_initial_call=True)
 
 
-def layout(**_query) -> html.Div:
+def layout(**query) -> html.Div:
+    """The page; a deep link in ``query`` is checked once, here (other query parameters are ignored)."""
     workspace, settings = current_workspace(), current_settings()
-    return panels.page_layout(list_datasets(workspace), list_entries(workspace), settings.max_upload_bytes)
+    link, refusal = None, ""
+    try:
+        link = annotation.resolve_link(workspace, query, settings.max_annotation_bytes, panels.LABEL_PRESETS)
+    except ERRORS as error:
+        refusal = str(error)
+    return panels.page_layout(
+        list_datasets(workspace), list_entries(workspace), settings.max_upload_bytes, link, refusal
+    )
 
 
 def _selection(preset, choice) -> annotation.Selection:
@@ -84,6 +96,12 @@ def _opened(image: annotation.OpenImage, selection, canvas_settings) -> tuple:
     )
 
 
+def _prefilled(updated: annotation.OpenImage, prediction, model: str, selection, canvas_settings) -> tuple:
+    timing = f"{prediction.seconds * 1000:.0f} ms on {prediction.provider}"
+    note = alert(f"Pre-filled with {model} ({timing}); paint over what it got wrong.", "success")
+    return _with_canvas(updated, selection, f"{updated.key[:12]}-{model}"[:60], canvas_settings, note)
+
+
 def _refused(reason: Exception | str, colour: str = "danger") -> tuple:
     """Nothing opened or changed, and why."""
     return no_update, no_update, alert(str(reason), colour)
@@ -106,6 +124,8 @@ def show_source(source):
     Output(Annotate.IMAGE, "options"), Output(Annotate.IMAGE, "value"), Input(Annotate.DATASET, "value")
 )
 def image_choices(choice):
+    """The split's images; a new split clears the image, but on page load a deep link's image stays shown
+    (``open_link`` opens it: setting the value here would open it twice)."""
     if not choice:
         return [], None
     try:
@@ -113,7 +133,7 @@ def image_choices(choice):
     except ERRORS as error:
         logger.warning("cannot list %s: %s", choice, error)
         return [], None
-    return [{"label": name, "value": name} for name in names], None
+    return [{"label": name, "value": name} for name in names], None if ctx.triggered_id else no_update
 
 
 @callback(
@@ -198,9 +218,24 @@ def prefill(_clicks, model, current, preset, choice, *canvas_settings):
         updated, prediction = annotation.prefill(current_workspace(), current, model or "", selection)
     except ERRORS as error:
         return _refused(error)
-    timing = f"{prediction.seconds * 1000:.0f} ms on {prediction.provider}"
-    note = alert(f"Pre-filled with {model} ({timing}); paint over what it got wrong.", "success")
-    return _with_canvas(updated, selection, f"{current.key[:12]}-{model}"[:60], canvas_settings, note)
+    return _prefilled(updated, prediction, model, selection, canvas_settings)
+
+
+@callback(*OPENED, Input(Annotate.LINK, "data"), *CANVAS_SETTINGS, prevent_initial_call="initial_duplicate")
+def open_link(link, *canvas_settings):
+    """A deep link (checked by ``layout``) on page load: its image opened, then pre-filled by its model."""
+    if not link:
+        return (no_update,) * 3
+    request = annotation.LinkRequest.from_dict(link)
+    selection = _selection(request.preset, request.choice)
+    try:
+        opened = annotation.open_dataset_image(current_workspace(), selection, request.image)
+        if not request.model:
+            return _opened(opened, selection, canvas_settings)
+        updated, prediction = annotation.prefill(current_workspace(), opened, request.model, selection)
+    except ERRORS as error:
+        return _refused(error)
+    return _prefilled(updated, prediction, request.model, selection, canvas_settings)
 
 
 @_opens(Input("annotate-from-dataset", "n_clicks"), State(Annotate.CURRENT, "data"))

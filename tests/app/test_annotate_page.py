@@ -1,0 +1,181 @@
+"""The Annotate page's deep link, its layout and callbacks called as functions on the real demo data."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+
+import pytest
+from dash import no_update
+from dash._callback_context import context_value
+from dash._utils import AttributeDict
+
+from cocoseg.app.ids import Annotate
+from cocoseg.app.links import annotate_link
+from cocoseg.app.main import create_app
+from cocoseg.pipeline.data.labels import build_label_map
+from cocoseg.pipeline.inference.model_store import CARD_FILE
+from tests.app.test_main import _text, _walk
+from tests.app.test_pages import _module
+from tests.conftest import DEMO_VAL_IMAGES
+
+VAL_IMAGE = sorted(DEMO_VAL_IMAGES.glob("*.jpg"))[0].name
+CANVAS_SETTINGS = ("#800000", 12, "pencil")  # class colour, brush width, tool
+
+
+def _query(link: str) -> dict:
+    """The query as Dash hands it to ``layout`` (``dash._pages._parse_query_string``)."""
+    parsed = urllib.parse.parse_qs(urllib.parse.urlsplit(link).query, keep_blank_values=True)
+    return {key: values[0] if len(values) == 1 else values for key, values in parsed.items()}
+
+
+def _layout(app, link: str):
+    with app.server.test_request_context(link):
+        return _module("annotate").layout(**_query(link))
+
+
+def _by_id(layout) -> dict:
+    return {
+        component.id: component
+        for component in _walk(layout)
+        if isinstance(getattr(component, "id", None), str)
+    }
+
+
+def _open_link(app, link_data) -> tuple:
+    with app.server.test_request_context("/"):
+        return _module("annotate").open_link(link_data, *CANVAS_SETTINGS)
+
+
+def publish_card(workspace, name: str, label_map) -> None:
+    folder = workspace.models_dir / name
+    folder.mkdir(parents=True)
+    card = {"kind": "exported", "label_map": label_map.to_dict(), "file": "model.onnx", "sha256": "0" * 64}
+    (folder / CARD_FILE).write_text(json.dumps(card))
+
+
+def test_annotate_link_encodes_the_values_and_leaves_out_no_model():
+    assert annotate_link("demo", "val", "a b&c#.jpg", "m") == (
+        "/annotate?dataset=demo&split=val&image=a+b%26c%23.jpg&model=m"
+    )
+    assert _query(annotate_link("demo", "val", "a b&c#.jpg")) == {
+        "dataset": "demo",
+        "split": "val",
+        "image": "a b&c#.jpg",
+    }
+
+
+def test_a_deep_link_sets_the_dropdowns_the_model_label_map_and_the_store(workspace):
+    publish_card(workspace, "coco-model", build_label_map("coco80"))
+    app = create_app(workspace)
+    link = annotate_link("demo", "val", VAL_IMAGE, "coco-model") + "&tab=2"  # unknown keys are ignored
+    components = _by_id(_layout(app, link))
+    assert components[Annotate.DATASET].value == "demo/val"
+    assert components[Annotate.IMAGE].value == VAL_IMAGE and components[Annotate.IMAGE].options == [VAL_IMAGE]
+    assert components[Annotate.LABELS].value == "coco80"  # the model's, not the page's voc21
+    assert components[Annotate.MODEL].value == "coco-model"
+    assert components[Annotate.LINK].data == {
+        "dataset": "demo",
+        "split": "val",
+        "image": VAL_IMAGE,
+        "model": "coco-model",
+        "preset": "coco80",
+    }
+    assert not components[Annotate.MESSAGE].children
+
+
+def test_a_plain_visit_has_no_link(workspace):
+    components = _by_id(_layout(create_app(workspace), "/annotate"))
+    assert components[Annotate.LINK].data is None and components[Annotate.IMAGE].value is None
+    assert components[Annotate.LABELS].value == "voc21" and not components[Annotate.MESSAGE].children
+
+
+@pytest.mark.parametrize(
+    ("link", "message"),
+    [
+        (annotate_link("nope", "val", VAL_IMAGE), "no dataset called 'nope'; registered: demo"),
+        (annotate_link("demo", "test", VAL_IMAGE), "dataset 'demo' has no split 'test'; it has: train, val"),
+        (annotate_link("demo", "val", "missing.jpg"), "no image 'missing.jpg' in demo/val (80 images)"),
+        (annotate_link("demo", "val", VAL_IMAGE, "ghost"), "no model or ensemble called 'ghost'"),
+        (annotate_link("demo", "val", VAL_IMAGE, "pets"), "pets predicts the custom label map"),
+    ],
+)
+def test_a_bad_link_says_why_in_the_message_area_and_opens_nothing(workspace, demo_val_data, link, message):
+    publish_card(workspace, "pets", build_label_map("custom", demo_val_data["categories"], names=["cat"]))
+    app = create_app(workspace)
+    components = _by_id(_layout(app, link))
+    assert f"This link cannot be opened: {message}" in _text(components[Annotate.MESSAGE])
+    assert components[Annotate.LINK].data is None  # so open_link opens nothing
+    assert components[Annotate.IMAGE].value is None and components[Annotate.LABELS].value == "voc21"
+    assert components[Annotate.DATASET].value == "demo/train"  # the page's first split, as without a link
+    assert _open_link(app, components[Annotate.LINK].data) == (no_update,) * 3
+
+
+def test_open_link_opens_the_image_as_choosing_it_does(workspace):
+    app = create_app(workspace)
+    link_data = _by_id(_layout(app, annotate_link("demo", "val", VAL_IMAGE)))[Annotate.LINK].data
+    current, canvas, message = _open_link(app, link_data)
+    assert current["file_name"] == VAL_IMAGE and current["collection"] == "demo" and current["dataset_mask"]
+    assert not current["base"] and canvas.id == f"annotate-holder-{current['key'][:12]}"
+    assert f"Opened {VAL_IMAGE}" in _text(message)
+    assert canvas.children.lineColor == CANVAS_SETTINGS[0]
+
+
+def test_open_link_refuses_a_model_removed_since_the_page_loaded(workspace):
+    app = create_app(workspace)
+    link_data = {"dataset": "demo", "split": "val", "image": VAL_IMAGE, "model": "gone", "preset": "voc21"}
+    current, canvas, message = _open_link(app, link_data)
+    assert current is no_update and canvas is no_update
+    assert "no model or ensemble called 'gone'" in _text(message)
+
+
+def coco80_model(path):
+    """A 1x1 convolution from RGB to the 81 coco80 logits (NCHW float), saved at ``path``."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = np.random.default_rng(5).normal(size=(81, 3, 1, 1)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["input", "weight"], ["logits"])],
+        "coco80",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", 3, 32, 32])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 81, 32, 32])],
+        [numpy_helper.from_array(weight, "weight")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.slow
+def test_open_link_prefills_with_the_model_in_its_own_label_map(workspace, tmp_path):
+    """A real (hand-built) coco80 model: the link chooses coco80, and pre-fills exactly as the button does."""
+    from cocoseg.pipeline.inference.model_import import import_model
+    from tests.pipeline.test_model_import import NCHW_CARD
+
+    import_model(workspace, coco80_model(tmp_path / "coco-byo.onnx"), {**NCHW_CARD, "labels": "coco80"})
+    app = create_app(workspace)
+    components = _by_id(_layout(app, annotate_link("demo", "val", VAL_IMAGE, "coco-byo")))
+    assert components[Annotate.LABELS].value == "coco80"
+    current, canvas, message = _open_link(app, components[Annotate.LINK].data)
+    assert current["file_name"] == VAL_IMAGE and current["base"]  # the prediction is the starting layer
+    assert canvas.id == f"annotate-holder-{current['key'][:12]}-coco-byo"
+    assert "Pre-filled with coco-byo" in _text(message)
+
+
+def test_image_choices_keeps_a_deep_link_image_on_page_load_only(workspace):
+    app = create_app(workspace)
+    image_choices = _module("annotate").image_choices
+    for triggered, expected in (
+        ([], no_update),
+        ([{"prop_id": f"{Annotate.DATASET}.value", "value": 1}], None),
+    ):
+        token = context_value.set(AttributeDict(triggered_inputs=triggered))
+        try:
+            with app.server.test_request_context("/"):
+                options, value = image_choices("demo/val")
+        finally:
+            context_value.reset(token)
+        assert value is expected and {"label": VAL_IMAGE, "value": VAL_IMAGE} in options
