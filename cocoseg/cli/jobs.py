@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 
 from cocoseg.cli.output import write
-from cocoseg.pipeline.core import Settings, Workspace, check_name
-from cocoseg.pipeline.jobs import KINDS, TEST_KINDS, RunError, RunFolder, cancel, observe, supervise
+from cocoseg.pipeline.core import Settings, Workspace
+from cocoseg.pipeline.jobs import KINDS, TEST_KINDS, RunFolder, cancel, find_entry, observe, supervise
 from cocoseg.pipeline.jobs.execution import run_job
 
 
@@ -55,18 +55,7 @@ def command_jobs_list(arguments, settings: Settings, workspace: Workspace) -> in
 
 def command_jobs_cancel(arguments, settings: Settings, workspace: Workspace) -> int:
     """Cancel a job (a training run or any other job) through the registry, whoever started it."""
-    check_name(arguments.name, "job")
-    folder = next(
-        (
-            parent / arguments.name
-            for parent in (workspace.runs_dir, workspace.jobs_dir)
-            if (parent / arguments.name / "config.json").is_file()
-        ),
-        None,
-    )
-    if folder is None:
-        raise RunError(f"no job or run called {arguments.name!r}; see cocoseg jobs list")
-    entry = RunFolder(folder)
+    entry = find_entry(workspace, arguments.name)
     write(cancel(entry, "cli"))
     return _wait_until_ended(entry, arguments.wait)
 

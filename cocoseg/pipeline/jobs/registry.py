@@ -375,6 +375,15 @@ def get_run(workspace: Workspace, name: str) -> RunFolder:
     return RunFolder(folder)
 
 
+def find_entry(workspace: Workspace, name: str) -> RunFolder:
+    """A training run or a job entry by name, wherever it lives (``runs/`` or ``jobs/``)."""
+    check_name(name, "job")
+    for parent in (workspace.runs_dir, workspace.jobs_dir):
+        if (parent / name / "config.json").is_file():
+            return RunFolder(parent / name)
+    raise RunError(f"no job or run called {name!r}; see cocoseg jobs list")
+
+
 @dataclasses.dataclass(frozen=True)
 class RunSummary:
     name: str
