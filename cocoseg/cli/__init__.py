@@ -22,6 +22,7 @@ from cocoseg.cli.jobs import add_job_commands
 from cocoseg.cli.models import add_model_commands
 from cocoseg.cli.output import with_progress_bar, write
 from cocoseg.cli.prepare import add_prepare_commands, expand_shorthand
+from cocoseg.cli.rank import add_rank_command
 from cocoseg.cli.train import add_train_commands
 from cocoseg.cli.weights import add_weights_commands
 from cocoseg.cli.worker import add_worker_command
@@ -47,7 +48,7 @@ from cocoseg.pipeline.data import (
     remove_dataset,
     split_report,
 )
-from cocoseg.pipeline.inference import EvaluationError, InferenceInputError, ModelError
+from cocoseg.pipeline.inference import EvaluationError, InferenceInputError, ModelError, RankingError
 from cocoseg.pipeline.jobs import RunError
 from cocoseg.pipeline.prepare import PrepareError
 
@@ -71,6 +72,7 @@ USER_ERRORS = (
     ModelError,
     EvaluationError,
     InferenceInputError,
+    RankingError,
     BusyError,
 )
 
@@ -397,6 +399,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     add_annotation_commands(commands)
     add_job_commands(commands)
     add_weights_commands(commands)
+    add_rank_command(commands)
     return parser
 
 

@@ -2,7 +2,8 @@
 
 ``model_store`` holds exported and imported models; ``predictor`` picks the execution
 providers quietly and runs sessions; ``evaluate`` scores a model on a split (one IouTable);
-``comparison`` puts two models side by side; ``batch`` and ``upload_predictions`` write the
+``comparison`` puts two models side by side; ``ranking`` orders a split by how unsure a model
+is (``uncertainty`` holds the scores); ``batch`` and ``upload_predictions`` write the
 COCO results that the CLI and the Segment page both hand out. Nothing here imports
 TensorFlow. ``evaluate.evaluate`` (the function shares its module's name, which a facade
 export would shadow) is imported by module.
@@ -33,6 +34,15 @@ from cocoseg.pipeline.inference.model_import import import_model
 from cocoseg.pipeline.inference.model_store import VARIANTS, ModelError, delete_entry, get_entry, list_entries
 from cocoseg.pipeline.inference.onnx_graph import STRATEGIES
 from cocoseg.pipeline.inference.predictor import InferenceInputError, provider_label, usable_providers
+from cocoseg.pipeline.inference.ranking import (
+    RankingError,
+    check_score,
+    load_ranking,
+    queue_pictures,
+    rank_split,
+    ranking_file,
+    review_queue,
+)
 from cocoseg.pipeline.inference.upload_predictions import UploadPrediction, predict_upload, result_download
 from cocoseg.pipeline.inference.uploads import display_jpeg, store_upload
 
@@ -45,6 +55,7 @@ __all__ = [
     "InferenceInputError",
     "IouTable",
     "ModelError",
+    "RankingError",
     "UploadPrediction",
     "compare",
     "create_ensemble",
@@ -70,4 +81,10 @@ __all__ = [
     "unevaluated",
     "upload_image",
     "usable_providers",
+    "check_score",
+    "load_ranking",
+    "queue_pictures",
+    "rank_split",
+    "ranking_file",
+    "review_queue",
 ]
