@@ -43,6 +43,30 @@ document.addEventListener("keydown", function (event) {
   }
 });
 
+/* Review: J / K (or the arrow keys) move along the queue, Enter opens the focused image in
+   Annotate (a link), N opens the first image not corrected yet. */
+document.addEventListener("keydown", function (event) {
+  if (window.location.pathname !== "/review" || event.altKey || event.ctrlKey || event.metaKey) return;
+  const target = event.target;
+  const typing = target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
+  if (typing && !/^(checkbox|radio)$/.test(target.type)) return;
+  const cards = Array.from(document.querySelectorAll("#review-queue .review-card"));
+  if (!cards.length) return;
+  const key = event.key.toLowerCase();
+  const step = { j: 1, arrowdown: 1, arrowright: 1, k: -1, arrowup: -1, arrowleft: -1 }[key];
+  if (step) {
+    const index = cards.indexOf(document.activeElement);
+    const next = index < 0 ? 0 : Math.max(0, Math.min(cards.length - 1, index + step));
+    cards[next].focus();
+    cards[next].scrollIntoView({ block: "nearest" });
+    event.preventDefault();
+  } else if (key === "n") {
+    const first = cards.find(function (card) { return !card.classList.contains("review-done"); });
+    if (first) first.click();
+    event.preventDefault();
+  }
+});
+
 /* Prepare / Train: Ctrl+Enter (Cmd+Enter) starts the job from anywhere in the form; a
    number field commits its value first (dbc inputs debounce until blur). */
 document.addEventListener("keydown", function (event) {
@@ -55,7 +79,7 @@ document.addEventListener("keydown", function (event) {
 });
 
 /* Annotate: hands stay on the keys. 1-9 class, E eraser, [ ] brush, P L R H tools, Ctrl+Z undo,
-   Space preview, Ctrl+S save (not while typing in a field). */
+   Space preview, Ctrl+S save, N next in the review queue (not while typing in a field). */
 function cocosegCanvasButton(match) {
   return Array.from(document.querySelectorAll(".annotate-canvas button")).find(match);
 }
@@ -87,6 +111,9 @@ document.addEventListener("keydown", function (event) {
   } else if (key === " ") {
     const preview = cocosegCanvasButton(function (button) { return button.textContent.trim() === "Preview"; });
     if (preview) preview.click();
+  } else if (key.toLowerCase() === "n") {
+    const next = document.getElementById("annotate-next");
+    if (next) next.click();
   } else {
     handled = false;
   }

@@ -196,6 +196,24 @@ class Annotate:
     FINETUNE_QUEUED = "annotate-finetune-queued"
     FINETUNE_RESULT = "annotate-finetune-result"
     CURRENT = "annotate-current"  # Store: the open image (key, source, size, collection, base key, version)
+    NEXT = "annotate-next"  # opens the next image of the Review queue (Review.NEXT)
     LINK = "annotate-link"  # Store: a checked deep link (annotation.LinkRequest.to_dict()), opened on load
     HISTORY = "annotate-history"
     REOPEN = "annotate-reopen"  # pattern id: {"type": REOPEN, "file": name}
+
+
+class Review:
+    MODEL = "review-model"
+    SPLIT = "review-split"
+    SCORE = "review-score"
+    RANK = "review-rank"
+    CANCEL = "review-cancel"
+    PROGRESS = "review-progress"
+    MESSAGE = "review-message"
+    QUEUED = "review-queued"  # Store: {"job": name} of the ranking job being watched
+    REFRESH = "review-refresh"
+    CLASSES = "review-classes"
+    MAPS = "review-maps"
+    SUMMARY = "review-summary"
+    QUEUE = "review-queue"
+    NEXT = "review-next"  # Store (app frame, session storage): the queue's links, for Annotate's "next"

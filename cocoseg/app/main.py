@@ -16,6 +16,7 @@ from dash import dcc, html
 
 from cocoseg.app import plotly_bundle
 from cocoseg.app.context import UPLOAD_ROUTE, WORKSPACE_CONFIG_KEY, remember_workspace
+from cocoseg.app.ids import Review
 from cocoseg.app.jobs import background_manager
 from cocoseg.pipeline.core import ASSETS_DIR, Workspace, default_workspace, get_settings
 from cocoseg.pipeline.jobs import reconcile_runs
@@ -129,7 +130,12 @@ def create_app(workspace: Workspace | None = None) -> dash.Dash:
     _register_upload_route(server)
     plotly_bundle.register(app)
     app.layout = html.Div(
-        [dcc.Location(id="url"), _navigation(), html.Main(dash.page_container, className="content")],
+        [
+            dcc.Location(id="url", refresh="callback-nav"),  # a callback may move to another page
+            dcc.Store(id=Review.NEXT, storage_type="session"),  # the review queue, for Annotate's "next"
+            _navigation(),
+            html.Main(dash.page_container, className="content"),
+        ],
         className="app-frame",
     )
     recovered = reconcile_runs(workspace)

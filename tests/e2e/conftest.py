@@ -171,11 +171,18 @@ class PageProblems:
         superseded by a newer trigger of the same callback (the renderer then never reads the
         response body), ends as ``net::ERR_ABORTED`` in Chromium. Neither is a failure the
         user could see; a server that died shows as a connection error instead, and that is
-        still recorded.
+        still recorded. Nor is a display picture (``/uploads/<key>.jpg``) whose ``img`` was
+        replaced before it loaded (moving on to the next image of a queue): Chromium aborts it.
         """
-        if failure == "net::ERR_ABORTED" and is_background_callback_request(url):
+        if failure == "net::ERR_ABORTED" and (is_background_callback_request(url) or is_display_picture(url)):
             return
         self.failed_requests.append(f"{url}: {failure}")
+
+
+def is_display_picture(url: str) -> bool:
+    """One of the app's own display pictures (``cocoseg.app.main`` serves ``/uploads/<key>.jpg``)."""
+    path = urllib.parse.urlsplit(url).path
+    return path.startswith("/uploads/") and path.endswith(".jpg") and path.count("/") == 2
 
 
 BACKGROUND_CALLBACK_KEYS = frozenset({"job", "endId", "cacheKey", "oldJob", "cancelJob"})

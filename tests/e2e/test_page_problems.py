@@ -1,4 +1,5 @@
-"""The browser tests' problem collector drops only aborted Dash background-callback requests."""
+"""The browser tests' problem collector drops only aborted Dash background-callback requests and abandoned
+display pictures."""
 
 import pytest
 
@@ -11,6 +12,17 @@ def test_an_aborted_background_poll_is_not_a_problem():
     problems = PageProblems()
     problems.record_failed_request(POLL, "net::ERR_ABORTED")
     assert problems.all() == []
+
+
+def test_an_abandoned_display_picture_is_not_a_problem():
+    problems = PageProblems()
+    problems.record_failed_request(
+        "http://127.0.0.1:1/uploads/JKi-yNaHkA2DQV1FT171Ug.jpg", "net::ERR_ABORTED"
+    )
+    assert problems.all() == []
+    problems.record_failed_request("http://127.0.0.1:1/uploads/a/b.jpg", "net::ERR_ABORTED")
+    problems.record_failed_request("http://127.0.0.1:1/uploads/key.jpg", "net::ERR_CONNECTION_RESET")
+    assert len(problems.all()) == 2
 
 
 def test_other_failures_are_kept():

@@ -162,11 +162,24 @@ def controls(
         *_painting(link.preset if link else DEFAULT_PRESET),
         *_starting_layer(models, link.model if link else ""),
         html.Hr(className="my-2"),
-        dbc.Button(
-            [html.I(className="bi bi-save me-1"), "Save (Ctrl+S)"],
-            id=Annotate.SAVE,
-            color="primary",
-            size="sm",
+        html.Div(
+            [
+                dbc.Button(
+                    [html.I(className="bi bi-save me-1"), "Save (Ctrl+S)"],
+                    id=Annotate.SAVE,
+                    color="primary",
+                    size="sm",
+                ),
+                dbc.Button(
+                    [html.I(className="bi bi-skip-forward me-1"), "Next in queue (N)"],
+                    id=Annotate.NEXT,
+                    color="secondary",
+                    outline=True,
+                    size="sm",
+                    title="the next image of the Review queue that is not corrected yet",
+                ),
+            ],
+            className="d-flex gap-2",
         ),
         html.Div(message, id=Annotate.MESSAGE, className="small mt-2"),
         html.Div(str(max_upload_bytes), id="upload-limit-bytes", hidden=True),

@@ -7,13 +7,14 @@ version check, so two tabs cannot overwrite each other. The browser only holds k
 (``OpenImage.to_dict()`` in ``Annotate.CURRENT``). Layout: ``components.annotate_panels``.
 
 Keys (``assets/cocoseg.js``): 1-9 pick a class, E the eraser, [ and ] the brush, P/L/R/H
-pencil, line, rectangle, pan; Ctrl+Z undo; Space refreshes the preview; Ctrl+S saves.
+pencil, line, rectangle, pan; Ctrl+Z undo; Space refreshes the preview; Ctrl+S saves; N opens the
+next image of the Review queue not corrected yet (the queue is the app frame's ``Review.NEXT``).
 
 Deep link (``cocoseg.app.links.annotate_link``): ``/annotate?dataset=D&split=S&image=FILE&model=M``
 sets the dropdowns (the model's label map too) and opens the image pre-filled by ``open_link``;
 ``layout`` checks it (``annotation.resolve_link``) and says why a bad one opens nothing.
 
-About 380 lines rather than 250: sixteen callbacks (and the clientside Save), each already one
+About 400 lines rather than 250: seventeen callbacks (and the clientside Save), each already one
 or two facade calls; their Output/Input/State lists alone take about a hundred lines, and merging
 them would make the one callback branching on its trigger that the house plan warns against.
 "Fine-tune on corrections" plans a round (``training.plan_round``: refused beside the button)
@@ -30,8 +31,9 @@ from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, 
 from cocoseg.app.components import annotate_panels as panels
 from cocoseg.app.components.alerts import alert
 from cocoseg.app.context import UPLOAD_ROUTE, current_settings, current_workspace
-from cocoseg.app.ids import Annotate
+from cocoseg.app.ids import Annotate, Review
 from cocoseg.app.jobs import run_queued_with_lines
+from cocoseg.app.links import next_in_queue
 from cocoseg.pipeline import annotation
 from cocoseg.pipeline.core import ConfigError
 from cocoseg.pipeline.data import decode_upload, list_datasets
@@ -305,6 +307,25 @@ def save(_request, canvas_json, current, preset, choice):
         return alert(f"Not saved: {error}", "danger"), no_update, no_update
     message = f"Saved {saved.file_name} into annotations/{saved.collection}.json."
     return alert(message, "success"), saved.to_dict(), saved.version
+
+
+@callback(
+    Output("url", "href"),
+    Output(Annotate.MESSAGE, "children", allow_duplicate=True),
+    Input(Annotate.NEXT, "n_clicks"),
+    State(Review.NEXT, "data"),
+    State(Annotate.CURRENT, "data"),
+    State(Annotate.DATASET, "value"),
+    prevent_initial_call=True,
+)
+def open_next(_clicks, queue, current, choice):
+    """Move on to the Review queue's next image not corrected yet (key N)."""
+    current = _current(current)
+    corrected = annotation.corrected_files(current_workspace(), annotation.collection_of(current, choice))
+    link = next_in_queue(queue, current.file_name if current else None, corrected)
+    if link is None:
+        return no_update, alert("Nothing left in the review queue: rank a split on Review.", "info")
+    return link, no_update
 
 
 @callback(

@@ -30,7 +30,7 @@ from cocoseg.pipeline.annotation.session import (
     save,
     start_from_dataset,
 )
-from cocoseg.pipeline.annotation.store import VersionConflict, annotations_file, saved_images
+from cocoseg.pipeline.annotation.store import VersionConflict, annotations_file, corrected_files, saved_images
 from cocoseg.pipeline.annotation.strokes import ERASER_COLOUR, AnnotationError
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "resolve_link",
     "result_mask",
     "save",
+    "corrected_files",
     "saved_images",
     "start_from_dataset",
 ]

@@ -366,6 +366,16 @@ def saved_images(workspace: Workspace, dataset: str) -> list[dict]:
     )
 
 
+def corrected_files(workspace: Workspace, dataset: str) -> list[str]:
+    """The file names saved into ``dataset``'s corrections; none (logged) when that file cannot be read,
+    so pages that only mark corrected images keep working."""
+    try:
+        return [row["file_name"] for row in saved_images(workspace, dataset)]
+    except (AnnotationError, OSError) as error:
+        logger.warning("cannot read the corrections of %s: %s", dataset, error)
+        return []
+
+
 def load_saved(workspace: Workspace, dataset: str, file_name: str, label_map: LabelMap) -> np.ndarray | None:
     """The saved mask of one image (for reopening it), or None when it was never saved."""
     data, _version_token = open_annotations(workspace, dataset)

@@ -42,6 +42,7 @@ from cocoseg.pipeline.data.geometry import placement
 from cocoseg.pipeline.data.images import ImageError, read_rgb
 from cocoseg.pipeline.data.labels import LabelMap, LabelMapError, build_label_map
 from cocoseg.pipeline.data.registry import get_dataset
+from cocoseg.pipeline.data.rendering import encode_jpeg
 from cocoseg.pipeline.inference.ensembles import combine
 from cocoseg.pipeline.inference.model_store import ModelEntry, get_entry
 from cocoseg.pipeline.inference.predictor import Predictor
@@ -57,10 +58,10 @@ from cocoseg.pipeline.inference.uncertainty import (
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 8
-MAP_WIDTH = 256  # the uncertainty picture's width (the image's aspect ratio is kept)
+MAP_WIDTH = 160  # the uncertainty picture's width, a thumbnail's (the image's aspect ratio is kept)
 CLASS_SHARE_SHOWN = 0.01  # a predicted class is listed for an image from 1 % of its pixels
 RANKING_FORMAT = 1
-_CACHE_VERSION = 1
+_CACHE_VERSION = 3  # 2: the picture is a JPEG; 3: in the image's own range
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -210,17 +211,19 @@ def covered_region(width: int, height: int, size: int, mode: str) -> np.ndarray:
     return region
 
 
-def _picture_png(entropy: np.ndarray, region: np.ndarray, width: int, height: int) -> bytes:
-    """The uncertainty picture of the image's part of the square, at ``MAP_WIDTH`` and the image's aspect."""
+def _picture_jpeg(entropy: np.ndarray, region: np.ndarray, width: int, height: int) -> bytes:
+    """The uncertainty picture of the image's part of the square, at ``MAP_WIDTH`` and the image's aspect
+    (a JPEG of a few KB, so a queue of a hundred stays light). Its colours span the image's own entropy
+    range (2nd to 98th percentile): the score compares images, the picture shows where within one."""
     rows, columns = np.nonzero(region)
+    low, high = np.percentile(entropy[region], [2, 98])
+    if high - low > 1e-3:  # the image's own range: where it is unsure, even when it is unsure everywhere
+        entropy = np.clip((entropy - low) / (high - low), 0.0, 1.0)
     shown = uncertainty_picture(entropy, region)[
         rows.min() : rows.max() + 1, columns.min() : columns.max() + 1
     ]
     target = (MAP_WIDTH, max(1, round(MAP_WIDTH * height / width)))
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(cv2.resize(shown, target), cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise ValueError("could not encode the uncertainty picture")
-    return encoded.tobytes()
+    return encode_jpeg(cv2.resize(shown, target, interpolation=cv2.INTER_LINEAR), quality=85)
 
 
 def score_image(
@@ -235,7 +238,7 @@ def score_image(
         "scores": image_scores(probabilities, members, region),
         "class_pixels": np.bincount(predicted, minlength=classes).tolist(),
         "class_entropy": np.bincount(predicted, weights=entropy[region], minlength=classes).tolist(),
-        "picture": _picture_png(entropy, region, width, height),
+        "picture": _picture_jpeg(entropy, region, width, height),
     }
 
 
@@ -422,7 +425,7 @@ def _write_ranking(
             for index, count in enumerate(record["class_pixels"])
             if index > 0 and count / pixels >= CLASS_SHARE_SHOWN
         ]
-        picture = folder / f"{image['id']}.png"
+        picture = folder / f"{image['id']}.jpg"
         atomic_write_bytes(picture, record["picture"])
         rows.append(
             RankedImage(image["file_name"], image["id"], scores, classes, f"{folder.name}/{picture.name}")
@@ -469,3 +472,24 @@ def review_queue(
         if not wanted or wanted.intersection(row.classes)
     ]
     return sorted(items, key=lambda item: item.corrected)  # stable: rank order within each group
+
+
+def queue_pictures(
+    workspace: Workspace, ranking: Ranking, items: Sequence[QueueItem]
+) -> list[tuple[bytes | None, bytes | None]]:
+    """(thumbnail JPEG, uncertainty JPEG) of each queued image; None where a file is gone or unreadable."""
+    from cocoseg.pipeline.data.thumbnails import thumbnail
+
+    folder = get_dataset(workspace, ranking.dataset).split(ranking.split).images
+    pictures = []
+    for item in items:
+        try:
+            image = thumbnail(workspace, resolve_inside(folder, item.row.file_name))
+        except (UnsafePathError, ImageError, OSError):
+            image = None
+        try:
+            heat = picture_path(workspace, ranking, item.row).read_bytes()
+        except (UnsafePathError, OSError):
+            heat = None
+        pictures.append((image, heat))
+    return pictures
