@@ -159,3 +159,13 @@ def test_annotate_next_moves_to_the_next_link_or_says_the_queue_is_done(workspac
         done_href, done = _module("annotate").open_next(1, queue[:2], current, "demo/val")
     assert href == annotate_link("demo", "val", FILES[2], "m") and message is no_update
     assert done_href is no_update and "Nothing left in the review queue" in _text(done)
+
+
+def test_a_split_of_no_images_gives_an_empty_queue_with_a_message(workspace):
+    publish_card(workspace, "voc-model", build_label_map("voc21"))
+    empty = Ranking("voc-model", "0" * 64, "demo", "val", "entropy", "2026-12-01T10:00:00", 0, False, [], [])
+    ranking_file(workspace, "voc-model", "demo", "val").parent.mkdir(parents=True)
+    ranking_file(workspace, "voc-model", "demo", "val").write_text(json.dumps(empty.to_dict()))
+    cards, summary, options, links = _show(create_app(workspace), "voc-model", "demo/val", "entropy", [], 0)
+    assert "demo/val has no images." in _text(cards) and "cocoseg data add" in _text(cards)
+    assert "0 of 0 images" in _text(summary) and links == []

@@ -226,3 +226,22 @@ def test_the_rank_job_runs_in_its_own_process_and_its_cancel_keeps_a_partial_ran
     assert outcome.status == "cancelled", outcome.message
     saved = load_ranking(prepared_workspace, ranking_ensemble, "demo", "val")
     assert saved.partial and ranking_module.BATCH_SIZE <= len(saved.rows) < 80
+
+
+@pytest.mark.slow
+def test_an_unlabelled_image_folder_is_ranked_with_rarity_from_the_predictions(
+    prepared_workspace, exported_models, tmp_path
+):
+    from cocoseg.pipeline.data.registry import add_image_folder
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in sorted(path.name for path in (DEMO_DATASET_DIR / "val2017").glob("*.jpg"))[:4]:
+        shutil.copy(DEMO_DATASET_DIR / "val2017" / name, folder / name)
+    (folder / "broken.jpg").write_bytes(b"not a picture")
+    add_image_folder(prepared_workspace, "photos", folder, split="new")
+    ranking = rank_split(prepared_workspace, exported_models[0], "photos", "new", LIMIT, by="rarity")
+    assert ranking.unlabelled and len(ranking.rows) == 4 and ranking.images == 5
+    assert [item["file_name"] for item in ranking.skipped] == ["broken.jpg"]
+    rarities = [row.scores["rarity"] for row in ranking.rows]
+    assert rarities == sorted(rarities, reverse=True) and all(0 <= value <= 1 for value in rarities)

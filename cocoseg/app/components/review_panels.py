@@ -161,6 +161,11 @@ def queue_cards(
 ) -> list:
     """One link (client-side, no page reload) per queued image: its picture (uncertainty map on hover),
     rank, score and predicted classes."""
+    if not ranking.images:
+        where = f"{ranking.dataset}/{ranking.split}"
+        return [
+            empty_state(f"{where} has no images.", "Add a folder of them: cocoseg data add NAME --images DIR")
+        ]
     if not items:
         return [empty_state("No image in this queue.", "Clear the class filter, or rank another split.")]
     cards = []
