@@ -34,19 +34,21 @@ def upper_canvas(page):
     return canvas
 
 
+def paint_stroke(page, class_name: str, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """Pick ``class_name`` and drag the brush from ``start`` to ``end`` (fractions of the canvas)."""
+    page.locator("#annotate-class label", has_text=class_name).click()
+    box = upper_canvas(page).bounding_box()
+    page.mouse.move(box["x"] + box["width"] * start[0], box["y"] + box["height"] * start[1])
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * end[0], box["y"] + box["height"] * end[1], steps=12)
+    page.mouse.up()
+
+
 def test_prefill_paint_save_and_read_back_with_pycocotools(model_server, page, screenshot_dir):
     file_name = open_first_image(page, model_server.url)
     page.get_by_role("button", name="Pre-fill").click()
     page.locator("#annotate-message", has_text="Pre-filled with").wait_for(timeout=60_000)
-    page.locator("#annotate-class label", has_text="person").click()
-    page.locator("#annotate-brush")  # brush stays at its default (12 canvas pixels)
-    box = upper_canvas(page).bounding_box()
-    start = (box["x"] + box["width"] * 0.30, box["y"] + box["height"] * 0.50)
-    end = (box["x"] + box["width"] * 0.60, box["y"] + box["height"] * 0.50)
-    page.mouse.move(*start)
-    page.mouse.down()
-    page.mouse.move(*end, steps=12)
-    page.mouse.up()
+    paint_stroke(page, "person", (0.30, 0.50), (0.60, 0.50))  # the brush at its default, 12 canvas pixels
     page.keyboard.press(" ")  # preview
     page.locator("#annotate-legend", has_text="person").wait_for(timeout=30_000)
     page.keyboard.press("Control+s")

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from tests.e2e.conftest import _serve
-from tests.e2e.test_annotate_browser import open_first_image, upper_canvas
+from tests.e2e.test_annotate_browser import open_first_image, paint_stroke
 from tests.e2e.test_prepare_browser import _choose
 
 pytestmark = [pytest.mark.browser]
@@ -38,12 +38,7 @@ def test_fine_tune_on_corrections_in_one_click_then_compare_parent_and_child(
     _choose(page, "annotate-model", parent)
     page.get_by_role("button", name="Pre-fill").click()
     page.locator("#annotate-message", has_text=f"Pre-filled with {parent}").wait_for(timeout=60_000)
-    page.locator("#annotate-class label", has_text="dog").click()
-    box = upper_canvas(page).bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.3)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4, steps=10)
-    page.mouse.up()
+    paint_stroke(page, "dog", (0.2, 0.3), (0.6, 0.4))
     page.keyboard.press("Control+s")
     page.locator("#annotate-message", has_text="Saved").wait_for(timeout=30_000)
 

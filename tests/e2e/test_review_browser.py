@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from tests.e2e.conftest import _serve
-from tests.e2e.test_annotate_browser import upper_canvas
+from tests.e2e.test_annotate_browser import paint_stroke
 from tests.e2e.test_prepare_browser import _choose
 
 pytestmark = [pytest.mark.browser]
@@ -32,17 +32,6 @@ def _queue_files(page) -> list[str]:
     )
 
 
-def _paint_and_save(page) -> None:
-    page.locator("#annotate-class label", has_text="person").click()
-    box = upper_canvas(page).bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.6, steps=8)
-    page.mouse.up()
-    page.keyboard.press("Control+s")
-    page.locator("#annotate-message", has_text="Saved").wait_for(timeout=30_000)
-
-
 def test_rank_open_prefilled_save_next_and_see_it_done(review_server, page, exported_models, screenshot_dir):
     model = exported_models[0]
     page.goto(review_server.url + "/review")
@@ -60,7 +49,9 @@ def test_rank_open_prefilled_save_next_and_see_it_done(review_server, page, expo
     cards.first.click()  # client-side link into Annotate, pre-filled with the ranking model
     page.locator("#annotate-message", has_text=f"Pre-filled with {model}").wait_for(timeout=60_000)
     assert page.locator("#annotate-image").inner_text().strip() == queue[0]
-    _paint_and_save(page)
+    paint_stroke(page, "person", (0.3, 0.3), (0.5, 0.6))
+    page.keyboard.press("Control+s")
+    page.locator("#annotate-message", has_text="Saved").wait_for(timeout=30_000)
 
     page.keyboard.press("n")  # the next image of the queue that is not corrected yet
     page.locator("#annotate-message", has_text=f"Pre-filled with {model}").wait_for(timeout=60_000)
