@@ -9,6 +9,7 @@ path only through ``check_name`` or ``resolve_inside``.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import logging
 import os
@@ -123,6 +124,11 @@ def atomic_write_json(path: Path, payload: Any) -> None:
     """Serialise ``payload`` strictly (no NaN/Infinity) and write it atomically."""
     text = json.dumps(payload, allow_nan=False, ensure_ascii=False, indent=2, sort_keys=False)
     atomic_write_bytes(path, (text + "\n").encode("utf-8"))
+
+
+def now_iso() -> str:
+    """The UTC time to the second, as every record in the workspace writes it."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def read_json(path: Path, default: Any = None) -> Any:

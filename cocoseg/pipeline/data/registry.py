@@ -14,7 +14,6 @@ splits handles it like any other; ``is_unlabelled`` tells the two kinds apart.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import functools
 import logging
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from cocoseg.pipeline.core.cache import CACHE_EXPIRE_SECONDS, file_sha256, open_cache
 from cocoseg.pipeline.core.settings import DEMO_DATASET_DIR
-from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, check_name, read_json
+from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, check_name, now_iso, read_json
 from cocoseg.pipeline.data.coco import (
     CocoDataset,
     CocoFileError,
@@ -257,7 +256,7 @@ def _register_split(
         _refuse_existing(registry, name, split, replace)
         if write_sources is not None:
             write_sources()
-        entry = registry["datasets"].setdefault(name, {"splits": {}, "added": _now()})
+        entry = registry["datasets"].setdefault(name, {"splits": {}, "added": now_iso()})
         entry["splits"][split] = {"annotations": str(source.annotations), "images": str(source.images)}
         atomic_write_json(workspace.datasets_file, registry)
     logger.info("registered dataset %s split %s", name, split)
@@ -310,10 +309,6 @@ def cached_split(workspace: Workspace, dataset: str, split: str, max_bytes: int)
     return _cached_coco(
         str(source.annotations), str(source.images), source.annotations.stat().st_mtime_ns, max_bytes
     )
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def _report_key(workspace: Workspace, source: Split) -> tuple:

@@ -14,7 +14,6 @@ members one by one on real validation images, or publishes nothing.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import shutil
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from cocoseg.pipeline.core.workspace import (
     Workspace,
     atomic_write_json,
     check_name,
+    now_iso,
     read_json,
 )
 from cocoseg.pipeline.data.images import ImageError, read_rgb
@@ -226,7 +226,7 @@ def create_ensemble(
                 "members": list(members),
                 "strategy": strategy,
                 "weights": weights,
-                "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "created": now_iso(),
             }
             card = {
                 "format": CARD_FORMAT,

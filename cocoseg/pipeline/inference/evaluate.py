@@ -13,14 +13,13 @@ The matrix has one extra column, "no prediction", so rows always sum to the trut
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import logging
 import math
 from collections.abc import Callable
 
 import numpy as np
 
-from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, check_name, read_json
+from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, check_name, now_iso, read_json
 from cocoseg.pipeline.data.coco import CocoDataset
 from cocoseg.pipeline.data.images import ImageError, read_rgb
 from cocoseg.pipeline.data.labels import IGNORE_INDEX, LabelMap
@@ -160,10 +159,6 @@ def confusion_over_split(
     return matrix, used, skipped
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
 def protocol(entry: ModelEntry, variant: str, target: EvaluationTarget, used: int, skipped: int) -> dict:
     label_map = entry.card["label_map"]
     path, digest = entry.file_of(variant)
@@ -217,7 +212,7 @@ def evaluate_entry(
         "model": entry.name,
         "kind": entry.kind,
         "variant": variant,
-        "evaluated": _now(),
+        "evaluated": now_iso(),
         "provider": predictor.provider,
         "protocol": protocol(entry, variant, target, used, skipped),
         **metrics_from_matrix(matrix, entry.label_map().class_names),

@@ -18,7 +18,6 @@ pickle, zip (``.keras``, ``.pt``) or anything else is refused without being open
 
 from __future__ import annotations
 
-import datetime
 import logging
 import shutil
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from cocoseg.pipeline.core.cache import sha256_of
-from cocoseg.pipeline.core.workspace import UnsafePathError, Workspace, atomic_write_json, check_name
+from cocoseg.pipeline.core.workspace import UnsafePathError, Workspace, atomic_write_json, check_name, now_iso
 from cocoseg.pipeline.data.geometry import RESIZE_MODES
 from cocoseg.pipeline.data.labels import LabelMapError, build_label_map, label_map_from_dict
 from cocoseg.pipeline.data.registry import get_dataset, load_split
@@ -260,7 +259,7 @@ def import_model(workspace: Workspace, source: Path, card: dict, name: str | Non
             "format": CARD_FORMAT,
             "kind": "imported",
             "name": name,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "created": now_iso(),
             "file": target.name,
             "sha256": sha256_of(target),
             "bytes": target.stat().st_size,

@@ -19,7 +19,6 @@ An image that cannot be read is skipped, counted and listed; the ranking goes on
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,6 +33,7 @@ from cocoseg.pipeline.core.workspace import (
     atomic_write_bytes,
     atomic_write_json,
     check_name,
+    now_iso,
     read_json,
     resolve_inside,
 )
@@ -297,10 +297,6 @@ class RankedSplit:
     prior: np.ndarray | None
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
 def rank_split(
     workspace: Workspace,
     model: str,
@@ -436,7 +432,7 @@ def _write_ranking(
         dataset=target.dataset,
         split=target.split,
         by=target.by,
-        created=_now(),
+        created=now_iso(),
         images=len(target.images),
         partial=partial,
         skipped=skipped,

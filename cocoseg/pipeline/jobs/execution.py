@@ -12,8 +12,8 @@ import signal
 import time
 
 from cocoseg.pipeline.core.settings import get_settings
-from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json
-from cocoseg.pipeline.jobs.registry import Heartbeat, RunFolder, now_iso, process_identity, take_queued
+from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, now_iso
+from cocoseg.pipeline.jobs.registry import Heartbeat, RunFolder, process_identity, take_queued
 from cocoseg.pipeline.jobs.runner import (
     PROGRESS_EVERY_SECONDS,
     RESULT_FILE,

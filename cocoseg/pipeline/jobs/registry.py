@@ -36,7 +36,7 @@ import threading
 import time
 from pathlib import Path
 
-from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, check_name, read_json
+from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, check_name, now_iso, read_json
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +54,6 @@ HISTORY_FIELDS = ("epoch", "loss", "val_loss", "val_miou", "learning_rate", "sec
 
 class RunError(ValueError):
     """A run request that cannot be carried out (unknown run, active run deleted...)."""
-
-
-def now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,11 +14,10 @@ import logging
 import time
 from collections.abc import Callable
 
-from cocoseg.pipeline.core.workspace import Workspace
+from cocoseg.pipeline.core.workspace import Workspace, now_iso
 from cocoseg.pipeline.jobs.registry import (
     Heartbeat,
     RunFolder,
-    now_iso,
     process_identity,
     take_queued,
 )

@@ -16,7 +16,6 @@ end (a failed export publishes nothing and keeps the previous version):
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import logging
 import shutil
 from collections.abc import Callable
@@ -26,7 +25,7 @@ import numpy as np
 
 from cocoseg.pipeline.core.cache import sha256_of
 from cocoseg.pipeline.core.tf_runtime import tensorflow
-from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json
+from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, now_iso
 from cocoseg.pipeline.inference.evaluate import EvaluationTarget, evaluate_entry, evaluation_file
 from cocoseg.pipeline.inference.model_store import (
     CARD_FORMAT,
@@ -226,7 +225,7 @@ def _base_card(name: str, run, config: dict, manifest: dict, checkpoint: str, on
         "format": CARD_FORMAT,
         "kind": "exported",
         "name": name,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": now_iso(),
         "file": onnx_path.name,
         "sha256": sha256_of(onnx_path),
         "bytes": onnx_path.stat().st_size,

@@ -23,13 +23,12 @@ import numpy as np
 from cocoseg.errors import ConfigError
 from cocoseg.models.encoder_catalog import DEFAULT_ENCODER
 from cocoseg.pipeline.core.tf_runtime import tensorflow
-from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json
+from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, now_iso
 from cocoseg.pipeline.jobs.registry import (
     Heartbeat,
     RunError,
     RunFolder,
     get_run,
-    now_iso,
     process_identity,
     take_queued,
 )
