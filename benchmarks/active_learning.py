@@ -26,6 +26,11 @@ state are reset, which saves ~5 s of tracing per training on 2 cores. The data i
 once by ``prepare`` and decoded once into arrays. mIoU is computed from one confusion matrix
 (``inference.evaluate``) over the val split at the prepared size, not at source resolution.
 
+The model is a UNet with 16 base filters, depth 3, for 100 steps: with 8 filters (150 steps) the
+rare class was learnt or missed at random by the training seed, even from 24 labelled diamonds
+(mIoU 75 % or 95 % for the same labels), which buried the choice of images under training noise;
+16 filters learnt it from the same labels for each of 4 seeds.
+
 Datasets:
 
     shapes (default)  tests' generated shapes (circle, square, triangle on grey noise), 64 px, plus
@@ -42,8 +47,8 @@ how many images of the pool's rarest class were labelled, and whether the best u
 strategy reaches random's final mIoU with at most 70 % of random's labels (linear interpolation
 between rounds on the mean curves).
 
-Usage: python benchmarks/active_learning.py [--dataset shapes|demo] [--seeds 3] [--rounds 5]
-    [--per-round 8] [--steps 150] [--size 64] [--plot PATH] [--json PATH]
+Usage: python benchmarks/active_learning.py [--dataset shapes|demo] [--seeds 3] [--rounds 4]
+    [--per-round 10] [--steps 100] [--base-filters 16] [--size 64] [--plot PATH] [--json PATH]
 """
 
 from __future__ import annotations
@@ -91,12 +96,12 @@ class Settings:
     dataset: str = "shapes"
     size: int = 64
     seeds: int = 3
-    rounds: int = 5
-    per_round: int = 8
-    steps: int = 150
+    rounds: int = 4
+    per_round: int = 10
+    steps: int = 100
     batch_size: int = 8
     learning_rate: float = 3e-3
-    base_filters: int = 8
+    base_filters: int = 16
     depth: int = 3
     pool: int = 240
     val: int = 120
@@ -504,7 +509,8 @@ def main(arguments: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     defaults = Settings()
     parser.add_argument("--dataset", choices=("shapes", "demo"), default=defaults.dataset)
-    for field in ("size", "seeds", "rounds", "per_round", "steps", "batch_size", "pool", "val"):
+    integers = ("size", "seeds", "rounds", "per_round", "steps", "batch_size", "base_filters", "pool", "val")
+    for field in integers:
         parser.add_argument(f"--{field.replace('_', '-')}", type=int, default=getattr(defaults, field))
     for field in ("learning_rate", "rare_share"):
         parser.add_argument(f"--{field.replace('_', '-')}", type=float, default=getattr(defaults, field))

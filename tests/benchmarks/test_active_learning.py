@@ -77,21 +77,10 @@ def test_line_chart_draws_every_series():
 
 @pytest.mark.slow
 def test_tiny_simulation_keeps_its_invariants(tmp_path, capsys):
-    """One run through the command line (shapes at 32 px, 2 rounds of 4, 1 seed, 2 steps per training)."""
+    """One run through the command line: shapes at 32 px, 2 rounds of 4, 1 seed, 2 steps per training."""
     plot, figures = tmp_path / "curves.png", tmp_path / "figures.json"
-    arguments = ["--seeds", "1", "--rounds", "2", "--per-round", "4", "--steps", "2", "--size", "32"]
-    arguments += [
-        "--pool",
-        "24",
-        "--val",
-        "8",
-        "--rare-share",
-        "0.2",
-        "--plot",
-        str(plot),
-        "--json",
-        str(figures),
-    ]
+    arguments = "--seeds 1 --rounds 2 --per-round 4 --steps 2 --size 32 --base-filters 4 --pool 24 --val 8"
+    arguments = [*arguments.split(), "--rare-share", "0.2", "--plot", str(plot), "--json", str(figures)]
     assert main(arguments) == 0
     results = json.loads(figures.read_text())
     runs = results["runs"]
