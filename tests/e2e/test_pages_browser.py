@@ -14,6 +14,7 @@ PAGES = {
     "/prepare": "Prepare",
     "/train": "Train",
     "/segment": "Segment",
+    "/review": "Review",
     "/annotate": "Annotate",
     "/compare": "Compare",
     "/evaluate": "Evaluate",
