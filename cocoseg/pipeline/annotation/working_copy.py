@@ -1,0 +1,155 @@
+"""The small copy of an image that click-to-mask tools work on, and the per-image cache that keeps it.
+
+A ``WorkingCopy`` holds the picture scaled so its longer side is at most ``WORKING_SIDE``, a
+smoothed copy for the magic wand and, made on first use, the colour gradient (watershed) and
+SLIC superpixels: what every click on the same image would otherwise recompute. It converts
+points and masks between the image and the copy. ``InteractiveCache`` keeps a few of them by
+a key the caller gives (dataset, split, file), checks each hit against a fingerprint of the
+pixels, so two different images never share an entry even under one key, and is safe to
+share between threads: entries are read-only once made.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import threading
+
+import cv2
+import numpy as np
+
+# See cocoseg.pipeline.annotation.interactive: GrabCut's cost per click grows with the pixel count.
+WORKING_SIDE = 400
+# One SLIC superpixel per this many working pixels (~11 px across): small enough to follow object edges,
+# large enough that a stroke snaps to something.
+SUPERPIXEL_AREA = 120
+SUPERPIXEL_COMPACTNESS = 10.0
+# Gaussian smoothing before SLIC: without it, pixel noise fragments every superpixel and SLIC's
+# connectivity pass merges the fragments into one.
+SUPERPIXEL_SMOOTHING = 1.0
+
+
+def fingerprint(image: np.ndarray) -> tuple:
+    """The image's shape and a digest of its pixels."""
+    return image.shape, hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest()
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+class WorkingCopy:
+    """One image prepared for click-to-mask tools (see the module docstring)."""
+
+    def __init__(self, image: np.ndarray, side: int = WORKING_SIDE, digest: tuple | None = None) -> None:
+        height, width = image.shape[:2]
+        scale = min(1.0, side / max(height, width))
+        self.image_shape = height, width
+        self.shape = max(2, round(height * scale)), max(2, round(width * scale))
+        self.fingerprint = digest or fingerprint(image)
+        if self.shape == self.image_shape:
+            working = image.copy()
+        else:
+            working = cv2.resize(image, self.shape[::-1], interpolation=cv2.INTER_AREA)
+        self.working = _read_only(working)
+        # The median keeps edges and removes the JPEG and sensor noise a colour tolerance trips on.
+        self.smoothed = _read_only(cv2.medianBlur(working, 5))
+        self._superpixels: np.ndarray | None = None
+        self._gradient: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def superpixels(self) -> np.ndarray:
+        """SLIC labels (h, w) int32 of the working copy, computed on first use."""
+        with self._lock:
+            if self._superpixels is None:
+                from skimage.segmentation import slic
+
+                count = max(16, self.shape[0] * self.shape[1] // SUPERPIXEL_AREA)
+                labels = slic(
+                    self.working,
+                    n_segments=count,
+                    compactness=SUPERPIXEL_COMPACTNESS,
+                    sigma=SUPERPIXEL_SMOOTHING,
+                    start_label=0,
+                    channel_axis=-1,
+                )
+                self._superpixels = _read_only(labels.astype(np.int32))
+            return self._superpixels
+
+    def gradient(self) -> np.ndarray:
+        """Colour gradient magnitude (h, w) float32 of the smoothed copy (Sobel in Lab), on first use."""
+        with self._lock:
+            if self._gradient is None:
+                lab = cv2.cvtColor(self.smoothed, cv2.COLOR_RGB2LAB).astype(np.float32)
+                across = cv2.Sobel(lab, cv2.CV_32F, 1, 0, ksize=3)
+                down = cv2.Sobel(lab, cv2.CV_32F, 0, 1, ksize=3)
+                self._gradient = _read_only(np.sqrt((across**2 + down**2).sum(axis=2)))
+            return self._gradient
+
+    @property
+    def has_superpixels(self) -> bool:
+        return self._superpixels is not None
+
+    def to_working_points(self, points) -> list[tuple[int, int]]:
+        """Image (x, y) -> working pixels (column, row), inside the copy."""
+        height, width = self.shape
+        x_scale, y_scale = width / self.image_shape[1], height / self.image_shape[0]
+        return [(min(int(x * x_scale), width - 1), min(int(y * y_scale), height - 1)) for x, y in points]
+
+    def to_working_length(self, length: float) -> int:
+        """A length in image pixels -> working pixels (at least 1)."""
+        return max(1, round(length * self.shape[1] / self.image_shape[1]))
+
+    def to_working(self, mask: np.ndarray) -> np.ndarray:
+        """A bool mask at image size -> the working size: a working pixel is in when half of it is."""
+        if self.shape == self.image_shape:
+            return mask.copy()
+        shrunk = cv2.resize(mask.astype(np.float32), self.shape[::-1], interpolation=cv2.INTER_AREA)
+        return shrunk >= 0.5
+
+    def to_image(self, mask: np.ndarray) -> np.ndarray:
+        """A bool mask at working size -> the image's size (nearest neighbour)."""
+        if self.shape == self.image_shape:
+            return mask.copy()
+        grown = cv2.resize(mask.astype(np.uint8), self.image_shape[::-1], interpolation=cv2.INTER_NEAREST)
+        return grown.astype(bool)
+
+
+class InteractiveCache:
+    """Working copies of the last ``max_images`` images, by the caller's key, checked by fingerprint.
+
+    GrabCut's colour models are not kept: they describe one object, and two tabs drawing two
+    objects on one image would mix them.
+    """
+
+    def __init__(self, max_images: int = 8) -> None:
+        self.max_images = max_images
+        self._entries: collections.OrderedDict[str, WorkingCopy] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def working_copy(self, key: str, image: np.ndarray) -> WorkingCopy:
+        """The working copy of ``image`` under ``key``: the kept one if its pixels match, else a new one."""
+        digest = fingerprint(image)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.fingerprint == digest:
+                self._entries.move_to_end(key)
+                return entry
+        entry = WorkingCopy(image, digest=digest)
+        with self._lock:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_images:
+                self._entries.popitem(last=False)
+        return entry
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._entries
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()

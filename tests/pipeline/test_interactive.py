@@ -1,0 +1,209 @@
+"""Click-to-mask methods on synthetic pictures whose answer is known, bad input, and the per-image cache."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from benchmarks.clicker import iou, next_click
+from cocoseg.pipeline.annotation import interactive
+from cocoseg.pipeline.annotation.interactive import (
+    CLICKS,
+    GRABCUT_BOX,
+    MAGIC_WAND,
+    MAX_CLICKS,
+    MODEL_REGIONS,
+    SUPERPIXEL_SNAP,
+    InteractiveCache,
+    InteractiveError,
+    Stroke,
+    edit_model_region,
+    paint_result,
+    segment,
+)
+
+
+def _noisy(shape: tuple[int, int], low: int, high: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(low, high, (*shape, 3)).astype(np.uint8)
+
+
+def _disc_picture(height: int = 180, width: int = 240):
+    """A bright noisy disc on darker noise, and its mask."""
+    truth = np.zeros((height, width), np.uint8)
+    cv2.circle(truth, (width // 2 + 10, height // 2), min(height, width) // 4, 1, -1)
+    truth = truth.astype(bool)
+    picture = _noisy((height, width), 40, 110)
+    picture[truth] = _noisy((height, width), 150, 230, seed=1)[truth]
+    return picture, truth
+
+
+def _robot(picture, truth, method, clicks_allowed, **options):
+    """IoU after each of the robot's clicks."""
+    clicks, mask, ious = [], None, []
+    for _ in range(clicks_allowed):
+        click = next_click(truth, mask)
+        if click is None:
+            break
+        clicks.append(click)
+        mask = segment(picture, clicks, previous_mask=mask, method=method, **options).mask
+        ious.append(iou(truth, mask))
+    return ious, mask
+
+
+def test_clicks_find_a_disc_on_noise_within_three_clicks():
+    picture, truth = _disc_picture()
+    ious, mask = _robot(picture, truth, CLICKS, 3, cache=InteractiveCache(), image_key="disc")
+    assert max(ious) >= 0.95 and mask.shape == truth.shape and mask.dtype == bool
+
+
+def test_each_click_refines_the_previous_mask_and_replaying_gives_the_same_mask():
+    picture, truth = _disc_picture()
+    first = next_click(truth, None)
+    one = segment(picture, [first]).mask
+    second = (first[0] + 70, first[1], False)  # background, right of the disc
+    stepped = segment(picture, [first, second], previous_mask=one).mask
+    replayed = segment(picture, [first, second]).mask
+    assert np.array_equal(stepped, replayed) and not stepped[second[1], second[0]]
+
+
+def test_a_box_around_a_square_gives_the_square():
+    truth = np.zeros((160, 200), bool)
+    truth[40:120, 60:150] = True
+    picture = _noisy(truth.shape, 40, 110)
+    picture[truth] = _noisy(truth.shape, 150, 230, seed=1)[truth]
+    result = segment(picture, box=(50, 30, 160, 130), method=GRABCUT_BOX)
+    assert iou(truth, result.mask) >= 0.9 and result.seconds > 0
+
+
+def test_large_pictures_are_cut_on_a_working_copy_and_answered_at_full_size():
+    picture, truth = _disc_picture(600, 800)
+    cache = InteractiveCache()
+    result = segment(picture, [next_click(truth, None)], cache=cache, image_key="large")
+    assert result.mask.shape == (600, 800) and iou(truth, result.mask) >= 0.9
+    assert cache.working_copy("large", picture).shape == (300, 400)
+
+
+def test_the_magic_wand_fills_a_flat_region_and_a_negative_click_takes_it_back():
+    picture = np.full((120, 160, 3), (30, 90, 200), np.uint8)
+    region = np.zeros((120, 160), bool)
+    region[20:70, 30:110] = True
+    picture[region] = (200, 180, 40)
+    filled = segment(picture, [(50, 40, True)], method=MAGIC_WAND)
+    assert iou(region, filled.mask) >= 0.99
+    emptied = segment(
+        picture, [(50, 40, True), (60, 50, False)], previous_mask=filled.mask, method=MAGIC_WAND
+    )
+    assert not emptied.mask.any()
+
+
+def test_superpixel_snap_follows_the_edge_a_stroke_crosses():
+    picture = _noisy((120, 160), 20, 60)
+    picture[:, 80:] = _noisy((120, 160), 180, 230, seed=1)[:, 80:]
+    stroke = Stroke(((64.0, 20.0), (64.0, 100.0)), radius=18)  # its brush reaches 3 px over the edge
+    mask = segment(picture, strokes=[stroke], method=SUPERPIXEL_SNAP).mask
+    assert mask[20:100, 60:79].mean() > 0.95  # snapped out to the edge...
+    assert not mask[:, 82:].any()  # ...and back from over it (SLIC may place the edge a pixel off)
+
+
+def test_model_regions_accept_reject_and_relabel_one_component():
+    prediction = np.zeros((60, 80), np.uint8)
+    prediction[5:20, 5:25] = 1
+    prediction[30:50, 5:25] = 1  # a second region of class 1, not connected to the first
+    prediction[30:50, 40:70] = 2
+    first = segment(
+        np.zeros((60, 80, 3), np.uint8), [(10, 10, True)], method=MODEL_REGIONS, prediction=prediction
+    )
+    assert first.label == 1 and first.mask.sum() == 15 * 20 and first.mask[10, 10] and not first.mask[40, 10]
+    both = segment(
+        np.zeros((60, 80, 3), np.uint8),
+        [(10, 10, True), (50, 40, True), (10, 10, False)],
+        method=MODEL_REGIONS,
+        prediction=prediction,
+    )
+    assert both.mask.sum() == 20 * 30 and both.mask[40, 50]
+    layer = np.zeros_like(prediction)
+    accepted, region = edit_model_region(layer, prediction, 50, 40, "accept", class_index=3)
+    assert region.sum() == 20 * 30 and (accepted[region] == 2).all() and not accepted[~region].any()
+    relabelled, _ = edit_model_region(accepted, prediction, 50, 40, "relabel", class_index=3)
+    assert (relabelled[region] == 3).all()
+    rejected, _ = edit_model_region(relabelled, prediction, 50, 40, "reject", class_index=3)
+    assert not rejected.any() and (relabelled[region] == 3).all()  # the input is never changed
+
+
+def test_a_result_is_painted_into_a_class_layer():
+    layer = np.zeros((4, 4), np.uint8)
+    layer[0] = 5
+    before = np.zeros((4, 4), bool)
+    before[1] = True
+    layer[1] = 2
+    after = np.zeros((4, 4), bool)
+    after[2] = True
+    painted = paint_result(layer, before, after, 2)
+    assert (painted[0] == 5).all() and (painted[1] == 0).all() and (painted[2] == 2).all()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"box": (10, 10, 10, 50), "method": GRABCUT_BOX}, "no area"),
+        ({"clicks": [(500, 10, True)]}, "outside the 160x120 image"),
+        ({"clicks": [(5, 5, True)] * (MAX_CLICKS + 1)}, "start a new object"),
+        ({"clicks": [(5, 5, "yes")]}, "positive true or false"),
+        ({"method": GRABCUT_BOX}, "drag a rectangle"),
+        ({"clicks": [(5, 5, True)], "method": "lasso"}, "choose one of"),
+        ({"clicks": [(5, 5, True)], "method": MODEL_REGIONS}, "pre-fill the image"),
+        ({"clicks": [(5, 5, True)], "previous_mask": np.zeros((10, 10), bool)}, "must be 120x160"),
+        ({"clicks": [(5, 5, True)], "image_key": None}, "needs the image's key"),
+    ],
+)
+def test_bad_input_is_refused_with_a_message_and_nothing_changes(arguments, message):
+    picture = _noisy((120, 160), 0, 255)
+    original = picture.copy()
+    previous = np.zeros((120, 160), bool)
+    previous[10:20, 10:20] = True
+    cache = InteractiveCache()
+    arguments = {"previous_mask": previous, "cache": cache, "image_key": "picture"} | arguments
+    kept = arguments["previous_mask"].copy()
+    with pytest.raises(InteractiveError, match=message) as raised:
+        segment(picture, **arguments)
+    assert "\n" not in str(raised.value) and isinstance(raised.value, ValueError)
+    assert np.array_equal(picture, original) and np.array_equal(arguments["previous_mask"], kept)
+    assert len(cache) == 0
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        (None, "no image is open"),
+        (np.zeros((20, 20, 3), np.float32), "RGB uint8"),
+        (np.zeros((20, 20), np.uint8), "RGB uint8"),
+    ],
+)
+def test_a_missing_or_malformed_image_is_refused(image, message):
+    with pytest.raises(InteractiveError, match=message):
+        segment(image, [(1, 1, True)])
+
+
+def test_two_images_never_share_cache_entries_even_under_one_key():
+    cache = InteractiveCache(max_images=2)
+    first, second = _noisy((50, 60), 0, 255, seed=1), _noisy((50, 60), 0, 255, seed=2)
+    copy = cache.working_copy("same", first)
+    assert cache.working_copy("same", first) is copy  # a hit
+    other = cache.working_copy("same", second)
+    assert other is not copy and np.array_equal(other.working, second)
+    assert cache.working_copy("other", first) is not other
+    cache.working_copy("third", second)
+    assert len(cache) == 2 and "same" not in cache  # the oldest went first
+    with pytest.raises(ValueError):
+        other.working[0, 0] = 1  # entries are read-only: no call can change another's pixels
+
+
+def test_superpixels_are_computed_once_per_image():
+    cache = InteractiveCache()
+    picture = _noisy((60, 80), 0, 255)
+    segment(picture, [(10, 10, True)], method=SUPERPIXEL_SNAP, cache=cache, image_key="p")
+    copy = cache.working_copy("p", picture)
+    labels = copy.superpixels()
+    segment(picture, [(30, 30, True)], method=SUPERPIXEL_SNAP, cache=cache, image_key="p")
+    assert copy.superpixels() is labels and interactive.METHODS.keys() >= {CLICKS, MAGIC_WAND}
