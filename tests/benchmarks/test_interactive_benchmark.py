@@ -1,0 +1,108 @@
+"""The robot clicker's placement on hand-made masks, NoC arithmetic, and a tiny run of the click benchmark."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+
+from benchmarks import interactive as interactive_benchmark
+from benchmarks.clicker import clicks_to_reach, iou, next_click
+from benchmarks.interactive import compare, main, run, summarise
+
+
+def test_the_first_click_is_the_pixel_farthest_from_the_boundary():
+    truth = np.zeros((30, 40), bool)
+    truth[5:10, 2:38] = True  # a thin bar, 5 rows high...
+    truth[12:25, 10:23] = True  # ...and a 13x13 square, whose centre is the farthest from any edge
+    assert next_click(truth, None) == (16, 18, True)
+
+
+def test_the_image_border_counts_as_a_boundary():
+    truth = np.zeros((20, 20), bool)
+    truth[5:15, :10] = True  # touches the left border: its centre is 5 px from it, not 0
+    x, y, positive = next_click(truth, None)
+    assert positive and x in (4, 5) and 9 <= y <= 10
+
+
+def test_the_next_click_goes_to_the_largest_error_with_its_sign():
+    truth = np.zeros((40, 60), bool)
+    truth[5:35, 5:35] = True
+    prediction = truth.copy()
+    prediction[15:25, 25:35] = False  # a 10x10 part missed: false negative
+    prediction[10:14, 40:44] = True  # a 4x4 blob too many: false positive, smaller
+    x, y, positive = next_click(truth, prediction)
+    assert positive and 29 <= x <= 30 and 19 <= y <= 20
+    prediction[15:25, 25:35] = True
+    prediction[10:30, 40:58] = True  # now the extra part is the larger error
+    x, y, positive = next_click(truth, prediction)
+    assert not positive and 40 <= x < 58 and 10 <= y < 30 and not truth[y, x]
+
+
+def test_no_click_is_left_when_the_mask_is_right():
+    truth = np.zeros((10, 10), bool)
+    truth[2:5, 2:5] = True
+    assert next_click(truth, truth.copy()) is None
+    assert iou(truth, truth) == 1.0 and iou(np.zeros_like(truth), np.zeros_like(truth)) == 1.0
+
+
+def test_clicks_to_reach_counts_from_one_and_caps_at_the_budget():
+    ious = [0.5, 0.8, 0.86, 0.91]
+    assert clicks_to_reach(ious, 0.85, 20) == 3 and clicks_to_reach(ious, 0.9, 20) == 4
+    assert clicks_to_reach(ious, 0.95, 20) == 20 and clicks_to_reach(ious, 0.5, 20) == 1
+
+
+def test_summary_and_targets_on_hand_made_rows():
+    rows = [
+        {"ious": [0.5, 0.86, 0.92], "seconds": [0.2, 0.01, 0.03], "first_on_image": True},
+        {"ious": [0.1, 0.2, 0.3], "seconds": [0.02, 0.02, 0.02], "first_on_image": False},
+    ]
+    summary = summarise(rows, 3)
+    assert summary["noc_85"] == (2 + 3) / 2 and summary["noc_90"] == 3 and summary["never_85"] == 0.5
+    assert summary["iou_1"] == 0.3 and summary["iou_5"] is None and summary["first_ms_p50"] == 200
+    outcome = compare({"baseline_grabcut": {"noc_85": 10.0}, "clicks": {"noc_85": 6.0, "never_85": 0.2}})
+    assert outcome["best"] == "clicks" and abs(outcome["fewer_clicks"] - 0.4) < 1e-9 and outcome["holds"]
+
+
+def test_a_tiny_run_has_every_figure(tmp_path):
+    results = run(["baseline_grabcut", "clicks", "magic_wand"], limit=2, max_clicks=3, model=None)
+    assert results["instances"] == 2 and set(results["methods"]) == {
+        "baseline_grabcut",
+        "clicks",
+        "magic_wand",
+    }
+    for method, row in results["methods"].items():
+        assert len(row["mean_iou"]) == 3 and 1 <= row["noc_85"] <= 3 and 0 <= row["never_85"] <= 1
+        assert row["ms_p50"] is not None and len(results["per_instance"][method]) == 2
+    assert results["methods"]["baseline_grabcut"]["iou_1"] == 0.0  # the box costs two clicks
+    assert results["comparison"]["best"] in ("clicks", "magic_wand")
+    table_path, plot_path = tmp_path / "result.json", tmp_path / "plot.png"
+    arguments = ["--limit", "2", "--clicks", "2", "--methods", "clicks,grabcut_box"]
+    assert main([*arguments, "--json", str(table_path), "--plot", str(plot_path)]) == 0
+    assert set(json.loads(table_path.read_text())["methods"]) == {"clicks", "grabcut_box"}
+    assert cv2.imread(str(plot_path)) is not None
+
+
+def test_the_latency_mode_times_the_tools_at_640_by_480(tmp_path, capsys):
+    path = tmp_path / "latency.json"
+    arguments = ["--latency", "--latency-images", "1", "--clicks", "2", "--methods", "magic_wand"]
+    assert main([*arguments, "--json", str(path)]) == 0
+    figures = json.loads(path.read_text())
+    assert figures["images"] == 1 and figures["methods"]["magic_wand"]["ms_p50"] > 0
+    assert "640x480" in capsys.readouterr().out
+
+
+def test_model_regions_plus_clicks_with_a_perfect_model(monkeypatch):
+    def truth_as_prediction(model, instances):
+        predictions = {}
+        for instance in instances:
+            predictions.setdefault(instance.image_key, np.zeros(instance.truth.shape, np.uint8))
+            predictions[instance.image_key][instance.truth] = 7
+        return predictions
+
+    monkeypatch.setattr(interactive_benchmark, "_predictions", truth_as_prediction)
+    results = run(["clicks", "model_regions"], limit=2, max_clicks=2, model="a perfect oracle")
+    assert (
+        results["methods"]["model_regions"]["iou_1"] > 0.9 and "model_fewer_clicks" in results["comparison"]
+    )
