@@ -24,6 +24,9 @@ GRABCUT_ITERATIONS = 3
 # pixels): its colour models then describe the object's surroundings, not the whole picture, and a crop
 # is much faster than the whole image.
 MARGIN_SHARE, MIN_MARGIN = 0.5, 16
+# A box larger than this (working pixels, longer side, margin included) is cut on a smaller copy: a box
+# over most of a 400x300 picture took up to 2 s, and the clicks after it correct the edge at full size.
+BOX_SIDE = 240
 # A lone first click grows, by watershed on the colour gradient, towards a ring this share of the working
 # image's shorter side away: the object's edge is the strongest edge between the click and the ring.
 # (A GrabCut from a disc of the same size reached ~0.3 mean IoU after one click instead of ~0.35.)
@@ -122,8 +125,18 @@ def box_object(image: np.ndarray, outside: np.ndarray) -> np.ndarray:
     margin = max(MIN_MARGIN, int(MARGIN_SHARE * max(found[2] - found[0], found[3] - found[1])))
     window = _around(found, margin, outside.shape)
     trimap = np.where(outside[window], cv2.GC_BGD, cv2.GC_PR_FGD).astype(np.uint8)
+    crop = image[window]
+    height, width = trimap.shape
+    scale = BOX_SIDE / max(height, width)
     result = np.zeros(outside.shape, bool)
-    result[window] = _grabcut(image[window], trimap)
+    if scale >= 1:
+        result[window] = _grabcut(crop, trimap)
+        return result
+    size = max(2, round(width * scale)), max(2, round(height * scale))
+    small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+    small_trimap = cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST)
+    cut = _grabcut(small, small_trimap).astype(np.uint8)
+    result[window] = cv2.resize(cut, (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
     return result
 
 
