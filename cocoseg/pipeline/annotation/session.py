@@ -53,6 +53,7 @@ DEFAULT_PRESET = "voc21"
 UPLOAD_COLLECTION = "uploads"  # uploads are saved into annotations/uploads.json
 BASE_LAYER = "annotate-base"  # the starting layer is kept with the image under this name
 DATASET_LAYER = "annotate-dataset"  # a dataset image's own annotations, as a class mask
+PREDICTION_LAYER = "annotate-prediction"  # the pre-fill model's classes, for the model-regions tool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,9 +66,12 @@ class OpenImage:
         collection: the annotations file it is saved into (``annotations/<collection>.json``).
         file_name: the name it is saved under.
         width, height: the picture's size in pixels.
-        base: a starting layer (saved mask, prediction, dataset annotations) is kept.
+        base: a starting layer (saved mask, prediction, dataset annotations, a tool's result) is kept.
         dataset_mask: the dataset's own annotations are kept as a mask.
         version: the annotations file's version when the image was opened or last saved.
+        layer: the name the starting layer is kept under: ``BASE_LAYER``, or a click-to-mask tool's
+            step (``cocoseg.pipeline.annotation.tools``), so Undo can go back to an earlier one.
+        prediction: a model's prediction is kept (``PREDICTION_LAYER``) for the model-regions tool.
     """
 
     key: str
@@ -79,6 +83,8 @@ class OpenImage:
     base: bool = False
     dataset_mask: bool = False
     version: str = ""
+    layer: str = BASE_LAYER
+    prediction: bool = False
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -212,7 +218,7 @@ def canvas_view(
     background = current.key
     if current.base:
         upload = load_upload(workspace, current.key)
-        mask = load_result(workspace, current.key, BASE_LAYER, "mask")
+        mask = load_result(workspace, current.key, current.layer, "mask")
         if upload is not None and mask is not None:
             blended = overlay(upload.image, mask, selection.label_map(workspace), 0.5)
             background = store_upload(workspace, UploadedImage(blended, current.file_name, "png"))
@@ -242,7 +248,8 @@ def prefill(
         raise ValueError("the open image expired; open it again")
     prediction = Predictor(entry).predict(upload.image)
     store_result(workspace, current.key, BASE_LAYER, "mask", prediction.mask)
-    return dataclasses.replace(current, base=True), prediction
+    store_result(workspace, current.key, PREDICTION_LAYER, "mask", prediction.mask)
+    return dataclasses.replace(current, base=True, layer=BASE_LAYER, prediction=True), prediction
 
 
 def start_from_dataset(workspace: Workspace, current: OpenImage | None) -> OpenImage | None:
@@ -253,7 +260,7 @@ def start_from_dataset(workspace: Workspace, current: OpenImage | None) -> OpenI
     if mask is None:
         return None
     store_result(workspace, current.key, BASE_LAYER, "mask", mask)
-    return dataclasses.replace(current, base=True)
+    return dataclasses.replace(current, base=True, layer=BASE_LAYER)
 
 
 # --- the drawn result ------------------------------------------------------------------------
@@ -283,7 +290,7 @@ def result_mask(
     workspace: Workspace, current: OpenImage, canvas_json: str | None, label_map: LabelMap, canvas_width: int
 ) -> np.ndarray:
     """The class mask the canvas describes: strokes over the starting layer, at full resolution."""
-    base = load_result(workspace, current.key, BASE_LAYER, "mask") if current.base else None
+    base = load_result(workspace, current.key, current.layer, "mask") if current.base else None
     return strokes_to_mask(
         canvas_json or '{"objects": []}', current.geometry(canvas_width), class_colours(label_map), base
     )
@@ -305,7 +312,7 @@ def preview_layer(
     if has_strokes(canvas_json):
         label_map = selection.label_map(workspace)
         return PreviewLayer(result_mask(workspace, current, canvas_json, label_map, canvas_width), label_map)
-    for kept, name in ((current.base, BASE_LAYER), (current.dataset_mask, DATASET_LAYER)):
+    for kept, name in ((current.base, current.layer), (current.dataset_mask, DATASET_LAYER)):
         if kept:
             mask = load_result(workspace, current.key, name, "mask")
             if mask is None:
@@ -333,7 +340,7 @@ def save(
     if drawn:
         mask = result_mask(workspace, current, canvas_json, label_map, canvas_width)
     else:
-        mask = load_result(workspace, current.key, BASE_LAYER, "mask")
+        mask = load_result(workspace, current.key, current.layer, "mask")
     source, file_name = current.source, current.file_name
     if source == "upload":
         kept = persist_upload(
