@@ -78,10 +78,23 @@ document.addEventListener("keydown", function (event) {
   window.setTimeout(function () { button.click(); }, 50);
 });
 
-/* Annotate: hands stay on the keys. 1-9 class, E eraser, [ ] brush, P L R H tools, Ctrl+Z undo,
-   Space preview, Ctrl+S save, N next in the review queue (not while typing in a field). */
+/* Annotate: hands stay on the keys. 1-9 class, E eraser, [ ] brush, P L R H draw, B C S W M
+   click-to-mask tools, Enter a new object, Ctrl+Z undo (a stroke; the last tool call once the
+   canvas has none), Space preview, Ctrl+S save, N next in the review queue (not while typing). */
+const COCOSEG_CLICK_TOOLS = { b: "box", c: "clicks", s: "snap", w: "wand", m: "regions" };
 function cocosegCanvasButton(match) {
   return Array.from(document.querySelectorAll(".annotate-canvas button")).find(match);
+}
+function cocosegHolder() {
+  return document.querySelector("#annotate-canvas-area > div");
+}
+function cocosegStrokeCount() {
+  const holder = cocosegHolder();
+  return holder ? parseInt(holder.dataset.strokes || "0", 10) : 0;
+}
+function cocosegCountStroke(step) {
+  const holder = cocosegHolder();
+  if (holder) holder.dataset.strokes = String(Math.max(0, cocosegStrokeCount() + step));
 }
 document.addEventListener("keydown", function (event) {
   if (window.location.pathname !== "/annotate") return;
@@ -89,35 +102,208 @@ document.addEventListener("keydown", function (event) {
   if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName) && target.type !== "radio")) return;
   const setProps = window.dash_clientside && window.dash_clientside.set_props;
   const key = event.key;
+  const lower = key.toLowerCase();
   let handled = true;
-  if ((event.ctrlKey || event.metaKey) && key.toLowerCase() === "s") {
+  if ((event.ctrlKey || event.metaKey) && lower === "s") {
     const save = document.getElementById("annotate-save");
     if (save) save.click();
-  } else if ((event.ctrlKey || event.metaKey) && key.toLowerCase() === "z") {
+  } else if ((event.ctrlKey || event.metaKey) && lower === "z") {
     const undo = cocosegCanvasButton(function (button) { return /undo/i.test(button.title || "") || /undo/i.test(button.innerHTML); });
-    if (undo) undo.click();
+    if (cocosegStrokeCount() > 0 && undo) {
+      undo.click();
+      cocosegCountStroke(-1);
+    } else {
+      const toolUndo = document.getElementById("annotate-tool-undo");
+      if (toolUndo) toolUndo.click();
+    }
   } else if (event.ctrlKey || event.metaKey || event.altKey) {
     handled = false;
-  } else if (/^[1-9]$/.test(key) || key.toLowerCase() === "e") {
+  } else if (/^[1-9]$/.test(key) || lower === "e") {
     const radios = document.querySelectorAll("#annotate-class input[type=radio]");
-    const radio = key.toLowerCase() === "e" ? radios[radios.length - 1] : radios[parseInt(key, 10) - 1];
+    const radio = lower === "e" ? radios[radios.length - 1] : radios[parseInt(key, 10) - 1];
     if (radio) radio.click();
   } else if ((key === "[" || key === "]") && setProps) {
     const slider = document.querySelector("#annotate-brush [role=slider]");
     const current = slider ? parseInt(slider.getAttribute("aria-valuenow"), 10) : 12;
     setProps("annotate-brush", { value: Math.max(1, Math.min(60, current + (key === "]" ? 2 : -2))) });
-  } else if ({ p: 1, l: 1, r: 1, h: 1 }[key.toLowerCase()] && setProps) {
-    setProps("annotate-tool", { value: { p: "pencil", l: "line", r: "rectangle", h: "pan" }[key.toLowerCase()] });
+  } else if ({ p: "pencil", l: "line", r: "rectangle", h: "pan" }[lower] && setProps) {
+    setProps("annotate-tool", { value: { p: "pencil", l: "line", r: "rectangle", h: "pan" }[lower] });
+  } else if (COCOSEG_CLICK_TOOLS[lower] && setProps) {
+    setProps("annotate-tool", { value: COCOSEG_CLICK_TOOLS[lower] });
+  } else if (key === "Enter" || key === "Escape") {
+    const fresh = document.getElementById("annotate-tool-new-object");
+    if (fresh) fresh.click();
   } else if (key === " ") {
     const preview = cocosegCanvasButton(function (button) { return button.textContent.trim() === "Preview"; });
     if (preview) preview.click();
-  } else if (key.toLowerCase() === "n") {
+  } else if (lower === "n") {
     const next = document.getElementById("annotate-next");
     if (next) next.click();
   } else {
     handled = false;
   }
   if (handled) event.preventDefault();
+});
+
+/* Annotate click-to-mask: while a tool of COCOSEG_CLICK_TOOLS is chosen, the canvas draws nothing
+   itself; each mark (a box drag, a click, a snap stroke) goes to the server as fractions of the
+   canvas through the annotate-tool-request Store (only marks travel, never pixels). Left click
+   adds, right click or Shift removes, Alt relabels a model region. A rubber band, the stroke or
+   a dot shows at once; the server's answer replaces them. */
+function cocosegClickTool() {
+  const checked = document.querySelector("#annotate-tool input:checked");
+  const tools = Object.values(COCOSEG_CLICK_TOOLS);
+  return checked && tools.indexOf(checked.value) >= 0 ? checked.value : null;
+}
+/* The fabric canvas behind a dash-canvas, found through React's fiber (dash-canvas keeps it as
+   component._sketch._fc): its zoom buttons scale the drawing and the pan tool moves the view, so a
+   mark is placed on the picture through fabric's own pointer, not the element's box. */
+function cocosegFabric(frame) {
+  const element = frame.querySelector("canvas.lower-canvas") || frame;  /* the canvas React rendered */
+  const key = Object.keys(element).find(function (name) { return name.indexOf("__reactFiber$") === 0 || name.indexOf("__reactInternalInstance$") === 0; });
+  let fiber = key ? element[key] : null;
+  for (let depth = 0; fiber && depth < 30; depth += 1, fiber = fiber.return) {
+    const instance = fiber.stateNode;
+    if (instance && instance._sketch && instance._sketch._fc) return instance._sketch._fc;
+  }
+  return null;
+}
+function cocosegFraction(event, frame) {
+  const clamp = function (value) { return Math.max(0, Math.min(1, value)); };
+  const fabric = cocosegFabric(frame);
+  const picture = fabric && fabric.getObjects().find(function (item) { return item.type === "image"; });
+  if (picture) {
+    const pointer = fabric.getPointer(event);
+    return [
+      clamp((pointer.x - picture.left) / (picture.width * picture.scaleX)),
+      clamp((pointer.y - picture.top) / (picture.height * picture.scaleY)),
+    ];
+  }
+  const rect = frame.getBoundingClientRect();
+  return [clamp((event.clientX - rect.left) / rect.width), clamp((event.clientY - rect.top) / rect.height)];
+}
+function cocosegFeedback(frame) {
+  let sketch = frame.querySelector("svg.tool-sketch");
+  if (!sketch) {
+    sketch = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    sketch.setAttribute("class", "tool-sketch");
+    frame.appendChild(sketch);
+  }
+  return sketch;
+}
+function cocosegSketch(mark) {
+  const sketch = cocosegFeedback(mark.frame);
+  const colour = mark.positive ? "#2ecc71" : "#e74c3c";
+  const at = function (point) { return point; };
+  const first = mark.screen[0];
+  const last = mark.screen[mark.screen.length - 1];
+  if (mark.tool === "box" && mark.points.length > 1) {
+    sketch.innerHTML = '<rect x="' + Math.min(first[0], last[0]) + '" y="' + Math.min(first[1], last[1]) +
+      '" width="' + Math.abs(last[0] - first[0]) + '" height="' + Math.abs(last[1] - first[1]) +
+      '" fill="none" stroke="#ffd400" stroke-width="2" stroke-dasharray="6 3"/>';
+  } else if (mark.tool === "snap" && mark.points.length > 1) {
+    const points = mark.screen.map(function (point) { return at(point).join(","); }).join(" ");
+    sketch.innerHTML = '<polyline points="' + points + '" fill="none" stroke="' + colour +
+      '" stroke-opacity="0.6" stroke-linecap="round" stroke-width="' + mark.brush + '"/>';
+  } else {
+    sketch.innerHTML = '<circle cx="' + first[0] + '" cy="' + first[1] + '" r="5" fill="' + colour + '" stroke="#fff" stroke-width="2"/>';
+  }
+}
+let cocosegMark = null;
+function cocosegScreen(event, frame) {
+  const rect = frame.getBoundingClientRect();
+  return [event.clientX - rect.left, event.clientY - rect.top];
+}
+/* The server draws the object's box and clicks for the unzoomed picture: hidden while zoomed or panned. */
+function cocosegMarkZoom(frame) {
+  const fabric = cocosegFabric(frame);
+  const picture = fabric && fabric.getObjects().find(function (item) { return item.type === "image"; });
+  const transform = fabric ? fabric.viewportTransform : [1, 0, 0, 1, 0, 0];
+  const moved = transform[0] !== 1 || transform[3] !== 1 || transform[4] !== 0 || transform[5] !== 0;
+  const scaled = picture && Math.abs(picture.width * picture.scaleX - frame.getBoundingClientRect().width) > 2;
+  const area = frame.closest(".annotate-canvas");
+  if (area) area.classList.toggle("annotate-zoomed", Boolean(moved || scaled || (picture && Math.abs(picture.left) + Math.abs(picture.top) > 1)));
+}
+function cocosegBlock(event) {
+  event.preventDefault();
+  event.stopImmediatePropagation();
+}
+document.addEventListener("pointerdown", function (event) {
+  const frame = event.target.closest && event.target.closest("#annotate-canvas-area .canvas-container");
+  if (!frame || window.location.pathname !== "/annotate") return;
+  const tool = cocosegClickTool();
+  if (!tool) {
+    return;
+  }
+  cocosegBlock(event);
+  const slider = document.querySelector("#annotate-brush [role=slider]");
+  const brush = slider ? parseInt(slider.getAttribute("aria-valuenow"), 10) : 12;
+  cocosegMarkZoom(frame);
+  cocosegMark = {
+    tool: tool,
+    frame: frame,
+    points: [cocosegFraction(event, frame)],
+    screen: [cocosegScreen(event, frame)],
+    brush: brush,
+    positive: !(event.button === 2 || event.shiftKey),
+    relabel: event.altKey,
+    radius: Math.max(0.002, brush / 2 / frame.getBoundingClientRect().width),  /* unzoomed canvas pixels */
+  };
+  cocosegSketch(cocosegMark);
+}, true);
+document.addEventListener("pointermove", function (event) {
+  if (!cocosegMark) return;
+  cocosegBlock(event);
+  const point = cocosegFraction(event, cocosegMark.frame);
+  const screen = cocosegScreen(event, cocosegMark.frame);
+  if (cocosegMark.tool === "box") {
+    cocosegMark.points = [cocosegMark.points[0], point];
+    cocosegMark.screen = [cocosegMark.screen[0], screen];
+  } else if (cocosegMark.tool === "snap" && cocosegMark.points.length < 1500) {
+    cocosegMark.points.push(point);
+    cocosegMark.screen.push(screen);
+  }
+  cocosegSketch(cocosegMark);
+}, true);
+document.addEventListener("pointerup", function (event) {
+  const frame = event.target.closest && event.target.closest("#annotate-canvas-area .canvas-container");
+  if (!cocosegMark) {
+    if (frame && window.location.pathname === "/annotate") cocosegCountStroke(1);  /* a brush stroke */
+    return;
+  }
+  cocosegBlock(event);
+  const mark = cocosegMark;
+  cocosegMark = null;
+  const first = mark.points[0];
+  const last = mark.points[mark.points.length - 1];
+  const dragged = Math.abs(last[0] - first[0]) > 0.01 && Math.abs(last[1] - first[1]) > 0.01;
+  let kind = "click";
+  let points = [first];
+  if (mark.tool === "box" && dragged) {
+    kind = "box";
+    points = [first, last];
+  } else if (mark.tool === "snap") {
+    kind = "stroke";
+    points = mark.points;
+  }
+  const request = {
+    tool: mark.tool, kind: kind, points: points, positive: mark.positive, relabel: mark.relabel,
+    radius: mark.radius, sent: Date.now(),
+  };
+  /* Strokes drawn since the canvas was mounted reach the server with the mark: the canvas publishes
+     them when its Preview button is pressed. */
+  const preview = cocosegStrokeCount() > 0 &&
+    cocosegCanvasButton(function (button) { return button.textContent.trim() === "Preview"; });
+  if (preview) preview.click();
+  window.setTimeout(function () {
+    window.dash_clientside.set_props("annotate-tool-request", { data: request });
+  }, preview ? 60 : 0);
+}, true);
+["mousedown", "mousemove", "mouseup", "contextmenu", "touchstart"].forEach(function (name) {
+  document.addEventListener(name, function (event) {
+    const frame = event.target.closest && event.target.closest("#annotate-canvas-area .canvas-container");
+    if (frame && cocosegClickTool()) cocosegBlock(event);
+  }, true);
 });
 
 /* Uploads: dcc.Upload drops files above its max_size without a word (dash #2638), so the

@@ -200,6 +200,12 @@ class Annotate:
     LINK = "annotate-link"  # Store: a checked deep link (annotation.LinkRequest.to_dict()), opened on load
     HISTORY = "annotate-history"
     REOPEN = "annotate-reopen"  # pattern id: {"type": REOPEN, "file": name}
+    TOOL_REQUEST = "annotate-tool-request"  # Store: one click-to-mask mark, set by assets/cocoseg.js
+    TOOL_STATE = "annotate-tool-state"  # Store: annotation.tools.ToolState.to_dict() (layer names, marks)
+    TOOL_UNDO = "annotate-tool-undo"  # Undo the last click-to-mask call (Ctrl+Z once the canvas has none)
+    TOOL_NEW_OBJECT = "annotate-tool-new-object"  # the box / clicks tools start a new object (Enter)
+    TOOL_STATUS = "annotate-tool-status"  # what the last tool call did and how long it took
+    TOOL_MARKS = "annotate-tool-marks"  # the current object's box and clicks, drawn over the canvas
 
 
 class Review:

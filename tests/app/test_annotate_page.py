@@ -179,3 +179,75 @@ def test_image_choices_keeps_a_deep_link_image_on_page_load_only(workspace):
         finally:
             context_value.reset(token)
         assert value is expected and {"label": VAL_IMAGE, "value": VAL_IMAGE} in options
+
+
+def _annotate(app, callback: str, *arguments):
+    with app.server.test_request_context("/"):
+        return getattr(_module("annotate"), callback)(*arguments)
+
+
+CAT_COLOUR = "#{:02x}{:02x}{:02x}".format(*build_label_map("voc21").palette[8])
+TOOL_SETTINGS = (CAT_COLOUR, 12, "wand")
+
+
+def test_a_tool_call_mounts_a_canvas_on_its_layer_and_undo_goes_back(workspace):
+    app = create_app(workspace)
+    link_data = _by_id(_layout(app, annotate_link("demo", "val", VAL_IMAGE)))[Annotate.LINK].data
+    current, _canvas, _message = _open_link(app, link_data)
+    wand = {"tool": "wand", "kind": "click", "points": [[0.5, 0.5]]}
+    image, canvas, message, state, status = _annotate(
+        app, "use_tool", wand, None, current, None, "voc21", "demo/val", *TOOL_SETTINGS
+    )
+    assert image["layer"] == "tool-1" and image["base"] and state["layer"] == "tool-1"
+    assert canvas.id == f"annotate-holder-{current['key'][:12]}-tool-1" and canvas.children.tool == "pencil"
+    assert message is None and "Magic wand:" in status and " ms " in status and "pixels changed" in status
+    assert _annotate(app, "show_marks", state, image) == []  # the wand builds no object
+    image, canvas, _message, state, status = _annotate(
+        app, "undo_tool", 1, image, state, "voc21", "demo/val", *TOOL_SETTINGS
+    )
+    assert image["layer"] == current["layer"] and not image["base"] and state["history"] == []
+    assert status == "Undid the last tool call."
+    *unchanged, status = _annotate(app, "undo_tool", 2, image, state, "voc21", "demo/val", *TOOL_SETTINGS)
+    assert unchanged == [no_update] * 4 and "Nothing to undo" in status
+
+
+def test_the_box_tool_shows_its_object_and_new_object_lets_go_of_it(workspace):
+    app = create_app(workspace)
+    link_data = _by_id(_layout(app, annotate_link("demo", "val", VAL_IMAGE)))[Annotate.LINK].data
+    current, _canvas, _message = _open_link(app, link_data)
+    box = {"tool": "box", "kind": "box", "points": [[0.2, 0.2], [0.6, 0.7]]}
+    image, _canvas, _message, state, _status = _annotate(
+        app, "use_tool", box, None, current, None, "voc21", "demo/val", CAT_COLOUR, 12, "box"
+    )
+    (marked,) = _annotate(app, "show_marks", state, image)
+    assert "tool-box" in marked.className and marked.style["left"] == f"{0.2 * 540:.0f}px"
+    state, status = _annotate(app, "new_object", 1, image, state)
+    assert state["object"] is None and "New object" in status
+
+
+@pytest.mark.parametrize(
+    ("mark", "colour", "message"),
+    [
+        ({"tool": "box", "kind": "box", "points": [[0.2, 0.2], [0.2, 0.2]]}, CAT_COLOUR, "has no area"),
+        ({"tool": "wand", "kind": "click", "points": [[2, 0.5]]}, CAT_COLOUR, "outside the image"),
+        ({"tool": "wand", "kind": "click", "points": [[0.5, 0.5]]}, None, "choose a class"),
+        ("junk", CAT_COLOUR, "not readable"),
+    ],
+)
+def test_a_bad_mark_is_refused_beside_the_canvas_and_changes_nothing(workspace, mark, colour, message):
+    app = create_app(workspace)
+    link_data = _by_id(_layout(app, annotate_link("demo", "val", VAL_IMAGE)))[Annotate.LINK].data
+    current, _canvas, _message = _open_link(app, link_data)
+    image, canvas, shown, state, status = _annotate(
+        app, "use_tool", mark, None, current, None, "voc21", "demo/val", colour, 12, "wand"
+    )
+    assert (image, canvas, state, status) == (no_update,) * 4 and message in _text(shown)
+
+
+def test_a_tool_with_no_image_open_says_so(workspace):
+    app = create_app(workspace)
+    mark = {"tool": "wand", "kind": "click", "points": [[0.5, 0.5]]}
+    *unchanged, shown, state, status = _annotate(
+        app, "use_tool", mark, None, None, None, "voc21", "demo/val", *TOOL_SETTINGS
+    )
+    assert "Open an image first" in _text(shown) and (state, status) == (no_update, no_update)

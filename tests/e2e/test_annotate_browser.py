@@ -11,7 +11,7 @@ import pytest
 from pycocotools import mask as coco_mask
 
 from cocoseg.pipeline.data.labels import build_label_map
-from tests.conftest import DEMO_VAL_JSON
+from tests.conftest import DEMO_TRAIN_JSON, DEMO_VAL_JSON
 
 pytestmark = [pytest.mark.browser]
 
@@ -200,4 +200,110 @@ def test_a_deep_link_to_an_unknown_image_says_so_and_opens_nothing(model_server,
     assert page.evaluate(STORED_PROP, ["annotate-current", "data"]) is None
     page.locator("#annotate-holder-empty").wait_for()
     page.locator("#annotate-preview", has_text="Open an image to start.").wait_for()
+    assert page.problems.all() == []
+
+
+WAIT_FOR_NEW_LAYER = """(before) => {
+    const layer = document.getElementById('annotate-layer');
+    return Boolean(layer) && layer.src !== before;
+}"""  # the Result panel shows another layer
+
+
+def displayed_classes(page, label_map) -> np.ndarray:
+    """The class mask the Result panel shows: its layer PNG (full resolution) read back colour by colour."""
+    import base64
+
+    import cv2
+
+    source = page.locator("#annotate-layer").get_attribute("src")
+    rgba = cv2.imdecode(
+        np.frombuffer(base64.b64decode(source.split(",", 1)[1]), np.uint8), cv2.IMREAD_UNCHANGED
+    )
+    rgb = cv2.cvtColor(rgba, cv2.COLOR_BGRA2RGBA)
+    classes = np.zeros(rgb.shape[:2], np.uint8)
+    for index, colour in enumerate(label_map.palette[1 : label_map.num_classes], 1):
+        classes[(rgb[..., :3] == colour).all(axis=2) & (rgb[..., 3] > 0)] = index
+    return classes
+
+
+def test_box_then_a_negative_click_then_save_keeps_exactly_the_displayed_mask(server, page, screenshot_dir):
+    """Box tool (B) around a demo object -> a mask; a right click inside removes a part; the saved RLE
+    is the mask the page showed."""
+    import cv2
+
+    name = open_first_image(page, server.url, index=2)  # on this server no other test saves
+    split = page.evaluate(STORED_PROP, ["annotate-dataset", "value"])
+    data = json.loads({"demo/train": DEMO_TRAIN_JSON, "demo/val": DEMO_VAL_JSON}[split].read_text())
+    image = next(item for item in data["images"] if item["file_name"] == name)
+    objects = [
+        item for item in data["annotations"] if item["image_id"] == image["id"] and not item["iscrowd"]
+    ]
+    x, y, width, height = max(objects, key=lambda item: item["area"])["bbox"]
+    page.locator("#annotate-class label", has_text="cat").click()
+    page.keyboard.press("b")
+    page.locator("#annotate-layer").wait_for(timeout=30_000)  # the dataset's own annotations, at first
+    first_layer = page.locator("#annotate-layer").get_attribute("src")
+    canvas = upper_canvas(page).bounding_box()
+    scale = canvas["width"] / image["width"]
+    page.mouse.move(canvas["x"] + max(0, x - 4) * scale, canvas["y"] + max(0, y - 4) * scale)
+    page.mouse.down()
+    page.mouse.move(canvas["x"] + (x + width + 4) * scale, canvas["y"] + (y + height + 4) * scale, steps=10)
+    page.mouse.up()
+    page.locator("#annotate-tool-status", has_text="Box → mask:").wait_for(timeout=30_000)
+    page.locator("#annotate-tool-marks .tool-box").wait_for()
+    label_map = build_label_map("voc21", data["categories"])
+    cat = label_map.class_names.index("cat")
+    page.wait_for_function(WAIT_FOR_NEW_LAYER, arg=first_layer, timeout=30_000)
+    boxed = displayed_classes(page, label_map) == cat
+    assert boxed.sum() > 0.05 * width * height, "the box tool made a mask"
+    inside = cv2.distanceTransform(boxed.astype(np.uint8), cv2.DIST_L2, 5)
+    row, column = np.unravel_index(np.argmax(inside), inside.shape)  # deep inside the mask
+    status = page.locator("#annotate-tool-status").inner_text()
+    boxed_layer = page.locator("#annotate-layer").get_attribute("src")
+    page.mouse.click(canvas["x"] + (column + 0.5) * scale, canvas["y"] + (row + 0.5) * scale, button="right")
+    page.wait_for_function(
+        "(before) => document.getElementById('annotate-tool-status').innerText !== before",
+        arg=status,
+        timeout=30_000,
+    )
+    page.locator("#annotate-tool-marks .tool-click-negative").wait_for()
+    page.wait_for_function(WAIT_FOR_NEW_LAYER, arg=boxed_layer, timeout=30_000)
+    shown = displayed_classes(page, label_map)
+    page.screenshot(path=str(screenshot_dir / "annotate-click-to-mask.png"))
+    assert shown[row, column] != cat and (shown == cat).sum() < boxed.sum(), (
+        "the negative click removed a part"
+    )
+
+    page.keyboard.press("Control+s")
+    page.locator("#annotate-message", has_text="Saved").wait_for(timeout=30_000)
+    saved = json.loads((server.home / "annotations" / "demo.json").read_text())
+    entry = next(item for item in saved["images"] if item["file_name"] == image["file_name"])
+    cat_ids = set(label_map.class_to_categories[cat])
+    rles = [
+        item["segmentation"]
+        for item in saved["annotations"]
+        if item["image_id"] == entry["id"] and item["category_id"] in cat_ids
+    ]
+    assert len(rles) == 1
+    decoded = coco_mask.decode(rles[0]).astype(bool)
+    assert (decoded == (shown == cat)).all(), "the saved RLE is exactly the displayed mask"
+    assert page.problems.all() == []
+
+
+def test_a_click_after_zooming_in_lands_on_the_picture_point_under_the_pointer(server, page):
+    """dash-canvas's zoom (+) scales the drawing from its corner: a click-to-mask click is placed through
+    fabric's own pointer, so it names the picture point under it, not the same share of the element."""
+    open_first_image(page, server.url, index=3)
+    page.locator("#annotate-class label", has_text="cat").click()
+    page.keyboard.press("c")
+    page.locator(".annotate-canvas button").first.click()  # zoom in, 1.25 times
+    canvas = upper_canvas(page).bounding_box()
+    page.mouse.click(canvas["x"] + 0.4 * canvas["width"], canvas["y"] + 0.4 * canvas["height"])
+    page.locator("#annotate-tool-status", has_text="Clicks:").wait_for(timeout=30_000)
+    current = page.evaluate(STORED_PROP, ["annotate-current", "data"])
+    state = page.evaluate(STORED_PROP, ["annotate-tool-state", "data"])
+    (x, y, positive), *_ = state["object"]["clicks"]
+    assert positive
+    assert x / current["width"] == pytest.approx(0.4 / 1.25, abs=0.01)
+    assert y / current["height"] == pytest.approx(0.4 / 1.25, abs=0.01)
     assert page.problems.all() == []

@@ -21,8 +21,19 @@ from cocoseg.pipeline.data import PRESETS, LabelMap, mask_layer_png, pixel_share
 CANVAS_WIDTH = 540  # fits the middle column on a 1400 px wide window; larger images are shown scaled
 LABEL_PRESETS = [preset for preset in PRESETS if preset != "custom"]
 TOOLS = (("pencil", "Pencil (P)"), ("line", "Line (L)"), ("rectangle", "Rectangle (R)"), ("pan", "Pan (H)"))
+# Click-to-mask tools (cocoseg.pipeline.annotation.tools): assets/cocoseg.js sends their marks.
+CLICK_TOOLS = (
+    ("box", "Box → mask (B)"),
+    ("clicks", "Clicks (C)"),
+    ("snap", "Superpixel snap (S)"),
+    ("wand", "Magic wand (W)"),
+    ("regions", "Model regions (M)"),
+)
 ACCEPTED = ".jpg,.jpeg,.png,.webp,.bmp,.tif,.tiff"
-KEYS_HINT = "1-9 class · E eraser · [ ] brush · P L R H tools · Ctrl+Z undo · Space preview · Ctrl+S save"
+KEYS_HINT = (
+    "1-9 class · E eraser · [ ] brush · P L R H draw · B C S W M click-to-mask (right click or Shift: "
+    "remove; Alt: relabel a model region) · Enter new object · Ctrl+Z undo · Space preview · Ctrl+S save"
+)
 
 
 def dataset_options(datasets) -> list[dict]:
@@ -111,12 +122,77 @@ def _painting(preset: str) -> list:
         ),
         dbc.RadioItems(
             id=Annotate.TOOL,
-            options=[{"label": label, "value": value} for value, label in TOOLS],
+            options=[{"label": label, "value": value} for value, label in TOOLS + CLICK_TOOLS],
             value="pencil",
             inline=True,
-            className="small",
+            className="small annotate-tools",
         ),
     ]
+
+
+def tool_bar() -> html.Div:
+    """Under the canvas: Undo and New object for the click-to-mask tools, and what the last call did."""
+    return html.Div(
+        [
+            dbc.Button(
+                [html.I(className="bi bi-arrow-counterclockwise me-1"), "Undo tool"],
+                id=Annotate.TOOL_UNDO,
+                size="sm",
+                color="secondary",
+                outline=True,
+                title="go back before the last click-to-mask call (Ctrl+Z once the canvas has no stroke)",
+            ),
+            dbc.Button(
+                "New object (Enter)",
+                id=Annotate.TOOL_NEW_OBJECT,
+                size="sm",
+                color="secondary",
+                outline=True,
+                title="the next box or click starts a new object; the current one stays as drawn",
+            ),
+            html.Span(id=Annotate.TOOL_STATUS, className="small text-muted ms-1"),
+        ],
+        className="d-flex gap-1 align-items-center mt-1",
+    )
+
+
+def canvas_tool(tool: str | None) -> str:
+    """The canvas's own tool: a click-to-mask tool draws nothing on the canvas itself."""
+    return tool if tool in dict(TOOLS) else "pencil"
+
+
+def tool_status(tool: str, outcome) -> str:
+    """What a click-to-mask call did (``annotation.tools.ToolOutcome``) and how long it took."""
+    tool = dict(CLICK_TOOLS).get(tool, tool).split(" (")[0]
+    return (
+        f"{tool}: {outcome.seconds * 1000:.0f} ms ({outcome.total_seconds * 1000:.0f} ms with the layers), "
+        f"{outcome.changed_pixels:,} pixels changed. Ctrl+Z undoes it."
+    )
+
+
+def object_marks(state: dict | None, current: dict | None, canvas_width: int) -> list:
+    """The current object's box and clicks over the canvas (tool state and image as the Stores hold them)."""
+    if not state or not current or state.get("key") != current.get("key") or not state.get("object"):
+        return []
+    if state.get("layer") != current.get("layer"):
+        return []
+    scale = canvas_width / max(1, current.get("width") or 1)
+    drawn = state["object"]
+    marks = []
+    if drawn.get("box"):
+        x0, y0, x1, y1 = (value * scale for value in drawn["box"])
+        style = {
+            "left": f"{x0:.0f}px",
+            "top": f"{y0:.0f}px",
+            "width": f"{x1 - x0:.0f}px",
+            "height": f"{y1 - y0:.0f}px",
+        }
+        marks.append(html.Div(className="tool-box", style=style))
+    for x, y, positive in drawn.get("clicks", []):
+        kind = "positive" if positive else "negative"
+        style = {"left": f"{x * scale:.0f}px", "top": f"{y * scale:.0f}px"}
+        marks.append(html.Div(className=f"tool-click tool-click-{kind}", style=style))
+    return marks
 
 
 def _starting_layer(models: list[dict], model: str) -> list:
@@ -279,7 +355,7 @@ def canvas_holder(holder: str, filename: str, height: int, colour: str, width: i
         filename=filename,
         lineWidth=width or 12,
         lineColor=colour or ERASER_COLOUR,
-        tool=tool or "pencil",
+        tool=canvas_tool(tool),
         goButtonTitle="Preview",
         hide_buttons=["select"],
     )
@@ -314,6 +390,8 @@ def page_layout(
             dcc.Store(id=Annotate.LINK, data=link.to_dict() if link else None),
             dcc.Store(id=Annotate.SAVE_REQUEST),
             dcc.Store(id="annotate-history-refresh"),
+            dcc.Store(id=Annotate.TOOL_REQUEST),
+            dcc.Store(id=Annotate.TOOL_STATE),
             workbench(
                 controls(dataset_options(datasets), model_options(models), max_upload_bytes, link, message)
             ),
@@ -325,8 +403,10 @@ def page_layout(
 def workbench(control_children: list) -> html.Div:
     """The three columns: controls, the canvas, the result and the saved list."""
     canvas = html.Div(
-        canvas_holder("empty", "", 360, "#800000", 12, "pencil"),
-        id="annotate-canvas-area",
+        [
+            html.Div(canvas_holder("empty", "", 360, "#800000", 12, "pencil"), id="annotate-canvas-area"),
+            html.Div(id=Annotate.TOOL_MARKS, className="tool-marks"),
+        ],
         className="annotate-canvas",
     )
     result = [
@@ -352,7 +432,9 @@ def workbench(control_children: list) -> html.Div:
             ),
             html.Div(
                 panel(
-                    "Canvas", [canvas, html.Div(KEYS_HINT, className="small text-muted mt-1")], icon="brush"
+                    "Canvas",
+                    [canvas, tool_bar(), html.Div(KEYS_HINT, className="small text-muted mt-1")],
+                    icon="brush",
                 ),
                 className="annotate-main",
             ),
