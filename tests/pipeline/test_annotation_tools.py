@@ -16,7 +16,7 @@ from cocoseg.pipeline.annotation.session import PREDICTION_LAYER
 from cocoseg.pipeline.annotation.store import load_saved
 from cocoseg.pipeline.data.images import UploadedImage
 from cocoseg.pipeline.data.labels import build_label_map
-from cocoseg.pipeline.inference.uploads import load_result, store_result
+from cocoseg.pipeline.inference.uploads import load_result, load_upload, store_result
 from tests.conftest import LIMIT
 
 CANVAS_WIDTH = 540
@@ -102,12 +102,12 @@ def test_a_negative_click_removes_part_and_undo_steps_back(workspace):
     assert second[120, 150] != CAT and (second == CAT).sum() < (first == CAT).sum()
     assert clicked.state.object.clicks == ((150.0, 120.0, False),)
 
-    back, earlier = tools.undo(clicked.current, clicked.state)
+    back, earlier = tools.undo(workspace, clicked.current, clicked.state)
     assert back.layer == boxed.current.layer and (layer_of(workspace, back) == first).all()
     assert earlier.object == boxed.state.object and len(earlier.history) == 1
-    empty, start = tools.undo(back, earlier)
+    empty, start = tools.undo(workspace, back, earlier)
     assert not empty.base and start.object is None and not start.can_undo
-    assert tools.undo(empty, start) is None
+    assert tools.undo(workspace, empty, start) is None
 
 
 def test_pixels_an_object_gives_up_get_back_what_they_were(workspace):
@@ -136,7 +136,7 @@ def test_pixels_an_object_gives_up_get_back_what_they_were(workspace):
     layer = layer_of(workspace, clicked.current)
     assert layer[120, 150] == DOG and set(np.unique(layer)) <= {CAT, DOG}
     # Undo keeps the strokes drawn before the box: it goes back to the folded layer, not the empty one.
-    back, _ = tools.undo(boxed.current, boxed.state)
+    back, _ = tools.undo(workspace, boxed.current, boxed.state)
     assert (layer_of(workspace, back) == DOG).all()
 
 
@@ -252,3 +252,29 @@ def test_the_class_comes_from_the_palette_colour(workspace):
     assert tools.class_of_colour(annotation.ERASER_COLOUR, SELECTION, workspace) == 0
     with pytest.raises(InteractiveError, match="choose a class"):
         tools.class_of_colour(None, SELECTION, workspace)
+
+
+def test_layers_no_step_can_reach_are_forgotten(workspace, monkeypatch):
+    monkeypatch.setattr(tools, "MAX_UNDO", 3)
+    current = opened(workspace)
+    state = tools.ToolState.for_image(None, current)
+    for step in range(6):
+        outcome = apply(
+            workspace, current, state, request("wand", "click", (150, 120), positive=step % 2 == 0)
+        )
+        current, state = outcome.current, outcome.state
+    names = [f"tool-{step}" for step in range(1, 7)]
+    kept = [name for name in names if layer_of_name(workspace, current, name) is not None]
+    assert kept == ["tool-3", "tool-4", "tool-5", "tool-6"]  # three steps back, and the one shown
+    background, _height = annotation.canvas_view(workspace, current, SELECTION, CANVAS_WIDTH)
+    assert background == f"{current.key}-tool-6" and load_upload(workspace, background) is not None
+    assert (
+        annotation.canvas_view(workspace, current, SELECTION, CANVAS_WIDTH)[0] == background
+    )  # kept, not redone
+    back, state = tools.undo(workspace, current, state)
+    assert back.layer == "tool-5" and layer_of_name(workspace, current, "tool-6") is None
+    assert load_upload(workspace, background) is None  # its canvas picture went with it
+
+
+def layer_of_name(workspace, current, name):
+    return load_result(workspace, current.key, name, "mask")

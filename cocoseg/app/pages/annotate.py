@@ -476,7 +476,7 @@ def undo_tool(_clicks, current, tool_state, preset, choice, *canvas_settings):
     current = _current(current)
     if current is None:
         return _tool_refused("Open an image first.")
-    undone = tools.undo(current, tools.ToolState.for_image(tool_state, current))
+    undone = tools.undo(current_workspace(), current, tools.ToolState.for_image(tool_state, current))
     if undone is None:
         return no_update, no_update, no_update, no_update, "Nothing to undo: no tool call on this image yet."
     image, state = undone

@@ -214,14 +214,21 @@ def reopen_saved(workspace: Workspace, collection: str, file_name: str, selectio
 def canvas_view(
     workspace: Workspace, current: OpenImage, selection: Selection, canvas_width: int
 ) -> tuple[str, int]:
-    """The canvas background's upload key (the picture, with the starting layer blended in) and height."""
+    """The canvas background's upload key (the picture, with the starting layer blended in) and height.
+
+    A click-to-mask layer's name is never reused for other pixels, so its picture keeps one address
+    (``<key>-<layer>``): Undo shows it again without blending it again.
+    """
     background = current.key
     if current.base:
+        named = None if current.layer == BASE_LAYER else f"{current.key}-{current.layer}"
+        if named and load_upload(workspace, named) is not None:
+            return named, current.canvas_height(canvas_width)
         upload = load_upload(workspace, current.key)
         mask = load_result(workspace, current.key, current.layer, "mask")
         if upload is not None and mask is not None:
             blended = overlay(upload.image, mask, selection.label_map(workspace), 0.5)
-            background = store_upload(workspace, UploadedImage(blended, current.file_name, "png"))
+            background = store_upload(workspace, UploadedImage(blended, current.file_name, "png"), named)
     return background, current.canvas_height(canvas_width)
 
 

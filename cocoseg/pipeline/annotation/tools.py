@@ -40,7 +40,7 @@ from cocoseg.pipeline.annotation.session import (
 )
 from cocoseg.pipeline.annotation.strokes import class_colours, parse_colour
 from cocoseg.pipeline.core.workspace import Workspace
-from cocoseg.pipeline.inference.uploads import load_result, load_upload, store_result
+from cocoseg.pipeline.inference.uploads import forget_results, load_result, load_upload, store_result
 
 # The page's tool names -> the interactive methods; OBJECT_TOOLS build one object over several marks.
 TOOLS = {
@@ -267,10 +267,11 @@ def apply_tool(
         "base": current.base or before != current.layer,
         "object": dataclasses.asdict(state.object) if state.object else None,
     }
-    history = (*state.history, undo)[-MAX_UNDO:]
+    updated = ToolState(current.key, name, step, marked_object, (*state.history, undo)[-MAX_UNDO:])
+    _forget_unreferenced(workspace, current.key, state, updated)
     return ToolOutcome(
         dataclasses.replace(current, base=True, layer=name),
-        ToolState(current.key, name, step, marked_object, history),
+        updated,
         result.seconds,
         time.perf_counter() - started,
         int(np.count_nonzero(new_layer != layer)),
@@ -365,16 +366,30 @@ def _run(timeout: float, tool: str, image, **arguments) -> interactive.Interacti
         ) from None
 
 
-def undo(current: OpenImage, state: ToolState) -> tuple[OpenImage, ToolState] | None:
+def undo(workspace: Workspace, current: OpenImage, state: ToolState) -> tuple[OpenImage, ToolState] | None:
     """The image and state before the last tool call; None when there is nothing to undo."""
     if not state.history:
         return None
     last = state.history[-1]
     restored = dataclasses.replace(current, layer=str(last["layer"]), base=bool(last["base"]))
     earlier = _object(last.get("object"))
-    return restored, dataclasses.replace(
-        state, layer=restored.layer, object=earlier, history=state.history[:-1]
-    )
+    updated = dataclasses.replace(state, layer=restored.layer, object=earlier, history=state.history[:-1])
+    _forget_unreferenced(workspace, current.key, state, updated)
+    return restored, updated
+
+
+def _names(state: ToolState) -> set[str]:
+    """The tool layers a state can still reach: its own, its object's, and every step Undo can restore."""
+    objects = [state.object, *(_object(step.get("object")) for step in state.history)]
+    names = {state.layer, *(str(step.get("layer")) for step in state.history)}
+    names |= {name for item in objects if item for name in (item.mask, item.start) if name}
+    return {name for name in names if name.startswith("tool-")}
+
+
+def _forget_unreferenced(workspace: Workspace, key: str, before: ToolState, after: ToolState) -> None:
+    """Drop the layers (and their canvas pictures) no state can reach any more: beyond ``MAX_UNDO``
+    steps, or undone (there is no redo), so a long session does not fill the cache."""
+    forget_results(workspace, key, _names(before) - _names(after))
 
 
 def new_object(state: ToolState) -> ToolState:

@@ -22,9 +22,13 @@ CACHE_NAME = "uploads"
 KEY_BYTES = 16
 
 
-def store_upload(workspace: Workspace, upload: UploadedImage) -> str:
-    """Keep a decoded upload; returns its key (unguessable, URL-safe)."""
-    key = secrets.token_urlsafe(KEY_BYTES)
+def store_upload(workspace: Workspace, upload: UploadedImage, key: str | None = None) -> str:
+    """Keep a decoded upload; returns its key (unguessable, URL-safe).
+
+    ``key``: a key derived from an upload's own (a picture made from it), so the same picture
+    keeps one address; it must never name different pixels twice, since browsers cache the JPEG.
+    """
+    key = key or secrets.token_urlsafe(KEY_BYTES)
     with open_cache(workspace, CACHE_NAME) as cache:
         cache.set(
             ("upload", key),
@@ -51,6 +55,14 @@ def store_result(workspace: Workspace, key: str, model: str, variant: str, mask:
     """Keep a predicted mask for downloads (same lifetime as its upload)."""
     with open_cache(workspace, CACHE_NAME) as cache:
         cache.set(("result", key, model, variant), mask, expire=EXPIRE_SECONDS)
+
+
+def forget_results(workspace: Workspace, key: str, names) -> None:
+    """Drop masks kept under ``key`` (variant ``mask``) and the pictures kept as ``<key>-<name>``."""
+    with open_cache(workspace, CACHE_NAME) as cache:
+        for name in names:
+            cache.delete(("result", key, name, "mask"))
+            cache.delete(("upload", f"{key}-{name}"))
 
 
 def load_result(workspace: Workspace, key, model, variant) -> np.ndarray | None:
