@@ -6,6 +6,7 @@ processes import it, by module.
 """
 
 from cocoseg.errors import ConfigError
+from cocoseg.pipeline.core.devices import CpuInfo, cpu_info
 from cocoseg.pipeline.core.settings import ASSETS_DIR, Settings, get_settings
 from cocoseg.pipeline.core.workspace import (
     BusyError,
@@ -20,11 +21,13 @@ __all__ = [
     "ASSETS_DIR",
     "BusyError",
     "ConfigError",
+    "CpuInfo",
     "Settings",
     "UnsafePathError",
     "Workspace",
     "atomic_write_bytes",
     "check_name",
+    "cpu_info",
     "default_workspace",
     "get_settings",
 ]
