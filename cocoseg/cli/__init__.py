@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cocoseg.cli.annotations import add_annotation_commands
+from cocoseg.cli.doctor import add_doctor_command
 from cocoseg.cli.jobs import add_job_commands
 from cocoseg.cli.models import add_model_commands
 from cocoseg.cli.output import with_progress_bar, write
@@ -400,6 +401,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     add_job_commands(commands)
     add_weights_commands(commands)
     add_rank_command(commands)
+    add_doctor_command(commands)
     return parser
 
 

@@ -23,6 +23,7 @@ import importlib.util
 import io
 import logging
 import os
+import re
 import threading
 import time
 import warnings
@@ -60,12 +61,14 @@ class ProviderReport:
         version: onnxruntime version.
         built: providers the installed wheel was built with.
         usable: providers that a real session accepted, in preference order.
+        reasons: why each built provider that is not usable was refused (ORT's first line).
         device: ``GPU`` when CUDA or TensorRT is usable, else ``CPU``.
     """
 
     version: str
     built: tuple[str, ...]
     usable: tuple[str, ...]
+    reasons: tuple[tuple[str, str], ...] = ()
 
     @property
     def device(self) -> str:
@@ -86,23 +89,32 @@ def _probe_model() -> bytes:
     return model.SerializeToString()
 
 
-def _session_accepts(onnxruntime, model: bytes, provider: str) -> bool:
+def _one_line(text: str) -> str:
+    """ORT's error text without its banner and C++ location: what to do, when it says."""
+    text = " ".join(re.sub(r"\*+( EP Error \*+)?", " ", text).split())
+    located = re.match(r"EP Error \S+:\d+ .*?\) (.*)", text)
+    return (located.group(1) if located else text)[:300]
+
+
+def _session_refusal(onnxruntime, model: bytes, provider: str) -> str | None:
+    """None when a real session runs on ``provider``; else why not, in one line."""
     options = onnxruntime.SessionOptions()
     options.log_severity_level = _FATAL_ONLY
     chatter = io.StringIO()  # ORT's Python wrapper print()s its fallback notice
     try:
-        with contextlib.redirect_stdout(chatter), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with contextlib.redirect_stdout(chatter), warnings.catch_warnings() as caught:
+            warnings.simplefilter("always")
             session = onnxruntime.InferenceSession(model, sess_options=options, providers=[provider])
     except Exception as error:  # noqa: BLE001 - any provider failure means "not usable"
-        logger.info(
-            "provider %s not usable: %s", provider, str(error).splitlines()[0] if str(error) else error
-        )
-        return False
-    usable = provider in session.get_providers()
-    if not usable:
-        logger.info("provider %s not usable: %s", provider, " ".join(chatter.getvalue().split())[:300])
-    return usable
+        reason = _one_line(str(error)) or type(error).__name__
+        logger.info("provider %s not usable: %s", provider, reason)
+        return reason
+    if provider in session.get_providers():
+        return None
+    said = _one_line(chatter.getvalue() or " ".join(str(item.message) for item in caught or ()))
+    reason = said or f"the session fell back to {', '.join(session.get_providers())}"
+    logger.info("provider %s not usable: %s", provider, reason)
+    return reason
 
 
 @functools.lru_cache(maxsize=1)
@@ -114,10 +126,10 @@ def usable_providers() -> ProviderReport:
     built = tuple(onnxruntime.get_available_providers())
     _preload_gpu_libraries(onnxruntime, built)
     model = _probe_model()
-    usable = tuple(
-        name for name in PREFERRED_ORDER if name in built and _session_accepts(onnxruntime, model, name)
-    )
-    report = ProviderReport(onnxruntime.__version__, built, usable)
+    refusals = {name: _session_refusal(onnxruntime, model, name) for name in PREFERRED_ORDER if name in built}
+    usable = tuple(name for name, refusal in refusals.items() if refusal is None)
+    reasons = tuple((name, refusal) for name, refusal in refusals.items() if refusal is not None)
+    report = ProviderReport(onnxruntime.__version__, built, usable, reasons)
     logger.info("onnxruntime %s: usable providers %s", report.version, ", ".join(report.usable))
     return report
 

@@ -1,0 +1,145 @@
+"""The device report: what this machine has, what cocoseg will use on it, and how to enable the rest.
+
+``cocoseg doctor`` prints it (``--json`` for machines) and Home's device panel shows it. The
+CPU, the NVIDIA GPUs and ONNX Runtime's providers are read here, in any process; TensorFlow's
+side (``training.devices.tensorflow_facts``) is passed in, because only a process that may
+import TensorFlow can read it: the CLI itself, or a ``cocoseg doctor --json`` child for Home.
+"""
+
+from __future__ import annotations
+
+from cocoseg.pipeline.core.devices import cpu_info, cuda_packages, nvidia_info
+from cocoseg.pipeline.inference.predictor import provider_label, usable_providers
+
+GPU_INSTALL = "make run GPU=1"  # the gpu extra: onnxruntime-gpu[cuda,cudnn] and tensorflow[and-cuda]
+ORT_GPU_PIP = "pip install 'onnxruntime-gpu[cuda,cudnn]'"
+TF_GPU_PIP = "pip install 'tensorflow[and-cuda]'"
+
+
+def device_report(tensorflow: dict | None = None) -> dict:
+    """Everything ``cocoseg doctor`` says, as JSON-ready data.
+
+    Args:
+        tensorflow: ``training.devices.tensorflow_facts()``, or None when it was not checked.
+    """
+    cpu, nvidia, providers = cpu_info(), nvidia_info(), usable_providers()
+    usable = [provider_label(name) for name in providers.usable]
+    report = {
+        "cpu": {
+            "model": cpu.model,
+            "cores": cpu.cores,
+            "flags": cpu.named_flags,
+            "bfloat16": cpu.bfloat16,
+        },
+        "gpus": [
+            {"name": gpu.name, "memory_mib": gpu.memory_mib, "compute_capability": gpu.compute_capability}
+            for gpu in nvidia.gpus
+        ],
+        "driver": nvidia.driver,
+        "driver_cuda": nvidia.cuda,
+        "gpu_note": nvidia.note,
+        "cuda_packages": cuda_packages(),
+        "onnxruntime": {
+            "version": providers.version,
+            "built": [provider_label(name) for name in providers.built],
+            "usable": usable,
+            "refused": {
+                provider_label(name): reason if nvidia.gpus or name == "CPUExecutionProvider" else nvidia.note
+                for name, reason in providers.reasons
+            },
+        },
+        "tensorflow": tensorflow,
+        "inference": {"device": providers.device, "provider": usable[0] if usable else "none"},
+        "training": _training(tensorflow),
+    }
+    report["advice"] = advice(report)
+    return report
+
+
+def _training(tensorflow: dict | None) -> dict:
+    if tensorflow is None:
+        return {"device": "not checked", "why": "TensorFlow was not asked (run `cocoseg doctor`)"}
+    if "error" in tensorflow:
+        return {"device": "none", "why": tensorflow["error"]}
+    gpus = [device for device in tensorflow["devices"] if device["type"] == "GPU"]
+    if gpus:
+        strategy = "MirroredStrategy over all of them" if len(gpus) > 1 else "one device"
+        return {"device": f"{len(gpus)} GPU", "why": f"TensorFlow sees {len(gpus)} GPU ({strategy})"}
+    return {"device": "CPU", "why": "TensorFlow sees no GPU"}
+
+
+def advice(report: dict) -> list[dict]:
+    """What would enable a missing device, each with the exact command."""
+    found = []
+    has_gpu = bool(report["gpus"])
+    ort_gpu = report["inference"]["device"] == "GPU"
+    if has_gpu and not ort_gpu:
+        refused = report["onnxruntime"]["refused"].get("CUDA") or "the CUDA provider is not built in"
+        found.append(
+            {
+                "what": f"ONNX Runtime cannot use the GPU ({refused}): install CUDA 13 and cuDNN 9",
+                "command": f"{GPU_INSTALL}   # or: {ORT_GPU_PIP}",
+            }
+        )
+    tensorflow = report["tensorflow"] or {}
+    if has_gpu and tensorflow and "error" not in tensorflow and report["training"]["device"] == "CPU":
+        found.append(
+            {
+                "what": f"TensorFlow {tensorflow['version']} sees no GPU: install its CUDA "
+                f"{tensorflow['built_cuda'] or '12'} and cuDNN wheels",
+                "command": f"{GPU_INSTALL}   # or: {TF_GPU_PIP}",
+            }
+        )
+    if "TensorRT" in report["onnxruntime"]["refused"] and ort_gpu:
+        found.append(
+            {
+                "what": "TensorRT is optional (CUDA is used): install NVIDIA TensorRT 10 for it",
+                "command": "pip install tensorrt-cu12",
+            }
+        )
+    return found
+
+
+def format_report(report: dict) -> str:
+    """The report as the lines ``cocoseg doctor`` prints."""
+    cpu = report["cpu"]
+    flags = ", ".join(cpu["flags"]) or "none of AVX2 / AVX-512 / VNNI / BF16 / AMX"
+    lines = [f"CPU          {cpu['model']}, {cpu['cores']} cores", f"             {flags}"]
+    if report["gpus"]:
+        for gpu in report["gpus"]:
+            lines.append(
+                f"GPU          {gpu['name']}, {gpu['memory_mib']} MiB, compute capability "
+                f"{gpu['compute_capability']}"
+            )
+        lines.append(f"driver       {report['driver']} (CUDA {report['driver_cuda'] or '?'})")
+    else:
+        lines.append(f"GPU          none: {report['gpu_note']}")
+    for description, version in report["cuda_packages"].items():
+        lines.append(f"             {description}: {version}")
+    ort = report["onnxruntime"]
+    built, usable = ", ".join(ort["built"]), ", ".join(ort["usable"])
+    lines.append(f"ONNX Runtime {ort['version']}: built with {built}; usable: {usable}")
+    for provider, reason in ort["refused"].items():
+        lines.append(f"             {provider} not usable: {reason}")
+    tensorflow = report["tensorflow"]
+    if tensorflow is None:
+        lines.append("TensorFlow   not checked")
+    elif "error" in tensorflow:
+        lines.append(f"TensorFlow   {tensorflow['error']}")
+    else:
+        devices = ", ".join(
+            device["name"]
+            + (f" (compute {device['compute_capability']})" if device["compute_capability"] else "")
+            for device in tensorflow["devices"]
+        )
+        lines.append(
+            f"TensorFlow   {tensorflow['version']} (built for CUDA {tensorflow['built_cuda'] or '-'}, "
+            f"cuDNN {tensorflow['built_cudnn'] or '-'}): {devices}"
+        )
+    inference, training = report["inference"], report["training"]
+    lines.append(f"inference    {inference['device']} ({inference['provider']} provider)")
+    lines.append(f"training     {training['device']}: {training['why']}")
+    for item in report["advice"]:
+        lines.append(f"to do        {item['what']}")
+        lines.append(f"             {item['command']}")
+    return "\n".join(lines)

@@ -1,0 +1,71 @@
+"""``cocoseg doctor`` and its device report: nvidia-smi parsed, what is used, the advice."""
+
+from __future__ import annotations
+
+import json
+
+from cocoseg.pipeline.core.devices import Gpu, parse_nvidia_smi
+from cocoseg.pipeline.inference import devices
+from cocoseg.pipeline.inference.devices import advice, device_report, format_report
+from tests.pipeline.test_cli import run_cocoseg
+
+LISTING = "NVIDIA H200, 143771, 580.95.05, 9.0\nNVIDIA H200, 143771, 580.95.05, 9.0\n"
+BANNER = "| NVIDIA-SMI 580.95.05   Driver Version: 580.95.05   CUDA Version: 13.0     |"
+TF_ON_GPU = {
+    "version": "2.21.0",
+    "built_cuda": "12.5.1",
+    "built_cudnn": "9",
+    "devices": [
+        {"type": "CPU", "name": "/physical_device:CPU:0", "compute_capability": ""},
+        {"type": "GPU", "name": "NVIDIA H200", "compute_capability": "9.0"},
+    ],
+}
+TF_ON_CPU = TF_ON_GPU | {"devices": TF_ON_GPU["devices"][:1]}
+
+
+def test_nvidia_smi_output_gives_the_gpus_the_driver_and_its_cuda():
+    info = parse_nvidia_smi(LISTING, BANNER)
+    assert info.gpus == (Gpu("NVIDIA H200", 143771, "9.0"),) * 2
+    assert (info.driver, info.cuda, info.note) == ("580.95.05", "13.0", "")
+    assert parse_nvidia_smi("", "").note == "nvidia-smi lists no GPU"
+
+
+def test_this_machine_s_report_names_what_inference_uses():
+    report = device_report()
+    assert report["inference"]["provider"] in report["onnxruntime"]["usable"]
+    assert report["training"]["device"] == "not checked" and report["tensorflow"] is None
+    assert json.loads(json.dumps(report)) == report  # JSON-ready
+    text = format_report(report)
+    assert text.startswith("CPU ") and "inference    " in text and "TensorFlow   not checked" in text
+
+
+def test_a_gpu_that_neither_runtime_can_use_gets_the_install_commands():
+    report = device_report(TF_ON_CPU)
+    report |= {"gpus": [{"name": "NVIDIA H200", "memory_mib": 143771, "compute_capability": "9.0"}]}
+    report["inference"] = {"device": "CPU", "provider": "CPU"}
+    report["onnxruntime"]["refused"] = {"CUDA": "libcudnn.so.9: cannot open shared object file"}
+    found = advice(report)
+    assert [item["command"].split()[:3] for item in found] == [["make", "run", "GPU=1"]] * 2
+    assert "libcudnn.so.9" in found[0]["what"] and "TensorFlow 2.21.0 sees no GPU" in found[1]["what"]
+    assert "pip install 'onnxruntime-gpu[cuda,cudnn]'" in found[0]["command"]
+    assert "pip install 'tensorflow[and-cuda]'" in found[1]["command"]
+
+
+def test_tensorflow_on_two_gpus_trains_mirrored_and_a_usable_gpu_needs_nothing():
+    report = device_report(TF_ON_GPU | {"devices": TF_ON_GPU["devices"] + TF_ON_GPU["devices"][1:]})
+    assert report["training"]["device"] == "2 GPU" and "MirroredStrategy" in report["training"]["why"]
+    report |= {"gpus": [{"name": "NVIDIA H200", "memory_mib": 1, "compute_capability": "9.0"}]}
+    report["inference"] = {"device": "GPU", "provider": "CUDA"}
+    report["onnxruntime"]["refused"] = {}
+    assert advice(report) == []
+    assert devices._training({"error": "TensorFlow cannot be imported: x"})["device"] == "none"
+
+
+def test_the_cli_prints_tensorflow_s_devices_and_json(tmp_path):
+    finished = run_cocoseg("doctor", home=tmp_path)
+    assert finished.returncode == 0, finished.stderr
+    assert "TensorFlow   2." in finished.stdout and "/physical_device:CPU:0" in finished.stdout
+    quick = run_cocoseg("doctor", "--json", "--no-tensorflow", home=tmp_path)
+    assert quick.returncode == 0, quick.stderr
+    report = json.loads(quick.stdout)
+    assert report["cpu"]["cores"] >= 1 and report["tensorflow"] is None
