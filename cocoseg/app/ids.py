@@ -6,6 +6,9 @@ from __future__ import annotations
 class Home:
     DATASETS = "home-datasets"
     DEVICE = "home-device"
+    DEVICE_CHECK = "home-device-check"  # runs `cocoseg doctor` in a child process for TensorFlow's devices
+    DEVICE_TRAINING = "home-device-training"
+    DEVICE_MESSAGE = "home-device-message"
     RUNS = "home-runs"
     MODELS = "home-models"
     LINKS = "home-links"

@@ -273,7 +273,7 @@ def test_home_layout_text(home_layout):
         "train",
         "val",
         "80",
-        "Inference device",
+        "Devices",
         "CPU",
         "Training runs",
     ):
@@ -422,3 +422,18 @@ def test_serve_refuses_invalid_port(monkeypatch, capsys, port):
     assert cli.main(["serve", "--port", port]) == cli.EXIT_INPUT
     assert calls == []
     assert "port must be between 1 and 65535" in capsys.readouterr().err
+
+
+def test_home_device_panel_offers_the_training_check_until_one_was_made(workspace):
+    from cocoseg.app.components.home_panels import device_panel
+    from cocoseg.pipeline.inference import device_report
+
+    report = device_report()
+    unchecked = device_panel(report, None)
+    assert "Training: TensorFlow's devices not checked yet." in _strings(unchecked)
+    assert any(getattr(c, "id", None) == Home.DEVICE_CHECK for c in _walk(unchecked))
+    checked = device_report({"version": "2.21.0", "built_cuda": "", "built_cudnn": "", "devices": []})
+    checked["advice"] = [{"what": "TensorFlow sees no GPU", "command": "make run GPU=1"}]
+    shown = device_panel(report, checked)
+    assert "Training: CPU (TensorFlow sees no GPU)" in _strings(shown) and "make run GPU=1" in _strings(shown)
+    assert f"CPU: {report['cpu']['model']}, {report['cpu']['cores']} cores" in _strings(shown)

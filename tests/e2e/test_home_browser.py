@@ -103,3 +103,16 @@ def test_home_page_has_no_console_errors_after_reload(page, server):
     page.locator(f"#{Home.DATASETS} tr.dataset-row").first.wait_for(state="visible")
     assert page.locator(f"#{Home.DATASETS} tr.dataset-row").count() == 2
     assert page.problems.all() == [], page.problems.all()
+
+
+def test_checking_training_devices_runs_doctor_and_shows_tensorflow_s_answer(page, server):
+    page.goto(server.url + "/")
+    device = page.locator(f"#{Home.DEVICE}")
+    device.get_by_text("not checked yet").wait_for(timeout=30_000)
+    device.get_by_role("button", name="Check training devices").click()
+    page.locator(f"#{Home.DEVICE_TRAINING}", has_text="TensorFlow sees").wait_for(timeout=180_000)
+    assert re.search(r"Training: (CPU|\d GPU) \(TensorFlow sees", device.inner_text()), device.inner_text()
+    page.reload()  # kept: the next visit shows it without asking again
+    page.locator(f"#{Home.DEVICE_TRAINING}", has_text="TensorFlow sees").wait_for(timeout=30_000)
+    device.get_by_role("button", name="Check again").wait_for()
+    assert page.problems.all() == []

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from cocoseg.pipeline.core.devices import Gpu, parse_nvidia_smi
 from cocoseg.pipeline.inference import devices
-from cocoseg.pipeline.inference.devices import advice, device_report, format_report
+from cocoseg.pipeline.inference.devices import (
+    DoctorError,
+    advice,
+    check_devices,
+    checked_report,
+    device_report,
+    format_report,
+)
 from tests.pipeline.test_cli import run_cocoseg
 
 LISTING = "NVIDIA H200, 143771, 580.95.05, 9.0\nNVIDIA H200, 143771, 580.95.05, 9.0\n"
@@ -69,3 +78,16 @@ def test_the_cli_prints_tensorflow_s_devices_and_json(tmp_path):
     assert quick.returncode == 0, quick.stderr
     report = json.loads(quick.stdout)
     assert report["cpu"]["cores"] >= 1 and report["tensorflow"] is None
+
+
+def test_home_s_check_runs_doctor_in_a_child_and_keeps_the_report_a_day(workspace):
+    assert checked_report(workspace) is None
+    report = check_devices(workspace)
+    assert report["tensorflow"]["version"].startswith("2.") and report["training"]["device"] in (
+        "CPU",
+        "1 GPU",
+    )
+    assert checked_report(workspace) == report
+    with pytest.raises(DoctorError, match="took over"):
+        check_devices(workspace, timeout=0.01)
+    assert checked_report(workspace) == report  # a failed check keeps the last good one

@@ -1,4 +1,8 @@
-"""Home: quick links, datasets with their validation state, models, training runs, the inference device.
+"""Home: quick links, datasets with their validation state, models, training runs, the devices.
+
+The device panel shows what ``cocoseg doctor`` says (``inference.device_report``); training's
+side needs TensorFlow, so "Check training devices" runs ``cocoseg doctor --json`` in a child
+process (``inference.check_devices``) from a background callback, and the answer is kept a day.
 
 A workspace without models gets the Quick start card: one click plans it
 (``training.plan_quickstart``: ImageNet weights when reachable) and runs it as a ``quickstart``
@@ -12,14 +16,21 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, html, no_update
 
 from cocoseg.app.components.alerts import alert
-from cocoseg.app.components.home_panels import datasets_table
+from cocoseg.app.components.home_panels import datasets_table, device_panel, training_rows
 from cocoseg.app.components.panels import empty_state, panel, status_badge
 from cocoseg.app.components.quick_start import quick_start_card, quick_start_note
 from cocoseg.app.context import current_settings, current_workspace
 from cocoseg.app.ids import Home
 from cocoseg.app.jobs import run_queued_with_lines
 from cocoseg.pipeline.data import overview
-from cocoseg.pipeline.inference import leaderboard, list_entries, provider_label, usable_providers
+from cocoseg.pipeline.inference import (
+    DoctorError,
+    check_devices,
+    checked_report,
+    device_report,
+    leaderboard,
+    list_entries,
+)
 from cocoseg.pipeline.jobs import RunError, RunFolder, list_runs, observe, queue
 from cocoseg.pipeline.training import plan_quickstart
 
@@ -34,28 +45,8 @@ CLI_HINTS = [
 
 
 def device_summary() -> html.Div:
-    """Providers a real ONNX Runtime session accepted on this machine."""
-    report = usable_providers()
-    unusable = [name for name in report.built if name not in report.usable]
-    return html.Div(
-        [
-            html.Div(
-                [
-                    html.Span(report.device, className=f"device-badge device-{report.device.lower()}"),
-                    html.Span(f"onnxruntime {report.version}", className="text-muted ms-2"),
-                ]
-            ),
-            html.Div(
-                "Usable: " + ", ".join(provider_label(name) for name in report.usable), className="mt-2"
-            ),
-            html.Small(
-                "Built but not usable here: " + ", ".join(provider_label(name) for name in unusable),
-                className="text-muted",
-            )
-            if unusable
-            else None,
-        ]
-    )
+    """This machine's devices and what inference uses now; training's side from the last check."""
+    return device_panel(device_report(), checked_report(current_workspace()))
 
 
 def runs_summary() -> html.Div:
@@ -161,7 +152,7 @@ def layout(**_query) -> html.Div:
                     ),
                     dbc.Col(
                         [
-                            panel("Inference device", device_summary(), icon="cpu", panel_id=Home.DEVICE),
+                            panel("Devices", device_summary(), icon="cpu", panel_id=Home.DEVICE),
                             panel("Training runs", runs_summary(), icon="activity", panel_id=Home.RUNS),
                         ],
                         lg=4,
@@ -207,3 +198,18 @@ def start_quick_start(_clicks):
 def run_quick_start(set_progress, queued):
     """Run it in a job process; each stage's line shows here, then the model and where to use it."""
     return run_queued_with_lines("quickstart", queued, set_progress, quick_start_note)
+
+
+@callback(
+    Output(Home.DEVICE_TRAINING, "children"),
+    Input(Home.DEVICE_CHECK, "n_clicks"),
+    background=True,
+    prevent_initial_call=True,
+    running=[(Output(Home.DEVICE_CHECK, "disabled"), True, False)],
+)
+def check_training_devices(_clicks):
+    """TensorFlow's devices, from a ``cocoseg doctor`` child (about ten seconds; kept a day)."""
+    try:
+        return training_rows(check_devices(current_workspace()))
+    except DoctorError as error:
+        return [*training_rows(None)[:-1], html.Div(alert(str(error), "warning"), id=Home.DEVICE_MESSAGE)]

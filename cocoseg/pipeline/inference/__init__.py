@@ -18,6 +18,7 @@ from cocoseg.pipeline.inference.comparison import (
     split_images,
     upload_image,
 )
+from cocoseg.pipeline.inference.devices import DoctorError, check_devices, checked_report, device_report
 from cocoseg.pipeline.inference.ensembles import EnsembleError, create_ensemble
 from cocoseg.pipeline.inference.evaluate import (
     EvaluationError,
@@ -81,6 +82,10 @@ __all__ = [
     "unevaluated",
     "upload_image",
     "usable_providers",
+    "DoctorError",
+    "check_devices",
+    "checked_report",
+    "device_report",
     "check_score",
     "load_ranking",
     "queue_pictures",

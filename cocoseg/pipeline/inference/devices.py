@@ -8,9 +8,19 @@ import TensorFlow can read it: the CLI itself, or a ``cocoseg doctor --json`` ch
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
+from cocoseg.pipeline.core.cache import open_cache
 from cocoseg.pipeline.core.devices import cpu_info, cuda_packages, nvidia_info
+from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.inference.predictor import provider_label, usable_providers
 
+CHILD_SECONDS = 180  # TensorFlow's import and device discovery; seconds on a warm machine
+CACHE_SECONDS = 24 * 3600
+CACHE_NAME = "devices"
 GPU_INSTALL = "make run GPU=1"  # the gpu extra: onnxruntime-gpu[cuda,cudnn] and tensorflow[and-cuda]
 ORT_GPU_PIP = "pip install 'onnxruntime-gpu[cuda,cudnn]'"
 TF_GPU_PIP = "pip install 'tensorflow[and-cuda]'"
@@ -143,3 +153,40 @@ def format_report(report: dict) -> str:
         lines.append(f"to do        {item['what']}")
         lines.append(f"             {item['command']}")
     return "\n".join(lines)
+
+
+class DoctorError(RuntimeError):
+    """The ``cocoseg doctor`` child failed; the message says how, in a line."""
+
+
+def checked_report(workspace: Workspace) -> dict | None:
+    """The last report made with TensorFlow's facts (``check_devices``), or None within a day of none."""
+    with open_cache(workspace, CACHE_NAME) as cache:
+        return cache.get(("doctor", sys.executable))
+
+
+def check_devices(workspace: Workspace, timeout: float = CHILD_SECONDS) -> dict:
+    """The full report from a ``cocoseg doctor --json`` child (a fresh interpreter, so TensorFlow stays
+    out of the web process), kept for a day.
+
+    Raises:
+        DoctorError: the child failed, timed out or printed no report.
+    """
+    environment = dict(os.environ, COCOSEG_HOME=str(workspace.root))
+    command = [sys.executable, "-m", "cocoseg", "doctor", "--json"]
+    try:
+        finished = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
+    except subprocess.TimeoutExpired:
+        raise DoctorError(
+            f"cocoseg doctor took over {timeout:.0f} s; run it in a terminal to see why"
+        ) from None
+    if finished.returncode != 0:
+        said = " ".join((finished.stderr or "").split())[-300:]
+        raise DoctorError(f"cocoseg doctor failed (exit {finished.returncode}): {said}")
+    try:
+        report = json.loads(finished.stdout)
+    except ValueError:
+        raise DoctorError("cocoseg doctor printed no report; run it in a terminal to see why") from None
+    with open_cache(workspace, CACHE_NAME) as cache:
+        cache.set(("doctor", sys.executable), report, expire=CACHE_SECONDS)
+    return report
