@@ -9,8 +9,13 @@ PORT := 8050
 CHROMIUM := $(or $(CHROMIUM_PATH),/usr/bin/chromium)
 # the Celery-mode tests' redis-server: $REDIS_SERVER when set, else the one on PATH (tests/celery_support.py)
 REDIS := $(or $(REDIS_SERVER),$(shell command -v redis-server 2>/dev/null))
+# GPU=1 adds the `gpu` extra (the CUDA 13 / cuDNN 9 wheels ONNX Runtime needs, and TensorFlow's CUDA 12
+# ones); by default it is on when nvidia-smi lists a GPU. `make run GPU=0` keeps a GPU machine on the CPU
+# install, `make run GPU=1` asks for it anyway. `cocoseg doctor` says what each runtime can use.
+GPU ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1 || echo 0)
+GPU_EXTRA := $(if $(filter 1,$(GPU)),$(VENV)/.installed-gpu)
 
-.PHONY: run test test-fast test-browser-slow lint format setup setup-dev web browser redis validate-demo stats-demo benchmark benchmark-input benchmark-training benchmark-inference benchmark-gpu clean
+.PHONY: run doctor test test-fast test-browser-slow lint format setup setup-dev web browser redis validate-demo stats-demo benchmark benchmark-input benchmark-training benchmark-inference benchmark-gpu clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || { echo "cocoseg needs Python 3.10 or newer (found: $$($(PYTHON) --version))"; exit 1; }
@@ -19,12 +24,17 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	@touch $@
 
+$(VENV)/.installed-gpu: $(VENV)/.installed
+	@echo "installing the gpu extra (CUDA and cuDNN wheels, a few GB): make run GPU=0 skips it"
+	$(BIN)/pip install --quiet -e '.[gpu]'
+	@touch $@
+
 $(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
 ## setup: create .venv and install cocoseg, and the browser bundles from the npm registry
-setup: $(VENV)/.installed web
+setup: $(VENV)/.installed $(GPU_EXTRA) web
 
 ## web: plotly.js's cartesian bundle (package.json, pinned) into node_modules, which the app serves instead
 ## of the full plotly.js (cocoseg/app/plotly_bundle.py); without npm the app serves the full bundle and says so
@@ -35,7 +45,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 	else echo "npm not found: the app will serve the full plotly.js bundle (install Node.js and npm, then make web)"; fi
 
 ## setup-dev: setup + test tools + the system Chromium used by browser tests + redis-server for the Celery-mode tests
-setup-dev: $(VENV)/.installed-dev web browser redis
+setup-dev: $(VENV)/.installed-dev $(GPU_EXTRA) web browser redis
 
 ## browser: the system chromium package when Chromium is missing (root or sudo); never a browser
 ## download: without either, it stops and says what to install
@@ -83,6 +93,10 @@ test-fast: setup-dev
 ## test-browser-slow: the browser tests on one CPU core (taskset), as on a slow or busy machine
 test-browser-slow: setup-dev redis
 	taskset -c 0 $(BIN)/python -m pytest -m browser
+
+## doctor: the CPU, the GPUs, what ONNX Runtime and TensorFlow can use, and how to enable the rest
+doctor: setup
+	$(BIN)/cocoseg doctor
 
 ## validate-demo / stats-demo: the CLI on the bundled dataset
 validate-demo: setup
