@@ -8,8 +8,9 @@ the previous mask, which gives the same mask again when replayed on their own re
 
 The methods (``METHODS`` says the same in a line each):
 
-* ``grabcut_box``: OpenCV GrabCut initialised from the box (outside it is background), then
-  each click corrects it as in ``clicks``;
+* ``grabcut_box``: OpenCV GrabCut initialised from the box (outside it is background, its
+  centre object), on a crop scaled to ``interactors.BOX_SIDE``; where the cut disagrees with
+  the box's inscribed ellipse, the ellipse. Then each click corrects it as in ``clicks``;
 * ``clicks``: positive / negative clicks or scribbles. A lone first click grows by watershed on
   the colour gradient to the strongest edge around it; each further mark corrects the previous
   mask near itself only: a positive mark only adds, a negative one only removes, GrabCut decides
