@@ -9,7 +9,7 @@ import numpy as np
 
 from benchmarks import interactive as interactive_benchmark
 from benchmarks.clicker import clicks_to_reach, iou, next_click
-from benchmarks.interactive import compare, main, run, summarise
+from benchmarks.interactive import Instance, compare, draw_examples, main, run, summarise
 
 
 def test_the_first_click_is_the_pixel_farthest_from_the_boundary():
@@ -106,3 +106,15 @@ def test_model_regions_plus_clicks_with_a_perfect_model(monkeypatch):
     assert (
         results["methods"]["model_regions"]["iou_1"] > 0.9 and "model_fewer_clicks" in results["comparison"]
     )
+
+
+def test_the_examples_figure_outlines_each_missed_instance():
+    truth = np.zeros((60, 80), bool)
+    truth[20:40, 30:50] = True
+    picture = np.full((60, 80, 3), 90, np.uint8)
+    picture[truth] = 200
+    instance = Instance("val/a.jpg", picture, truth, 7, "a.jpg")
+    example = {"file": "a.jpg", "annotation_id": 7, "area_px": 400, "one_pixel_iou": 0.81, "best_iou": 0.8}
+    figure = draw_examples([instance], [example, example | {"annotation_id": 8}])
+    assert figure.ndim == 3 and figure.shape[0] >= 150 and (figure == (0, 220, 0)).all(axis=2).any()
+    assert draw_examples([instance], []) is None
