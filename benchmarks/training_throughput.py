@@ -8,7 +8,14 @@ the same run). Training FLOPs are taken as 3x the forward FLOPs (forward + backw
 With a CUDA GPU the same is measured on it with and without mixed precision; without
 one this says so and skips.
 
+Precision rows: the default UNet at 128 px, batch 8, in float32 and in the precision
+``--precision auto`` picks on this machine (``training.precision.choose_precision``: mixed
+bfloat16 on a CPU with AVX-512 BF16 or AMX, mixed float16 on a GPU with tensor cores),
+alternated in the same run (best of ``--rounds`` for each), as a ratio, beside the CPU's
+flags (``core.devices.cpu_info().describe()``).
+
 Usage: python benchmarks/training_throughput.py [--steps 3] [--sizes 128,256] [--models unet,deeplabv3_plus]
+       python benchmarks/training_throughput.py --precision-only [--steps 5] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -24,8 +31,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from benchmarks.coco_scale import machine_description  # noqa: E402
+from cocoseg.pipeline.core.devices import cpu_info  # noqa: E402
 from cocoseg.pipeline.core.tf_runtime import tensorflow  # noqa: E402
-from cocoseg.pipeline.training.loop import make_train_step
+from cocoseg.pipeline.training.loop import gpu_capabilities, make_train_step  # noqa: E402
+from cocoseg.pipeline.training.precision import choose_precision  # noqa: E402
 
 tf = tensorflow()
 
@@ -61,12 +70,20 @@ def matmul_rate() -> dict:
     }
 
 
-def training_rate(name: str, size: int, steps: int, device: str = "/CPU:0") -> float:
-    """Images/s of the training step for one architecture and size."""
+def training_rate(name: str, size: int, steps: int, device: str = "/CPU:0", policy: str = "float32") -> float:
+    """Images/s of the training step for one architecture and size, built under the Keras dtype
+    ``policy`` (mixed float16 with the loss scaling a run's ``compile`` adds)."""
     batch = BATCH.get(size, 4)
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        with tf.device(device):
+            model = build_model(name, num_classes=21, size=size)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
     with tf.device(device):
-        model = build_model(name, num_classes=21, size=size)
         optimizer = keras.optimizers.Adam(1e-3)
+        if policy == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         rng = np.random.default_rng(0)
         images = tf.constant(rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8))
         masks = tf.constant(rng.integers(0, 21, (batch, size, size), dtype=np.uint8))
@@ -77,6 +94,60 @@ def training_rate(name: str, size: int, steps: int, device: str = "/CPU:0") -> f
         for _ in range(steps):
             float(step(images, masks))
         return steps * batch / (time.perf_counter() - started)
+
+
+def precision_rows(steps: int, rounds: int = 2, name: str = "unet", size: int = 128) -> dict:
+    """float32 against ``auto``'s pick, on the CPU and (when present) the GPU, alternated round by
+    round so that a neighbour's load falls on both; the best rate of each, and their ratio."""
+    cpu = cpu_info()
+    devices = [("CPU", "/CPU:0", choose_precision("auto", [], cpu.bfloat16, cpu.model))]
+    capabilities = gpu_capabilities()
+    if capabilities:
+        devices.append(("GPU", "/GPU:0", choose_precision("auto", capabilities, cpu.bfloat16, cpu.model)))
+    rows = []
+    for device, place, auto in devices:
+        policies = ["float32"] + ([auto.policy] if auto.policy != "float32" else [])
+        best = dict.fromkeys(policies, 0.0)
+        for _ in range(rounds):
+            for policy in policies:
+                best[policy] = max(best[policy], training_rate(name, size, steps, place, policy))
+        rows.append(
+            {
+                "device": device,
+                "auto": auto.policy,
+                "reason": auto.reason,
+                "float32": best["float32"],
+                "auto_rate": best[auto.policy],
+                "ratio": best[auto.policy] / best["float32"],
+            }
+        )
+    return {
+        "cpu": cpu.describe(),
+        "model": name,
+        "size": size,
+        "batch": BATCH.get(size, 4),
+        "steps": steps,
+        "rounds": rounds,
+        "rows": rows,
+    }
+
+
+def format_precision(results: dict) -> str:
+    lines = [
+        f"CPU: {results['cpu']}.",
+        f"{results['model']} at {results['size']} px, batch {results['batch']}, {results['steps']} timed "
+        f"steps, best of {results['rounds']} alternated rounds.",
+        "",
+        "| device | auto picks | float32 images/s | auto images/s | auto vs float32 |",
+        "|---|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {row['device']} | {row['auto']} | {row['float32']:.2f} | {row['auto_rate']:.2f} "
+        f"| {row['ratio']:.2f}x |"
+        for row in results["rows"]
+    ]
+    lines += [f"{row['device']}: {row['reason']}" for row in results["rows"]]
+    return "\n".join(lines)
 
 
 def run(steps: int, sizes: list[int], names: list[str] | None = None) -> dict:
@@ -106,9 +177,7 @@ def run(steps: int, sizes: list[int], names: list[str] | None = None) -> dict:
         for name in names:
             for size in sizes:
                 plain = training_rate(name, size, steps, "/GPU:0")
-                keras.mixed_precision.set_global_policy("mixed_float16")
-                mixed = training_rate(name, size, steps, "/GPU:0")
-                keras.mixed_precision.set_global_policy("float32")
+                mixed = training_rate(name, size, steps, "/GPU:0", "mixed_float16")
                 gpu_rows.append({"name": name, "size": size, "float32": plain, "mixed": mixed})
     return {"machine": machine_description(), "matmul": rates, "rows": rows, "gpu": gpu_rows}
 
@@ -153,10 +222,14 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--sizes", default="128,256")
     parser.add_argument("--models", default="", help="comma-separated architectures (default: all)")
+    parser.add_argument("--rounds", type=int, default=2, help="precision rows: alternated rounds")
+    parser.add_argument("--precision-only", action="store_true", help="only the precision rows")
     arguments = parser.parse_args()
-    sizes = [int(size) for size in arguments.sizes.split(",")]
-    names = [name for name in arguments.models.split(",") if name] or None
-    sys.stdout.write(format_table(run(arguments.steps, sizes, names)) + "\n")
+    if not arguments.precision_only:
+        sizes = [int(size) for size in arguments.sizes.split(",")]
+        names = [name for name in arguments.models.split(",") if name] or None
+        sys.stdout.write(format_table(run(arguments.steps, sizes, names)) + "\n\n")
+    sys.stdout.write(format_precision(precision_rows(arguments.steps, arguments.rounds)) + "\n")
     return 0
 
 

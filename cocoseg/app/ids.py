@@ -160,6 +160,7 @@ class Train:
     START_FROM = "train-start-from"
     FREEZE = "train-freeze-encoder-epochs"
     AUGMENT = "train-augment"
+    PRECISION = "train-precision"
     EXPORT = "train-export"
     SEED = "train-seed"
     START = "train-start"

@@ -17,6 +17,7 @@ from cocoseg.pipeline.training import (
     ENCODERS,
     LOSS_NAMES,
     OPTIMIZERS,
+    PRECISIONS,
     RANDOM_WEIGHTS,
     SCHEDULES,
     TrainConfig,
@@ -134,7 +135,7 @@ def command_train(arguments, settings: Settings, workspace: Workspace) -> int:
         threshold=arguments.threshold,
         augment=not arguments.no_augment,
         seed=arguments.seed,
-        mixed_precision=arguments.mixed_precision,
+        precision="mixed_float16" if arguments.mixed_precision else arguments.precision,
         init_from=arguments.init_from,
         freeze_encoder_epochs=arguments.freeze_encoder_epochs,
     )
@@ -189,6 +190,9 @@ def command_runs_show(arguments, settings: Settings, workspace: Workspace) -> in
         f"  model {summary.architecture}, epochs {summary.epochs_done}/{summary.epochs}, "
         f"device {summary.device or '-'}, folder {folder.folder}"
     )
+    config = folder.config()
+    if config.get("precision_reason"):
+        write(f"  precision {config['precision']} ({config['precision_reason']})")
     write(f"  config: {json.dumps(folder.config())}")
     for row in folder.history():
         write(
@@ -255,7 +259,16 @@ def add_train_commands(commands) -> None:
     )
     train.add_argument("--no-augment", action="store_true")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--mixed-precision", action="store_true", help="float16 compute (GPU only)")
+    train.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto (default): mixed_float16 on a GPU with tensor cores, mixed_bfloat16 on a CPU with "
+        "AVX-512 BF16 or AMX, float32 otherwise; the run's config records the one used",
+    )
+    train.add_argument(
+        "--mixed-precision", action="store_true", help="deprecated: the same as --precision mixed_float16"
+    )
     train.add_argument(
         "--init-from",
         metavar="RUN_OR_MODEL",

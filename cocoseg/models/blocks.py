@@ -102,5 +102,7 @@ def with_head(base: keras.Model, num_classes: int, name: str) -> keras.Model:
     """Add the 1x1 logits head to a headless ``*_base`` model."""
     if num_classes < 2:
         raise ConfigError("num_classes", f"need background and at least one class, got {num_classes}")
-    logits = layers.Conv2D(num_classes, 1, name="logits")(base.output)
+    # float32 whatever the global policy: under mixed_float16 / mixed_bfloat16 the logits, the
+    # softmax and the loss stay float32 (a mixed layer's output would be float16 / bfloat16)
+    logits = layers.Conv2D(num_classes, 1, name="logits", dtype="float32")(base.output)
     return keras.Model(base.input, logits, name=name)

@@ -38,6 +38,7 @@ def _form(**changes) -> dict:
         freeze_encoder_epochs=0,
         encoder="mobilenet_v2",
         encoder_weights="imagenet",
+        precision="auto",
     )
     values.update(changes)
     return values
@@ -88,6 +89,7 @@ def test_a_valid_form_is_a_config():
         sampling="none",
         augment=False,
         seed=0,
+        precision="auto",  # the form's default; the job resolves it on its device
     )
 
 

@@ -214,6 +214,17 @@ def _model_cell(config: dict) -> list:
     return cell
 
 
+def _device_cell(device: str, config: dict) -> list:
+    """The device, and under it the precision the run trains in (its reason on hover; ``auto``
+    until the job has resolved it on its device)."""
+    precision = config.get("precision") or ("mixed_float16" if config.get("mixed_precision") else "float32")
+    return [
+        device,
+        html.Br() if device else None,
+        html.Small(precision, className="text-muted run-precision", title=config.get("precision_reason", "")),
+    ]
+
+
 def runs_table(folders: Sequence[RunFolder], exported_names: AbstractSet[str]) -> dbc.Table | html.Div:
     """A row per run with its actions, or the empty state when there is none."""
     if not folders:
@@ -254,7 +265,7 @@ def runs_table(folders: Sequence[RunFolder], exported_names: AbstractSet[str]) -
                     html.Td(f"{state.get('epoch', 0)}/{config.get('epochs', '?')}"),
                     html.Td("-" if best is None else f"{best * 100:.2f} %"),
                     html.Td(duration_text(trained) if trained else "-"),
-                    html.Td(observed.raw.get("device", "")),
+                    html.Td(_device_cell(observed.raw.get("device", ""), config)),
                     html.Td(export, title=observed.raw.get("export_message", "")),
                     html.Td(run_actions(run, observed, run.name in exported_names), className="text-nowrap"),
                 ],

@@ -62,7 +62,16 @@ FORM_VALUES = {
     "freeze_encoder_epochs": Train.FREEZE,
     "encoder": Train.ENCODER,
     "encoder_weights": Train.ENCODER_WEIGHTS,
+    "precision": Train.PRECISION,
 }
+
+# What each precision means on the form (the job resolves auto on its device and records the outcome).
+PRECISION_LABELS = (
+    ("auto", "auto (fits the device)"),
+    ("float32", "float32"),
+    ("mixed_float16", "mixed float16 (GPU)"),
+    ("mixed_bfloat16", "mixed bfloat16 (AMX / AVX-512 BF16 CPU, or GPU)"),
+)
 
 
 def number_field(component_id: str, value, step, label: str, placeholder: str | None = None) -> dbc.Col:
@@ -243,6 +252,7 @@ def train_form(workspace: Workspace) -> list:
                 select_field(Train.OPTIMIZER, "Optimizer", OPTIMIZERS, "adam"),
                 select_field(Train.SCHEDULE, "Schedule", SCHEDULES, "cosine"),
                 select_field(Train.LOSS, "Loss", LOSS_NAMES, "cross_entropy"),
+                select_field(Train.PRECISION, "Precision", PRECISION_LABELS, "auto"),
             ],
             className="g-2 mt-1",
         ),

@@ -38,6 +38,7 @@ from cocoseg.pipeline.training.lineage import (
     parent_choices,
     with_parent_architecture,
 )
+from cocoseg.pipeline.training.precision import PRECISIONS, Precision, choose_precision
 from cocoseg.pipeline.training.quickstart import EXPECTATIONS, QuickStart, plan_quickstart
 from cocoseg.pipeline.training.runs import RunBoard, registry_signature, run_board
 from cocoseg.pipeline.training.summaries import cached_model_summary
@@ -70,6 +71,9 @@ __all__ = [
     "NO_AUGMENTATION",
     "OPTIMIZERS",
     "SCHEDULES",
+    "PRECISIONS",
+    "Precision",
+    "choose_precision",
     "AugmentConfig",
     "ModelChoice",
     "RunBoard",

@@ -13,6 +13,7 @@ from typing import Any
 from cocoseg.errors import ConfigError
 from cocoseg.models.catalog import check_model_settings
 from cocoseg.pipeline.prepare.sampling import SAMPLING_METHODS
+from cocoseg.pipeline.training.precision import PRECISIONS, from_legacy
 
 # The Train form's sampling choice that keeps the prepared set's (the config's ``None``).
 AS_PREPARED = "prepared"
@@ -92,7 +93,11 @@ class TrainConfig:
             config always says what it used).
         augment: apply the default augmentations.
         seed: seeds weights, data order, sampling and augmentation.
-        mixed_precision: float16 compute (GPU only).
+        precision: ``auto``, ``float32``, ``mixed_float16`` or ``mixed_bfloat16`` (``precision``
+            module). The job resolves ``auto`` on its device and records the policy used, and why,
+            in the run's config; the default here stays float32 so library callers and configs
+            saved before precision existed keep float32 numerics (the CLI and the Train page
+            default to ``auto``).
         init_from: a run or exported model to start from (its best checkpoint): every layer is
             copied, the classifier only when the label maps match. The run keeps the parent's
             architecture.
@@ -113,7 +118,7 @@ class TrainConfig:
     threshold: float | None = None
     augment: bool = True
     seed: int = 0
-    mixed_precision: bool = False
+    precision: str = "float32"
     init_from: str | None = None
     freeze_encoder_epochs: int = 0
 
@@ -170,6 +175,8 @@ class TrainConfig:
                 "freeze_encoder_epochs",
                 "only a run that starts from a model (init_from) or from ImageNet encoder weights can freeze",
             )
+        if self.precision not in PRECISIONS:
+            raise ConfigError("precision", f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.threshold is not None and not (
             isinstance(self.threshold, (int, float))
             and not isinstance(self.threshold, bool)
@@ -198,5 +205,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, payload: dict) -> TrainConfig:
+        """A saved config; one from before ``precision`` (``mixed_precision: true/false``) still loads."""
+        payload = from_legacy(payload)
         fields = {field.name for field in dataclasses.fields(cls)}
         return cls(**{key: value for key, value in payload.items() if key in fields})

@@ -151,6 +151,8 @@ def plan_round(workspace: Workspace, model: str, dataset: str, epochs: int | Non
         freeze_encoder_epochs=0,
         sampling=None,
         threshold=None,
+        # what the parent asked for (auto is resolved again on the round's device), not what it got
+        precision=config.get("precision_requested") or parent_config.precision,
     )
     prepare = {**manifest["config"], "dataset": overlay, "workers": 0}
     return CorrectionRound(

@@ -112,6 +112,45 @@ def to_onnx(keras_model, size: int, num_classes: int):
     return add_segmentation_head(model, size, num_classes)
 
 
+def _float32_policies(node):
+    """A serialised model with every mixed dtype policy (``mixed_float16``, ``mixed_bfloat16``) made
+    ``float32``; input dtypes (uint8) and float32 layers are left as they are."""
+    if isinstance(node, list):
+        return [_float32_policies(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get("class_name") == "DTypePolicy" and str(node.get("config", {}).get("name", "")).startswith(
+        "mixed_"
+    ):
+        return {**node, "config": {**node["config"], "name": "float32"}}
+    return {
+        key: "float32"
+        if key == "dtype" and isinstance(value, str) and value.startswith("mixed_")
+        else _float32_policies(value)
+        for key, value in node.items()
+    }
+
+
+def float32_model(keras_model):
+    """``keras_model`` computing in float32: itself when it already does, else a float32 rebuild of its
+    architecture holding the same weights.
+
+    A run trained under ``mixed_float16`` or ``mixed_bfloat16`` saves its layers with that policy
+    (the variables are float32 either way), and converting it as is would put float16/bfloat16
+    casts into the ONNX graph and miss the parity tolerance. The export is always float32; the
+    parity check compares ORT against this float32 model.
+    """
+    import keras
+
+    serialised = keras.saving.serialize_keras_object(keras_model)
+    float32 = _float32_policies(serialised)
+    if float32 == serialised:
+        return keras_model
+    copy = keras.saving.deserialize_keras_object(float32)
+    copy.set_weights(keras_model.get_weights())
+    return copy
+
+
 def parity(keras_model, session, images: np.ndarray) -> dict:
     """Keras softmax vs ORT probabilities, and argmax agreement, on the same images."""
     tf = tensorflow()
@@ -220,6 +259,8 @@ def _base_card(name: str, run, config: dict, manifest: dict, checkpoint: str, on
         "seed",
         "init_from",
         "freeze_encoder_epochs",
+        "precision",  # the policy the run trained in (the ONNX model is float32 whatever it was)
+        "precision_reason",
     )
     return {
         "format": CARD_FORMAT,
@@ -337,7 +378,7 @@ def _build(
     from cocoseg.models import registry  # noqa: F401 - registers the custom layers checkpoints refer to
 
     report(f"loading {run.name}/{checkpoint.name}")
-    keras_model = keras.models.load_model(checkpoint, compile=False)
+    keras_model = float32_model(keras.models.load_model(checkpoint, compile=False))
     report("converting to ONNX")
     onnx_path = folder / VARIANT_FILES["fp32"]
     onnx.save(to_onnx(keras_model, size, num_classes), str(onnx_path))

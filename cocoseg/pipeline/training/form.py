@@ -67,11 +67,12 @@ def config_from_form(
     freeze_encoder_epochs=0,
     encoder=None,
     encoder_weights=None,
+    precision="auto",
 ) -> TrainConfig:
     """The form's values as a config; raises ``ConfigError`` naming the first field at fault.
 
     Sampling ``AS_PREPARED`` and an empty threshold leave both to the prepared set; an empty
-    "Start from" trains from new weights.
+    "Start from" trains from new weights. Precision ``auto`` is resolved by the job, on its device.
     """
     if learning_rate is None:
         raise ConfigError("learning_rate", "enter a positive number such as 0.001")
@@ -93,6 +94,7 @@ def config_from_form(
         seed=whole_number(seed, "seed"),
         init_from=init_from or None,
         freeze_encoder_epochs=whole_number(freeze_encoder_epochs or 0, "freeze_encoder_epochs"),
+        precision=precision or "auto",
     )
 
 

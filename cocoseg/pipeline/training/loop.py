@@ -22,6 +22,7 @@ import numpy as np
 
 from cocoseg.errors import ConfigError
 from cocoseg.models.encoder_catalog import DEFAULT_ENCODER
+from cocoseg.pipeline.core.devices import cpu_info
 from cocoseg.pipeline.core.tf_runtime import tensorflow
 from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, now_iso
 from cocoseg.pipeline.jobs.registry import (
@@ -43,6 +44,7 @@ from cocoseg.pipeline.training.input import (
     training_dataset,
 )
 from cocoseg.pipeline.training.lineage import CLASSIFIER_LAYER
+from cocoseg.pipeline.training.precision import Precision, choose_precision
 from cocoseg.pipeline.training.weights import throttled, weights_file
 
 logger = logging.getLogger(__name__)
@@ -83,10 +85,42 @@ def device_name() -> str:
     return f"{len(gpus)} GPU" if gpus else "CPU"
 
 
-def check_device(config: TrainConfig) -> None:
-    """The check ``checks.check`` leaves to the job: mixed precision needs a visible GPU."""
-    if config.mixed_precision and device_name() == "CPU":
-        raise ConfigError("mixed_precision", "needs a GPU; none is visible")
+def gpu_capabilities() -> list:
+    """Each visible GPU's compute capability as TensorFlow reports it (``(8, 0)``; None if unknown)."""
+    tf = tensorflow()
+    return [
+        tf.config.experimental.get_device_details(gpu).get("compute_capability")
+        for gpu in tf.config.list_physical_devices("GPU")
+    ]
+
+
+def check_device(config: TrainConfig) -> Precision:
+    """The check ``checks.check`` leaves to the job: the precision on this device (``auto`` resolved).
+
+    Raises:
+        ConfigError: ``precision``: float16 without a GPU, or bfloat16 on a CPU without it.
+    """
+    cpu = cpu_info()
+    return choose_precision(config.precision, gpu_capabilities(), cpu.bfloat16, cpu.model)
+
+
+def record_precision(folder: RunFolder, config: TrainConfig, precision: Precision) -> TrainConfig:
+    """Write the policy the run uses (and why) into its config, once; the config to train with.
+
+    A resumed run keeps its recorded policy: its checkpoint's layers were saved with it.
+    """
+    record = folder.config()
+    if "precision_reason" not in record:
+        record = {
+            **record,
+            "precision": precision.policy,
+            "precision_requested": config.precision,
+            "precision_reason": precision.reason,
+        }
+        record.pop("mixed_precision", None)
+        atomic_write_json(folder.folder / "config.json", record)
+        folder.append_event({"type": "precision", "policy": precision.policy, "reason": precision.reason})
+    return dataclasses.replace(config, precision=precision.policy)
 
 
 def _optimizer(config: TrainConfig, total_steps: int):
@@ -213,8 +247,19 @@ class _Trainer:
         import keras
 
         build_model = _registry().build_model
-        if self.config.mixed_precision:
-            keras.mixed_precision.set_global_policy("mixed_float16")
+        # The layers take the global policy when they are built or loaded (a checkpoint's layers keep
+        # the policy they were saved with), so it is set only while building: an export or a second
+        # run in this process starts from float32 again.
+        previous = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy(self.config.precision)
+        try:
+            self._build(resume, build_model)
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
+
+    def _build(self, resume: bool, build_model) -> None:
+        import keras
+
         keras.utils.set_random_seed(self.config.seed)
         self.strategy = choose_strategy()
         with self.strategy.scope():
@@ -229,7 +274,10 @@ class _Trainer:
             else:
                 size = self.prepared.manifest["config"]["size"]
                 self.model = build_model(self.config.model, self.num_classes, size, **self._model_options())
-                # compile only attaches the optimizer, so checkpoints carry its state
+                # compile only attaches the optimizer, so checkpoints carry its state. Under
+                # mixed_float16 Keras 3's compile wraps it in a LossScaleOptimizer (dynamic loss
+                # scaling), whose scale_loss/apply_gradients the train step calls; bfloat16 has
+                # float32's exponent range and needs no scaling.
                 self.model.compile(
                     optimizer=_optimizer(self.config, self.steps_per_epoch * self.config.epochs)
                 )
@@ -468,7 +516,7 @@ def train_queued(
         folder.set_status("queued", message="starting", **process_identity())
         try:
             prepared = check(workspace, config)
-            check_device(config)
+            config = record_precision(folder, config, check_device(config))
             trainer = _Trainer(workspace, folder, config, prepared, on_progress, should_stop)
         except Exception as error:  # recorded, or the run would stay "queued" (no pid) for ever
             message = str(error) if isinstance(error, ConfigError) else _failure_message(error, folder)
