@@ -71,6 +71,7 @@ logger = logging.getLogger("benchmarks.interactive")
 
 BASELINES = ("baseline_grabcut", "baseline_random_walker")
 TOOLS = ("clicks", "grabcut_box", "magic_wand", "superpixel_snap")
+EDITING_TOOLS = ("magic_wand", "superpixel_snap")
 MODEL_METHOD = "model_regions"
 BOX_METHODS = ("baseline_grabcut", "grabcut_box")
 THRESHOLDS = (0.85, 0.90)
@@ -454,15 +455,19 @@ def format_latency(results: dict) -> str:
 
 
 def draw(results: dict) -> np.ndarray:
-    """Mean IoU (%) against clicks, one line per method."""
+    """Mean IoU (%) against clicks, one line per method; the editing tools (wand, snap) are left to
+    the table when there are more lines than the chart has colours."""
+    methods = list(results["methods"])
+    if len(methods) > 6:
+        methods = [method for method in methods if method not in EDITING_TOOLS]
     series = [
         Series(method, list(range(1, len(row["mean_iou"]) + 1)), [value * 100 for value in row["mean_iou"]])
-        for method, row in results["methods"].items()
+        for method, row in ((method, results["methods"][method]) for method in methods)
     ]
     return draw_line_chart(series, "Click-to-mask on the demo val instances", "clicks", "mean IoU %")
 
 
-def draw_examples(instances: list[Instance], examples: list[dict], height: int = 150) -> np.ndarray | None:
+def draw_examples(instances: list[Instance], examples: list[dict], height: int = 200) -> np.ndarray | None:
     """The instances the best tool never brought to 85 %: ground truth over the picture and its edges.
 
     Per example, left: the picture around the object, enlarged (nearest neighbour) with the
@@ -494,12 +499,14 @@ def draw_examples(instances: list[Instance], examples: list[dict], height: int =
         for panel in (picture, edges):
             cv2.drawContours(panel, contours, -1, (0, 220, 0), 1)
         row = np.concatenate([picture, np.full((size[1], 6, 3), 255, np.uint8), edges], axis=1)
-        caption = np.full((22, row.shape[1], 3), 255, np.uint8)
         text = (
             f"{example['file']} #{example['annotation_id']}: {example['area_px']} px, 1-px IoU "
             f"{example['one_pixel_iou'] * 100:.0f} %, best {example['best_iou'] * 100:.0f} %"
         )
+        text_width = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)[0][0] + 8
+        caption = np.full((22, max(row.shape[1], text_width), 3), 255, np.uint8)
         cv2.putText(caption, text, (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (40, 40, 40), 1, cv2.LINE_AA)
+        row = np.pad(row, ((0, 0), (0, caption.shape[1] - row.shape[1]), (0, 0)), constant_values=255)
         rows.append(np.concatenate([caption, row], axis=0))
     if not rows:
         return None
