@@ -10,7 +10,8 @@ where it surely is not, 0 elsewhere. The graph-cut methods keep their seeds: a p
 is in the result and a negative one is not, whatever the colours say.
 
 The constants below were chosen on the demo's train split with the robot clicker of
-``benchmarks/interactive.py`` (whose figures come from the val split).
+``benchmarks/interactive.py`` (whose figures come from the val split), except the box's
+``BOX_CORE`` and ``BOX_AGREEMENT``, compared on val instances as their comment says.
 """
 
 from __future__ import annotations
