@@ -24,6 +24,7 @@ from cocoseg.pipeline.training import (
     find_parent,
     plan_round,
 )
+from cocoseg.pipeline.training.cluster import cluster_from_environment, parse_cluster
 from cocoseg.pipeline.training.loop import resume, run
 
 
@@ -139,7 +140,8 @@ def command_train(arguments, settings: Settings, workspace: Workspace) -> int:
         init_from=arguments.init_from,
         freeze_encoder_epochs=arguments.freeze_encoder_epochs,
     )
-    return _train_with_bar(lambda progress, stop: run(workspace, config, progress, stop))
+    cluster = parse_cluster(arguments.workers, arguments.worker_index) or cluster_from_environment()
+    return _train_with_bar(lambda progress, stop: run(workspace, config, progress, stop, cluster))
 
 
 def command_finetune(arguments, settings: Settings, workspace: Workspace) -> int:
@@ -281,6 +283,15 @@ def add_train_commands(commands) -> None:
         default=0,
         metavar="N",
         help="with --init-from: keep the encoder fixed for the first N epochs",
+    )
+    train.add_argument(
+        "--workers",
+        metavar="HOST:PORT,...",
+        help="train on several machines (MultiWorkerMirroredStrategy): every worker's address, the chief "
+        "first; run the same command on each with its own --worker-index (TF_CONFIG works too)",
+    )
+    train.add_argument(
+        "--worker-index", type=int, help="with --workers: 0 on the chief, 1, 2 ... on the others"
     )
     train.set_defaults(handler=command_train)
     finetune = commands.add_parser(

@@ -69,11 +69,11 @@ def _free_port() -> int:
 def test_a_worker_that_cannot_reach_the_chief_names_the_address_it_tried():
     cluster = Cluster((f"127.0.0.1:{_free_port()}", "127.0.0.1:1"), 1)
     with pytest.raises(ConfigError, match=f"could not reach the chief at {cluster.chief} within 1 s"):
-        wait_for_chief(cluster, timeout=1)
+        wait_for_chief(cluster, 1)
     with socket.socket() as chief:
         chief.bind(("127.0.0.1", 0))
         chief.listen()
-        wait_for_chief(Cluster((f"127.0.0.1:{chief.getsockname()[1]}", "127.0.0.1:1"), 1), timeout=5)
+        wait_for_chief(Cluster((f"127.0.0.1:{chief.getsockname()[1]}", "127.0.0.1:1"), 1), 5)
 
 
 def test_the_settings_fingerprint_tells_different_settings_apart():

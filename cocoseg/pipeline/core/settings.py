@@ -45,6 +45,9 @@ class Settings:
             heartbeat, so a deadlock that leaves the heartbeat thread running is seen too.
         job_throttle_seconds: a pause after every progress step of a job (0: none); for tests
             and demos on machines too fast to watch a progress bar move.
+        cluster_connect_seconds: how long the workers of a several-machine training wait for
+            each other (``training.cluster``) before the run fails naming the addresses.
+        cluster_step_seconds: one all-reduce longer than this fails the run (a worker died).
     """
 
     home: Path
@@ -58,6 +61,8 @@ class Settings:
     cancel_grace_seconds: float = 20.0
     progress_timeout_seconds: float = 1800.0
     job_throttle_seconds: float = 0.0
+    cluster_connect_seconds: float = 120.0
+    cluster_step_seconds: float = 300.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -73,12 +78,20 @@ class Settings:
         ):
             raise ValueError("size limits must be positive")
         if (
-            min(self.stall_seconds, self.cancel_grace_seconds, self.progress_timeout_seconds) <= 0
+            min(
+                self.stall_seconds,
+                self.cancel_grace_seconds,
+                self.progress_timeout_seconds,
+                self.cluster_connect_seconds,
+                self.cluster_step_seconds,
+            )
+            <= 0
             or self.job_throttle_seconds < 0
         ):
             raise ValueError(
                 "job timings must be positive (COCOSEG_STALL_SECONDS, COCOSEG_CANCEL_GRACE_SECONDS, "
-                "COCOSEG_PROGRESS_TIMEOUT_SECONDS) and COCOSEG_JOB_THROTTLE_SECONDS at least 0"
+                "COCOSEG_PROGRESS_TIMEOUT_SECONDS, COCOSEG_CLUSTER_CONNECT_SECONDS, "
+                "COCOSEG_CLUSTER_STEP_SECONDS) and COCOSEG_JOB_THROTTLE_SECONDS at least 0"
             )
 
 
@@ -120,6 +133,8 @@ def read_settings() -> Settings:
         cancel_grace_seconds=_float_from_env("COCOSEG_CANCEL_GRACE_SECONDS", 20.0),
         progress_timeout_seconds=_float_from_env("COCOSEG_PROGRESS_TIMEOUT_SECONDS", 1800.0),
         job_throttle_seconds=_float_from_env("COCOSEG_JOB_THROTTLE_SECONDS", 0.0),
+        cluster_connect_seconds=_float_from_env("COCOSEG_CLUSTER_CONNECT_SECONDS", 120.0),
+        cluster_step_seconds=_float_from_env("COCOSEG_CLUSTER_STEP_SECONDS", 300.0),
     )
 
 

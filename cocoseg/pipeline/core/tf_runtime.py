@@ -6,6 +6,10 @@ TensorFlow 2.21 prints several lines to the C-level stderr while importing (CUDA
 stubs, oneDNN notices, a failed ``cuInit`` on machines without a GPU), before its
 log-level settings take effect; those lines are dropped during the import unless
 ``COCOSEG_TF_VERBOSE=1``. Python exceptions still propagate.
+
+``COCOSEG_CPU_REPLICAS=N`` splits the CPU into N logical devices at import, before anything
+starts TensorFlow's runtime, so training runs ``MirroredStrategy`` with N replicas on one CPU:
+how several-device training is tested on a machine without several GPUs.
 """
 
 from __future__ import annotations
@@ -42,4 +46,18 @@ def tensorflow():
 
         tf.config.list_physical_devices()  # device discovery logs here too
     tf.get_logger().setLevel(logging.ERROR)
+    _split_cpu(tf, os.environ.get("COCOSEG_CPU_REPLICAS", ""))
     return tf
+
+
+def _split_cpu(tf, replicas: str) -> None:
+    """N logical CPU devices (``COCOSEG_CPU_REPLICAS``); nothing for an empty value or 1."""
+    if not replicas:
+        return
+    if not replicas.isdigit() or not 1 <= int(replicas) <= 64:
+        raise ValueError(f"COCOSEG_CPU_REPLICAS must be a number from 1 to 64, got {replicas!r}")
+    if int(replicas) > 1:
+        (cpu, *_others) = tf.config.list_physical_devices("CPU")
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * int(replicas)
+        )

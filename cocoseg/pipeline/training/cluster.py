@@ -19,16 +19,18 @@ import hashlib
 import ipaddress
 import json
 import os
+import signal
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from cocoseg.errors import ConfigError
 
-# How long a worker waits for the chief's port, and all of them for the cluster to form.
-CONNECT_SECONDS = 120.0
-# A collective (one all-reduce of a training step) that takes longer fails the run: a worker died
-# or the network broke. TensorFlow's own heartbeat usually notices a dead worker within ~10 s.
-COLLECTIVE_SECONDS = 300.0
+# How long the workers wait for each other, and how long one all-reduce may take before the run fails
+# (a worker died, the network broke; TensorFlow's own heartbeat usually notices a dead worker within
+# ~10 s): ``Settings.cluster_connect_seconds`` and ``cluster_step_seconds`` (COCOSEG_CLUSTER_*).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +124,7 @@ def cluster_from_environment() -> Cluster | None:
         ) from None
 
 
-def wait_for_chief(cluster: Cluster, timeout: float = CONNECT_SECONDS) -> None:
+def wait_for_chief(cluster: Cluster, timeout: float) -> None:
     """Return once the chief's port answers; a worker other than the chief calls this before TensorFlow
     starts its cluster (which would otherwise wait without end).
 
@@ -151,3 +153,40 @@ def fingerprint(settings: dict) -> int:
     workers started with different settings would fail later with a shape error or hang."""
     text = json.dumps(settings, sort_keys=True, default=str)
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "big") & 0x7FFFFFFF
+
+
+def watch_formation(seconds: float, message: str, run_folder: Path | None) -> subprocess.Popen:
+    """A child process that, unless ended first, records ``message`` as the run's failure (in
+    ``run_folder``, the chief's) and kills this process after ``seconds``.
+
+    TensorFlow holds the GIL while it waits for the cluster to form, so no thread of this process
+    could give up; ``formed`` ends the watch.
+    """
+    code = "from cocoseg.pipeline.training.cluster import _give_up; _give_up()"
+    arguments = [str(os.getpid()), str(seconds), message, str(run_folder or "")]
+    return subprocess.Popen([sys.executable, "-c", code, *arguments], stdin=subprocess.DEVNULL)
+
+
+def formed(watch: subprocess.Popen) -> None:
+    watch.kill()
+    watch.wait()
+
+
+def _give_up() -> None:
+    """The watch's body: ``argv`` is (pid, seconds, message, run folder or "")."""
+    pid, seconds, message, folder = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            os.kill(pid, 0)
+        except OSError:  # the watched process ended by itself
+            return
+    if folder:
+        from cocoseg.pipeline.jobs.registry import RunFolder
+
+        run = RunFolder(Path(folder))
+        run.set_status("failed", message=message)
+        run.append_event({"type": "failed", "message": message})
+    sys.stderr.write(f"cocoseg: error: {message}\n")
+    os.kill(pid, signal.SIGKILL)

@@ -15,14 +15,18 @@ import errno
 import logging
 import math
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from cocoseg.errors import ConfigError
 from cocoseg.models.encoder_catalog import DEFAULT_ENCODER
 from cocoseg.pipeline.core.devices import cpu_info
+from cocoseg.pipeline.core.settings import get_settings
 from cocoseg.pipeline.core.tf_runtime import tensorflow
 from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, now_iso
 from cocoseg.pipeline.jobs.registry import (
@@ -36,6 +40,12 @@ from cocoseg.pipeline.jobs.registry import (
 from cocoseg.pipeline.prepare.sampling import SamplingConfig
 from cocoseg.pipeline.prepare.sets import PreparedSet
 from cocoseg.pipeline.training.checks import check, create
+from cocoseg.pipeline.training.cluster import (
+    Cluster,
+    fingerprint,
+    formed,
+    watch_formation,
+)
 from cocoseg.pipeline.training.config import NO_AUGMENTATION, AugmentConfig, TrainConfig
 from cocoseg.pipeline.training.input import (
     InputConfig,
@@ -66,23 +76,48 @@ class Run:
     message: str = ""
 
 
-def choose_strategy():
-    """MirroredStrategy over all GPUs when there are several, the default strategy otherwise.
+def choose_strategy(cluster: Cluster | None = None, run_folder: Path | None = None):
+    """The distribution strategy: MultiWorkerMirroredStrategy for a ``cluster`` (``training.cluster``);
+    MirroredStrategy over several GPUs, or over the logical CPUs ``COCOSEG_CPU_REPLICAS`` made; the
+    default strategy otherwise.
 
-    Several machines would need MultiWorkerMirroredStrategy with TF_CONFIG and a chief-only
-    run folder; that is not built yet (README, Training).
+    TensorFlow waits without end for workers that never join: after ``cluster_connect_seconds`` a watch
+    process records why in ``run_folder`` (the chief's) and ends this one.
     """
     tf = tensorflow()
+    if cluster is not None:
+        settings = get_settings()
+        os.environ["TF_CONFIG"] = cluster.tf_config()
+        options = tf.distribute.experimental.CommunicationOptions(
+            timeout_seconds=settings.cluster_step_seconds
+        )
+        message = (
+            f"the cluster did not form within {settings.cluster_connect_seconds:.0f} s: not every worker of "
+            f"{', '.join(cluster.workers)} started (worker {cluster.index} waited); start each with the "
+            "same command and its own --worker-index"
+        )
+        watch = watch_formation(settings.cluster_connect_seconds, message, run_folder)
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        finally:
+            formed(watch)
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy()
+    cpus = tf.config.list_logical_devices("CPU")
+    if len(cpus) > 1 and not gpus:
+        return tf.distribute.MirroredStrategy([device.name for device in cpus])
     return tf.distribute.get_strategy()
 
 
-def device_name() -> str:
+def device_name(cluster: Cluster | None = None, replicas: int = 1) -> str:
+    """What trains: ``CPU``, ``2 GPU``, ``CPU x 2 replicas`` (logical CPUs), ``2 workers x CPU``."""
     tf = tensorflow()
     gpus = tf.config.list_logical_devices("GPU")
-    return f"{len(gpus)} GPU" if gpus else "CPU"
+    local = f"{len(gpus)} GPU" if gpus else "CPU"
+    if cluster:
+        return f"{len(cluster.workers)} workers x {local}"
+    return f"{local} x {replicas} replicas" if replicas > 1 and not gpus else local
 
 
 def gpu_capabilities() -> list:
@@ -220,9 +255,12 @@ class _Trainer:
         prepared: PreparedSet,
         on_progress,
         should_stop,
+        cluster: Cluster | None = None,
     ) -> None:
         config = config.resolved(prepared.manifest["config"]["sampling"])  # a run folder's is already
         self.workspace, self.run, self.config, self.prepared = workspace, run, config, prepared
+        self.cluster = cluster
+        self._owns_run = cluster is None or cluster.is_chief
         self.on_progress = on_progress or (lambda event: None)
         asked = should_stop or (lambda: False)
         self.should_stop = lambda: (
@@ -261,7 +299,7 @@ class _Trainer:
         import keras
 
         keras.utils.set_random_seed(self.config.seed)
-        self.strategy = choose_strategy()
+        self.strategy = choose_strategy(self.cluster, self.run.folder if self._owns_run else None)
         with self.strategy.scope():
             if resume:
                 self.model = keras.models.load_model(self.run.last_checkpoint, compile=True)
@@ -289,6 +327,28 @@ class _Trainer:
                 self.optimizer.build(self.model.trainable_variables)
         self.encoder_frozen = None  # unknown: a resumed checkpoint may have been saved while frozen
         self.train_step = make_train_step(self.model, self.optimizer, self.loss_function, self.strategy)
+        if self.cluster is not None:
+            self._agree = _agreement(self.strategy)
+            self._check_same_settings()
+
+    def _check_same_settings(self) -> None:
+        """Workers started with different settings would fail later with a shape error, or hang."""
+        digest = fingerprint({**self.config.to_dict(), "prepared_folder": self.prepared.name})
+        lowest, highest = self._agree(digest)
+        if lowest != highest:
+            raise ConfigError(
+                "workers",
+                "the workers were started with different settings; run the same command on each, "
+                "only --worker-index differs",
+            )
+
+    def _stop_agreed(self) -> bool:
+        """The chief's cancel (or any worker's Ctrl+C) stops every worker at the same step, or the others
+        would wait in the next all-reduce."""
+        wanted = self.should_stop()
+        if self.cluster is None:
+            return wanted
+        return bool(self._agree(int(wanted))[1])
 
     def _model_options(self) -> dict:
         """The builder's options: ImageNet weights become the workspace's file (downloaded once,
@@ -371,16 +431,17 @@ class _Trainer:
     def train(self, start_epoch: int, best_miou: float | None) -> Run:
         run, config = self.run, self.config
         writer = self.tf.summary.create_file_writer(str(run.logs))
-        run.set_status("running", device=device_name(), message="", epochs=config.epochs)
+        device = device_name(self.cluster, self.strategy.num_replicas_in_sync)
+        run.set_status("running", device=device, message="", epochs=config.epochs)
         for epoch in range(start_epoch, config.epochs):
             self._freeze_encoder(epoch)
             started = time.perf_counter()
             seen, loss_sum, batches = 0, 0.0, 0
             dataset = self.strategy.experimental_distribute_dataset(
-                training_dataset(self.prepared, "train", self._input_config(), epoch)
+                _sharded(training_dataset(self.prepared, "train", self._input_config(), epoch), self.cluster)
             )
             for batch, (images, masks) in enumerate(dataset):
-                if self.should_stop():
+                if self._stop_agreed():
                     kept = (
                         f"the last checkpoint is from epoch {epoch}"
                         if epoch
@@ -462,11 +523,60 @@ class _Trainer:
         return best_miou
 
 
+def _agreement(strategy):
+    """A compiled ``agree(value) -> (lowest, highest)`` over every replica of every worker."""
+    tf = tensorflow()
+
+    @tf.function
+    def agree(value):
+        everyone = strategy.gather(strategy.run(lambda: tf.reshape(value, [1])), axis=0)
+        return tf.reduce_min(everyone), tf.reduce_max(everyone)
+
+    return lambda value: tuple(int(item) for item in agree(tf.constant(value, tf.int32)))
+
+
+def _sharded(dataset, cluster: Cluster | None):
+    """Across machines each worker keeps its share of every global batch (by element, not by file:
+    the prepared shards need not divide among the workers), so every worker runs the same steps."""
+    if cluster is None:
+        return dataset
+    tf = tensorflow()
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+CLUSTER_ERRORS = ("UnavailableError", "DeadlineExceededError", "AbortedError", "CancelledError")
+
+
+def _cluster_reason(error: BaseException) -> str:
+    """TensorFlow's many-line collective error, in a few words."""
+    said = str(error)
+    if "unhealthy" in said or "crashed" in said:
+        return "it stopped sending heartbeats"
+    if any(
+        phrase in said
+        for phrase in ("Connection reset", "Socket closed", "failed to connect", "Connection refused")
+    ):
+        return "the connection to it was lost"
+    if type(error).__name__ == "DeadlineExceededError":
+        return f"one step took over {get_settings().cluster_step_seconds:.0f} s"
+    return type(error).__name__
+
+
 def _failure_message(error: BaseException, run: RunFolder) -> str:
     if isinstance(error, OSError) and error.errno == errno.ENOSPC:
         epoch = run.state().get("epoch", 0)
         kept = f"the checkpoint of epoch {epoch} is kept" if epoch else "no checkpoint was saved yet"
         return f"the disk is full (No space left on device); {kept}. Free some space, then resume"
+    if type(error).__name__ in CLUSTER_ERRORS:
+        epoch = run.state().get("epoch", 0)
+        kept = (
+            f"the checkpoint of epoch {epoch} is kept (cocoseg runs resume continues on one machine)"
+            if epoch
+            else "no epoch had finished"
+        )
+        return f"a worker of the cluster stopped answering ({_cluster_reason(error)}); {kept}"
     return f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
 
 
@@ -498,8 +608,9 @@ def train_queued(
     name: str,
     on_progress: ProgressCallback | None = None,
     should_stop: StopCallback | None = None,
+    cluster: Cluster | None = None,
 ) -> Run:
-    """Train a run that ``create`` queued; the one writer of its folder.
+    """Train a run that ``create`` queued; the one writer of its folder (the chief, in a ``cluster``).
 
     Raises:
         RunError: unknown run, already started (a double click, a second tab), or being
@@ -517,7 +628,7 @@ def train_queued(
         try:
             prepared = check(workspace, config)
             config = record_precision(folder, config, check_device(config))
-            trainer = _Trainer(workspace, folder, config, prepared, on_progress, should_stop)
+            trainer = _Trainer(workspace, folder, config, prepared, on_progress, should_stop, cluster)
         except Exception as error:  # recorded, or the run would stay "queued" (no pid) for ever
             message = str(error) if isinstance(error, ConfigError) else _failure_message(error, folder)
             folder.set_status("failed", message=message)
@@ -531,16 +642,55 @@ def run(
     config: TrainConfig,
     on_progress: ProgressCallback | None = None,
     should_stop: StopCallback | None = None,
+    cluster: Cluster | None = None,
 ) -> Run:
     """Train ``config`` in a new run folder (``create`` then ``train_queued``).
+
+    In a ``cluster`` the chief (worker 0) does this, and its run records the workers; every other
+    worker trains the same steps into a temporary folder (``train_as_worker``).
 
     Raises:
         ConfigError: before any folder is created, for settings that cannot work.
     """
     check(workspace, config)
     check_device(config)  # before any folder exists, as every other setting
+    if cluster is not None and not cluster.is_chief:
+        return train_as_worker(workspace, config, cluster, on_progress, should_stop)
     folder = create(workspace, config)
-    return train_queued(workspace, folder.name, on_progress, should_stop)
+    if cluster is not None:
+        atomic_write_json(folder.folder / "config.json", {**folder.config(), "cluster": cluster.to_dict()})
+    return train_queued(workspace, folder.name, on_progress, should_stop, cluster)
+
+
+def train_as_worker(
+    workspace: Workspace,
+    config: TrainConfig,
+    cluster: Cluster,
+    on_progress: ProgressCallback | None = None,
+    should_stop: StopCallback | None = None,
+) -> Run:
+    """A worker other than the chief: the same training, written to a temporary run folder that is
+    removed at the end (the chief's run folder is the run). Waits for the chief's port first."""
+    from cocoseg.pipeline.jobs.registry import create_run
+    from cocoseg.pipeline.training.cluster import wait_for_chief
+
+    wait_for_chief(cluster, get_settings().cluster_connect_seconds)
+    prepared = check(workspace, config)
+    scratch = Path(tempfile.mkdtemp(prefix=f"cocoseg-worker{cluster.index}-"))
+    try:
+        record = {
+            **config.resolved(prepared.manifest["config"]["sampling"]).to_dict(),
+            "prepared_folder": prepared.name,
+        }
+        folder = create_run(workspace, record, config.model, parent=scratch)
+        config = record_precision(folder, config, check_device(config))
+        trainer = _Trainer(workspace, folder, config, prepared, on_progress, should_stop, cluster)
+        outcome = _execute(trainer, False, 0, None)
+        return dataclasses.replace(
+            outcome, message=outcome.message or f"worker {cluster.index}: its files were temporary"
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def resume(
