@@ -436,4 +436,5 @@ def test_home_device_panel_offers_the_training_check_until_one_was_made(workspac
     checked["advice"] = [{"what": "TensorFlow sees no GPU", "command": "make run GPU=1"}]
     shown = device_panel(report, checked)
     assert "Training: CPU (TensorFlow sees no GPU)" in _strings(shown) and "make run GPU=1" in _strings(shown)
+    assert f"Precision (auto): {checked['training']['precision']}" in _strings(shown)
     assert f"CPU: {report['cpu']['model']}, {report['cpu']['cores']} cores" in _strings(shown)

@@ -63,6 +63,8 @@ def test_a_gpu_that_neither_runtime_can_use_gets_the_install_commands():
 def test_tensorflow_on_two_gpus_trains_mirrored_and_a_usable_gpu_needs_nothing():
     report = device_report(TF_ON_GPU | {"devices": TF_ON_GPU["devices"] + TF_ON_GPU["devices"][1:]})
     assert report["training"]["device"] == "2 GPU" and "MirroredStrategy" in report["training"]["why"]
+    assert report["training"]["precision"] == "mixed_float16"  # tensor cores (compute 9.0)
+    assert "precision    mixed_float16 with --precision auto" in format_report(report)
     report |= {"gpus": [{"name": "NVIDIA H200", "memory_mib": 1, "compute_capability": "9.0"}]}
     report["inference"] = {"device": "GPU", "provider": "CUDA"}
     report["onnxruntime"]["refused"] = {}

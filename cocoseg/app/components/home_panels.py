@@ -104,6 +104,14 @@ def training_rows(checked: dict | None) -> list:
         return [note, button, html.Div(id=Home.DEVICE_MESSAGE, className="small mt-1")]
     training = checked["training"]
     rows = [html.Div(f"Training: {training['device']} ({training['why']})", className="small")]
+    if "precision" in training:
+        rows.append(
+            html.Div(
+                f"Precision (auto): {training['precision']}",
+                title=training["precision_why"],
+                className="small text-muted",
+            )
+        )
     for item in checked.get("advice", []):
         rows.append(
             html.Div(

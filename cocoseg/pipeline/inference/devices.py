@@ -17,6 +17,7 @@ from cocoseg.pipeline.core.cache import open_cache
 from cocoseg.pipeline.core.devices import cpu_info, cuda_packages, nvidia_info
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.inference.predictor import provider_label, usable_providers
+from cocoseg.pipeline.training.precision import choose_precision
 
 CHILD_SECONDS = 180  # TensorFlow's import and device discovery; seconds on a warm machine
 CACHE_SECONDS = 24 * 3600
@@ -72,10 +73,19 @@ def _training(tensorflow: dict | None) -> dict:
     if "error" in tensorflow:
         return {"device": "none", "why": tensorflow["error"]}
     gpus = [device for device in tensorflow["devices"] if device["type"] == "GPU"]
+    cpu = cpu_info()
+    precision = choose_precision(
+        "auto", [gpu["compute_capability"] or None for gpu in gpus], cpu.bfloat16, cpu.model
+    )
+    chosen = {"precision": precision.policy, "precision_why": precision.reason}
     if gpus:
         strategy = "MirroredStrategy over all of them" if len(gpus) > 1 else "one device"
-        return {"device": f"{len(gpus)} GPU", "why": f"TensorFlow sees {len(gpus)} GPU ({strategy})"}
-    return {"device": "CPU", "why": "TensorFlow sees no GPU"}
+        return {
+            "device": f"{len(gpus)} GPU",
+            "why": f"TensorFlow sees {len(gpus)} GPU ({strategy})",
+            **chosen,
+        }
+    return {"device": "CPU", "why": "TensorFlow sees no GPU", **chosen}
 
 
 def advice(report: dict) -> list[dict]:
@@ -149,6 +159,10 @@ def format_report(report: dict) -> str:
     inference, training = report["inference"], report["training"]
     lines.append(f"inference    {inference['device']} ({inference['provider']} provider)")
     lines.append(f"training     {training['device']}: {training['why']}")
+    if "precision" in training:
+        lines.append(
+            f"precision    {training['precision']} with --precision auto ({training['precision_why']})"
+        )
     for item in report["advice"]:
         lines.append(f"to do        {item['what']}")
         lines.append(f"             {item['command']}")
