@@ -278,3 +278,12 @@ def test_layers_no_step_can_reach_are_forgotten(workspace, monkeypatch):
 
 def layer_of_name(workspace, current, name):
     return load_result(workspace, current.key, name, "mask")
+
+
+def test_opening_an_image_warms_the_tools_imports_once(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(tools, "_WARMED", threading.Event())
+    first = tools.warm_up()
+    assert first.result(timeout=60).__name__ == "skimage.segmentation"
+    assert tools.warm_up() is None  # once per process

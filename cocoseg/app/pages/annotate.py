@@ -101,6 +101,7 @@ def _with_canvas(image: annotation.OpenImage, selection, holder: str, canvas_set
 
 
 def _opened(image: annotation.OpenImage, selection, canvas_settings) -> tuple:
+    tools.warm_up()  # the click-to-mask tools' imports, before the first click
     note = (
         "its saved mask is the starting layer" if image.base else "draw the classes, or pre-fill from a model"
     )

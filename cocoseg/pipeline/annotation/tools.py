@@ -20,10 +20,12 @@ A call that runs over ``TIMEOUT_SECONDS`` is abandoned and the layer stays as it
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
+import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -57,6 +59,16 @@ MAX_POINTS = 2_000  # a stroke's points as the browser sends them (it thins long
 # Tool calls run on these threads so a slow one can be abandoned; OpenCV and scikit-image release the GIL.
 _EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="click-to-mask")
 _CACHE = InteractiveCache()
+_WARMED = threading.Event()
+
+
+def warm_up() -> Future | None:
+    """Import scikit-image's segmentation (about 0.7 s) on a tool thread, once per process, when the first
+    image opens: otherwise the first click of the server's life pays it. None once done or under way."""
+    if _WARMED.is_set():
+        return None
+    _WARMED.set()
+    return _EXECUTOR.submit(importlib.import_module, "skimage.segmentation")
 
 
 class ToolTimeout(InteractiveError):
