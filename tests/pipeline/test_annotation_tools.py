@@ -16,7 +16,7 @@ from cocoseg.pipeline.annotation.session import PREDICTION_LAYER
 from cocoseg.pipeline.annotation.store import load_saved
 from cocoseg.pipeline.data.images import UploadedImage
 from cocoseg.pipeline.data.labels import build_label_map
-from cocoseg.pipeline.inference.uploads import load_result, load_upload, store_result
+from cocoseg.pipeline.inference.uploads import display_jpeg, load_result, store_result
 from tests.conftest import LIMIT
 
 CANVAS_WIDTH = 540
@@ -267,13 +267,13 @@ def test_layers_no_step_can_reach_are_forgotten(workspace, monkeypatch):
     kept = [name for name in names if layer_of_name(workspace, current, name) is not None]
     assert kept == ["tool-3", "tool-4", "tool-5", "tool-6"]  # three steps back, and the one shown
     background, _height = annotation.canvas_view(workspace, current, SELECTION, CANVAS_WIDTH)
-    assert background == f"{current.key}-tool-6" and load_upload(workspace, background) is not None
+    assert background == f"{current.key}-tool-6" and display_jpeg(workspace, background)[:2] == b"\xff\xd8"
     assert (
         annotation.canvas_view(workspace, current, SELECTION, CANVAS_WIDTH)[0] == background
     )  # kept, not redone
     back, state = tools.undo(workspace, current, state)
     assert back.layer == "tool-5" and layer_of_name(workspace, current, "tool-6") is None
-    assert load_upload(workspace, background) is None  # its canvas picture went with it
+    assert display_jpeg(workspace, background) is None  # its canvas picture went with it
 
 
 def layer_of_name(workspace, current, name):

@@ -40,9 +40,11 @@ from cocoseg.pipeline.data.rendering import overlay
 from cocoseg.pipeline.inference.model_store import ModelEntry, get_entry
 from cocoseg.pipeline.inference.predictor import Prediction, Predictor
 from cocoseg.pipeline.inference.uploads import (
+    has_display,
     load_result,
     load_upload,
     persist_upload,
+    store_display,
     store_result,
     store_upload,
 )
@@ -217,18 +219,21 @@ def canvas_view(
     """The canvas background's upload key (the picture, with the starting layer blended in) and height.
 
     A click-to-mask layer's name is never reused for other pixels, so its picture keeps one address
-    (``<key>-<layer>``): Undo shows it again without blending it again.
+    (``<key>-<layer>``), kept as the display JPEG alone: Undo shows it again without blending.
     """
     background = current.key
     if current.base:
         named = None if current.layer == BASE_LAYER else f"{current.key}-{current.layer}"
-        if named and load_upload(workspace, named) is not None:
+        if named and has_display(workspace, named):
             return named, current.canvas_height(canvas_width)
         upload = load_upload(workspace, current.key)
         mask = load_result(workspace, current.key, current.layer, "mask")
         if upload is not None and mask is not None:
             blended = overlay(upload.image, mask, selection.label_map(workspace), 0.5)
-            background = store_upload(workspace, UploadedImage(blended, current.file_name, "png"), named)
+            if named:  # only its JPEG is ever read
+                store_display(workspace, named, blended)
+                return named, current.canvas_height(canvas_width)
+            background = store_upload(workspace, UploadedImage(blended, current.file_name, "png"))
     return background, current.canvas_height(canvas_width)
 
 

@@ -58,11 +58,11 @@ def store_result(workspace: Workspace, key: str, model: str, variant: str, mask:
 
 
 def forget_results(workspace: Workspace, key: str, names) -> None:
-    """Drop masks kept under ``key`` (variant ``mask``) and the pictures kept as ``<key>-<name>``."""
+    """Drop masks kept under ``key`` (variant ``mask``) and the display pictures kept as ``<key>-<name>``."""
     with open_cache(workspace, CACHE_NAME) as cache:
         for name in names:
             cache.delete(("result", key, name, "mask"))
-            cache.delete(("upload", f"{key}-{name}"))
+            cache.delete(("display", f"{key}-{name}"))
 
 
 def load_result(workspace: Workspace, key, model, variant) -> np.ndarray | None:
@@ -81,12 +81,33 @@ def display_size(width: int, height: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def display_jpeg(workspace: Workspace, key) -> bytes | None:
-    """The upload as a JPEG for the page (display size, encoded once and kept with it)."""
+def store_display(workspace: Workspace, key: str, picture: np.ndarray) -> None:
+    """Keep only the display JPEG of a picture made for the page (a canvas background), under ``key``:
+    its pixels are never read back, so they are not kept."""
+    data = _display_jpeg_of(picture)
+    with open_cache(workspace, CACHE_NAME) as cache:
+        cache.set(("display", key), data, expire=EXPIRE_SECONDS)
+
+
+def has_display(workspace: Workspace, key: str) -> bool:
+    with open_cache(workspace, CACHE_NAME) as cache:
+        return ("display", key) in cache
+
+
+def _display_jpeg_of(picture: np.ndarray) -> bytes:
     import cv2
 
     from cocoseg.pipeline.data.rendering import image_jpeg
 
+    height, width = picture.shape[:2]
+    shown = display_size(width, height)
+    if shown != (width, height):
+        picture = cv2.resize(picture, shown, interpolation=cv2.INTER_AREA)
+    return image_jpeg(picture)
+
+
+def display_jpeg(workspace: Workspace, key) -> bytes | None:
+    """The upload as a JPEG for the page (display size, encoded once and kept with it)."""
     if not isinstance(key, str) or not 10 <= len(key) <= 64:
         return None
     with open_cache(workspace, CACHE_NAME) as cache:
@@ -96,13 +117,7 @@ def display_jpeg(workspace: Workspace, key) -> bytes | None:
     upload = load_upload(workspace, key)
     if upload is None:
         return None
-    width, height = display_size(upload.width, upload.height)
-    picture = (
-        upload.image
-        if (width, height) == (upload.width, upload.height)
-        else cv2.resize(upload.image, (width, height), interpolation=cv2.INTER_AREA)
-    )
-    data = image_jpeg(picture)
+    data = _display_jpeg_of(upload.image)
     with open_cache(workspace, CACHE_NAME) as cache:
         cache.set(("display", key), data, expire=EXPIRE_SECONDS)
     return data
