@@ -1,4 +1,4 @@
-"""Every architecture can fit 4 real demo images: training loss falls by half in a few dozen steps."""
+"""Every architecture can fit 4 real demo images: training loss falls by half within a few dozen steps."""
 
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ def test_architecture_overfits_four_real_images(name, four_images):
     keras.utils.set_random_seed(0)
     model = build_model(name, num_classes=21, size=int(images.shape[1]), **OPTIONS[name])
     step = make_train_step(model, keras.optimizers.Adam(3e-3), cross_entropy)
-    losses = [float(step(images, masks)) for _ in range(STEPS)]
+    losses = [float(step(images, masks))]
+    while len(losses) < STEPS and min(losses) > 0.5 * losses[0]:  # stop once it has halved
+        losses.append(float(step(images, masks)))
     assert np.isfinite(losses).all()
-    assert min(losses[-5:]) <= 0.5 * losses[0], f"{name}: loss {losses[0]:.3f} -> {min(losses[-5:]):.3f}"
+    assert min(losses) <= 0.5 * losses[0], f"{name}: {losses[0]:.3f} -> {min(losses):.3f} in {STEPS} steps"
