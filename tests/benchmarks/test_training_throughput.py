@@ -7,12 +7,12 @@ import pytest
 
 @pytest.mark.slow
 def test_benchmark_reports_the_architectures_asked_for():
-    """Two architectures (a dense UNet and a pretrained encoder with DeepLabV3+): every one goes
-    through the same code, and the others' training is covered by tests/models."""
+    """Two architectures: every one goes through the same code, and each architecture's training is
+    covered by tests/models (the pretrained encoders cost ~25 s more here and add nothing)."""
     from benchmarks.training_throughput import format_table, run
 
-    results = run(steps=1, sizes=[64], names=["unet", "deeplabv3_plus"])
-    assert [row["name"] for row in results["rows"]] == ["unet", "deeplabv3_plus"]
+    results = run(steps=1, sizes=[64], names=["unet", "residual_unet"])
+    assert [row["name"] for row in results["rows"]] == ["unet", "residual_unet"]
     assert all(row["images_per_second"] > 0 and 0 < row["fraction"] < 1.5 for row in results["rows"])
     table = format_table(results)
     assert "No CUDA GPU visible" in table or "GPU images/s" in table

@@ -77,13 +77,14 @@ def _ports() -> str:
 
 
 def test_two_replicas_on_logical_cpus_match_one_replica_at_the_same_global_batch(home):
-    one = _start(home, "--epochs", "2", *EXACT)
-    two = _start(home, "--epochs", "2", *EXACT, COCOSEG_CPU_REPLICAS="2")
+    one = _start(home, "--epochs", "1", *EXACT)
+    two = _start(home, "--epochs", "1", *EXACT, COCOSEG_CPU_REPLICAS="2")
     one_output, two_output = _finish(one), _finish(two)
     assert one.returncode == 0, one_output[-3000:]
     assert two.returncode == 0, two_output[-3000:]
     single, mirrored = _run_folder(one_output), _run_folder(two_output)
     assert json.loads((mirrored / "status.json").read_text())["device"] == "CPU x 2 replicas"
+    assert len(_history(single)) == len(_history(mirrored)) == 1
     for alone, split in zip(_history(single), _history(mirrored)):
         # the same batches and the same mean loss; batch normalisation sees 4 images per replica instead of 8,
         # so the figures differ a little (0.2-0.3 % measured), not more than 1 %
@@ -120,30 +121,54 @@ def test_two_workers_on_loopback_train_one_run_that_only_the_chief_wrote(home):
     assert all(f"loss {loss:.4f}" in other_output for loss in chief_losses), "both trained the same steps"
 
 
-def test_a_killed_worker_fails_the_run_with_a_message_instead_of_hanging(home):
-    before = set((home / "runs").iterdir()) if (home / "runs").exists() else set()
+def _first_epoch_of_a_long_cluster_run(home: Path, before: set) -> tuple:
+    """(chief, other worker, run folder) once the chief's run has finished its first of 20 epochs."""
     workers = _ports()
     environment = {"COCOSEG_CLUSTER_STEP_SECONDS": "60"}
     chief = _start(home, "--epochs", "20", "--workers", workers, "--worker-index", "0", **environment)
     other = _start(home, "--epochs", "20", "--workers", workers, "--worker-index", "1", **environment)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        runs = set((home / "runs").iterdir()) - before if (home / "runs").exists() else set()
+        if runs and (next(iter(runs)) / "history.csv").exists():
+            return chief, other, next(iter(runs))
+        if chief.poll() is not None or other.poll() is not None:
+            break
+        time.sleep(1)
+    for process in (chief, other):
+        process.kill()
+    pytest.fail(f"the cluster did not finish an epoch:\n{_finish(chief)[-3000:]}\n{_finish(other)[-3000:]}")
+
+
+def _stop_all(*processes: subprocess.Popen) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_the_chief_s_cancel_stops_every_worker_at_the_same_step(home):
+    before = set((home / "runs").iterdir()) if (home / "runs").exists() else set()
+    chief, other, run = _first_epoch_of_a_long_cluster_run(home, before)
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            runs = set((home / "runs").iterdir()) - before if (home / "runs").exists() else set()
-            if runs and (next(iter(runs)) / "history.csv").exists():
-                break
-            time.sleep(1)
-        else:
-            pytest.fail("the cluster did not finish an epoch within 4 minutes")
+        RunFolder(run).request_cancel()  # what the runs table's Cancel and `cocoseg runs cancel` do
+        chief_output, other_output = _finish(chief, timeout=120), _finish(other, timeout=120)
+    finally:
+        _stop_all(chief, other)
+    assert chief.returncode == 0 and other.returncode == 0, (chief_output[-2000:], other_output[-2000:])
+    assert json.loads((run / "status.json").read_text())["status"] == "cancelled"
+    assert "cancelled" in other_output and not _run_folder(other_output).exists()
+
+
+def test_a_killed_worker_fails_the_run_with_a_message_instead_of_hanging(home):
+    before = set((home / "runs").iterdir()) if (home / "runs").exists() else set()
+    chief, other, run = _first_epoch_of_a_long_cluster_run(home, before)
+    try:
         other.send_signal(signal.SIGKILL)
         output = _finish(chief, timeout=180)
     finally:
-        for process in (chief, other):
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        _stop_all(chief, other)
     assert chief.returncode == 1, output[-3000:]
-    (run,) = set((home / "runs").iterdir()) - before
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "failed"
     assert status["message"].startswith("a worker of the cluster stopped answering"), status["message"]
