@@ -60,3 +60,23 @@ def write_shapes_dataset(folder: Path, images: int, seed: int, size: int = 64) -
     annotations = folder / "annotations.json"
     annotations.write_text(json.dumps(coco))
     return annotations, image_folder
+
+
+def prepared_shapes(home: Path, counts: tuple[int, int], seeds: tuple[int, int], shards: int):
+    """A workspace under ``home`` with the shapes dataset (``counts`` train / val images) prepared at 64 px.
+
+    Returns:
+        (workspace, prepared set name).
+    """
+    from cocoseg.pipeline.core.workspace import Workspace
+    from cocoseg.pipeline.data.registry import add_dataset
+    from cocoseg.pipeline.prepare.config import PrepareConfig
+    from cocoseg.pipeline.prepare.writer import prepare
+    from tests.conftest import LIMIT
+
+    workspace = Workspace(home / "workspace").ensure()
+    for split, count, seed in zip(("train", "val"), counts, seeds):
+        annotations, images = write_shapes_dataset(home / split, count, seed)
+        add_dataset(workspace, "shapes", annotations, images, split=split, max_bytes=LIMIT)
+    prepared = prepare(workspace, PrepareConfig("shapes", size=64, shards=shards, workers=1), LIMIT)
+    return workspace, prepared.name

@@ -12,15 +12,11 @@ from cocoseg.app.components.run_cards import _device_cell
 from cocoseg.app.components.train_form import PRECISION_LABELS
 from cocoseg.errors import ConfigError
 from cocoseg.pipeline.core.devices import CpuInfo, cpu_info
-from cocoseg.pipeline.core.workspace import Workspace
-from cocoseg.pipeline.data.registry import add_dataset
 from cocoseg.pipeline.jobs.registry import list_runs
-from cocoseg.pipeline.prepare.config import PrepareConfig
-from cocoseg.pipeline.prepare.writer import prepare
 from cocoseg.pipeline.training import PRECISIONS, TrainConfig, choose_precision, config_from_form, loop
 from cocoseg.pipeline.training.precision import compute_capability
 from tests.pipeline.conftest import LIMIT
-from tests.pipeline.shapes import write_shapes_dataset
+from tests.pipeline.shapes import prepared_shapes
 
 XEON = "Intel(R) Xeon(R) Platinum 8581C"
 
@@ -134,13 +130,7 @@ def test_the_command_line_precision(arguments, expected, monkeypatch, tmp_path):
 @pytest.fixture(scope="module")
 def shapes_workspace(tmp_path_factory):
     """A workspace with the generated shapes dataset (96 train / 24 val, 64 px) prepared."""
-    home = tmp_path_factory.mktemp("shapes")
-    workspace = Workspace(home / "workspace").ensure()
-    for split, count, seed in (("train", 96, 1), ("val", 24, 2)):
-        annotations, images = write_shapes_dataset(home / split, count, seed)
-        add_dataset(workspace, "shapes", annotations, images, split=split, max_bytes=LIMIT)
-    prepared = prepare(workspace, PrepareConfig("shapes", size=64, shards=2, workers=1), LIMIT)
-    return workspace, prepared.name
+    return prepared_shapes(tmp_path_factory.mktemp("shapes"), (96, 24), (1, 2), shards=2)
 
 
 def _config(prepared, **changes) -> TrainConfig:

@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 
 from cocoseg.errors import ConfigError
-from cocoseg.pipeline.core.workspace import Workspace
-from cocoseg.pipeline.data.registry import add_dataset
 from cocoseg.pipeline.jobs.registry import HEARTBEAT_FILE, RunError, list_runs, reconcile_runs
 from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.writer import prepare
@@ -19,7 +17,7 @@ from cocoseg.pipeline.training.config import TrainConfig
 from cocoseg.pipeline.training.loop import choose_strategy, resume, run
 from cocoseg.pipeline.training.loop import gpu_capabilities as tf_gpus
 from tests.pipeline.conftest import LIMIT
-from tests.pipeline.shapes import write_shapes_dataset
+from tests.pipeline.shapes import prepared_shapes
 
 SMALL_UNET = {"base_filters": 8, "depth": 3}
 
@@ -27,13 +25,7 @@ SMALL_UNET = {"base_filters": 8, "depth": 3}
 @pytest.fixture(scope="module")
 def shapes_workspace(tmp_path_factory):
     """A workspace with a generated shapes dataset (96 train / 24 val, 64 px) prepared."""
-    home = tmp_path_factory.mktemp("shapes")
-    workspace = Workspace(home / "workspace").ensure()
-    for split, count, seed in (("train", 96, 1), ("val", 24, 2)):
-        annotations, images = write_shapes_dataset(home / split, count, seed)
-        add_dataset(workspace, "shapes", annotations, images, split=split, max_bytes=LIMIT)
-    prepared = prepare(workspace, PrepareConfig("shapes", size=64, shards=2, workers=1), LIMIT)
-    return workspace, prepared.name
+    return prepared_shapes(tmp_path_factory.mktemp("shapes"), (96, 24), (1, 2), shards=2)
 
 
 @pytest.mark.slow

@@ -24,15 +24,12 @@ import pytest
 
 from cocoseg.errors import ConfigError
 from cocoseg.pipeline.core.workspace import Workspace
-from cocoseg.pipeline.data.registry import add_dataset
 from cocoseg.pipeline.jobs.registry import HEARTBEAT_FILE, RunError, get_run, reconcile_runs
-from cocoseg.pipeline.prepare.config import PrepareConfig
-from cocoseg.pipeline.prepare.writer import prepare
+from cocoseg.pipeline.prepare import find_prepared
 from cocoseg.pipeline.training.checks import create
 from cocoseg.pipeline.training.config import TrainConfig
 from cocoseg.pipeline.training.loop import resume, train_queued
-from tests.pipeline.conftest import LIMIT
-from tests.pipeline.shapes import write_shapes_dataset
+from tests.pipeline.shapes import prepared_shapes
 from tests.waiting import wait_for
 
 TINY_UNET = {"base_filters": 4, "depth": 2}
@@ -41,14 +38,9 @@ TINY_UNET = {"base_filters": 4, "depth": 2}
 @pytest.fixture(scope="module")
 def tiny_shapes(tmp_path_factory):
     """A workspace with a small generated shapes set prepared (32 train / 8 val, 64 px)."""
-    home = tmp_path_factory.mktemp("train-jobs")
-    workspace = Workspace(home / "workspace").ensure()
-    for split, count, seed in (("train", 32, 11), ("val", 8, 12)):
-        annotations, images = write_shapes_dataset(home / split, count, seed)
-        add_dataset(workspace, "shapes", annotations, images, split=split, max_bytes=LIMIT)
-    prepared = prepare(workspace, PrepareConfig("shapes", size=64, shards=1, workers=1), LIMIT)
-    assert prepared.manifest["splits"]["train"]["examples"] == 32
-    return workspace, prepared.name
+    workspace, name = prepared_shapes(tmp_path_factory.mktemp("train-jobs"), (32, 8), (11, 12), shards=1)
+    assert find_prepared(workspace, name).manifest["splits"]["train"]["examples"] == 32
+    return workspace, name
 
 
 def _config(prepared: str, **changes) -> TrainConfig:
