@@ -287,3 +287,21 @@ def test_opening_an_image_warms_the_tools_imports_once(monkeypatch):
     first = tools.warm_up()
     assert first.result(timeout=60).__name__ == "skimage.segmentation"
     assert tools.warm_up() is None  # once per process
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        {"step": "x", "history": []},
+        {"step": 1, "history": ["not a step"]},
+        {"step": 1, "history": [{"layer": 3}]},
+        {"step": 1, "history": [{"layer": "tool-1", "object": {"tool": "box"}}]},
+        {"step": 1, "history": [], "object": {"clicks": "nonsense"}},
+    ],
+)
+def test_a_forged_or_broken_tool_state_starts_afresh(workspace, junk):
+    current = opened(workspace)
+    state = tools.ToolState.for_image({"key": current.key, "layer": current.layer, **junk}, current)
+    assert (
+        state == tools.ToolState(current.key, current.layer) and tools.undo(workspace, current, state) is None
+    )

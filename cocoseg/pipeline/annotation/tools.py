@@ -173,7 +173,11 @@ class ToolState:
         try:
             step, history = int(data["step"]), tuple(data["history"])
             kept = _object(data.get("object")) if data.get("layer") == current.layer else None
-        except (KeyError, TypeError, ValueError):
+            for entry in history:  # what Undo will read: refused now rather than failing then
+                _object(entry.get("object"))
+                if not isinstance(entry.get("layer"), str):
+                    raise TypeError("a history entry names no layer")
+        except (AttributeError, KeyError, TypeError, ValueError):
             return fresh
         return cls(current.key, current.layer, step, kept, history)
 
