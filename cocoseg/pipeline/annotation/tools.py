@@ -262,6 +262,7 @@ def apply_tool(
             image_key=current.key,
         )
         new_layer = _paint_object(layer, start, previous, result.mask, class_index)
+        seconds = result.seconds
         if not marked.start:
             store_result(workspace, current.key, f"{name}-start", "mask", layer)
         store_result(workspace, current.key, f"{name}-object", "mask", result.mask)
@@ -269,7 +270,7 @@ def apply_tool(
             marked, mask=f"{name}-object", start=marked.start or f"{name}-start"
         )
     else:
-        result, new_layer = _edit(
+        seconds, new_layer = _edit(
             workspace, current, upload.image, layer, request, points, class_index, timeout
         )
         marked_object = None
@@ -288,7 +289,7 @@ def apply_tool(
     return ToolOutcome(
         dataclasses.replace(current, base=True, layer=name),
         updated,
-        result.seconds,
+        seconds,
         time.perf_counter() - started,
         int(np.count_nonzero(new_layer != layer)),
     )
@@ -338,7 +339,7 @@ def _paint_object(layer, start, previous, mask, class_index: int) -> np.ndarray:
 
 
 def _edit(workspace, current: OpenImage, image, layer, request: ToolRequest, points, class_index, timeout):
-    """Wand, snap and model regions: one mark applied to the layer itself."""
+    """Wand, snap and model regions: one mark applied to the layer itself; (the tool's seconds, new layer)."""
     height, width = layer.shape
     if request.tool == "regions":
         if not current.prediction:
@@ -350,7 +351,7 @@ def _edit(workspace, current: OpenImage, image, layer, request: ToolRequest, poi
         started = time.perf_counter()
         edited, _region = interactive.edit_model_region(layer, prediction, *points[0], action, class_index)
         seconds = time.perf_counter() - started
-        return interactive.InteractiveResult(edited != layer, TOOLS["regions"], seconds), edited
+        return seconds, edited
     own = layer == class_index
     if request.tool == "wand":
         marks = {"clicks": [(*points[0], request.positive)]}
@@ -367,7 +368,7 @@ def _edit(workspace, current: OpenImage, image, layer, request: ToolRequest, poi
         image_key=current.key,
         **marks,
     )
-    return result, interactive.paint_result(layer, own, result.mask, class_index)
+    return result.seconds, interactive.paint_result(layer, own, result.mask, class_index)
 
 
 def _run(timeout: float, tool: str, image, **arguments) -> interactive.InteractiveResult:

@@ -22,13 +22,9 @@ CACHE_NAME = "uploads"
 KEY_BYTES = 16
 
 
-def store_upload(workspace: Workspace, upload: UploadedImage, key: str | None = None) -> str:
-    """Keep a decoded upload; returns its key (unguessable, URL-safe).
-
-    ``key``: a key derived from an upload's own (a picture made from it), so the same picture
-    keeps one address; it must never name different pixels twice, since browsers cache the JPEG.
-    """
-    key = key or secrets.token_urlsafe(KEY_BYTES)
+def store_upload(workspace: Workspace, upload: UploadedImage) -> str:
+    """Keep a decoded upload; returns its key (unguessable, URL-safe)."""
+    key = secrets.token_urlsafe(KEY_BYTES)
     with open_cache(workspace, CACHE_NAME) as cache:
         cache.set(
             ("upload", key),
