@@ -34,6 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cocoseg.pipeline.core.devices import cpu_info  # noqa: E402
 from cocoseg.pipeline.data.labels import COCO_CATEGORIES  # noqa: E402
 
 logger = logging.getLogger("benchmarks.coco_scale")
@@ -217,14 +218,9 @@ def _cli_cached(path: Path, workspace: Path) -> dict:
 
 
 def machine_description() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_info()
     memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
-    return f"{cpu}, {os.cpu_count()} cores, {memory_gb:.0f} GiB, Python {platform.python_version()}"
+    return f"{cpu.model}, {os.cpu_count()} cores, {memory_gb:.0f} GiB, Python {platform.python_version()}"
 
 
 def run(images: int, per_image: float, keep: bool) -> dict:

@@ -45,6 +45,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.coco_scale import machine_description  # noqa: E402
+from cocoseg.pipeline.core.devices import cpu_info  # noqa: E402
 from cocoseg.pipeline.core.settings import DEMO_DATASET_DIR  # noqa: E402
 from cocoseg.pipeline.core.tf_runtime import tensorflow  # noqa: E402
 from cocoseg.pipeline.data.geometry import resize_image, undo_mask  # noqa: E402
@@ -145,14 +146,8 @@ def matmul_rate(runs: int = 5, size: int = 2048) -> float:
 
 
 def cpu_flags() -> str:
-    """The SIMD extensions that decide FP32 and INT8 kernel speed (AVX2, AVX-512, VNNI)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            flags = set(next(line.split(":", 1)[1].split() for line in handle if line.startswith("flags")))
-    except (OSError, StopIteration):
-        return "unknown"
-    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
-    return " ".join(flag for flag in wanted if flag in flags) or "none of avx2/avx512/vnni"
+    """The SIMD extensions that decide FP32 and INT8 kernel speed (``core.devices``: AVX2 ... AMX)."""
+    return ", ".join(cpu_info().named_flags) or "none of avx2/avx512/vnni"
 
 
 def busy_cpu_seconds() -> float | None:

@@ -106,7 +106,7 @@ def test_a_negative_click_removes_part_and_undo_steps_back(workspace):
     assert back.layer == boxed.current.layer and (layer_of(workspace, back) == first).all()
     assert earlier.object == boxed.state.object and len(earlier.history) == 1
     empty, start = tools.undo(workspace, back, earlier)
-    assert not empty.base and start.object is None and not start.can_undo
+    assert not empty.base and start.object is None and not start.history
     assert tools.undo(workspace, empty, start) is None
 
 

@@ -181,10 +181,6 @@ class ToolState:
             return fresh
         return cls(current.key, current.layer, step, kept, history)
 
-    @property
-    def can_undo(self) -> bool:
-        return bool(self.history)
-
 
 def _object(data: Any) -> ObjectState | None:
     if not data:
