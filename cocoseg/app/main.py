@@ -1,34 +1,91 @@
 """The Dash app: frame, side navigation from the page registry, vendor assets (Bootstrap, plotly.js), limits.
 
 ``create_app`` builds a fresh app per call (tests build several); the pages under
-``app/pages`` register themselves. The web process never imports TensorFlow.
+``app/pages`` register themselves. The web process never imports TensorFlow. Access
+(Host check, token) is ``cocoseg.app.access``, installed here in front of every route;
+the response headers (Content-Security-Policy, nosniff) are set here.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import dash
 import dash_bootstrap_components as dbc
 import flask
 from dash import dcc, html
+from werkzeug.exceptions import InternalServerError
 
-from cocoseg.app import plotly_bundle
+from cocoseg.app import access, plotly_bundle
 from cocoseg.app.context import UPLOAD_ROUTE, WORKSPACE_CONFIG_KEY, remember_workspace
 from cocoseg.app.ids import Review
 from cocoseg.app.jobs import background_manager
-from cocoseg.pipeline.core import ASSETS_DIR, Workspace, default_workspace, get_settings
+from cocoseg.pipeline.core import (
+    ASSETS_DIR,
+    UnsafePathError,
+    Workspace,
+    default_workspace,
+    get_settings,
+)
+from cocoseg.pipeline.core.settings import DEFAULT_HOST
 from cocoseg.pipeline.jobs import reconcile_runs
 
 logger = logging.getLogger(__name__)
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 VENDOR_ROUTE = "/vendor/bootstrap/"
+# Content-Security-Policy of the app's responses. script-src: the app's own files and the
+# hashes of Dash's inline scripts (its renderer start-up, inline clientside callbacks), so
+# no injected inline script or event-handler attribute runs. 'unsafe-eval' is there for
+# dash-canvas alone: its fabric.js builds every object's accessors with `new Function`, and
+# the Annotate editor does not start without it; the app is one document whose policy
+# comes from whichever page loaded first, so it cannot be given to /annotate only. Styles
+# stay 'unsafe-inline': React, Plotly and fabric set inline styles, Plotly adds <style> rules.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'",
+    "script-src 'self' 'unsafe-eval' {hashes}",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:",
+    "font-src 'self' data:",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'self'",
+)
 VENDOR_STYLESHEETS = [
     VENDOR_ROUTE + "bootstrap5/css/bootstrap.min.css",
     VENDOR_ROUTE + "bootstrap5/css/font/bootstrap-icons.min.css",
 ]
+
+
+def _bootstrap_static_root() -> Path:
+    import flask_bootstrap
+
+    return Path(flask_bootstrap.__file__).resolve().parent / "static"
+
+
+def served_folders(server: flask.Flask | None = None) -> list[Path]:
+    """Folders whose files the app serves to any visitor: Dash's assets, Flask's static folder,
+    the vendored Bootstrap files."""
+    folders = [ASSETS_DIR, _bootstrap_static_root()]
+    if server is not None and server.static_folder:
+        folders.append(Path(server.static_folder))
+    return [folder.resolve() for folder in folders]
+
+
+def refuse_served_home(home: Path, server: flask.Flask | None = None) -> None:
+    """Raise (one line) when the workspace sits inside a folder the app serves: every file of
+    it (uploads, annotations, the cache) would be downloadable."""
+    home = Path(home).expanduser().resolve()
+    for folder in served_folders(server):
+        if home == folder or folder in home.parents:
+            raise UnsafePathError(
+                f"COCOSEG_HOME {home} is inside {folder}, which the app serves to browsers; "
+                "choose a workspace outside it"
+            )
 
 
 def _register_vendor_route(server: flask.Flask) -> None:
@@ -37,9 +94,7 @@ def _register_vendor_route(server: flask.Flask) -> None:
     The app works offline: no CDN, and nothing third-party copied into the repository.
     ``send_from_directory`` refuses paths that leave the package's static folder.
     """
-    import flask_bootstrap
-
-    static_root = Path(flask_bootstrap.__file__).resolve().parent / "static"
+    static_root = _bootstrap_static_root()
 
     @server.route(VENDOR_ROUTE + "<path:relative>")
     def vendor_file(relative: str):
@@ -65,6 +120,7 @@ def _register_upload_route(server: flask.Flask) -> None:
             flask.abort(404)
         response = flask.make_response(data)
         response.headers["Content-Type"] = "image/jpeg"
+        response.headers["Content-Disposition"] = f'inline; filename="{key}.jpg"'
         response.headers["Cache-Control"] = "private, max-age=3600"
         return response
 
@@ -76,10 +132,34 @@ def _register_upload_route(server: flask.Flask) -> None:
             flask.abort(404)
 
 
-def _add_security_headers(response: flask.Response) -> flask.Response:
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
+def content_security_policy(app: dash.Dash) -> str:
+    """The policy for ``app``: its own scripts and the hashes of its inline ones."""
+    return "; ".join(CONTENT_SECURITY_POLICY).format(hashes=" ".join(app.csp_hashes()))
+
+
+def _security_headers(app: dash.Dash) -> Callable[[flask.Response], flask.Response]:
+    cached: dict[int, str] = {}
+
+    def add_security_headers(response: flask.Response) -> flask.Response:
+        # the inline scripts are known once the pages are imported; a new one (a page's
+        # clientside callback registered later) changes the count and the policy with it
+        count = len(app._inline_scripts) + len(dash._callback.GLOBAL_INLINE_SCRIPTS)
+        if count not in cached:
+            cached.clear()
+            cached[count] = content_security_policy(app)
+        response.headers.setdefault("Content-Security-Policy", cached[count])
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    return add_security_headers
+
+
+def _generic_server_error(_error: InternalServerError) -> flask.Response:
+    """A raising callback or route: one line, no traceback, no exception text (the log has them)."""
+    response = flask.make_response("500 Internal Server Error\n", 500)
+    response.headers["Content-Type"] = "text/plain; charset=utf-8"
     return response
 
 
@@ -105,10 +185,17 @@ def _navigation() -> html.Nav:
     )
 
 
-def create_app(workspace: Workspace | None = None) -> dash.Dash:
-    """Build the multi-page app for ``workspace`` (default: the settings' workspace)."""
+def create_app(workspace: Workspace | None = None, policy: access.AccessPolicy | None = None) -> dash.Dash:
+    """Build the multi-page app for ``workspace`` (default: the settings' workspace).
+
+    ``policy``: who may use it (``cocoseg.app.access``); default, loopback serving on the
+    settings' port (no token unless ``COCOSEG_TOKEN_REQUIRED`` asks for one).
+    A workspace inside a folder the app serves is refused (``UnsafePathError``).
+    """
     settings = get_settings()
-    workspace = (workspace or default_workspace()).ensure()
+    workspace = workspace or default_workspace()
+    refuse_served_home(workspace.root)
+    workspace = workspace.ensure()
     app = dash.Dash(
         __name__,
         use_pages=True,
@@ -125,7 +212,10 @@ def create_app(workspace: Workspace | None = None) -> dash.Dash:
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     server.config[WORKSPACE_CONFIG_KEY] = workspace
     remember_workspace(workspace)
-    server.after_request(_add_security_headers)
+    refuse_served_home(workspace.root, server)
+    server.after_request(_security_headers(app))
+    server.register_error_handler(InternalServerError, _generic_server_error)
+    access.install(server, policy or access.access_policy(DEFAULT_HOST, settings.port, settings))
     _register_vendor_route(server)
     _register_upload_route(server)
     plotly_bundle.register(app)

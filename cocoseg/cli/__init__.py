@@ -305,13 +305,25 @@ def command_data_export_masks(arguments, settings: Settings, workspace: Workspac
 
 
 def command_serve(arguments, settings: Settings, workspace: Workspace) -> int:
-    from cocoseg.app.main import create_app  # the web stack is only imported for this command
+    # the web stack is only imported for this command
+    from cocoseg.app import access, serving
+    from cocoseg.app.main import create_app
 
     if not 1 <= arguments.port <= 65535:
         raise RegistryError(f"port must be between 1 and 65535, got {arguments.port}")
-    app = create_app(workspace)
-    logger.warning("cocoseg serving %s on http://%s:%d", workspace.root, arguments.host, arguments.port)
-    app.run(host=arguments.host, port=arguments.port, debug=False)
+    policy = access.access_policy(
+        arguments.host, arguments.port, settings, token_required=arguments.token_required
+    )
+    app = create_app(workspace, policy)
+    server = (
+        "Werkzeug (development server)" if arguments.dev else f"waitress, {settings.server_threads} threads"
+    )
+    token = "" if policy.token is None else ", token required"
+    write(f"cocoseg serving {workspace.root} on {arguments.host}:{arguments.port} ({server}{token})")
+    for url in access.login_urls(policy, arguments.host, arguments.port):
+        write(f"    {url}")
+    sys.stdout.flush()
+    serving.run(app, arguments.host, arguments.port, settings, dev=arguments.dev)
     return EXIT_OK
 
 
@@ -329,6 +341,16 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         help="interface to bind (default 127.0.0.1; 0.0.0.0 opens it to the network)",
     )
     serve.add_argument("--port", type=int, default=settings.port)
+    serve.add_argument(
+        "--token-required",
+        action="store_true",
+        help="require the access token on a loopback address too (always required beyond loopback)",
+    )
+    serve.add_argument(
+        "--dev",
+        action="store_true",
+        help="Werkzeug's development server instead of waitress (debug stays off)",
+    )
     serve.set_defaults(handler=command_serve)
 
     data = commands.add_parser("data", help="register, check and describe datasets").add_subparsers(

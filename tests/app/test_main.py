@@ -399,26 +399,52 @@ def test_serve_port_comes_from_settings(monkeypatch):
     assert cli.build_parser(get_settings()).parse_args(["serve", "--port", "9001"]).port == 9001
 
 
-def test_serve_runs_the_app_on_localhost_without_debug(monkeypatch, isolated_home):
+def test_serve_runs_waitress_on_localhost_with_the_limits(monkeypatch, isolated_home, capsys):
+    import waitress
+
     monkeypatch.setenv("HOST", "0.0.0.0")
+    monkeypatch.setenv("COCOSEG_SERVER_THREADS", "6")
+    get_settings.cache_clear()
+    calls = []
+    monkeypatch.setattr(waitress, "serve", lambda application, **kwargs: calls.append((application, kwargs)))
+    monkeypatch.setattr(dash.Dash, "run", lambda *args, **kwargs: pytest.fail("--dev was not asked for"))
+    assert cli.main(["serve", "--port", "8765"]) == cli.EXIT_OK
+    assert len(calls) == 1
+    server, kwargs = calls[0]
+    assert kwargs["host"] == "127.0.0.1"
+    assert kwargs["port"] == 8765
+    assert kwargs["threads"] == 6
+    assert kwargs["max_request_body_size"] == get_settings().max_request_bytes
+    assert kwargs["channel_timeout"] > 0 and kwargs["expose_tracebacks"] is False
+    assert server.config["MAX_CONTENT_LENGTH"] == get_settings().max_request_bytes
+    assert server.config["COCOSEG_WORKSPACE"].root == Path(isolated_home).resolve()
+    assert server.debug is False
+    printed = capsys.readouterr().out
+    assert "waitress, 6 threads" in printed and "http://127.0.0.1:8765/\n" in printed
+    assert "token" not in printed  # loopback: no token by default
+
+
+def test_serve_dev_runs_werkzeug_on_localhost_without_debug(monkeypatch, isolated_home):
+    import waitress
+
     get_settings.cache_clear()
     calls = []
     monkeypatch.setattr(dash.Dash, "run", lambda self, *args, **kwargs: calls.append((self, args, kwargs)))
-    assert cli.main(["serve", "--port", "8765"]) == cli.EXIT_OK
+    monkeypatch.setattr(waitress, "serve", lambda *args, **kwargs: pytest.fail("--dev runs Werkzeug"))
+    assert cli.main(["serve", "--dev", "--port", "8765"]) == cli.EXIT_OK
     assert len(calls) == 1
     application, args, kwargs = calls[0]
     assert args == ()
-    assert kwargs["host"] == "127.0.0.1"
-    assert kwargs["port"] == 8765
-    assert kwargs["debug"] is False
+    assert kwargs == {"host": "127.0.0.1", "port": 8765, "debug": False}
     assert application.server.config["MAX_CONTENT_LENGTH"] == get_settings().max_request_bytes
-    assert application.server.config["COCOSEG_WORKSPACE"].root == Path(isolated_home).resolve()
 
 
 @pytest.mark.parametrize("port", ["0", "70000", "-1"])
 def test_serve_refuses_invalid_port(monkeypatch, capsys, port):
+    import waitress
+
     calls = []
-    monkeypatch.setattr(dash.Dash, "run", lambda self, *args, **kwargs: calls.append(kwargs))
+    monkeypatch.setattr(waitress, "serve", lambda *args, **kwargs: calls.append(kwargs))
     assert cli.main(["serve", "--port", port]) == cli.EXIT_INPUT
     assert calls == []
     assert "port must be between 1 and 65535" in capsys.readouterr().err

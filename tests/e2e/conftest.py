@@ -58,9 +58,10 @@ def _answers(port: int) -> bool:
         return False
 
 
-def _serve(home: Path, log_path: Path, **settings: str):
+def _serve(home: Path, log_path: Path, *arguments: str, **settings: str):
     """Start ``cocoseg serve`` for ``home``; yields the running Server and stops it afterwards.
 
+    ``arguments``: more options of ``cocoseg serve`` (``--host 0.0.0.0``, ``--dev``).
     ``settings``: extra ``COCOSEG_*`` variables for the server and the jobs it starts
     (e.g. ``COCOSEG_STALL_SECONDS="10"``); every other ``COCOSEG_*`` variable is dropped.
     """
@@ -69,7 +70,7 @@ def _serve(home: Path, log_path: Path, **settings: str):
     env.update(COCOSEG_HOME=str(home), HOST="0.0.0.0", PYTHONUNBUFFERED="1", **settings)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cocoseg", "serve", "--port", str(port)],
+            [sys.executable, "-m", "cocoseg", "serve", "--port", str(port), *arguments],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=log,

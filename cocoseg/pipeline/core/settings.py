@@ -21,6 +21,7 @@ DEMO_DATASET_DIR = ASSETS_DIR / "demo" / "coco_tiny"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8050
 MEGABYTE = 1024 * 1024
+MIN_TOKEN_LENGTH = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +49,13 @@ class Settings:
         cluster_connect_seconds: how long the workers of a several-machine training wait for
             each other (``training.cluster``) before the run fails naming the addresses.
         cluster_step_seconds: one all-reduce longer than this fails the run (a worker died).
+        token: the web app's access token (``COCOSEG_TOKEN``); empty means one is generated
+            when a token is needed (``cocoseg.app.access``). Kept out of ``repr``.
+        token_required: require the token on a loopback address too (serving beyond
+            loopback always requires it).
+        allowed_hosts: extra names the ``Host`` header may carry (``COCOSEG_ALLOWED_HOSTS``,
+            comma-separated), besides the bound address and localhost.
+        server_threads: worker threads of the production server (waitress).
     """
 
     home: Path
@@ -63,6 +71,10 @@ class Settings:
     job_throttle_seconds: float = 0.0
     cluster_connect_seconds: float = 120.0
     cluster_step_seconds: float = 300.0
+    token: str = dataclasses.field(default="", repr=False)
+    token_required: bool = False
+    allowed_hosts: tuple[str, ...] = ()
+    server_threads: int = 8
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -93,6 +105,13 @@ class Settings:
                 "COCOSEG_PROGRESS_TIMEOUT_SECONDS, COCOSEG_CLUSTER_CONNECT_SECONDS, "
                 "COCOSEG_CLUSTER_STEP_SECONDS) and COCOSEG_JOB_THROTTLE_SECONDS at least 0"
             )
+        if self.token and (len(self.token) < MIN_TOKEN_LENGTH or not self.token.isprintable()):
+            raise ValueError(
+                f"COCOSEG_TOKEN must be at least {MIN_TOKEN_LENGTH} printable characters "
+                "(leave it unset and cocoseg serve generates one)"
+            )
+        if not 1 <= self.server_threads <= 256:
+            raise ValueError(f"COCOSEG_SERVER_THREADS must be between 1 and 256, got {self.server_threads}")
 
 
 def _int_from_env(name: str, default: int) -> int:
@@ -118,6 +137,15 @@ def _float_from_env(name: str, default: float) -> float:
     return value
 
 
+def _flag_from_env(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name} must be 1 or 0, got {raw!r}")
+
+
 def read_settings() -> Settings:
     """Build Settings from the environment (no caching; see ``get_settings``)."""
     home = os.environ.get("COCOSEG_HOME", "").strip() or "workspace"
@@ -135,6 +163,14 @@ def read_settings() -> Settings:
         job_throttle_seconds=_float_from_env("COCOSEG_JOB_THROTTLE_SECONDS", 0.0),
         cluster_connect_seconds=_float_from_env("COCOSEG_CLUSTER_CONNECT_SECONDS", 120.0),
         cluster_step_seconds=_float_from_env("COCOSEG_CLUSTER_STEP_SECONDS", 300.0),
+        token=os.environ.get("COCOSEG_TOKEN", "").strip(),
+        token_required=_flag_from_env("COCOSEG_TOKEN_REQUIRED"),
+        allowed_hosts=tuple(
+            name.strip().lower()
+            for name in os.environ.get("COCOSEG_ALLOWED_HOSTS", "").split(",")
+            if name.strip()
+        ),
+        server_threads=_int_from_env("COCOSEG_SERVER_THREADS", 8),
     )
 
 
