@@ -210,13 +210,13 @@ class AccessMiddleware:
         self.policy = policy
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        request = Request(environ)
         if not self.policy.host_allowed(environ.get("HTTP_HOST")):
             return _own_response(
                 "400 Bad Request: this Host is not allowed (add the name to COCOSEG_ALLOWED_HOSTS)\n", 400
             )(environ, start_response)
         if self.policy.token is None:
             return self.app(environ, start_response)
+        request = Request(environ)
         if request.path == LOGIN_PATH:
             return self._login(request)(environ, start_response)
         offered = request.args.get(TOKEN_PARAMETER)
