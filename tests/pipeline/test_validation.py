@@ -46,6 +46,8 @@ from cocoseg.pipeline.data.validation import (
 from tests.conftest import DEMO_VAL_IMAGES, DEMO_VAL_JSON, tiny_coco, write_json
 
 MAX_BYTES = 64 * 1024 * 1024
+
+
 class _Delete:
     """Marks a key to remove in ``annotation(...)``; its fixed repr keeps test ids the same in every
     process (pytest-xdist's workers must collect identical ids)."""
