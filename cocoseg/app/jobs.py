@@ -30,6 +30,7 @@ import threading
 from collections.abc import Callable
 
 from cocoseg.pipeline.core import Workspace
+from cocoseg.pipeline.core.broker import redacted
 from cocoseg.pipeline.jobs import JobOutcome, queue, run_and_watch
 
 logger = logging.getLogger(__name__)
@@ -88,18 +89,42 @@ def _guarded_diskcache_manager(workspace: Workspace):
     return GuardedDiskcacheManager(diskcache.Cache(str(folder)), expire=JOB_EXPIRE_SECONDS)
 
 
-def celery_app(broker_url: str):
+def celery_settings(visibility_seconds: float) -> dict:
+    """Celery's configuration for cocoseg's jobs (see the module doc of ``cocoseg.app.worker``).
+
+    - JSON only, both ways: a pickle from a forged message would run code in the worker;
+    - a task is acknowledged when it ends, not when a worker takes it, and a worker that dies
+      under it (SIGKILL, out of memory) rejects it back to the queue: a killed worker's job is
+      redelivered (its registry entry then says what became of the job), never silently lost.
+      Redis hands an unacknowledged task to another worker after ``visibility_seconds``;
+      a duplicate delivery is harmless because a job starts only from ``queued`` (the registry);
+    - one task prefetched per pool process: a long training must not hold queued jobs hostage.
+    """
+    return {
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_transport_options": {"visibility_timeout": visibility_seconds},
+        "result_expires": JOB_EXPIRE_SECONDS,
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+    }
+
+
+def celery_app(broker_url: str, visibility_seconds: float | None = None):
     """The Celery application behind CeleryManager (Redis as broker and result store)."""
     from celery import Celery
 
+    from cocoseg.pipeline.core import get_settings
+
+    if visibility_seconds is None:
+        visibility_seconds = get_settings().broker_visibility_seconds
     application = Celery("cocoseg", broker=broker_url, backend=broker_url)
-    application.conf.update(
-        result_expires=JOB_EXPIRE_SECONDS,
-        worker_prefetch_multiplier=1,  # a long training must not hold queued jobs hostage
-        task_acks_late=False,
-        broker_connection_retry_on_startup=True,
-        worker_hijack_root_logger=False,
-    )
+    application.conf.update(celery_settings(visibility_seconds))
     return application
 
 
@@ -119,17 +144,9 @@ def _guarded_celery_manager(broker_url: str):
 def background_manager(workspace: Workspace, broker_url: str = ""):
     """CeleryManager when a broker URL is given, else the DiskCache one in the workspace."""
     if broker_url:
-        logger.info("background jobs go to Celery workers through %s", _redacted(broker_url))
+        logger.info("background jobs go to Celery workers through %s", redacted(broker_url))
         return _guarded_celery_manager(broker_url)
     return _guarded_diskcache_manager(workspace)
-
-
-def _redacted(url: str) -> str:
-    """The URL without a password, for logs."""
-    scheme, _, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return f"{scheme}://{rest}"
 
 
 def _celery_task_id() -> str | None:

@@ -48,13 +48,22 @@ class Settings:
         cluster_connect_seconds: how long the workers of a several-machine training wait for
             each other (``training.cluster``) before the run fails naming the addresses.
         cluster_step_seconds: one all-reduce longer than this fails the run (a worker died).
+        max_training_jobs: training jobs (train, resume, fine-tune, quick start) that run at the same time;
+            later ones wait ``queued`` for a slot (``cocoseg.pipeline.jobs.slots``).
+        max_preparation_jobs: the same for preparation jobs.
+        job_starts_per_minute: background jobs one client address may start per minute (a token bucket
+            of ``job_start_burst``; 0 turns the limit off).
+        job_start_burst: how many job starts a client may make at once before the rate applies.
+        broker_insecure: accept a broker URL without a password on a non-loopback host (refused otherwise).
+        broker_visibility_seconds: Redis redelivers a task nobody acknowledged after this long (a worker
+            killed mid-task); tasks are acknowledged when they end.
     """
 
     home: Path
     port: int = DEFAULT_PORT
     max_annotation_bytes: int = 1024 * MEGABYTE
     max_request_bytes: int = 64 * MEGABYTE
-    broker_url: str = ""
+    broker_url: str = dataclasses.field(default="", repr=False)  # may hold a password: never in a repr
     max_upload_bytes: int = 20 * MEGABYTE
     max_upload_pixels: int = 40_000_000
     stall_seconds: float = 60.0
@@ -63,6 +72,13 @@ class Settings:
     job_throttle_seconds: float = 0.0
     cluster_connect_seconds: float = 120.0
     cluster_step_seconds: float = 300.0
+    # --- serving beyond localhost (issue 19): job limits and the broker's safety
+    max_training_jobs: int = 1
+    max_preparation_jobs: int = 1
+    job_starts_per_minute: float = 20.0
+    job_start_burst: int = 20
+    broker_insecure: bool = False
+    broker_visibility_seconds: float = 3600.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -93,6 +109,23 @@ class Settings:
                 "COCOSEG_PROGRESS_TIMEOUT_SECONDS, COCOSEG_CLUSTER_CONNECT_SECONDS, "
                 "COCOSEG_CLUSTER_STEP_SECONDS) and COCOSEG_JOB_THROTTLE_SECONDS at least 0"
             )
+        self._check_limits()
+
+    def _check_limits(self) -> None:
+        if min(self.max_training_jobs, self.max_preparation_jobs, self.job_start_burst) < 1:
+            raise ValueError(
+                "COCOSEG_MAX_TRAINING_JOBS, COCOSEG_MAX_PREPARATION_JOBS and COCOSEG_JOB_START_BURST "
+                "must be at least 1"
+            )
+        if self.job_starts_per_minute < 0 or self.broker_visibility_seconds <= 0:
+            raise ValueError(
+                "COCOSEG_JOB_STARTS_PER_MINUTE must be at least 0 (0: no limit) and "
+                "COCOSEG_BROKER_VISIBILITY_SECONDS positive"
+            )
+        if self.broker_url:
+            from cocoseg.pipeline.core.broker import check_broker_url
+
+            check_broker_url(self.broker_url, self.broker_insecure)
 
 
 def _int_from_env(name: str, default: int) -> int:
@@ -135,6 +168,12 @@ def read_settings() -> Settings:
         job_throttle_seconds=_float_from_env("COCOSEG_JOB_THROTTLE_SECONDS", 0.0),
         cluster_connect_seconds=_float_from_env("COCOSEG_CLUSTER_CONNECT_SECONDS", 120.0),
         cluster_step_seconds=_float_from_env("COCOSEG_CLUSTER_STEP_SECONDS", 300.0),
+        max_training_jobs=_int_from_env("COCOSEG_MAX_TRAINING_JOBS", 1),
+        max_preparation_jobs=_int_from_env("COCOSEG_MAX_PREPARATION_JOBS", 1),
+        job_starts_per_minute=_float_from_env("COCOSEG_JOB_STARTS_PER_MINUTE", 20.0),
+        job_start_burst=_int_from_env("COCOSEG_JOB_START_BURST", 20),
+        broker_insecure=os.environ.get("COCOSEG_BROKER_INSECURE", "").strip().lower() in ("1", "true", "yes"),
+        broker_visibility_seconds=_float_from_env("COCOSEG_BROKER_VISIBILITY_SECONDS", 3600.0),
     )
 
 
