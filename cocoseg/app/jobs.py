@@ -1,5 +1,7 @@
 """Background jobs: the callback manager (DiskCache or Celery) and ``run_job_process``.
 
+Both managers count every job start against the caller's rate (``cocoseg.app.limits``).
+
 Managers. DiskcacheManager (default) runs a background callback in a child process of
 the web server, its cache in ``<workspace>/cache/jobs`` (0700, entries expire after a
 day). With ``COCOSEG_BROKER_URL`` set (a Redis URL) it is CeleryManager instead: the
@@ -29,6 +31,7 @@ import signal
 import threading
 from collections.abc import Callable
 
+from cocoseg.app.limits import take_job_start
 from cocoseg.pipeline.core import Workspace
 from cocoseg.pipeline.core.broker import redacted
 from cocoseg.pipeline.jobs import JobOutcome, queue, run_and_watch
@@ -49,6 +52,7 @@ def _guarded_diskcache_manager(workspace: Workspace):
         """Records every process it starts; terminates only those, and only the process itself (see the module doc)."""
 
         def call_job_fn(self, key, job_fn, args, context):
+            take_job_start()  # a client over its rate gets a 429 here, before any process starts
             pid = super().call_job_fn(key, job_fn, args, context)
             with contextlib.suppress(psutil.NoSuchProcess):
                 self.handle.set(
@@ -133,6 +137,10 @@ def _guarded_celery_manager(broker_url: str):
 
     class GuardedCeleryManager(CeleryManager):
         """Revokes a queued task when Dash asks, but never terminates a running one."""
+
+        def call_job_fn(self, key, job_fn, args, context):
+            take_job_start()  # as for DiskCache: the rate limit applies before the task is sent
+            return super().call_job_fn(key, job_fn, args, context)
 
         def terminate_job(self, job):
             if job:

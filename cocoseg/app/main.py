@@ -14,7 +14,7 @@ import dash_bootstrap_components as dbc
 import flask
 from dash import dcc, html
 
-from cocoseg.app import plotly_bundle
+from cocoseg.app import limits, plotly_bundle
 from cocoseg.app.context import UPLOAD_ROUTE, WORKSPACE_CONFIG_KEY, remember_workspace
 from cocoseg.app.ids import Review
 from cocoseg.app.jobs import background_manager
@@ -126,6 +126,7 @@ def create_app(workspace: Workspace | None = None) -> dash.Dash:
     server.config[WORKSPACE_CONFIG_KEY] = workspace
     remember_workspace(workspace)
     server.after_request(_add_security_headers)
+    limits.install(server, settings.job_starts_per_minute, settings.job_start_burst)
     _register_vendor_route(server)
     _register_upload_route(server)
     plotly_bundle.register(app)

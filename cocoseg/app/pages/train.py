@@ -21,6 +21,7 @@ import time
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, html, no_update
 
+from cocoseg.app import limits
 from cocoseg.app.components.alerts import alert
 from cocoseg.app.components.run_cards import evaluation_note, export_note, live_cards, runs_table
 from cocoseg.app.components.train_form import FIELDS, FORM_VALUES, summary_text, train_page
@@ -137,6 +138,8 @@ def summarise_model(request):
 def start_training(_clicks, *values):
     """Check every field (the message goes beside the one at fault), then queue the run for the job."""
     *form, export = values
+    if refused := limits.refusal():
+        return FIELDS.marks() + [alert(f"Not started: {refused}.", "warning"), no_update]
     try:
         folder = create(current_workspace(), config_from_form(**dict(zip(FORM_VALUES, form, strict=True))))
     except ConfigError as error:
@@ -268,6 +271,8 @@ def _job_request(clicks, describe, **extra) -> tuple:
         return no_update, alert(str(error), "danger")
     if folder is None:
         return no_update, no_update
+    if refused := limits.refusal():
+        return no_update, alert(f"Not started: {refused}.", "warning")
     return {"run": folder.name, "queued": time.time(), **extra}, alert(describe(folder))
 
 
