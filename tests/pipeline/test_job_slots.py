@@ -64,7 +64,11 @@ def test_a_second_training_waits_queued_with_its_place_and_starts_when_the_first
     assert "1st in line" in message and "COCOSEG_MAX_TRAINING_JOBS" in message
     assert "2nd in line" in third.status()["message"]
 
-    # what `cocoseg jobs list` shows of the line
+    # what the Train page's live card and `cocoseg jobs list` show of the line
+    from cocoseg.app.components.run_cards import live_card
+    from tests.app.test_main import _text
+
+    assert "1st in line" in _text(live_card(second)) and "2nd in line" in _text(live_card(third))
     assert main(["jobs", "list"]) == 0
     listing = capsys.readouterr().out
     assert second.name in listing and "1st in line" in listing and "2nd in line" in listing
