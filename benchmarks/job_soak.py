@@ -7,11 +7,15 @@ thread: a fresh ``python -m cocoseg jobs run`` interpreter, watched to its end) 
 takes a training slot and only counts, ``COCOSEG_TEST_JOBS=1``), so the figures are the job
 machinery's own: process start, slot wait, heartbeat, cancel and supervision.
 
-After a random delay (0 to ``MAX_DELAY_S``, seeded) each job is cancelled through the registry
-(``control.cancel``), wherever it is then: not yet taken (queued, no process), waiting for the
-slot, or running. The watcher returns when the job process has ended. Per cycle the soak records
-the state each job was in when cancelled, its outcome, and the seconds from cancel to the end of
-its process. At the end, and every ``CHECK_EVERY`` cycles, it checks that
+Each job is cancelled through the registry (``control.cancel``) at a seeded random moment: a
+fifth of them (``EARLY_SHARE``) at once, 0 to ``EARLY_DELAY_S`` after the start, usually before
+their process has taken the entry; the others once their process has taken it (its pid
+recorded: waiting for the slot or running), plus 0 to ``MAX_DELAY_S``. So every path runs,
+whatever the machine's speed: cancelled before it started, while it waited for the slot, and
+while it ran. The watcher returns when the job process has ended. The soak records the state
+each job was in when cancelled, its outcome, and the seconds from the cancel to the end of its
+process (including, for an early cancel, the interpreter's start). At the end, and every
+``CHECK_EVERY`` cycles, it checks that
 
 - no process started by the soak is left (``psutil`` children of this process, recursively);
 - no registry entry is still ``queued`` or ``running`` after ``supervise`` (the registry's truth).
@@ -38,6 +42,9 @@ if __package__ in (None, ""):
 SEED = 19
 PAIR_EVERY = 4
 MAX_DELAY_S = 1.5
+EARLY_SHARE = 0.2
+EARLY_DELAY_S = 0.3
+TAKE_TIMEOUT_S = 120  # a loaded machine can take a while to start an interpreter
 CHECK_EVERY = 25
 HOLD_REQUEST = {"steps": 600, "step_seconds": 0.05}  # 30 s: always cancelled long before
 
@@ -74,8 +81,9 @@ def _one_job(workspace, rng: random.Random, record: dict) -> threading.Thread:
     from cocoseg.pipeline.jobs import cancel, observe, queue, run_and_watch
 
     entry = queue(workspace, "hold", HOLD_REQUEST)
-    delay = rng.uniform(0, MAX_DELAY_S)
-    record.update(entry=entry.name, delay_s=round(delay, 3))
+    early = rng.random() < EARLY_SHARE
+    delay = rng.uniform(0, EARLY_DELAY_S if early else MAX_DELAY_S)
+    record.update(entry=entry.name, early=early, delay_s=round(delay, 3))
 
     def watch() -> None:
         outcome = run_and_watch(workspace, "hold", entry.name, "soak")
@@ -83,6 +91,11 @@ def _one_job(workspace, rng: random.Random, record: dict) -> threading.Thread:
         record["outcome"] = outcome.status
 
     def cancel_later() -> None:
+        deadline = time.monotonic() + TAKE_TIMEOUT_S
+        while not early and entry.status().get("pid") is None and "ended" not in record:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         time.sleep(delay)
         status = observe(entry)
         record["cancelled_when"] = "waiting" if status.raw.get("waiting") else status.state
