@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from cocoseg.app.components.compare_panels import _figure as compare_figure
 from cocoseg.app.components.explore_figures import class_bars, cooccurrence_heatmap, object_sizes
@@ -77,3 +78,14 @@ def test_prepare_distribution_and_compare_titles_escape_names():
     }
     _safe(distribution_figure(result))
     _safe(compare_figure(np.zeros((4, 4, 3), dtype=np.uint8), HOSTILE))
+
+
+@pytest.mark.parametrize("name, split", [("<b>x</b>", "val"), ("demo-copy", "<img src=x>")])
+def test_dataset_and_split_names_with_markup_never_get_registered(workspace, name, split):
+    """The names the hostile-names browser test cannot use: the registry refuses them first."""
+    from cocoseg.pipeline.data.registry import add_dataset, list_datasets
+    from tests.conftest import DEMO_VAL_IMAGES, DEMO_VAL_JSON
+
+    with pytest.raises(ValueError, match="not allowed"):
+        add_dataset(workspace, name, DEMO_VAL_JSON, DEMO_VAL_IMAGES, split=split)
+    assert [entry.name for entry in list_datasets(workspace)] == ["demo"]
