@@ -57,7 +57,8 @@ def run_job(workspace: Workspace, kind: str, name: str, export: bool = False) ->
     """
     job_kind = kind_of(kind)
     entry = entry_of(workspace, job_kind, name)
-    with job_slot(workspace, job_kind.slot, entry, f"job {name}", resuming=kind == "resume") as go_on:
+    what = f"{'run' if job_kind.in_runs else 'job'} {name}"
+    with job_slot(workspace, job_kind.slot, entry, what, resuming=kind == "resume") as go_on:
         if not go_on:
             return JobOutcome(name, "cancelled", "cancelled while it waited for a slot")
         return _run_body(workspace, job_kind, entry, export)

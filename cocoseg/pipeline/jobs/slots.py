@@ -119,8 +119,10 @@ def job_slot(
         except filelock.Timeout:
             raise RunError(f"{what} is waiting for a {group} slot in another process") from None
         status = entry.status().get("status")
-        if (status in ACTIVE) if resuming else (status != "queued"):
+        if resuming and status in ACTIVE:
             raise RunError(f"{what} is {status}; it was started already")
+        if not resuming and status != "queued":
+            raise RunError(f"{what} is {status}, not queued; it was started already")
         if resuming:
             entry.clear_cancel()  # the cancel that ended it before is not a cancel of this start
         entry.set_status("queued", waiting=group, waiting_since=time.time(), message="", **process_identity())
