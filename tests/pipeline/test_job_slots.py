@@ -144,3 +144,20 @@ def test_kinds_that_need_no_slot_run_beside_a_training(test_jobs):
     assert other.status()["status"] == "finished"
     cancel(first, "test")
     _end(first_process)
+
+
+def test_a_second_process_for_a_waiting_job_is_refused_and_the_waiter_keeps_its_place(test_jobs):
+    workspace = test_jobs
+    first, first_process = _hold(workspace)
+    wait_for(lambda: _running(first), message="the first job to run")
+    waiting, waiting_process = _hold(workspace)
+    wait_for(lambda: _in_line(waiting, 1), message="the second job to wait")
+    pid = waiting.status()["pid"]
+    duplicate = start(workspace, "hold", waiting.name, "test")  # a double click, a second tab
+    assert duplicate.wait(timeout=120) != 0
+    assert "waiting for a training slot in another process" in (waiting.folder / "job.log").read_text()
+    assert _in_line(waiting, 1) and waiting.status()["pid"] == pid
+    cancel(first, "test")
+    wait_for(lambda: _running(waiting), message="the waiter to start")
+    cancel(waiting, "test")
+    _end(first_process, waiting_process)
