@@ -99,19 +99,32 @@ def test_a_client_over_its_rate_gets_429_and_no_job_starts(limited_app):
     assert post("10.0.0.8").status_code == 200  # another client is not held back
 
 
-def _prepare_module():
+def _page(name: str):
     return next(
         module
-        for name, module in sys.modules.items()
-        if name.endswith("pages.prepare") and hasattr(module, "layout")
+        for module_name, module in sys.modules.items()
+        if module_name.endswith(f"pages.{name}") and hasattr(module, "layout")
     )
 
 
-def test_the_start_button_says_how_long_to_wait(limited_app):
-    module = _prepare_module()
+START_BUTTONS = {  # page: (its Start callback, the callback's arguments after the click count)
+    "prepare": ("start_preparation", lambda module: [None] * len(module.FORM)),
+    "train": ("start_training", lambda module: [None] * (len(module.FORM_VALUES) + 1)),
+    "home": ("start_quick_start", lambda module: []),
+    "annotate": ("start_round", lambda module: [None, None, None]),
+    "review": ("start_ranking", lambda module: [None, None, None]),
+}
+
+
+@pytest.mark.parametrize("page", sorted(START_BUTTONS))
+def test_every_start_button_says_how_long_to_wait_and_queues_nothing(limited_app, workspace, page):
+    module = _page(page)
+    handler, arguments = START_BUTTONS[page]
     limiter = limited_app.server.config["COCOSEG_JOB_START_LIMITER"]
     assert limiter.take("10.0.0.9") == 0.0 and limiter.take("10.0.0.9") == 0.0
     with limited_app.server.test_request_context(environ_base={"REMOTE_ADDR": "10.0.0.9"}):
-        outputs = module.start_preparation(1, *([None] * len(module.FORM)))
+        outputs = getattr(module, handler)(1, *arguments(module))
     *_fields, shown, queued = outputs
-    assert "too many job starts; wait" in _text(shown) and queued is not None and not isinstance(queued, dict)
+    assert "too many job starts; wait" in _text(shown) and not isinstance(queued, dict)
+    assert not workspace.jobs_dir.is_dir() or not any(workspace.jobs_dir.iterdir())
+    assert not workspace.runs_dir.is_dir() or not any(workspace.runs_dir.iterdir())
