@@ -337,3 +337,33 @@ def test_a_pretrained_encoder_is_chosen_on_the_form_and_imagenet_offline_is_refu
     outputs = _start(module, _form(prepared, **chosen, encoder_weights="random"))
     run = RunFolder(workspace.runs_dir / outputs[-1]["run"])
     assert run.config()["model_options"] == {"encoder": "efficientnetv2_b0"}
+
+
+def test_a_forged_delete_request_over_http_is_refused(train_app, workspace):
+    """The delete callback reached the way a forged request would: a POST naming the run."""
+    app, _module, _prepared = train_app
+    run = create_run(workspace, {"model": "unet", "epochs": 3}, "unet")
+    run.set_status("interrupted")
+    client = app.server.test_client()
+    dependency = next(
+        item
+        for item in client.get("/_dash-dependencies").get_json()
+        if any(entry["id"] == "train-delete-confirm" for entry in item["inputs"])
+    )
+    outputs = []
+    for part in dependency["output"].strip(".").split("..."):
+        component, _, prop = part.partition(".")
+        outputs.append({"id": component, "property": prop})
+    for pending in (run.name, {"run": run.name}, {"run": run.name, "token": "forged"}):
+        response = client.post(
+            "/_dash-update-component",
+            json={
+                "output": dependency["output"],
+                "outputs": outputs,
+                "inputs": [{"id": "train-delete-confirm", "property": "submit_n_clicks", "value": 1}],
+                "state": [{"id": "train-delete-pending", "property": "data", "value": pending}],
+                "changedPropIds": ["train-delete-confirm.submit_n_clicks"],
+            },
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)[:300]
+        assert "Not deleted" in response.get_data(as_text=True) and run.folder.is_dir()
