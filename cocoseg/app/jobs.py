@@ -1,5 +1,7 @@
 """Background jobs: the callback manager (DiskCache or Celery) and ``run_job_process``.
 
+Both managers count every job start against the caller's rate (``cocoseg.app.limits``).
+
 Managers. DiskcacheManager (default) runs a background callback in a child process of
 the web server, its cache in ``<workspace>/cache/jobs`` (0700, entries expire after a
 day). With ``COCOSEG_BROKER_URL`` set (a Redis URL) it is CeleryManager instead: the
@@ -29,7 +31,9 @@ import signal
 import threading
 from collections.abc import Callable
 
+from cocoseg.app.limits import take_job_start
 from cocoseg.pipeline.core import Workspace
+from cocoseg.pipeline.core.broker import redacted
 from cocoseg.pipeline.jobs import JobOutcome, queue, run_and_watch
 
 logger = logging.getLogger(__name__)
@@ -48,6 +52,7 @@ def _guarded_diskcache_manager(workspace: Workspace):
         """Records every process it starts; terminates only those, and only the process itself (see the module doc)."""
 
         def call_job_fn(self, key, job_fn, args, context):
+            take_job_start()  # a client over its rate gets a 429 here, before any process starts
             pid = super().call_job_fn(key, job_fn, args, context)
             with contextlib.suppress(psutil.NoSuchProcess):
                 self.handle.set(
@@ -88,18 +93,42 @@ def _guarded_diskcache_manager(workspace: Workspace):
     return GuardedDiskcacheManager(diskcache.Cache(str(folder)), expire=JOB_EXPIRE_SECONDS)
 
 
-def celery_app(broker_url: str):
+def celery_settings(visibility_seconds: float) -> dict:
+    """Celery's configuration for cocoseg's jobs (see the module doc of ``cocoseg.app.worker``).
+
+    - JSON only, both ways: a pickle from a forged message would run code in the worker;
+    - a task is acknowledged when it ends, not when a worker takes it, and a worker that dies
+      under it (SIGKILL, out of memory) rejects it back to the queue: a killed worker's job is
+      redelivered (its registry entry then says what became of the job), never silently lost.
+      Redis hands an unacknowledged task to another worker after ``visibility_seconds``;
+      a duplicate delivery is harmless because a job starts only from ``queued`` (the registry);
+    - one task prefetched per pool process: a long training must not hold queued jobs hostage.
+    """
+    return {
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "broker_transport_options": {"visibility_timeout": visibility_seconds},
+        "result_expires": JOB_EXPIRE_SECONDS,
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+    }
+
+
+def celery_app(broker_url: str, visibility_seconds: float | None = None):
     """The Celery application behind CeleryManager (Redis as broker and result store)."""
     from celery import Celery
 
+    from cocoseg.pipeline.core import get_settings
+
+    if visibility_seconds is None:
+        visibility_seconds = get_settings().broker_visibility_seconds
     application = Celery("cocoseg", broker=broker_url, backend=broker_url)
-    application.conf.update(
-        result_expires=JOB_EXPIRE_SECONDS,
-        worker_prefetch_multiplier=1,  # a long training must not hold queued jobs hostage
-        task_acks_late=False,
-        broker_connection_retry_on_startup=True,
-        worker_hijack_root_logger=False,
-    )
+    application.conf.update(celery_settings(visibility_seconds))
     return application
 
 
@@ -108,6 +137,10 @@ def _guarded_celery_manager(broker_url: str):
 
     class GuardedCeleryManager(CeleryManager):
         """Revokes a queued task when Dash asks, but never terminates a running one."""
+
+        def call_job_fn(self, key, job_fn, args, context):
+            take_job_start()  # as for DiskCache: the rate limit applies before the task is sent
+            return super().call_job_fn(key, job_fn, args, context)
 
         def terminate_job(self, job):
             if job:
@@ -119,17 +152,9 @@ def _guarded_celery_manager(broker_url: str):
 def background_manager(workspace: Workspace, broker_url: str = ""):
     """CeleryManager when a broker URL is given, else the DiskCache one in the workspace."""
     if broker_url:
-        logger.info("background jobs go to Celery workers through %s", _redacted(broker_url))
+        logger.info("background jobs go to Celery workers through %s", redacted(broker_url))
         return _guarded_celery_manager(broker_url)
     return _guarded_diskcache_manager(workspace)
-
-
-def _redacted(url: str) -> str:
-    """The URL without a password, for logs."""
-    scheme, _, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return f"{scheme}://{rest}"
 
 
 def _celery_task_id() -> str | None:

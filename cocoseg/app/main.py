@@ -18,7 +18,7 @@ import flask
 from dash import dcc, html
 from werkzeug.exceptions import InternalServerError
 
-from cocoseg.app import access, plotly_bundle
+from cocoseg.app import access, limits, plotly_bundle
 from cocoseg.app.context import UPLOAD_ROUTE, WORKSPACE_CONFIG_KEY, remember_workspace
 from cocoseg.app.ids import Review
 from cocoseg.app.jobs import background_manager
@@ -215,7 +215,12 @@ def create_app(workspace: Workspace | None = None, policy: access.AccessPolicy |
     refuse_served_home(workspace.root, server)
     server.after_request(_security_headers(app))
     server.register_error_handler(InternalServerError, _generic_server_error)
-    access.install(server, policy or access.access_policy(DEFAULT_HOST, settings.port, settings))
+    policy = policy or access.access_policy(DEFAULT_HOST, settings.port, settings)
+    access.install(server, policy)
+    shared = policy.token is not None
+    limits.install(
+        server, limits.rate_per_minute(settings.job_starts_per_minute, shared), settings.job_start_burst
+    )
     _register_vendor_route(server)
     _register_upload_route(server)
     plotly_bundle.register(app)

@@ -7,7 +7,36 @@ import json
 
 from cocoseg.cli.output import write
 from cocoseg.pipeline.core import Settings, Workspace
+from cocoseg.pipeline.core.broker import redacted
 from cocoseg.pipeline.inference.devices import device_report, format_report
+
+
+def jobs_facts(settings: Settings) -> dict:
+    """How background jobs run and what limits them; the broker URL with its password masked."""
+    return {
+        "manager": "celery" if settings.broker_url else "diskcache",
+        "broker": redacted(settings.broker_url) if settings.broker_url else None,
+        "max_training_jobs": settings.max_training_jobs,
+        "max_preparation_jobs": settings.max_preparation_jobs,
+        "job_starts_per_minute": settings.job_starts_per_minute,
+        "job_start_burst": settings.job_start_burst,
+    }
+
+
+def format_jobs(facts: dict) -> str:
+    where = f"Celery workers through {facts['broker']}" if facts["broker"] else "DiskCache (this machine)"
+    rate = (
+        f"{facts['job_starts_per_minute']:g} job starts a minute per client "
+        f"(bursts of {facts['job_start_burst']})"
+        if facts["job_starts_per_minute"]
+        else "no limit on job starts"
+        if facts["job_starts_per_minute"] == 0
+        else "a limit on job starts per client when serving with a token (COCOSEG_JOB_STARTS_PER_MINUTE)"
+    )
+    return (
+        f"Jobs         {where}; {facts['max_training_jobs']} training and {facts['max_preparation_jobs']} "
+        f"preparation job(s) at a time; {rate}"
+    )
 
 
 def command_doctor(arguments, settings: Settings, workspace: Workspace) -> int:
@@ -17,7 +46,12 @@ def command_doctor(arguments, settings: Settings, workspace: Workspace) -> int:
 
         tensorflow = tensorflow_facts()
     report = device_report(tensorflow)
-    write(json.dumps(report, indent=2) if arguments.json else format_report(report))
+    report["jobs"] = jobs_facts(settings)
+    write(
+        json.dumps(report, indent=2)
+        if arguments.json
+        else format_report(report) + "\n" + format_jobs(report["jobs"])
+    )
     return 0
 
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 from urllib.parse import urlsplit
 
 from cocoseg.pipeline.core import Settings, Workspace
+from cocoseg.pipeline.core.broker import redacted
 
 logger = logging.getLogger(__name__)
 
@@ -41,17 +41,6 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
-
-
-def redacted(url: str) -> str:
-    """The URL without its password (``user:PASSWORD@`` or ``?password=``), for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is not None:
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-        user = f"{parts.username}:" if parts.username else ":"
-        url = parts._replace(netloc=f"{user}***@{host}{port}").geturl()
-    return re.sub(r"([?&]password=)[^&#]*", r"\1***", url)
 
 
 def check_broker(url: str, timeout: float = PING_TIMEOUT_SECONDS) -> None:

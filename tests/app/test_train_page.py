@@ -238,11 +238,54 @@ def test_actions_route_to_their_jobs_and_delete_asks_first(train_app, workspace)
     request, message = click("evaluate", module.evaluate_run, name="../../etc")
     assert request is dash.no_update and "run" in _text(message).lower()
     displayed, question, pending, _message = click("delete", module.ask_delete)
-    assert displayed is True and run.name in question and pending == run.name and run.folder.is_dir()
-    message, _refresh = module.delete_confirmed(1, run.name)
+    assert displayed is True and run.name in question and pending["run"] == run.name and run.folder.is_dir()
+    message, _refresh = module.delete_confirmed(1, pending)
     assert "Deleted" in _text(message) and not run.folder.exists()
-    message, _refresh = module.delete_confirmed(1, run.name)
+    message, _refresh = module.delete_confirmed(1, pending)
     assert "no run called" in _text(message)
+
+
+def test_a_forged_delete_without_the_confirmation_is_refused(train_app, workspace):
+    """The delete callback's request, as a forged or replayed one would send it: the run stays."""
+    _app, module, _prepared = train_app
+    run = create_run(workspace, {"model": "unet", "epochs": 3}, "unet")
+    run.set_status("interrupted")
+    other = create_run(workspace, {"model": "unet", "epochs": 3}, "unet")
+    other.set_status("interrupted")
+    token = _triggered({"type": module.Train.ACTION, "action": "delete", "run": other.name})
+    try:
+        _shown, _question, pending_other, _message = module.ask_delete([1])
+    finally:
+        context_value.reset(token)
+    forged = (
+        run.name,  # the name alone (what the page sent before it asked the server)
+        {"run": run.name},  # no token
+        {"run": run.name, "token": ""},
+        {"run": run.name, "token": "guessed-token-1234"},
+        {"run": run.name, "token": pending_other["token"]},  # another run's token
+        {"run": [run.name], "token": {"$ne": None}},
+        ["run", run.name],
+    )
+    for request in forged:
+        message, refresh = module.delete_confirmed(1, request)
+        assert "Not deleted" in _text(message) and refresh is dash.no_update, request
+        assert run.folder.is_dir()
+    # a token too old asks again
+    stale = {"run": other.name, "token": pending_other["token"]}
+    (other.folder / "delete-request.json").write_text(json.dumps({"token": stale["token"], "time": 0}))
+    message, _refresh = module.delete_confirmed(1, stale)
+    assert "Not deleted" in _text(message) and other.folder.is_dir()
+
+
+def test_a_confirmation_token_serves_once(workspace):
+    from cocoseg.pipeline.jobs import RunError, delete_confirmed_run, request_delete
+
+    first = create_run(workspace, {"model": "unet", "epochs": 3}, "unet")
+    first.set_status("finished")
+    pending = request_delete(workspace, first.name)
+    assert delete_confirmed_run(workspace, pending) == first.name and not first.folder.exists()
+    with pytest.raises(RunError):
+        delete_confirmed_run(workspace, pending)
 
 
 def test_a_running_run_cannot_be_deleted(train_app, workspace):
@@ -251,7 +294,9 @@ def test_a_running_run_cannot_be_deleted(train_app, workspace):
     from cocoseg.pipeline.jobs.registry import process_identity
 
     run.set_status("running", **process_identity())  # this very process: alive
-    message, _refresh = module.delete_confirmed(1, run.name)
+    from cocoseg.pipeline.jobs import request_delete
+
+    message, _refresh = module.delete_confirmed(1, request_delete(workspace, run.name))
     assert "cancel it before deleting" in _text(message) and run.folder.is_dir()
 
 
@@ -292,3 +337,33 @@ def test_a_pretrained_encoder_is_chosen_on_the_form_and_imagenet_offline_is_refu
     outputs = _start(module, _form(prepared, **chosen, encoder_weights="random"))
     run = RunFolder(workspace.runs_dir / outputs[-1]["run"])
     assert run.config()["model_options"] == {"encoder": "efficientnetv2_b0"}
+
+
+def test_a_forged_delete_request_over_http_is_refused(train_app, workspace):
+    """The delete callback reached the way a forged request would: a POST naming the run."""
+    app, _module, _prepared = train_app
+    run = create_run(workspace, {"model": "unet", "epochs": 3}, "unet")
+    run.set_status("interrupted")
+    client = app.server.test_client()
+    dependency = next(
+        item
+        for item in client.get("/_dash-dependencies").get_json()
+        if any(entry["id"] == "train-delete-confirm" for entry in item["inputs"])
+    )
+    outputs = []
+    for part in dependency["output"].strip(".").split("..."):
+        component, _, prop = part.partition(".")
+        outputs.append({"id": component, "property": prop})
+    for pending in (run.name, {"run": run.name}, {"run": run.name, "token": "forged"}):
+        response = client.post(
+            "/_dash-update-component",
+            json={
+                "output": dependency["output"],
+                "outputs": outputs,
+                "inputs": [{"id": "train-delete-confirm", "property": "submit_n_clicks", "value": 1}],
+                "state": [{"id": "train-delete-pending", "property": "data", "value": pending}],
+                "changedPropIds": ["train-delete-confirm.submit_n_clicks"],
+            },
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)[:300]
+        assert "Not deleted" in response.get_data(as_text=True) and run.folder.is_dir()

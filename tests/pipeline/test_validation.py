@@ -438,6 +438,19 @@ def test_duplicate_category_id_and_name():
     assert [(c["id"], c["name"]) for c in dataset.categories] == [(1, "person"), (3, "car"), (4, "person")]
 
 
+@pytest.mark.parametrize(
+    "field, value", [("name", {"nested": "object"}), ("name", 7), ("supercategory", ["a"])]
+)
+def test_a_category_whose_name_is_not_text_is_left_out(field, value):
+    """Found by the fuzz replay (test_fuzz_inputs): a dict name raised TypeError (unhashable)."""
+    data = base_coco()
+    data["categories"][1][field] = value
+    dataset = validate_coco(data)
+    assert_code(dataset.report, "name-not-text", ERROR)
+    assert locations(dataset.report, "name-not-text") == ["categories[1]"]
+    assert [c["id"] for c in dataset.categories] == [1]
+
+
 def test_category_missing_name_is_left_out():
     data = base_coco()
     data["categories"].append({"id": 4})

@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from cocoseg.app.components.figures import LIGHT, iou_heatmap
+from cocoseg.app.components.figures import LIGHT, iou_heatmap, plot_text
 from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.components.segmentation import data_url
 from cocoseg.app.ids import Compare
@@ -128,7 +128,7 @@ def compare_page(
 def _figure(picture: np.ndarray, title: str) -> go.Figure:
     figure = go.Figure(go.Image(source=data_url(image_jpeg(picture), "image/jpeg")))
     figure.update_layout(
-        title={"text": title, "font": {"size": 13}, "x": 0.01, "y": 0.99, "yanchor": "top"},
+        title={"text": plot_text(title), "font": {"size": 13}, "x": 0.01, "y": 0.99, "yanchor": "top"},
         margin={"l": 0, "r": 0, "t": 26, "b": 0},
         dragmode="pan",
         template=LIGHT,

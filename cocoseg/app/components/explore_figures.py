@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from cocoseg.app.components.figures import LIGHT
+from cocoseg.app.components.figures import LIGHT, plot_texts
 from cocoseg.pipeline.data import COCO_CATEGORIES
 
 MARGINS = {"l": 10, "r": 10, "t": 30, "b": 10}
@@ -37,10 +37,10 @@ def class_bars(stats: dict, metric: str, order: str, log_scale: bool, by_superca
     colours = [f"rgb{tuple(row['color'])}" for row in rows]
     figure = go.Figure(
         go.Bar(
-            x=[row["name"] for row in rows],
+            x=plot_texts(row["name"] for row in rows),
             y=[value(row) for row in rows],
             marker_color=colours,
-            customdata=[groups[row["index"]] for row in rows],
+            customdata=plot_texts(groups[row["index"]] for row in rows),
             hovertemplate="%{x} (%{customdata})<br>%{y:,.3g}<extra></extra>",
         )
     )
@@ -106,7 +106,7 @@ def object_sizes(stats: dict) -> go.Figure:
         [
             go.Bar(
                 name=bucket,
-                x=[row["name"] for row in rows],
+                x=plot_texts(row["name"] for row in rows),
                 y=[row[bucket] for row in rows],
                 marker_color=colour,
             )
@@ -129,7 +129,7 @@ def cooccurrence_heatmap(stats: dict, top: int = 30) -> go.Figure:
     rows = [row for row in stats["classes"] if row["index"] > 0]
     matrix = np.asarray(stats["cooccurrence"], dtype=float)
     chosen = sorted(range(len(rows)), key=lambda position: -rows[position]["images"])[:top]
-    names = [rows[position]["name"] for position in chosen]
+    names = plot_texts(rows[position]["name"] for position in chosen)
     values = matrix[np.ix_(chosen, chosen)] if matrix.size else np.zeros((0, 0))
     figure = go.Figure(
         go.Heatmap(

@@ -1,4 +1,11 @@
-"""Plotly figures shared by pages: per-class IoU heatmaps and confusion matrices."""
+"""Plotly figures shared by pages: per-class IoU heatmaps and confusion matrices, and ``plot_text``.
+
+Plotly draws labels, titles, legends and hover text as SVG through its own small HTML parser,
+which honours ``<a href>``, ``<b>``, ``<br>`` and styles: a category name from a hostile COCO
+file would become a link or restyle the chart. Every string a user or a data file supplied
+(class, model, dataset, split names) reaches a figure through ``plot_text``, which escapes
+``&``, ``<`` and ``>``; Plotly shows the entities as the plain characters.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +24,16 @@ LIGHT = go.layout.Template(
         "yaxis": {"gridcolor": "#ebf0f8", "zerolinecolor": "#ebf0f8"},
     }
 )
+
+
+def plot_text(value) -> str:
+    """``value`` as text Plotly shows literally (its HTML-like markup escaped)."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plot_texts(values) -> list[str]:
+    """``plot_text`` of each value (axis categories, legend names, hover data)."""
+    return [plot_text(value) for value in values]
 
 
 def _empty(message: str) -> go.Figure:
@@ -39,8 +56,8 @@ def iou_heatmap(
     figure = go.Figure(
         go.Heatmap(
             z=matrix,
-            x=classes,
-            y=labels,
+            x=plot_texts(classes),
+            y=plot_texts(labels),
             zmin=0,
             zmax=100,
             colorscale="Blues",
@@ -51,7 +68,11 @@ def iou_heatmap(
         )
     )
     figure.update_layout(
-        title=title, margin=MARGINS, template=LIGHT, xaxis={"tickangle": -45}, yaxis={"autorange": "reversed"}
+        title=plot_text(title),
+        margin=MARGINS,
+        template=LIGHT,
+        xaxis={"tickangle": -45},
+        yaxis={"autorange": "reversed"},
     )
     return figure
 
@@ -71,8 +92,8 @@ def confusion_heatmap(matrix: list[list[int]], classes: list[str], title: str = 
     figure = go.Figure(
         go.Heatmap(
             z=normalised * 100,
-            x=columns,
-            y=rows,
+            x=plot_texts(columns),
+            y=plot_texts(rows),
             zmin=0,
             zmax=100,
             colorscale="Viridis",
@@ -81,7 +102,7 @@ def confusion_heatmap(matrix: list[list[int]], classes: list[str], title: str = 
         )
     )
     figure.update_layout(
-        title=title,
+        title=plot_text(title),
         margin=MARGINS,
         template=LIGHT,
         xaxis={"title": "predicted", "tickangle": -45},

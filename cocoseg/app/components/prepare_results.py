@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from cocoseg.app.components.alerts import alert
-from cocoseg.app.components.figures import LIGHT
+from cocoseg.app.components.figures import LIGHT, plot_text, plot_texts
 from cocoseg.app.components.jobs import duration_text, message_line, progress_bar
 from cocoseg.app.components.panels import ACTIVE_STATES, empty_state, status_badge
 from cocoseg.app.ids import Prepare
@@ -34,7 +34,7 @@ def distribution_figure(result: dict | None) -> go.Figure:
             (index for index in range(1, len(names)) if before["images"][index] > 0),
             key=lambda index: -before["images"][index],
         )
-        classes = [names[index] for index in order]
+        classes = plot_texts(names[index] for index in order)
         method = distribution["method"]
         figure.add_bar(
             x=classes,
@@ -48,9 +48,9 @@ def distribution_figure(result: dict | None) -> go.Figure:
             marker_color="#3b5bdb",
             name="after sampling"
             if method == "none"
-            else f"after {method} sampling (t={distribution['threshold']:g})",
+            else plot_text(f"after {method} sampling (t={distribution['threshold']:g})"),
         )
-        title = f"{split}: images per class in one epoch"
+        title = plot_text(f"{split}: images per class in one epoch")
     # classes are sorted by count, so the top right corner of the plot is free for the legend
     figure.update_layout(
         template=LIGHT,

@@ -35,6 +35,7 @@ import logging
 import dash
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, html, no_update
 
+from cocoseg.app import limits
 from cocoseg.app.components import annotate_panels as panels
 from cocoseg.app.components.alerts import alert
 from cocoseg.app.context import UPLOAD_ROUTE, current_settings, current_workspace
@@ -391,6 +392,8 @@ def register(_clicks, name, mode, current, choice):
 )
 def start_round(_clicks, model, current, choice):
     """Plan a round of the correction loop (refused here, beside the button) and queue its job."""
+    if refused := limits.refusal():
+        return alert(f"Not started: {refused}.", "warning"), no_update
     collection = annotation.collection_of(_current(current), choice)
     workspace = current_workspace()
     try:

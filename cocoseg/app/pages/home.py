@@ -15,6 +15,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, html, no_update
 
+from cocoseg.app import limits
 from cocoseg.app.components.alerts import alert
 from cocoseg.app.components.home_panels import datasets_table, device_panel, training_rows
 from cocoseg.app.components.panels import empty_state, panel, status_badge
@@ -176,6 +177,8 @@ def layout(**_query) -> html.Div:
 )
 def start_quick_start(_clicks):
     """Say where the encoder will start (ImageNet or random, and why), and queue the job."""
+    if refused := limits.refusal():
+        return alert(f"Not started: {refused}.", "warning"), no_update
     workspace = current_workspace()
     plan = plan_quickstart(workspace)
     try:

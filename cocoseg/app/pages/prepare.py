@@ -22,6 +22,7 @@ import secrets
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, html, no_update
 
+from cocoseg.app import limits
 from cocoseg.app.components.alerts import alert
 from cocoseg.app.components.prepare_panels import FIELDS, PREVIEW_COUNT, default_splits, prepare_page
 from cocoseg.app.components.prepare_results import (
@@ -121,6 +122,8 @@ def show_distribution(*form):
 def start_preparation(_clicks, *form):
     """Validate against the dataset (the message goes beside the field at fault), then queue the job."""
     workspace = current_workspace()
+    if refused := limits.refusal():
+        return FIELDS.marks() + [alert(f"Not started: {refused}.", "warning"), no_update]
     try:
         config = prepare.config_from_form(*form)
         already = prepare.active_duplicate(workspace, config)

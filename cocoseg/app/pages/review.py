@@ -13,6 +13,7 @@ from __future__ import annotations
 import dash
 from dash import Input, Output, State, callback, no_update
 
+from cocoseg.app import limits
 from cocoseg.app.components import review_panels as panels
 from cocoseg.app.components.alerts import alert
 from cocoseg.app.components.choosers import default_split, parse_split, split_choices
@@ -104,6 +105,8 @@ def show_maps(maps):
 )
 def start_ranking(_clicks, model, choice, by):
     """Queue a ranking job (refused here, beside the button, when the model cannot give that score)."""
+    if refused := limits.refusal():
+        return alert(f"Not started: {refused}.", "warning"), no_update
     workspace, (dataset, split) = current_workspace(), parse_split(choice)
     try:
         check_score(get_entry(workspace, model or ""), by or "entropy")

@@ -21,6 +21,7 @@ import time
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, html, no_update
 
+from cocoseg.app import limits
 from cocoseg.app.components.alerts import alert
 from cocoseg.app.components.run_cards import evaluation_note, export_note, live_cards, runs_table
 from cocoseg.app.components.train_form import FIELDS, FORM_VALUES, summary_text, train_page
@@ -28,7 +29,7 @@ from cocoseg.app.context import current_workspace
 from cocoseg.app.ids import Train
 from cocoseg.app.jobs import run_job_process, run_short_job
 from cocoseg.pipeline.core import ConfigError
-from cocoseg.pipeline.jobs import RunError, RunFolder, cancel, delete_run, get_run
+from cocoseg.pipeline.jobs import RunError, RunFolder, cancel, delete_confirmed_run, get_run, request_delete
 from cocoseg.pipeline.training import (
     architecture_fields,
     availability_note,
@@ -137,6 +138,8 @@ def summarise_model(request):
 def start_training(_clicks, *values):
     """Check every field (the message goes beside the one at fault), then queue the run for the job."""
     *form, export = values
+    if refused := limits.refusal():
+        return FIELDS.marks() + [alert(f"Not started: {refused}.", "warning"), no_update]
     try:
         folder = create(current_workspace(), config_from_form(**dict(zip(FORM_VALUES, form, strict=True))))
     except ConfigError as error:
@@ -268,6 +271,8 @@ def _job_request(clicks, describe, **extra) -> tuple:
         return no_update, alert(str(error), "danger")
     if folder is None:
         return no_update, no_update
+    if refused := limits.refusal():
+        return no_update, alert(f"Not started: {refused}.", "warning")
     return {"run": folder.name, "queued": time.time(), **extra}, alert(describe(folder))
 
 
@@ -321,15 +326,17 @@ def evaluate_run(clicks):
     prevent_initial_call=True,
 )
 def ask_delete(clicks):
-    """Deleting needs a confirmation; the run's name waits in a store until it is given."""
+    """Deleting needs a confirmation, checked on the server: the run's name and a one-time token wait in a
+    store until the dialog sends them back (``registry.request_delete``)."""
     try:
         folder = _clicked_run(clicks)
-    except (RunError, ValueError) as error:
+        if folder is None:
+            return (no_update,) * 4
+        pending = request_delete(current_workspace(), folder.name)
+    except (RunError, ValueError, OSError) as error:
         return no_update, no_update, no_update, alert(str(error), "danger")
-    if folder is None:
-        return (no_update,) * 4
     question = f"Delete run {folder.name} and its checkpoints? Its exported model (if any) stays."
-    return True, question, folder.name, no_update
+    return True, question, pending, no_update
 
 
 @callback(
@@ -339,11 +346,12 @@ def ask_delete(clicks):
     State("train-delete-pending", "data"),
     prevent_initial_call=True,
 )
-def delete_confirmed(_submitted, name):
-    if not name:
+def delete_confirmed(_submitted, pending):
+    """Delete only what the request confirms: the run's name with the token ``ask_delete`` gave."""
+    if not pending:
         return no_update, no_update
     try:
-        delete_run(current_workspace(), name)
+        name = delete_confirmed_run(current_workspace(), pending)
     except (RunError, ValueError, OSError) as error:
         return alert(str(error), "danger"), no_update
     return alert(f"Deleted run {name}.", "secondary"), time.time()

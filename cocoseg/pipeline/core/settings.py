@@ -56,13 +56,24 @@ class Settings:
         allowed_hosts: extra names the ``Host`` header may carry (``COCOSEG_ALLOWED_HOSTS``,
             comma-separated), besides the bound address and localhost.
         server_threads: worker threads of the production server (waitress).
+        max_training_jobs: training jobs (train, resume, fine-tune, quick start) that run at the same time;
+            later ones wait ``queued`` for a slot (``cocoseg.pipeline.jobs.slots``).
+        max_preparation_jobs: the same for preparation jobs.
+        job_starts_per_minute: background jobs one client address may start per minute (a token bucket
+            of ``job_start_burst``; 0 turns the limit off). None (unset): ``SHARED_JOB_STARTS_PER_MINUTE``
+            when a token guards the server, no limit on a token-free loopback server (one local user,
+            whose form changes start model summaries and previews too).
+        job_start_burst: how many job starts a client may make at once before the rate applies.
+        broker_insecure: accept a broker URL without a password on a non-loopback host (refused otherwise).
+        broker_visibility_seconds: Redis redelivers a task nobody acknowledged after this long (a worker
+            killed mid-task); tasks are acknowledged when they end.
     """
 
     home: Path
     port: int = DEFAULT_PORT
     max_annotation_bytes: int = 1024 * MEGABYTE
     max_request_bytes: int = 64 * MEGABYTE
-    broker_url: str = ""
+    broker_url: str = dataclasses.field(default="", repr=False)  # may hold a password: never in a repr
     max_upload_bytes: int = 20 * MEGABYTE
     max_upload_pixels: int = 40_000_000
     stall_seconds: float = 60.0
@@ -75,6 +86,13 @@ class Settings:
     token_required: bool = False
     allowed_hosts: tuple[str, ...] = ()
     server_threads: int = 8
+    # --- serving beyond localhost (issue 19): job limits and the broker's safety
+    max_training_jobs: int = 1
+    max_preparation_jobs: int = 1
+    job_starts_per_minute: float | None = None
+    job_start_burst: int = 20
+    broker_insecure: bool = False
+    broker_visibility_seconds: float = 3600.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -112,6 +130,23 @@ class Settings:
             )
         if not 1 <= self.server_threads <= 256:
             raise ValueError(f"COCOSEG_SERVER_THREADS must be between 1 and 256, got {self.server_threads}")
+        self._check_limits()
+
+    def _check_limits(self) -> None:
+        if min(self.max_training_jobs, self.max_preparation_jobs, self.job_start_burst) < 1:
+            raise ValueError(
+                "COCOSEG_MAX_TRAINING_JOBS, COCOSEG_MAX_PREPARATION_JOBS and COCOSEG_JOB_START_BURST "
+                "must be at least 1"
+            )
+        if (self.job_starts_per_minute or 0) < 0 or self.broker_visibility_seconds <= 0:
+            raise ValueError(
+                "COCOSEG_JOB_STARTS_PER_MINUTE must be at least 0 (0: no limit) and "
+                "COCOSEG_BROKER_VISIBILITY_SECONDS positive"
+            )
+        if self.broker_url:
+            from cocoseg.pipeline.core.broker import check_broker_url
+
+            check_broker_url(self.broker_url, self.broker_insecure)
 
 
 def _int_from_env(name: str, default: int) -> int:
@@ -124,7 +159,7 @@ def _int_from_env(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from None
 
 
-def _float_from_env(name: str, default: float) -> float:
+def _float_from_env(name: str, default: float | None) -> float | None:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -171,6 +206,12 @@ def read_settings() -> Settings:
             if name.strip()
         ),
         server_threads=_int_from_env("COCOSEG_SERVER_THREADS", 8),
+        max_training_jobs=_int_from_env("COCOSEG_MAX_TRAINING_JOBS", 1),
+        max_preparation_jobs=_int_from_env("COCOSEG_MAX_PREPARATION_JOBS", 1),
+        job_starts_per_minute=_float_from_env("COCOSEG_JOB_STARTS_PER_MINUTE", None),
+        job_start_burst=_int_from_env("COCOSEG_JOB_START_BURST", 20),
+        broker_insecure=_flag_from_env("COCOSEG_BROKER_INSECURE"),
+        broker_visibility_seconds=_float_from_env("COCOSEG_BROKER_VISIBILITY_SECONDS", 3600.0),
     )
 
 

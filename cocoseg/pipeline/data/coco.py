@@ -210,6 +210,9 @@ def _validate_categories(items: list, report: ValidationReport) -> list[dict]:
         if not is_integer(category["id"]):
             report.add(Finding("id-not-integer", f"category id {category['id']!r}", where))
             continue
+        if not isinstance(category["name"], str) or not isinstance(category.get("supercategory", ""), str):
+            report.add(Finding("name-not-text", "category name and supercategory must be strings", where))
+            continue
         if category["id"] in seen_ids:
             report.add(Finding("duplicate-category-id", f"category id {category['id']} repeated", where))
             continue

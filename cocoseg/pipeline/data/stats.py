@@ -181,10 +181,14 @@ def _guess_categories(text: str) -> list | None:
 
 
 def _valid_categories(raw: list) -> list[dict]:
+    """The categories the validator keeps: objects with an integer id and a string name."""
     return [
         category
         for category in raw
-        if isinstance(category, dict) and type(category.get("id")) is int and "name" in category
+        if isinstance(category, dict)
+        and type(category.get("id")) is int
+        and isinstance(category.get("name"), str)
+        and isinstance(category.get("supercategory", ""), str)
     ]
 
 
@@ -219,7 +223,7 @@ def _stream_pass(
         raise CocoFileError("the file has no top-level 'images' list")
     if deferred_annotations is not None:
         _consume(stream.iter_array_at(deferred_annotations), accumulator, None, len(text), progress)
-    return accumulator, real_categories if real_categories is not None else []
+    return accumulator, real_categories if isinstance(real_categories, list) else []
 
 
 def _read_images(stream: ObjectStream) -> list[dict]:

@@ -32,6 +32,7 @@ CHECKS: dict[str, tuple[str, str]] = {
     "item-not-object": (ERROR, "list item is not a JSON object"),
     "missing-field": (ERROR, "required field missing"),
     "id-not-integer": (ERROR, "id is not an integer (string ids are refused)"),
+    "name-not-text": (ERROR, "a category's name (or supercategory) is not a string"),
     "duplicate-image-id": (ERROR, "two images share an id (the later one is left out)"),
     "duplicate-file-name": (ERROR, "two images share a file_name (the later one is left out)"),
     "duplicate-annotation-id": (ERROR, "two annotations share an id (the later one is left out)"),

@@ -11,11 +11,13 @@ from cocoseg.pipeline.jobs.control import RunStatus, cancel, observe, recent, su
 from cocoseg.pipeline.jobs.registry import (
     RunError,
     RunFolder,
+    delete_confirmed_run,
     delete_run,
     find_entry,
     get_run,
     list_runs,
     reconcile_runs,
+    request_delete,
     summarise_run,
 )
 from cocoseg.pipeline.jobs.runner import KINDS, TEST_KINDS, JobOutcome, JobRefused, queue, run_and_watch
@@ -29,6 +31,7 @@ __all__ = [
     "RunFolder",
     "RunStatus",
     "cancel",
+    "delete_confirmed_run",
     "delete_run",
     "find_entry",
     "get_run",
@@ -37,6 +40,7 @@ __all__ = [
     "queue",
     "recent",
     "reconcile_runs",
+    "request_delete",
     "run_and_watch",
     "summarise_run",
     "supervise",

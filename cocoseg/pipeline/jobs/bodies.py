@@ -155,3 +155,4 @@ def sleep(workspace: Workspace, request: dict, max_bytes: int, progress: Progres
 
 
 linger = sleep  # the same body as a detached kind (it outlives its watcher)
+hold = sleep  # and as a kind that takes a training slot (``slots``)

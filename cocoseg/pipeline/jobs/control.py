@@ -102,6 +102,8 @@ def cancel(entry: RunFolder, by: str) -> str:
         return f"Cancelled {entry.name} before it started."
     if status.state == "stalled":
         return f"Cancelling {entry.name}: it is stalled, so its process is ended in a few seconds."
+    if status.state == "queued":
+        return f"Cancelling {entry.name}: it was waiting for a slot, so it ends at once."
     return f"Cancelling {entry.name}: it stops after the current step."
 
 

@@ -24,6 +24,7 @@ from cocoseg.pipeline.jobs.runner import (
     kind_of,
     lock_name,
 )
+from cocoseg.pipeline.jobs.slots import job_slot
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,16 @@ def run_job(workspace: Workspace, kind: str, name: str, export: bool = False) ->
     """
     job_kind = kind_of(kind)
     entry = entry_of(workspace, job_kind, name)
+    what = f"{'run' if job_kind.in_runs else 'job'} {name}"
+    with job_slot(workspace, job_kind.slot, entry, what, resuming=kind == "resume") as go_on:
+        if not go_on:
+            return JobOutcome(name, "cancelled", "cancelled while it waited for a slot")
+        return _run_body(workspace, job_kind, entry, export)
+
+
+def _run_body(workspace: Workspace, job_kind: JobKind, entry: RunFolder, export: bool) -> JobOutcome:
+    """The job itself, once it holds its slot."""
+    kind, name = job_kind.name, entry.name
     max_bytes = get_settings().max_annotation_bytes
     progress = _Progress()
     if kind in ("train", "resume"):

@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
 ACTIVE = ("queued", "running")
 CANCEL_FILE = "cancel.json"
+DELETE_REQUEST_FILE = "delete-request.json"
+DELETE_CONFIRM_SECONDS = 300.0  # a confirmation dialog left open longer asks again
 HEARTBEAT_FILE = "heartbeat"
 HEARTBEAT_SECONDS = 2.0
 OWNER_VARIABLE = (
@@ -443,3 +445,43 @@ def delete_run(workspace: Workspace, name: str) -> None:
         raise RunError(f"run {name} is {run.status()['status']}; cancel it before deleting")
     shutil.rmtree(run.folder)
     logger.info("deleted run %s", name)
+
+
+def request_delete(workspace: Workspace, name: str) -> dict:
+    """The first step of a delete from the web: a one-time token kept in the run folder.
+
+    The page keeps ``{"run", "token"}`` while its dialog asks; ``delete_confirmed_run`` deletes only
+    when the confirmation echoes both back, so one forged request (a cross-site form, a replayed
+    callback) that names a run cannot delete it: it would need the token this step returned.
+    """
+    run = get_run(workspace, name)
+    token = secrets.token_urlsafe(16)
+    atomic_write_json(run.folder / DELETE_REQUEST_FILE, {"token": token, "time": time.time()})
+    return {"run": name, "token": token}
+
+
+def delete_confirmed_run(workspace: Workspace, request) -> str:
+    """Delete the run a confirmed request names (see ``request_delete``); returns its name.
+
+    Raises:
+        RunError: the request does not echo the run's name and a live token of it, or the run is active.
+    """
+    refused = "Not deleted: the confirmation did not match a delete asked for in the last few minutes; " + (
+        "press the run's Delete button and confirm again"
+    )
+    echoed = isinstance(request, dict) and all(isinstance(request.get(key), str) for key in ("run", "token"))
+    if not echoed:
+        raise RunError(refused)
+    run = get_run(workspace, request["run"])
+    asked = read_json(run.folder / DELETE_REQUEST_FILE, default={})
+    token, when = asked.get("token"), asked.get("time")
+    if (
+        not isinstance(token, str)
+        or not isinstance(when, (int, float))
+        or not secrets.compare_digest(token.encode(), request["token"].encode())
+        or not 0 <= time.time() - when <= DELETE_CONFIRM_SECONDS
+    ):
+        raise RunError(refused)
+    (run.folder / DELETE_REQUEST_FILE).unlink(missing_ok=True)  # one use
+    delete_run(workspace, run.name)
+    return run.name

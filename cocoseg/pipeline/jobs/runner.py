@@ -70,31 +70,34 @@ class JobKind:
         attached: it ends with its watcher (a preview nobody waits for any more is killed);
             detached jobs (training, preparation, export, evaluation) run on, and are
             cancelled through the registry only.
+        slot: the group whose slots it needs (``slots.job_slot``: training, preparation), or None.
     """
 
     name: str
     in_runs: bool = False
     attached: bool = False
+    slot: str | None = None
 
 
 KINDS = {
     kind.name: kind
     for kind in (
-        JobKind("train", in_runs=True),
-        JobKind("resume", in_runs=True),
-        JobKind("prepare"),
+        JobKind("train", in_runs=True, slot="training"),
+        JobKind("resume", in_runs=True, slot="training"),
+        JobKind("prepare", slot="preparation"),
         JobKind("export"),
         JobKind("evaluate"),
         JobKind("rank"),  # a split ranked by uncertainty (``inference.ranking``)
-        JobKind("finetune"),  # a round of the correction loop (``training.correction_job``)
-        JobKind("quickstart"),  # the Home page's first model (``training.recipes.run_quickstart``)
+        JobKind("finetune", slot="training"),  # a round of the correction loop (``training.correction_job``)
+        JobKind("quickstart", slot="training"),  # the Home page's first model (``training.recipes``)
         JobKind("preview", attached=True),
         JobKind("summary", attached=True),
         JobKind("sleep", attached=True),
         JobKind("linger"),  # test-only (COCOSEG_TEST_JOBS=1): an attached and a detached job
+        JobKind("hold", slot="training"),  # test-only: a detached job that takes a training slot
     )
 }
-TEST_KINDS = ("sleep", "linger")
+TEST_KINDS = ("sleep", "linger", "hold")
 SHORT_KINDS = (
     "export",
     "evaluate",
