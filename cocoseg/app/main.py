@@ -15,10 +15,17 @@ import flask
 from dash import dcc, html
 
 from cocoseg.app import plotly_bundle
-from cocoseg.app.context import UPLOAD_ROUTE, WORKSPACE_CONFIG_KEY, remember_workspace
+from cocoseg.app.context import (
+    SERVE_HOST_CONFIG_KEY,
+    UPLOAD_ROUTE,
+    WORKSPACE_CONFIG_KEY,
+    remember_serve_host,
+    remember_workspace,
+)
 from cocoseg.app.ids import Review
 from cocoseg.app.jobs import background_manager
 from cocoseg.pipeline.core import ASSETS_DIR, Workspace, default_workspace, get_settings
+from cocoseg.pipeline.core.settings import DEFAULT_HOST
 from cocoseg.pipeline.jobs import reconcile_runs
 
 logger = logging.getLogger(__name__)
@@ -105,8 +112,12 @@ def _navigation() -> html.Nav:
     )
 
 
-def create_app(workspace: Workspace | None = None) -> dash.Dash:
-    """Build the multi-page app for ``workspace`` (default: the settings' workspace)."""
+def create_app(workspace: Workspace | None = None, host: str = DEFAULT_HOST) -> dash.Dash:
+    """Build the multi-page app for ``workspace`` (default: the settings' workspace).
+
+    ``host``: the address ``cocoseg serve`` binds; pages ask ``context.registration_roots``
+    whether it is reachable from other machines (then datasets register from data roots only).
+    """
     settings = get_settings()
     workspace = (workspace or default_workspace()).ensure()
     app = dash.Dash(
@@ -124,7 +135,9 @@ def create_app(workspace: Workspace | None = None) -> dash.Dash:
     server = app.server
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     server.config[WORKSPACE_CONFIG_KEY] = workspace
+    server.config[SERVE_HOST_CONFIG_KEY] = host
     remember_workspace(workspace)
+    remember_serve_host(host)
     server.after_request(_add_security_headers)
     _register_vendor_route(server)
     _register_upload_route(server)

@@ -63,6 +63,12 @@ class Settings:
     job_throttle_seconds: float = 0.0
     cluster_connect_seconds: float = 120.0
     cluster_step_seconds: float = 300.0
+    # --- issue 20: where datasets may be registered from the app (one block) ---
+    # data_roots: folders (COCOSEG_DATA_ROOTS, separated by os.pathsep) under which the app
+    # may register datasets when it serves on an address other machines can reach; empty
+    # refuses every path then. On a loopback address any path may be registered, and the
+    # roots (else the user's home) are where the form's folder browser starts.
+    data_roots: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -135,7 +141,14 @@ def read_settings() -> Settings:
         job_throttle_seconds=_float_from_env("COCOSEG_JOB_THROTTLE_SECONDS", 0.0),
         cluster_connect_seconds=_float_from_env("COCOSEG_CLUSTER_CONNECT_SECONDS", 120.0),
         cluster_step_seconds=_float_from_env("COCOSEG_CLUSTER_STEP_SECONDS", 300.0),
+        data_roots=_paths_from_env("COCOSEG_DATA_ROOTS"),
     )
+
+
+def _paths_from_env(name: str) -> tuple[Path, ...]:
+    """Absolute, resolved folders from an ``os.pathsep``-separated variable (empty parts skipped)."""
+    raw = os.environ.get(name, "")
+    return tuple(Path(part.strip()).expanduser().resolve() for part in raw.split(os.pathsep) if part.strip())
 
 
 @functools.lru_cache(maxsize=1)
