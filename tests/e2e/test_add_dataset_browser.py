@@ -26,15 +26,15 @@ RECORDER = """() => {
     window.chartSplits = [];
     const chosen = () => {
         const state = window.store && window.store.getState();
-        const path = state && state.paths && state.paths.strs["%(dataset)s"];
+        const path = state && state.paths && state.paths.strs["DATASET_ID"];
         if (!path) return null;
         let node = state.layout;
         for (const key of path) node = node && node[key];
         return node && node.props ? node.props.value : null;
     };
     window.staleTimer = setInterval(() => {
-        const plot = document.querySelector("#%(chart)s .js-plotly-plot");
-        const view = document.getElementById("%(view)s");
+        const plot = document.querySelector("#CHART_ID .js-plotly-plot");
+        const view = document.getElementById("VIEW_ID");
         const meta = plot && plot.layout && plot.layout.meta;
         const split = chosen();
         if (!meta || !view || split === null) return;
@@ -44,12 +44,19 @@ RECORDER = """() => {
             // the renderer dims the view as it dispatches the callback, a frame or two after the
             // choice: a mismatch counts once it has lasted longer than anyone could see it
             window.staleSince = window.staleSince || performance.now();
-            if (performance.now() - window.staleSince > %(grace)d) window.staleViews.push([split, meta.split]);
+            if (performance.now() - window.staleSince > GRACE_MS) window.staleViews.push([split, meta.split]);
         } else {
             window.staleSince = null;
         }
     }, 5);
-}""" % {"dataset": Explore.DATASET, "chart": Explore.CLASSES, "view": Explore.VIEW, "grace": STALE_GRACE_MS}
+}"""
+for placeholder, value in {
+    "DATASET_ID": Explore.DATASET,
+    "CHART_ID": Explore.CLASSES,
+    "VIEW_ID": Explore.VIEW,
+    "GRACE_MS": str(STALE_GRACE_MS),
+}.items():
+    RECORDER = RECORDER.replace(placeholder, value)
 
 
 @pytest.fixture(scope="module")

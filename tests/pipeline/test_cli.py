@@ -120,14 +120,14 @@ def test_data_add_refuses_a_truncated_file_and_registers_nothing(isolated_home, 
     cut = tmp_path / "cut.json"
     cut.write_text(DEMO_VAL_JSON.read_text()[:5000])
     refusals = {}
-    for annotations in (tiny, cut):
+    for source in (tiny, cut):
         capsys.readouterr()
-        add = ["data", "add", "mine", "--annotations", str(annotations), "--images", str(DEMO_VAL_IMAGES)]
+        add = ["data", "add", "mine", "--annotations", str(source), "--images", str(DEMO_VAL_IMAGES)]
         assert cli.main(add) == cli.EXIT_INPUT
         errors = capsys.readouterr().err.strip().splitlines()
         assert len(errors) == 1 and errors[0].startswith("cocoseg: error: annotation file"), errors
         assert "is not valid JSON" in errors[0] and "truncated" in errors[0]
-        refusals[annotations] = errors[0]
+        refusals[source] = errors[0]
     assert not (isolated_home / "datasets.json").exists()
     assert cli.main(["data", "list", "--json"]) == 0
     assert [entry["name"] for entry in json.loads(capsys.readouterr().out)] == ["demo"]
@@ -146,9 +146,9 @@ def test_data_add_refuses_json_that_is_not_coco_and_nameless_categories(isolated
         "nameless.json": ('{"images": [], "annotations": [], "categories": [{"id": 1}]}', "has no name"),
     }
     for file_name, (text, expected) in cases.items():
-        annotations = tmp_path / file_name
-        annotations.write_text(text)
-        add = ["data", "add", "x", "--annotations", str(annotations), "--images", str(DEMO_VAL_IMAGES)]
+        source = tmp_path / file_name
+        source.write_text(text)
+        add = ["data", "add", "x", "--annotations", str(source), "--images", str(DEMO_VAL_IMAGES)]
         assert cli.main(add) == cli.EXIT_INPUT
         error = capsys.readouterr().err.strip()
         assert expected in error and len(error.splitlines()) == 1, error

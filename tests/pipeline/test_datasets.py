@@ -171,7 +171,7 @@ def test_bad_requests_name_the_field_at_fault(workspace, tmp_path):
         (("mine", DEMO_VAL_JSON, tmp_path / "nowhere", "val"), "images", "not found"),
         (("mine", "", DEMO_VAL_IMAGES, "val"), "annotations", "give the annotation file"),
     ]
-    for (name, annotations, images, split), field, message in cases:
+    for (name, source, images, split), field, message in cases:
         with pytest.raises(RegistryError, match=message) as refused:
-            preflight(workspace, name, annotations, images, split)
+            preflight(workspace, name, source, images, split)
         assert refused.value.field == field

@@ -1,9 +1,16 @@
 """Explore: a dataset split's classes, sizes and co-occurrence, and its images with their masks.
 
 Everything numeric comes from the cached statistics (``cocoseg.pipeline.data.stats.split_stats``,
-keyed by the file's hash), including the per-image class index the image browser
-filters and pages with (``cocoseg.pipeline.data.thumbnails``); only opening one image's
-detail reads its annotations. The layout is ``components.explore_panels``.
+keyed by the file's hash and the resolved label map, the keys ``cocoseg data stats`` uses too),
+including the per-image class index the image browser filters and pages with
+(``cocoseg.pipeline.data.thumbnails``); only opening one image's detail reads its annotations.
+No callback computes statistics: those not cached are computed by a ``stats`` job in a fresh
+process, with progress and Cancel, while the page shows what the cached validation report says.
+
+The label maps offered are those that fit the split (``labels.fitting_presets``), the default
+preselected (``labels.default_preset``, the CLI's rule). One callback (``show_dataset``) draws
+everything that belongs to a split at once, and dims the previous view while it runs, so a chart,
+card or picture is never shown under another split's name. The layout is ``components.explore_panels``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Home: quick links, datasets with their validation state, models, training runs, the devices.
+"""Home: quick links, datasets with their validation state, the add-dataset form
+(``components.dataset_form``, callbacks in ``cocoseg.app.add_dataset``), models, training runs,
+the devices.
 
 The device panel shows what ``cocoseg doctor`` says (``inference.device_report``); training's
 side needs TensorFlow, so "Check training devices" runs ``cocoseg doctor --json`` in a child
