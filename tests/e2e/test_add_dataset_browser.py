@@ -151,3 +151,24 @@ def test_add_from_home_then_explore_opens_it_with_all_and_its_counts(
     splits = page.evaluate("window.chartSplits")
     assert "mine/train" in splits and "demo/val" in splits
     assert page.problems.all() == []
+
+
+def test_a_taken_name_offers_replace_and_remove_forgets_it(page, own_server, own_files):
+    page.goto(own_server.url + "/", wait_until="networkidle")
+    _fill_form(page, "twice", own_files / "mine.json", DEMO_VAL_IMAGES)
+    page.click(f"#{AddDataset.ADD}")
+    report = page.locator(f"#{AddDataset.REPORT}")
+    report.filter(has_text="twice/train registered and validated").wait_for(timeout=JOB_TIMEOUT_MS)
+    page.click(f"#{AddDataset.ADD}")  # the same name and split again
+    page.locator(f"#{AddDataset.NAME}-feedback").filter(has_text="already has a 'train' split").wait_for()
+    page.locator(f"#{AddDataset.MESSAGE}").filter(has_text="replace the split if it exists").wait_for()
+    page.locator(f"#{AddDataset.REPLACE}").get_by_text("replace the split if it exists").click()
+    page.click(f"#{AddDataset.ADD}")
+    page.locator(f"#{AddDataset.NAME}-feedback").filter(has_text="already").wait_for(state="detached")
+    report.filter(has_text="twice/train registered and validated").wait_for(timeout=JOB_TIMEOUT_MS)
+    page.locator(".dataset-row.dataset-twice").wait_for()
+    page.click(f"#{AddDataset.REMOVE}")
+    page.locator(f"#{AddDataset.MESSAGE}").filter(has_text="Removed twice").wait_for()
+    page.locator(".dataset-row.dataset-twice").wait_for(state="detached")
+    assert "twice" not in (own_server.home / "datasets.json").read_text()
+    assert page.problems.all() == []

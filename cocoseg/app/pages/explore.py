@@ -43,7 +43,7 @@ from cocoseg.app.components.explore_panels import (
     waiting_figure,
 )
 from cocoseg.app.context import current_settings, current_workspace
-from cocoseg.app.ids import Explore
+from cocoseg.app.ids import AddDataset, Explore
 from cocoseg.app.jobs import run_job_process
 from cocoseg.pipeline.core.workspace import read_json
 from cocoseg.pipeline.data import (
@@ -377,6 +377,16 @@ def poll_stats(_ticks, job, choice):
         no_update,
         True,
     )
+
+
+@callback(
+    Output(Explore.DATASET, "options"),
+    Input(AddDataset.DONE, "data"),
+    prevent_initial_call=True,
+)
+def offer_added_splits(_done):
+    """The splits again once the add-dataset form (shown here while only the demo is) registered one."""
+    return split_choices(list_datasets(current_workspace()))
 
 
 @callback(
