@@ -23,7 +23,10 @@ Targets (issue 20): progress visible within 1 s; first Explore total at most 1.3
 under pycocotools' ``COCO()`` peak.
 
 Usage: python benchmarks/own_dataset.py [--images 118287] [--annotations-per-image 6.8]
-       [--switches 6] [--reloads 6] [--json FILE]
+       [--switches 6] [--reloads 6] [--json FILE] [--file EXISTING.json] [--core 1]
+
+``--core 1`` runs pycocotools, the CLI, the server and its jobs on CPU 1 and this script with
+Chromium on the others, so the browser's work never competes with what is measured.
 """
 
 from __future__ import annotations
@@ -140,7 +143,7 @@ class RssSampler:
                         self.jobs_mb = max(self.jobs_mb, child.memory_info().rss / 1024**2)
             except psutil.Error:
                 pass
-            time.sleep(0.1)
+            time.sleep(0.25)
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -190,11 +193,27 @@ def _switch(page, split: str, labels: str) -> float:
     return float(ready) - float(started)
 
 
-def measure_app(path: Path, images: Path, home: Path, switches: int, reloads: int) -> dict:
+def measure_app(
+    path: Path, images: Path, home: Path, switches: int, reloads: int, driver: set[int] | None = None
+) -> dict:
+    """The server (and the jobs it starts) on this process's CPUs; the browser on ``driver``'s."""
+    results = {"data_add_seconds": register(path, images, home)}
+    with serving(home, home / "server.log") as url:
+        server_cpus = os.sched_getaffinity(0)
+        if driver:
+            os.sched_setaffinity(0, driver)  # Playwright's driver and Chromium start from here
+        try:
+            results.update(_browse(url, switches, reloads))
+        finally:
+            os.sched_setaffinity(0, server_cpus)
+    return results
+
+
+def _browse(url: str, switches: int, reloads: int) -> dict:
     from playwright.sync_api import sync_playwright
 
-    results = {"data_add_seconds": register(path, images, home)}
-    with serving(home, home / "server.log") as url, sync_playwright() as playwright:
+    results: dict = {}
+    with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 900})
@@ -226,30 +245,61 @@ def measure_app(path: Path, images: Path, home: Path, switches: int, reloads: in
     return results
 
 
-def run(images: int, per_image: float, switches: int, reloads: int, keep: bool = False) -> dict:
+def _count(path: Path) -> dict[str, int]:
+    from cocoseg.pipeline.data.coco import check_structure
+
+    counts = check_structure(path, 4 * 1024**3)
+    return {"images": counts["images"], "annotations": counts["annotations"]}
+
+
+def run(
+    images: int,
+    per_image: float,
+    switches: int,
+    reloads: int,
+    keep: bool = False,
+    file: Path | None = None,
+    core: int | None = None,
+) -> dict:
+    """Measure every case. ``file``: an existing file of ``write_synthetic_coco(..., own_names=True)``
+    (else one is written, and deleted at the end unless ``keep``). ``core``: the CPU the measured
+    processes run on (pycocotools, the CLI, the server and its jobs); this script and the browser
+    then run on the other CPUs."""
     folder = Path(tempfile.mkdtemp(prefix="cocoseg-own-"))
-    path = folder / "instances_own.json"
-    started = time.perf_counter()
-    counts = write_synthetic_coco(path, images, per_image, own_names=True)
-    logger.info(
-        "wrote %s (%.0f MB) in %.0f s", path, path.stat().st_size / 1024**2, time.perf_counter() - started
-    )
+    everywhere = set(os.sched_getaffinity(0))
+    measured = {core} if core is not None else everywhere
+    driver = (everywhere - measured) or everywhere
+    if file is None:
+        path = folder / "instances_own.json"
+        started = time.perf_counter()
+        counts = write_synthetic_coco(path, images, per_image, own_names=True)
+        logger.info(
+            "wrote %s (%.0f MB) in %.0f s", path, path.stat().st_size / 1024**2, time.perf_counter() - started
+        )
+    else:
+        path, keep = Path(file), True
+        counts = _count(path)
     image_folder = folder / "images"
     image_folder.mkdir()
     from PIL import Image
 
     Image.new("RGB", (1, 1)).save(image_folder / "placeholder.png")
     cli_home = folder / "workspace-cli"
-    results = {
-        "file_mb": path.stat().st_size / 1024**2,
-        "counts": counts,
-        "machine": machine_description(),
-        "affinity": sorted(os.sched_getaffinity(0)),
-        "pycocotools": _run_child(CHILD_PYCOCOTOOLS, str(path)),
-    }
-    results["cli_data_add_seconds"] = register(path, image_folder, cli_home)
-    results["cli_cold"] = _run_child(CHILD_CLI_STATS, str(ROOT), NAME, environment=_environment(cli_home))
-    results["app"] = measure_app(path, image_folder, folder / "workspace-app", switches, reloads)
+    os.sched_setaffinity(0, measured)  # the measured children inherit it
+    try:
+        results = {
+            "file_mb": path.stat().st_size / 1024**2,
+            "counts": counts,
+            "machine": machine_description(),
+            "measured_cpus": sorted(measured),
+            "driver_cpus": sorted(driver),
+            "pycocotools": _run_child(CHILD_PYCOCOTOOLS, str(path)),
+        }
+        results["cli_data_add_seconds"] = register(path, image_folder, cli_home)
+        results["cli_cold"] = _run_child(CHILD_CLI_STATS, str(ROOT), NAME, environment=_environment(cli_home))
+        results["app"] = measure_app(path, image_folder, folder / "workspace-app", switches, reloads, driver)
+    finally:
+        os.sched_setaffinity(0, everywhere)
     if not keep:
         path.unlink()
     return results
@@ -295,7 +345,8 @@ def format_table(results: dict) -> str:
     lines = [
         f"File: {results['file_mb']:.0f} MB, {counts['images']:,} images, "
         f"{counts['annotations']:,} annotations, categories class_1 ... class_80, images absent.",
-        f"Machine: {results['machine']}; CPU affinity {results['affinity']}.",
+        f"Machine: {results['machine']}; measured processes (pycocotools, the CLI, the server and its "
+        f"jobs) on CPU {results['measured_cpus']}, this script and Chromium on {results['driver_cpus']}.",
         "",
         "| case | seconds | peak RSS MB |",
         "|---|---:|---:|",
@@ -328,9 +379,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--switches", type=int, default=6)
     parser.add_argument("--reloads", type=int, default=6)
     parser.add_argument("--json", help="write the raw figures here")
+    parser.add_argument(
+        "--file", type=Path, help="an existing file from write_synthetic_coco(own_names=True)"
+    )
+    parser.add_argument(
+        "--core", type=int, help="run the measured processes on this CPU, the browser on the others"
+    )
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    results = run(arguments.images, arguments.annotations_per_image, arguments.switches, arguments.reloads)
+    results = run(
+        arguments.images,
+        arguments.annotations_per_image,
+        arguments.switches,
+        arguments.reloads,
+        file=arguments.file,
+        core=arguments.core,
+    )
     if arguments.json:
         Path(arguments.json).write_text(json.dumps(results, indent=2))
     sys.stdout.write(format_table(results) + "\n")

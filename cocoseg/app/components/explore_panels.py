@@ -50,8 +50,6 @@ def waiting_figure(message: str, choice: str | None) -> go.Figure:
 
 def stats_progress(choice: str, labels: str | None, state: str, progress: dict, eta: str) -> list:
     """The first-statistics job's bar, with Cancel."""
-    from cocoseg.app.components.jobs import progress_bar
-
     done, total = progress.get("done", 0), progress.get("total", 0) or 0
     fraction = done / total if total and progress.get("stage") == "annotations" else 0.0
     stage = progress.get("stage")
@@ -69,7 +67,10 @@ def stats_progress(choice: str, labels: str | None, state: str, progress: dict, 
             + f" in a background job ({state}); this happens once, then they are cached.",
             className="small fw-bold",
         ),
-        progress_bar(fraction, f"{fraction:.0%}" if fraction else "", state),
+        # not animated: the bar's stripes would keep the browser painting while the job wants the CPU
+        dbc.Progress(
+            value=fraction * 100, label=f"{fraction:.0%}" if fraction else "", className="job-progress"
+        ),
         html.Div(
             [
                 html.Span(words, className="small text-muted"),
@@ -310,7 +311,7 @@ def explore_page(
         dcc.Store(id=Explore.STATS_JOB, data=job),
         dcc.Store(id=Explore.STATS_RUN),
         dcc.Store(id=Explore.STATS_READY),
-        dcc.Interval(id=Explore.STATS_POLL, interval=500, disabled=job is None),
+        dcc.Interval(id=Explore.STATS_POLL, interval=1000, disabled=job is None),
     ]
     extra = (
         [panel("Add your own dataset", add_form, icon="folder-plus", panel_id=Explore.ADD)]

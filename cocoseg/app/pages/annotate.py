@@ -143,14 +143,15 @@ def show_source(source):
 def offer_label_maps(choice, preset):
     """Only the presets that fit the split (``labels.fitting_presets``); a preset that does not fit the
     new split gives way to the split's default (``labels.default_preset``, the CLI's rule too)."""
+    # the value is always given back (never no_update), so the palette, which hangs on it, is drawn
     if not choice:
-        return no_update, no_update
+        return no_update, preset
     try:
         categories = _selection(None, choice).coco(current_workspace()).categories
     except ERRORS:
-        return no_update, no_update
+        return no_update, preset
     options = [name for name in fitting_presets(categories) if name in panels.LABEL_PRESETS]
-    return options, no_update if preset in options else default_preset(categories)
+    return options, preset if preset in options else default_preset(categories)
 
 
 @callback(

@@ -116,11 +116,12 @@ def label_choices(choice: str | None) -> tuple[list[str], str | None]:
 
     The default is ``labels.default_preset``: the one rule the CLI follows too.
     """
-    from cocoseg.pipeline.core.cache import file_sha256
+    from cocoseg.pipeline.core.cache import known_sha256
 
     workspace, settings = current_workspace(), current_settings()
     source = _source(choice)
-    categories = known_categories(workspace, file_sha256(workspace, source.annotations))
+    digest = known_sha256(workspace, source.annotations)  # never hashes a big file in a request
+    categories = None if digest is None else known_categories(workspace, digest)
     if categories is None:
         if source.annotations.stat().st_size >= CATEGORIES_IN_REQUEST_BYTES:
             return [], None

@@ -106,7 +106,7 @@ def offer_label_maps(dataset, chosen):
             current_workspace(), dataset, split, current_settings().max_annotation_bytes
         ).categories
     except (RegistryError, ValueError, OSError):
-        return no_update, no_update
+        return no_update, chosen  # the value is always given back, so the dry run hanging on it runs
     options = label_options(categories)
     return options, chosen if chosen in {option["value"] for option in options} else AUTO_LABELS
 

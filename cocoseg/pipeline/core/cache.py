@@ -36,10 +36,25 @@ def sha256_of(path: Path) -> str:
     return hasher.hexdigest()
 
 
+def _fingerprint(path: Path) -> tuple:
+    status = os.stat(path)
+    return ("sha256", str(Path(path).resolve()), status.st_size, status.st_mtime_ns)
+
+
+def known_sha256(workspace: Workspace, path: Path) -> str | None:
+    """The memoised SHA-256 of a file as it is now, or None: never reads the file.
+
+    A page that only shows what is cached asks this first: without a digest for this path, size
+    and mtime nothing was computed from the file through this path, and hashing a 450 MB file
+    (about a second) just to find that out would hold the page back.
+    """
+    with open_cache(workspace, "digests") as cache:
+        return cache.get(_fingerprint(path))
+
+
 def file_sha256(workspace: Workspace, path: Path) -> str:
     """SHA-256 of a file's content, recomputed only when size or mtime change."""
-    status = os.stat(path)
-    fingerprint = ("sha256", str(Path(path).resolve()), status.st_size, status.st_mtime_ns)
+    fingerprint = _fingerprint(path)
     with open_cache(workspace, "digests") as cache:
         digest = cache.get(fingerprint)
         if digest is None:

@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from cocoseg.pipeline.core.cache import CACHE_EXPIRE_SECONDS, file_sha256, open_cache
+from cocoseg.pipeline.core.cache import CACHE_EXPIRE_SECONDS, file_sha256, known_sha256, open_cache
 from cocoseg.pipeline.core.settings import DEMO_DATASET_DIR
 from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, check_name, now_iso, read_json
 from cocoseg.pipeline.data.coco import (
@@ -410,12 +410,12 @@ def cached_split(workspace: Workspace, dataset: str, split: str, max_bytes: int)
     )
 
 
-def _report_key(workspace: Workspace, source: Split) -> tuple:
+def _report_key(workspace: Workspace, source: Split, digest: str | None = None) -> tuple:
     images_mtime = source.images.stat().st_mtime_ns if source.images.is_dir() else 0
     return (
         "validation",
         REPORT_VERSION,
-        file_sha256(workspace, source.annotations),
+        digest or file_sha256(workspace, source.annotations),
         str(source.images),
         images_mtime,
     )
@@ -443,7 +443,12 @@ def split_report(
         CocoFileError: when ``compute`` and the file cannot be read as COCO JSON.
     """
     source = entry.split(split)
-    key = _report_key(workspace, source)
+    digest = None
+    if not compute:  # only what is cached: a file never hashed here has no report here
+        digest = known_sha256(workspace, source.annotations)
+        if digest is None:
+            return None
+    key = _report_key(workspace, source, digest)
     with open_cache(workspace, "validation") as cache:
         cached = cache.get(key)
     if cached is not None:

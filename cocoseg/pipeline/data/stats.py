@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from cocoseg.pipeline.core.cache import CACHE_EXPIRE_SECONDS, file_sha256, open_cache
+from cocoseg.pipeline.core.cache import CACHE_EXPIRE_SECONDS, file_sha256, known_sha256, open_cache
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.data.coco import (
     CocoFileError,
@@ -456,9 +456,11 @@ def cached_stats(
     label_preset: str | None = None,
     custom_names: tuple[str, ...] = (),
 ) -> dict[str, Any] | None:
-    """The cached statistics for this request, or None (nothing is computed: a page can ask
-    this in its callback and leave the computing to a job)."""
-    digest = file_sha256(workspace, annotations_path)
+    """The cached statistics for this request, or None (nothing is computed, not even the file's
+    hash: a page can ask this in its callback and leave the computing to a job)."""
+    digest = known_sha256(workspace, annotations_path)
+    if digest is None:
+        return None
     preset = resolved_preset(workspace, digest, label_preset)
     if preset is None:
         return None
@@ -479,10 +481,10 @@ def dataset_stats(
 
     The returned dict gains ``"cached": True`` when it came from the cache.
     """
+    digest = file_sha256(workspace, annotations_path)
     cached = cached_stats(workspace, annotations_path, label_preset, custom_names)
     if cached is not None:
         return cached
-    digest = file_sha256(workspace, annotations_path)
     result = compute_stats(annotations_path, max_bytes, label_preset, custom_names, progress)
     result["sha256"] = digest
     categories = result.pop("categories_seen")
