@@ -41,6 +41,9 @@ def _fingerprint(path: Path) -> tuple:
     return ("sha256", str(Path(path).resolve()), status.st_size, status.st_mtime_ns)
 
 
+_DIGESTS: dict[tuple, str] = {}  # fingerprint -> digest, in this process (a page asks several times)
+
+
 def known_sha256(workspace: Workspace, path: Path) -> str | None:
     """The memoised SHA-256 of a file as it is now, or None: never reads the file.
 
@@ -48,16 +51,25 @@ def known_sha256(workspace: Workspace, path: Path) -> str | None:
     and mtime nothing was computed from the file through this path, and hashing a 450 MB file
     (about a second) just to find that out would hold the page back.
     """
+    fingerprint = _fingerprint(path)
+    if fingerprint in _DIGESTS:
+        return _DIGESTS[fingerprint]
     with open_cache(workspace, "digests") as cache:
-        return cache.get(_fingerprint(path))
+        digest = cache.get(fingerprint)
+    if digest is not None:
+        _DIGESTS[fingerprint] = digest
+    return digest
 
 
 def file_sha256(workspace: Workspace, path: Path) -> str:
     """SHA-256 of a file's content, recomputed only when size or mtime change."""
     fingerprint = _fingerprint(path)
+    if fingerprint in _DIGESTS:
+        return _DIGESTS[fingerprint]
     with open_cache(workspace, "digests") as cache:
         digest = cache.get(fingerprint)
         if digest is None:
             digest = sha256_of(path)
             cache.set(fingerprint, digest, expire=CACHE_EXPIRE_SECONDS)
+    _DIGESTS[fingerprint] = digest
     return digest

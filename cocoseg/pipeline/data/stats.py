@@ -383,6 +383,13 @@ def _describe(values: np.ndarray) -> dict[str, float]:
     return {"min": int(values.min()), "median": float(np.median(values)), "max": int(values.max())}
 
 
+# the last few statistics read, kept in this process: unpickling COCO-train's (its image index
+# included) takes about half a second, and a page reads them on every switch and reload.
+# Entries are keyed by content hash, so they never go stale; callers must not change them.
+RECENT_STATS = 4
+_RECENT: dict[tuple, dict[str, Any]] = {}
+
+
 def stats_key(digest: str, label_preset: str, custom_names: tuple[str, ...] = ()) -> tuple:
     """The cache key of a file's statistics under a label map: one key for the CLI and the app.
 
@@ -399,8 +406,17 @@ def _categories_key(digest: str) -> tuple:
 
 def known_categories(workspace: Workspace, digest: str) -> list[dict] | None:
     """A file's categories as a statistics pass or ``file_categories`` recorded them, or None."""
+    memo = (str(workspace.root), _categories_key(digest))
+    if memo in _RECENT_CATEGORIES:
+        return _RECENT_CATEGORIES[memo]
     with open_cache(workspace, "stats") as cache:
-        return cache.get(_categories_key(digest))
+        categories = cache.get(_categories_key(digest))
+    if categories is not None:
+        _RECENT_CATEGORIES[memo] = categories
+    return categories
+
+
+_RECENT_CATEGORIES: dict[tuple, list[dict]] = {}  # small, keyed by content hash: never stale
 
 
 def _remember_categories(workspace: Workspace, digest: str, categories: list[dict]) -> None:
@@ -464,9 +480,18 @@ def cached_stats(
     preset = resolved_preset(workspace, digest, label_preset)
     if preset is None:
         return None
-    with open_cache(workspace, "stats") as cache:
-        cached = cache.get(stats_key(digest, preset, custom_names))
-    return None if cached is None else {**cached, "cached": True}
+    key = stats_key(digest, preset, custom_names)
+    memo = (str(workspace.root), key)
+    cached = _RECENT.get(memo)
+    if cached is None:
+        with open_cache(workspace, "stats") as cache:
+            cached = cache.get(key)
+        if cached is None:
+            return None
+        _RECENT[memo] = cached
+        while len(_RECENT) > RECENT_STATS:
+            _RECENT.pop(next(iter(_RECENT)))
+    return {**cached, "cached": True}
 
 
 def dataset_stats(
