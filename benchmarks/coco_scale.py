@@ -110,8 +110,14 @@ def _area_and_box(polygon: list[float]) -> tuple[float, list[float]]:
     return round(area, 2), [round(value, 2) for value in box]
 
 
-def write_synthetic_coco(path: Path, images: int, per_image: float, seed: int = 0) -> dict[str, int]:
-    """Stream a COCO-train-shaped annotation file to ``path``; returns its counts."""
+def write_synthetic_coco(
+    path: Path, images: int, per_image: float, seed: int = 0, own_names: bool = False
+) -> dict[str, int]:
+    """Stream a COCO-train-shaped annotation file to ``path``; returns its counts.
+
+    ``own_names``: categories named ``class_1`` ... ``class_80`` (COCO's ids, not its names), as a
+    user's own dataset would be (``benchmarks/own_dataset.py``).
+    """
     rng = np.random.default_rng(seed)
     category_ids = np.array([category_id for category_id, _name, _super in COCO_CATEGORIES])
     popularity = 1.0 / np.arange(1, len(category_ids) + 1) ** 1.1  # long tail, person first
@@ -168,8 +174,12 @@ def write_synthetic_coco(path: Path, images: int, per_image: float, seed: int = 
                 handle.write(("," if annotation_id > len(pieces) else "") + ",".join(pieces))
                 pieces = []
         categories = [
-            {"supercategory": supercategory, "id": category_id, "name": name}
-            for category_id, name, supercategory in COCO_CATEGORIES
+            {
+                "supercategory": supercategory,
+                "id": category_id,
+                "name": f"class_{index}" if own_names else name,
+            }
+            for index, (category_id, name, supercategory) in enumerate(COCO_CATEGORIES, start=1)
         ]
         handle.write('], "categories": ' + json.dumps(categories) + "}")
     return {"images": images, "annotations": annotation_id, "crowd": crowd}

@@ -16,6 +16,34 @@ class Home:
     QUICK_START_QUEUED = "home-quick-start-queued"
     QUICK_START_MESSAGE = "home-quick-start-message"
     QUICK_START_RESULT = "home-quick-start-result"
+    DATASETS_TABLE = "home-datasets-table"
+
+
+class AddDataset:
+    """The add-dataset form (``components.dataset_form``): on Home, and on Explore while only the demo is."""
+
+    FORM = "add-dataset-form"
+    NAME = "add-dataset-name"
+    SPLIT = "add-dataset-split"
+    ANNOTATIONS = "add-dataset-annotations"
+    IMAGES = "add-dataset-images"
+    REPLACE = "add-dataset-replace"
+    ADD = "add-dataset-add"
+    REMOVE = "add-dataset-remove"
+    MESSAGE = "add-dataset-message"
+    QUEUED = "add-dataset-queued"
+    RESULT = "add-dataset-result"
+    POLL = "add-dataset-poll"
+    PROGRESS = "add-dataset-progress"
+    CANCEL = "add-dataset-cancel"
+    REPORT = "add-dataset-report"
+    DONE = "add-dataset-done"
+    BROWSE_ROOT = "add-dataset-browse-root"
+    BROWSE_PATH = "add-dataset-browse-path"
+    BROWSE_LIST = "add-dataset-browse-list"
+    BROWSE_ENTRY = "add-dataset-browse-entry"
+    BROWSE_USE_IMAGES = "add-dataset-browse-use-images"
+    BROWSE_UP = "add-dataset-browse-up"
 
 
 class Segment:
@@ -99,6 +127,15 @@ class Explore:
     DETAIL_LAYER = "explore-detail-layer"
     OPACITY = "explore-opacity"
     LEGEND = "explore-legend"
+    VIEW = "explore-view"  # cards, chart and browser: dimmed while a split's statistics load
+    VIEW_TITLE = "explore-view-title"  # the split and label map the chart below belongs to
+    STATS_JOB = "explore-stats-job"
+    STATS_RUN = "explore-stats-run"
+    STATS_POLL = "explore-stats-poll"
+    STATS_PROGRESS = "explore-stats-progress"
+    STATS_CANCEL = "explore-stats-cancel"
+    STATS_READY = "explore-stats-ready"
+    ADD = "explore-add"
 
 
 class Prepare:

@@ -19,7 +19,13 @@ from dash import dcc, html
 from werkzeug.exceptions import InternalServerError
 
 from cocoseg.app import access, limits, plotly_bundle
-from cocoseg.app.context import UPLOAD_ROUTE, WORKSPACE_CONFIG_KEY, remember_workspace
+from cocoseg.app.context import (
+    SERVE_HOST_CONFIG_KEY,
+    UPLOAD_ROUTE,
+    WORKSPACE_CONFIG_KEY,
+    remember_serve_host,
+    remember_workspace,
+)
 from cocoseg.app.ids import Review
 from cocoseg.app.jobs import background_manager
 from cocoseg.pipeline.core import (
@@ -185,11 +191,17 @@ def _navigation() -> html.Nav:
     )
 
 
-def create_app(workspace: Workspace | None = None, policy: access.AccessPolicy | None = None) -> dash.Dash:
+def create_app(
+    workspace: Workspace | None = None,
+    policy: access.AccessPolicy | None = None,
+    host: str = DEFAULT_HOST,
+) -> dash.Dash:
     """Build the multi-page app for ``workspace`` (default: the settings' workspace).
 
-    ``policy``: who may use it (``cocoseg.app.access``); default, loopback serving on the
-    settings' port (no token unless ``COCOSEG_TOKEN_REQUIRED`` asks for one).
+    ``host``: the address ``cocoseg serve`` binds; pages ask ``context.registration_roots``
+    whether it is reachable from other machines (then datasets register from data roots only).
+    ``policy``: who may use it (``cocoseg.app.access``); default, the policy for ``host`` on the
+    settings' port (no token on loopback unless ``COCOSEG_TOKEN_REQUIRED`` asks for one).
     A workspace inside a folder the app serves is refused (``UnsafePathError``).
     """
     settings = get_settings()
@@ -211,11 +223,13 @@ def create_app(workspace: Workspace | None = None, policy: access.AccessPolicy |
     server = app.server
     server.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     server.config[WORKSPACE_CONFIG_KEY] = workspace
+    server.config[SERVE_HOST_CONFIG_KEY] = host
     remember_workspace(workspace)
+    remember_serve_host(host)
     refuse_served_home(workspace.root, server)
     server.after_request(_security_headers(app))
     server.register_error_handler(InternalServerError, _generic_server_error)
-    policy = policy or access.access_policy(DEFAULT_HOST, settings.port, settings)
+    policy = policy or access.access_policy(host, settings.port, settings)
     access.install(server, policy)
     shared = policy.token is not None
     limits.install(

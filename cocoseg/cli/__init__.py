@@ -36,7 +36,6 @@ from cocoseg.pipeline.data import (
     ExportError,
     LabelMapError,
     RegistryError,
-    ValidationReport,
     add_dataset,
     add_image_folder,
     build_label_map,
@@ -49,6 +48,7 @@ from cocoseg.pipeline.data import (
     remove_dataset,
     split_report,
 )
+from cocoseg.pipeline.data.validation import report_lines
 from cocoseg.pipeline.inference import EvaluationError, InferenceInputError, ModelError, RankingError
 from cocoseg.pipeline.jobs import RunError
 from cocoseg.pipeline.prepare import PrepareError
@@ -99,14 +99,20 @@ def command_data_add(arguments, settings: Settings, workspace: Workspace) -> int
             f"check its files with: cocoseg data validate {entry.name} --split {arguments.split}"
         )
         return EXIT_OK
-    entry = add_dataset(
-        workspace,
-        arguments.name,
-        Path(arguments.annotations),
-        Path(arguments.images),
-        split=arguments.split,
-        replace=arguments.replace,
-        max_bytes=settings.max_annotation_bytes,
+    entry = with_progress_bar(
+        f"checking {Path(arguments.annotations).name}",
+        "B",
+        lambda progress: add_dataset(
+            workspace,
+            arguments.name,
+            Path(arguments.annotations),
+            Path(arguments.images),
+            split=arguments.split,
+            replace=arguments.replace,
+            max_bytes=settings.max_annotation_bytes,
+            check=not arguments.no_check,
+            progress=progress,
+        ),
     )
     write(f"registered {entry.name}/{arguments.split}; check it with: cocoseg data validate {entry.name}")
     return EXIT_OK
@@ -148,27 +154,7 @@ def command_data_list(arguments, settings: Settings, workspace: Workspace) -> in
 # --- data validate ---------------------------------------------------------------
 
 
-def format_report(title: str, report: ValidationReport) -> list[str]:
-    """Human-readable report lines: totals, then each check with its first examples."""
-    totals = report.totals
-    lines = [
-        f"{title}: {totals.get('images_valid', 0)}/{totals.get('images', 0)} images valid, "
-        f"{totals.get('annotations_valid', 0)}/{totals.get('annotations', 0)} annotations valid, "
-        f"{totals.get('categories', 0)} categories, {totals.get('crowd', 0)} crowd regions",
-    ]
-    if totals.get("unlabelled"):
-        lines.append("  unlabelled: images without annotations (nothing to train on or evaluate against)")
-    if not report.counts:
-        lines.append("  no problems found")
-        return lines
-    lines.append(f"  {report.errors} errors, {report.warnings} warnings")
-    for check in report.to_dict()["checks"]:
-        lines.append(
-            f"  {check['severity'].upper():<7} {check['code']:<26} {check['count']:>7}  {check['title']}"
-        )
-        for example in check["examples"][:3]:
-            lines.append(f"          {example['location']}: {example['message']}")
-    return lines
+format_report = report_lines  # the lines the add-dataset form shows too (pipeline.data.validation)
 
 
 def command_data_validate(arguments, settings: Settings, workspace: Workspace) -> int:
@@ -314,7 +300,7 @@ def command_serve(arguments, settings: Settings, workspace: Workspace) -> int:
     policy = access.access_policy(
         arguments.host, arguments.port, settings, token_required=arguments.token_required
     )
-    app = create_app(workspace, policy)
+    app = create_app(workspace, policy, host=arguments.host)
     server = (
         "Werkzeug (development server)" if arguments.dev else f"waitress, {settings.server_threads} threads"
     )
@@ -367,6 +353,11 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     add.add_argument("--images", required=True, help="folder holding the images")
     add.add_argument("--split", default="train")
     add.add_argument("--replace", action="store_true", help="point an existing split elsewhere")
+    add.add_argument(
+        "--no-check",
+        action="store_true",
+        help="skip the streaming pass that confirms the file is COCO JSON (for files you know are sound)",
+    )
     add.set_defaults(handler=command_data_add)
 
     remove = data.add_parser("remove", help="forget a registered dataset (its files stay)")

@@ -112,11 +112,57 @@ def test_validate_exits_1_on_errors_and_lists_them(isolated_home, tmp_path, demo
     assert payload["val"]["errors"] == 2
 
 
+def test_data_add_refuses_a_truncated_file_and_registers_nothing(isolated_home, tmp_path, capsys):
+    """The issue's file (``{"images": [}``) and a real file cut short: one line, the one
+    ``data validate`` gives, exit 3, and the registry unchanged."""
+    tiny = tmp_path / "tiny.json"
+    tiny.write_text('{"images": [}')
+    cut = tmp_path / "cut.json"
+    cut.write_text(DEMO_VAL_JSON.read_text()[:5000])
+    refusals = {}
+    for source in (tiny, cut):
+        capsys.readouterr()
+        add = ["data", "add", "mine", "--annotations", str(source), "--images", str(DEMO_VAL_IMAGES)]
+        assert cli.main(add) == cli.EXIT_INPUT
+        errors = capsys.readouterr().err.strip().splitlines()
+        assert len(errors) == 1 and errors[0].startswith("cocoseg: error: annotation file"), errors
+        assert "is not valid JSON" in errors[0] and "truncated" in errors[0]
+        refusals[source] = errors[0]
+    assert not (isolated_home / "datasets.json").exists()
+    assert cli.main(["data", "list", "--json"]) == 0
+    assert [entry["name"] for entry in json.loads(capsys.readouterr().out)] == ["demo"]
+    # --no-check registers it; data validate then gives the very line add refused it with
+    unchecked = ["data", "add", "mine", "--annotations", str(tiny), "--images", str(DEMO_VAL_IMAGES)]
+    assert cli.main([*unchecked, "--no-check"]) == 0
+    capsys.readouterr()
+    assert cli.main(["data", "validate", "mine"]) == cli.EXIT_INPUT
+    assert capsys.readouterr().err.strip() == refusals[tiny]
+
+
+def test_data_add_refuses_json_that_is_not_coco_and_nameless_categories(isolated_home, tmp_path, capsys):
+    cases = {
+        "array.json": ("[1, 2]", "holds a JSON list"),
+        "nolists.json": ('{"images": [], "annotations": {}}', "'annotations', 'categories' are missing"),
+        "nameless.json": ('{"images": [], "annotations": [], "categories": [{"id": 1}]}', "has no name"),
+    }
+    for file_name, (text, expected) in cases.items():
+        source = tmp_path / file_name
+        source.write_text(text)
+        add = ["data", "add", "x", "--annotations", str(source), "--images", str(DEMO_VAL_IMAGES)]
+        assert cli.main(add) == cli.EXIT_INPUT
+        error = capsys.readouterr().err.strip()
+        assert expected in error and len(error.splitlines()) == 1, error
+    assert not (isolated_home / "datasets.json").exists()
+
+
 def test_broken_json_is_one_line_not_a_traceback(isolated_home, tmp_path, capsys):
     annotations = tmp_path / "truncated.json"
     annotations.write_text(DEMO_VAL_JSON.read_text()[:5000])
     assert (
-        cli.main(["data", "add", "cut", "--annotations", str(annotations), "--images", str(DEMO_VAL_IMAGES)])
+        cli.main(
+            ["data", "add", "cut", "--annotations", str(annotations), "--images", str(DEMO_VAL_IMAGES)]
+            + ["--no-check"]
+        )
         == 0
     )
     assert cli.main(["data", "validate", "cut"]) == cli.EXIT_INPUT

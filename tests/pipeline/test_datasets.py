@@ -55,7 +55,7 @@ def _registry_bytes(workspace):
         ("missing-annotations", "not found"),
         ("missing-images", "image folder not found"),
         ("images-without-images", "no images"),
-        ("annotations-is-list", "not a COCO JSON object"),
+        ("annotations-is-list", "holds a JSON list"),
         ("empty-annotations", "empty"),
     ],
 )
@@ -125,9 +125,53 @@ def test_overview_rows_for_demo_and_unreadable(workspace, tmp_path):
     images = tmp_path / "imgs"
     images.mkdir()
     shutil.copy(next(DEMO_VAL_IMAGES.iterdir()), images)
-    add_dataset(workspace, "broken", broken, images, max_bytes=LIMIT)
+    add_dataset(workspace, "broken", broken, images, max_bytes=LIMIT, check=False)
     rows = {(row["dataset"], row["split"]): row for row in overview(workspace, LIMIT)}
     assert rows[("demo", "val")]["images"] == 80 and rows[("demo", "val")]["status"] == "ok"
     assert rows[("demo", "train")]["annotations"] == 705
     assert rows[("broken", "train")]["status"] == "unreadable"
     assert "not valid JSON" in rows[("broken", "train")]["message"]
+
+
+def test_data_roots_refuse_paths_outside_them_naming_the_roots(workspace, tmp_path):
+    from cocoseg.pipeline.data.registry import check_data_roots, preflight
+
+    root = tmp_path / "data"
+    (root / "images").mkdir(parents=True)
+    shutil.copy(next(DEMO_VAL_IMAGES.iterdir()), root / "images")
+    shutil.copy(DEMO_VAL_JSON, root / "val.json")
+    (root / "escape").symlink_to(DEMO_VAL_IMAGES)  # a link out of the root counts as outside
+    before = _registry_bytes(workspace)
+    with pytest.raises(RegistryError, match=str(root)) as refused:
+        add_dataset(workspace, "mine", DEMO_VAL_JSON, root / "images", max_bytes=LIMIT, roots=(root,))
+    assert refused.value.field == "annotations"
+    with pytest.raises(RegistryError) as refused:
+        preflight(workspace, "mine", root / "val.json", root / "escape", roots=(root.resolve(),))
+    assert refused.value.field == "images" and "COCOSEG_DATA_ROOTS" in str(refused.value)
+    with pytest.raises(RegistryError, match="none configured"):
+        check_data_roots({"images": root}, ())
+    assert _registry_bytes(workspace) == before
+    check_data_roots({"images": root / "images"}, None)  # no roots asked for: anything goes
+    add_dataset(
+        workspace, "mine", root / "val.json", root / "images", max_bytes=LIMIT, roots=(root.resolve(),)
+    )
+    assert "mine" in [entry.name for entry in list_datasets(workspace)]
+
+
+def test_bad_requests_name_the_field_at_fault(workspace, tmp_path):
+    from cocoseg.pipeline.data.registry import preflight
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    add_dataset(workspace, "taken", DEMO_VAL_JSON, DEMO_VAL_IMAGES, split="val", max_bytes=LIMIT)
+    cases = [
+        (("taken", DEMO_VAL_JSON, DEMO_VAL_IMAGES, "val"), "name", "already has"),
+        (("mine", tmp_path / "nope.json", DEMO_VAL_IMAGES, "val"), "annotations", "not found"),
+        (("mine", DEMO_VAL_JSON, empty, "val"), "images", "no images"),
+        (("mine", DEMO_VAL_JSON, tmp_path / "nowhere", "val"), "images", "not found"),
+        (("mine", "", DEMO_VAL_IMAGES, "val"), "annotations", "give the annotation file"),
+    ]
+    for (name, source, images, split), field, message in cases:
+        with pytest.raises(RegistryError, match=message) as refused:
+            preflight(workspace, name, source, images, split)
+        assert refused.value.field == field

@@ -120,3 +120,25 @@ def test_same_classes_compares_meaning_not_the_name():
     moved = voc.to_dict()
     moved["classes"][1]["coco_ids"] = [2]  # same names, but class 1 now comes from another COCO category
     assert not label_map_from_dict(moved).same_classes(voc)
+
+
+def test_default_preset_follows_the_dataset(demo_val_data):
+    """One rule for every page and the CLI: coco80 for COCO's ids and names (or no categories), else all."""
+    from cocoseg.pipeline.data.labels import default_preset, fitting_presets
+
+    coco = demo_val_data["categories"]
+    renamed = [{**category, "name": f"class_{index}"} for index, category in enumerate(coco, start=1)]
+    shifted = [{**category, "id": category["id"] + 1000} for category in coco]  # COCO's names, not its ids
+    assert default_preset(coco) == "coco80"
+    assert default_preset([{"id": 1, "name": "person"}]) == "coco80"  # a subset of COCO's is COCO's
+    assert default_preset(renamed) == "all"
+    assert default_preset(shifted) == "all"
+    assert default_preset([]) == "coco80"  # an unlabelled folder gets COCO's classes
+    assert default_label_map(renamed).name == "all" and default_label_map(coco).name == "coco80"
+    # pages offer only presets that build, so their default is never an error
+    assert fitting_presets(coco) == ["coco80", "voc21", "supercategory", "all"]
+    assert fitting_presets(renamed) == ["supercategory", "all"]
+    assert fitting_presets(renamed, with_custom=True) == ["supercategory", "all", "custom"]
+    for categories in (coco, renamed, shifted, []):
+        assert default_preset(categories) in fitting_presets(categories)
+        build_label_map(default_preset(categories), categories)

@@ -180,3 +180,29 @@ def test_known_report_never_validates_and_tolerates_unknown_splits(workspace):
     assert known_report(workspace, "demo", "val", LIMIT).to_dict() == checked.to_dict()
     assert known_report(workspace, "demo", "test", LIMIT) is None
     assert known_report(workspace, "nothing", "val", LIMIT) is None
+
+
+def test_the_cli_and_the_app_share_the_statistics_cache(isolated_home, tmp_path, capsys):
+    """``cocoseg data stats`` (default map) fills the key a page asks by name, and the other way round."""
+    from cocoseg import cli
+    from cocoseg.pipeline.core.workspace import Workspace
+    from cocoseg.pipeline.data.registry import add_dataset
+
+    data = json.loads(DEMO_VAL_JSON.read_text())
+    for index, category in enumerate(data["categories"], start=1):
+        category["name"] = f"class_{index}"
+    mine = tmp_path / "mine.json"
+    mine.write_text(json.dumps(data))
+    workspace = Workspace(isolated_home).ensure()
+    add_dataset(workspace, "mine", mine, DEMO_VAL_IMAGES, split="val", max_bytes=LIMIT)
+    assert split_stats(workspace, "mine", "val", LIMIT, "all", compute=False) is None
+    assert cli.main(["data", "stats", "mine", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)["val"]
+    assert printed["label_map"]["name"] == "all" and not printed["cached"]
+    cached = split_stats(workspace, "mine", "val", LIMIT, "all", compute=False)
+    assert cached is not None and cached["cached"] and cached["totals"] == printed["totals"]
+    assert split_stats(workspace, "mine", "val", LIMIT, None, compute=False)["label_map"]["name"] == "all"
+    # the app's job computes supercategory by name; the CLI's --labels supercategory finds it
+    split_stats(workspace, "mine", "val", LIMIT, "supercategory")
+    assert cli.main(["data", "stats", "mine", "--labels", "supercategory", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["val"]["cached"]

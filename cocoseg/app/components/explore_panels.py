@@ -21,7 +21,6 @@ from cocoseg.app.components.panels import panel
 from cocoseg.app.components.segmentation import class_legend, data_url
 from cocoseg.app.ids import Explore
 from cocoseg.pipeline.data import (
-    PRESETS,
     ImageDetail,
     ImagePage,
     ValidationReport,
@@ -30,9 +29,74 @@ from cocoseg.pipeline.data import (
     mask_layer,
 )
 
-LABEL_CHOICES = [preset for preset in PRESETS if preset != "custom"]
 DEFAULT_OPACITY = 0.5
-DEFAULT_LABELS, DEFAULT_METRIC, DEFAULT_ORDER = "coco80", "instances", "value"
+DEFAULT_METRIC, DEFAULT_ORDER = "instances", "value"
+
+
+def view_title(choice: str | None, labels: str | None, state: str = "") -> html.Div:
+    """The line above the charts naming the split (and label map) they belong to."""
+    words = f"{choice or 'no split'}" + (f" · label map {labels}" if labels else "")
+    return html.Div([html.B(words), html.Span(f" {state}" if state else "", className="text-muted")])
+
+
+def waiting_figure(message: str, choice: str | None) -> go.Figure:
+    """An empty chart that says why there is nothing yet (never the previous split's bars)."""
+    from cocoseg.app.components.figures import _empty
+
+    figure = _empty(message)
+    figure.update_layout(meta={"split": choice, "ready": False})
+    return figure
+
+
+def stats_progress(choice: str, labels: str | None, state: str, progress: dict, eta: str) -> list:
+    """The first-statistics job's bar, with Cancel."""
+    done, total = progress.get("done", 0), progress.get("total", 0) or 0
+    fraction = done / total if total and progress.get("stage") == "annotations" else 0.0
+    stage = progress.get("stage")
+    words = (
+        f"{done / 1e6:,.0f} of {total / 1e6:,.0f} MB of annotations read" + eta
+        if stage == "annotations"
+        else "reading the annotation file"
+        if stage == "reading"
+        else "starting the statistics job"
+    )
+    return [
+        html.Div(
+            f"Computing the statistics of {choice}"
+            + (f" for label map {labels}" if labels else "")
+            + f" in a background job ({state}); this happens once, then they are cached.",
+            className="small fw-bold",
+        ),
+        # not animated: the bar's stripes would keep the browser painting while the job wants the CPU
+        dbc.Progress(
+            value=fraction * 100, label=f"{fraction:.0%}" if fraction else "", className="job-progress"
+        ),
+        html.Div(
+            [
+                html.Span(words, className="small text-muted"),
+                dbc.Button(
+                    "Cancel", id=Explore.STATS_CANCEL, size="sm", color="outline-secondary", className="ms-2"
+                ),
+            ],
+            className="d-flex align-items-center mt-1",
+        ),
+    ]
+
+
+def known_cards(report: ValidationReport | None, dataset: str) -> dbc.Row | None:
+    """What the cached validation report already says while the statistics are computed."""
+    if report is None:
+        return None
+    totals = report.totals
+    problems, note, _details = validation_summary(report, dataset)
+    cards = [
+        _card("images", f"{totals.get('images', 0):,}", "from the validation report"),
+        _card("annotations", f"{totals.get('annotations', 0):,}", "from the validation report"),
+        _card("categories", f"{totals.get('categories', 0):,}", "classes: once the statistics are in"),
+        _card("crowd regions", f"{totals.get('crowd', 0):,}"),
+        _card("validation problems", problems, note, "text-success" if problems == "none" else ""),
+    ]
+    return dbc.Row([dbc.Col(card) for card in cards], className="g-2 mb-2")
 
 
 def no_image_chosen() -> html.Div:
@@ -171,9 +235,21 @@ def images_tab(filter_options: list[dict]) -> dbc.Tab:
 
 
 def explore_page(
-    choices: list[str], default: str | None, summary, problems, filter_options: list[dict], figure
+    choices: list[str],
+    default: str | None,
+    summary,
+    problems,
+    filter_options: list[dict],
+    figure,
+    label_options: list[str],
+    labels: str | None,
+    title,
+    job: dict | None,
+    progress,
+    add_form=None,
 ) -> html.Div:
-    """The whole page around an already computed first view (summary, problems, class chart)."""
+    """The whole page around an already computed first view (summary, problems, class chart), or
+    around the first-statistics job's progress when there is no view yet."""
     selectors = html.Div(
         [
             dcc.Dropdown(
@@ -185,9 +261,10 @@ def explore_page(
             ),
             dcc.Dropdown(
                 id=Explore.LABELS,
-                options=LABEL_CHOICES,
-                value=DEFAULT_LABELS,
+                options=label_options,
+                value=labels,
                 clearable=False,
+                placeholder="label map",
                 style={"minWidth": "10rem"},
             ),
         ],
@@ -216,15 +293,32 @@ def explore_page(
         className="mb-2",
         id=Explore.TABS,
     )
-    return html.Div(
+    view = html.Div(
         [
-            header,
-            dcc.Loading(html.Div(summary, id=Explore.SUMMARY, className="summary-cards"), delay_show=300),
+            html.Div(summary, id=Explore.SUMMARY, className="summary-cards"),
             html.Div(problems, id=Explore.PROBLEMS),
-            panel("Dataset", tabs, icon="bar-chart-line"),
+            panel(
+                "Dataset",
+                [html.Div(title, id=Explore.VIEW_TITLE, className="small mb-1"), tabs],
+                icon="bar-chart-line",
+            ),
         ],
-        className="page page-explore",
+        id=Explore.VIEW,
+        className="explore-view",
     )
+    jobs = [
+        html.Div(progress, id=Explore.STATS_PROGRESS, className="mb-2"),
+        dcc.Store(id=Explore.STATS_JOB, data=job),
+        dcc.Store(id=Explore.STATS_RUN),
+        dcc.Store(id=Explore.STATS_READY),
+        dcc.Interval(id=Explore.STATS_POLL, interval=1000, disabled=job is None),
+    ]
+    extra = (
+        [panel("Add your own dataset", add_form, icon="folder-plus", panel_id=Explore.ADD)]
+        if add_form
+        else []
+    )
+    return html.Div([header, *jobs, view, *extra], className="page page-explore")
 
 
 def _card(title: str, value, note: str = "", colour: str = "") -> dbc.Card:
@@ -265,13 +359,15 @@ def validation_summary(report: ValidationReport | None, dataset: str) -> tuple[s
     return f"{payload['errors']} errors, {payload['warnings']} warnings", "", details
 
 
-def summary_cards(stats: dict, labels: str, problems: str, note: str) -> dbc.Row:
+def summary_cards(stats: dict, labels: str | None, problems: str, note: str) -> dbc.Row:
     totals = stats["totals"]
     cards = [
         _card("images", f"{totals['images']:,}"),
         _card("annotations", f"{totals['annotations']:,}", f"{totals['annotations_used']:,} used"),
         _card(
-            "categories", f"{totals['categories']:,}", f"label map {labels}: {len(stats['classes'])} classes"
+            "categories",
+            f"{totals['categories']:,}",
+            f"label map {stats['label_map']['name']}: {len(stats['classes'])} classes",
         ),
         _card("crowd regions", f"{totals['crowd']:,}"),
         _card("validation problems", problems, note, "text-success" if problems == "none" else ""),

@@ -14,7 +14,14 @@ from cocoseg.app.components.forms import FormFields
 from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.components.prepare_results import no_jobs
 from cocoseg.app.ids import Prepare
-from cocoseg.pipeline.data import PRESETS, RESIZE_MODES, get_dataset, list_datasets
+from cocoseg.pipeline.data import (
+    PRESETS,
+    RESIZE_MODES,
+    default_preset,
+    fitting_presets,
+    get_dataset,
+    list_datasets,
+)
 from cocoseg.pipeline.prepare import AUTO_LABELS
 from cocoseg.pipeline.training import AugmentConfig
 
@@ -34,6 +41,16 @@ FIELDS = FormFields(
 LABEL_CHOICES = [{"label": "auto (coco80 for COCO, else all)", "value": AUTO_LABELS}] + [
     {"label": preset, "value": preset} for preset in PRESETS
 ]
+
+
+def label_options(categories: list[dict]) -> list[dict]:
+    """Auto, naming what it picks for these categories (``labels.default_preset``), then the presets
+    that fit them (``labels.fitting_presets``, custom included)."""
+    return [{"label": f"auto ({default_preset(categories)} for this dataset)", "value": AUTO_LABELS}] + [
+        {"label": preset, "value": preset} for preset in fitting_presets(categories, with_custom=True)
+    ]
+
+
 PREVIEW_COUNT = 8
 TRAINING_AUGMENTATION = AugmentConfig()  # the sliders start at what training applies
 

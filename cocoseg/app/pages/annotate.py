@@ -45,7 +45,7 @@ from cocoseg.app.links import next_in_queue
 from cocoseg.pipeline import annotation
 from cocoseg.pipeline.annotation import tools
 from cocoseg.pipeline.core import ConfigError
-from cocoseg.pipeline.data import decode_upload, list_datasets
+from cocoseg.pipeline.data import decode_upload, default_preset, fitting_presets, list_datasets
 from cocoseg.pipeline.inference import list_entries
 from cocoseg.pipeline.jobs import RunError, queue
 from cocoseg.pipeline.training import plan_round
@@ -133,6 +133,26 @@ def _refused(reason: Exception | str, colour: str = "danger") -> tuple:
 def show_source(source):
     hidden = {"display": "none"}
     return (hidden, {}) if source == "upload" else ({}, hidden)
+
+
+@callback(
+    Output(Annotate.LABELS, "options"),
+    Output(Annotate.LABELS, "value"),
+    Input(Annotate.DATASET, "value"),
+    State(Annotate.LABELS, "value"),
+)
+def offer_label_maps(choice, preset):
+    """Only the presets that fit the split (``labels.fitting_presets``); a preset that does not fit the
+    new split gives way to the split's default (``labels.default_preset``, the CLI's rule too)."""
+    # the value is always given back (never no_update), so the palette, which hangs on it, is drawn
+    if not choice:
+        return no_update, preset
+    try:
+        categories = _selection(None, choice).coco(current_workspace()).categories
+    except ERRORS:
+        return no_update, preset
+    options = [name for name in fitting_presets(categories) if name in panels.LABEL_PRESETS]
+    return options, preset if preset in options else default_preset(categories)
 
 
 @callback(

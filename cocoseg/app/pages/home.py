@@ -1,4 +1,6 @@
-"""Home: quick links, datasets with their validation state, models, training runs, the devices.
+"""Home: quick links, datasets with their validation state, the add-dataset form
+(``components.dataset_form``, callbacks in ``cocoseg.app.add_dataset``), models, training runs,
+the devices.
 
 The device panel shows what ``cocoseg doctor`` says (``inference.device_report``); training's
 side needs TensorFlow, so "Check training devices" runs ``cocoseg doctor --json`` in a child
@@ -15,13 +17,17 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, html, no_update
 
-from cocoseg.app import limits
+from cocoseg.app import (
+    add_dataset,  # noqa: F401 - registers the add-dataset form's callbacks
+    limits,
+)
 from cocoseg.app.components.alerts import alert
+from cocoseg.app.components.dataset_form import dataset_form
 from cocoseg.app.components.home_panels import datasets_table, device_panel, training_rows
 from cocoseg.app.components.panels import empty_state, panel, status_badge
 from cocoseg.app.components.quick_start import quick_start_card, quick_start_note
-from cocoseg.app.context import current_settings, current_workspace
-from cocoseg.app.ids import Home
+from cocoseg.app.context import browse_roots, current_settings, current_workspace, registration_roots
+from cocoseg.app.ids import AddDataset, Home
 from cocoseg.app.jobs import run_queued_with_lines
 from cocoseg.pipeline.data import overview
 from cocoseg.pipeline.inference import (
@@ -145,7 +151,17 @@ def layout(**_query) -> html.Div:
                 [
                     dbc.Col(
                         [
-                            panel("Datasets", datasets_table(rows), icon="database", panel_id=Home.DATASETS),
+                            panel(
+                                "Datasets",
+                                html.Div(datasets_table(rows), id=Home.DATASETS_TABLE),
+                                icon="database",
+                                panel_id=Home.DATASETS,
+                            ),
+                            panel(
+                                "Add a dataset",
+                                dataset_form(registration_roots(), browse_roots()),
+                                icon="folder-plus",
+                            ),
                             panel("Models", models_summary(), icon="box", panel_id=Home.MODELS),
                         ],
                         lg=8,
@@ -216,3 +232,13 @@ def check_training_devices(_clicks):
         return training_rows(check_devices(current_workspace()))
     except DoctorError as error:
         return [*training_rows(None)[:-1], html.Div(alert(str(error), "warning"), id=Home.DEVICE_MESSAGE)]
+
+
+@callback(
+    Output(Home.DATASETS_TABLE, "children"),
+    Input(AddDataset.DONE, "data"),
+    prevent_initial_call=True,
+)
+def refresh_datasets(_done):
+    """The table again once the form registered, validated or removed a dataset."""
+    return datasets_table(overview(current_workspace(), current_settings().max_annotation_bytes))

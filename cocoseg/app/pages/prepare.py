@@ -24,7 +24,13 @@ from dash import ALL, Input, Output, State, callback, ctx, html, no_update
 
 from cocoseg.app import limits
 from cocoseg.app.components.alerts import alert
-from cocoseg.app.components.prepare_panels import FIELDS, PREVIEW_COUNT, default_splits, prepare_page
+from cocoseg.app.components.prepare_panels import (
+    FIELDS,
+    PREVIEW_COUNT,
+    default_splits,
+    label_options,
+    prepare_page,
+)
 from cocoseg.app.components.prepare_results import (
     distribution_figure,
     dry_run_note,
@@ -41,6 +47,7 @@ from cocoseg.pipeline import prepare
 from cocoseg.pipeline.core import ConfigError
 from cocoseg.pipeline.data import RegistryError, cached_split, get_dataset
 from cocoseg.pipeline.jobs import RunError, cancel, recent, supervise
+from cocoseg.pipeline.prepare import AUTO_LABELS
 from cocoseg.pipeline.training import augment_config
 
 dash.register_page(__name__, path="/prepare", name="Prepare", order=20, icon="sliders")
@@ -83,6 +90,26 @@ def offer_splits(dataset, chosen):
     except (RegistryError, ValueError):
         splits = []
     return splits, [split for split in chosen or [] if split in splits] or default_splits(splits)
+
+
+@callback(
+    Output(Prepare.LABELS, "options"),
+    Output(Prepare.LABELS, "value"),
+    Input(Prepare.DATASET, "value"),
+    State(Prepare.LABELS, "value"),
+)
+def offer_label_maps(dataset, chosen):
+    """Auto (the dataset's ``labels.default_preset``, named) and the presets that fit its categories."""
+    try:
+        entry = get_dataset(current_workspace(), dataset)
+        split = next(iter(entry.splits))
+        categories = cached_split(
+            current_workspace(), dataset, split, current_settings().max_annotation_bytes
+        ).categories
+    except (RegistryError, ValueError, OSError):
+        return no_update, chosen  # the value is always given back, so the dry run hanging on it runs
+    options = label_options(categories)
+    return options, chosen if chosen in {option["value"] for option in options} else AUTO_LABELS
 
 
 @callback(

@@ -36,13 +36,40 @@ def sha256_of(path: Path) -> str:
     return hasher.hexdigest()
 
 
+def _fingerprint(path: Path) -> tuple:
+    status = os.stat(path)
+    return ("sha256", str(Path(path).resolve()), status.st_size, status.st_mtime_ns)
+
+
+_DIGESTS: dict[tuple, str] = {}  # fingerprint -> digest, in this process (a page asks several times)
+
+
+def known_sha256(workspace: Workspace, path: Path) -> str | None:
+    """The memoised SHA-256 of a file as it is now, or None: never reads the file.
+
+    A page that only shows what is cached asks this first: without a digest for this path, size
+    and mtime nothing was computed from the file through this path, and hashing a 450 MB file
+    (about a second) just to find that out would hold the page back.
+    """
+    fingerprint = _fingerprint(path)
+    if fingerprint in _DIGESTS:
+        return _DIGESTS[fingerprint]
+    with open_cache(workspace, "digests") as cache:
+        digest = cache.get(fingerprint)
+    if digest is not None:
+        _DIGESTS[fingerprint] = digest
+    return digest
+
+
 def file_sha256(workspace: Workspace, path: Path) -> str:
     """SHA-256 of a file's content, recomputed only when size or mtime change."""
-    status = os.stat(path)
-    fingerprint = ("sha256", str(Path(path).resolve()), status.st_size, status.st_mtime_ns)
+    fingerprint = _fingerprint(path)
+    if fingerprint in _DIGESTS:
+        return _DIGESTS[fingerprint]
     with open_cache(workspace, "digests") as cache:
         digest = cache.get(fingerprint)
         if digest is None:
             digest = sha256_of(path)
             cache.set(fingerprint, digest, expire=CACHE_EXPIRE_SECONDS)
+    _DIGESTS[fingerprint] = digest
     return digest

@@ -67,6 +67,10 @@ class Settings:
         broker_insecure: accept a broker URL without a password on a non-loopback host (refused otherwise).
         broker_visibility_seconds: Redis redelivers a task nobody acknowledged after this long (a worker
             killed mid-task); tasks are acknowledged when they end.
+        data_roots: folders (``COCOSEG_DATA_ROOTS``, separated by ``os.pathsep``) under which the app
+            may register datasets when it serves on an address other machines can reach (none then
+            refuses every path); on loopback any path may be, and the form's folder browser starts here
+            (else the user's home).
     """
 
     home: Path
@@ -93,6 +97,7 @@ class Settings:
     job_start_burst: int = 20
     broker_insecure: bool = False
     broker_visibility_seconds: float = 3600.0
+    data_roots: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -212,7 +217,14 @@ def read_settings() -> Settings:
         job_start_burst=_int_from_env("COCOSEG_JOB_START_BURST", 20),
         broker_insecure=_flag_from_env("COCOSEG_BROKER_INSECURE"),
         broker_visibility_seconds=_float_from_env("COCOSEG_BROKER_VISIBILITY_SECONDS", 3600.0),
+        data_roots=_paths_from_env("COCOSEG_DATA_ROOTS"),
     )
+
+
+def _paths_from_env(name: str) -> tuple[Path, ...]:
+    """Absolute, resolved folders from an ``os.pathsep``-separated variable (empty parts skipped)."""
+    raw = os.environ.get(name, "")
+    return tuple(Path(part.strip()).expanduser().resolve() for part in raw.split(os.pathsep) if part.strip())
 
 
 @functools.lru_cache(maxsize=1)

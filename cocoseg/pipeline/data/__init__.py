@@ -18,6 +18,8 @@ from cocoseg.pipeline.data.labels import (
     LabelMapError,
     build_label_map,
     default_label_map,
+    default_preset,
+    fitting_presets,
 )
 from cocoseg.pipeline.data.mask_export import ExportError, export_masks
 from cocoseg.pipeline.data.masks import colorize
@@ -26,6 +28,7 @@ from cocoseg.pipeline.data.registry import (
     add_dataset,
     add_image_folder,
     cached_split,
+    check_data_roots,
     get_dataset,
     is_unlabelled,
     list_datasets,
@@ -43,7 +46,7 @@ from cocoseg.pipeline.data.rendering import (
     overlay,
     pixel_shares,
 )
-from cocoseg.pipeline.data.stats import dataset_stats, known_report, split_stats
+from cocoseg.pipeline.data.stats import dataset_stats, known_report, split_categories, split_stats
 from cocoseg.pipeline.data.thumbnails import (
     ImageDetail,
     ImagePage,
@@ -74,10 +77,13 @@ __all__ = [
     "add_image_folder",
     "build_label_map",
     "cached_split",
+    "check_data_roots",
     "colorize",
     "dataset_stats",
     "decode_upload",
     "default_label_map",
+    "default_preset",
+    "fitting_presets",
     "encode_png",
     "export_masks",
     "get_dataset",
@@ -94,6 +100,7 @@ __all__ = [
     "overview",
     "pixel_shares",
     "remove_dataset",
+    "split_categories",
     "split_image_detail",
     "split_report",
     "split_stats",

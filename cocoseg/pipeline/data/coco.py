@@ -124,6 +124,74 @@ def parse_annotation_text(text: str, path: Path) -> dict[str, Any]:
     return data
 
 
+_ANNOTATION_PROGRESS_EVERY = 5_000
+STRUCTURE_MESSAGE_BELOW_BYTES = 64 * MEGABYTE  # a broken file smaller than this gets json's own message
+_STRUCTURE_PROGRESS_EVERY = 5_000
+
+
+def check_structure(path: Path, max_bytes: int, progress: ProgressCallback | None = None) -> dict[str, int]:
+    """One streaming pass: the file is a JSON object whose ``images``, ``annotations`` and
+    ``categories`` are lists, and every category has a name. Returns their counts.
+
+    Only one item exists as Python objects at a time, so a COCO-train file costs its text
+    and no more. ``progress(bytes_done, bytes_total)`` is called every few thousand items.
+    A file that is not JSON gets the one line ``read_coco_json`` (``data validate``) gives
+    (for files above ``STRUCTURE_MESSAGE_BELOW_BYTES`` the stream's own line, with the
+    same prefix, so a broken 400 MB file is never parsed whole just for its message).
+
+    Raises:
+        CocoFileError: unreadable, not JSON, not a JSON object, a required list missing,
+            or a category without a name.
+    """
+    from cocoseg.pipeline.data.jsonstream import JsonStreamError, ObjectStream
+
+    path = Path(path)
+    text = read_annotation_text(path, max_bytes)
+    total = len(text)
+    counts: dict[str, int] = {}
+    categories: list = []
+    stream = ObjectStream(text)
+    try:
+        for key in stream.members():
+            if key in ("images", "annotations") and text.startswith("[", stream.position):
+                count = 0
+                for count, _item in enumerate(stream.iter_array(), start=1):
+                    if progress and count % _STRUCTURE_PROGRESS_EVERY == 0:
+                        progress(stream.position, total)
+                counts[key] = count
+            elif key == "categories":
+                value = stream.read_value()
+                if isinstance(value, list):
+                    categories = value
+                    counts[key] = len(value)
+                else:
+                    counts.pop(key, None)
+    except JsonStreamError as error:
+        if total < STRUCTURE_MESSAGE_BELOW_BYTES:
+            parse_annotation_text(text, path)  # raises the same line data validate gives
+        raise CocoFileError(f"annotation file {shown_path(path)} is not valid JSON: {error}") from None
+    finally:
+        del text
+    missing = [key for key in TOP_LEVEL_KEYS if key not in counts]
+    if missing:
+        raise CocoFileError(
+            f"annotation file {shown_path(path)} is not COCO: top-level "
+            + ", ".join(f"'{key}'" for key in missing)
+            + f" {'is' if len(missing) == 1 else 'are'} missing or not a list (missing-key)"
+        )
+    for index, category in enumerate(categories):
+        name = category.get("name") if isinstance(category, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            where = f"id {category.get('id')}" if isinstance(category, dict) else f"item {index}"
+            raise CocoFileError(
+                f"annotation file {shown_path(path)}: category {where} has no name; "
+                "every category needs one (the class names come from them)"
+            )
+    if progress:
+        progress(total, total)
+    return counts
+
+
 def read_coco_json(path: Path, max_bytes: int) -> dict[str, Any]:
     """Read and parse a COCO annotation file (see ``read_annotation_text``)."""
     return parse_annotation_text(read_annotation_text(path, max_bytes), Path(path))
@@ -344,7 +412,12 @@ def segmentation_area(segmentation: Any, height: int, width: int) -> float:
 
 
 def _validate_annotations(
-    items: list, images: list[dict], categories: list[dict], report: ValidationReport, left_out: set
+    items: list,
+    images: list[dict],
+    categories: list[dict],
+    report: ValidationReport,
+    left_out: set,
+    progress: ProgressCallback | None = None,
 ) -> list[dict]:
     """Valid annotations; those of images that validation left out are counted as
     ``annotation-image-missing`` with a message pointing at the image's own problem."""
@@ -353,6 +426,8 @@ def _validate_annotations(
     valid: list[dict] = []
     seen_ids: set[int] = set()
     for index, annotation in enumerate(items):
+        if progress and index % _ANNOTATION_PROGRESS_EVERY == 0:
+            progress(index, len(items))
         if not isinstance(annotation, dict):
             report.add(Finding("item-not-object", "annotation is not an object", f"annotations[{index}]"))
             continue
@@ -447,6 +522,7 @@ def validate_coco(
     data: dict[str, Any],
     images_dir: Path | None = None,
     progress: ProgressCallback | None = None,
+    annotation_progress: ProgressCallback | None = None,
 ) -> CocoDataset:
     """Validate parsed COCO JSON and return its valid part with the report.
 
@@ -455,6 +531,7 @@ def validate_coco(
         images_dir: when given, every image file is checked (exists, inside the folder,
             size matches); images failing that are left out with their annotations.
         progress: called as ``progress(done, total)`` while image files are checked.
+        annotation_progress: the same while annotations are checked (every few thousand).
     """
     report = ValidationReport()
     raw_images = _as_list(data, "images", report)
@@ -470,7 +547,11 @@ def validate_coco(
         for image in raw_images
         if isinstance(image, dict) and is_integer(image.get("id")) and image["id"] not in kept_ids
     }
-    annotations = _validate_annotations(raw_annotations, images, categories, report, left_out - kept_ids)
+    annotations = _validate_annotations(
+        raw_annotations, images, categories, report, left_out - kept_ids, annotation_progress
+    )
+    if annotation_progress:
+        annotation_progress(len(raw_annotations), len(raw_annotations))
     report.totals = {
         "images": len(raw_images),
         "images_valid": len(images),
@@ -490,6 +571,7 @@ def load_coco(
     images_dir: Path | None,
     max_bytes: int,
     progress: ProgressCallback | None = None,
+    annotation_progress: ProgressCallback | None = None,
 ) -> CocoDataset:
     """Read, parse and validate a COCO file (see ``validate_coco``).
 
@@ -497,7 +579,7 @@ def load_coco(
         CocoFileError: when the file cannot be read as a COCO JSON object at all.
     """
     data = read_coco_json(annotations_path, max_bytes)
-    dataset = validate_coco(data, images_dir, progress)
+    dataset = validate_coco(data, images_dir, progress, annotation_progress)
     dataset.source = Path(annotations_path)
     logger.info(
         "loaded %s: %d/%d images, %d/%d annotations valid, %d errors, %d warnings",

@@ -385,12 +385,37 @@ def build_label_map(preset: str, categories: Iterable[Mapping] = (), names: Sequ
     raise LabelMapError(f"unknown label map preset {preset!r}; choose one of {', '.join(PRESETS)}")
 
 
-def default_label_map(categories: Iterable[Mapping]) -> LabelMap:
-    """coco80 for COCO-style categories or none at all, otherwise every category of the dataset.
+def default_preset(categories: Iterable[Mapping]) -> str:
+    """The label map preset a dataset gets when none is asked for: the one place that decides it.
 
-    A split without categories (an unlabelled image folder) has no classes of its own to
-    offer, so it gets COCO's, the classes its images will be labelled with by default.
+    ``coco80`` when the categories are COCO's (ids and names), or when there are none at all
+    (an unlabelled image folder has no classes of its own, so it gets COCO's, the classes its
+    images will be labelled with by default); otherwise ``all``. Every page and the CLI ask here.
     """
     categories = list(categories)
-    coco = not categories or is_coco_compatible(categories)
-    return build_label_map("coco80" if coco else "all", categories)
+    return "coco80" if not categories or is_coco_compatible(categories) else "all"
+
+
+def fitting_presets(categories: Iterable[Mapping], with_custom: bool = False) -> list[str]:
+    """The presets that build for these categories, in ``PRESETS`` order (the default among them),
+    so a page never offers a choice that can only end in an error."""
+    categories = list(categories)
+    fitting = []
+    for preset in PRESETS:
+        if preset == "custom" and not with_custom:
+            continue
+        if preset == "custom":
+            fitting.append(preset)  # any category names the dataset has
+            continue
+        try:
+            build_label_map(preset, categories)
+        except (LabelMapError, ValueError):
+            continue
+        fitting.append(preset)
+    return fitting
+
+
+def default_label_map(categories: Iterable[Mapping]) -> LabelMap:
+    """The ``default_preset`` map of a dataset's categories."""
+    categories = list(categories)
+    return build_label_map(default_preset(categories), categories)

@@ -16,16 +16,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
-from cocoseg.pipeline.core.cache import CACHE_EXPIRE_SECONDS, file_sha256, open_cache
+from cocoseg.pipeline.core.cache import CACHE_EXPIRE_SECONDS, file_sha256, known_sha256, open_cache
 from cocoseg.pipeline.core.settings import DEMO_DATASET_DIR
 from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, check_name, now_iso, read_json
 from cocoseg.pipeline.data.coco import (
     CocoDataset,
     CocoFileError,
     check_annotation_file,
+    check_structure,
     load_coco,
 )
 from cocoseg.pipeline.data.images import IMAGE_SUFFIXES
@@ -42,7 +44,15 @@ UNREADABLE_SIZE = 1
 
 
 class RegistryError(ValueError):
-    """A registry request that cannot be carried out; the message says why and what to do."""
+    """A registry request that cannot be carried out; the message says why and what to do.
+
+    ``field`` names the request's part at fault (name, split, annotations, images) when one
+    is, so a form shows the line beside that field.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,22 +136,63 @@ def get_dataset(workspace: Workspace, name: str) -> DatasetEntry:
 def _check_image_folder(images: Path) -> None:
     """Refuse a missing folder, or one without an image file directly inside it."""
     if not images.is_dir():
-        raise RegistryError(f"image folder not found: {images}")
-    if not any(path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() for path in images.iterdir()):
-        raise RegistryError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images}")
+        raise RegistryError(f"image folder not found: {images}", "images")
+    try:
+        has_images = any(
+            path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() for path in images.iterdir()
+        )
+    except OSError as error:
+        raise RegistryError(f"cannot read image folder {images}: {error.strerror}", "images") from None
+    if not has_images:
+        raise RegistryError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images}", "images")
 
 
-def _check_sources(annotations: Path, images: Path, max_bytes: int) -> None:
-    """Cheap checks before registering: the file is a JSON object, the folder has images."""
+def _check_sources(
+    annotations: Path, images: Path, max_bytes: int, check: bool = True, progress=None
+) -> dict[str, int]:
+    """Checks before registering: the folder has images, and the file is a COCO JSON object
+    (with ``check``, one streaming pass over it: ``coco.check_structure``; without, its first
+    byte only). Returns the counts the pass found ({} without it)."""
     _check_image_folder(images)
     try:
         check_annotation_file(annotations, max_bytes)
+        if not os.access(annotations, os.R_OK):
+            raise CocoFileError(f"annotation file {annotations} is not readable (permissions)")
+        if check:
+            return check_structure(annotations, max_bytes, progress)
     except CocoFileError as error:
-        raise RegistryError(str(error)) from None
+        raise RegistryError(str(error), "annotations") from None
     with open(annotations, "rb") as handle:
         text_start = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     if text_start != b"{":
-        raise RegistryError(f"{annotations} does not start with '{{': it is not a COCO JSON object")
+        raise RegistryError(
+            f"{annotations} does not start with '{{': it is not a COCO JSON object", "annotations"
+        )
+    return {}
+
+
+def outside_roots(path: Path, roots: tuple[Path, ...]) -> bool:
+    """Whether ``path`` (resolved, links followed) lies outside every one of ``roots``."""
+    resolved = Path(path).expanduser().resolve()
+    return not any(resolved == root or root in resolved.parents for root in roots)
+
+
+def check_data_roots(paths: dict[str, Path], roots: tuple[Path, ...] | None) -> None:
+    """Refuse a path outside the data roots (``roots`` None: any path may be registered).
+
+    Raises:
+        RegistryError: naming the roots; its ``field`` is the key of ``paths`` at fault.
+    """
+    if roots is None:
+        return
+    for field, path in paths.items():
+        if path is not None and outside_roots(path, roots):
+            allowed = ", ".join(str(root) for root in roots) or "none configured"
+            raise RegistryError(
+                f"{path} is outside the data roots this server may register from "
+                f"(COCOSEG_DATA_ROOTS: {allowed})",
+                field,
+            )
 
 
 def add_dataset(
@@ -152,18 +203,62 @@ def add_dataset(
     split: str = "train",
     replace: bool = False,
     max_bytes: int = 1024 * 1024 * 1024,
+    check: bool = True,
+    progress=None,
+    roots: tuple[Path, ...] | None = None,
 ) -> DatasetEntry:
     """Register (or add a split to) a dataset; nothing changes if any check fails.
 
+    Args:
+        check: one streaming pass over the file first (``coco.check_structure``): a JSON
+            object with the three COCO lists and named categories. False skips it.
+        progress: ``progress(bytes_done, bytes_total)`` during that pass.
+        roots: when given, both paths must lie under one of these folders (a server
+            reachable from other machines: ``Settings.data_roots``).
+
     Raises:
-        RegistryError: bad name, missing file/folder, folder without images, a split
-            that exists already (unless ``replace``), or an attempt to change ``demo``.
+        RegistryError: bad name, a path outside ``roots``, missing file/folder, folder
+            without images, a file that is not COCO JSON, a split that exists already
+            (unless ``replace``), or an attempt to change ``demo``.
+    """
+    source = preflight(
+        workspace, name, annotations, images, split, replace, max_bytes, check, progress, roots
+    )
+    return _register_split(workspace, name, split, source, replace)
+
+
+def preflight(
+    workspace: Workspace,
+    name: str,
+    annotations: Path,
+    images: Path,
+    split: str = "train",
+    replace: bool = False,
+    max_bytes: int = 1024 * 1024 * 1024,
+    check: bool = True,
+    progress=None,
+    roots: tuple[Path, ...] | None = None,
+) -> Split:
+    """Every check ``add_dataset`` makes, registering nothing; returns the resolved split.
+
+    The app runs it in the request (a refusal shows beside its field at once) and registers
+    in a job, where a big file's streaming pass has a progress bar.
+
+    Raises:
+        RegistryError (``field`` set where one is at fault), UnsafePathError (a bad name).
     """
     _check_names(name, split)
+    for field, value in (("annotations", annotations), ("images", images)):
+        if not str(value or "").strip():
+            raise RegistryError(
+                f"give the {'annotation file' if field == 'annotations' else 'image folder'}", field
+            )
     annotations = Path(annotations).expanduser().resolve()
     images = Path(images).expanduser().resolve()
-    _check_sources(annotations, images, max_bytes)
-    return _register_split(workspace, name, split, Split(annotations, images), replace)
+    check_data_roots({"annotations": annotations, "images": images}, roots)
+    _refuse_existing(_read_registry(workspace), name, split, replace)  # before a long pass over the file
+    _check_sources(annotations, images, max_bytes, check, progress)
+    return Split(annotations, images)
 
 
 def add_image_folder(
@@ -230,14 +325,16 @@ def _check_names(name: str, split: str) -> None:
     check_name(name, "dataset name")
     check_name(split, "split name")
     if name == DEMO_NAME:
-        raise RegistryError("'demo' is the bundled dataset and cannot be changed; pick another name")
+        raise RegistryError("'demo' is the bundled dataset and cannot be changed; pick another name", "name")
 
 
 def _refuse_existing(registry: dict, name: str, split: str, replace: bool) -> None:
     splits = registry["datasets"].get(name, {}).get("splits", {})
     if split in splits and not replace:
         raise RegistryError(
-            f"dataset {name!r} already has a {split!r} split; pass --replace to point it elsewhere"
+            f"dataset {name!r} already has a {split!r} split; replace it to point it elsewhere "
+            "(--replace on the command line)",
+            "name",
         )
 
 
@@ -291,10 +388,12 @@ def remove_dataset(workspace: Workspace, name: str) -> None:
         atomic_write_json(workspace.datasets_file, registry)
 
 
-def load_split(entry: DatasetEntry, split: str, max_bytes: int, progress=None) -> CocoDataset:
+def load_split(
+    entry: DatasetEntry, split: str, max_bytes: int, progress=None, annotation_progress=None
+) -> CocoDataset:
     """Load and validate one split of a registered dataset."""
     source = entry.split(split)
-    return load_coco(source.annotations, source.images, max_bytes, progress)
+    return load_coco(source.annotations, source.images, max_bytes, progress, annotation_progress)
 
 
 @functools.lru_cache(maxsize=4)
@@ -311,12 +410,12 @@ def cached_split(workspace: Workspace, dataset: str, split: str, max_bytes: int)
     )
 
 
-def _report_key(workspace: Workspace, source: Split) -> tuple:
+def _report_key(workspace: Workspace, source: Split, digest: str | None = None) -> tuple:
     images_mtime = source.images.stat().st_mtime_ns if source.images.is_dir() else 0
     return (
         "validation",
         REPORT_VERSION,
-        file_sha256(workspace, source.annotations),
+        digest or file_sha256(workspace, source.annotations),
         str(source.images),
         images_mtime,
     )
@@ -329,6 +428,7 @@ def split_report(
     max_bytes: int,
     progress=None,
     compute: bool = True,
+    annotation_progress=None,
 ) -> ValidationReport | None:
     """The validation report of a split, cached by annotation content and image folder.
 
@@ -343,14 +443,19 @@ def split_report(
         CocoFileError: when ``compute`` and the file cannot be read as COCO JSON.
     """
     source = entry.split(split)
-    key = _report_key(workspace, source)
+    digest = None
+    if not compute:  # only what is cached: a file never hashed here has no report here
+        digest = known_sha256(workspace, source.annotations)
+        if digest is None:
+            return None
+    key = _report_key(workspace, source, digest)
     with open_cache(workspace, "validation") as cache:
         cached = cache.get(key)
     if cached is not None:
         return ValidationReport.from_dict(cached)
     if not compute:
         return None
-    coco = load_split(entry, split, max_bytes, progress)
+    coco = load_split(entry, split, max_bytes, progress, annotation_progress)
     report = coco.report
     report.totals[UNLABELLED] = int(is_unlabelled(coco))
     with open_cache(workspace, "validation") as cache:

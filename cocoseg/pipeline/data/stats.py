@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from cocoseg.pipeline.core.cache import CACHE_EXPIRE_SECONDS, file_sha256, open_cache
+from cocoseg.pipeline.core.cache import CACHE_EXPIRE_SECONDS, file_sha256, known_sha256, open_cache
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.data.coco import (
     CocoFileError,
@@ -37,7 +37,13 @@ from cocoseg.pipeline.data.coco import (
     valid_area,
 )
 from cocoseg.pipeline.data.jsonstream import JsonStreamError, ObjectStream
-from cocoseg.pipeline.data.labels import IGNORE_INDEX, LabelMap, build_label_map, default_label_map
+from cocoseg.pipeline.data.labels import (
+    IGNORE_INDEX,
+    LabelMap,
+    build_label_map,
+    default_label_map,
+    default_preset,
+)
 from cocoseg.pipeline.data.lowres import LowResolutionCanvases
 from cocoseg.pipeline.data.masks import is_crowd
 from cocoseg.pipeline.data.registry import get_dataset, split_report
@@ -292,6 +298,7 @@ def compute_stats(
         raise CocoFileError(f"annotation file {annotations_path} is not valid COCO JSON: {error}") from None
     del text
     result = _summarise(accumulator, len(_valid_categories(real)))
+    result["categories_seen"] = _valid_categories(real)  # dataset_stats caches them apart
     result["seconds"] = round(time.perf_counter() - started, 3)
     if progress:
         progress(1, 1)
@@ -380,6 +387,117 @@ def _describe(values: np.ndarray) -> dict[str, float]:
     return {"min": int(values.min()), "median": float(np.median(values)), "max": int(values.max())}
 
 
+# the last few statistics read, kept in this process: unpickling COCO-train's (its image index
+# included) takes about half a second, and a page reads them on every switch and reload.
+# Entries are keyed by content hash, so they never go stale; callers must not change them.
+RECENT_STATS = 4
+_RECENT: dict[tuple, dict[str, Any]] = {}
+
+
+def stats_key(digest: str, label_preset: str, custom_names: tuple[str, ...] = ()) -> tuple:
+    """The cache key of a file's statistics under a label map: one key for the CLI and the app.
+
+    The preset is always a resolved name (never None for "the default"), so statistics that
+    ``cocoseg data stats`` computed with the default map are found by a page that asks for
+    that map by name, and the other way round.
+    """
+    return ("stats", STATS_VERSION, RESOLUTION, digest, label_preset, tuple(custom_names))
+
+
+def _categories_key(digest: str) -> tuple:
+    return ("categories", digest)
+
+
+def known_categories(workspace: Workspace, digest: str) -> list[dict] | None:
+    """A file's categories as a statistics pass or ``file_categories`` recorded them, or None."""
+    memo = (str(workspace.root), _categories_key(digest))
+    if memo in _RECENT_CATEGORIES:
+        return _RECENT_CATEGORIES[memo]
+    with open_cache(workspace, "stats") as cache:
+        categories = cache.get(_categories_key(digest))
+    if categories is not None:
+        _RECENT_CATEGORIES[memo] = categories
+    return categories
+
+
+_RECENT_CATEGORIES: dict[tuple, list[dict]] = {}  # small, keyed by content hash: never stale
+
+
+def _remember_categories(workspace: Workspace, digest: str, categories: list[dict]) -> None:
+    with open_cache(workspace, "stats") as cache:
+        cache.set(_categories_key(digest), categories, expire=CACHE_EXPIRE_SECONDS)
+
+
+def file_categories(workspace: Workspace, annotations_path: Path, max_bytes: int) -> list[dict]:
+    """The valid categories of an annotation file, cached by its SHA-256.
+
+    What a page needs to offer the presets that fit and preselect the default
+    (``labels.fitting_presets``, ``labels.default_preset``) without parsing every annotation:
+    the ``categories`` value is found from the end of the text (``_guess_categories``) and
+    checked by the stream only when that guess fails.
+
+    Raises:
+        CocoFileError: unreadable file, or not JSON.
+    """
+    digest = file_sha256(workspace, annotations_path)
+    known = known_categories(workspace, digest)
+    if known is not None:
+        return known
+    text = read_annotation_text(annotations_path, max_bytes)
+    raw = _guess_categories(text)
+    if raw is None:
+        raw = []
+        try:
+            for key in (stream := ObjectStream(text)).members():
+                if key == "categories":
+                    value = stream.read_value()
+                    raw = value if isinstance(value, list) else []
+        except JsonStreamError as error:
+            raise CocoFileError(
+                f"annotation file {annotations_path} is not valid COCO JSON: {error}"
+            ) from None
+    del text
+    categories = _valid_categories(raw)
+    _remember_categories(workspace, digest, categories)
+    return categories
+
+
+def resolved_preset(workspace: Workspace, digest: str, label_preset: str | None) -> str | None:
+    """``label_preset``, or for None the file's ``default_preset`` when its categories are known."""
+    if label_preset is not None:
+        return label_preset
+    categories = known_categories(workspace, digest)
+    return None if categories is None else default_preset(categories)
+
+
+def cached_stats(
+    workspace: Workspace,
+    annotations_path: Path,
+    label_preset: str | None = None,
+    custom_names: tuple[str, ...] = (),
+) -> dict[str, Any] | None:
+    """The cached statistics for this request, or None (nothing is computed, not even the file's
+    hash: a page can ask this in its callback and leave the computing to a job)."""
+    digest = known_sha256(workspace, annotations_path)
+    if digest is None:
+        return None
+    preset = resolved_preset(workspace, digest, label_preset)
+    if preset is None:
+        return None
+    key = stats_key(digest, preset, custom_names)
+    memo = (str(workspace.root), key)
+    cached = _RECENT.get(memo)
+    if cached is None:
+        with open_cache(workspace, "stats") as cache:
+            cached = cache.get(key)
+        if cached is None:
+            return None
+        _RECENT[memo] = cached
+        while len(_RECENT) > RECENT_STATS:
+            _RECENT.pop(next(iter(_RECENT)))
+    return {**cached, "cached": True}
+
+
 def dataset_stats(
     workspace: Workspace,
     annotations_path: Path,
@@ -388,33 +506,48 @@ def dataset_stats(
     custom_names: tuple[str, ...] = (),
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
-    """Cached ``compute_stats``: keyed by the file's SHA-256 and the label map request.
+    """Cached ``compute_stats``: keyed by the file's SHA-256 and the resolved label map (``stats_key``).
 
     The returned dict gains ``"cached": True`` when it came from the cache.
     """
     digest = file_sha256(workspace, annotations_path)
-    key = ("stats", STATS_VERSION, RESOLUTION, digest, label_preset, tuple(custom_names))
-    with open_cache(workspace, "stats") as cache:
-        cached = cache.get(key)
-        if cached is not None:
-            return {**cached, "cached": True}
+    cached = cached_stats(workspace, annotations_path, label_preset, custom_names)
+    if cached is not None:
+        return cached
     result = compute_stats(annotations_path, max_bytes, label_preset, custom_names, progress)
     result["sha256"] = digest
+    categories = result.pop("categories_seen")
+    _remember_categories(workspace, digest, categories)
+    preset = label_preset if label_preset is not None else default_preset(categories)
     with open_cache(workspace, "stats") as cache:
-        cache.set(key, result, expire=CACHE_EXPIRE_SECONDS)
+        cache.set(stats_key(digest, preset, custom_names), result, expire=CACHE_EXPIRE_SECONDS)
     return {**result, "cached": False}
 
 
 def split_stats(
-    workspace: Workspace, dataset: str, split: str, max_bytes: int, label_preset: str | None = None
-) -> dict[str, Any]:
-    """``dataset_stats`` of one split of a registered dataset.
+    workspace: Workspace,
+    dataset: str,
+    split: str,
+    max_bytes: int,
+    label_preset: str | None = None,
+    compute: bool = True,
+) -> dict[str, Any] | None:
+    """``dataset_stats`` of one split of a registered dataset (``compute`` False: only a cached
+    result, else None).
 
     Raises:
         RegistryError: no such dataset or split (and what ``dataset_stats`` raises).
     """
     source = get_dataset(workspace, dataset).split(split)
+    if not compute:
+        return cached_stats(workspace, source.annotations, label_preset)
     return dataset_stats(workspace, source.annotations, max_bytes, label_preset)
+
+
+def split_categories(workspace: Workspace, dataset: str, split: str, max_bytes: int) -> list[dict]:
+    """``file_categories`` of one split of a registered dataset."""
+    source = get_dataset(workspace, dataset).split(split)
+    return file_categories(workspace, source.annotations, max_bytes)
 
 
 def known_report(workspace: Workspace, dataset: str, split: str, max_bytes: int) -> ValidationReport | None:

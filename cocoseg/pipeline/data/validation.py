@@ -335,3 +335,27 @@ def check_bbox(bbox: Any, height: int, width: int) -> list[Finding]:
 
 def has_errors(findings: Iterable[Finding]) -> bool:
     return any(finding.severity == ERROR for finding in findings)
+
+
+def report_lines(title: str, report: ValidationReport) -> list[str]:
+    """Human-readable report lines: totals, then each check with its first examples (``data validate``
+    prints them, the add-dataset form shows them)."""
+    totals = report.totals
+    lines = [
+        f"{title}: {totals.get('images_valid', 0)}/{totals.get('images', 0)} images valid, "
+        f"{totals.get('annotations_valid', 0)}/{totals.get('annotations', 0)} annotations valid, "
+        f"{totals.get('categories', 0)} categories, {totals.get('crowd', 0)} crowd regions",
+    ]
+    if totals.get("unlabelled"):
+        lines.append("  unlabelled: images without annotations (nothing to train on or evaluate against)")
+    if not report.counts:
+        lines.append("  no problems found")
+        return lines
+    lines.append(f"  {report.errors} errors, {report.warnings} warnings")
+    for check in report.to_dict()["checks"]:
+        lines.append(
+            f"  {check['severity'].upper():<7} {check['code']:<26} {check['count']:>7}  {check['title']}"
+        )
+        for example in check["examples"][:3]:
+            lines.append(f"          {example['location']}: {example['message']}")
+    return lines

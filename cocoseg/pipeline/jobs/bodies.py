@@ -1,4 +1,5 @@
-"""The bodies of the watched jobs (export, evaluate, rank, finetune, quickstart, preview, summary).
+"""The bodies of the watched jobs (export, evaluate, rank, finetune, quickstart, preview, summary,
+validate, stats).
 
 Each takes ``(workspace, request, max_bytes, progress)`` and returns small JSON for
 ``result.json``; ``runner._run_short`` takes the entry, beats the heartbeat and records
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from cocoseg.pipeline.core.workspace import Workspace
 
@@ -143,6 +145,88 @@ def summary(workspace: Workspace, request: dict, max_bytes: int, progress: Progr
     return model_summary(
         workspace, request["model"], request["options"], int(request["size"]), int(request["classes"])
     )
+
+
+def validate(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:
+    """Validate a registered split (the add-dataset form's check): the report ``data validate``
+    prints, cached for it and for Home's table. Progress counts images, then annotations, checked."""
+    from cocoseg.pipeline.data.registry import add_dataset, get_dataset, split_report
+
+    if request.get("register"):  # the form's request: check the file (streaming), then register it
+        source = request["register"]
+
+        def checked(done: int, total: int) -> None:
+            progress({"type": "progress", "stage": "structure", "done": done, "total": total})
+
+        add_dataset(
+            workspace,
+            request["dataset"],
+            Path(source["annotations"]),
+            Path(source["images"]),
+            split=request["split"],
+            replace=bool(source.get("replace")),
+            max_bytes=max_bytes,
+            check=bool(source.get("check", True)),
+            progress=checked,
+            roots=None if source.get("roots") is None else tuple(Path(root) for root in source["roots"]),
+        )
+    entry = get_dataset(workspace, request["dataset"])
+    counts = {"images": 0, "images_total": 0, "annotations": 0, "annotations_total": 0}
+
+    def step(kind: str):
+        def report(done: int, total: int) -> None:
+            counts[kind], counts[f"{kind}_total"] = done, total
+            whole = max(counts["images_total"], 1) + max(counts["annotations_total"], 1)
+            progress(
+                {
+                    "type": "progress",
+                    "stage": kind,
+                    "done": counts["images"] + counts["annotations"],
+                    "total": whole,
+                    **counts,
+                }
+            )
+
+        return report
+
+    progress({"type": "progress", "stage": "reading", "done": 0, "total": 1, **counts})
+    report = split_report(
+        workspace,
+        entry,
+        request["split"],
+        max_bytes,
+        step("images"),
+        annotation_progress=step("annotations"),
+    )
+    from cocoseg.pipeline.data.stats import split_categories
+
+    if report.totals.get("categories"):  # Explore then offers the presets that fit, without a parse
+        split_categories(workspace, request["dataset"], request["split"], max_bytes)
+    return {"dataset": request["dataset"], "split": request["split"], "report": report.to_dict()}
+
+
+def stats(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:
+    """A split's statistics for a label map, computed once into the cache ``data stats`` shares
+    (``stats.stats_key``); returns only that it is there, the page reads the cache."""
+    from cocoseg.pipeline.data.registry import get_dataset
+    from cocoseg.pipeline.data.stats import dataset_stats
+
+    source = get_dataset(workspace, request["dataset"]).split(request["split"])
+    progress({"type": "progress", "stage": "reading", "done": 0, "total": 1})
+
+    def bytes_done(done: int, total: int) -> None:
+        progress({"type": "progress", "stage": "annotations", "done": done, "total": total})
+
+    result = dataset_stats(
+        workspace, source.annotations, max_bytes, request.get("labels"), progress=bytes_done
+    )
+    return {
+        "dataset": request["dataset"],
+        "split": request["split"],
+        "labels": result["label_map"]["name"],
+        "seconds": result.get("seconds"),
+        "cached": result["cached"],
+    }
 
 
 def sleep(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:

@@ -92,6 +92,8 @@ KINDS = {
         JobKind("quickstart", slot="training"),  # the Home page's first model (``training.recipes``)
         JobKind("preview", attached=True),
         JobKind("summary", attached=True),
+        JobKind("validate"),  # a registered split's validation report (the add-dataset form)
+        JobKind("stats"),  # a split's first statistics for a label map (Explore)
         JobKind("sleep", attached=True),
         JobKind("linger"),  # test-only (COCOSEG_TEST_JOBS=1): an attached and a detached job
         JobKind("hold", slot="training"),  # test-only: a detached job that takes a training slot
@@ -106,6 +108,8 @@ SHORT_KINDS = (
     "quickstart",
     "preview",
     "summary",
+    "validate",
+    "stats",
     *TEST_KINDS,
 )  # wrapped by ``_run_short``
 
@@ -319,7 +323,7 @@ def _raise_exit(_signal, _frame):
 
 def prune(
     workspace: Workspace,
-    kinds: tuple[str, ...] = ("preview", "summary", *TEST_KINDS),
+    kinds: tuple[str, ...] = ("preview", "summary", "validate", "stats", *TEST_KINDS),
     older_than: float = 3600.0,
 ) -> int:
     """Delete ended entries of throw-away kinds older than ``older_than`` seconds; returns how many."""

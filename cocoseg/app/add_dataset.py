@@ -1,0 +1,255 @@
+"""The add-dataset form's callbacks (its layout is ``components.dataset_form``).
+
+Add runs every check of ``registry.preflight`` in the request, so a refusal (a path that does
+not exist, one outside the data roots, a file that is not COCO JSON, a folder without images,
+a name already taken) shows at once beside its field and nothing is registered. A file above
+``CHECK_IN_REQUEST_BYTES`` gets its streaming pass in the job instead, with a progress bar.
+The job (``validate``, a fresh process like every job) registers the split and validates it;
+the poll shows its progress with counts and an ETA, then the report with ``data validate``'s
+codes. Cancel is a request in the registry, as on the Prepare page.
+
+Imported by the pages that show the form (Home, and Explore while only the demo is registered).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from dash import ALL, Input, Output, State, callback, ctx, no_update
+
+from cocoseg.app.components.alerts import alert
+from cocoseg.app.components.dataset_form import FIELD_IDS, FIELDS, browse_entries, progress_view, report_view
+from cocoseg.app.context import browse_roots, current_settings, current_workspace, registration_roots
+from cocoseg.app.ids import AddDataset
+from cocoseg.app.jobs import run_job_process
+from cocoseg.pipeline.core import UnsafePathError
+from cocoseg.pipeline.data import RegistryError, remove_dataset
+from cocoseg.pipeline.data.registry import preflight
+from cocoseg.pipeline.jobs import RunError, RunFolder, cancel, observe, queue, supervise
+
+CHECK_IN_REQUEST_BYTES = 64 * 1024 * 1024
+
+FEEDBACK = [Output(f"{FIELD_IDS[field]}-feedback", "children", allow_duplicate=True) for field in FIELDS]
+INVALID = [Output(FIELD_IDS[field], "invalid", allow_duplicate=True) for field in FIELDS]
+
+
+def marks(field: str | None = None, message: str = "") -> list:
+    """``invalid`` flags, then the line under each field: one message, beside the field at fault."""
+    return [field == name for name in FIELDS] + [message if field == name else "" for name in FIELDS]
+
+
+def _field_of(error: Exception) -> str:
+    if isinstance(error, RegistryError) and error.field in FIELDS:
+        return error.field
+    if isinstance(error, UnsafePathError):
+        return "split" if "split name" in str(error) else "name"
+    return "annotations"
+
+
+def _job_entry(name: str) -> RunFolder:
+    return RunFolder(current_workspace().jobs_dir / name)
+
+
+@callback(
+    *INVALID,
+    *FEEDBACK,
+    Output(AddDataset.MESSAGE, "children"),
+    Output(AddDataset.QUEUED, "data"),
+    Output(AddDataset.POLL, "disabled"),
+    Output(AddDataset.REPORT, "children"),
+    Input(AddDataset.ADD, "n_clicks"),
+    State(AddDataset.NAME, "value"),
+    State(AddDataset.SPLIT, "value"),
+    State(AddDataset.ANNOTATIONS, "value"),
+    State(AddDataset.IMAGES, "value"),
+    State(AddDataset.REPLACE, "value"),
+    prevent_initial_call=True,
+    running=[(Output(AddDataset.ADD, "disabled"), True, False)],
+)
+def add(_clicks, name, split, annotations, images, replace):
+    """Check everything here (one line beside the field at fault), then queue the registering job."""
+    workspace, settings, roots = current_workspace(), current_settings(), registration_roots()
+    name, split = (name or "").strip(), (split or "").strip() or "train"
+    replace = "replace" in (replace or [])
+    annotations, images = (annotations or "").strip(), (images or "").strip()
+    try:
+        small = not annotations or (
+            Path(annotations).expanduser().is_file()
+            and Path(annotations).expanduser().stat().st_size < CHECK_IN_REQUEST_BYTES
+        )
+        source = preflight(
+            workspace,
+            name,
+            Path(annotations) if annotations else "",
+            Path(images) if images else "",
+            split,
+            replace,
+            settings.max_annotation_bytes,
+            check=small,
+            roots=roots,
+        )
+        job = queue(
+            workspace,
+            "validate",
+            {
+                "dataset": name,
+                "split": split,
+                "register": {
+                    "annotations": str(source.annotations),
+                    "images": str(source.images),
+                    "replace": replace,
+                    "check": not small,
+                    "roots": None if roots is None else [str(root) for root in roots],
+                },
+            },
+        )
+    except (RegistryError, UnsafePathError, OSError) as error:
+        field = _field_of(error)
+        taken = "already has" in str(error)
+        note = (
+            alert("Tick 'replace the split if it exists' to point it here.", "secondary") if taken else None
+        )
+        return [*marks(field, str(error)), note, no_update, no_update, no_update]
+    except RunError as error:
+        return [*marks(), alert(f"Not started: {error}", "danger"), no_update, no_update, no_update]
+    queued = {"job": job.name, "dataset": name, "split": split, "started": time.time()}
+    return [*marks(), alert(f"Checking and registering {name}/{split}...", "info"), queued, False, None]
+
+
+@callback(
+    Output(AddDataset.RESULT, "data"),
+    Input(AddDataset.QUEUED, "data"),
+    background=True,
+    prevent_initial_call=True,
+)
+def run(queued):
+    """Run the queued job in a fresh process; the registry records its progress and outcome."""
+    if not queued or not queued.get("job"):
+        return no_update
+    try:
+        outcome = run_job_process("validate", queued["job"])
+    except (RunError, OSError) as error:
+        return {**queued, "status": "failed", "message": str(error)}
+    return {**queued, "status": outcome.status, "message": outcome.message}
+
+
+@callback(
+    Output(AddDataset.PROGRESS, "children"),
+    Output(AddDataset.REPORT, "children", allow_duplicate=True),
+    Output(AddDataset.POLL, "disabled", allow_duplicate=True),
+    Output(AddDataset.DONE, "data"),
+    *INVALID,
+    *FEEDBACK,
+    Output(AddDataset.MESSAGE, "children", allow_duplicate=True),
+    Input(AddDataset.POLL, "n_intervals"),
+    State(AddDataset.QUEUED, "data"),
+    prevent_initial_call=True,
+)
+def poll(_ticks, queued):
+    """The job's progress while it runs; its report (or the line that refused the file) once it ends."""
+    if not queued or not queued.get("job"):
+        return [no_update, no_update, True, no_update, *[no_update] * 8, no_update]
+    entry = _job_entry(queued["job"])
+    supervise(entry)
+    status = observe(entry)
+    dataset, split = queued["dataset"], queued["split"]
+    if status.active:
+        elapsed = time.time() - float(queued.get("started") or time.time())
+        view = progress_view(dataset, split, status.state, status.progress, elapsed)
+        return [view, no_update, False, no_update, *[no_update] * 8, no_update]
+    if status.state == "finished":
+        from cocoseg.pipeline.core.workspace import read_json
+
+        result = read_json(entry.folder / "result.json", default={}) or {}
+        report = report_view(dataset, split, result.get("report", {}))
+        return [None, report, True, {"dataset": dataset, "split": split}, *marks(), None]
+    if status.state == "cancelled":
+        registered = _registered(dataset, split)
+        note = " It is registered, not validated." if registered else " Nothing was registered."
+        return [None, alert(f"Cancelled.{note}", "secondary"), True, no_update, *marks(), None]
+    message = status.message or status.state
+    field = "images" if "image folder" in message or message.startswith("no images") else "annotations"
+    return [None, None, True, no_update, *marks(field, message), alert("Nothing was registered.", "warning")]
+
+
+def _registered(dataset: str, split: str) -> bool:
+    from cocoseg.pipeline.data import get_dataset
+
+    try:
+        return split in get_dataset(current_workspace(), dataset).splits
+    except (RegistryError, ValueError):
+        return False
+
+
+@callback(
+    Output(AddDataset.MESSAGE, "children", allow_duplicate=True),
+    Input(AddDataset.CANCEL, "n_clicks"),
+    State(AddDataset.QUEUED, "data"),
+    prevent_initial_call=True,
+)
+def cancel_job(clicks, queued):
+    """Ask the job to stop (it checks at every progress step)."""
+    if not clicks or not queued or not queued.get("job"):
+        return no_update
+    return alert(cancel(_job_entry(queued["job"]), "browser"), "warning")
+
+
+@callback(
+    *INVALID,
+    *FEEDBACK,
+    Output(AddDataset.MESSAGE, "children", allow_duplicate=True),
+    Output(AddDataset.DONE, "data", allow_duplicate=True),
+    Input(AddDataset.REMOVE, "n_clicks"),
+    State(AddDataset.NAME, "value"),
+    prevent_initial_call=True,
+)
+def remove(_clicks, name):
+    """Forget the dataset named in the form (its files stay)."""
+    name = (name or "").strip()
+    if not name:
+        return [*marks("name", "give the name of the dataset to remove"), None, no_update]
+    try:
+        remove_dataset(current_workspace(), name)
+    except (RegistryError, UnsafePathError) as error:
+        return [*marks("name", str(error)), None, no_update]
+    return [*marks(), alert(f"Removed {name} (its files are untouched).", "secondary"), {"removed": name}]
+
+
+@callback(
+    Output(AddDataset.BROWSE_PATH, "children"),
+    Output(AddDataset.BROWSE_LIST, "children"),
+    Output(AddDataset.ANNOTATIONS, "value"),
+    Input(AddDataset.BROWSE_ROOT, "value"),
+    Input({"type": AddDataset.BROWSE_ENTRY, "path": ALL}, "n_clicks"),
+    Input(AddDataset.BROWSE_UP, "n_clicks"),
+    State(AddDataset.BROWSE_PATH, "children"),
+)
+def browse(root, entry_clicks, _up, current):
+    """Open a folder (never above the allowed roots); a .json file fills the annotation field."""
+    roots = browse_roots()
+    if not roots:
+        return "", [], no_update
+    target = Path(root) if root else roots[0]
+    if ctx.triggered_id == AddDataset.BROWSE_UP and current:
+        target = Path(current).parent
+    elif isinstance(ctx.triggered_id, dict):
+        if not any(entry_clicks or []):
+            return no_update, no_update, no_update
+        target = Path(ctx.triggered_id["path"])
+    resolved = target.resolve()
+    if not any(resolved == base or base in resolved.parents for base in roots):
+        resolved = Path(root).resolve() if root else roots[0]
+    if resolved.is_file():
+        return no_update, no_update, str(resolved)
+    return str(resolved), browse_entries(resolved), no_update
+
+
+@callback(
+    Output(AddDataset.IMAGES, "value"),
+    Input(AddDataset.BROWSE_USE_IMAGES, "n_clicks"),
+    State(AddDataset.BROWSE_PATH, "children"),
+    prevent_initial_call=True,
+)
+def use_folder_for_images(_clicks, current):
+    return current or no_update
