@@ -13,9 +13,6 @@ REDIS := $(or $(REDIS_SERVER),$(shell command -v redis-server 2>/dev/null))
 # ones); by default it is on when nvidia-smi lists a GPU. `make run GPU=0` keeps a GPU machine on the CPU
 # install, `make run GPU=1` asks for it anyway. `cocoseg doctor` says what each runtime can use.
 GPU ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1 || echo 0)
-# pytest-xdist workers for `make test` and `make test-fast`: two, even on two cores, since most tests wait
-# on a browser, a server or a job process about half the time; TEST_WORKERS=0 runs in this process alone
-TEST_WORKERS ?= 2
 GPU_EXTRA := $(if $(filter 1,$(GPU)),$(VENV)/.installed-gpu)
 
 .PHONY: run doctor test test-fast test-browser-slow lint format setup setup-dev web browser redis validate-demo stats-demo benchmark benchmark-input benchmark-training benchmark-inference benchmark-gpu clean
@@ -74,10 +71,9 @@ run: setup
 	$(BIN)/cocoseg data validate demo
 	$(BIN)/cocoseg serve --host $(HOST) --port $(PORT)
 
-## test: set up with dev tools, lint, then the whole suite (browser and Celery-mode tests included) in
-## $(TEST_WORKERS) pytest-xdist workers; a file's tests stay in one worker (tests/conftest.py groups them)
+## test: set up with dev tools, lint, then the whole suite (browser and Celery-mode tests included)
 test: setup-dev redis lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest
 
 ## lint: ruff (lint and format check, pyproject [tool.ruff]) and the import contract (pyproject [tool.importlinter])
 lint: setup-dev
@@ -92,7 +88,7 @@ format: setup-dev
 
 ## test-fast: the unit tests only (no browser, nothing marked slow): a few minutes, for iteration
 test-fast: setup-dev
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not browser and not slow" -q
+	$(BIN)/python -m pytest -m "not browser and not slow" -q
 
 ## test-browser-slow: the browser tests on one CPU core (taskset), as on a slow or busy machine
 test-browser-slow: setup-dev redis

@@ -30,21 +30,6 @@ LIMIT = 1024**3
 PREPARED_CONFIG = PrepareConfig("demo", labels="voc21", size=128, shards=3, workers=2)
 
 
-# the fixtures that train and export models once per process: every test that uses them runs in one
-# pytest-xdist worker, so `make test`'s two workers do not each train them
-SHARED_MODEL_FIXTURES = frozenset({"exported_models", "model_server"})
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Group tests for ``--dist loadgroup``: a file's tests stay together (its module fixtures are
-    built once), and every test of the exported models shares one worker."""
-    for item in items:
-        uses_models = SHARED_MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ()))
-        group = "exported-models" if uses_models else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory, monkeypatch):
     """Every test gets its own COCOSEG_HOME, so nothing writes ./workspace."""

@@ -126,7 +126,7 @@ def test_a_client_over_its_rate_gets_429_and_no_job_starts(limited_app):
 def _page(name: str):
     return next(
         module
-        for module_name, module in sys.modules.items()
+        for module_name, module in list(sys.modules.items())  # a tool thread may import meanwhile
         if module_name.endswith(f"pages.{name}") and hasattr(module, "layout")
     )
 

@@ -25,7 +25,7 @@ def _layout(app, name: str):
 def _module(suffix: str):
     return next(
         module
-        for name, module in sys.modules.items()
+        for name, module in list(sys.modules.items())  # a tool thread may import meanwhile
         if name.endswith(f"pages.{suffix}") and hasattr(module, "layout")
     )
 

@@ -22,7 +22,7 @@ from tests.pipeline.test_training_form import _form as form_values
 def _train_module():
     return next(
         module
-        for name, module in sys.modules.items()
+        for name, module in list(sys.modules.items())  # a tool thread may import meanwhile
         if name.endswith("pages.train") and hasattr(module, "layout")
     )
 

@@ -305,3 +305,21 @@ def test_a_forged_or_broken_tool_state_starts_afresh(workspace, junk):
     assert (
         state == tools.ToolState(current.key, current.layer) and tools.undo(workspace, current, state) is None
     )
+
+
+def test_a_first_click_waits_for_the_warm_up_outside_its_time_limit(monkeypatch):
+    """On a busy machine the import alone can outlast the tool's limit: the call waits for it first, so
+    the click is not abandoned for a cost that is not the tool's."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    released = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as slow_import:
+        warming = slow_import.submit(released.wait, 30)
+        monkeypatch.setattr(tools, "_WARMING", [warming])
+        threading.Timer(0.5, released.set).start()
+        image = np.full((40, 40, 3), 200, np.uint8)
+        result = tools._run(0.4, "wand", image, clicks=[(20, 20, True)], method="magic_wand")
+        warmed_before_the_answer = warming.done()
+    assert warmed_before_the_answer  # the call ran only once the warm-up had ended
+    assert result.mask.any()

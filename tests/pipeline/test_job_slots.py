@@ -124,9 +124,16 @@ def test_two_slots_run_two_jobs_at_once(test_jobs, monkeypatch):
     settings_module.get_settings.cache_clear()
     workspace = test_jobs
     jobs = [_hold(workspace) for _ in range(3)]
-    wait_for(lambda: _running(jobs[0][0]) and _running(jobs[1][0]), message="two jobs to run together")
-    wait_for(lambda: _in_line(jobs[2][0], 1), message="the third job to wait")
-    assert "2 training jobs at a time" in jobs[2][0].status()["message"]
+    # the three processes start together: which two take the slots is the order they reach them
+
+    def two_running():
+        running = [entry for entry, _process in jobs if _running(entry)]
+        return running if len(running) == 2 else None
+
+    running = wait_for(two_running, message="two jobs to run together")
+    waiting = next(entry for entry, _process in jobs if entry not in running)
+    wait_for(lambda: _in_line(waiting, 1), message="the third job to wait")
+    assert "2 training jobs at a time" in waiting.status()["message"]
     for entry, _process in jobs:
         cancel(entry, "test")
     _end(*(process for _entry, process in jobs))

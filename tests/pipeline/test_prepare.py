@@ -189,6 +189,15 @@ def _assert_nothing_new(workspace, previous):
     ] == 80
 
 
+def _is_pool_worker(child: psutil.Process) -> bool:
+    """A live multiprocessing worker; a zombie or a process gone meanwhile (another test's child that
+    ended) is not one."""
+    try:
+        return "spawn_main" in " ".join(child.cmdline())
+    except (psutil.ZombieProcess, psutil.NoSuchProcess):
+        return False
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_interrupted_run_publishes_nothing(workspace, workers):
     previous = _previous_set(workspace)
@@ -205,11 +214,7 @@ def test_interrupted_run_publishes_nothing(workspace, workers):
             interrupt,
         )
     _assert_nothing_new(workspace, previous)
-    workers_left = [
-        child
-        for child in psutil.Process().children(recursive=True)
-        if "spawn_main" in " ".join(child.cmdline())
-    ]
+    workers_left = [child for child in psutil.Process().children(recursive=True) if _is_pool_worker(child)]
     assert not workers_left  # the pool is gone, queued images cancelled (the resource tracker may stay)
 
 
