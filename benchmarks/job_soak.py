@@ -54,18 +54,27 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))] if ordered else 0.0
 
 
-def _leftovers(workspace) -> tuple[list[int], list[str]]:
-    """Processes this soak started that still run, and registry entries still active after supervise."""
+def _live_children() -> set[int]:
+    """This process's live descendants (zombies and processes gone meanwhile left out)."""
     import psutil
 
+    alive = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE:
+                alive.add(child.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def _leftovers(workspace, before: set[int]) -> tuple[list[int], list[str]]:
+    """Processes this soak started that still run (not those alive ``before`` it, such as a test
+    session's servers), and registry entries still active after supervise."""
     from cocoseg.pipeline.jobs import observe, supervise
     from cocoseg.pipeline.jobs.registry import RunFolder
 
-    alive = [
-        child.pid
-        for child in psutil.Process().children(recursive=True)
-        if child.is_running() and child.status() != psutil.STATUS_ZOMBIE
-    ]
+    alive = sorted(_live_children() - before)
     active = []
     for parent in (workspace.runs_dir, workspace.jobs_dir):
         for folder in sorted(parent.iterdir()) if parent.is_dir() else ():
@@ -122,6 +131,7 @@ def run(cycles: int = 200, home: Path | None = None, seed: int = SEED) -> dict:
     rng = random.Random(seed)
     records: list[dict] = []
     checks = []
+    before = _live_children()
     started = time.perf_counter()
     for cycle in range(1, cycles + 1):
         jobs = 2 if cycle % PAIR_EVERY == 0 else 1
@@ -137,7 +147,7 @@ def run(cycles: int = 200, home: Path | None = None, seed: int = SEED) -> dict:
             if waiter.is_alive():
                 raise RuntimeError(f"cycle {cycle}: a job did not end within 120 s of its cancel")
         if cycle % CHECK_EVERY == 0 or cycle == cycles:
-            alive, active = _leftovers(workspace)
+            alive, active = _leftovers(workspace, before)
             checks.append({"cycle": cycle, "orphans": alive, "active": active})
     seconds = time.perf_counter() - started
     stops = [record["ended"] - record["cancelled"] for record in records if "ended" in record]
