@@ -60,6 +60,8 @@ MAX_POINTS = 2_000  # a stroke's points as the browser sends them (it thins long
 _EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="click-to-mask")
 _CACHE = InteractiveCache()
 _WARMED = threading.Event()
+_WARMING: list[Future] = []  # the warm-up's future, once submitted
+WARM_UP_WAIT_SECONDS = 30.0  # a first click waits this long at most for the import under way
 
 
 def warm_up() -> Future | None:
@@ -68,7 +70,20 @@ def warm_up() -> Future | None:
     if _WARMED.is_set():
         return None
     _WARMED.set()
-    return _EXECUTOR.submit(importlib.import_module, "skimage.segmentation")
+    future = _EXECUTOR.submit(importlib.import_module, "skimage.segmentation")
+    _WARMING.append(future)
+    return future
+
+
+def _wait_for_warm_up() -> None:
+    """A click that comes while the import is still running waits for it outside the tool's time limit:
+    on a slow or busy machine the import alone can take longer than ``TIMEOUT_SECONDS``, and the call
+    would be abandoned for a cost that is not the tool's."""
+    for future in _WARMING:
+        try:
+            future.result(timeout=WARM_UP_WAIT_SECONDS)
+        except Exception:  # noqa: BLE001 - a failed or slow import shows in the tool call itself
+            return
 
 
 class ToolTimeout(InteractiveError):
@@ -369,6 +384,7 @@ def _edit(workspace, current: OpenImage, image, layer, request: ToolRequest, poi
 
 def _run(timeout: float, tool: str, image, **arguments) -> interactive.InteractiveResult:
     """``interactive.segment`` on a worker thread, abandoned after ``timeout`` seconds."""
+    _wait_for_warm_up()
     future = _EXECUTOR.submit(interactive.segment, image, **arguments)
     try:
         return future.result(timeout=timeout)
