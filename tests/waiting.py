@@ -28,3 +28,16 @@ def process_running(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def pool_workers(parent: psutil.Process | None = None, recursive: bool = True) -> list[psutil.Process]:
+    """The live multiprocessing (spawn) workers under ``parent`` (this process by default). A zombie
+    that another test left unreaped, or a process gone meanwhile, is not one."""
+    found = []
+    for child in (parent or psutil.Process()).children(recursive=recursive):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:  # ZombieProcess is one too
+            continue
+    return found

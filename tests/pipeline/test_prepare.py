@@ -8,7 +8,6 @@ import os
 import shutil
 
 import numpy as np
-import psutil
 import pytest
 
 from cocoseg.errors import ConfigError
@@ -26,6 +25,7 @@ from cocoseg.pipeline.prepare.tfrecord import ShardedWriter, list_shards
 from cocoseg.pipeline.prepare.writer import prepare
 from tests.conftest import DEMO_TRAIN_IMAGES, DEMO_TRAIN_JSON, DEMO_VAL_IMAGES, DEMO_VAL_JSON
 from tests.pipeline.conftest import LIMIT, PREPARED_CONFIG
+from tests.waiting import pool_workers
 
 
 def _records(folder, split):
@@ -189,15 +189,6 @@ def _assert_nothing_new(workspace, previous):
     ] == 80
 
 
-def _is_pool_worker(child: psutil.Process) -> bool:
-    """A live multiprocessing worker; a zombie or a process gone meanwhile (another test's child that
-    ended) is not one."""
-    try:
-        return "spawn_main" in " ".join(child.cmdline())
-    except (psutil.ZombieProcess, psutil.NoSuchProcess):
-        return False
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 def test_interrupted_run_publishes_nothing(workspace, workers):
     previous = _previous_set(workspace)
@@ -214,7 +205,7 @@ def test_interrupted_run_publishes_nothing(workspace, workers):
             interrupt,
         )
     _assert_nothing_new(workspace, previous)
-    workers_left = [child for child in psutil.Process().children(recursive=True) if _is_pool_worker(child)]
+    workers_left = pool_workers()
     assert not workers_left  # the pool is gone, queued images cancelled (the resource tracker may stay)
 
 
@@ -223,11 +214,7 @@ def test_killed_worker_publishes_nothing(workspace):
 
     def kill_a_worker(done, total):
         if done == 5:
-            workers = [
-                child
-                for child in psutil.Process().children(recursive=True)
-                if "spawn_main" in " ".join(child.cmdline())
-            ]
+            workers = pool_workers()
             assert workers, "expected worker processes"
             os.kill(workers[-1].pid, 9)
 

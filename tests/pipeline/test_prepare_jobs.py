@@ -40,20 +40,9 @@ from cocoseg.pipeline.prepare.jobs import run_prepare_job
 from cocoseg.pipeline.prepare.sampling import SamplingConfig
 from cocoseg.pipeline.prepare.sets import list_prepared
 from tests.pipeline.conftest import LIMIT
+from tests.waiting import pool_workers
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _workers() -> list[psutil.Process]:
-    """Preparation worker processes (spawned pool workers) under this test process."""
-    found = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            if "spawn_main" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
-                found.append(child)
-        except psutil.NoSuchProcess:
-            pass
-    return found
 
 
 def _running(pid: int) -> bool:
@@ -186,12 +175,12 @@ def test_registry_cancel_mid_run_publishes_nothing_and_ends_the_workers(workspac
     job = create_prepare_job(
         workspace, PrepareConfig("demo", labels="voc21", size=64, shards=2, workers=2), LIMIT
     )
-    assert _workers() == []
+    assert pool_workers() == []
     seen = {}
 
     def cancel_on_first_progress(event):
         if not seen:
-            seen.update(event, workers=len(_workers()), partials=_partials(workspace))
+            seen.update(event, workers=len(pool_workers()), partials=_partials(workspace))
             job.request_cancel(by="test")
 
     assert run_prepare_job(workspace, job.name, LIMIT, on_progress=cancel_on_first_progress) is None
@@ -205,7 +194,7 @@ def test_registry_cancel_mid_run_publishes_nothing_and_ends_the_workers(workspac
     assert job.events()[-1]["type"] == "cancelled"
     assert _partials(workspace) == [] and list_prepared(workspace) == []
     assert [path.name for path in workspace.prepared_dir.iterdir()] == []
-    assert _workers() == []  # the pool was shut down, not left running the rest of the images
+    assert pool_workers() == []  # the pool was shut down, not left running the rest of the images
     with pytest.raises(RunError, match="is cancelled, not queued"):
         run_prepare_job(workspace, job.name, LIMIT)
 
@@ -392,11 +381,7 @@ def killed_preparation(tmp_path_factory):
             assert child.poll() is None, (home / "child.log").read_text(errors="replace")[-3000:]
             assert time.monotonic() < deadline, "the preparation child never reported progress"
             time.sleep(0.1)
-        workers = [
-            process.pid
-            for process in psutil.Process(child.pid).children()
-            if "spawn_main" in " ".join(process.cmdline())
-        ]
+        workers = [process.pid for process in pool_workers(psutil.Process(child.pid), recursive=False)]
         assert len(workers) == 2
         partials = _partials(workspace)
         os.kill(child.pid, signal.SIGKILL)
