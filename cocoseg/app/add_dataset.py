@@ -19,41 +19,31 @@ from pathlib import Path
 from dash import ALL, Input, Output, State, callback, ctx, no_update
 
 from cocoseg.app.components.alerts import alert
-from cocoseg.app.components.dataset_form import FIELD_IDS, FIELDS, browse_entries, progress_view, report_view
+from cocoseg.app.components.dataset_form import FIELDS, browse_entries, progress_view, report_view
 from cocoseg.app.context import browse_roots, current_settings, current_workspace, registration_roots
 from cocoseg.app.ids import AddDataset
-from cocoseg.app.jobs import run_job_process
+from cocoseg.app.jobs import cancel_stored_job, run_job_process, stored_job
 from cocoseg.pipeline.core import UnsafePathError
 from cocoseg.pipeline.data import RegistryError, remove_dataset
 from cocoseg.pipeline.data.registry import preflight
-from cocoseg.pipeline.jobs import RunError, RunFolder, cancel, observe, queue, supervise
+from cocoseg.pipeline.jobs import RunError, observe, queue, supervise
 
 CHECK_IN_REQUEST_BYTES = 64 * 1024 * 1024
 
-FEEDBACK = [Output(f"{FIELD_IDS[field]}-feedback", "children", allow_duplicate=True) for field in FIELDS]
-INVALID = [Output(FIELD_IDS[field], "invalid", allow_duplicate=True) for field in FIELDS]
-
-
-def marks(field: str | None = None, message: str = "") -> list:
-    """``invalid`` flags, then the line under each field: one message, beside the field at fault."""
-    return [field == name for name in FIELDS] + [message if field == name else "" for name in FIELDS]
+MARKS = FIELDS.outputs(allow_duplicate=True)  # ``invalid`` flags, then the line under each field
+UNCHANGED = [no_update] * len(MARKS)
 
 
 def _field_of(error: Exception) -> str:
-    if isinstance(error, RegistryError) and error.field in FIELDS:
+    if isinstance(error, RegistryError) and error.field in FIELDS.ids:
         return error.field
     if isinstance(error, UnsafePathError):
         return "split" if "split name" in str(error) else "name"
     return "annotations"
 
 
-def _job_entry(name: str) -> RunFolder:
-    return RunFolder(current_workspace().jobs_dir / name)
-
-
 @callback(
-    *INVALID,
-    *FEEDBACK,
+    *MARKS,
     Output(AddDataset.MESSAGE, "children"),
     Output(AddDataset.QUEUED, "data"),
     Output(AddDataset.POLL, "disabled"),
@@ -110,11 +100,17 @@ def add(_clicks, name, split, annotations, images, replace):
         note = (
             alert("Tick 'replace the split if it exists' to point it here.", "secondary") if taken else None
         )
-        return [*marks(field, str(error)), note, no_update, no_update, no_update]
+        return [*FIELDS.marks(field, str(error)), note, no_update, no_update, no_update]
     except RunError as error:
-        return [*marks(), alert(f"Not started: {error}", "danger"), no_update, no_update, no_update]
+        return [*FIELDS.marks(), alert(f"Not started: {error}", "danger"), no_update, no_update, no_update]
     queued = {"job": job.name, "dataset": name, "split": split, "started": time.time()}
-    return [*marks(), alert(f"Checking and registering {name}/{split}...", "info"), queued, False, None]
+    return [
+        *FIELDS.marks(),
+        alert(f"Checking and registering {name}/{split}...", "info"),
+        queued,
+        False,
+        None,
+    ]
 
 
 @callback(
@@ -125,10 +121,11 @@ def add(_clicks, name, split, annotations, images, replace):
 )
 def run(queued):
     """Run the queued job in a fresh process; the registry records its progress and outcome."""
-    if not queued or not queued.get("job"):
+    entry = stored_job(queued)
+    if entry is None:
         return no_update
     try:
-        outcome = run_job_process("validate", queued["job"])
+        outcome = run_job_process("validate", entry.name)
     except (RunError, OSError) as error:
         return {**queued, "status": "failed", "message": str(error)}
     return {**queued, "status": outcome.status, "message": outcome.message}
@@ -139,8 +136,7 @@ def run(queued):
     Output(AddDataset.REPORT, "children", allow_duplicate=True),
     Output(AddDataset.POLL, "disabled", allow_duplicate=True),
     Output(AddDataset.DONE, "data"),
-    *INVALID,
-    *FEEDBACK,
+    *MARKS,
     Output(AddDataset.MESSAGE, "children", allow_duplicate=True),
     Input(AddDataset.POLL, "n_intervals"),
     State(AddDataset.QUEUED, "data"),
@@ -148,29 +144,36 @@ def run(queued):
 )
 def poll(_ticks, queued):
     """The job's progress while it runs; its report (or the line that refused the file) once it ends."""
-    if not queued or not queued.get("job"):
-        return [no_update, no_update, True, no_update, *[no_update] * 8, no_update]
-    entry = _job_entry(queued["job"])
+    entry = stored_job(queued)
+    if entry is None:
+        return [no_update, no_update, True, no_update, *UNCHANGED, no_update]
     supervise(entry)
     status = observe(entry)
     dataset, split = queued["dataset"], queued["split"]
     if status.active:
         elapsed = time.time() - float(queued.get("started") or time.time())
         view = progress_view(dataset, split, status.state, status.progress, elapsed)
-        return [view, no_update, False, no_update, *[no_update] * 8, no_update]
+        return [view, no_update, False, no_update, *UNCHANGED, no_update]
     if status.state == "finished":
         from cocoseg.pipeline.core.workspace import read_json
 
         result = read_json(entry.folder / "result.json", default={}) or {}
         report = report_view(dataset, split, result.get("report", {}))
-        return [None, report, True, {"dataset": dataset, "split": split}, *marks(), None]
+        return [None, report, True, {"dataset": dataset, "split": split}, *FIELDS.marks(), None]
     if status.state == "cancelled":
         registered = _registered(dataset, split)
         note = " It is registered, not validated." if registered else " Nothing was registered."
-        return [None, alert(f"Cancelled.{note}", "secondary"), True, no_update, *marks(), None]
+        return [None, alert(f"Cancelled.{note}", "secondary"), True, no_update, *FIELDS.marks(), None]
     message = status.message or status.state
     field = "images" if "image folder" in message or message.startswith("no images") else "annotations"
-    return [None, None, True, no_update, *marks(field, message), alert("Nothing was registered.", "warning")]
+    return [
+        None,
+        None,
+        True,
+        no_update,
+        *FIELDS.marks(field, message),
+        alert("Nothing was registered.", "warning"),
+    ]
 
 
 def _registered(dataset: str, split: str) -> bool:
@@ -190,14 +193,11 @@ def _registered(dataset: str, split: str) -> bool:
 )
 def cancel_job(clicks, queued):
     """Ask the job to stop (it checks at every progress step)."""
-    if not clicks or not queued or not queued.get("job"):
-        return no_update
-    return alert(cancel(_job_entry(queued["job"]), "browser"), "warning")
+    return cancel_stored_job(clicks, queued)
 
 
 @callback(
-    *INVALID,
-    *FEEDBACK,
+    *MARKS,
     Output(AddDataset.MESSAGE, "children", allow_duplicate=True),
     Output(AddDataset.DONE, "data", allow_duplicate=True),
     Input(AddDataset.REMOVE, "n_clicks"),
@@ -208,12 +208,16 @@ def remove(_clicks, name):
     """Forget the dataset named in the form (its files stay)."""
     name = (name or "").strip()
     if not name:
-        return [*marks("name", "give the name of the dataset to remove"), None, no_update]
+        return [*FIELDS.marks("name", "give the name of the dataset to remove"), None, no_update]
     try:
         remove_dataset(current_workspace(), name)
     except (RegistryError, UnsafePathError) as error:
-        return [*marks("name", str(error)), None, no_update]
-    return [*marks(), alert(f"Removed {name} (its files are untouched).", "secondary"), {"removed": name}]
+        return [*FIELDS.marks("name", str(error)), None, no_update]
+    return [
+        *FIELDS.marks(),
+        alert(f"Removed {name} (its files are untouched).", "secondary"),
+        {"removed": name},
+    ]
 
 
 @callback(

@@ -216,3 +216,33 @@ def run_queued_with_lines(kind: str, queued: dict | None, set_progress, note: Ca
     except (RunError, OSError) as error:
         return alert(str(error), "danger")
     return note(outcome)
+
+
+def stored_job(stored: dict | None):
+    """The registry entry of the job a page keeps in a Store (``{"job": name, ...}``), or None.
+
+    A Store is the browser's to change, so the name goes through ``find_entry``'s name check:
+    a forged or stale name is no job, never a path.
+    """
+    from cocoseg.app.context import current_workspace
+    from cocoseg.pipeline.jobs import RunError, find_entry
+
+    if not stored or not stored.get("job"):
+        return None
+    try:
+        return find_entry(current_workspace(), str(stored["job"]))
+    except (RunError, ValueError):
+        return None
+
+
+def cancel_stored_job(clicks, stored: dict | None):
+    """A Cancel button's answer for the job in a Store: ask it to stop (it checks at every progress step)."""
+    from dash import no_update
+
+    from cocoseg.app.components.alerts import alert
+    from cocoseg.pipeline.jobs import cancel
+
+    entry = stored_job(stored) if clicks else None
+    if entry is None:
+        return no_update
+    return alert(cancel(entry, "browser"), "warning")

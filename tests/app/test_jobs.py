@@ -17,6 +17,7 @@ from pathlib import Path
 import multiprocess
 import psutil
 import pytest
+from dash import no_update
 
 from cocoseg.app.jobs import _STARTED_PREFIX, background_manager, job_owner_name
 from cocoseg.pipeline.jobs import cancel, observe, queue
@@ -164,3 +165,28 @@ def test_terminating_a_watcher_leaves_a_detached_job_to_the_registry(workspace, 
 
 def test_the_owner_is_dash_diskcache_outside_a_celery_task():
     assert job_owner_name() == "dash-diskcache"
+
+
+@pytest.mark.parametrize("forged", ["../runs", "/etc", "no-such-job", "", None, 42])
+def test_a_stored_job_name_that_is_no_job_finds_nothing_and_cancels_nothing(workspace, monkeypatch, forged):
+    from cocoseg.app import context
+    from cocoseg.app.jobs import cancel_stored_job, stored_job
+
+    monkeypatch.setattr(context, "_process_workspace", workspace)
+    queued = queue(workspace, "sleep", {"seconds": 30})
+    assert stored_job({"job": forged}) is None
+    assert cancel_stored_job(1, {"job": forged}) is no_update
+    assert observe(queued).state == "queued"  # the real job was not touched
+
+
+def test_a_stored_job_is_found_and_cancelled_by_its_name(workspace, monkeypatch):
+    from cocoseg.app import context
+    from cocoseg.app.jobs import cancel_stored_job, stored_job
+
+    monkeypatch.setattr(context, "_process_workspace", workspace)
+    queued = queue(workspace, "sleep", {"seconds": 30})
+    assert stored_job({"job": queued.name}).folder == queued.folder
+    assert cancel_stored_job(None, {"job": queued.name}) is no_update  # no click, no cancel
+    answer = cancel_stored_job(1, {"job": queued.name})
+    assert "cancel" in str(answer).lower()
+    assert observe(queued).state == "cancelled"

@@ -11,27 +11,30 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from cocoseg.app.components.alerts import alert
+from cocoseg.app.components.forms import FormFields
 from cocoseg.app.components.jobs import duration_text, progress_bar
 from cocoseg.app.ids import AddDataset
 from cocoseg.pipeline.data import ValidationReport
 from cocoseg.pipeline.data.validation import report_lines
 
-FIELDS = ("name", "split", "annotations", "images")
-FIELD_IDS = {
-    "name": AddDataset.NAME,
-    "split": AddDataset.SPLIT,
-    "annotations": AddDataset.ANNOTATIONS,
-    "images": AddDataset.IMAGES,
-}
+FIELDS = FormFields(
+    ids={
+        "name": AddDataset.NAME,
+        "split": AddDataset.SPLIT,
+        "annotations": AddDataset.ANNOTATIONS,
+        "images": AddDataset.IMAGES,
+    },
+    inputs=("name", "split", "annotations", "images"),
+)
 BROWSE_LIMIT = 200  # entries listed per folder (a folder of 118k images lists its sub-folders first)
 
 
 def _field(field: str, label: str, placeholder: str, value: str = "") -> html.Div:
     return html.Div(
         [
-            dbc.Label(label, html_for=FIELD_IDS[field], className="small mb-0"),
-            dbc.Input(id=FIELD_IDS[field], placeholder=placeholder, value=value, size="sm", debounce=False),
-            dbc.FormFeedback(id=f"{FIELD_IDS[field]}-feedback", type="invalid", className="d-block"),
+            dbc.Label(label, html_for=FIELDS.ids[field], className="small mb-0"),
+            dbc.Input(id=FIELDS.ids[field], placeholder=placeholder, value=value, size="sm", debounce=False),
+            FIELDS.feedback(field),
         ],
         className="mb-2",
     )

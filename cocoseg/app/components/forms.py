@@ -30,10 +30,13 @@ class FormFields:
         """The message slot under a field (``d-block``: shown under dropdowns and radios too)."""
         return dbc.FormFeedback(id=f"{self.ids[field]}-feedback", type="invalid", className="d-block")
 
-    def outputs(self) -> list[Output]:
-        """The callback outputs ``marks`` fills, in its order."""
-        return [Output(self.ids[name], "invalid") for name in self.inputs] + [
-            Output(f"{self.ids[name]}-feedback", "children") for name in self.ids
+    def outputs(self, allow_duplicate: bool = False) -> list[Output]:
+        """The callback outputs ``marks`` fills, in its order (``allow_duplicate`` for a second callback)."""
+        return [
+            Output(self.ids[name], "invalid", allow_duplicate=allow_duplicate) for name in self.inputs
+        ] + [
+            Output(f"{self.ids[name]}-feedback", "children", allow_duplicate=allow_duplicate)
+            for name in self.ids
         ]
 
     def marks(self, field: str | None = None, message: str = "") -> list:
