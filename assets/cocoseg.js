@@ -5,6 +5,12 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     setOpacity: function (value) {
       return { opacity: value === undefined || value === null ? 0.55 : value };
     },
+    /* Explore page: pass a queued job on to its runner, and nothing else, so a page whose
+       statistics were cached starts no background process at all. */
+    startQueuedJob: function (job) {
+      if (!job || !job.job) throw window.dash_clientside.PreventUpdate;
+      return job;
+    },
     /* Compare page: zooming or panning one panel applies the same axis ranges to all. */
     syncPanels: function () {
       const noUpdate = window.dash_clientside.no_update;

@@ -130,6 +130,7 @@ class Explore:
     VIEW = "explore-view"  # cards, chart and browser: dimmed while a split's statistics load
     VIEW_TITLE = "explore-view-title"  # the split and label map the chart below belongs to
     STATS_JOB = "explore-stats-job"
+    STATS_START = "explore-stats-start"  # set in the browser only when a job was queued: starts the runner
     STATS_RUN = "explore-stats-run"
     STATS_POLL = "explore-stats-poll"
     STATS_PROGRESS = "explore-stats-progress"

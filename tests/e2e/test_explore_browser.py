@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.parse
+
 import pytest
 
 from cocoseg.app.ids import Explore
@@ -51,4 +53,22 @@ def test_demo_charts_filtered_browser_and_image_detail(page, server, screenshot_
     assert detail.nth(1).get_attribute("src").startswith("data:image/png;base64,")
     assert "person" in page.locator(f"#{Explore.LEGEND}").inner_text()
     page.screenshot(path=str(screenshot_dir / "explore.png"), full_page=True)
+    assert page.problems.all() == []
+
+
+def test_a_split_whose_statistics_are_cached_starts_no_background_job(page, server):
+    page.goto(server.url + "/explore", wait_until="networkidle")
+    page.locator(f"#{Explore.SUMMARY} .summary-value", has_text="80").first.wait_for()  # cached from here on
+    runner_requests = []
+
+    def record(request):
+        path = urllib.parse.urlsplit(request.url).path
+        if path.endswith("/_dash-update-component") and Explore.STATS_RUN in (request.post_data or ""):
+            runner_requests.append(request.url)
+
+    page.on("request", record)
+    page.reload(wait_until="networkidle")
+    page.locator(f"#{Explore.SUMMARY} .summary-value", has_text="80").first.wait_for()
+    page.wait_for_timeout(500)  # a background callback would have been requested with the layout's callbacks
+    assert runner_requests == []
     assert page.problems.all() == []

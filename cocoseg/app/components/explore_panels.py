@@ -309,6 +309,7 @@ def explore_page(
     jobs = [
         html.Div(progress, id=Explore.STATS_PROGRESS, className="mb-2"),
         dcc.Store(id=Explore.STATS_JOB, data=job),
+        dcc.Store(id=Explore.STATS_START),
         dcc.Store(id=Explore.STATS_RUN),
         dcc.Store(id=Explore.STATS_READY),
         dcc.Interval(id=Explore.STATS_POLL, interval=1000, disabled=job is None),
