@@ -66,13 +66,14 @@ def test_annotate_link_encodes_the_values_and_leaves_out_no_model():
 
 
 def test_a_deep_link_sets_the_dropdowns_the_model_label_map_and_the_store(workspace):
+    publish_card(workspace, "a-voc-model", build_label_map("voc21"))  # listed first: a plain visit's voc21
     publish_card(workspace, "coco-model", build_label_map("coco80"))
     app = create_app(workspace)
     link = annotate_link("demo", "val", VAL_IMAGE, "coco-model") + "&tab=2"  # unknown keys are ignored
     components = _by_id(_layout(app, link))
     assert components[Annotate.DATASET].value == "demo/val"
     assert components[Annotate.IMAGE].value == VAL_IMAGE and components[Annotate.IMAGE].options == [VAL_IMAGE]
-    assert components[Annotate.LABELS].value == "coco80"  # the model's, not the page's voc21
+    assert components[Annotate.LABELS].value == "coco80"  # the linked model's, not the plain visit's voc21
     assert components[Annotate.MODEL].value == "coco-model"
     assert components[Annotate.LINK].data == {
         "dataset": "demo",
@@ -82,12 +83,34 @@ def test_a_deep_link_sets_the_dropdowns_the_model_label_map_and_the_store(worksp
         "preset": "coco80",
     }
     assert not components[Annotate.MESSAGE].children
+    assert components[Annotate.LABELS].value != _by_id(_layout(app, "/annotate"))[Annotate.LABELS].value
 
 
-def test_a_plain_visit_has_no_link(workspace):
+def test_a_plain_visit_has_no_link_and_the_split_s_default_label_map(workspace):
     components = _by_id(_layout(create_app(workspace), "/annotate"))
     assert components[Annotate.LINK].data is None and components[Annotate.IMAGE].value is None
-    assert components[Annotate.LABELS].value == "voc21" and not components[Annotate.MESSAGE].children
+    assert components[Annotate.DATASET].value == "demo/train"
+    assert components[Annotate.LABELS].value == "coco80"  # labels.default_preset: COCO's categories
+    assert not components[Annotate.MESSAGE].children
+
+
+@pytest.mark.parametrize(
+    ("models", "expected"),
+    [
+        ({"voc-model": "voc21"}, "voc21"),  # the preselected pre-fill model's map: pre-fill works at once
+        ({"a-coco": "coco80", "b-voc": "voc21"}, "coco80"),  # the first listed is the one preselected
+        ({"pets": "custom"}, "coco80"),  # no preset gives a custom map over the split: the split's default
+    ],
+)
+def test_a_plain_visit_starts_with_the_preselected_model_s_label_map_when_it_fits(
+    workspace, demo_val_data, models, expected
+):
+    for name, preset in models.items():
+        names = ["cat"] if preset == "custom" else None
+        publish_card(workspace, name, build_label_map(preset, demo_val_data["categories"], names=names))
+    components = _by_id(_layout(create_app(workspace), "/annotate"))
+    assert components[Annotate.MODEL].value == sorted(models)[0]
+    assert components[Annotate.LABELS].value == expected
 
 
 @pytest.mark.parametrize(
@@ -106,7 +129,7 @@ def test_a_bad_link_says_why_in_the_message_area_and_opens_nothing(workspace, de
     components = _by_id(_layout(app, link))
     assert f"This link cannot be opened: {message}" in _text(components[Annotate.MESSAGE])
     assert components[Annotate.LINK].data is None  # so open_link opens nothing
-    assert components[Annotate.IMAGE].value is None and components[Annotate.LABELS].value == "voc21"
+    assert components[Annotate.IMAGE].value is None and components[Annotate.LABELS].value == "coco80"
     assert components[Annotate.DATASET].value == "demo/train"  # the page's first split, as without a link
     assert _open_link(app, components[Annotate.LINK].data) == (no_update,) * 3
 

@@ -251,7 +251,7 @@ def test_box_then_a_negative_click_then_save_keeps_exactly_the_displayed_mask(se
     page.mouse.up()
     page.locator("#annotate-tool-status", has_text="Box → mask:").wait_for(timeout=30_000)
     page.locator("#annotate-tool-marks .tool-box").wait_for()
-    label_map = build_label_map("voc21", data["categories"])
+    label_map = build_label_map(page.evaluate(STORED_PROP, ["annotate-labels", "value"]), data["categories"])
     cat = label_map.class_names.index("cat")
     page.wait_for_function(WAIT_FOR_NEW_LAYER, arg=first_layer, timeout=30_000)
     boxed = displayed_classes(page, label_map) == cat

@@ -11,11 +11,12 @@ from dash import dcc, html
 from dash_canvas import DashCanvas
 
 from cocoseg.app.components.alerts import alert
+from cocoseg.app.components.choosers import split_choices
 from cocoseg.app.components.jobs import action_with_progress
 from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.components.segmentation import class_legend, data_url, picture_with_layer
 from cocoseg.app.ids import Annotate
-from cocoseg.pipeline.annotation import DEFAULT_PRESET, ERASER_COLOUR, LinkRequest
+from cocoseg.pipeline.annotation import ERASER_COLOUR, LinkRequest
 from cocoseg.pipeline.data import PRESETS, LabelMap, mask_layer_png, pixel_shares
 
 CANVAS_WIDTH = 540  # fits the middle column on a 1400 px wide window; larger images are shown scaled
@@ -38,11 +39,7 @@ KEYS_HINT = (
 
 def dataset_options(datasets) -> list[dict]:
     """One ``dataset/split`` option per split of every registered dataset."""
-    return [
-        {"label": f"{entry.name}/{split}", "value": f"{entry.name}/{split}"}
-        for entry in datasets
-        for split in entry.splits
-    ]
+    return [{"label": choice, "value": choice} for choice in split_choices(datasets)]
 
 
 def model_options(models) -> list[dict]:
@@ -227,7 +224,12 @@ def _starting_layer(models: list[dict], model: str) -> list:
 
 
 def controls(
-    datasets: list[dict], models: list[dict], max_upload_bytes: int, link: LinkRequest | None, message
+    datasets: list[dict],
+    models: list[dict],
+    max_upload_bytes: int,
+    preset: str,
+    link: LinkRequest | None,
+    message,
 ) -> list:
     """The left column: which image, which label map and class, the brush, the starting layer, Save.
 
@@ -235,7 +237,7 @@ def controls(
     """
     return [
         *_image_choice(datasets, max_upload_bytes, link),
-        *_painting(link.preset if link else DEFAULT_PRESET),
+        *_painting(link.preset if link else preset),
         *_starting_layer(models, link.model if link else ""),
         html.Hr(className="my-2"),
         html.Div(
@@ -363,13 +365,14 @@ def canvas_holder(holder: str, filename: str, height: int, colour: str, width: i
 
 
 def page_layout(
-    datasets, models, max_upload_bytes: int, link: LinkRequest | None = None, refusal: str = ""
+    datasets, models, max_upload_bytes: int, preset: str, link: LinkRequest | None = None, refusal: str = ""
 ) -> html.Div:
     """The page: header, the Stores (the open image, a deep link, a save request, a history refresh), three
     columns.
 
-    ``datasets``: registered dataset entries; ``models``: published model entries; ``link``: a checked
-    deep link, opened on load; ``refusal``: why the deep link given was not.
+    ``datasets``: registered dataset entries; ``models``: published model entries; ``preset``: the
+    label map a plain visit starts with (``annotation.starting_preset``); ``link``: a checked deep
+    link, opened on load (its own preset); ``refusal``: why the deep link given was not.
     """
     message = alert(f"This link cannot be opened: {refusal}.", "danger") if refusal else None
     header = html.Div(
@@ -393,7 +396,9 @@ def page_layout(
             dcc.Store(id=Annotate.TOOL_REQUEST),
             dcc.Store(id=Annotate.TOOL_STATE),
             workbench(
-                controls(dataset_options(datasets), model_options(models), max_upload_bytes, link, message)
+                controls(
+                    dataset_options(datasets), model_options(models), max_upload_bytes, preset, link, message
+                )
             ),
         ],
         className="page page-annotate",

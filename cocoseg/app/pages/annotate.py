@@ -38,6 +38,7 @@ from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, 
 from cocoseg.app import limits
 from cocoseg.app.components import annotate_panels as panels
 from cocoseg.app.components.alerts import alert
+from cocoseg.app.components.choosers import split_choices
 from cocoseg.app.context import UPLOAD_ROUTE, current_settings, current_workspace
 from cocoseg.app.ids import Annotate, Review
 from cocoseg.app.jobs import run_queued_with_lines
@@ -73,14 +74,24 @@ def _opens(trigger: Input, *states: State):
 def layout(**query) -> html.Div:
     """The page; a deep link in ``query`` is checked once, here (other query parameters are ignored)."""
     workspace, settings = current_workspace(), current_settings()
+    datasets, entries = list_datasets(workspace), list_entries(workspace)
     link, refusal = None, ""
     try:
         link = annotation.resolve_link(workspace, query, settings.max_annotation_bytes, panels.LABEL_PRESETS)
     except ERRORS as error:
         refusal = str(error)
-    return panels.page_layout(
-        list_datasets(workspace), list_entries(workspace), settings.max_upload_bytes, link, refusal
-    )
+    choices = split_choices(datasets)
+    try:
+        preset = annotation.starting_preset(
+            workspace,
+            choices[0] if choices else None,
+            entries,
+            panels.LABEL_PRESETS,
+            settings.max_annotation_bytes,
+        )
+    except ERRORS:
+        preset = annotation.DEFAULT_PRESET  # the split's file is unreadable; choosing it says why
+    return panels.page_layout(datasets, entries, settings.max_upload_bytes, preset, link, refusal)
 
 
 def _selection(preset, choice) -> annotation.Selection:

@@ -8,7 +8,7 @@ a dataset; ``links`` checks a deep link into the page. Nothing here imports Tens
 """
 
 from cocoseg.pipeline.annotation.export import EXPORT_FORMATS, export_annotations, register_corrections
-from cocoseg.pipeline.annotation.links import LINK_KEYS, LinkRequest, resolve_link
+from cocoseg.pipeline.annotation.links import LINK_KEYS, LinkRequest, resolve_link, starting_preset
 from cocoseg.pipeline.annotation.session import (
     DEFAULT_PRESET,
     SESSION_ERRORS,
@@ -60,6 +60,7 @@ __all__ = [
     "register_corrections",
     "reopen_saved",
     "resolve_link",
+    "starting_preset",
     "result_mask",
     "save",
     "corrected_files",

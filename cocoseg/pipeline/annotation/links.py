@@ -12,11 +12,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from cocoseg.pipeline.annotation.session import DEFAULT_PRESET
+from cocoseg.pipeline.annotation.session import DEFAULT_CHOICE, DEFAULT_PRESET
 from cocoseg.pipeline.core.workspace import UnsafePathError, Workspace, check_name
-from cocoseg.pipeline.data.labels import LabelMap, LabelMapError, build_label_map
+from cocoseg.pipeline.data.labels import LabelMap, LabelMapError, build_label_map, default_preset
 from cocoseg.pipeline.data.registry import cached_split, get_dataset
-from cocoseg.pipeline.inference.model_store import get_entry
+from cocoseg.pipeline.inference.model_store import ModelEntry, get_entry
 
 LINK_KEYS = ("dataset", "split", "image", "model")  # the query parameters; any other is ignored
 REQUIRED_KEYS = LINK_KEYS[:3]
@@ -81,6 +81,28 @@ def matching_preset(predicted: LabelMap, categories: Sequence[Mapping], presets:
         except LabelMapError:
             continue
     return None
+
+
+def starting_preset(
+    workspace: Workspace,
+    choice: str | None,
+    entries: Sequence[ModelEntry],
+    presets: Sequence[str],
+    max_bytes: int,
+) -> str:
+    """The label map a plain visit opens with, for the split ``choice``.
+
+    The model the page preselects for pre-fill (``entries[0]``) decides when one of ``presets``
+    gives its classes over the split, so pre-fill works at once; otherwise, or with no model,
+    the split's own default (``labels.default_preset``: the rule every page and the CLI follow).
+    """
+    dataset, _, split = (choice or DEFAULT_CHOICE).partition("/")
+    categories = cached_split(workspace, dataset, split, max_bytes).categories
+    if entries:
+        preset = matching_preset(entries[0].label_map(), categories, presets)
+        if preset is not None:
+            return preset
+    return default_preset(categories)
 
 
 def resolve_link(
