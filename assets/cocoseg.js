@@ -344,3 +344,35 @@ document.addEventListener("drop", function (event) {
   const zone = event.target.closest && event.target.closest(".upload-zone");
   if (zone && event.dataTransfer) cocosegCheckSizes(event.dataTransfer.files, zone);
 }, true);
+
+/* Any page: a callback the server refused for the job-start rate limit (HTTP 429, see
+   cocoseg/app/limits.py) would otherwise change nothing on the page. Say so, with the wait the
+   server asks for (Retry-After), in one notice at the top right; it goes after 10 s. */
+(function () {
+  const originalFetch = window.fetch;
+  let hideTimer = null;
+  function showRateNotice(seconds) {
+    let notice = document.getElementById("cocoseg-rate-notice");
+    if (!notice) {
+      notice = document.createElement("div");
+      notice.id = "cocoseg-rate-notice";
+      notice.className = "alert alert-warning shadow-sm rate-notice";
+      notice.setAttribute("role", "alert");
+      document.body.appendChild(notice);
+    }
+    const wait = seconds ? " wait " + seconds + " s and" : "";
+    notice.textContent = "Too many job starts from this browser: nothing was started;" + wait + " try again.";
+    notice.style.display = "";
+    clearTimeout(hideTimer);
+    hideTimer = setTimeout(function () { notice.style.display = "none"; }, 10000);
+  }
+  window.fetch = function (input) {
+    return originalFetch.apply(this, arguments).then(function (response) {
+      const url = typeof input === "string" ? input : (input && input.url) || "";
+      if (response.status === 429 && url.indexOf("_dash-update-component") !== -1) {
+        showRateNotice(parseInt(response.headers.get("Retry-After"), 10) || 0);
+      }
+      return response;
+    });
+  };
+})();

@@ -8,7 +8,9 @@ whose text says how long to wait, and no process starts. That holds for forged r
 too, which call a background callback directly.
 
 The pages' Start buttons ask first (``refusal``, which takes nothing), so a person sees
-"too many job starts; wait N s" beside the button instead of a job that never comes.
+"too many job starts; wait N s" beside the button instead of a job that never comes. A button
+that triggers a background callback directly (Evaluate, the device check) meets the 429 itself;
+``assets/cocoseg.js`` shows any refused callback as a notice with the ``Retry-After`` wait.
 A client is its address as the server sees it: behind a reverse proxy every user shares
 the proxy's bucket (raise the limit there, or let the proxy limit).
 """
