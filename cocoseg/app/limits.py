@@ -12,7 +12,7 @@ The pages' Start buttons ask first (``refusal``, which takes nothing), so a pers
 that triggers a background callback directly (Evaluate, the device check) meets the 429 itself;
 ``assets/cocoseg.js`` shows any refused callback as a notice with the ``Retry-After`` wait.
 A client is its address as the server sees it: behind a reverse proxy every user shares
-the proxy's bucket (raise the limit there, or let the proxy limit).
+the proxy's bucket, unless ``COCOSEG_TRUSTED_PROXY`` names it (``cocoseg.app.serving``).
 """
 
 from __future__ import annotations

@@ -10,8 +10,11 @@ Waitress settings:
   app reads it (Flask's ``MAX_CONTENT_LENGTH`` says the same to the dev server).
 - ``channel_timeout`` 120 s: an idle connection (nothing sent, no request running) is closed,
   so slow or abandoned clients do not hold sockets; ``connection_limit`` 200.
-- ``expose_tracebacks`` off, proxy headers ignored (no ``trusted_proxy``): a reverse proxy in
-  front is fine, but ``X-Forwarded-*`` does not change what the app believes.
+- ``expose_tracebacks`` off. Proxy headers are dropped unless ``COCOSEG_TRUSTED_PROXY`` names the
+  reverse proxy in front: then its ``X-Forwarded-For/-Proto/-Host/-Port`` (one hop) set the
+  client address (its own job-start bucket), the scheme (an HTTPS proxy makes the token cookie
+  ``Secure``) and the host (which must then be in ``COCOSEG_ALLOWED_HOSTS``). From any other
+  address they are dropped, so a client cannot forge them. ``--dev`` believes none.
 
 Debug mode is off in both; a raising callback answers a one-line 500 (``cocoseg.app.main``).
 """
@@ -36,6 +39,22 @@ def waitress_options(settings: Settings) -> dict:
         "expose_tracebacks": False,
         "clear_untrusted_proxy_headers": True,
         "ident": "waitress",
+        **_proxy_options(settings.trusted_proxy),
+    }
+
+
+def _proxy_options(trusted_proxy: str) -> dict:
+    if not trusted_proxy:
+        return {}
+    return {
+        "trusted_proxy": trusted_proxy,
+        "trusted_proxy_count": 1,
+        "trusted_proxy_headers": {
+            "x-forwarded-for",
+            "x-forwarded-proto",
+            "x-forwarded-host",
+            "x-forwarded-port",
+        },
     }
 
 

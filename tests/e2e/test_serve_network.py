@@ -123,6 +123,46 @@ def test_beyond_loopback_the_token_is_printed_and_required(network_server):
     assert status == 400
 
 
+FORWARDED_HTTPS = {
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Host": "cocoseg.example",
+    "X-Forwarded-For": "203.0.113.7",
+}
+
+
+def test_behind_a_trusted_https_proxy_the_cookie_is_secure_and_its_host_is_checked(tmp_path):
+    token = "a-known-token-of-thirty-two-characters!"
+    for server in _serve(
+        tmp_path / "home",
+        tmp_path / "server.log",
+        "--host",
+        "0.0.0.0",
+        COCOSEG_TOKEN=token,
+        COCOSEG_TRUSTED_PROXY="127.0.0.1",  # this test's address: it plays the proxy
+        COCOSEG_ALLOWED_HOSTS="cocoseg.example",
+    ):
+        path = f"/explore?token={urllib.parse.quote(token)}"
+        status, headers, _ = _request(server.port, "GET", path, headers=FORWARDED_HTTPS)
+        assert status == 303
+        assert "Secure" in headers["Set-Cookie"] and "HttpOnly" in headers["Set-Cookie"]
+        # the proxy's public name is the Host the app checks: one not allowed is refused
+        status, _, _ = _request(
+            server.port, "GET", path, headers={**FORWARDED_HTTPS, "X-Forwarded-Host": "x.example"}
+        )
+        assert status == 400
+        # without the proxy's word, plain http: no Secure flag (a browser would drop such a cookie)
+        status, headers, _ = _request(server.port, "GET", path, headers={"Host": f"127.0.0.1:{server.port}"})
+        assert status == 303 and "Secure" not in headers["Set-Cookie"]
+
+
+def test_proxy_headers_from_an_untrusted_address_are_dropped(network_server):
+    token = _printed_token(network_server)
+    path = f"/explore?token={urllib.parse.quote(token)}"
+    headers_sent = {**FORWARDED_HTTPS, "Host": f"127.0.0.1:{network_server.port}"}
+    status, headers, _ = _request(network_server.port, "GET", path, headers=headers_sent)
+    assert status == 303 and "Secure" not in headers["Set-Cookie"]  # X-Forwarded-Proto was not believed
+
+
 def test_waitress_refuses_a_body_over_the_limit(network_server):
     token = _printed_token(network_server)
     headers = {

@@ -56,6 +56,10 @@ class Settings:
         allowed_hosts: extra names the ``Host`` header may carry (``COCOSEG_ALLOWED_HOSTS``,
             comma-separated), besides the bound address and localhost.
         server_threads: worker threads of the production server (waitress).
+        trusted_proxy: the address of a reverse proxy in front (``COCOSEG_TRUSTED_PROXY``, e.g. 127.0.0.1).
+            Only its ``X-Forwarded-For/-Proto/-Host/-Port`` headers are believed (waitress), so behind
+            an HTTPS proxy the token cookie is ``Secure`` and each client gets its own job-start
+            bucket. Empty: proxy headers are dropped.
         max_training_jobs: training jobs (train, resume, fine-tune, quick start) that run at the same time;
             later ones wait ``queued`` for a slot (``cocoseg.pipeline.jobs.slots``).
         max_preparation_jobs: the same for preparation jobs.
@@ -90,6 +94,7 @@ class Settings:
     token_required: bool = False
     allowed_hosts: tuple[str, ...] = ()
     server_threads: int = 8
+    trusted_proxy: str = ""
     # --- serving beyond localhost (issue 19): job limits and the broker's safety
     max_training_jobs: int = 1
     max_preparation_jobs: int = 1
@@ -211,6 +216,7 @@ def read_settings() -> Settings:
             if name.strip()
         ),
         server_threads=_int_from_env("COCOSEG_SERVER_THREADS", 8),
+        trusted_proxy=os.environ.get("COCOSEG_TRUSTED_PROXY", "").strip(),
         max_training_jobs=_int_from_env("COCOSEG_MAX_TRAINING_JOBS", 1),
         max_preparation_jobs=_int_from_env("COCOSEG_MAX_PREPARATION_JOBS", 1),
         job_starts_per_minute=_float_from_env("COCOSEG_JOB_STARTS_PER_MINUTE", None),
