@@ -230,22 +230,28 @@ def remove(_clicks, name):
     State(AddDataset.BROWSE_PATH, "children"),
 )
 def browse(root, entry_clicks, _up, current):
-    """Open a folder (never above the allowed roots); a .json file fills the annotation field."""
+    """Open a folder (never outside the allowed roots); a .json file fills the annotation field.
+
+    Every value here comes from the browser (a dropdown, the clicked entry's id, the path shown),
+    so each is checked against the roots: a forged one opens the first root instead.
+    """
     roots = browse_roots()
     if not roots:
         return "", [], no_update
-    target = Path(root) if root else roots[0]
+    chosen = Path(root).resolve() if root else None
+    base = chosen if chosen in roots else roots[0]
+    target = base
     if ctx.triggered_id == AddDataset.BROWSE_UP and current:
         target = Path(current).parent
     elif isinstance(ctx.triggered_id, dict):
         if not any(entry_clicks or []):
             return no_update, no_update, no_update
-        target = Path(ctx.triggered_id["path"])
+        target = Path(str(ctx.triggered_id.get("path", "")))
     resolved = target.resolve()
-    if not any(resolved == base or base in resolved.parents for base in roots):
-        resolved = Path(root).resolve() if root else roots[0]
+    if not any(resolved == allowed or allowed in resolved.parents for allowed in roots):
+        resolved = base
     if resolved.is_file():
-        return no_update, no_update, str(resolved)
+        return no_update, no_update, str(resolved) if resolved.suffix.lower() == ".json" else no_update
     return str(resolved), browse_entries(resolved), no_update
 
 

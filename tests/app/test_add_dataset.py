@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from dash import no_update
 
 from cocoseg.app.context import browse_roots, is_loopback, registration_roots
 from cocoseg.pipeline.core import settings as settings_module
@@ -120,3 +121,52 @@ def test_stats_job_stops_at_a_cancel(workspace):
     with pytest.raises(bodies.JobCancelled):
         bodies.stats(workspace, {"dataset": "demo", "split": "train", "labels": "voc21"}, LIMIT, cancelled)
     assert split_stats(workspace, "demo", "train", LIMIT, "voc21", compute=False) is None
+
+
+def _browse(app, trigger: str | dict, root, current=None, clicks=(1,)):
+    """The folder browser's callback as the renderer calls it, ``trigger`` being the input that fired."""
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+
+    from cocoseg.app import add_dataset
+
+    prop = json.dumps(trigger, separators=(",", ":")) if isinstance(trigger, dict) else trigger
+    triggered = [{"prop_id": f"{prop}.n_clicks", "value": 1}]
+    token = context_value.set(AttributeDict(triggered_inputs=triggered))
+    try:
+        with app.server.test_request_context("/"):
+            return add_dataset.browse(root, list(clicks), 1, current)
+    finally:
+        context_value.reset(token)
+
+
+def test_the_folder_browser_never_leaves_its_roots_whatever_the_browser_sends(
+    workspace, monkeypatch, tmp_path
+):
+    from cocoseg.app.ids import AddDataset
+    from cocoseg.app.main import create_app
+
+    root = tmp_path / "data"
+    (root / "coco" / "images").mkdir(parents=True)
+    (root / "coco" / "train.json").write_text("{}")
+    (root / "coco" / "notes.txt").write_text("")
+    monkeypatch.setenv("COCOSEG_DATA_ROOTS", str(root))
+    settings_module.get_settings.cache_clear()
+    app = create_app(workspace)
+    entry = {"type": AddDataset.BROWSE_ENTRY, "path": str(root / "coco")}
+    shown, rows, _ = _browse(app, entry, str(root))
+    assert shown == str((root / "coco").resolve()) and "images" in str(rows) and "train.json" in str(rows)
+    json_file = {"type": AddDataset.BROWSE_ENTRY, "path": str(root / "coco" / "train.json")}
+    assert _browse(app, json_file, str(root))[2] == str((root / "coco" / "train.json").resolve())
+    other_file = {"type": AddDataset.BROWSE_ENTRY, "path": str(root / "coco" / "notes.txt")}
+    assert all(value is no_update for value in _browse(app, other_file, str(root)))
+    # forged: a root that is not one, an entry outside, "up" from the root, a traversal
+    for trigger, root_value, current in [
+        (AddDataset.BROWSE_ROOT, "/etc", None),
+        ({"type": AddDataset.BROWSE_ENTRY, "path": "/etc"}, str(root), None),
+        ({"type": AddDataset.BROWSE_ENTRY, "path": str(root / ".." / "..")}, "/", None),
+        (AddDataset.BROWSE_UP, str(root), str(root)),
+    ]:
+        shown, rows, annotation_value = _browse(app, trigger, root_value, current)
+        assert shown == str(root.resolve()), (trigger, root_value)
+        assert annotation_value is no_update
