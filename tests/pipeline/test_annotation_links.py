@@ -10,6 +10,7 @@ import pytest
 from cocoseg.pipeline import annotation
 from cocoseg.pipeline.annotation.links import matching_preset
 from cocoseg.pipeline.data.labels import build_label_map
+from cocoseg.pipeline.data.registry import add_dataset
 from cocoseg.pipeline.inference.model_store import CARD_FILE
 from tests.conftest import DEMO_TRAIN_IMAGES, DEMO_VAL_IMAGES, DEMO_VAL_JSON, LIMIT
 
@@ -34,14 +35,21 @@ def test_a_plain_visit_is_no_link_and_other_parameters_are_ignored(workspace):
     assert resolve(workspace) is None
     assert resolve(workspace, tab="2", utm_source="review") is None
     linked = resolve(workspace, dataset="demo", split="val", image=VAL_IMAGE, tab="2")
-    assert linked == annotation.LinkRequest("demo", "val", VAL_IMAGE)
+    assert linked == annotation.LinkRequest("demo", "val", VAL_IMAGE, preset="coco80")
 
 
-def test_a_link_without_a_model_opens_the_image_with_the_default_label_map(workspace):
+def test_a_link_without_a_model_opens_the_image_with_the_split_s_default_label_map(workspace, tmp_path):
     linked = resolve(workspace, dataset="demo", split="val", image=VAL_IMAGE)
-    assert (linked.choice, linked.image, linked.model, linked.preset) == ("demo/val", VAL_IMAGE, "", "voc21")
+    assert (linked.choice, linked.image, linked.model, linked.preset) == ("demo/val", VAL_IMAGE, "", "coco80")
     assert annotation.LinkRequest.from_dict(linked.to_dict()) == linked
     assert set(linked.to_dict()) == {"dataset", "split", "image", "model", "preset"}  # names only
+    # categories that are not COCO's: labels.default_preset's "all" (voc21 would refuse to open them)
+    data = json.loads(DEMO_VAL_JSON.read_text())
+    for category in data["categories"]:
+        category["name"] = f"class_{category['id']}"
+    (tmp_path / "own.json").write_text(json.dumps(data))
+    add_dataset(workspace, "own", tmp_path / "own.json", DEMO_VAL_IMAGES, split="val")
+    assert resolve(workspace, dataset="own", split="val", image=VAL_IMAGE).preset == "all"
 
 
 def test_a_model_of_the_page_label_map_keeps_it(workspace):

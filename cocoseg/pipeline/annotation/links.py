@@ -138,7 +138,7 @@ def resolve_link(
             "pick one from Annotate's image list"
         )
     if not values["model"]:
-        return LinkRequest(dataset, split, image)
+        return LinkRequest(dataset, split, image, preset=default_preset(coco.categories))
     entry = get_entry(workspace, values["model"])
     predicted = entry.label_map()
     preset = matching_preset(predicted, coco.categories, presets)
