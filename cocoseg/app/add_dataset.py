@@ -25,7 +25,7 @@ from cocoseg.app.ids import AddDataset
 from cocoseg.app.jobs import cancel_stored_job, run_job_process, stored_job
 from cocoseg.pipeline.core import UnsafePathError
 from cocoseg.pipeline.data import RegistryError, remove_dataset
-from cocoseg.pipeline.data.registry import preflight
+from cocoseg.pipeline.data.registry import NewSplit, preflight
 from cocoseg.pipeline.jobs import RunError, observe, queue, supervise
 
 CHECK_IN_REQUEST_BYTES = 64 * 1024 * 1024
@@ -70,11 +70,7 @@ def add(_clicks, name, split, annotations, images, replace):
         )
         source = preflight(
             workspace,
-            name,
-            Path(annotations) if annotations else "",
-            Path(images) if images else "",
-            split,
-            replace,
+            NewSplit(name, annotations, images, split, replace),
             settings.max_annotation_bytes,
             check=small,
             roots=roots,

@@ -134,7 +134,7 @@ def test_overview_rows_for_demo_and_unreadable(workspace, tmp_path):
 
 
 def test_data_roots_refuse_paths_outside_them_naming_the_roots(workspace, tmp_path):
-    from cocoseg.pipeline.data.registry import check_data_roots, preflight
+    from cocoseg.pipeline.data.registry import NewSplit, check_data_roots, preflight
 
     root = tmp_path / "data"
     (root / "images").mkdir(parents=True)
@@ -146,7 +146,7 @@ def test_data_roots_refuse_paths_outside_them_naming_the_roots(workspace, tmp_pa
         add_dataset(workspace, "mine", DEMO_VAL_JSON, root / "images", max_bytes=LIMIT, roots=(root,))
     assert refused.value.field == "annotations"
     with pytest.raises(RegistryError) as refused:
-        preflight(workspace, "mine", root / "val.json", root / "escape", roots=(root.resolve(),))
+        preflight(workspace, NewSplit("mine", root / "val.json", root / "escape"), roots=(root.resolve(),))
     assert refused.value.field == "images" and "COCOSEG_DATA_ROOTS" in str(refused.value)
     with pytest.raises(RegistryError, match="none configured"):
         check_data_roots({"images": root}, ())
@@ -159,7 +159,7 @@ def test_data_roots_refuse_paths_outside_them_naming_the_roots(workspace, tmp_pa
 
 
 def test_bad_requests_name_the_field_at_fault(workspace, tmp_path):
-    from cocoseg.pipeline.data.registry import preflight
+    from cocoseg.pipeline.data.registry import NewSplit, preflight
 
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -173,5 +173,5 @@ def test_bad_requests_name_the_field_at_fault(workspace, tmp_path):
     ]
     for (name, source, images, split), field, message in cases:
         with pytest.raises(RegistryError, match=message) as refused:
-            preflight(workspace, name, source, images, split)
+            preflight(workspace, NewSplit(name, source, images, split))
         assert refused.value.field == field

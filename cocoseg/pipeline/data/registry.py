@@ -222,18 +222,25 @@ def add_dataset(
             (unless ``replace``), or an attempt to change ``demo``.
     """
     source = preflight(
-        workspace, name, annotations, images, split, replace, max_bytes, check, progress, roots
+        workspace, NewSplit(name, annotations, images, split, replace), max_bytes, check, progress, roots
     )
     return _register_split(workspace, name, split, source, replace)
 
 
+@dataclasses.dataclass(frozen=True)
+class NewSplit:
+    """A split someone asks to register, as typed: ``preflight`` checks and resolves it."""
+
+    name: str
+    annotations: Path | str
+    images: Path | str
+    split: str = "train"
+    replace: bool = False
+
+
 def preflight(
     workspace: Workspace,
-    name: str,
-    annotations: Path,
-    images: Path,
-    split: str = "train",
-    replace: bool = False,
+    request: NewSplit,
     max_bytes: int = 1024 * 1024 * 1024,
     check: bool = True,
     progress=None,
@@ -247,16 +254,17 @@ def preflight(
     Raises:
         RegistryError (``field`` set where one is at fault), UnsafePathError (a bad name).
     """
-    _check_names(name, split)
-    for field, value in (("annotations", annotations), ("images", images)):
+    _check_names(request.name, request.split)
+    for field, value in (("annotations", request.annotations), ("images", request.images)):
         if not str(value or "").strip():
             raise RegistryError(
                 f"give the {'annotation file' if field == 'annotations' else 'image folder'}", field
             )
-    annotations = Path(annotations).expanduser().resolve()
-    images = Path(images).expanduser().resolve()
+    annotations = Path(request.annotations).expanduser().resolve()
+    images = Path(request.images).expanduser().resolve()
     check_data_roots({"annotations": annotations, "images": images}, roots)
-    _refuse_existing(_read_registry(workspace), name, split, replace)  # before a long pass over the file
+    # before a long pass over the file
+    _refuse_existing(_read_registry(workspace), request.name, request.split, request.replace)
     _check_sources(annotations, images, max_bytes, check, progress)
     return Split(annotations, images)
 
