@@ -1,7 +1,7 @@
 """Job start/cancel soak (issue 19): N cycles against the registry; no orphan process, no job stuck active.
 
 Each cycle starts one job exactly as a background callback does (``runner.run_and_watch`` in a
-thread: a fresh ``python -m cocoseg jobs run`` interpreter, watched to its end) and, every
+thread: a fresh ``python -m cocoseg.pipeline.jobs`` interpreter, watched to its end) and, every
 ``PAIR_EVERY``-th cycle, a second one at once, which must wait ``queued`` for the training slot
 (``jobs.slots``; one slot, the default). The kind is the test-only ``hold`` (a detached job that
 takes a training slot and only counts, ``COCOSEG_TEST_JOBS=1``), so the figures are the job

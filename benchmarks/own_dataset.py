@@ -139,7 +139,7 @@ class RssSampler:
             try:
                 self.server_mb = max(self.server_mb, self.server.memory_info().rss / 1024**2)
                 for child in self.server.children(recursive=True):
-                    if "jobs" in " ".join(child.cmdline()):
+                    if "cocoseg.pipeline.jobs" in child.cmdline():
                         self.jobs_mb = max(self.jobs_mb, child.memory_info().rss / 1024**2)
             except psutil.Error:
                 pass

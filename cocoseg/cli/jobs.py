@@ -1,7 +1,8 @@
 """``cocoseg jobs``: the job runner's entry point, and every background job in the registry.
 
-``jobs run KIND NAME`` is what the app and the Celery workers start as a new interpreter
-for each job (``cocoseg.pipeline.jobs.runner``); it can be run by hand to retry a queued job.
+``jobs run KIND NAME`` does by hand (to retry a queued job) what the app and the Celery workers
+start as a new interpreter for each job: ``python -m cocoseg.pipeline.jobs KIND NAME``, the same
+without the command line's imports (``cocoseg.pipeline.jobs.runner``).
 """
 
 from __future__ import annotations
@@ -11,17 +12,12 @@ import time
 from cocoseg.cli.output import write
 from cocoseg.pipeline.core import Settings, Workspace
 from cocoseg.pipeline.jobs import KINDS, TEST_KINDS, RunFolder, cancel, find_entry, observe, supervise
-from cocoseg.pipeline.jobs.execution import run_job
+from cocoseg.pipeline.jobs.execution import run_and_report
 
 
 def command_jobs_run(arguments, settings: Settings, workspace: Workspace) -> int:
     """Run one queued job in this process; 0 when it finished or was cancelled, 1 when it failed."""
-    outcome = run_job(workspace, arguments.kind, arguments.name, export=arguments.export)
-    write(
-        f"{arguments.kind} {arguments.name}: {outcome.status}"
-        + (f" ({outcome.message})" if outcome.message else "")
-    )
-    return 0 if outcome.status in ("finished", "cancelled") else 1
+    return run_and_report(workspace, arguments.kind, arguments.name, arguments.export)
 
 
 def _entries(workspace: Workspace) -> list[RunFolder]:

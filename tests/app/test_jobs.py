@@ -139,7 +139,7 @@ def test_a_job_runs_in_a_new_interpreter_not_in_the_watcher(workspace, manager, 
     entry, watcher, job_pid = _watched(workspace, manager, "linger")
     job = psutil.Process(job_pid)
     assert job_pid != watcher and job.ppid() == watcher and job.ppid() != os.getpid()
-    assert job.cmdline()[1:6] == ["-m", "cocoseg", "jobs", "run", "linger"], job.cmdline()
+    assert job.cmdline()[1:4] == ["-m", "cocoseg.pipeline.jobs", "linger"], job.cmdline()
     assert entry.status()["owner"] == "dash-diskcache"
     entry.request_cancel("test")
     wait_for(lambda: entry.status()["status"] == "cancelled", 60, "the job to honour its cancel")

@@ -52,13 +52,8 @@ def test_training_starts_reports_and_cancels_in_the_worker(
     job = psutil.Process(
         run_status(home, cancelled)["pid"]
     )  # a new interpreter started by the worker's pool process
-    assert job.ppid() in celery_worker.pool_pids() and job.cmdline()[1:6] == [
-        "-m",
-        "cocoseg",
-        "jobs",
-        "run",
-        "train",
-    ]
+    assert job.ppid() in celery_worker.pool_pids()
+    assert job.cmdline()[1:4] == ["-m", "cocoseg.pipeline.jobs", "train"], job.cmdline()
     bar = card(page, cancelled).locator(".progress-bar")
     assert float(bar.get_attribute("aria-valuenow") or 0) > 0
     card(page, cancelled).get_by_role("button", name="Cancel").click()

@@ -224,7 +224,7 @@ def test_each_training_runs_in_a_new_interpreter_and_two_in_a_row_both_finish(tr
             "the job to record its process",
         )
         job = psutil.Process(run_status(train_server.home, name)["pid"])
-        assert job.cmdline()[1:7] == ["-m", "cocoseg", "jobs", "run", "train", name], job.cmdline()
+        assert job.cmdline()[1:5] == ["-m", "cocoseg.pipeline.jobs", "train", name], job.cmdline()
         assert job.ppid() != server.pid and job.pid not in {child.pid for child in server.children()}
         wait_for_status(page, name, "finished")
         assert run_status(train_server.home, name)["status"] == "finished"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -21,7 +23,8 @@ from cocoseg.pipeline.core import settings as settings_module
 from cocoseg.pipeline.jobs import cancel, observe, queue, run_and_watch, supervise
 from cocoseg.pipeline.jobs.execution import _Progress
 from cocoseg.pipeline.jobs.registry import Heartbeat, RunFolder, create_run, process_identity
-from cocoseg.pipeline.jobs.runner import KINDS, RESULT_FILE, start, watch
+from cocoseg.pipeline.jobs.runner import KINDS, RESULT_FILE, command, start, watch
+from tests.conftest import PROJECT_ROOT
 from tests.waiting import process_running, wait_for
 
 
@@ -243,3 +246,48 @@ def test_the_cli_lists_a_stalled_job_and_its_cancel_ends_it(test_jobs, monkeypat
     thread.join(timeout=60)
     assert not process_running(process.pid)
     assert cli.main(["jobs", "list"]) == 0 and "no active jobs" in capsys.readouterr().out
+
+
+JOB_ENTRY_POINT = """
+import sys
+from cocoseg.pipeline.jobs.__main__ import main
+code = main(sys.argv[1:])
+heavy = sorted(name for name in ("cocoseg.cli", "onnx", "onnxruntime", "tensorflow") if name in sys.modules)
+print("exit", code, "heavy", ",".join(heavy) or "none")
+"""
+
+
+def _job_entry_point(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", JOB_ENTRY_POINT, *arguments],
+        cwd=PROJECT_ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_job_entry_point_runs_a_job_without_the_command_line_s_imports(test_jobs):
+    entry = queue(test_jobs, "sleep", {"steps": 2, "step_seconds": 0.05})
+    ran = _job_entry_point("sleep", entry.name)
+    assert ran.stdout.splitlines()[-2:] == [f"sleep {entry.name}: finished", "exit 0 heavy none"], ran.stderr
+    assert observe(entry).state == "finished"
+    # what the runner starts is that module, never the whole command line
+    assert start.__module__ == "cocoseg.pipeline.jobs.runner"
+    assert command("sleep", entry.name)[1:] == ["-m", "cocoseg.pipeline.jobs", "sleep", entry.name]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("sleep", "no-such-job"), "no job called 'no-such-job'"),
+        (("sleep", "../escape"), "not allowed"),
+        (("nonsense", "x"), "unknown"),
+    ],
+)
+def test_the_job_entry_point_refuses_what_it_cannot_run_with_one_line(test_jobs, arguments, message):
+    ran = _job_entry_point(*arguments)
+    assert ran.stdout.splitlines()[-1].startswith("exit 3"), (ran.stdout, ran.stderr)
+    assert ran.stderr.startswith("cocoseg: error: ") and message in ran.stderr
+    assert "Traceback" not in ran.stderr

@@ -3,7 +3,8 @@
 ``registry`` is the on-disk truth (run folders, heartbeat, process identity); ``control``
 reads an entry's state (``RunStatus``, ``stalled`` included), cancels and supervises;
 ``runner`` queues, starts and watches a job from the web or a worker. ``execution`` is the
-job process's side (``cocoseg jobs run KIND NAME``); only the CLI imports it, so this
+job process's side (``python -m cocoseg.pipeline.jobs KIND NAME``, this package's ``__main__``,
+or ``cocoseg jobs run``); only those entry points import it, so this
 facade does not.
 """
 

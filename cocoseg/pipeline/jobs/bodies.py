@@ -23,16 +23,10 @@ class JobCancelled(Exception):
     """A cancel was requested; the message says where the job stopped."""
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from cocoseg.pipeline.inference.evaluate import EvaluationError
-    from cocoseg.pipeline.inference.model_store import ModelError
-    from cocoseg.pipeline.jobs.registry import RunError
-    from cocoseg.pipeline.prepare.sets import PrepareError
-
-    return (EvaluationError, ModelError, PrepareError, RunError, ValueError, OSError)
-
-
-USER_ERRORS = _user_errors()  # recorded as the job's message, without a traceback
+# recorded as the job's message, without a traceback: every pipeline error (RunError, PrepareError,
+# ModelError, EvaluationError, ConfigError, RegistryError, ...) is a ValueError, so naming them here
+# would only import ONNX and the model store into every job process before its body needs them
+USER_ERRORS = (ValueError, OSError)
 
 
 def export(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:

@@ -1,7 +1,8 @@
-"""The job process's side: ``cocoseg jobs run KIND NAME`` takes the entry and does the job.
+"""The job process's side: ``python -m cocoseg.pipeline.jobs KIND NAME`` (what the runner starts)
+and ``cocoseg jobs run KIND NAME`` (by hand) take the entry and do the job.
 
-Only the CLI imports this module (in the fresh interpreter the runner starts), so the
-web process never reaches a job body, and through it TensorFlow.
+Only those two entry points import this module, in the fresh interpreter, so the web
+process never reaches a job body, and through it TensorFlow.
 """
 
 from __future__ import annotations
@@ -62,6 +63,15 @@ def run_job(workspace: Workspace, kind: str, name: str, export: bool = False) ->
         if not go_on:
             return JobOutcome(name, "cancelled", "cancelled while it waited for a slot")
         return _run_body(workspace, job_kind, entry, export)
+
+
+def run_and_report(workspace: Workspace, kind: str, name: str, export: bool = False) -> int:
+    """Run the job and print its outcome in one line; the exit code: 0 finished or cancelled, 1 failed."""
+    outcome = run_job(workspace, kind, name, export=export)
+    print(
+        f"{kind} {name}: {outcome.status}" + (f" ({outcome.message})" if outcome.message else ""), flush=True
+    )
+    return 0 if outcome.status in ("finished", "cancelled") else 1
 
 
 def _run_body(workspace: Workspace, job_kind: JobKind, entry: RunFolder, export: bool) -> JobOutcome:

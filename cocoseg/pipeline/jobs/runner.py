@@ -1,4 +1,4 @@
-"""Every long job runs in a fresh interpreter: ``python -m cocoseg jobs run KIND NAME``.
+"""Every long job runs in a fresh interpreter: ``python -m cocoseg.pipeline.jobs KIND NAME``.
 
 Why: TensorFlow, oneDNN/OpenMP and ONNX Runtime thread pools do not survive a fork. A
 training forked from a web server that had already run other jobs hung after its first
@@ -48,6 +48,8 @@ from cocoseg.pipeline.jobs.registry import (
 )
 
 logger = logging.getLogger(__name__)
+
+JOB_MODULE = "cocoseg.pipeline.jobs"  # its __main__ runs one job; ``cocoseg jobs run`` is the same by hand
 
 LOG_FILE = "job.log"
 RESULT_FILE = "result.json"
@@ -172,7 +174,7 @@ def queue(workspace: Workspace, kind: str, request: dict) -> RunFolder:
 
 def command(kind: str, name: str, export: bool = False) -> list[str]:
     """The command line of a job process."""
-    return [sys.executable, "-m", "cocoseg", "jobs", "run", kind, name] + (["--export"] if export else [])
+    return [sys.executable, "-m", JOB_MODULE, kind, name] + (["--export"] if export else [])
 
 
 # --- the side that starts and watches ------------------------------------------------------
