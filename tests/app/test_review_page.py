@@ -161,6 +161,14 @@ def test_annotate_next_moves_to_the_next_link_or_says_the_queue_is_done(workspac
     assert done_href is no_update and "Nothing left in the review queue" in _text(done)
 
 
+def test_showing_annotate_without_a_click_on_next_changes_nothing(workspace):
+    """Dash calls ``open_next`` when the page is shown (its url output is the app frame's)."""
+    app = create_app(workspace)
+    with app.server.test_request_context("/annotate"):
+        for queue in ([], None, [{"file": FILES[0], "link": annotate_link("demo", "val", FILES[0])}]):
+            assert _module("annotate").open_next(None, queue, None, "demo/val") == (no_update, no_update)
+
+
 def test_a_split_of_no_images_gives_an_empty_queue_with_a_message(workspace):
     publish_card(workspace, "voc-model", build_label_map("voc21"))
     empty = Ranking("voc-model", "0" * 64, "demo", "val", "entropy", "2026-12-01T10:00:00", 0, False, [], [])

@@ -135,7 +135,8 @@ def test_hostile_names_are_text_on_every_page(watched, hostile_server, screensho
     # Annotate: the class list and the image chooser, through a deep link to the hostile file
     query = urllib.parse.urlencode({"dataset": DATASET, "split": "val", "image": HOSTILE_FILE})
     page.goto(hostile_server.url + "/annotate?" + query, wait_until="networkidle")
-    page.locator(f"#{Annotate.MESSAGE}", has_text="Opened").wait_for()  # the image itself, not a refusal
+    # the image itself, not a refusal (nor the "next in queue" answer Dash used to ask for on every visit)
+    page.locator(f"#{Annotate.MESSAGE}", has_text="Opened").wait_for()
     _nothing_injected(page, "annotate, deep link")
     _choose(page, Annotate.LABELS, "all")
     palette = page.locator(f"#{Annotate.CLASS}")

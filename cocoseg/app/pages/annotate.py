@@ -362,8 +362,15 @@ def save(_request, canvas_json, current, preset, choice):
     State(Annotate.DATASET, "value"),
     prevent_initial_call=True,
 )
-def open_next(_clicks, queue, current, choice):
-    """Move on to the Review queue's next image not corrected yet (key N)."""
+def open_next(clicks, queue, current, choice):
+    """Move on to the Review queue's next image not corrected yet (key N).
+
+    Dash calls this once when the page is shown, whatever ``prevent_initial_call`` says,
+    because its ``url`` output lives in the app frame, outside the page (dash-docs #1081):
+    without a click it must do nothing, or every visit would say the queue is empty.
+    """
+    if not clicks:
+        return no_update, no_update
     current = _current(current)
     corrected = annotation.corrected_files(current_workspace(), annotation.collection_of(current, choice))
     link = next_in_queue(queue, current.file_name if current else None, corrected)
