@@ -66,10 +66,9 @@ def _run(
     last = [0.0]
 
     def progress(done: int, total: int) -> None:
+        """Every image goes to ``on_progress`` (the job process's test hooks count images); the registry
+        hears of it every ``PROGRESS_EVERY_SECONDS``."""
         now = time.perf_counter()
-        if now - last[0] < PROGRESS_EVERY_SECONDS and done < total:
-            return
-        last[0] = now
         rate = done / max(now - started, 1e-9)
         event = {
             "type": "progress",
@@ -78,7 +77,9 @@ def _run(
             "images_per_second": rate,
             "eta_seconds": (total - done) / rate if rate > 0 else None,
         }
-        job.heartbeat(progress=event)
+        if now - last[0] >= PROGRESS_EVERY_SECONDS or done >= total:
+            last[0] = now
+            job.heartbeat(progress=event)
         if on_progress:
             on_progress(event)
 
