@@ -15,7 +15,7 @@ REDIS := $(or $(REDIS_SERVER),$(shell command -v redis-server 2>/dev/null))
 GPU ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1 || echo 0)
 GPU_EXTRA := $(if $(filter 1,$(GPU)),$(VENV)/.installed-gpu)
 
-.PHONY: run doctor test test-fast test-browser-slow lint format setup setup-dev web browser redis validate-demo stats-demo benchmark benchmark-input benchmark-training benchmark-inference benchmark-gpu clean
+.PHONY: run doctor test test-all test-fast test-browser-slow lint format setup setup-dev web browser redis validate-demo stats-demo benchmark benchmark-input benchmark-training benchmark-inference benchmark-gpu clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || { echo "cocoseg needs Python 3.10 or newer (found: $$($(PYTHON) --version))"; exit 1; }
@@ -71,8 +71,14 @@ run: setup
 	$(BIN)/cocoseg data validate demo
 	$(BIN)/cocoseg serve --host $(HOST) --port $(PORT)
 
-## test: set up with dev tools, lint, then the whole suite (browser and Celery-mode tests included)
+## test: set up with dev tools, lint, then the suite (browser and Celery-mode tests included) without the
+## extended scenarios, which make test-all adds (pyproject [tool.pytest] markers say what they are)
 test: setup-dev redis lint
+	$(BIN)/python -m pytest -m "not extended"
+
+## test-all: everything make test runs, and the extended scenarios: killed Celery workers, Celery training,
+## restarts, cluster faults, every architecture's overfit check, the benchmark scripts run whole
+test-all: setup-dev redis lint
 	$(BIN)/python -m pytest
 
 ## lint: ruff (lint and format check, pyproject [tool.ruff]) and the import contract (pyproject [tool.importlinter])

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.extended]
 
 
 def test_app_latency_measures_segment_uploads_and_explore_visits():

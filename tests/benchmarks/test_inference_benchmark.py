@@ -6,6 +6,7 @@ import pytest
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_cpu_benchmark_reports_rates_ratios_and_targets():
     from benchmarks.inference import format_table, run
 

@@ -6,6 +6,7 @@ import pytest
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_benchmark_produces_every_row():
     from benchmarks.input_pipeline import format_table, run
 

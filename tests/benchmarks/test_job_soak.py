@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 
 def test_a_few_start_cancel_cycles_leave_no_orphan_and_no_active_entry(tmp_path, monkeypatch):

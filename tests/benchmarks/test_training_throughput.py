@@ -6,6 +6,7 @@ import pytest
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_benchmark_reports_the_architectures_asked_for():
     """Two architectures: every one goes through the same code, and each architecture's training is
     covered by tests/models (the pretrained encoders cost ~25 s more here and add nothing)."""
@@ -19,6 +20,7 @@ def test_benchmark_reports_the_architectures_asked_for():
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_precision_rows_set_auto_against_float32():
     """One round at 64 px: float32 and auto's pick on the CPU, a ratio, and the CPU's flags beside them."""
     from benchmarks.training_throughput import format_precision, precision_rows

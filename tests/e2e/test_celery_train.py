@@ -17,7 +17,7 @@ from tests.e2e.test_train_browser import card, fill_form, run_status, start, wai
 from tests.waiting import process_running, wait_for
 
 pytest_plugins = ["tests.e2e.celery_conftest"]
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.extended]
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ from tests.celery_support import PROJECT_ROOT, import_tiny_model, start_worker
 from tests.waiting import wait_for
 
 pytest_plugins = ["tests.e2e.celery_conftest"]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 VISIBILITY_S = "8"
 RECEIVED = re.compile(r"Task (background_callback_\w+)\[([0-9a-f-]+)\] received")

@@ -131,6 +131,7 @@ def test_a_run_started_from_the_page_moves_finishes_exports_and_is_listed(train_
     assert page.problems.all() == []
 
 
+@pytest.mark.extended
 def test_reload_kill_resume_and_cancel_mid_run(train_server, page):
     """One long run: live after a reload; a SIGKILLed job shows interrupted and resumes; Cancel stops it, no
     process left.
@@ -236,6 +237,7 @@ def test_each_training_runs_in_a_new_interpreter_and_two_in_a_row_both_finish(tr
     assert page.problems.all() == []
 
 
+@pytest.mark.extended
 def test_a_hung_job_is_shown_stalled_and_cancel_ends_its_process(train_home, tmp_path_factory, page):
     """The job stops itself (SIGSTOP, heartbeat thread included) at its 2nd progress step, as a hang in
     native code would.
@@ -299,6 +301,7 @@ def test_a_forged_old_job_does_not_kill_an_unrelated_process(train_server):
         bystander.wait()
 
 
+@pytest.mark.extended
 def test_restarting_the_server_mid_run_recovers_the_state(train_home, tmp_path_factory, browser):
     servers = _serve(train_home, tmp_path_factory.mktemp("e2e-restart") / "first.log")
     first = next(servers)

@@ -147,6 +147,7 @@ def _stop_all(*processes: subprocess.Popen) -> None:
             process.wait()
 
 
+@pytest.mark.extended
 def test_the_chief_s_cancel_stops_every_worker_at_the_same_step(home):
     before = set((home / "runs").iterdir()) if (home / "runs").exists() else set()
     chief, other, run = _first_epoch_of_a_long_cluster_run(home, before)
@@ -160,6 +161,7 @@ def test_the_chief_s_cancel_stops_every_worker_at_the_same_step(home):
     assert "cancelled" in other_output and not _run_folder(other_output).exists()
 
 
+@pytest.mark.extended
 def test_a_killed_worker_fails_the_run_with_a_message_instead_of_hanging(home):
     before = set((home / "runs").iterdir()) if (home / "runs").exists() else set()
     chief, other, run = _first_epoch_of_a_long_cluster_run(home, before)
