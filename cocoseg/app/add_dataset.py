@@ -22,7 +22,7 @@ from cocoseg.app.components.alerts import alert
 from cocoseg.app.components.dataset_form import FIELDS, browse_entries, progress_view, report_view
 from cocoseg.app.context import browse_roots, current_settings, current_workspace, registration_roots
 from cocoseg.app.ids import AddDataset
-from cocoseg.app.jobs import cancel_stored_job, run_job_process, stored_job
+from cocoseg.app.jobs import cancel_stored_job, run_stored_job, stored_job
 from cocoseg.pipeline.core import UnsafePathError
 from cocoseg.pipeline.data import RegistryError, remove_dataset
 from cocoseg.pipeline.data.registry import NewSplit, preflight
@@ -117,14 +117,7 @@ def add(_clicks, name, split, annotations, images, replace):
 )
 def run(queued):
     """Run the queued job in a fresh process; the registry records its progress and outcome."""
-    entry = stored_job(queued)
-    if entry is None:
-        return no_update
-    try:
-        outcome = run_job_process("validate", entry.name)
-    except (RunError, OSError) as error:
-        return {**queued, "status": "failed", "message": str(error)}
-    return {**queued, "status": outcome.status, "message": outcome.message}
+    return run_stored_job("validate", queued) or no_update
 
 
 @callback(

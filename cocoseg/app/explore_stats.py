@@ -19,9 +19,9 @@ from cocoseg.app.components.alerts import alert
 from cocoseg.app.components.explore_panels import stats_progress
 from cocoseg.app.context import current_workspace
 from cocoseg.app.ids import Explore
-from cocoseg.app.jobs import cancel_stored_job, run_job_process, stored_job
+from cocoseg.app.jobs import cancel_stored_job, run_stored_job, stored_job
 from cocoseg.pipeline.core.workspace import read_json
-from cocoseg.pipeline.jobs import RunError, RunFolder, observe, queue, supervise
+from cocoseg.pipeline.jobs import RunFolder, observe, queue, supervise
 
 
 def stats_job(dataset: str, split: str, labels: str | None) -> str:
@@ -52,14 +52,7 @@ dash.clientside_callback(
 )
 def run_stats(job):
     """Run the queued first-statistics job in a fresh process (one already taken is watched by the poll)."""
-    entry = stored_job(job)
-    if entry is None or observe(entry).state != "queued":
-        return no_update
-    try:
-        outcome = run_job_process("stats", entry.name)
-    except (RunError, OSError) as error:
-        return {**job, "status": "failed", "message": str(error)}
-    return {**job, "status": outcome.status, "message": outcome.message}
+    return run_stored_job("stats", job) or no_update
 
 
 @callback(

@@ -235,6 +235,25 @@ def stored_job(stored: dict | None):
         return None
 
 
+def run_stored_job(kind: str, stored: dict | None) -> dict | None:
+    """Run the queued job a page keeps in a Store with ``run_job_process``, for a background callback.
+
+    Returns the Store's record with the outcome's ``status`` and ``message``; None (nothing run)
+    when the Store names no job, or one that is not ``queued`` any more: another tab's runner,
+    or a worker after a redelivery, has it, and the page's poll watches it.
+    """
+    from cocoseg.pipeline.jobs import RunError, observe
+
+    entry = stored_job(stored)
+    if entry is None or observe(entry).state != "queued":
+        return None
+    try:
+        outcome = run_job_process(kind, entry.name)
+    except (RunError, OSError) as error:
+        return {**stored, "status": "failed", "message": str(error)}
+    return {**stored, "status": outcome.status, "message": outcome.message}
+
+
 def cancel_stored_job(clicks, stored: dict | None):
     """A Cancel button's answer for the job in a Store: ask it to stop (it checks at every progress step)."""
     from dash import no_update

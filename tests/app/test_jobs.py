@@ -190,3 +190,15 @@ def test_a_stored_job_is_found_and_cancelled_by_its_name(workspace, monkeypatch)
     answer = cancel_stored_job(1, {"job": queued.name})
     assert "cancel" in str(answer).lower()
     assert observe(queued).state == "cancelled"
+
+
+def test_a_stored_queued_job_runs_once_and_its_outcome_joins_the_record(test_jobs, monkeypatch):
+    from cocoseg.app import context
+    from cocoseg.app.jobs import run_stored_job
+
+    monkeypatch.setattr(context, "_process_workspace", test_jobs)
+    queued = queue(test_jobs, "sleep", {"steps": 1, "step_seconds": 0.0})
+    record = {"job": queued.name, "choice": "demo/val"}
+    assert run_stored_job("sleep", record) == {**record, "status": "finished", "message": ""}
+    assert run_stored_job("sleep", record) is None  # not queued any more: nothing runs twice
+    assert run_stored_job("sleep", {"job": "../elsewhere"}) is None and run_stored_job("sleep", None) is None
