@@ -113,6 +113,7 @@ def test_evaluation_runs_in_the_worker_and_its_progress_reaches_the_page(page, c
     assert page.problems.all() == []
 
 
+@pytest.mark.extended  # a job started with the worker up: test_evaluation_runs_in_the_worker...
 def test_a_job_waits_in_redis_until_a_worker_starts(page, redis_server, serve_celery_mode, tmp_path_factory):
     home = tmp_path_factory.mktemp("celery-queued-home")
     import_tiny_model(Workspace(home).ensure(), "queued-eval")
@@ -144,6 +145,7 @@ def test_a_job_waits_in_redis_until_a_worker_starts(page, redis_server, serve_ce
     assert page.problems.all() == []
 
 
+@pytest.mark.extended  # the DiskCache manager's refusal: tests/app/test_jobs.py
 def test_no_old_job_from_the_browser_kills_a_process(page, celery_server, celery_worker):
     """Forged pids and task ids are dropped unsigned; a genuine handle is only revoked, never terminated."""
     import_tiny_model(Workspace(celery_server.home), "guarded-eval", size=GUARDED_MODEL_SIZE)

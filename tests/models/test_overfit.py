@@ -33,17 +33,9 @@ def four_images(prepared_demo):
     return images, masks
 
 
-DEFAULT_SUITE = ("unet",)  # the others (each a TensorFlow graph of its own to trace) run in make test-all
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "name",
-    [
-        name if name in DEFAULT_SUITE else pytest.param(name, marks=pytest.mark.extended)
-        for name in ARCHITECTURES
-    ],
-)
+@pytest.mark.extended  # make test trains the default UNet on shapes (tests/pipeline/test_train.py)
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
 def test_architecture_overfits_four_real_images(name, four_images):
     images, masks = four_images
     keras.utils.set_random_seed(0)

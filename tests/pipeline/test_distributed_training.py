@@ -76,6 +76,7 @@ def _ports() -> str:
     return ",".join(f"127.0.0.1:{port}" for port in ports)
 
 
+@pytest.mark.extended  # the cluster test below keeps a multi-device run in make test
 def test_two_replicas_on_logical_cpus_match_one_replica_at_the_same_global_batch(home):
     one = _start(home, "--epochs", "1", *EXACT)
     two = _start(home, "--epochs", "1", *EXACT, COCOSEG_CPU_REPLICAS="2")

@@ -172,7 +172,8 @@ def test_auto_is_resolved_and_recorded_by_the_job(shapes_workspace, monkeypatch)
     assert any(event["type"] == "precision" for event in outcome.folder.events())
 
 
-@pytest.mark.slow  # ~40 s of bfloat16 training and an export: `make test` runs it, `make test-fast` does not
+@pytest.mark.slow  # bfloat16 training and an export; the precision choice itself: the tests above
+@pytest.mark.extended
 def test_bfloat16_learns_shapes_as_well_as_float32_and_exports_float32(shapes_workspace):
     """The float32 learnability test's settings in mixed_bfloat16 reach the same mIoU (>= 0.85); the
     exported ONNX model is float32 and passes the Keras/ORT parity check."""
