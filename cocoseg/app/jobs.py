@@ -239,13 +239,13 @@ def run_stored_job(kind: str, stored: dict | None) -> dict | None:
     """Run the queued job a page keeps in a Store with ``run_job_process``, for a background callback.
 
     Returns the Store's record with the outcome's ``status`` and ``message``; None (nothing run)
-    when the Store names no job, or one that is not ``queued`` any more: another tab's runner,
-    or a worker after a redelivery, has it, and the page's poll watches it.
+    when the Store names no job of this kind, or one that is not ``queued`` any more: another
+    tab's runner, or a worker after a redelivery, has it, and the page's poll watches it.
     """
     from cocoseg.pipeline.jobs import RunError, observe
 
     entry = stored_job(stored)
-    if entry is None or observe(entry).state != "queued":
+    if entry is None or entry.config().get("kind") != kind or observe(entry).state != "queued":
         return None
     try:
         outcome = run_job_process(kind, entry.name)

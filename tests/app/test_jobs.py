@@ -199,6 +199,7 @@ def test_a_stored_queued_job_runs_once_and_its_outcome_joins_the_record(test_job
     monkeypatch.setattr(context, "_process_workspace", test_jobs)
     queued = queue(test_jobs, "sleep", {"steps": 1, "step_seconds": 0.0})
     record = {"job": queued.name, "choice": "demo/val"}
+    assert run_stored_job("linger", record) is None  # a Store naming a job of another kind runs nothing
     assert run_stored_job("sleep", record) == {**record, "status": "finished", "message": ""}
     assert run_stored_job("sleep", record) is None  # not queued any more: nothing runs twice
     assert run_stored_job("sleep", {"job": "../elsewhere"}) is None and run_stored_job("sleep", None) is None
