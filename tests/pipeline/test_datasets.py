@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from cocoseg.pipeline.core.workspace import UnsafePathError
+from cocoseg.pipeline.core.workspace import UnsafePathError, Workspace
 from cocoseg.pipeline.data.registry import (
+    NewSplit,
     RegistryError,
     add_dataset,
     get_dataset,
     list_datasets,
     overview,
+    preflight,
     remove_dataset,
     split_report,
 )
@@ -175,3 +180,69 @@ def test_bad_requests_name_the_field_at_fault(workspace, tmp_path):
         with pytest.raises(RegistryError, match=message) as refused:
             preflight(workspace, NewSplit(name, source, images, split))
         assert refused.value.field == field
+
+
+def _refusals_as(uid: int | None, home: Path, cases: list[tuple[Path, Path]]) -> list:
+    """``preflight``'s refusal (field, message) for each (annotations, images), checked in a forked child
+    that runs as ``uid`` (None: as this user); the answers come back through a pipe."""
+    from cocoseg.pipeline.data import coco, jsonstream  # noqa: F401 - imported before the child drops root
+
+    reading, writing = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 1
+        try:
+            os.close(reading)
+            if uid is not None:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+            answers = []
+            for annotations, images in cases:
+                try:
+                    preflight(Workspace(home), NewSplit("mine", annotations, images, "val"), LIMIT)
+                    answers.append(None)
+                except RegistryError as error:
+                    answers.append([error.field, str(error)])
+            os.write(writing, json.dumps(answers).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(writing)
+    with os.fdopen(reading, "rb") as pipe:
+        payload = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0 and payload, "the child could not check"
+    return json.loads(payload)
+
+
+def test_unreadable_paths_are_refused_beside_their_field():
+    """Permissions as a user meets them: when the suite runs as root (which reads everything) the check
+    runs in a child that has become ``nobody``."""
+    base = Path(tempfile.mkdtemp(prefix="cocoseg-unreadable-", dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        home, images, readable_images = base / "home", base / "images", base / "readable"
+        for folder in (home, images, readable_images):
+            folder.mkdir()
+            shutil.copy(next(DEMO_VAL_IMAGES.iterdir()), folder)
+            folder.chmod(0o755)
+        home.chmod(0o777)
+        annotations, readable = base / "locked.json", base / "open.json"
+        shutil.copy(DEMO_VAL_JSON, annotations)
+        shutil.copy(DEMO_VAL_JSON, readable)
+        readable.chmod(0o644)
+        annotations.chmod(0o000)
+        images.chmod(0o000)
+        uid = 65534 if os.geteuid() == 0 else None
+        file_answer, folder_answer = _refusals_as(
+            uid, home, [(annotations, readable_images), (readable, images)]
+        )
+        assert file_answer[0] == "annotations" and "not readable (permissions)" in file_answer[1]
+        assert folder_answer[0] == "images" and "cannot read image folder" in folder_answer[1]
+        assert "Permission denied" in folder_answer[1]
+    finally:
+        for path in (base / "locked.json", base / "images"):
+            if path.exists():
+                path.chmod(0o755)
+        shutil.rmtree(base, ignore_errors=True)
