@@ -359,6 +359,7 @@ def test_preview_refuses_bad_settings_without_starting_tensorflow(page_app, prep
 
 
 @pytest.mark.slow
+@pytest.mark.extended  # the preview from the page, re-rolled: tests/e2e/test_prepare_browser.py
 def test_preview_shows_eight_small_augmentations_that_change_with_the_seed(page_app, prepare_page):
     first, _ = _ask(prepare_page, Prepare.REROLL, None)
     second = {**first, "seed": first["seed"] + 1}

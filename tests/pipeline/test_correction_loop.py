@@ -72,7 +72,8 @@ def test_a_round_is_refused_before_anything_is_written(private_workspace, export
     assert not (private_workspace.annotations_dir / "rounds").exists()
 
 
-@pytest.mark.slow  # prepares, trains, exports and evaluates: `make test` runs it, test-fast does not
+@pytest.mark.slow  # prepares, trains, exports and evaluates
+@pytest.mark.extended  # the same round from the page: tests/e2e/test_correction_loop_browser.py
 def test_a_whole_round_from_the_command_line_then_a_new_version(private_workspace, exported_models, capsys):
     parent = exported_models[0]
     for file_name in CORRECTED:

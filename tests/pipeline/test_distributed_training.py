@@ -18,7 +18,9 @@ import pytest
 from cocoseg.pipeline.jobs.registry import RunFolder
 from tests.conftest import PROJECT_ROOT
 
-pytestmark = pytest.mark.slow
+# every test here starts two TensorFlow processes; the cluster's rules are tested without them
+# in tests/pipeline/test_cluster.py, so make test leaves these to make test-all
+pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 TRAIN = ["--model", "unet", "--option", "base_filters=8", "--option", "depth=3", "--batch-size", "8"]
 EXACT = ["--precision", "float32", "--no-augment", "--seed", "3"]
@@ -76,7 +78,6 @@ def _ports() -> str:
     return ",".join(f"127.0.0.1:{port}" for port in ports)
 
 
-@pytest.mark.extended  # the cluster test below keeps a multi-device run in make test
 def test_two_replicas_on_logical_cpus_match_one_replica_at_the_same_global_batch(home):
     one = _start(home, "--epochs", "1", *EXACT)
     two = _start(home, "--epochs", "1", *EXACT, COCOSEG_CPU_REPLICAS="2")
@@ -148,7 +149,6 @@ def _stop_all(*processes: subprocess.Popen) -> None:
             process.wait()
 
 
-@pytest.mark.extended
 def test_the_chief_s_cancel_stops_every_worker_at_the_same_step(home):
     before = set((home / "runs").iterdir()) if (home / "runs").exists() else set()
     chief, other, run = _first_epoch_of_a_long_cluster_run(home, before)
@@ -162,7 +162,6 @@ def test_the_chief_s_cancel_stops_every_worker_at_the_same_step(home):
     assert "cancelled" in other_output and not _run_folder(other_output).exists()
 
 
-@pytest.mark.extended
 def test_a_killed_worker_fails_the_run_with_a_message_instead_of_hanging(home):
     before = set((home / "runs").iterdir()) if (home / "runs").exists() else set()
     chief, other, run = _first_epoch_of_a_long_cluster_run(home, before)

@@ -117,6 +117,7 @@ def test_the_command_line_fine_tunes_to_another_label_map_and_refuses_in_one_lin
         assert message in error and "Traceback" not in error and len(error.strip().splitlines()) == 1
 
 
+@pytest.mark.extended  # the weights cache itself: tests/pipeline/test_weights.py
 def test_imagenet_weights_are_downloaded_once_and_held_while_the_encoder_is_frozen(
     shapes_workspace,  # noqa: F811
     mirror,

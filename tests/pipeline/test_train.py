@@ -76,7 +76,8 @@ def _config(prepared, **changes):
     return dataclasses.replace(base, **changes)
 
 
-@pytest.mark.slow  # 10-40 s of training: `make test` runs it, `make test-fast` does not
+@pytest.mark.slow
+@pytest.mark.extended  # resume itself: tests/pipeline/test_train_jobs.py (killed, interrupted, resumed)
 def test_cancel_then_resume_matches_uninterrupted_training(shapes_workspace):
     workspace, prepared = shapes_workspace
     uninterrupted = run(workspace, _config(prepared))
