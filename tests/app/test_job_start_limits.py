@@ -123,7 +123,12 @@ def test_a_client_over_its_rate_gets_429_and_no_job_starts(limited_app):
     assert post("10.0.0.8").status_code == 200  # another client is not held back
 
 
+CALLBACK_HOMES = {"annotate": "cocoseg.app.correction_round"}  # a page whose Start lives beside it
+
+
 def _page(name: str):
+    if name in CALLBACK_HOMES:
+        return sys.modules[CALLBACK_HOMES[name]]
     return next(
         module
         for module_name, module in list(sys.modules.items())  # a tool thread may import meanwhile

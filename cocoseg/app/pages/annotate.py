@@ -21,11 +21,10 @@ Deep link (``cocoseg.app.links.annotate_link``): ``/annotate?dataset=D&split=S&i
 sets the dropdowns (the model's label map too) and opens the image pre-filled by ``open_link``;
 ``layout`` checks it (``annotation.resolve_link``) and says why a bad one opens nothing.
 
-About 500 lines rather than 250: twenty-one callbacks (and the clientside Save), each already one
+About 480 lines rather than 250: eighteen callbacks (and the clientside Save), each already one
 or two facade calls; their Output/Input/State lists alone take about a hundred lines, and merging
 them would make the one callback branching on its trigger that the house plan warns against.
-"Fine-tune on corrections" plans a round (``training.plan_round``: refused beside the button)
-and runs it as a ``finetune`` job (``training.correction_job``), watched to its end.
+Registering the corrections and "Fine-tune on corrections" live in ``cocoseg.app.correction_round``.
 """
 
 from __future__ import annotations
@@ -35,21 +34,17 @@ import logging
 import dash
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, html, no_update
 
-from cocoseg.app import limits
+from cocoseg.app import correction_round  # noqa: F401 - registers the correction loop's callbacks
 from cocoseg.app.components import annotate_panels as panels
 from cocoseg.app.components.alerts import alert
 from cocoseg.app.components.choosers import split_choices
 from cocoseg.app.context import UPLOAD_ROUTE, current_settings, current_workspace
 from cocoseg.app.ids import Annotate, Review
-from cocoseg.app.jobs import run_queued_with_lines
 from cocoseg.app.links import next_in_queue
 from cocoseg.pipeline import annotation
 from cocoseg.pipeline.annotation import tools
-from cocoseg.pipeline.core import ConfigError
 from cocoseg.pipeline.data import decode_upload, default_preset, fitting_presets, list_datasets
 from cocoseg.pipeline.inference import list_entries
-from cocoseg.pipeline.jobs import RunError, queue
-from cocoseg.pipeline.training import plan_round
 
 logger = logging.getLogger(__name__)
 
@@ -391,70 +386,6 @@ def history(_refresh, current, choice):
         return panels.saved_list(annotation.saved_images(current_workspace(), collection), collection)
     except ERRORS as error:
         return alert(str(error), "warning")
-
-
-@callback(
-    Output("annotate-register-message", "children"),
-    Input("annotate-register", "n_clicks"),
-    State("annotate-register-name", "value"),
-    State("annotate-register-mode", "value"),
-    State(Annotate.CURRENT, "data"),
-    State(Annotate.DATASET, "value"),
-    prevent_initial_call=True,
-)
-def register(_clicks, name, mode, current, choice):
-    """Register the saved corrections as a dataset, so the next preparation and training use them."""
-    if not name:
-        return alert("Give the new dataset a name.", "warning")
-    collection, max_bytes = (
-        annotation.collection_of(_current(current), choice),
-        current_settings().max_annotation_bytes,
-    )
-    try:
-        registered = annotation.register_corrections(
-            current_workspace(), collection, name.strip(), mode or "overlay", max_bytes
-        )
-    except ERRORS as error:
-        return alert(f"Not registered: {error}", "danger")
-    return alert(panels.registered_note(registered), "success")
-
-
-@callback(
-    Output(Annotate.FINETUNE_MESSAGE, "children"),
-    Output(Annotate.FINETUNE_QUEUED, "data"),
-    Input(Annotate.FINETUNE, "n_clicks"),
-    State(Annotate.MODEL, "value"),
-    State(Annotate.CURRENT, "data"),
-    State(Annotate.DATASET, "value"),
-    prevent_initial_call=True,
-)
-def start_round(_clicks, model, current, choice):
-    """Plan a round of the correction loop (refused here, beside the button) and queue its job."""
-    if refused := limits.refusal():
-        return alert(f"Not started: {refused}.", "warning"), no_update
-    collection = annotation.collection_of(_current(current), choice)
-    workspace = current_workspace()
-    try:
-        planned = plan_round(workspace, model, collection)
-        queued = queue(workspace, "finetune", planned.to_dict())
-    except ConfigError as error:
-        return alert(f"Not started: {error.message}", "warning"), no_update
-    except (RunError, OSError) as error:
-        return alert(f"Not started: {error}", "danger"), no_update
-    return alert(panels.round_plan_text(planned)), {"job": queued.name}
-
-
-@callback(
-    Output(Annotate.FINETUNE_RESULT, "children"),
-    Input(Annotate.FINETUNE_QUEUED, "data"),
-    background=True,
-    prevent_initial_call=True,
-    progress=[Output(Annotate.FINETUNE_RESULT, "children")],
-    running=[(Output(Annotate.FINETUNE, "disabled"), True, False)],
-)
-def run_round(set_progress, queued):
-    """Run the round in a job process; each stage's line shows here, then the child beside its parent."""
-    return run_queued_with_lines("finetune", queued, set_progress, panels.round_note)
 
 
 # --- click-to-mask tools ---------------------------------------------------------------------
