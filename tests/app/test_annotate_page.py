@@ -10,6 +10,7 @@ from dash import no_update
 from dash._callback_context import context_value
 from dash._utils import AttributeDict
 
+from cocoseg.app import click_to_mask
 from cocoseg.app.ids import Annotate
 from cocoseg.app.links import annotate_link
 from cocoseg.app.main import create_app
@@ -205,8 +206,9 @@ def test_image_choices_keeps_a_deep_link_image_on_page_load_only(workspace):
 
 
 def _annotate(app, callback: str, *arguments):
+    """One of the click-to-mask tools' callbacks, called as Dash would in a request."""
     with app.server.test_request_context("/"):
-        return getattr(_module("annotate"), callback)(*arguments)
+        return getattr(click_to_mask, callback)(*arguments)
 
 
 CAT_COLOUR = "#{:02x}{:02x}{:02x}".format(*build_label_map("voc21").palette[8])

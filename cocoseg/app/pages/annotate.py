@@ -12,17 +12,15 @@ magic wand, model regions); Enter starts a new object; Ctrl+Z undoes a stroke, o
 call when the canvas has none; Space refreshes the preview; Ctrl+S saves; N opens the next image
 of the Review queue not corrected yet (the queue is the app frame's ``Review.NEXT``).
 
-Click-to-mask (``annotation.tools``): the browser sends each mark as fractions of the canvas
-(``Annotate.TOOL_REQUEST``); ``use_tool`` makes a new starting layer and mounts a canvas on it,
-so the brush and the eraser keep editing the result; ``Annotate.TOOL_STATE`` keeps the layer
-names Undo goes back through and the object being built, never pixels.
+Click-to-mask (``annotation.tools``) lives in ``cocoseg.app.click_to_mask``; the outputs and
+states that open an image, and mounting a canvas on it, in ``cocoseg.app.annotate_canvas``.
 
 Deep link (``cocoseg.app.links.annotate_link``): ``/annotate?dataset=D&split=S&image=FILE&model=M``
 sets the dropdowns (the model's label map too) and opens the image pre-filled by ``open_link``;
 ``layout`` checks it (``annotation.resolve_link``) and says why a bad one opens nothing.
 
-About 480 lines rather than 250: eighteen callbacks (and the clientside Save), each already one
-or two facade calls; their Output/Input/State lists alone take about a hundred lines, and merging
+About 380 lines rather than 250: thirteen callbacks (and the clientside Save), each already one
+or two facade calls; their Output/Input/State lists alone take about eighty lines, and merging
 them would make the one callback branching on its trigger that the house plan warns against.
 Registering the corrections and "Fine-tune on corrections" live in ``cocoseg.app.correction_round``.
 """
@@ -34,7 +32,15 @@ import logging
 import dash
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, html, no_update
 
-from cocoseg.app import correction_round  # noqa: F401 - registers the correction loop's callbacks
+from cocoseg.app import click_to_mask, correction_round  # noqa: F401 - register their callbacks
+from cocoseg.app.annotate_canvas import (
+    CANVAS_SETTINGS,
+    OPENED,
+    SELECTION,
+    current_image,
+    selection_from,
+    with_canvas,
+)
 from cocoseg.app.components import annotate_panels as panels
 from cocoseg.app.components.alerts import alert
 from cocoseg.app.components.choosers import split_choices
@@ -51,13 +57,6 @@ logger = logging.getLogger(__name__)
 dash.register_page(__name__, path="/annotate", name="Annotate", order=35, icon="brush")
 
 ERRORS = annotation.SESSION_ERRORS
-OPENED = (  # what opening an image, or giving it a new starting layer, changes
-    Output(Annotate.CURRENT, "data", allow_duplicate=True),
-    Output("annotate-canvas-area", "children", allow_duplicate=True),
-    Output(Annotate.MESSAGE, "children", allow_duplicate=True),
-)
-SELECTION = (State(Annotate.LABELS, "value"), State(Annotate.DATASET, "value"))  # (preset, choice)
-CANVAS_SETTINGS = tuple(State(name, "value") for name in (Annotate.CLASS, Annotate.BRUSH, Annotate.TOOL))
 
 
 def _opens(trigger: Input, *states: State):
@@ -89,30 +88,12 @@ def layout(**query) -> html.Div:
     return panels.page_layout(datasets, entries, settings.max_upload_bytes, preset, link, refusal)
 
 
-def _selection(preset, choice) -> annotation.Selection:
-    return annotation.Selection(choice, preset, current_settings().max_annotation_bytes)
-
-
-def _current(data) -> annotation.OpenImage | None:
-    return annotation.OpenImage.from_dict(data) if data else None
-
-
-def _with_canvas(image: annotation.OpenImage, selection, holder: str, canvas_settings, note) -> tuple:
-    """The image's state, a new canvas on it (strokes start empty) and a note on what happened.
-
-    ``holder`` names the canvas: a new name mounts a new canvas (dash-canvas reads its picture once).
-    """
-    background, height = annotation.canvas_view(current_workspace(), image, selection, panels.CANVAS_WIDTH)
-    canvas = panels.canvas_holder(holder, f"{UPLOAD_ROUTE}{background}.jpg", height, *canvas_settings)
-    return image.to_dict(), canvas, note
-
-
 def _opened(image: annotation.OpenImage, selection, canvas_settings) -> tuple:
     tools.warm_up()  # the click-to-mask tools' imports, before the first click
     note = (
         "its saved mask is the starting layer" if image.base else "draw the classes, or pre-fill from a model"
     )
-    return _with_canvas(
+    return with_canvas(
         image, selection, image.key[:12], canvas_settings, alert(f"Opened {image.file_name}: {note}.")
     )
 
@@ -120,7 +101,7 @@ def _opened(image: annotation.OpenImage, selection, canvas_settings) -> tuple:
 def _prefilled(updated: annotation.OpenImage, prediction, model: str, selection, canvas_settings) -> tuple:
     timing = f"{prediction.seconds * 1000:.0f} ms on {prediction.provider}"
     note = alert(f"Pre-filled with {model} ({timing}); paint over what it got wrong.", "success")
-    return _with_canvas(updated, selection, f"{updated.key[:12]}-{model}"[:60], canvas_settings, note)
+    return with_canvas(updated, selection, f"{updated.key[:12]}-{model}"[:60], canvas_settings, note)
 
 
 def _refused(reason: Exception | str, colour: str = "danger") -> tuple:
@@ -154,7 +135,7 @@ def offer_label_maps(choice, preset):
     if not choice:
         return no_update, preset
     try:
-        categories = _selection(None, choice).coco(current_workspace()).categories
+        categories = selection_from(None, choice).coco(current_workspace()).categories
     except ERRORS:
         return no_update, preset
     options = [name for name in fitting_presets(categories) if name in panels.LABEL_PRESETS]
@@ -170,7 +151,7 @@ def image_choices(choice):
     if not choice:
         return [], None
     try:
-        names = annotation.image_names(current_workspace(), _selection(None, choice))
+        names = annotation.image_names(current_workspace(), selection_from(None, choice))
     except ERRORS as error:
         logger.warning("cannot list %s: %s", choice, error)
         return [], None
@@ -185,7 +166,7 @@ def image_choices(choice):
 )
 def show_palette(preset, choice):
     try:
-        options = panels.palette_options(_selection(preset, choice).label_map(current_workspace()))
+        options = panels.palette_options(selection_from(preset, choice).label_map(current_workspace()))
     except ERRORS as error:
         return [{"label": str(error), "value": "", "disabled": True}], None
     return options, options[0]["value"] if len(options) > 1 else None
@@ -208,7 +189,7 @@ def open_dataset_image(file_name, preset, choice, *canvas_settings):
     """A dataset image, with its own annotations shown until something is drawn."""
     if not file_name or not choice:
         return (no_update,) * 3
-    selection = _selection(preset, choice)
+    selection = selection_from(preset, choice)
     try:
         opened = annotation.open_dataset_image(current_workspace(), selection, file_name)
         return _opened(opened, selection, canvas_settings)
@@ -221,7 +202,7 @@ def open_upload(contents, upload_name, preset, choice, *canvas_settings):
     """An uploaded image (decoded and checked like a Segment upload)."""
     if not contents:
         return (no_update,) * 3
-    settings, selection = current_settings(), _selection(preset, choice)
+    settings, selection = current_settings(), selection_from(preset, choice)
     try:
         upload = decode_upload(
             contents, upload_name or "upload", settings.max_upload_bytes, settings.max_upload_pixels
@@ -238,7 +219,8 @@ def reopen_saved(reopen_clicks, current, preset, choice, *canvas_settings):
     """A saved image again, from the history list."""
     if not ctx.triggered_id or not any(reopen_clicks or []):
         return (no_update,) * 3
-    selection, collection = _selection(preset, choice), annotation.collection_of(_current(current), choice)
+    selection = selection_from(preset, choice)
+    collection = annotation.collection_of(current_image(current), choice)
     try:
         opened = annotation.reopen_saved(current_workspace(), collection, ctx.triggered_id["file"], selection)
         return _opened(opened, selection, canvas_settings)
@@ -252,7 +234,7 @@ def reopen_saved(reopen_clicks, current, preset, choice, *canvas_settings):
 @_opens(Input(Annotate.PREFILL, "n_clicks"), State(Annotate.MODEL, "value"), State(Annotate.CURRENT, "data"))
 def prefill(_clicks, model, current, preset, choice, *canvas_settings):
     """Run the chosen model on the open image; its mask becomes the editable starting layer."""
-    current, selection = _current(current), _selection(preset, choice)
+    current, selection = current_image(current), selection_from(preset, choice)
     if current is None:
         return _refused("Open an image first.", "warning")
     try:
@@ -268,7 +250,7 @@ def open_link(link, *canvas_settings):
     if not link:
         return (no_update,) * 3
     request = annotation.LinkRequest.from_dict(link)
-    selection = _selection(request.preset, request.choice)
+    selection = selection_from(request.preset, request.choice)
     try:
         opened = annotation.open_dataset_image(current_workspace(), selection, request.image)
         if not request.model:
@@ -282,12 +264,12 @@ def open_link(link, *canvas_settings):
 @_opens(Input("annotate-from-dataset", "n_clicks"), State(Annotate.CURRENT, "data"))
 def start_from_dataset(_clicks, current, preset, choice, *canvas_settings):
     """The image's own annotations become the editable starting layer (to correct the dataset itself)."""
-    updated = annotation.start_from_dataset(current_workspace(), _current(current))
+    updated = annotation.start_from_dataset(current_workspace(), current_image(current))
     if updated is None:
         return _refused("Open a dataset image first (uploads have no annotations).", "warning")
     note = alert("Started from the dataset's annotations; paint the corrections.", "success")
-    return _with_canvas(
-        updated, _selection(preset, choice), f"{updated.key[:12]}-dataset", canvas_settings, note
+    return with_canvas(
+        updated, selection_from(preset, choice), f"{updated.key[:12]}-dataset", canvas_settings, note
     )
 
 
@@ -300,10 +282,10 @@ def start_from_dataset(_clicks, current, preset, choice, *canvas_settings):
 )
 def preview(canvas_json, current, preset, choice):
     """The class mask the strokes make, beside the canvas (refreshed by the canvas's Preview or Space)."""
-    current = _current(current)
+    current = current_image(current)
     if current is None:
         return no_update, no_update
-    selection = _selection(preset, choice)
+    selection = selection_from(preset, choice)
     try:
         layer = annotation.preview_layer(
             current_workspace(), current, canvas_json, selection, panels.CANVAS_WIDTH
@@ -334,10 +316,10 @@ clientside_callback(
 )
 def save(_request, canvas_json, current, preset, choice):
     """Save the open image's mask as COCO annotations (refused when the file changed since it was opened)."""
-    current = _current(current)
+    current = current_image(current)
     if current is None:
         return alert("Open an image first.", "warning"), no_update, no_update
-    selection = _selection(preset, choice)
+    selection = selection_from(preset, choice)
     try:
         saved = annotation.save(current_workspace(), current, canvas_json, selection, panels.CANVAS_WIDTH)
     except annotation.VersionConflict as error:
@@ -366,7 +348,7 @@ def open_next(clicks, queue, current, choice):
     """
     if not clicks:
         return no_update, no_update
-    current = _current(current)
+    current = current_image(current)
     corrected = annotation.corrected_files(current_workspace(), annotation.collection_of(current, choice))
     link = next_in_queue(queue, current.file_name if current else None, corrected)
     if link is None:
@@ -381,102 +363,8 @@ def open_next(clicks, queue, current, choice):
     State(Annotate.DATASET, "value"),
 )
 def history(_refresh, current, choice):
-    collection = annotation.collection_of(_current(current), choice)
+    collection = annotation.collection_of(current_image(current), choice)
     try:
         return panels.saved_list(annotation.saved_images(current_workspace(), collection), collection)
     except ERRORS as error:
         return alert(str(error), "warning")
-
-
-# --- click-to-mask tools ---------------------------------------------------------------------
-
-TOOL_OUTPUTS = (*OPENED, Output(Annotate.TOOL_STATE, "data"), Output(Annotate.TOOL_STATUS, "children"))
-
-
-def _tool_refused(reason, colour: str = "warning") -> tuple:
-    return no_update, no_update, alert(str(reason), colour), no_update, no_update
-
-
-def _on_layer(
-    image: annotation.OpenImage, state: tools.ToolState, selection, canvas_settings, status
-) -> tuple:
-    """The image on its new starting layer, a canvas mounted on it, the tool state and a status line."""
-    holder = f"{image.key[:12]}-{image.layer}"
-    opened = _with_canvas(image, selection, holder, canvas_settings, None)
-    return (*opened, state.to_dict(), status)
-
-
-@callback(
-    *TOOL_OUTPUTS,
-    Input(Annotate.TOOL_REQUEST, "data"),
-    State(Annotate.CANVAS, "json_data"),
-    State(Annotate.CURRENT, "data"),
-    State(Annotate.TOOL_STATE, "data"),
-    *SELECTION,
-    *CANVAS_SETTINGS,
-    prevent_initial_call=True,
-)
-def use_tool(mark, canvas_json, current, tool_state, preset, choice, *canvas_settings):
-    """One mark; its result becomes the starting layer (a bad mark or a timeout changes nothing)."""
-    current, selection = _current(current), _selection(preset, choice)
-    if current is None:
-        return _tool_refused("Open an image first, then use a click-to-mask tool.")
-    workspace = current_workspace()
-    try:
-        request = tools.ToolRequest.from_dict(mark)
-        class_index = tools.class_of_colour(canvas_settings[0], selection, workspace)
-        state = tools.ToolState.for_image(tool_state, current)
-        outcome = tools.apply_tool(
-            workspace, current, canvas_json, selection, panels.CANVAS_WIDTH, request, state, class_index
-        )
-    except ERRORS as error:
-        return _tool_refused(error)
-    status = panels.tool_status(request.tool, outcome)
-    return _on_layer(outcome.current, outcome.state, selection, canvas_settings, status)
-
-
-@callback(
-    *TOOL_OUTPUTS,
-    Input(Annotate.TOOL_UNDO, "n_clicks"),
-    State(Annotate.CURRENT, "data"),
-    State(Annotate.TOOL_STATE, "data"),
-    *SELECTION,
-    *CANVAS_SETTINGS,
-    prevent_initial_call=True,
-)
-def undo_tool(_clicks, current, tool_state, preset, choice, *canvas_settings):
-    """Back to the starting layer before the last tool call (strokes drawn since are dropped with it)."""
-    current = _current(current)
-    if current is None:
-        return _tool_refused("Open an image first.")
-    undone = tools.undo(current_workspace(), current, tools.ToolState.for_image(tool_state, current))
-    if undone is None:
-        return no_update, no_update, no_update, no_update, "Nothing to undo: no tool call on this image yet."
-    image, state = undone
-    return _on_layer(image, state, _selection(preset, choice), canvas_settings, "Undid the last tool call.")
-
-
-@callback(
-    Output(Annotate.TOOL_STATE, "data", allow_duplicate=True),
-    Output(Annotate.TOOL_STATUS, "children", allow_duplicate=True),
-    Input(Annotate.TOOL_NEW_OBJECT, "n_clicks"),
-    State(Annotate.CURRENT, "data"),
-    State(Annotate.TOOL_STATE, "data"),
-    prevent_initial_call=True,
-)
-def new_object(_clicks, current, tool_state):
-    """The box and clicks tools' next mark starts a new object."""
-    current = _current(current)
-    if current is None:
-        return no_update, no_update
-    state = tools.new_object(tools.ToolState.for_image(tool_state, current))
-    return state.to_dict(), "New object: the next box or click starts it."
-
-
-@callback(
-    Output(Annotate.TOOL_MARKS, "children"),
-    Input(Annotate.TOOL_STATE, "data"),
-    Input(Annotate.CURRENT, "data"),
-)
-def show_marks(tool_state, current):
-    return panels.object_marks(tool_state, current, panels.CANVAS_WIDTH)
