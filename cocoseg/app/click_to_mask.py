@@ -9,14 +9,7 @@ from __future__ import annotations
 
 from dash import Input, Output, State, callback, no_update
 
-from cocoseg.app.annotate_canvas import (
-    CANVAS_SETTINGS,
-    OPENED,
-    SELECTION,
-    current_image,
-    selection_from,
-    with_canvas,
-)
+from cocoseg.app import annotate_canvas as canvas
 from cocoseg.app.components import annotate_panels as panels
 from cocoseg.app.components.alerts import alert
 from cocoseg.app.context import current_workspace
@@ -26,7 +19,7 @@ from cocoseg.pipeline.annotation import tools
 
 ERRORS = annotation.SESSION_ERRORS
 
-TOOL_OUTPUTS = (*OPENED, Output(Annotate.TOOL_STATE, "data"), Output(Annotate.TOOL_STATUS, "children"))
+TOOL_OUTPUTS = (*canvas.OPENED, Output(Annotate.TOOL_STATE, "data"), Output(Annotate.TOOL_STATUS, "children"))
 
 
 def _tool_refused(reason, colour: str = "warning") -> tuple:
@@ -38,7 +31,7 @@ def _on_layer(
 ) -> tuple:
     """The image on its new starting layer, a canvas mounted on it, the tool state and a status line."""
     holder = f"{image.key[:12]}-{image.layer}"
-    opened = with_canvas(image, selection, holder, canvas_settings, None)
+    opened = canvas.with_canvas(image, selection, holder, canvas_settings, None)
     return (*opened, state.to_dict(), status)
 
 
@@ -48,13 +41,13 @@ def _on_layer(
     State(Annotate.CANVAS, "json_data"),
     State(Annotate.CURRENT, "data"),
     State(Annotate.TOOL_STATE, "data"),
-    *SELECTION,
-    *CANVAS_SETTINGS,
+    *canvas.SELECTION,
+    *canvas.CANVAS_SETTINGS,
     prevent_initial_call=True,
 )
 def use_tool(mark, canvas_json, current, tool_state, preset, choice, *canvas_settings):
     """One mark; its result becomes the starting layer (a bad mark or a timeout changes nothing)."""
-    current, selection = current_image(current), selection_from(preset, choice)
+    current, selection = canvas.current_image(current), canvas.selection_from(preset, choice)
     if current is None:
         return _tool_refused("Open an image first, then use a click-to-mask tool.")
     workspace = current_workspace()
@@ -76,13 +69,13 @@ def use_tool(mark, canvas_json, current, tool_state, preset, choice, *canvas_set
     Input(Annotate.TOOL_UNDO, "n_clicks"),
     State(Annotate.CURRENT, "data"),
     State(Annotate.TOOL_STATE, "data"),
-    *SELECTION,
-    *CANVAS_SETTINGS,
+    *canvas.SELECTION,
+    *canvas.CANVAS_SETTINGS,
     prevent_initial_call=True,
 )
 def undo_tool(_clicks, current, tool_state, preset, choice, *canvas_settings):
     """Back to the starting layer before the last tool call (strokes drawn since are dropped with it)."""
-    current = current_image(current)
+    current = canvas.current_image(current)
     if current is None:
         return _tool_refused("Open an image first.")
     undone = tools.undo(current_workspace(), current, tools.ToolState.for_image(tool_state, current))
@@ -90,7 +83,7 @@ def undo_tool(_clicks, current, tool_state, preset, choice, *canvas_settings):
         return no_update, no_update, no_update, no_update, "Nothing to undo: no tool call on this image yet."
     image, state = undone
     undid = "Undid the last tool call."
-    return _on_layer(image, state, selection_from(preset, choice), canvas_settings, undid)
+    return _on_layer(image, state, canvas.selection_from(preset, choice), canvas_settings, undid)
 
 
 @callback(
@@ -103,7 +96,7 @@ def undo_tool(_clicks, current, tool_state, preset, choice, *canvas_settings):
 )
 def new_object(_clicks, current, tool_state):
     """The box and clicks tools' next mark starts a new object."""
-    current = current_image(current)
+    current = canvas.current_image(current)
     if current is None:
         return no_update, no_update
     state = tools.new_object(tools.ToolState.for_image(tool_state, current))
