@@ -3,7 +3,7 @@
 A round takes every correction saved for a dataset, lays them over that dataset as a new,
 versioned overlay dataset (``<dataset>-corrections-<n>``; a round re-run on unchanged
 corrections reuses the last one), prepares it with the parent model's settings, fine-tunes
-from the parent (every layer copied, a third of its epochs at half its learning rate),
+from the parent (every layer copied, a third of its epochs at a tenth of its learning rate),
 exports the child and evaluates parent and child on the source dataset's own val split, so
 the two numbers are comparable. ``plan_round`` checks everything without TensorFlow (the
 Annotate page and the CLI refuse before anything is written); ``correction_job`` runs it.
@@ -24,7 +24,10 @@ from cocoseg.pipeline.training.config import TrainConfig
 from cocoseg.pipeline.training.lineage import find_parent
 
 EVALUATION_SPLIT = "val"
-LEARNING_RATE_FACTOR = 0.5  # refine the parent's features rather than overwrite them
+# A tenth of the parent's rate: Adam restarts with empty moments, so its first steps are about the
+# rate itself on every weight; at half the rate a converged parent lost 0.6-1.1 points of val mIoU
+# in the first epoch and had not won them back after a third of its epochs (BENCHMARKS.md).
+LEARNING_RATE_FACTOR = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
