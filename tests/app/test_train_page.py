@@ -11,6 +11,7 @@ import pytest
 from dash._callback_context import context_value
 from dash._utils import AttributeDict
 
+from cocoseg.app import run_actions
 from cocoseg.app.main import create_app
 from cocoseg.pipeline.jobs.registry import RunFolder, create_run, list_runs
 from cocoseg.pipeline.training.checks import create
@@ -197,7 +198,7 @@ def test_cancel_of_a_queued_run_stops_it_and_an_unknown_run_is_refused(train_app
     )
     with_context = _triggered({"type": module.Train.CANCEL, "run": run.name})
     try:
-        message, _refresh = module.cancel_run([1])
+        message, _refresh = run_actions.cancel_run([1])
     finally:
         context_value.reset(with_context)
     assert (
@@ -208,7 +209,7 @@ def test_cancel_of_a_queued_run_stops_it_and_an_unknown_run_is_refused(train_app
     )
     with_context = _triggered({"type": module.Train.CANCEL, "run": "../../etc"})
     try:
-        message, _refresh = module.cancel_run([1])
+        message, _refresh = run_actions.cancel_run([1])
     finally:
         context_value.reset(with_context)
     assert "run" in _text(message).lower()
@@ -226,22 +227,22 @@ def test_actions_route_to_their_jobs_and_delete_asks_first(train_app, workspace)
         finally:
             context_value.reset(token)
 
-    request, message = click("resume", module.resume_run)
+    request, message = click("resume", run_actions.resume_run)
     assert request["run"] == run.name and request["resume"] is True and "Resuming" in _text(message)
-    for action, handler in (("export", module.export_run), ("evaluate", module.evaluate_run)):
+    for action, handler in (("export", run_actions.export_run), ("evaluate", run_actions.evaluate_run)):
         request, message = click(action, handler)
         assert request["run"] == run.name and run.name in _text(message)
-    assert click("export", module.export_run, clicks=(0,)) == (
+    assert click("export", run_actions.export_run, clicks=(0,)) == (
         dash.no_update,
         dash.no_update,
     )  # a re-render, not a click
-    request, message = click("evaluate", module.evaluate_run, name="../../etc")
+    request, message = click("evaluate", run_actions.evaluate_run, name="../../etc")
     assert request is dash.no_update and "run" in _text(message).lower()
-    displayed, question, pending, _message = click("delete", module.ask_delete)
+    displayed, question, pending, _message = click("delete", run_actions.ask_delete)
     assert displayed is True and run.name in question and pending["run"] == run.name and run.folder.is_dir()
-    message, _refresh = module.delete_confirmed(1, pending)
+    message, _refresh = run_actions.delete_confirmed(1, pending)
     assert "Deleted" in _text(message) and not run.folder.exists()
-    message, _refresh = module.delete_confirmed(1, pending)
+    message, _refresh = run_actions.delete_confirmed(1, pending)
     assert "no run called" in _text(message)
 
 
@@ -254,7 +255,7 @@ def test_a_forged_delete_without_the_confirmation_is_refused(train_app, workspac
     other.set_status("interrupted")
     token = _triggered({"type": module.Train.ACTION, "action": "delete", "run": other.name})
     try:
-        _shown, _question, pending_other, _message = module.ask_delete([1])
+        _shown, _question, pending_other, _message = run_actions.ask_delete([1])
     finally:
         context_value.reset(token)
     forged = (
@@ -267,13 +268,13 @@ def test_a_forged_delete_without_the_confirmation_is_refused(train_app, workspac
         ["run", run.name],
     )
     for request in forged:
-        message, refresh = module.delete_confirmed(1, request)
+        message, refresh = run_actions.delete_confirmed(1, request)
         assert "Not deleted" in _text(message) and refresh is dash.no_update, request
         assert run.folder.is_dir()
     # a token too old asks again
     stale = {"run": other.name, "token": pending_other["token"]}
     (other.folder / "delete-request.json").write_text(json.dumps({"token": stale["token"], "time": 0}))
-    message, _refresh = module.delete_confirmed(1, stale)
+    message, _refresh = run_actions.delete_confirmed(1, stale)
     assert "Not deleted" in _text(message) and other.folder.is_dir()
 
 
@@ -296,7 +297,7 @@ def test_a_running_run_cannot_be_deleted(train_app, workspace):
     run.set_status("running", **process_identity())  # this very process: alive
     from cocoseg.pipeline.jobs import request_delete
 
-    message, _refresh = module.delete_confirmed(1, request_delete(workspace, run.name))
+    message, _refresh = run_actions.delete_confirmed(1, request_delete(workspace, run.name))
     assert "cancel it before deleting" in _text(message) and run.folder.is_dir()
 
 

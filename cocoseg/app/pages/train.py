@@ -6,12 +6,9 @@ folder; a background callback then trains it in a job process of its own
 (``training.run_board``), polled every second, so a reload, a second tab or a server restart shows the
 same live state. Cancel is a request in the registry; the runner stops within one batch.
 
-At about 340 lines the page is over the house's 250: it wires fifteen callbacks (form check,
-the parent's architecture, model summary, three job watchers, the live refresh, cancel, resume,
-export, evaluate, delete and its confirmation), each a few lines over one facade call, and each
-bound to ids the browser tests and the keyboard shortcuts use. Fewer lines would mean one callback
-branching on the triggered id, which the house avoids; the form, cards and notes are in
-``components`` and the checks in ``pipeline.training``.
+The runs table's buttons (cancel, resume, export, evaluate, delete) live in
+``cocoseg.app.run_actions``; resume, export and evaluate queue requests that this page's job
+watchers run.
 """
 
 from __future__ import annotations
@@ -19,9 +16,9 @@ from __future__ import annotations
 import time
 
 import dash
-from dash import ALL, Input, Output, State, callback, ctx, html, no_update
+from dash import Input, Output, State, callback, html, no_update
 
-from cocoseg.app import limits
+from cocoseg.app import limits, run_actions  # noqa: F401 - run_actions registers the table's buttons
 from cocoseg.app.components.alerts import alert
 from cocoseg.app.components.run_cards import evaluation_note, export_note, live_cards, runs_table
 from cocoseg.app.components.train_form import FIELDS, FORM_VALUES, summary_text, train_page
@@ -29,7 +26,7 @@ from cocoseg.app.context import current_workspace
 from cocoseg.app.ids import Train
 from cocoseg.app.jobs import run_job_process, run_short_job
 from cocoseg.pipeline.core import ConfigError
-from cocoseg.pipeline.jobs import RunError, RunFolder, cancel, delete_confirmed_run, get_run, request_delete
+from cocoseg.pipeline.jobs import RunError
 from cocoseg.pipeline.training import (
     architecture_fields,
     availability_note,
@@ -233,125 +230,3 @@ def refresh(_ticks, _queued, _now, signature):
     if board.signature == signature:
         return no_update, no_update, no_update
     return live_cards(board.live()), runs_table(board.folders, board.exported), board.signature
-
-
-@callback(
-    Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True),
-    Output("train-refresh-now", "data", allow_duplicate=True),
-    Input({"type": Train.CANCEL, "run": ALL}, "n_clicks"),
-    prevent_initial_call=True,
-)
-def cancel_run(clicks):
-    """Ask the run to stop (it stops within one batch); a queued run nobody picked up stops at once."""
-    try:
-        folder = _clicked_run(clicks)
-    except (RunError, ValueError) as error:
-        return alert(str(error), "danger"), no_update
-    if folder is None:
-        return no_update, no_update
-    return alert(cancel(folder, "browser"), "warning"), time.time()
-
-
-def _clicked_run(clicks) -> RunFolder | None:
-    """The run whose button was clicked (None: no click yet, a re-render); raises for an unknown run."""
-    if not ctx.triggered_id or not any(clicks or []):
-        return None
-    return get_run(current_workspace(), ctx.triggered_id["run"])
-
-
-def _action_button(action: str) -> Input:
-    return Input({"type": Train.ACTION, "action": action, "run": ALL}, "n_clicks")
-
-
-def _job_request(clicks, describe, **extra) -> tuple:
-    """(the job's request, a note saying what starts) for the clicked run; nothing for a re-render."""
-    try:
-        folder = _clicked_run(clicks)
-    except (RunError, ValueError) as error:
-        return no_update, alert(str(error), "danger")
-    if folder is None:
-        return no_update, no_update
-    if refused := limits.refusal():
-        return no_update, alert(f"Not started: {refused}.", "warning")
-    return {"run": folder.name, "queued": time.time(), **extra}, alert(describe(folder))
-
-
-@callback(
-    Output(Train.QUEUED, "data", allow_duplicate=True),
-    Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True),
-    _action_button("resume"),
-    prevent_initial_call=True,
-)
-def resume_run(clicks):
-    """Queue the run again for the training job, which resumes it from its last checkpoint."""
-    return _job_request(
-        clicks,
-        lambda folder: f"Resuming {folder.name} from epoch {folder.state().get('epoch', 0)}.",
-        export=True,
-        resume=True,
-    )
-
-
-@callback(
-    Output("train-export-request", "data"),
-    Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True),
-    _action_button("export"),
-    prevent_initial_call=True,
-)
-def export_run(clicks):
-    return _job_request(
-        clicks,
-        lambda folder: (
-            f"Exporting {folder.name} to ONNX (parity check and INT8/FP16 variants take a minute)."
-        ),
-    )
-
-
-@callback(
-    Output("train-evaluate-request", "data"),
-    Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True),
-    _action_button("evaluate"),
-    prevent_initial_call=True,
-)
-def evaluate_run(clicks):
-    return _job_request(clicks, lambda folder: f"Evaluating {folder.name} on its validation split.")
-
-
-@callback(
-    Output("train-delete-confirm", "displayed"),
-    Output("train-delete-confirm", "message"),
-    Output("train-delete-pending", "data"),
-    Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True),
-    _action_button("delete"),
-    prevent_initial_call=True,
-)
-def ask_delete(clicks):
-    """Deleting needs a confirmation, checked on the server: the run's name and a one-time token wait in a
-    store until the dialog sends them back (``registry.request_delete``)."""
-    try:
-        folder = _clicked_run(clicks)
-        if folder is None:
-            return (no_update,) * 4
-        pending = request_delete(current_workspace(), folder.name)
-    except (RunError, ValueError, OSError) as error:
-        return no_update, no_update, no_update, alert(str(error), "danger")
-    question = f"Delete run {folder.name} and its checkpoints? Its exported model (if any) stays."
-    return True, question, pending, no_update
-
-
-@callback(
-    Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True),
-    Output("train-refresh-now", "data", allow_duplicate=True),
-    Input("train-delete-confirm", "submit_n_clicks"),
-    State("train-delete-pending", "data"),
-    prevent_initial_call=True,
-)
-def delete_confirmed(_submitted, pending):
-    """Delete only what the request confirms: the run's name with the token ``ask_delete`` gave."""
-    if not pending:
-        return no_update, no_update
-    try:
-        name = delete_confirmed_run(current_workspace(), pending)
-    except (RunError, ValueError, OSError) as error:
-        return alert(str(error), "danger"), no_update
-    return alert(f"Deleted run {name}.", "secondary"), time.time()
