@@ -14,6 +14,7 @@ import pytest
 from dash._callback_context import context_value
 from dash._utils import AttributeDict
 
+from cocoseg.app import augmentation_preview
 from cocoseg.app.ids import Prepare
 from cocoseg.app.main import create_app
 from cocoseg.pipeline.jobs.registry import process_identity
@@ -326,7 +327,7 @@ def _ask(prepare_page, trigger: str, previous, **changes):
     }
     token = _trigger(trigger)
     try:
-        return prepare_page.ask_preview(*values.values(), previous)
+        return augmentation_preview.ask_preview(*values.values(), previous)
     finally:
         context_value.reset(token)
 
@@ -350,11 +351,11 @@ def test_preview_is_asked_only_after_the_first_press_and_keeps_its_seed_on_chang
 def test_preview_refuses_bad_settings_without_starting_tensorflow(page_app, prepare_page):
     request, _ = _ask(prepare_page, Prepare.REROLL, None, size=100)
     with page_app.server.test_request_context("/"):
-        pictures, note = prepare_page.show_preview(request)
+        pictures, note = augmentation_preview.show_preview(request)
     assert pictures == [] and "No preview" in _text(note) and "multiple of 32" in _text(note)
     request, _ = _ask(prepare_page, Prepare.REROLL, None, scale=[2.0, 4.5])
     with page_app.server.test_request_context("/"):
-        pictures, note = prepare_page.show_preview(request)
+        pictures, note = augmentation_preview.show_preview(request)
     assert pictures == [] and "scale_min: need 0.1 <= min <= max <= 4" in _text(note)
 
 
@@ -364,9 +365,9 @@ def test_preview_shows_eight_small_augmentations_that_change_with_the_seed(page_
     first, _ = _ask(prepare_page, Prepare.REROLL, None)
     second = {**first, "seed": first["seed"] + 1}
     with page_app.server.test_request_context("/"):
-        pictures, note = prepare_page.show_preview(first)
-        again, _ = prepare_page.show_preview(first)
-        other, _ = prepare_page.show_preview(second)
+        pictures, note = augmentation_preview.show_preview(first)
+        again, _ = augmentation_preview.show_preview(first)
+        other, _ = augmentation_preview.show_preview(second)
     sources = [picture.src for picture in pictures]
     assert len(sources) == 8 and all(source.startswith("data:image/jpeg;base64,") for source in sources)
     assert sum(len(source) for source in sources) < 200_000  # the response stays small
