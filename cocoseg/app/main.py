@@ -1,14 +1,17 @@
 """The Dash app: frame, side navigation from the page registry, vendor assets (Bootstrap, plotly.js), limits.
 
 ``create_app`` builds a fresh app per call (tests build several); the pages under
-``app/pages`` register themselves. The web process never imports TensorFlow. Access
+``app/pages`` register themselves, and ``CALLBACK_MODULES`` (a page's callbacks that live
+beside it in ``app/``) are executed again for each app. The web process never imports TensorFlow. Access
 (Host check, token) is ``cocoseg.app.access``, installed here in front of every route;
 the response headers (Content-Security-Policy, nosniff) are set here.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -191,6 +194,33 @@ def _navigation() -> html.Nav:
     )
 
 
+# Modules beside the pages whose ``@callback``s belong to a page (the page imports them too).
+CALLBACK_MODULES = (
+    "cocoseg.app.add_dataset",
+    "cocoseg.app.augmentation_preview",
+    "cocoseg.app.click_to_mask",
+    "cocoseg.app.correction_round",
+    "cocoseg.app.explore_stats",
+    "cocoseg.app.run_actions",
+)
+
+
+def register_callback_modules() -> None:
+    """Execute ``CALLBACK_MODULES`` so the next app gets their callbacks.
+
+    Dash hands the callbacks registered with ``@callback`` to the first app that serves in the
+    process and forgets them; it executes page files again for every app, but a module a page
+    imports runs once. So a second app in one process (the tests build many) had no Cancel,
+    Delete or Fine-tune callbacks until each such module runs again here.
+    """
+    for name in CALLBACK_MODULES:
+        module = sys.modules.get(name)
+        if module is None:
+            importlib.import_module(name)
+        else:
+            importlib.reload(module)
+
+
 def create_app(
     workspace: Workspace | None = None,
     policy: access.AccessPolicy | None = None,
@@ -208,6 +238,7 @@ def create_app(
     workspace = workspace or default_workspace()
     refuse_served_home(workspace.root)
     workspace = workspace.ensure()
+    register_callback_modules()
     app = dash.Dash(
         __name__,
         use_pages=True,

@@ -18,7 +18,8 @@ import pytest
 from dash import html
 
 from cocoseg import cli
-from cocoseg.app.ids import Home
+from cocoseg.app import main
+from cocoseg.app.ids import Annotate, Home
 from cocoseg.app.main import VENDOR_ROUTE, VENDOR_STYLESHEETS, create_app
 from cocoseg.pipeline.core.settings import MEGABYTE, get_settings
 
@@ -464,3 +465,26 @@ def test_home_device_panel_offers_the_training_check_until_one_was_made(workspac
     assert "Training: CPU (TensorFlow sees no GPU)" in _strings(shown) and "make run GPU=1" in _strings(shown)
     assert f"Precision (auto): {checked['training']['precision']}" in _strings(shown)
     assert f"CPU: {report['cpu']['model']}, {report['cpu']['cores']} cores" in _strings(shown)
+
+
+def _served_callbacks(app) -> list[str]:
+    return sorted(item["output"] for item in app.server.test_client().get("/_dash-dependencies").get_json())
+
+
+def test_every_app_in_a_process_serves_every_callback(workspace):
+    """Dash gives ``@callback``s to the first app that serves and forgets them: a second app once
+    lacked the Train table's Delete and every other callback living beside its page."""
+    first, second = _served_callbacks(create_app(workspace)), _served_callbacks(create_app(workspace))
+    assert second == first
+    assert any("train-delete-confirm" in output for output in second)  # run_actions
+    assert any(Annotate.TOOL_STATE in output for output in second)  # click_to_mask
+
+
+def test_every_module_with_callbacks_beside_the_pages_runs_again_for_each_app():
+    app_folder = Path(main.__file__).parent
+    with_callbacks = {
+        f"cocoseg.app.{path.stem}"
+        for path in app_folder.glob("*.py")
+        if "\n@callback(" in path.read_text() or "\ndash.clientside_callback(" in path.read_text()
+    }
+    assert with_callbacks and with_callbacks == set(main.CALLBACK_MODULES)
