@@ -8,7 +8,8 @@ The job (``validate``, a fresh process like every job) registers the split and v
 the poll shows its progress with counts and an ETA, then the report with ``data validate``'s
 codes. Cancel is a request in the registry, as on the Prepare page.
 
-Imported by the pages that show the form (Home, and Explore while only the demo is registered).
+Registered by ``main.CALLBACK_MODULES``; used by the pages that show the form (Home, and Explore
+while only the demo is registered).
 """
 
 from __future__ import annotations

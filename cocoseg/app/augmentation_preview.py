@@ -1,7 +1,8 @@
-"""Prepare's augmentation preview: eight augmentations of one training image, drawn by the
-function training uses (TensorFlow, so a short job in its own process), on request only:
-Re-roll draws a new seed, and once a preview is shown a changed setting redraws it with the
-same seed. Imported by the Prepare page, which owns the layout (``components.prepare_panels``).
+"""Prepare's augmentation preview: eight augmentations of one training image, drawn by the function
+training uses (TensorFlow, so a short job in its own process), on request only: Re-roll draws a
+new seed, and once a preview is shown a changed setting redraws it with the same seed.
+Registered by ``main.CALLBACK_MODULES``; the Prepare page owns the layout
+(``components.prepare_panels``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Annotate's click-to-mask tools (``annotation.tools``): the browser sends each mark as fractions
 of the canvas (``Annotate.TOOL_REQUEST``); ``use_tool`` makes a new starting layer and mounts a
 canvas on it, so the brush and the eraser keep editing the result; ``Annotate.TOOL_STATE`` keeps
-the layer names Undo goes back through and the object being built, never pixels. Imported by the
-Annotate page, which owns the layout (``components.annotate_panels``).
+the layer names Undo goes back through and the object being built, never pixels. Registered by
+``main.CALLBACK_MODULES``; the Annotate page owns the layout (``components.annotate_panels``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Annotate's correction loop: register the saved corrections as a dataset, and one click that
 fine-tunes the pre-fill model on them (``training.plan_round`` plans it in the request, beside
-the button; a ``finetune`` job does the rest and says each stage). Imported by the Annotate page,
-which owns the layout (``components.annotate_panels``).
+the button; a ``finetune`` job does the rest and says each stage). Registered by
+``main.CALLBACK_MODULES``; the Annotate page owns the layout (``components.annotate_panels``).
 """
 
 from __future__ import annotations

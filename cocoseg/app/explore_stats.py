@@ -1,11 +1,12 @@
 """Explore's first-statistics job: queue or join it, run it in a fresh process, show its progress.
 
-A split whose statistics are not cached gets a ``stats`` job (``cocoseg.pipeline.jobs.bodies.stats``)
-the first time it is shown; the page stores its name, and this module's callbacks take over:
-the browser passes a queued job on to the runner (``startQueuedJob``, so a page whose
-statistics were cached starts no background process), the poll shows the job's progress with
-an ETA and, once it has finished, tells the page to draw the view (``Explore.STATS_READY``);
-Cancel is a request in the registry. Imported by the Explore page, which owns the layout.
+A split whose statistics are not cached gets a ``stats`` job
+(``cocoseg.pipeline.jobs.bodies.stats``) the first time it is shown; the page stores its name,
+and this module's callbacks take over: the browser passes a queued job on to the runner
+(``startQueuedJob``, so a page whose statistics were cached starts no background process), the
+poll shows the job's progress with an ETA and, once it has finished, tells the page to draw the
+view (``Explore.STATS_READY``); Cancel is a request in the registry. Registered by
+``main.CALLBACK_MODULES``; the Explore page owns the layout.
 """
 
 from __future__ import annotations

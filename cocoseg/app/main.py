@@ -194,7 +194,7 @@ def _navigation() -> html.Nav:
     )
 
 
-# Modules beside the pages whose ``@callback``s belong to a page (the page imports them too).
+# Modules beside the pages whose ``@callback``s belong to a page: registered here, the one place.
 CALLBACK_MODULES = (
     "cocoseg.app.add_dataset",
     "cocoseg.app.augmentation_preview",

@@ -1,7 +1,7 @@
 """The runs table's buttons on Train: cancel, resume, export, evaluate, delete (with its
 confirmation checked on the server). Resume, export and evaluate only queue a request; the
-page's job watchers (``pages/train.py``) run it. Imported by the Train page, which owns the
-layout (``components.run_cards``).
+page's job watchers (``pages/train.py``) run it. Registered by ``main.CALLBACK_MODULES``; the
+Train page owns the layout (``components.run_cards``).
 """
 
 from __future__ import annotations

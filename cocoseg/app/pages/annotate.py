@@ -32,7 +32,6 @@ import logging
 import dash
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, html, no_update
 
-from cocoseg.app import click_to_mask, correction_round  # noqa: F401 - register their callbacks
 from cocoseg.app.annotate_canvas import (
     CANVAS_SETTINGS,
     OPENED,

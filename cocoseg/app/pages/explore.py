@@ -21,7 +21,6 @@ import logging
 import dash
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, ctx, html, no_update
 
-from cocoseg.app import explore_stats  # noqa: F401 - registers the statistics job's callbacks
 from cocoseg.app.components.alerts import alert
 from cocoseg.app.components.choosers import default_split, parse_split, split_choices
 from cocoseg.app.components.explore_panels import (
@@ -62,7 +61,6 @@ def layout(split: str | None = None, **_query):
     view = split_view(choice, None)
     add_form = None
     if len(datasets) == 1:  # only the demo: offer to add one's own dataset here too
-        from cocoseg.app import add_dataset  # noqa: F401 - registers the form's callbacks
         from cocoseg.app.components.dataset_form import dataset_form
         from cocoseg.app.context import browse_roots, registration_roots
 

@@ -17,10 +17,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, callback, html, no_update
 
-from cocoseg.app import (
-    add_dataset,  # noqa: F401 - registers the add-dataset form's callbacks
-    limits,
-)
+from cocoseg.app import limits
 from cocoseg.app.components.alerts import alert
 from cocoseg.app.components.dataset_form import dataset_form
 from cocoseg.app.components.home_panels import datasets_table, device_panel, training_rows

@@ -19,7 +19,7 @@ import dataclasses
 import dash
 from dash import ALL, Input, Output, State, callback, ctx, html, no_update
 
-from cocoseg.app import augmentation_preview, limits  # noqa: F401 - registers the preview's callbacks
+from cocoseg.app import limits
 from cocoseg.app.components.alerts import alert
 from cocoseg.app.components.prepare_panels import (
     FIELDS,

@@ -18,7 +18,7 @@ import time
 import dash
 from dash import Input, Output, State, callback, html, no_update
 
-from cocoseg.app import limits, run_actions  # noqa: F401 - run_actions registers the table's buttons
+from cocoseg.app import limits
 from cocoseg.app.components.alerts import alert
 from cocoseg.app.components.run_cards import evaluation_note, export_note, live_cards, runs_table
 from cocoseg.app.components.train_form import FIELDS, FORM_VALUES, summary_text, train_page
