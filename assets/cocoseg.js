@@ -84,10 +84,10 @@ document.addEventListener("keydown", function (event) {
   window.setTimeout(function () { button.click(); }, 50);
 });
 
-/* Annotate: hands stay on the keys. 1-9 class, E eraser, [ ] brush, P L R H draw, B C S W M
+/* Annotate: hands stay on the keys. 1-9 class, E eraser, [ ] brush, P L R H draw, B C S W M G
    click-to-mask tools, Enter a new object, Ctrl+Z undo (a stroke; the last tool call once the
    canvas has none), Space preview, Ctrl+S save, N next in the review queue (not while typing). */
-const COCOSEG_CLICK_TOOLS = { b: "box", c: "clicks", s: "snap", w: "wand", m: "regions" };
+const COCOSEG_CLICK_TOOLS = { b: "box", c: "clicks", s: "snap", w: "wand", m: "regions", g: "grow" };
 function cocosegCanvasButton(match) {
   return Array.from(document.querySelectorAll(".annotate-canvas button")).find(match);
 }

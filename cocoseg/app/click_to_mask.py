@@ -12,7 +12,7 @@ from dash import Input, Output, State, callback, no_update
 from cocoseg.app import annotate_canvas as canvas
 from cocoseg.app.components import annotate_panels as panels
 from cocoseg.app.components.alerts import alert
-from cocoseg.app.context import current_workspace
+from cocoseg.app.context import UPLOAD_ROUTE, current_workspace
 from cocoseg.app.ids import Annotate
 from cocoseg.pipeline import annotation
 from cocoseg.pipeline.annotation import tools
@@ -110,3 +110,14 @@ def new_object(_clicks, current, tool_state):
 )
 def show_marks(tool_state, current):
     return panels.object_marks(tool_state, current, panels.CANVAS_WIDTH)
+
+
+@callback(
+    Output(Annotate.UNCERTAINTY, "src"),
+    Output(Annotate.UNCERTAINTY, "style"),
+    Input(Annotate.TOOL, "value"),
+    Input(Annotate.CURRENT, "data"),
+)
+def show_uncertainty(tool, current):
+    """Grow shows where the pre-fill model was unsure, over the canvas; a click there is a positive click."""
+    return panels.uncertainty_overlay(tool, current, UPLOAD_ROUTE, panels.CANVAS_WIDTH)

@@ -247,6 +247,7 @@ class Annotate:
     TOOL_UNDO = "annotate-tool-undo"  # Undo the last click-to-mask call (Ctrl+Z once the canvas has none)
     TOOL_NEW_OBJECT = "annotate-tool-new-object"  # the box / clicks tools start a new object (Enter)
     TOOL_STATUS = "annotate-tool-status"  # what the last tool call did and how long it took
+    UNCERTAINTY = "annotate-uncertainty"  # the pre-fill model's uncertainty picture over the canvas (Grow)
     TOOL_MARKS = "annotate-tool-marks"  # the current object's box and clicks, drawn over the canvas
 
 

@@ -16,6 +16,7 @@ from cocoseg.app.links import annotate_link
 from cocoseg.app.main import create_app
 from cocoseg.pipeline.data.labels import build_label_map
 from cocoseg.pipeline.inference.model_store import CARD_FILE
+from cocoseg.pipeline.inference.uploads import display_jpeg
 from tests.app.test_main import _text, _walk
 from tests.app.test_pages import _module
 from tests.conftest import DEMO_VAL_IMAGES
@@ -187,6 +188,13 @@ def test_open_link_prefills_with_the_model_in_its_own_label_map(workspace, tmp_p
     assert current["file_name"] == VAL_IMAGE and current["base"]  # the prediction is the starting layer
     assert canvas.id == f"annotate-holder-{current['key'][:12]}-coco-byo"
     assert "Pre-filled with coco-byo" in _text(message)
+    # Grow shows the model's uncertainty over the canvas; the other tools do not
+    assert current["uncertainty"].startswith(f"{current['key']}-u")
+    assert display_jpeg(workspace, current["uncertainty"])[:2] == b"\xff\xd8"
+    source, style = click_to_mask.show_uncertainty("grow", current)
+    assert source == f"/uploads/{current['uncertainty']}.jpg" and style.get("display") != "none"
+    for tool, shown in (("clicks", current), ("grow", {**current, "uncertainty": ""}), ("grow", None)):
+        assert click_to_mask.show_uncertainty(tool, shown) == ("", {"display": "none"})
 
 
 def test_image_choices_keeps_a_deep_link_image_on_page_load_only(workspace):

@@ -307,3 +307,39 @@ def test_a_click_after_zooming_in_lands_on_the_picture_point_under_the_pointer(s
     assert x / current["width"] == pytest.approx(0.4 / 1.25, abs=0.01)
     assert y / current["height"] == pytest.approx(0.4 / 1.25, abs=0.01)
     assert page.problems.all() == []
+
+
+def test_grow_shows_the_models_uncertainty_and_a_click_on_it_grows_an_object(
+    model_server, page, screenshot_dir
+):
+    """G before a pre-fill is refused with a message; after one the uncertainty picture lies over the
+    canvas (clicks pass through it) and a click there builds an object; another tool hides it."""
+    open_first_image(page, model_server.url, index=1)
+    page.locator("#annotate-class label", has_text="person").click()
+    page.keyboard.press("g")
+    canvas = upper_canvas(page).bounding_box()
+    page.mouse.click(canvas["x"] + canvas["width"] * 0.5, canvas["y"] + canvas["height"] * 0.5)
+    page.locator("#annotate-message", has_text="pre-fill the image with a model first").wait_for(
+        timeout=30_000
+    )
+    overlay = page.locator("#annotate-uncertainty")
+    assert not overlay.is_visible()
+
+    page.get_by_role("button", name="Pre-fill").click()
+    page.locator("#annotate-message", has_text="Pre-filled with").wait_for(timeout=60_000)
+    overlay.wait_for(state="visible", timeout=30_000)
+    page.wait_for_function(
+        "() => { const image = document.getElementById('annotate-uncertainty');"
+        " return image.complete && image.naturalWidth > 0; }",
+        timeout=30_000,
+    )
+    shown = overlay.bounding_box()
+    canvas = upper_canvas(page).bounding_box()
+    assert abs(shown["width"] - canvas["width"]) <= 2 and abs(shown["x"] - canvas["x"]) <= 2
+    page.mouse.click(canvas["x"] + canvas["width"] * 0.5, canvas["y"] + canvas["height"] * 0.5)
+    page.locator("#annotate-tool-status", has_text="Grow from uncertainty:").wait_for(timeout=30_000)
+    page.locator("#annotate-tool-marks .tool-click-positive").wait_for()
+    page.screenshot(path=str(screenshot_dir / "annotate-grow.png"))
+    page.keyboard.press("c")
+    overlay.wait_for(state="hidden", timeout=10_000)
+    assert page.problems.all() == []

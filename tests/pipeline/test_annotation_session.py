@@ -106,9 +106,10 @@ def test_the_store_holds_the_same_json_as_before():
         "version",
         "layer",
         "prediction",
+        "uncertainty",
     }
     assert annotation.OpenImage.from_dict(stored) == opened
-    older = {key: value for key, value in stored.items() if key not in ("layer", "prediction")}
+    older = {key: value for key, value in stored.items() if key not in ("layer", "prediction", "uncertainty")}
     assert annotation.OpenImage.from_dict(older) == opened  # a page loaded before click-to-mask
     assert opened.canvas_height(CANVAS_WIDTH) == 405
 

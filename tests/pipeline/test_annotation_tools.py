@@ -323,3 +323,28 @@ def test_a_first_click_waits_for_the_warm_up_outside_its_time_limit(monkeypatch)
         warmed_before_the_answer = warming.done()
     assert warmed_before_the_answer  # the call ran only once the warm-up had ended
     assert result.mask.any()
+
+
+def test_grow_needs_a_pre_fill_and_then_clicks_build_an_object_on_its_uncertainty(workspace):
+    """Grow is the clicks tool on the model's uncertainty map: refused (nothing kept) until a pre-fill."""
+    current = opened(workspace)
+    with pytest.raises(InteractiveError, match="pre-fill the image with a model first"):
+        apply(
+            workspace, current, tools.ToolState.for_image(None, current), request("grow", "click", (160, 120))
+        )
+    assert layer_of(workspace, current) is None
+    current = dataclasses.replace(current, prediction=True, uncertainty=f"{current.key}-uabc")
+    grown = apply(
+        workspace, current, tools.ToolState.for_image(None, current), request("grow", "click", (160, 120))
+    )
+    assert grown.state.object.tool == "grow"
+    painted = layer_of(workspace, grown.current) == CAT  # grown from the click, inside the red square
+    assert (
+        painted[120, 160]
+        and painted[SQUARE].mean() > 0.25
+        and (painted & ~square_mask()).sum() < 0.02 * painted.sum()
+    )
+    trimmed = apply(
+        workspace, grown.current, grown.state, request("grow", "click", (110, 90), positive=False)
+    )
+    assert trimmed.state.object.clicks[-1][2] is False and trimmed.state.object.tool == "grow"

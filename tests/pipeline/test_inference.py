@@ -205,6 +205,29 @@ def test_non_rgb_images_are_refused_with_a_message(model_copy, image):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("resize", ["letterbox", "shorter-crop"])
+def test_the_uncertainty_map_comes_back_at_the_image_size_beside_the_same_mask(model_copy, resize):
+    """Entropy levels 0-254 where the square covered the image, 255 only where it did not."""
+    from cocoseg.pipeline.data.geometry import resize_image
+    from cocoseg.pipeline.inference.predictor import ENTROPY_LEVELS
+    from cocoseg.pipeline.inference.uncertainty import pixel_entropy
+
+    entry = dataclasses.replace(
+        model_copy, card={**model_copy.card, "input": {**model_copy.card["input"], "resize": resize}}
+    )
+    image = np.random.default_rng(2).integers(0, 256, (90, 240, 3), dtype=np.uint8)
+    predictor = Predictor(entry)
+    prediction, uncertainty = predictor.predict_with_uncertainty(image)
+    assert np.array_equal(prediction.mask, predictor.predict(image).mask)
+    assert uncertainty.shape == (90, 240) and uncertainty.dtype == np.uint8
+    covered = uncertainty != 255
+    assert covered.all() == (resize == "letterbox") and covered.any()
+    _mask, probabilities = predictor.run_batch(resize_image(image, 128, resize)[None], probabilities=True)
+    expected = np.round(pixel_entropy(probabilities[0]) * ENTROPY_LEVELS)
+    assert set(np.unique(uncertainty[covered])) <= set(np.unique(expected).astype(int).tolist())
+
+
+@pytest.mark.slow
 def test_masks_map_back_with_nearest_neighbour(model_copy):
     from cocoseg.pipeline.data.geometry import resize_image, undo_mask
 

@@ -29,10 +29,12 @@ CLICK_TOOLS = (
     ("snap", "Superpixel snap (S)"),
     ("wand", "Magic wand (W)"),
     ("regions", "Model regions (M)"),
+    ("grow", "Grow from uncertainty (G)"),
 )
+HIDDEN = {"display": "none"}
 ACCEPTED = ".jpg,.jpeg,.png,.webp,.bmp,.tif,.tiff"
 KEYS_HINT = (
-    "1-9 class · E eraser · [ ] brush · P L R H draw · B C S W M click-to-mask (right click or Shift: "
+    "1-9 class · E eraser · [ ] brush · P L R H draw · B C S W M G click-to-mask (right click or Shift: "
     "remove; Alt: relabel a model region) · Enter new object · Ctrl+Z undo · Space preview · Ctrl+S save"
 )
 
@@ -165,6 +167,14 @@ def tool_status(tool: str, outcome) -> str:
         f"{tool}: {outcome.seconds * 1000:.0f} ms ({outcome.total_seconds * 1000:.0f} ms with the layers), "
         f"{outcome.changed_pixels:,} pixels changed. Ctrl+Z undoes it."
     )
+
+
+def uncertainty_overlay(tool: str | None, current: dict | None, route: str, canvas_width: int) -> tuple:
+    """(src, style) of the uncertainty picture over the canvas: shown with Grow on a pre-filled image."""
+    shown = (current or {}).get("uncertainty")
+    if tool != "grow" or not shown:
+        return "", HIDDEN
+    return f"{route}{shown}.jpg", {"width": f"{canvas_width}px"}
 
 
 def object_marks(state: dict | None, current: dict | None, canvas_width: int) -> list:
@@ -410,6 +420,7 @@ def workbench(control_children: list) -> html.Div:
     canvas = html.Div(
         [
             html.Div(canvas_holder("empty", "", 360, "#800000", 12, "pencil"), id="annotate-canvas-area"),
+            html.Img(id=Annotate.UNCERTAINTY, className="uncertainty-overlay", style=HIDDEN, alt=""),
             html.Div(id=Annotate.TOOL_MARKS, className="tool-marks"),
         ],
         className="annotate-canvas",

@@ -33,12 +33,13 @@ from cocoseg.pipeline.annotation.strokes import (
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.data.coco import CocoDataset
 from cocoseg.pipeline.data.images import UploadedImage, read_rgb
-from cocoseg.pipeline.data.labels import LabelMap, LabelMapError, build_label_map
+from cocoseg.pipeline.data.labels import IGNORE_INDEX, LabelMap, LabelMapError, build_label_map
 from cocoseg.pipeline.data.masks import semantic_mask
 from cocoseg.pipeline.data.registry import cached_split
 from cocoseg.pipeline.data.rendering import overlay
 from cocoseg.pipeline.inference.model_store import ModelEntry, get_entry
-from cocoseg.pipeline.inference.predictor import Prediction, Predictor
+from cocoseg.pipeline.inference.predictor import ENTROPY_LEVELS, Prediction, Predictor
+from cocoseg.pipeline.inference.uncertainty import spread_over_image, uncertainty_picture
 from cocoseg.pipeline.inference.uploads import (
     has_display,
     load_result,
@@ -74,6 +75,7 @@ class OpenImage:
         layer: the name the starting layer is kept under: ``BASE_LAYER``, or a click-to-mask tool's
             step (``cocoseg.pipeline.annotation.tools``), so Undo can go back to an earlier one.
         prediction: a model's prediction is kept (``PREDICTION_LAYER``) for the model-regions tool.
+        uncertainty: the display key of that model's uncertainty picture (the Grow tool shows it), or "".
     """
 
     key: str
@@ -87,6 +89,7 @@ class OpenImage:
     version: str = ""
     layer: str = BASE_LAYER
     prediction: bool = False
+    uncertainty: str = ""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -258,10 +261,27 @@ def prefill(
     upload = load_upload(workspace, current.key)
     if upload is None:
         raise ValueError("the open image expired; open it again")
-    prediction = Predictor(entry).predict(upload.image)
+    prediction, uncertainty = Predictor(entry).predict_with_uncertainty(upload.image)
     store_result(workspace, current.key, BASE_LAYER, "mask", prediction.mask)
     store_result(workspace, current.key, PREDICTION_LAYER, "mask", prediction.mask)
-    return dataclasses.replace(current, base=True, layer=BASE_LAYER, prediction=True), prediction
+    shown = uncertainty_key(current.key, entry.card.get("sha256", model))
+    store_display(workspace, shown, _uncertainty_picture(uncertainty))
+    updated = dataclasses.replace(current, base=True, layer=BASE_LAYER, prediction=True, uncertainty=shown)
+    return updated, prediction
+
+
+def uncertainty_key(key: str, model_digest: str) -> str:
+    """Where a model's uncertainty picture of an open image is kept (a display JPEG): one address per
+    model, since the browser keeps a picture for an hour."""
+    return f"{key}-u{model_digest[:10]}"
+
+
+def _uncertainty_picture(levels: np.ndarray) -> np.ndarray:
+    """The heat picture the Grow tool shows over the canvas: bright where the model was unsure, within
+    this image's own range; grey where it predicted nothing."""
+    region = levels != IGNORE_INDEX
+    entropy = levels.astype(np.float32) / ENTROPY_LEVELS
+    return uncertainty_picture(spread_over_image(entropy, region), region)
 
 
 def start_from_dataset(workspace: Workspace, current: OpenImage | None) -> OpenImage | None:

@@ -6,7 +6,10 @@ as a new starting layer under the image's key (``tool-<step>``). The brush and t
 then paint over it like over a pre-fill, and Undo goes back one step: the page keeps the
 names of the earlier layers, never pixels (``ToolState``).
 
-The box and the clicks tools work on one object at a time: each further mark refines it,
+Grow is the clicks tool on the pre-fill model's uncertainty map, which the page shows over the
+canvas while Grow is chosen: a click where the model was unsure seeds a positive click there.
+
+The box, the clicks and the grow tools work on one object at a time: each further mark refines it,
 and the pixels it gives up get back what they were before the object began. A new box,
 another tool or class, or "New object" (Enter) starts the next one. The wand, the superpixel
 snap and the model regions edit the layer directly, one mark at a time.
@@ -51,8 +54,9 @@ TOOLS = {
     "snap": interactive.SUPERPIXEL_SNAP,
     "wand": interactive.MAGIC_WAND,
     "regions": interactive.MODEL_REGIONS,
+    "grow": interactive.CLICKS,  # clicks on the pre-fill model's uncertainty map, shown over the canvas
 }
-OBJECT_TOOLS = ("box", "clicks")
+OBJECT_TOOLS = ("box", "clicks", "grow")
 TIMEOUT_SECONDS = 2.0
 MAX_UNDO = 30  # steps the page remembers; older layers expire with the image
 MAX_POINTS = 2_000  # a stroke's points as the browser sends them (it thins longer ones)
@@ -255,6 +259,8 @@ def apply_tool(
     points = [(x * width, y * height) for x, y in request.points]
     step = state.step + 1
     name = f"tool-{step}"
+    if request.tool == "grow" and not current.uncertainty:
+        raise InteractiveError("grow clicks on a model's uncertainty: pre-fill the image with a model first")
     if request.tool in OBJECT_TOOLS:
         marked = _object_marks(state, request, points, class_index)
         start = load_result(workspace, current.key, marked.start, "mask") if marked.start else layer

@@ -295,6 +295,8 @@ def clear_sessions() -> None:
 
 # --- prediction ----------------------------------------------------------------------
 
+ENTROPY_LEVELS = 254  # an uncertainty map's top level: 255 is IGNORE_INDEX, where nothing was predicted
+
 
 @dataclasses.dataclass
 class Prediction:
@@ -356,6 +358,22 @@ class Predictor:
     def predict(self, image: np.ndarray) -> Prediction:
         """Segment one image; the mask comes back at the image's own size."""
         return self.predict_many([image])[0]
+
+    def predict_with_uncertainty(self, image: np.ndarray) -> tuple[Prediction, np.ndarray]:
+        """One image's prediction and how unsure the model is per pixel, both at the image's own size.
+
+        The map is uint8: pixel entropy over log(C) times ``ENTROPY_LEVELS`` (0 sure, 254 uniform),
+        and ``IGNORE_INDEX`` (255) where the model's square did not cover the image.
+        """
+        from cocoseg.pipeline.inference.uncertainty import pixel_entropy
+
+        started = time.perf_counter()
+        masks, probabilities = self.run_batch(self.prepare(image)[None], probabilities=True)
+        height, width = image.shape[:2]
+        mask = undo_mask(masks[0], width, height, self.resize)
+        levels = np.round(pixel_entropy(probabilities[0]) * ENTROPY_LEVELS).astype(np.uint8)
+        uncertainty = undo_mask(levels, width, height, self.resize)
+        return Prediction(mask, time.perf_counter() - started, self.provider), uncertainty
 
     def predict_many(self, images: Sequence[np.ndarray]) -> list[Prediction]:
         """Segment several images in one session call (squares batched together)."""

@@ -52,6 +52,7 @@ from cocoseg.pipeline.inference.uncertainty import (
     class_weights,
     image_scores,
     pixel_entropy,
+    spread_over_image,
     uncertainty_picture,
 )
 
@@ -216,10 +217,7 @@ def _picture_jpeg(entropy: np.ndarray, region: np.ndarray, width: int, height: i
     (a JPEG of a few KB, so a queue of a hundred stays light). Its colours span the image's own entropy
     range (2nd to 98th percentile): the score compares images, the picture shows where within one."""
     rows, columns = np.nonzero(region)
-    low, high = np.percentile(entropy[region], [2, 98])
-    if high - low > 1e-3:  # the image's own range: where it is unsure, even when it is unsure everywhere
-        entropy = np.clip((entropy - low) / (high - low), 0.0, 1.0)
-    shown = uncertainty_picture(entropy, region)[
+    shown = uncertainty_picture(spread_over_image(entropy, region), region)[
         rows.min() : rows.max() + 1, columns.min() : columns.max() + 1
     ]
     target = (MAP_WIDTH, max(1, round(MAP_WIDTH * height / width)))

@@ -129,6 +129,20 @@ def image_scores(
     return scores
 
 
+def spread_over_image(entropy: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """A [0, 1] map stretched over the image's own range (its 2nd to 98th percentile inside ``region``).
+
+    Scores compare images; a picture shows where within one image the model is unsure, even
+    when it is unsure everywhere. A flat map is returned as it is.
+    """
+    if not region.any():
+        return entropy
+    low, high = np.percentile(entropy[region], [2, 98])
+    if high - low <= 1e-3:
+        return entropy
+    return np.clip((entropy - low) / (high - low), 0.0, 1.0)
+
+
 def uncertainty_picture(entropy: np.ndarray, region: np.ndarray | None = None) -> np.ndarray:
     """An (H, W, 3) uint8 heat picture of a [0, 1] map: dark where sure, yellow where unsure; outside
     the region grey."""
