@@ -197,6 +197,7 @@ def _navigation() -> html.Nav:
 # Modules beside the pages whose ``@callback``s belong to a page: registered here, the one place.
 CALLBACK_MODULES = (
     "cocoseg.app.add_dataset",
+    "cocoseg.app.annotate_controls",
     "cocoseg.app.augmentation_preview",
     "cocoseg.app.click_to_mask",
     "cocoseg.app.correction_round",

@@ -10,7 +10,7 @@ from dash import no_update
 from dash._callback_context import context_value
 from dash._utils import AttributeDict
 
-from cocoseg.app import click_to_mask
+from cocoseg.app import annotate_controls, click_to_mask
 from cocoseg.app.ids import Annotate
 from cocoseg.app.links import annotate_link
 from cocoseg.app.main import create_app
@@ -199,7 +199,7 @@ def test_open_link_prefills_with_the_model_in_its_own_label_map(workspace, tmp_p
 
 def test_image_choices_keeps_a_deep_link_image_on_page_load_only(workspace):
     app = create_app(workspace)
-    image_choices = _module("annotate").image_choices
+    image_choices = annotate_controls.image_choices
     for triggered, expected in (
         ([], no_update),
         ([{"prop_id": f"{Annotate.DATASET}.value", "value": 1}], None),

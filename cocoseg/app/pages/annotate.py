@@ -7,27 +7,29 @@ version check, so two tabs cannot overwrite each other. The browser only holds k
 (``OpenImage.to_dict()`` in ``Annotate.CURRENT``). Layout: ``components.annotate_panels``.
 
 Keys (``assets/cocoseg.js``): 1-9 pick a class, E the eraser, [ and ] the brush, P/L/R/H
-pencil, line, rectangle, pan; B/C/S/W/M the click-to-mask tools (box, clicks, superpixel snap,
-magic wand, model regions); Enter starts a new object; Ctrl+Z undoes a stroke, or the last tool
-call when the canvas has none; Space refreshes the preview; Ctrl+S saves; N opens the next image
-of the Review queue not corrected yet (the queue is the app frame's ``Review.NEXT``).
+pencil, line, rectangle, pan; B/C/S/W/M/G the click-to-mask tools (box, clicks, superpixel snap,
+magic wand, model regions, grow from uncertainty); Enter starts a new object; Ctrl+Z undoes a
+stroke, or the last tool call when the canvas has none; Space refreshes the preview; Ctrl+S saves;
+N opens the next image of the Review queue not corrected yet (the queue is the app frame's
+``Review.NEXT``).
 
 Click-to-mask (``annotation.tools``) lives in ``cocoseg.app.click_to_mask``; the outputs and
-states that open an image, and mounting a canvas on it, in ``cocoseg.app.annotate_canvas``.
+states that open an image, and mounting a canvas on it, in ``cocoseg.app.annotate_canvas``; the
+controls that follow each other (source, split -> label maps and images, palette, canvas tool)
+in ``cocoseg.app.annotate_controls``.
 
 Deep link (``cocoseg.app.links.annotate_link``): ``/annotate?dataset=D&split=S&image=FILE&model=M``
 sets the dropdowns (the model's label map too) and opens the image pre-filled by ``open_link``;
 ``layout`` checks it (``annotation.resolve_link``) and says why a bad one opens nothing.
 
-About 380 lines rather than 250: thirteen callbacks (and the clientside Save), each already one
-or two facade calls; their Output/Input/State lists alone take about eighty lines, and merging
-them would make the one callback branching on its trigger that the house plan warns against.
+About 300 lines rather than 250: nine callbacks that open, pre-fill, preview, save and move on
+(and the clientside Save), each one or two facade calls; their Output/Input/State lists alone
+take about fifty lines, and merging them would make the one callback branching on its trigger
+that the house plan warns against.
 Registering the corrections and "Fine-tune on corrections" live in ``cocoseg.app.correction_round``.
 """
 
 from __future__ import annotations
-
-import logging
 
 import dash
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, html, no_update
@@ -48,10 +50,8 @@ from cocoseg.app.ids import Annotate, Review
 from cocoseg.app.links import next_in_queue
 from cocoseg.pipeline import annotation
 from cocoseg.pipeline.annotation import tools
-from cocoseg.pipeline.data import decode_upload, default_preset, fitting_presets, list_datasets
+from cocoseg.pipeline.data import decode_upload, list_datasets
 from cocoseg.pipeline.inference import list_entries
-
-logger = logging.getLogger(__name__)
 
 dash.register_page(__name__, path="/annotate", name="Annotate", order=35, icon="brush")
 
@@ -108,79 +108,7 @@ def _refused(reason: Exception | str, colour: str = "danger") -> tuple:
     return no_update, no_update, alert(str(reason), colour)
 
 
-# --- choosing an image ---------------------------------------------------------------------
-
-
-@callback(
-    Output("annotate-dataset-controls", "style"),
-    Output(Annotate.UPLOAD, "style"),
-    Input(Annotate.SOURCE, "value"),
-)
-def show_source(source):
-    hidden = {"display": "none"}
-    return (hidden, {}) if source == "upload" else ({}, hidden)
-
-
-@callback(
-    Output(Annotate.LABELS, "options"),
-    Output(Annotate.LABELS, "value"),
-    Input(Annotate.DATASET, "value"),
-    State(Annotate.LABELS, "value"),
-)
-def offer_label_maps(choice, preset):
-    """Only the presets that fit the split (``labels.fitting_presets``); a preset that does not fit the
-    new split gives way to the split's default (``labels.default_preset``, the CLI's rule too)."""
-    # the value is always given back (never no_update), so the palette, which hangs on it, is drawn
-    if not choice:
-        return no_update, preset
-    try:
-        categories = selection_from(None, choice).coco(current_workspace()).categories
-    except ERRORS:
-        return no_update, preset
-    options = [name for name in fitting_presets(categories) if name in panels.LABEL_PRESETS]
-    return options, preset if preset in options else default_preset(categories)
-
-
-@callback(
-    Output(Annotate.IMAGE, "options"), Output(Annotate.IMAGE, "value"), Input(Annotate.DATASET, "value")
-)
-def image_choices(choice):
-    """The split's images; a new split clears the image, but on page load a deep link's image stays shown
-    (``open_link`` opens it: setting the value here would open it twice)."""
-    if not choice:
-        return [], None
-    try:
-        names = annotation.image_names(current_workspace(), selection_from(None, choice))
-    except ERRORS as error:
-        logger.warning("cannot list %s: %s", choice, error)
-        return [], None
-    return [{"label": name, "value": name} for name in names], None if ctx.triggered_id else no_update
-
-
-@callback(
-    Output(Annotate.CLASS, "options"),
-    Output(Annotate.CLASS, "value"),
-    Input(Annotate.LABELS, "value"),
-    State(Annotate.DATASET, "value"),
-)
-def show_palette(preset, choice):
-    try:
-        options = panels.palette_options(selection_from(preset, choice).label_map(current_workspace()))
-    except ERRORS as error:
-        return [{"label": str(error), "value": "", "disabled": True}], None
-    return options, options[0]["value"] if len(options) > 1 else None
-
-
-@callback(
-    Output(Annotate.CANVAS, "lineColor"),
-    Output(Annotate.CANVAS, "lineWidth"),
-    Output(Annotate.CANVAS, "tool"),
-    Input(Annotate.CLASS, "value"),
-    Input(Annotate.BRUSH, "value"),
-    Input(Annotate.TOOL, "value"),
-)
-def canvas_tools(colour, width, tool):
-    return colour or annotation.ERASER_COLOUR, width or 12, panels.canvas_tool(tool)
+# --- opening an image ----------------------------------------------------------------------
 
 
 @_opens(Input(Annotate.IMAGE, "value"))
