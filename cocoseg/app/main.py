@@ -201,6 +201,7 @@ CALLBACK_MODULES = (
     "cocoseg.app.augmentation_preview",
     "cocoseg.app.click_to_mask",
     "cocoseg.app.correction_round",
+    "cocoseg.app.explore_browser",
     "cocoseg.app.explore_stats",
     "cocoseg.app.run_actions",
 )

@@ -11,7 +11,9 @@ the cached validation report says.
 The label maps offered are those that fit the split (``labels.fitting_presets``), the default
 preselected (``labels.default_preset``, the CLI's rule). One callback (``show_dataset``) draws
 everything that belongs to a split at once, and dims the previous view while it runs, so a chart,
-card or picture is never shown under another split's name. The layout is ``components.explore_panels``.
+card or picture is never shown under another split's name. The layout is ``components.explore_panels``;
+the image browser's callbacks (pages of thumbnails, choosing one, its detail) are
+``cocoseg.app.explore_browser``.
 """
 
 from __future__ import annotations
@@ -19,31 +21,22 @@ from __future__ import annotations
 import logging
 
 import dash
-from dash import ALL, ClientsideFunction, Input, Output, State, callback, ctx, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, ctx, html
 
 from cocoseg.app.components.alerts import alert
-from cocoseg.app.components.choosers import default_split, parse_split, split_choices
+from cocoseg.app.components.choosers import default_split, split_choices
 from cocoseg.app.components.explore_panels import (
     cooccurrence_graph,
-    detail_view,
     explore_page,
     no_image_chosen,
-    page_label,
     sizes_pane,
-    thumbnail_tiles,
 )
-from cocoseg.app.context import current_settings, current_workspace
+from cocoseg.app.context import current_workspace
 from cocoseg.app.explore_view import STATS_ERRORS, cached_stats, class_figure, split_view
 from cocoseg.app.ids import AddDataset, Explore
 from cocoseg.pipeline.data import (
-    CocoFileError,
-    ImageError,
     RegistryError,
-    get_dataset,
-    image_page,
     list_datasets,
-    split_image_detail,
-    thumbnails_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -189,88 +182,6 @@ def show_classes(metric, order, options, choice, labels):
 def offer_added_splits(_done):
     """The splits again once the add-dataset form (shown here while only the demo is) registered one."""
     return split_choices(list_datasets(current_workspace()))
-
-
-@callback(
-    Output(Explore.PAGE, "data", allow_duplicate=True),
-    Input(Explore.PREVIOUS, "n_clicks"),
-    Input(Explore.NEXT, "n_clicks"),
-    Input(Explore.FILTER, "value"),
-    Input(Explore.MATCH, "value"),
-    State(Explore.PAGE, "data"),
-    prevent_initial_call=True,
-)
-def turn_page(_previous, _next, _filter, _match, page):
-    if ctx.triggered_id == Explore.PREVIOUS:
-        return max(0, (page or 0) - 1)
-    if ctx.triggered_id == Explore.NEXT:
-        return (page or 0) + 1
-    return 0
-
-
-@callback(
-    Output(Explore.THUMBNAILS, "children", allow_duplicate=True),
-    Output(Explore.PAGE_LABEL, "children"),
-    Input(Explore.PAGE, "data"),
-    Input(Explore.FILTER, "value"),
-    Input(Explore.MATCH, "value"),
-    Input(Explore.TABS, "active_tab"),
-    State(Explore.DATASET, "value"),
-    State(Explore.LABELS, "value"),
-    prevent_initial_call=True,
-)
-def show_thumbnails(page, classes, match, tab, choice, labels):
-    """One page of thumbnails of the images that contain the chosen classes (built when the tab is shown)."""
-    if tab != "images":
-        return no_update, no_update
-    workspace, (dataset, split) = current_workspace(), parse_split(choice)
-    try:
-        stats = cached_stats(choice, labels)
-        folder = get_dataset(workspace, dataset).split(split).images
-    except (RegistryError, *STATS_ERRORS):
-        return [], ""
-    if stats is None:
-        return [], f"the statistics of {choice} are being computed"
-    shown = image_page(stats["image_index"], classes or [], "all" in (match or []), page)
-    thumbnails = thumbnails_of(workspace, folder, [name for _image_id, name in shown.images])
-    return thumbnail_tiles(shown.images, thumbnails), page_label(shown)
-
-
-@callback(
-    Output(Explore.SELECTED, "data", allow_duplicate=True),
-    Input({"type": Explore.THUMBNAIL, "index": ALL}, "n_clicks"),
-    prevent_initial_call=True,
-)
-def select_image(clicks):
-    if not ctx.triggered_id or not any(clicks or []):
-        return no_update
-    return ctx.triggered_id["index"]
-
-
-@callback(
-    Output(Explore.DETAIL, "children", allow_duplicate=True),
-    Output(Explore.LEGEND, "children"),
-    Input(Explore.SELECTED, "data"),
-    State(Explore.DATASET, "value"),
-    State(Explore.LABELS, "value"),
-    State(Explore.OPACITY, "value"),
-    prevent_initial_call=True,
-)
-def show_detail(image_id, choice, labels, opacity):
-    """The chosen image with its semantic mask and instance outlines, and the classes in it."""
-    if image_id is None:
-        return no_image_chosen(), None
-    try:
-        detail = split_image_detail(
-            current_workspace(),
-            *parse_split(choice),
-            int(image_id),
-            current_settings().max_annotation_bytes,
-            labels,
-        )
-    except (KeyError, ImageError, CocoFileError, ValueError) as error:
-        return alert(f"cannot show this image: {error}", "warning"), None
-    return detail_view(detail, opacity)
 
 
 dash.clientside_callback(
