@@ -13,6 +13,7 @@ from cocoseg.pipeline.inference.uncertainty import (
     pixel_entropy,
     pixel_margin,
     pixel_rarity,
+    spread_over_image,
     uncertainty_picture,
 )
 
@@ -110,3 +111,16 @@ def test_uncertainty_picture_is_dark_where_sure_and_grey_outside():
     assert picture.shape == (1, 3, 3) and picture.dtype == np.uint8
     assert picture[0, 0].sum() < picture[0, 1].sum()
     assert tuple(picture[0, 2]) == (128, 128, 128)
+
+
+def test_a_map_is_spread_over_its_images_own_range_inside_the_region():
+    entropy = np.linspace(0.2, 0.4, 101, dtype=np.float32).reshape(1, 101)
+    region = np.ones_like(entropy, dtype=bool)
+    spread = spread_over_image(entropy, region)
+    assert spread.min() == 0.0 and spread.max() == 1.0  # 2nd..98th percentile -> 0..1, clipped
+    assert spread[0, 50] == pytest.approx(0.5, abs=1e-5)
+    region[0, 90:] = False  # outside the region counts for nothing: the 98th percentile falls lower
+    assert (spread_over_image(entropy, region)[0, 88:] == 1.0).all()
+    flat = np.full((2, 3), 0.7, np.float32)
+    assert np.array_equal(spread_over_image(flat, np.ones((2, 3), bool)), flat)  # nothing to spread
+    assert np.array_equal(spread_over_image(entropy, np.zeros_like(region)), entropy)
