@@ -39,7 +39,7 @@ from cocoseg.pipeline.data.registry import cached_split
 from cocoseg.pipeline.data.rendering import overlay
 from cocoseg.pipeline.inference.model_store import ModelEntry, get_entry
 from cocoseg.pipeline.inference.predictor import ENTROPY_LEVELS, Prediction, Predictor
-from cocoseg.pipeline.inference.uncertainty import spread_over_image, uncertainty_picture
+from cocoseg.pipeline.inference.uncertainty import heat_picture
 from cocoseg.pipeline.inference.uploads import (
     has_display,
     load_result,
@@ -264,7 +264,7 @@ def prefill(
     prediction, uncertainty = Predictor(entry).predict_with_uncertainty(upload.image)
     store_result(workspace, current.key, BASE_LAYER, "mask", prediction.mask)
     store_result(workspace, current.key, PREDICTION_LAYER, "mask", prediction.mask)
-    shown = uncertainty_key(current.key, entry.card.get("sha256", model))
+    shown = uncertainty_key(current.key, entry.card["sha256"])
     store_display(workspace, shown, _uncertainty_picture(uncertainty))
     updated = dataclasses.replace(current, base=True, layer=BASE_LAYER, prediction=True, uncertainty=shown)
     return updated, prediction
@@ -279,9 +279,7 @@ def uncertainty_key(key: str, model_digest: str) -> str:
 def _uncertainty_picture(levels: np.ndarray) -> np.ndarray:
     """The heat picture the Grow tool shows over the canvas: bright where the model was unsure, within
     this image's own range; grey where it predicted nothing."""
-    region = levels != IGNORE_INDEX
-    entropy = levels.astype(np.float32) / ENTROPY_LEVELS
-    return uncertainty_picture(spread_over_image(entropy, region), region)
+    return heat_picture(levels.astype(np.float32) / ENTROPY_LEVELS, levels != IGNORE_INDEX)
 
 
 def start_from_dataset(workspace: Workspace, current: OpenImage | None) -> OpenImage | None:

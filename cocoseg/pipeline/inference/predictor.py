@@ -36,6 +36,7 @@ from cocoseg.pipeline.core.cache import sha256_of
 from cocoseg.pipeline.data.geometry import resize_image, undo_mask
 from cocoseg.pipeline.inference.model_store import ModelEntry, ModelError
 from cocoseg.pipeline.inference.onnx_graph import INPUT_NAME, MASK_OUTPUT, PROBABILITIES_OUTPUT
+from cocoseg.pipeline.inference.uncertainty import pixel_entropy
 
 logger = logging.getLogger(__name__)
 
@@ -365,8 +366,6 @@ class Predictor:
         The map is uint8: pixel entropy over log(C) times ``ENTROPY_LEVELS`` (0 sure, 254 uniform),
         and ``IGNORE_INDEX`` (255) where the model's square did not cover the image.
         """
-        from cocoseg.pipeline.inference.uncertainty import pixel_entropy
-
         started = time.perf_counter()
         masks, probabilities = self.run_batch(self.prepare(image)[None], probabilities=True)
         height, width = image.shape[:2]

@@ -50,10 +50,9 @@ from cocoseg.pipeline.inference.uncertainty import (
     ENSEMBLE_SCORES,
     SCORES,
     class_weights,
+    heat_picture,
     image_scores,
     pixel_entropy,
-    spread_over_image,
-    uncertainty_picture,
 )
 
 logger = logging.getLogger(__name__)
@@ -217,9 +216,7 @@ def _picture_jpeg(entropy: np.ndarray, region: np.ndarray, width: int, height: i
     (a JPEG of a few KB, so a queue of a hundred stays light). Its colours span the image's own entropy
     range (2nd to 98th percentile): the score compares images, the picture shows where within one."""
     rows, columns = np.nonzero(region)
-    shown = uncertainty_picture(spread_over_image(entropy, region), region)[
-        rows.min() : rows.max() + 1, columns.min() : columns.max() + 1
-    ]
+    shown = heat_picture(entropy, region)[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1]
     target = (MAP_WIDTH, max(1, round(MAP_WIDTH * height / width)))
     return encode_jpeg(cv2.resize(shown, target, interpolation=cv2.INTER_LINEAR), quality=85)
 

@@ -153,3 +153,9 @@ def uncertainty_picture(entropy: np.ndarray, region: np.ndarray | None = None) -
     if region is not None:
         picture[~region] = (128, 128, 128)
     return picture
+
+
+def heat_picture(entropy: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """The picture of where within one image a model is unsure: ``spread_over_image`` drawn by
+    ``uncertainty_picture`` (Review's queue and Annotate's Grow show the same)."""
+    return uncertainty_picture(spread_over_image(entropy, region), region)
