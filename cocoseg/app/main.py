@@ -198,6 +198,7 @@ def _navigation() -> html.Nav:
 CALLBACK_MODULES = (
     "cocoseg.app.add_dataset",
     "cocoseg.app.annotate_controls",
+    "cocoseg.app.annotate_saving",
     "cocoseg.app.augmentation_preview",
     "cocoseg.app.click_to_mask",
     "cocoseg.app.correction_round",

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 from dash import no_update
 
+from cocoseg.app import annotate_saving
 from cocoseg.app.ids import Review
 from cocoseg.app.links import annotate_link, next_in_queue
 from cocoseg.app.main import create_app
@@ -155,8 +156,8 @@ def test_annotate_next_moves_to_the_next_link_or_says_the_queue_is_done(workspac
     queue = [{"file": name, "link": annotate_link("demo", "val", name, "m")} for name in FILES]
     current = {"key": "k", "source": "", "collection": "demo", "file_name": FILES[0], "width": 1, "height": 1}
     with app.server.test_request_context("/annotate"):
-        href, message = _module("annotate").open_next(1, queue, current, "demo/val")
-        done_href, done = _module("annotate").open_next(1, queue[:2], current, "demo/val")
+        href, message = annotate_saving.open_next(1, queue, current, "demo/val")
+        done_href, done = annotate_saving.open_next(1, queue[:2], current, "demo/val")
     assert href == annotate_link("demo", "val", FILES[2], "m") and message is no_update
     assert done_href is no_update and "Nothing left in the review queue" in _text(done)
 
@@ -166,7 +167,7 @@ def test_showing_annotate_without_a_click_on_next_changes_nothing(workspace):
     app = create_app(workspace)
     with app.server.test_request_context("/annotate"):
         for queue in ([], None, [{"file": FILES[0], "link": annotate_link("demo", "val", FILES[0])}]):
-            assert _module("annotate").open_next(None, queue, None, "demo/val") == (no_update, no_update)
+            assert annotate_saving.open_next(None, queue, None, "demo/val") == (no_update, no_update)
 
 
 def test_a_split_of_no_images_gives_an_empty_queue_with_a_message(workspace):

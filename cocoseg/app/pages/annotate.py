@@ -22,17 +22,14 @@ Deep link (``cocoseg.app.links.annotate_link``): ``/annotate?dataset=D&split=S&i
 sets the dropdowns (the model's label map too) and opens the image pre-filled by ``open_link``;
 ``layout`` checks it (``annotation.resolve_link``) and says why a bad one opens nothing.
 
-About 300 lines rather than 250: nine callbacks that open, pre-fill, preview, save and move on
-(and the clientside Save), each one or two facade calls; their Output/Input/State lists alone
-take about fifty lines, and merging them would make the one callback branching on its trigger
-that the house plan warns against.
+Saving, the saved list and "Next in queue" live in ``cocoseg.app.annotate_saving``.
 Registering the corrections and "Fine-tune on corrections" live in ``cocoseg.app.correction_round``.
 """
 
 from __future__ import annotations
 
 import dash
-from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, html, no_update
+from dash import ALL, Input, Output, State, callback, ctx, html, no_update
 
 from cocoseg.app.annotate_canvas import (
     CANVAS_SETTINGS,
@@ -46,8 +43,7 @@ from cocoseg.app.components import annotate_panels as panels
 from cocoseg.app.components.alerts import alert
 from cocoseg.app.components.choosers import split_choices
 from cocoseg.app.context import UPLOAD_ROUTE, current_settings, current_workspace
-from cocoseg.app.ids import Annotate, Review
-from cocoseg.app.links import next_in_queue
+from cocoseg.app.ids import Annotate
 from cocoseg.pipeline import annotation
 from cocoseg.pipeline.annotation import tools
 from cocoseg.pipeline.data import decode_upload, list_datasets
@@ -155,7 +151,7 @@ def reopen_saved(reopen_clicks, current, preset, choice, *canvas_settings):
         return _refused(error)
 
 
-# --- starting layers, preview, save ----------------------------------------------------------
+# --- starting layers and preview ------------------------------------------------------------
 
 
 @_opens(Input(Annotate.PREFILL, "n_clicks"), State(Annotate.MODEL, "value"), State(Annotate.CURRENT, "data"))
@@ -221,77 +217,3 @@ def preview(canvas_json, current, preset, choice):
         return no_update, alert(str(error), "warning")
     picture = f"{UPLOAD_ROUTE}{current.key}.jpg"
     return panels.preview_view(picture, current.file_name, layer.mask, layer.label_map, layer.from_dataset)
-
-
-clientside_callback(
-    panels.PREVIEW_THEN_SAVE,
-    Output(Annotate.SAVE_REQUEST, "data"),
-    Input(Annotate.SAVE, "n_clicks"),
-    prevent_initial_call=True,
-)
-
-
-@callback(
-    Output(Annotate.MESSAGE, "children", allow_duplicate=True),
-    Output(Annotate.CURRENT, "data", allow_duplicate=True),
-    Output("annotate-history-refresh", "data"),
-    Input(Annotate.SAVE_REQUEST, "data"),
-    State(Annotate.CANVAS, "json_data"),
-    State(Annotate.CURRENT, "data"),
-    *SELECTION,
-    prevent_initial_call=True,
-)
-def save(_request, canvas_json, current, preset, choice):
-    """Save the open image's mask as COCO annotations (refused when the file changed since it was opened)."""
-    current = current_image(current)
-    if current is None:
-        return alert("Open an image first.", "warning"), no_update, no_update
-    selection = selection_from(preset, choice)
-    try:
-        saved = annotation.save(current_workspace(), current, canvas_json, selection, panels.CANVAS_WIDTH)
-    except annotation.VersionConflict as error:
-        return alert(f"Not saved: {current.collection} {error}", "danger"), no_update, no_update
-    except ERRORS as error:
-        return alert(f"Not saved: {error}", "danger"), no_update, no_update
-    message = f"Saved {saved.file_name} into annotations/{saved.collection}.json."
-    return alert(message, "success"), saved.to_dict(), saved.version
-
-
-@callback(
-    Output("url", "href"),
-    Output(Annotate.MESSAGE, "children", allow_duplicate=True),
-    Input(Annotate.NEXT, "n_clicks"),
-    State(Review.NEXT, "data"),
-    State(Annotate.CURRENT, "data"),
-    State(Annotate.DATASET, "value"),
-    prevent_initial_call=True,
-)
-def open_next(clicks, queue, current, choice):
-    """Move on to the Review queue's next image not corrected yet (key N).
-
-    Dash calls this once when the page is shown, whatever ``prevent_initial_call`` says,
-    because its ``url`` output lives in the app frame, outside the page (dash-docs #1081):
-    without a click it must do nothing, or every visit would say the queue is empty.
-    """
-    if not clicks:
-        return no_update, no_update
-    current = current_image(current)
-    corrected = annotation.corrected_files(current_workspace(), annotation.collection_of(current, choice))
-    link = next_in_queue(queue, current.file_name if current else None, corrected)
-    if link is None:
-        return no_update, alert("Nothing left in the review queue: rank a split on Review.", "info")
-    return link, no_update
-
-
-@callback(
-    Output(Annotate.HISTORY, "children"),
-    Input("annotate-history-refresh", "data"),
-    Input(Annotate.CURRENT, "data"),
-    State(Annotate.DATASET, "value"),
-)
-def history(_refresh, current, choice):
-    collection = annotation.collection_of(current_image(current), choice)
-    try:
-        return panels.saved_list(annotation.saved_images(current_workspace(), collection), collection)
-    except ERRORS as error:
-        return alert(str(error), "warning")
