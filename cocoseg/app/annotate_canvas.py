@@ -15,7 +15,7 @@ from cocoseg.pipeline import annotation
 
 OPENED = (  # what opening an image, or giving it a new starting layer, changes
     Output(Annotate.CURRENT, "data", allow_duplicate=True),
-    Output("annotate-canvas-area", "children", allow_duplicate=True),
+    Output(Annotate.CANVAS_AREA, "children", allow_duplicate=True),
     Output(Annotate.MESSAGE, "children", allow_duplicate=True),
 )
 SELECTION = (State(Annotate.LABELS, "value"), State(Annotate.DATASET, "value"))  # (preset, choice)

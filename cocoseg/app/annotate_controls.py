@@ -23,7 +23,7 @@ ERRORS = annotation.SESSION_ERRORS
 
 
 @callback(
-    Output("annotate-dataset-controls", "style"),
+    Output(Annotate.DATASET_CONTROLS, "style"),
     Output(Annotate.UPLOAD, "style"),
     Input(Annotate.SOURCE, "value"),
 )

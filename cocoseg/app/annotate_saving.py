@@ -30,7 +30,7 @@ clientside_callback(
 @callback(
     Output(Annotate.MESSAGE, "children", allow_duplicate=True),
     Output(Annotate.CURRENT, "data", allow_duplicate=True),
-    Output("annotate-history-refresh", "data"),
+    Output(Annotate.HISTORY_REFRESH, "data"),
     Input(Annotate.SAVE_REQUEST, "data"),
     State(Annotate.CANVAS, "json_data"),
     State(Annotate.CURRENT, "data"),
@@ -81,7 +81,7 @@ def open_next(clicks, queue, current, choice):
 
 @callback(
     Output(Annotate.HISTORY, "children"),
-    Input("annotate-history-refresh", "data"),
+    Input(Annotate.HISTORY_REFRESH, "data"),
     Input(Annotate.CURRENT, "data"),
     State(Annotate.DATASET, "value"),
 )

@@ -241,6 +241,10 @@ class Annotate:
     NEXT = "annotate-next"  # opens the next image of the Review queue (Review.NEXT)
     LINK = "annotate-link"  # Store: a checked deep link (annotation.LinkRequest.to_dict()), opened on load
     HISTORY = "annotate-history"
+    HISTORY_REFRESH = "annotate-history-refresh"  # Store: the version a save wrote; the saved list redraws
+    DATASET_CONTROLS = "annotate-dataset-controls"  # the split and image choosers (hidden for an upload)
+    FROM_DATASET = "annotate-from-dataset"  # the image's own annotations become the starting layer
+    CANVAS_AREA = "annotate-canvas-area"  # holds the mounted dash-canvas (assets/cocoseg.js finds it)
     REOPEN = "annotate-reopen"  # pattern id: {"type": REOPEN, "file": name}
     TOOL_REQUEST = "annotate-tool-request"  # Store: one click-to-mask mark, set by assets/cocoseg.js
     TOOL_STATE = "annotate-tool-state"  # Store: annotation.tools.ToolState.to_dict() (layer names, marks)

@@ -96,7 +96,7 @@ def _image_choice(datasets: list[dict], max_upload_bytes: int, link: LinkRequest
                     className="mt-1",
                 ),
             ],
-            id="annotate-dataset-controls",
+            id=Annotate.DATASET_CONTROLS,
         ),
         dcc.Upload(
             id=Annotate.UPLOAD,
@@ -221,7 +221,7 @@ def _starting_layer(models: list[dict], model: str) -> list:
                 ),
                 dbc.Button(
                     [html.I(className="bi bi-files me-1"), "From annotations"],
-                    id="annotate-from-dataset",
+                    id=Annotate.FROM_DATASET,
                     size="sm",
                     color="secondary",
                     outline=True,
@@ -402,7 +402,7 @@ def page_layout(
             dcc.Store(id=Annotate.CURRENT),
             dcc.Store(id=Annotate.LINK, data=link.to_dict() if link else None),
             dcc.Store(id=Annotate.SAVE_REQUEST),
-            dcc.Store(id="annotate-history-refresh"),
+            dcc.Store(id=Annotate.HISTORY_REFRESH),
             dcc.Store(id=Annotate.TOOL_REQUEST),
             dcc.Store(id=Annotate.TOOL_STATE),
             workbench(
@@ -419,7 +419,7 @@ def workbench(control_children: list) -> html.Div:
     """The three columns: controls, the canvas, the result and the saved list."""
     canvas = html.Div(
         [
-            html.Div(canvas_holder("empty", "", 360, "#800000", 12, "pencil"), id="annotate-canvas-area"),
+            html.Div(canvas_holder("empty", "", 360, "#800000", 12, "pencil"), id=Annotate.CANVAS_AREA),
             html.Img(id=Annotate.UNCERTAINTY, className="uncertainty-overlay", style=HIDDEN, alt=""),
             html.Div(id=Annotate.TOOL_MARKS, className="tool-marks"),
         ],

@@ -184,7 +184,7 @@ def open_link(link, *canvas_settings):
     return _prefilled(updated, prediction, request.model, selection, canvas_settings)
 
 
-@_opens(Input("annotate-from-dataset", "n_clicks"), State(Annotate.CURRENT, "data"))
+@_opens(Input(Annotate.FROM_DATASET, "n_clicks"), State(Annotate.CURRENT, "data"))
 def start_from_dataset(_clicks, current, preset, choice, *canvas_settings):
     """The image's own annotations become the editable starting layer (to correct the dataset itself)."""
     updated = annotation.start_from_dataset(current_workspace(), current_image(current))
