@@ -12,7 +12,7 @@ from cocoseg.app.annotate_canvas import SELECTION, current_image, selection_from
 from cocoseg.app.components import annotate_panels as panels
 from cocoseg.app.components.alerts import alert
 from cocoseg.app.context import current_workspace
-from cocoseg.app.ids import Annotate, Review
+from cocoseg.app.ids import Annotate, Frame, Review
 from cocoseg.app.links import next_in_queue
 from cocoseg.pipeline import annotation
 
@@ -54,7 +54,7 @@ def save(_request, canvas_json, current, preset, choice):
 
 
 @callback(
-    Output("url", "href"),
+    Output(Frame.URL, "href"),
     Output(Annotate.MESSAGE, "children", allow_duplicate=True),
     Input(Annotate.NEXT, "n_clicks"),
     State(Review.NEXT, "data"),

@@ -28,10 +28,10 @@ def _collection(current: dict | None, choice: str | None) -> str:
 
 
 @callback(
-    Output("annotate-register-message", "children"),
-    Input("annotate-register", "n_clicks"),
-    State("annotate-register-name", "value"),
-    State("annotate-register-mode", "value"),
+    Output(Annotate.REGISTER_MESSAGE, "children"),
+    Input(Annotate.REGISTER, "n_clicks"),
+    State(Annotate.REGISTER_NAME, "value"),
+    State(Annotate.REGISTER_MODE, "value"),
     State(Annotate.CURRENT, "data"),
     State(Annotate.DATASET, "value"),
     prevent_initial_call=True,

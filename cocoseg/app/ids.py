@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 
+class Frame:
+    """Ids of the app's frame and of parts several pages carry (one page is shown at a time)."""
+
+    URL = "url"  # dcc.Location: a callback may move the browser to another page
+    UPLOAD_LIMIT = "upload-limit-bytes"  # hidden: assets/cocoseg.js refuses larger files before sending
+
+
 class Home:
     DATASETS = "home-datasets"
     DEVICE = "home-device"
@@ -213,6 +220,14 @@ class Train:
         "train-action"  # pattern id: {"type": ACTION, "action": resume|export|evaluate|delete, "run": name}
     )
     ACTION_MESSAGE = "train-action-message"
+    JOB_HEARTBEAT = "train-job-heartbeat"  # the running job's progress line
+    SUMMARY_REQUEST = "train-summary-request"  # Store: the form's model, to summarise in a child process
+    EXPORT_REQUEST = "train-export-request"  # Store: a run to export (a background job)
+    EVALUATE_REQUEST = "train-evaluate-request"  # Store: a run to evaluate (a background job)
+    REFRESH_NOW = "train-refresh-now"  # Store: redraw the runs table now, not at the next poll
+    SIGNATURE = "train-signature"  # Store: the registry state last drawn; an unchanged poll draws nothing
+    DELETE_PENDING = "train-delete-pending"  # Store: the run the confirm dialog asks about
+    DELETE_CONFIRM = "train-delete-confirm"  # dcc.ConfirmDialog before a run is deleted
 
 
 class Annotate:
@@ -253,6 +268,10 @@ class Annotate:
     TOOL_STATUS = "annotate-tool-status"  # what the last tool call did and how long it took
     UNCERTAINTY = "annotate-uncertainty"  # the pre-fill model's uncertainty picture over the canvas (Grow)
     TOOL_MARKS = "annotate-tool-marks"  # the current object's box and clicks, drawn over the canvas
+    REGISTER = "annotate-register"  # the saved corrections become a dataset Prepare and Train can use
+    REGISTER_NAME = "annotate-register-name"
+    REGISTER_MODE = "annotate-register-mode"  # overlay on the source dataset, or the corrections alone
+    REGISTER_MESSAGE = "annotate-register-message"
 
 
 class Review:

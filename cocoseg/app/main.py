@@ -29,7 +29,7 @@ from cocoseg.app.context import (
     remember_serve_host,
     remember_workspace,
 )
-from cocoseg.app.ids import Review
+from cocoseg.app.ids import Frame, Review
 from cocoseg.app.jobs import background_manager
 from cocoseg.pipeline.core import (
     ASSETS_DIR,
@@ -274,7 +274,7 @@ def create_app(
     plotly_bundle.register(app)
     app.layout = html.Div(
         [
-            dcc.Location(id="url", refresh="callback-nav"),  # a callback may move to another page
+            dcc.Location(id=Frame.URL, refresh="callback-nav"),  # a callback may move to another page
             dcc.Store(id=Review.NEXT, storage_type="session"),  # the review queue, for Annotate's "next"
             _navigation(),
             html.Main(dash.page_container, className="content"),

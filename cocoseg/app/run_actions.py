@@ -19,7 +19,7 @@ from cocoseg.pipeline.jobs import RunError, RunFolder, cancel, delete_confirmed_
 
 @callback(
     Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True),
-    Output("train-refresh-now", "data", allow_duplicate=True),
+    Output(Train.REFRESH_NOW, "data", allow_duplicate=True),
     Input({"type": Train.CANCEL, "run": ALL}, "n_clicks"),
     prevent_initial_call=True,
 )
@@ -75,7 +75,7 @@ def resume_run(clicks):
 
 
 @callback(
-    Output("train-export-request", "data"),
+    Output(Train.EXPORT_REQUEST, "data"),
     Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True),
     _action_button("export"),
     prevent_initial_call=True,
@@ -90,7 +90,7 @@ def export_run(clicks):
 
 
 @callback(
-    Output("train-evaluate-request", "data"),
+    Output(Train.EVALUATE_REQUEST, "data"),
     Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True),
     _action_button("evaluate"),
     prevent_initial_call=True,
@@ -100,9 +100,9 @@ def evaluate_run(clicks):
 
 
 @callback(
-    Output("train-delete-confirm", "displayed"),
-    Output("train-delete-confirm", "message"),
-    Output("train-delete-pending", "data"),
+    Output(Train.DELETE_CONFIRM, "displayed"),
+    Output(Train.DELETE_CONFIRM, "message"),
+    Output(Train.DELETE_PENDING, "data"),
     Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True),
     _action_button("delete"),
     prevent_initial_call=True,
@@ -123,9 +123,9 @@ def ask_delete(clicks):
 
 @callback(
     Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True),
-    Output("train-refresh-now", "data", allow_duplicate=True),
-    Input("train-delete-confirm", "submit_n_clicks"),
-    State("train-delete-pending", "data"),
+    Output(Train.REFRESH_NOW, "data", allow_duplicate=True),
+    Input(Train.DELETE_CONFIRM, "submit_n_clicks"),
+    State(Train.DELETE_PENDING, "data"),
     prevent_initial_call=True,
 )
 def delete_confirmed(_submitted, pending):

@@ -18,8 +18,8 @@ import pytest
 from dash import html
 
 from cocoseg import cli
-from cocoseg.app import main
-from cocoseg.app.ids import Annotate, Home
+from cocoseg.app import ids, main
+from cocoseg.app.ids import Annotate, Home, Train
 from cocoseg.app.main import VENDOR_ROUTE, VENDOR_STYLESHEETS, create_app
 from cocoseg.pipeline.core.settings import MEGABYTE, get_settings
 
@@ -477,7 +477,7 @@ def test_every_app_in_a_process_serves_every_callback(workspace):
     _served_callbacks(create_app(workspace))  # takes whatever earlier apps in this process left unserved
     second, third = _served_callbacks(create_app(workspace)), _served_callbacks(create_app(workspace))
     assert third == second
-    assert any("train-delete-confirm" in output for output in third)  # run_actions
+    assert any(Train.DELETE_CONFIRM in output for output in third)  # run_actions
     assert any(Annotate.TOOL_STATE in output for output in third)  # click_to_mask
 
 
@@ -489,3 +489,36 @@ def test_every_module_with_callbacks_beside_the_pages_runs_again_for_each_app():
         if "\n@callback(" in path.read_text() or "\ndash.clientside_callback(" in path.read_text()
     }
     assert with_callbacks and with_callbacks == set(main.CALLBACK_MODULES)
+
+
+def _declared_ids() -> list[str]:
+    return [
+        value
+        for holder in vars(ids).values()
+        if isinstance(holder, type)
+        for name, value in vars(holder).items()
+        if name.isupper() and isinstance(value, str)
+    ]
+
+
+def _callback_ids(dependency: dict) -> set[str]:
+    """The component ids one served callback names (a pattern id by its ``type``)."""
+    outputs = dependency["output"].strip(".").split("...")
+    names = [output.rsplit(".", 1)[0] for output in outputs]
+    names += [entry["id"] for entry in dependency["inputs"] + dependency["state"]]
+    return {json.loads(name)["type"] if name.startswith("{") else name for name in names}
+
+
+def test_every_callback_id_is_declared_in_ids_once(workspace):
+    """The house rule "ids come from cocoseg.app.ids": a literal typed twice drifts apart silently."""
+    declared = _declared_ids()
+    assert len(declared) == len(set(declared)), "an id is declared twice in cocoseg.app.ids"
+    application = create_app(workspace)
+    dependencies = application.server.test_client().get("/_dash-dependencies").get_json()
+    named = set().union(*(_callback_ids(dependency) for dependency in dependencies))
+    assert Train.DELETE_CONFIRM in named and Annotate.REGISTER in named  # the parsing found real ids
+    # Also allowed: Dash pages' own ids, and ids built from a declared one (a form field's feedback,
+    # a tab's pane, the picture under Segment's overlay).
+    derived = {f"{name}{suffix}" for name in declared for suffix in ("-feedback", "-pane", "-picture")}
+    undeclared = {name for name in named - set(declared) - derived if not name.startswith("_pages_")}
+    assert undeclared == set()

@@ -15,7 +15,7 @@ from cocoseg.app.components.choosers import split_choices
 from cocoseg.app.components.jobs import action_with_progress
 from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.components.segmentation import class_legend, data_url, picture_with_layer
-from cocoseg.app.ids import Annotate
+from cocoseg.app.ids import Annotate, Frame
 from cocoseg.pipeline.annotation import ERASER_COLOUR, LinkRequest
 from cocoseg.pipeline.data import PRESETS, LabelMap, mask_layer_png, pixel_shares
 
@@ -270,7 +270,7 @@ def controls(
             className="d-flex gap-2",
         ),
         html.Div(message, id=Annotate.MESSAGE, className="small mt-2"),
-        html.Div(str(max_upload_bytes), id="upload-limit-bytes", hidden=True),
+        html.Div(str(max_upload_bytes), id=Frame.UPLOAD_LIMIT, hidden=True),
     ]
 
 
@@ -279,11 +279,9 @@ def register_panel() -> html.Div:
     return html.Div(
         [
             dbc.Label("Use for training", className="small mb-0"),
-            dbc.Input(
-                id="annotate-register-name", placeholder="new dataset name, e.g. demo-fixed", size="sm"
-            ),
+            dbc.Input(id=Annotate.REGISTER_NAME, placeholder="new dataset name, e.g. demo-fixed", size="sm"),
             dbc.RadioItems(
-                id="annotate-register-mode",
+                id=Annotate.REGISTER_MODE,
                 value="overlay",
                 className="small",
                 options=[
@@ -296,12 +294,12 @@ def register_panel() -> html.Div:
             ),
             dbc.Button(
                 [html.I(className="bi bi-box-arrow-in-right me-1"), "Register"],
-                id="annotate-register",
+                id=Annotate.REGISTER,
                 size="sm",
                 color="secondary",
                 className="mt-1",
             ),
-            html.Div(id="annotate-register-message", className="small mt-1"),
+            html.Div(id=Annotate.REGISTER_MESSAGE, className="small mt-1"),
         ]
     )
 

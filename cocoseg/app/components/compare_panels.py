@@ -14,7 +14,7 @@ from dash import dcc, html
 from cocoseg.app.components.figures import LIGHT, iou_heatmap, plot_text
 from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.components.segmentation import data_url
-from cocoseg.app.ids import Compare
+from cocoseg.app.ids import Compare, Frame
 from cocoseg.pipeline.data import colorize, image_jpeg, overlay
 from cocoseg.pipeline.inference import STRATEGIES, Comparison, IouTable, disagreement_picture
 
@@ -52,7 +52,7 @@ def _controls(
             className="upload-zone mt-2 py-2",
             children=html.Div([html.I(className="bi bi-cloud-arrow-up me-1"), "drop or choose an image"]),
         ),
-        html.Div(str(max_upload_bytes), id="upload-limit-bytes", hidden=True),
+        html.Div(str(max_upload_bytes), id=Frame.UPLOAD_LIMIT, hidden=True),
         dcc.Store(id=Compare.UPLOAD_KEY),
         dbc.Label("Saved ensemble", className="mt-3 mb-1 small text-muted"),
         dcc.Dropdown(

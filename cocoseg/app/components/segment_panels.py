@@ -11,7 +11,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from cocoseg.app.components.panels import empty_state, panel
-from cocoseg.app.ids import Segment
+from cocoseg.app.ids import Frame, Segment
 from cocoseg.pipeline.data import UPLOAD_ACCEPT
 from cocoseg.pipeline.inference import UploadPrediction
 
@@ -75,7 +75,7 @@ def _controls(models: list[dict], max_upload_bytes: int) -> list:
     )
     return [
         upload,
-        html.Div(str(max_upload_bytes), id="upload-limit-bytes", hidden=True),
+        html.Div(str(max_upload_bytes), id=Frame.UPLOAD_LIMIT, hidden=True),
         html.Div(id=Segment.MESSAGES, className="mt-2"),
         dbc.Label("Images", className="mt-3 mb-1 small text-muted"),
         dbc.RadioItems(id=Segment.CURRENT, options=[], value=None, className="upload-list"),

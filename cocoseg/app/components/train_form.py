@@ -284,7 +284,7 @@ def train_form(workspace: Workspace) -> list:
             title="Start training (Ctrl+Enter)",
         ),
         html.Div(id=Train.FORM_MESSAGE, className="small mt-2"),
-        html.Div(id="train-job-heartbeat", className="small text-muted mt-1"),
+        html.Div(id=Train.JOB_HEARTBEAT, className="small text-muted mt-1"),
     ]
 
 
@@ -303,14 +303,14 @@ def train_page(workspace: Workspace) -> html.Div:
     stores = [
         dcc.Store(id=Train.QUEUED),
         dcc.Store(id=Train.JOB_RESULT),
-        dcc.Store(id="train-summary-request"),
-        dcc.Store(id="train-export-request"),
-        dcc.Store(id="train-evaluate-request"),
-        dcc.Store(id="train-refresh-now"),
-        dcc.Store(id="train-signature"),
-        dcc.Store(id="train-delete-pending"),
+        dcc.Store(id=Train.SUMMARY_REQUEST),
+        dcc.Store(id=Train.EXPORT_REQUEST),
+        dcc.Store(id=Train.EVALUATE_REQUEST),
+        dcc.Store(id=Train.REFRESH_NOW),
+        dcc.Store(id=Train.SIGNATURE),
+        dcc.Store(id=Train.DELETE_PENDING),
         dcc.Interval(id=Train.POLL, interval=1000),
-        dcc.ConfirmDialog(id="train-delete-confirm"),
+        dcc.ConfirmDialog(id=Train.DELETE_CONFIRM),
     ]
     form = panel("New run", train_form(workspace), icon="sliders2")
     live = panel(

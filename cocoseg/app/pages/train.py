@@ -48,7 +48,7 @@ def layout(**_query) -> html.Div:
 @callback(
     Output(Train.MODEL_INFO, "children"),
     Output(Train.OPTIONS, "children"),
-    Output("train-summary-request", "data"),
+    Output(Train.SUMMARY_REQUEST, "data"),
     Output(Train.BASE_FILTERS, "disabled"),
     Output(Train.DEPTH, "disabled"),
     Output(Train.ENCODER, "disabled"),
@@ -100,7 +100,7 @@ def follow_parent(parent_name):
 
 @callback(
     Output(Train.MODEL_SUMMARY, "children"),
-    Input("train-summary-request", "data"),
+    Input(Train.SUMMARY_REQUEST, "data"),
     background=True,
     prevent_initial_call=True,
     running=[(Output(Train.MODEL_SUMMARY, "className"), "ms-1 text-muted summary-pending", "ms-1")],
@@ -155,7 +155,7 @@ def start_training(_clicks, *values):
     Input(Train.QUEUED, "data"),
     background=True,
     prevent_initial_call=True,
-    progress=[Output("train-job-heartbeat", "children")],
+    progress=[Output(Train.JOB_HEARTBEAT, "children")],
 )
 def run_training(set_progress, queued):
     """Start the job process that trains (or resumes) the queued run, then exports it; watch it to the end."""
@@ -177,7 +177,7 @@ def run_training(set_progress, queued):
 
 @callback(
     Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True),
-    Input("train-export-request", "data"),
+    Input(Train.EXPORT_REQUEST, "data"),
     background=True,
     prevent_initial_call=True,
 )
@@ -188,7 +188,7 @@ def run_export(request):
 
 @callback(
     Output(Train.ACTION_MESSAGE, "children", allow_duplicate=True),
-    Input("train-evaluate-request", "data"),
+    Input(Train.EVALUATE_REQUEST, "data"),
     background=True,
     prevent_initial_call=True,
 )
@@ -214,11 +214,11 @@ def _short_job_note(request, kind: str, key: str, note):
 @callback(
     Output(Train.LIVE, "children"),
     Output(Train.RUNS, "children"),
-    Output("train-signature", "data"),
+    Output(Train.SIGNATURE, "data"),
     Input(Train.POLL, "n_intervals"),
     Input(Train.QUEUED, "data"),
-    Input("train-refresh-now", "data"),
-    State("train-signature", "data"),
+    Input(Train.REFRESH_NOW, "data"),
+    State(Train.SIGNATURE, "data"),
 )
 def refresh(_ticks, _queued, _now, signature):
     """Re-read the registry; redraw only when something changed (cheap when nothing did).
