@@ -220,6 +220,8 @@ class Train:
         "train-action"  # pattern id: {"type": ACTION, "action": resume|export|evaluate|delete, "run": name}
     )
     ACTION_MESSAGE = "train-action-message"
+    CARD = "train-card"  # pattern id of a live run's card: {"type": CARD, "run": name}
+    ROW = "train-row"  # pattern id of a run's row in the table: {"type": ROW, "run": name}
     JOB_HEARTBEAT = "train-job-heartbeat"  # the running job's progress line
     SUMMARY_REQUEST = "train-summary-request"  # Store: the form's model, to summarise in a child process
     EXPORT_REQUEST = "train-export-request"  # Store: a run to export (a background job)

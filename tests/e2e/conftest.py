@@ -229,6 +229,37 @@ def fill_input(page, component_id: str, value: str, timeout: float = 10_000) -> 
     page.wait_for_function(COMMITTED_VALUE, arg=[component_id, value], timeout=timeout)
 
 
+OVERFLOWING = """() => {
+    const width = document.documentElement.clientWidth;
+    const wide = [...document.querySelectorAll(".panel, .page-header")]
+        .filter((element) => element.getBoundingClientRect().right > width + 1)
+        .map((element) => (element.querySelector(".card-header, h2") || element).textContent.trim());
+    if (document.documentElement.scrollWidth > width + 1) wide.push("the page itself");
+    return wide;
+}"""
+
+
+CUT_LABELS = """(graph) => {
+    const box = document.getElementById(graph).getBoundingClientRect();
+    return [...document.querySelectorAll(`#${graph} .xtick text, #${graph} .ytick text`)]
+        .filter((label) => {
+            const edges = label.getBoundingClientRect();
+            return edges.left < box.left - 1 || edges.right > box.right + 1 || edges.bottom > box.bottom + 1;
+        })
+        .map((label) => label.textContent);
+}"""
+
+
+def assert_labels_inside(page, graph_id: str) -> None:
+    """Every tick label of a Plotly graph lies inside the graph (not cut by a too-small margin)."""
+    assert page.evaluate(CUT_LABELS, graph_id) == []
+
+
+def assert_fits_window(page) -> None:
+    """No panel reaches past the window's right edge (the desktop-tool layout scrolls inside panels)."""
+    assert page.evaluate(OVERFLOWING) == []
+
+
 @pytest.fixture
 def page(browser):
     """A fresh browser context and page; ``page.problems`` collects console errors,

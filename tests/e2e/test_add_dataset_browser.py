@@ -11,7 +11,7 @@ import pytest
 
 from cocoseg.app.ids import AddDataset, Explore
 from tests.conftest import DEMO_VAL_IMAGES, DEMO_VAL_JSON
-from tests.e2e.conftest import _serve, fill_input
+from tests.e2e.conftest import _serve, assert_fits_window, fill_input
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -146,6 +146,7 @@ def test_add_from_home_then_explore_opens_it_with_all_and_its_counts(
     page.locator(f"#{Explore.DATASET}").click()
     page.get_by_role("option", name="mine/train").click()
     summary.filter(has_text="label map all").wait_for(timeout=JOB_TIMEOUT_MS)
+    assert_fits_window(page)
     page.screenshot(path=str(screenshot_dir / "explore-own-dataset.png"), full_page=True)
     assert page.evaluate("window.staleViews") == []
     splits = page.evaluate("window.chartSplits")

@@ -12,6 +12,7 @@ from pycocotools import mask as coco_mask
 
 from cocoseg.pipeline.data.labels import build_label_map
 from tests.conftest import DEMO_TRAIN_JSON, DEMO_VAL_JSON
+from tests.e2e.conftest import assert_fits_window
 
 pytestmark = [pytest.mark.browser]
 
@@ -53,6 +54,7 @@ def test_prefill_paint_save_and_read_back_with_pycocotools(model_server, page, s
     page.locator("#annotate-legend", has_text="person").wait_for(timeout=30_000)
     page.keyboard.press("Control+s")
     page.locator("#annotate-message", has_text="Saved").wait_for(timeout=30_000)
+    assert_fits_window(page)
     page.screenshot(path=str(screenshot_dir / "annotate.png"))
 
     saved = json.loads((model_server.home / "annotations" / "demo.json").read_text())
@@ -269,6 +271,7 @@ def test_box_then_a_negative_click_then_save_keeps_exactly_the_displayed_mask(se
     page.locator("#annotate-tool-marks .tool-click-negative").wait_for()
     page.wait_for_function(WAIT_FOR_NEW_LAYER, arg=boxed_layer, timeout=30_000)
     shown = displayed_classes(page, label_map)
+    assert_fits_window(page)
     page.screenshot(path=str(screenshot_dir / "annotate-click-to-mask.png"))
     assert shown[row, column] != cat and (shown == cat).sum() < boxed.sum(), (
         "the negative click removed a part"
@@ -339,6 +342,7 @@ def test_grow_shows_the_models_uncertainty_and_a_click_on_it_grows_an_object(
     page.mouse.click(canvas["x"] + canvas["width"] * 0.5, canvas["y"] + canvas["height"] * 0.5)
     page.locator("#annotate-tool-status", has_text="Grow from uncertainty:").wait_for(timeout=30_000)
     page.locator("#annotate-tool-marks .tool-click-positive").wait_for()
+    assert_fits_window(page)
     page.screenshot(path=str(screenshot_dir / "annotate-grow.png"))
     page.keyboard.press("c")
     overlay.wait_for(state="hidden", timeout=10_000)

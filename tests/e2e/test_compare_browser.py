@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from cocoseg.app.ids import Compare
+from tests.e2e.conftest import assert_fits_window
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -50,5 +51,6 @@ def test_members_ensemble_and_disagreement_with_linked_zoom(
     metrics = page.locator(f"#{Compare.METRICS}")
     for name in exported_models:
         metrics.locator("td", has_text=name).first.wait_for()
+    assert_fits_window(page)
     page.screenshot(path=str(screenshot_dir / "compare.png"), full_page=True)
     assert page.problems.all() == []

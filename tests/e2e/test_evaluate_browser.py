@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from cocoseg.app.ids import Evaluate
+from tests.e2e.conftest import assert_fits_window, assert_labels_inside
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -30,6 +31,8 @@ def test_leaderboard_evaluation_job_and_ensemble_from_rows(
     # clicking a row shows that row's confusion matrix
     table.locator("td", has_text=exported_models[1]).first.click()
     page.locator(f"#{Evaluate.CONFUSION} .gtitle", has_text=exported_models[1]).wait_for()
+    for graph in (Evaluate.IOU, Evaluate.CONFUSION):  # model and class names beside the rows, whole
+        assert_labels_inside(page, graph)
 
     # the ensemble has no result yet: evaluate it as a background job
     page.locator(f"#{Evaluate.PENDING_MODEL}").click()
@@ -55,5 +58,6 @@ def test_leaderboard_evaluation_job_and_ensemble_from_rows(
         timeout=60_000
     )
     assert (model_server.home / "ensembles" / "from-rows" / "model.onnx").is_file()
+    assert_fits_window(page)
     page.screenshot(path=str(screenshot_dir / "evaluate.png"), full_page=True)
     assert page.problems.all() == []

@@ -7,6 +7,7 @@ import urllib.parse
 import pytest
 
 from cocoseg.app.ids import Explore
+from tests.e2e.conftest import assert_fits_window
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -52,6 +53,7 @@ def test_demo_charts_filtered_browser_and_image_detail(page, server, screenshot_
     detail.nth(2).wait_for(state="attached")
     assert detail.nth(1).get_attribute("src").startswith("data:image/png;base64,")
     assert "person" in page.locator(f"#{Explore.LEGEND}").inner_text()
+    assert_fits_window(page)
     page.screenshot(path=str(screenshot_dir / "explore.png"), full_page=True)
     assert page.problems.all() == []
 

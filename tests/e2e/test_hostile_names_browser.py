@@ -20,7 +20,7 @@ from cocoseg.app.ids import Annotate, Explore, Prepare
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.data.registry import add_dataset
 from tests.conftest import DEMO_VAL_IMAGES, DEMO_VAL_JSON
-from tests.e2e.conftest import _serve
+from tests.e2e.conftest import _serve, assert_fits_window
 from tests.e2e.test_pages_browser import PAGES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -122,6 +122,7 @@ def test_hostile_names_are_text_on_every_page(watched, hostile_server, screensho
     page.locator(".thumbnail").first.click()
     page.locator(f"#{Explore.DETAIL} img").first.wait_for(state="attached")
     _nothing_injected(page, "explore image detail")
+    assert_fits_window(page)
     page.screenshot(path=str(screenshot_dir / "hostile-explore.png"), full_page=True)
 
     # Prepare: the dry run's images-per-class chart
@@ -130,6 +131,7 @@ def test_hostile_names_are_text_on_every_page(watched, hostile_server, screensho
     _choose(page, Prepare.LABELS, "all")
     page.locator(f"#{Prepare.DISTRIBUTION} .xtick text").first.wait_for(state="attached")
     _nothing_injected(page, "prepare distribution")
+    assert_fits_window(page)
     page.screenshot(path=str(screenshot_dir / "hostile-prepare.png"), full_page=True)
 
     # Annotate: the class list and the image chooser, through a deep link to the hostile file
@@ -144,5 +146,6 @@ def test_hostile_names_are_text_on_every_page(watched, hostile_server, screensho
     assert palette.get_by_text("onerror=alert(1)").count() >= 1
     assert page.locator(f"#{Annotate.IMAGE}").get_by_text(HOSTILE_FILE).count() >= 1
     _nothing_injected(page, "annotate")
+    assert_fits_window(page)
     page.screenshot(path=str(screenshot_dir / "hostile-annotate.png"), full_page=True)
     assert page.problems.all() == []

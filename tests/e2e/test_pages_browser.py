@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e.conftest import assert_fits_window
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PAGES = {
@@ -32,6 +34,7 @@ def _visit_all(page, server, screenshot_dir, prefix: str) -> None:
         page.locator(".page-header h2", has_text=title).wait_for()
         page.wait_for_load_state("networkidle")
         assert "Traceback" not in page.content()
+        assert_fits_window(page)
         page.screenshot(path=str(screenshot_dir / f"{prefix}-{title.lower()}.png"), full_page=True)
     assert page.problems.all() == []
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from cocoseg.app.ids import Prepare
-from tests.e2e.conftest import _serve
+from tests.e2e.conftest import _serve, assert_fits_window
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -135,6 +135,7 @@ def test_prepare_demo_live_progress_new_set_and_augmentation_preview(page, prepa
     )  # the content pane scrolls: a tall window shows all of it
     page.evaluate("document.querySelector('.content').scrollTo(0, 0)")
     page.wait_for_timeout(300)
+    assert_fits_window(page)
     page.screenshot(path=str(screenshot_dir / "prepare.png"), full_page=True)
     assert "Traceback" not in page.content()
     assert page.problems.all() == []

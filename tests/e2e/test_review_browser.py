@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.e2e.conftest import _serve
+from tests.e2e.conftest import _serve, assert_fits_window
 from tests.e2e.test_annotate_browser import paint_stroke
 from tests.e2e.test_prepare_browser import _choose
 
@@ -69,6 +69,7 @@ def test_rank_open_prefilled_save_next_and_see_it_done(review_server, page, expo
 
     page.locator("#review-maps").check()  # the uncertainty maps instead of the images
     page.locator("#review-queue.review-show-maps").wait_for(timeout=10_000)
+    assert_fits_window(page)
     page.screenshot(path=str(screenshot_dir / "review.png"))
     page.keyboard.press("j")  # keys move along the queue: focus the first card
     assert page.evaluate("document.activeElement.querySelector('[data-file]').dataset.file") == queue[1]

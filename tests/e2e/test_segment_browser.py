@@ -10,6 +10,7 @@ from PIL import Image
 
 from cocoseg.app.ids import Segment
 from tests.conftest import DEMO_VAL_IMAGES
+from tests.e2e.conftest import assert_fits_window
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -70,6 +71,7 @@ def test_upload_shows_overlay_classes_and_downloads(page, model_server, screensh
     with page.expect_download() as download_info:
         page.locator(f"#{Segment.DOWNLOAD_COCO}").click()
     assert download_info.value.suggested_filename.endswith(".coco.json")
+    assert_fits_window(page)
     page.screenshot(path=str(screenshot_dir / "segment.png"), full_page=True)
     assert page.problems.all() == []
 

@@ -20,7 +20,7 @@ from cocoseg.pipeline.jobs.registry import RunFolder
 from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.writer import prepare
 from tests.conftest import LIMIT
-from tests.e2e.conftest import _serve, fill_input
+from tests.e2e.conftest import _serve, assert_fits_window, fill_input
 from tests.e2e.test_prepare_browser import _choose
 from tests.waiting import process_running, wait_for
 
@@ -116,6 +116,7 @@ def test_a_run_started_from_the_page_moves_finishes_exports_and_is_listed(train_
     card(page, name).locator(".js-plotly-plot .scatterlayer .trace").first.wait_for(
         timeout=30_000
     )  # the loss / mIoU curves
+    assert_fits_window(page)  # the runs table and its buttons stay inside the window
     page.screenshot(path=str(screenshot_dir / "train.png"))
     row.get_by_role(
         "button", name="Evaluate"

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from cocoseg.app.components.figures import LIGHT, plot_texts
+from cocoseg.app.components.figures import LIGHT, MARGINS, plot_texts
 from cocoseg.pipeline.data import COCO_CATEGORIES
 
-MARGINS = {"l": 10, "r": 10, "t": 30, "b": 10}
 METRICS = {
     "instances": "instances",
     "images": "images containing the class",

@@ -14,14 +14,15 @@ import plotly.graph_objects as go
 
 MARGINS = {"l": 10, "r": 10, "t": 30, "b": 10}
 # a few layout defaults instead of "plotly_white": building a figure with the full
-# template costs ~30 ms of deep copies per figure on the server
+# template costs ~30 ms of deep copies per figure on the server. The margins are small, so the
+# axes grow them to fit their labels (a model's name beside a heatmap row was cut to a dash).
 LIGHT = go.layout.Template(
     layout={
         "paper_bgcolor": "white",
         "plot_bgcolor": "white",
         "font": {"color": "#2a3f5f"},
-        "xaxis": {"gridcolor": "#ebf0f8", "zerolinecolor": "#ebf0f8"},
-        "yaxis": {"gridcolor": "#ebf0f8", "zerolinecolor": "#ebf0f8"},
+        "xaxis": {"gridcolor": "#ebf0f8", "zerolinecolor": "#ebf0f8", "automargin": True},
+        "yaxis": {"gridcolor": "#ebf0f8", "zerolinecolor": "#ebf0f8", "automargin": True},
     }
 )
 

@@ -158,7 +158,7 @@ def live_card(run: RunFolder) -> dbc.Card:
             ]
         ),
         className="run-card mb-2",
-        id={"type": "train-card", "run": run.name},
+        id={"type": Train.CARD, "run": run.name},
     )
 
 
@@ -168,7 +168,7 @@ def _action(label: str, icon: str, action: str, run: str, colour: str = "outline
         id={"type": Train.ACTION, "action": action, "run": run},
         size="sm",
         color=colour,
-        className="me-1 run-action",
+        className="run-action text-nowrap",
     )
 
 
@@ -253,6 +253,7 @@ def runs_table(folders: Sequence[RunFolder], exported_names: AbstractSet[str]) -
         trained = sum(row.get("seconds") or 0 for row in run.history())
         best = state.get("best_miou")
         export = "model ready" if run.name in exported_names else (observed.raw.get("export") or "-")
+        actions = run_actions(run, observed, run.name in exported_names)
         rows.append(
             html.Tr(
                 [
@@ -267,9 +268,9 @@ def runs_table(folders: Sequence[RunFolder], exported_names: AbstractSet[str]) -
                     html.Td(duration_text(trained) if trained else "-"),
                     html.Td(_device_cell(observed.raw.get("device", ""), config)),
                     html.Td(export, title=observed.raw.get("export_message", "")),
-                    html.Td(run_actions(run, observed, run.name in exported_names), className="text-nowrap"),
+                    html.Td(html.Div(actions, className="run-actions")),
                 ],
-                id={"type": "train-row", "run": run.name},
+                id={"type": Train.ROW, "run": run.name},
             )
         )
     return dbc.Table(

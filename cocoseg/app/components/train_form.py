@@ -94,8 +94,8 @@ def number_field(component_id: str, value, step, label: str, placeholder: str | 
     )
 
 
-def select_field(component_id: str, label: str, options, value) -> dbc.Col:
-    """A drop-down; an option is its value, or a ``(value, label)`` pair."""
+def select_field(component_id: str, label: str, options, value, width: int | None = None) -> dbc.Col:
+    """A drop-down; an option is its value, or a ``(value, label)`` pair; ``width`` of 12 columns."""
     pairs = [option if isinstance(option, tuple) else (option, option) for option in options]
     return dbc.Col(
         [
@@ -106,7 +106,8 @@ def select_field(component_id: str, label: str, options, value) -> dbc.Col:
                 value=value,
                 size="sm",
             ),
-        ]
+        ],
+        width=width,
     )
 
 
@@ -247,12 +248,12 @@ def train_form(workspace: Workspace) -> list:
             ],
             className="g-2 mt-1",
         ),
-        dbc.Row(
+        dbc.Row(  # two a line: four abreast cut the loss and precision names to a few letters
             [
-                select_field(Train.OPTIMIZER, "Optimizer", OPTIMIZERS, "adam"),
-                select_field(Train.SCHEDULE, "Schedule", SCHEDULES, "cosine"),
-                select_field(Train.LOSS, "Loss", LOSS_NAMES, "cross_entropy"),
-                select_field(Train.PRECISION, "Precision", PRECISION_LABELS, "auto"),
+                select_field(Train.OPTIMIZER, "Optimizer", OPTIMIZERS, "adam", width=6),
+                select_field(Train.SCHEDULE, "Schedule", SCHEDULES, "cosine", width=6),
+                select_field(Train.LOSS, "Loss", LOSS_NAMES, "cross_entropy", width=6),
+                select_field(Train.PRECISION, "Precision", PRECISION_LABELS, "auto", width=6),
             ],
             className="g-2 mt-1",
         ),
