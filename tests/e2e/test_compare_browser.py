@@ -51,6 +51,13 @@ def test_members_ensemble_and_disagreement_with_linked_zoom(
     metrics = page.locator(f"#{Compare.METRICS}")
     for name in exported_models:
         metrics.locator("td", has_text=name).first.wait_for()
+    table_right, column_right = page.evaluate(
+        f"""() => {{
+            const table = document.querySelector("#{Compare.METRICS} table");
+            return [table.getBoundingClientRect().right, table.parentElement.getBoundingClientRect().right];
+        }}"""
+    )
+    assert table_right <= column_right + 1  # long run names break inside the table, not under the heatmap
     assert_fits_window(page)
     page.screenshot(path=str(screenshot_dir / "compare.png"), full_page=True)
     assert page.problems.all() == []

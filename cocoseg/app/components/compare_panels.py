@@ -183,8 +183,10 @@ def metrics_view(found: list[tuple]) -> html.Div | dbc.Row:
     for entry, result in found:
         where = result["protocol"]
         miou = f"{result['miou'] * 100:.2f}" if result["miou"] is not None else "n/a"
-        cells = [entry.name, entry.kind, f"{where['dataset']}/{where['split']}", miou]
-        rows.append(html.Tr([html.Td(cell) for cell in cells]))
+        cells = [entry.kind, f"{where['dataset']}/{where['split']}", miou]
+        # a run's name is long: it breaks inside its column rather than run under the heatmap
+        name = html.Td(entry.name, className="text-break")
+        rows.append(html.Tr([name, *[html.Td(cell) for cell in cells]]))
         ious.add(f"{entry.name} ({where['dataset']}/{where['split']})", result)
     table = dbc.Table(
         [
