@@ -9,7 +9,7 @@ import pytest
 
 from cocoseg.app.components.compare_panels import _figure as compare_figure
 from cocoseg.app.components.explore_figures import class_bars, cooccurrence_heatmap, object_sizes
-from cocoseg.app.components.figures import confusion_heatmap, iou_heatmap, plot_text
+from cocoseg.app.components.figures import confusion_heatmap, iou_heatmap, plot_text, short_label
 from cocoseg.app.components.prepare_results import distribution_figure
 
 HOSTILE = "<img src=x onerror=alert(1)><a href=//x>x</a>"
@@ -34,6 +34,17 @@ def test_plot_text_escapes_the_markup_plotly_reads():
 def test_evaluation_heatmaps_escape_class_and_model_names():
     _safe(iou_heatmap([HOSTILE], [HOSTILE, "cat"], [[0.5, None]], title=HOSTILE))
     _safe(confusion_heatmap([[3, 1], [0, 2]], [HOSTILE, "cat"], title=HOSTILE))
+
+
+def test_long_row_names_are_cut_in_the_middle_beside_the_heatmap_and_whole_on_hover():
+    long = "attention_unet-20261202-060037-35ae (int8)"
+    assert short_label("unet (fp32)") == "unet (fp32)"
+    assert short_label(long) == "attention_une…060037-35ae (int8)" and len(short_label(long)) == 32
+    figure = iou_heatmap([long, f"<b>{long}</b>"], ["cat"], [[0.5], [0.25]])
+    assert list(figure.data[0].y) == [long, f"&lt;b&gt;{long}&lt;/b&gt;"]  # hover: the whole name
+    shown = list(figure.layout.yaxis.ticktext)
+    assert shown[0] == "attention_une…060037-35ae (int8)"
+    assert shown[1].startswith("&lt;b&gt;attenti") and shown[1].endswith("(int8)&lt;/b&gt;")
 
 
 def _stats() -> dict:

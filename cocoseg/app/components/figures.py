@@ -37,6 +37,16 @@ def plot_texts(values) -> list[str]:
     return [plot_text(value) for value in values]
 
 
+def short_label(value, limit: int = 32) -> str:
+    """``value`` cut in the middle to ``limit`` characters: a run's name keeps its start and its
+    distinguishing end (``attention_une…060037-35ae (int8)``); escape it with ``plot_text`` after."""
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2 - 2
+    return f"{text[:head]}…{text[len(text) - (limit - 1 - head) :]}"
+
+
 def _empty(message: str) -> go.Figure:
     figure = go.Figure()
     figure.add_annotation(text=message, showarrow=False, font={"color": "#6c757d"})
@@ -54,11 +64,12 @@ def iou_heatmap(
         [[np.nan if value is None else value * 100 for value in row] for row in values], dtype=float
     )
     text = [["n/a" if np.isnan(cell) else f"{cell:.0f}" for cell in row] for row in matrix]
+    rows = plot_texts(labels)
     figure = go.Figure(
         go.Heatmap(
             z=matrix,
             x=plot_texts(classes),
-            y=plot_texts(labels),
+            y=rows,
             zmin=0,
             zmax=100,
             colorscale="Blues",
@@ -73,7 +84,12 @@ def iou_heatmap(
         margin=MARGINS,
         template=LIGHT,
         xaxis={"tickangle": -45},
-        yaxis={"autorange": "reversed"},
+        # long names are cut in the middle beside the rows (whole on hover), so the cells keep their width
+        yaxis={
+            "autorange": "reversed",
+            "tickvals": rows,
+            "ticktext": plot_texts(short_label(label) for label in labels),
+        },
     )
     return figure
 
