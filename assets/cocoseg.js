@@ -226,7 +226,11 @@ function cocosegMarkZoom(frame) {
   const picture = fabric && fabric.getObjects().find(function (item) { return item.type === "image"; });
   const transform = fabric ? fabric.viewportTransform : [1, 0, 0, 1, 0, 0];
   const moved = transform[0] !== 1 || transform[3] !== 1 || transform[4] !== 0 || transform[5] !== 0;
-  const scaled = picture && Math.abs(picture.width * picture.scaleX - frame.getBoundingClientRect().width) > 2;
+  /* dash-canvas fits the picture to its width W as round(height * W / width) rows; react-sketch draws the
+     canvas 2 px narrower than W. Any other shown width means the zoom buttons scaled the picture. */
+  const nominal = frame.getBoundingClientRect().width + 2;
+  const fitted = picture ? picture.width * Math.round(picture.height * nominal / picture.width) / picture.height : 0;
+  const scaled = picture && Math.abs(picture.width * picture.scaleX - fitted) > 1;
   const area = frame.closest(".annotate-canvas");
   if (area) area.classList.toggle("annotate-zoomed", Boolean(moved || scaled || (picture && Math.abs(picture.left) + Math.abs(picture.top) > 1)));
 }

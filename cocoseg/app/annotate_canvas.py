@@ -35,6 +35,8 @@ def with_canvas(image: annotation.OpenImage, selection, holder: str, canvas_sett
 
     ``holder`` names the canvas: a new name mounts a new canvas (dash-canvas reads its picture once).
     """
-    background, height = annotation.canvas_view(current_workspace(), image, selection, panels.CANVAS_WIDTH)
-    canvas = panels.canvas_holder(holder, f"{UPLOAD_ROUTE}{background}.jpg", height, *canvas_settings)
+    width = panels.canvas_width(image)
+    background, height = annotation.canvas_view(current_workspace(), image, selection, width)
+    picture = f"{UPLOAD_ROUTE}{background}.jpg"
+    canvas = panels.canvas_holder(holder, picture, (width, height), *canvas_settings)
     return image.to_dict(), canvas, note

@@ -55,8 +55,9 @@ def use_tool(mark, canvas_json, current, tool_state, preset, choice, *canvas_set
         request = tools.ToolRequest.from_dict(mark)
         class_index = tools.class_of_colour(canvas_settings[0], selection, workspace)
         state = tools.ToolState.for_image(tool_state, current)
+        width = panels.canvas_width(current)
         outcome = tools.apply_tool(
-            workspace, current, canvas_json, selection, panels.CANVAS_WIDTH, request, state, class_index
+            workspace, current, canvas_json, selection, width, request, state, class_index
         )
     except ERRORS as error:
         return _tool_refused(error)
@@ -109,7 +110,7 @@ def new_object(_clicks, current, tool_state):
     Input(Annotate.CURRENT, "data"),
 )
 def show_marks(tool_state, current):
-    return panels.object_marks(tool_state, current, panels.CANVAS_WIDTH)
+    return panels.object_marks(tool_state, current)
 
 
 @callback(
@@ -120,4 +121,4 @@ def show_marks(tool_state, current):
 )
 def show_uncertainty(tool, current):
     """Grow shows where the pre-fill model was unsure, over the canvas; a click there is a positive click."""
-    return panels.uncertainty_overlay(tool, current, UPLOAD_ROUTE, panels.CANVAS_WIDTH)
+    return panels.uncertainty_overlay(tool, current, UPLOAD_ROUTE)

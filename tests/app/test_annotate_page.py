@@ -11,6 +11,7 @@ from dash._callback_context import context_value
 from dash._utils import AttributeDict
 
 from cocoseg.app import annotate_controls, click_to_mask
+from cocoseg.app.components import annotate_panels as panels
 from cocoseg.app.ids import Annotate
 from cocoseg.app.links import annotate_link
 from cocoseg.app.main import create_app
@@ -22,6 +23,7 @@ from tests.app.test_pages import _module
 from tests.conftest import DEMO_VAL_IMAGES
 
 VAL_IMAGE = sorted(DEMO_VAL_IMAGES.glob("*.jpg"))[0].name
+PORTRAIT_IMAGE = "000000333956.jpg"  # 428x640
 CANVAS_SETTINGS = ("#800000", 12, "pencil")  # class colour, brush width, tool
 
 
@@ -144,6 +146,25 @@ def test_open_link_opens_the_image_as_choosing_it_does(workspace):
     assert not current["base"] and canvas.id == f"annotate-holder-{current['key'][:12]}"
     assert f"Opened {VAL_IMAGE}" in _text(message)
     assert canvas.children.lineColor == CANVAS_SETTINGS[0]
+
+
+def test_a_portrait_picture_gets_a_narrower_canvas_that_fits_the_panel_and_its_tools_follow(workspace):
+    assert panels.canvas_width({"width": 640, "height": 480}) == panels.CANVAS_WIDTH  # the demo's usual
+    assert panels.canvas_width({"width": 428, "height": 640}) == round(panels.CANVAS_HEIGHT * 428 / 640)
+    assert panels.canvas_width({"width": 4000, "height": 10}) == panels.CANVAS_WIDTH
+    assert panels.canvas_width(None) == panels.CANVAS_WIDTH
+    app = create_app(workspace)
+    link_data = _by_id(_layout(app, annotate_link("demo", "val", PORTRAIT_IMAGE)))[Annotate.LINK].data
+    current, canvas, _message = _open_link(app, link_data)
+    assert (current["width"], current["height"]) == (428, 640)
+    assert (canvas.children.width, canvas.children.height) == (301, 450)
+    box = {"tool": "box", "kind": "box", "points": [[0.2, 0.2], [0.6, 0.7]]}
+    image, canvas, _message, state, _status = _annotate(
+        app, "use_tool", box, None, current, None, "voc21", "demo/val", CAT_COLOUR, 12, "box"
+    )
+    assert (canvas.children.width, canvas.children.height) == (301, 450)  # the tool's layer: same canvas
+    (marked,) = _annotate(app, "show_marks", state, image)
+    assert marked.style["left"] == f"{0.2 * 301:.0f}px" and marked.style["height"] == f"{0.5 * 450:.0f}px"
 
 
 def test_open_link_refuses_a_model_removed_since_the_page_loaded(workspace):

@@ -339,6 +339,7 @@ def test_grow_shows_the_models_uncertainty_and_a_click_on_it_grows_an_object(
     shown = overlay.bounding_box()
     canvas = upper_canvas(page).bounding_box()
     assert abs(shown["width"] - canvas["width"]) <= 2 and abs(shown["x"] - canvas["x"]) <= 2
+    assert 0 <= canvas["y"] and canvas["y"] + canvas["height"] <= page.viewport_size["height"]  # all in view
     page.mouse.click(canvas["x"] + canvas["width"] * 0.5, canvas["y"] + canvas["height"] * 0.5)
     page.locator("#annotate-tool-status", has_text="Grow from uncertainty:").wait_for(timeout=30_000)
     page.locator("#annotate-tool-marks .tool-click-positive").wait_for()

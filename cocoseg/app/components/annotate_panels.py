@@ -16,10 +16,15 @@ from cocoseg.app.components.jobs import action_with_progress
 from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.components.segmentation import class_legend, data_url, picture_with_layer
 from cocoseg.app.ids import Annotate, Frame
-from cocoseg.pipeline.annotation import ERASER_COLOUR, LinkRequest
+from cocoseg.pipeline.annotation import ERASER_COLOUR, LinkRequest, OpenImage
 from cocoseg.pipeline.data import PRESETS, LabelMap, mask_layer_png, pixel_shares
 
-CANVAS_WIDTH = 540  # fits the middle column on a 1400 px wide window; larger images are shown scaled
+# The canvas shows the picture at most this wide (the middle column of a 1366 px wide window) and this
+# tall (with its buttons, inside a 768 px high window): a portrait picture at the full width stood
+# 720 px tall and pushed its buttons out of the panel. Strokes are in canvas pixels, so every
+# callback sizes the canvas of an image with ``canvas_width``.
+CANVAS_WIDTH, CANVAS_HEIGHT = 540, 450
+EMPTY_CANVAS = (CANVAS_WIDTH, 360)  # before an image is open
 LABEL_PRESETS = [preset for preset in PRESETS if preset != "custom"]
 TOOLS = (("pencil", "Pencil (P)"), ("line", "Line (L)"), ("rectangle", "Rectangle (R)"), ("pan", "Pan (H)"))
 # Click-to-mask tools (cocoseg.pipeline.annotation.tools): assets/cocoseg.js sends their marks.
@@ -169,21 +174,31 @@ def tool_status(tool: str, outcome) -> str:
     )
 
 
-def uncertainty_overlay(tool: str | None, current: dict | None, route: str, canvas_width: int) -> tuple:
+def canvas_width(current: OpenImage | dict | None) -> int:
+    """How wide the canvas shows this image: ``CANVAS_WIDTH``, less for a picture taller than that
+    would let ``CANVAS_HEIGHT`` hold."""
+    if current is None:
+        return CANVAS_WIDTH
+    size = current if isinstance(current, dict) else {"width": current.width, "height": current.height}
+    width, height = max(1, size.get("width") or 1), max(1, size.get("height") or 1)
+    return max(1, min(CANVAS_WIDTH, round(CANVAS_HEIGHT * width / height)))
+
+
+def uncertainty_overlay(tool: str | None, current: dict | None, route: str) -> tuple:
     """(src, style) of the uncertainty picture over the canvas: shown with Grow on a pre-filled image."""
     shown = (current or {}).get("uncertainty")
     if tool != "grow" or not shown:
         return "", HIDDEN
-    return f"{route}{shown}.jpg", {"width": f"{canvas_width}px"}
+    return f"{route}{shown}.jpg", {"width": f"{canvas_width(current)}px"}
 
 
-def object_marks(state: dict | None, current: dict | None, canvas_width: int) -> list:
+def object_marks(state: dict | None, current: dict | None) -> list:
     """The current object's box and clicks over the canvas (tool state and image as the Stores hold them)."""
     if not state or not current or state.get("key") != current.get("key") or not state.get("object"):
         return []
     if state.get("layer") != current.get("layer"):
         return []
-    scale = canvas_width / max(1, current.get("width") or 1)
+    scale = canvas_width(current) / max(1, current.get("width") or 1)
     drawn = state["object"]
     marks = []
     if drawn.get("box"):
@@ -355,15 +370,17 @@ def round_note(outcome) -> html.Div:
     )
 
 
-def canvas_holder(holder: str, filename: str, height: int, colour: str, width: int, tool: str) -> html.Div:
-    """A fresh canvas for a new background: dash-canvas reads its picture and size only when it mounts,
-    and the holder's new id makes React mount a new one (strokes start empty)."""
+def canvas_holder(
+    holder: str, filename: str, size: tuple[int, int], colour: str, brush: int, tool: str
+) -> html.Div:
+    """A fresh canvas of ``size`` (width, height) for a new background: dash-canvas reads its picture and
+    size only when it mounts, and the holder's new id makes React mount a new one (strokes start empty)."""
     canvas = DashCanvas(
         id=Annotate.CANVAS,
-        width=CANVAS_WIDTH,
-        height=height,
+        width=size[0],
+        height=size[1],
         filename=filename,
-        lineWidth=width or 12,
+        lineWidth=brush or 12,
         lineColor=colour or ERASER_COLOUR,
         tool=canvas_tool(tool),
         goButtonTitle="Preview",
@@ -415,9 +432,10 @@ def page_layout(
 
 def workbench(control_children: list) -> html.Div:
     """The three columns: controls, the canvas, the result and the saved list."""
+    empty_canvas = canvas_holder("empty", "", EMPTY_CANVAS, "#800000", 12, "pencil")
     canvas = html.Div(
         [
-            html.Div(canvas_holder("empty", "", 360, "#800000", 12, "pencil"), id=Annotate.CANVAS_AREA),
+            html.Div(empty_canvas, id=Annotate.CANVAS_AREA),
             html.Img(id=Annotate.UNCERTAINTY, className="uncertainty-overlay", style=HIDDEN, alt=""),
             html.Div(id=Annotate.TOOL_MARKS, className="tool-marks"),
         ],

@@ -211,7 +211,7 @@ def preview(canvas_json, current, preset, choice):
     selection = selection_from(preset, choice)
     try:
         layer = annotation.preview_layer(
-            current_workspace(), current, canvas_json, selection, panels.CANVAS_WIDTH
+            current_workspace(), current, canvas_json, selection, panels.canvas_width(current)
         )
     except ERRORS as error:
         return no_update, alert(str(error), "warning")
