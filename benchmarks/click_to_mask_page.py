@@ -37,13 +37,13 @@ import numpy as np  # noqa: E402
 from benchmarks.clicker import iou, next_click  # noqa: E402
 from benchmarks.coco_scale import machine_description  # noqa: E402
 from benchmarks.interactive import load_instances  # noqa: E402
+from cocoseg.app.components.annotate_panels import canvas_width  # noqa: E402  (the page's canvas size)
 from cocoseg.pipeline import annotation  # noqa: E402
 from cocoseg.pipeline.annotation import tools  # noqa: E402
 from cocoseg.pipeline.core.workspace import Workspace  # noqa: E402
 from cocoseg.pipeline.inference import display_jpeg  # noqa: E402
 from cocoseg.pipeline.inference.uploads import load_result  # noqa: E402
 
-CANVAS_WIDTH = 540  # the page's (cocoseg.app.components.annotate_panels.CANVAS_WIDTH)
 CAT = 8  # any class: voc21's cat
 PARTS = ("tool", "apply_tool", "canvas_view", "display_jpeg", "server")
 
@@ -60,9 +60,10 @@ def _largest_per_image(images: int) -> list:
 def _timed_call(workspace, current, state, selection, mark: dict) -> tuple:
     """One mark as the page sends it: (outcome, {part: seconds})."""
     request = tools.ToolRequest.from_dict(mark)
-    outcome = tools.apply_tool(workspace, current, None, selection, CANVAS_WIDTH, request, state, CAT)
+    width = canvas_width(current)
+    outcome = tools.apply_tool(workspace, current, None, selection, width, request, state, CAT)
     started = time.perf_counter()
-    background, _height = annotation.canvas_view(workspace, outcome.current, selection, CANVAS_WIDTH)
+    background, _height = annotation.canvas_view(workspace, outcome.current, selection, width)
     viewed = time.perf_counter()
     display_jpeg(workspace, background)
     fetched = time.perf_counter()
