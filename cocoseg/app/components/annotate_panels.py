@@ -19,7 +19,7 @@ from cocoseg.app.ids import Annotate, Frame
 from cocoseg.pipeline.annotation import ERASER_COLOUR, LinkRequest, OpenImage
 from cocoseg.pipeline.data import PRESETS, LabelMap, mask_layer_png, pixel_shares
 
-# The canvas shows the picture at most this wide (the middle column of a 1366 px wide window) and this
+# The canvas shows the picture at most this wide (the middle column of a 1400 px wide window) and this
 # tall (with its buttons, inside a 768 px high window): a portrait picture at the full width stood
 # 720 px tall and pushed its buttons out of the panel. Strokes are in canvas pixels, so every
 # callback sizes the canvas of an image with ``canvas_width``.
