@@ -47,3 +47,9 @@ def test_every_page_on_an_empty_workspace(page, server, screenshot_dir):
 
 def test_every_page_with_models(page, model_server, screenshot_dir):
     _visit_all(page, model_server, screenshot_dir, "models")
+
+
+def test_every_page_fits_a_1280x720_window(page, model_server, screenshot_dir):
+    """A 1920x1080 laptop at 150 % scaling: the panels still stay inside the window."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    _visit_all(page, model_server, screenshot_dir, "small")
