@@ -35,9 +35,12 @@ def test_upload_shows_overlay_classes_and_downloads(page, model_server, screensh
     _open(page, model_server)
     options = page.locator(f"#{Segment.MODEL}").inner_text()
     assert "pair-mean (ensemble, 128 px)" in options or "(exported, 128 px)" in options
+    hints = page.locator(".picture-hint")
+    assert hints.count() == 4 and all(hints.nth(index).is_visible() for index in range(4))  # say what comes
     path = _demo_image(0)
     page.set_input_files(FILE_INPUT, str(path))
     _wait_for_result(page)
+    assert not any(hints.nth(index).is_visible() for index in range(hints.count()))
     with Image.open(path) as original:
         width, height = original.size
     assert page.locator(f"#{Segment.CURRENT}").inner_text().startswith(f"{path.name} · {width}×{height}")

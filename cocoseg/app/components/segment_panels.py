@@ -123,11 +123,16 @@ def _pictures() -> dbc.Row:
         className="d-flex gap-2",
     )
     original = html.Div(
-        html.Img(id=Segment.ORIGINAL, className="stacked-picture", alt="original"), className="picture-stack"
+        [
+            html.Img(id=Segment.ORIGINAL, className="stacked-picture", alt="original"),
+            _hint("Drop images in Input (or choose one there); the chosen image shows here."),
+        ],
+        className="picture-stack",
     )
     overlay = html.Div(
         [
             html.Img(id=f"{Segment.OVERLAY}-picture", className="stacked-picture", alt="overlay base"),
+            _hint("The model's classes over the image; Mask, Overlay and COCO download them."),
             html.Img(
                 id=Segment.LAYER,
                 className="stacked-layer",
@@ -149,12 +154,29 @@ def _pictures() -> dbc.Row:
     )
 
 
+def _hint(text: str) -> html.Div:
+    """What a panel will show, until it does (a picture's hint hides once the picture has a source)."""
+    return html.Div(text, className="picture-hint small text-muted")
+
+
+def legend_hint() -> html.Div:
+    return _hint("Each class the model found, in its colour.")
+
+
+def shares_hint() -> html.Div:
+    return _hint("How much of the image each class covers.")
+
+
 def _details() -> dbc.Row:
-    found = [html.Div(id=Segment.LEGEND), html.Div(id=Segment.TIMING, className="small text-muted mt-2")]
+    found = [
+        html.Div(legend_hint(), id=Segment.LEGEND),
+        html.Div(id=Segment.TIMING, className="small text-muted mt-2"),
+    ]
+    shares = html.Div(shares_hint(), id=Segment.SHARES)
     return dbc.Row(
         [
             dbc.Col(panel("Classes found", found, icon="palette"), md=6),
-            dbc.Col(panel("Pixel share", html.Div(id=Segment.SHARES), icon="bar-chart"), md=6),
+            dbc.Col(panel("Pixel share", shares, icon="bar-chart"), md=6),
         ],
         className="g-3 mt-1",
     )

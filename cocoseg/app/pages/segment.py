@@ -19,8 +19,10 @@ from cocoseg.app.components.segment_panels import (
     DEFAULT_OPACITY,
     FP32_ONLY,
     UPLOADS_LISTED,
+    legend_hint,
     model_options,
     segment_page,
+    shares_hint,
     timing_text,
     upload_item,
     upload_options,
@@ -119,7 +121,7 @@ def list_variants(model):
 )
 def segment(key, model, variant):
     """Run the chosen model on the chosen upload; everything shown comes from one prediction."""
-    blank = (None, None, None, None, None, None, None, True, True, True)
+    blank = (None, None, None, legend_hint(), shares_hint(), None, None, True, True, True)
     if not key or not model:
         return blank
     variant = variant or "fp32"
