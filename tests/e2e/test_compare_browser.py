@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from cocoseg.app.components.figures import short_label
 from cocoseg.app.ids import Compare
 from tests.e2e.conftest import assert_fits_window
 
@@ -25,10 +26,17 @@ def test_members_ensemble_and_disagreement_with_linked_zoom(
     titles.nth(5).wait_for(state="visible")
     texts = titles.all_text_contents()  # SVG text has no innerText
     assert texts[0].startswith("original · ") and texts[1].startswith("ground truth")
-    for name in exported_models:
-        assert any(text.startswith(f"{name} · mIoU ") for text in texts)
+    for name in exported_models:  # a run's name cut in the middle, so its mIoU stays in view
+        assert any(text.startswith(f"{short_label(name, 22)} · mIoU ") for text in texts)
     assert any(text.startswith("ensemble (mean) · mIoU ") for text in texts)
     assert texts[-1].startswith("disagreement · ")
+    past_the_panel = page.evaluate(
+        f"""() => [...document.querySelectorAll("#{Compare.GRID} .gtitle")].filter((title) => {{
+            const cell = title.closest(".compare-cell").getBoundingClientRect();
+            return title.getBoundingClientRect().right > cell.right + 1;
+        }}).map((title) => title.textContent)"""
+    )
+    assert past_the_panel == []
 
     page.locator(f"#{Compare.STRATEGY}").get_by_text("vote").click()
     page.locator(f"#{Compare.GRID} .gtitle", has_text="ensemble (vote)").wait_for()

@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from cocoseg.app.components.figures import LIGHT, iou_heatmap, plot_text
+from cocoseg.app.components.figures import LIGHT, iou_heatmap, plot_text, short_label
 from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.components.segmentation import data_url
 from cocoseg.app.ids import Compare, Frame
@@ -128,7 +128,7 @@ def compare_page(
 def _figure(picture: np.ndarray, title: str) -> go.Figure:
     figure = go.Figure(go.Image(source=data_url(image_jpeg(picture), "image/jpeg")))
     figure.update_layout(
-        title={"text": plot_text(title), "font": {"size": 13}, "x": 0.01, "y": 0.99, "yanchor": "top"},
+        title={"text": plot_text(title), "font": {"size": 12}, "x": 0.01, "y": 0.99, "yanchor": "top"},
         margin={"l": 0, "r": 0, "t": 26, "b": 0},
         dragmode="pan",
         template=LIGHT,
@@ -159,7 +159,8 @@ def comparison_grid(picture: np.ndarray, name: str, result: Comparison, strategy
     if result.truth is not None:
         panels.append((colorize(result.truth, label_map), "ground truth (white = ignored)"))
     for title, mask in result.masks.items():
-        shown = f"ensemble ({strategy})" if title == "ensemble" else title
+        # a run's name is cut in the middle, so the panel's mIoU stays in view (the table below has it whole)
+        shown = f"ensemble ({strategy})" if title == "ensemble" else short_label(title, 22)
         panels.append(
             (overlay(picture, mask, label_map, PANEL_OPACITY), shown + _iou_text(result.ious[title]))
         )
