@@ -60,7 +60,7 @@ def _largest_per_image(images: int) -> list:
 def _timed_call(workspace, current, state, selection, mark: dict) -> tuple:
     """One mark as the page sends it: (outcome, {part: seconds})."""
     request = tools.ToolRequest.from_dict(mark)
-    width = canvas_width(current)
+    width = canvas_width(current.width, current.height)
     outcome = tools.apply_tool(workspace, current, None, selection, width, request, state, CAT)
     started = time.perf_counter()
     background, _height = annotation.canvas_view(workspace, outcome.current, selection, width)

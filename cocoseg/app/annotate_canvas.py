@@ -35,7 +35,7 @@ def with_canvas(image: annotation.OpenImage, selection, holder: str, canvas_sett
 
     ``holder`` names the canvas: a new name mounts a new canvas (dash-canvas reads its picture once).
     """
-    width = panels.canvas_width(image)
+    width = panels.canvas_width(image.width, image.height)
     background, height = annotation.canvas_view(current_workspace(), image, selection, width)
     picture = f"{UPLOAD_ROUTE}{background}.jpg"
     canvas = panels.canvas_holder(holder, picture, (width, height), *canvas_settings)

@@ -44,7 +44,7 @@ def save(_request, canvas_json, current, preset, choice):
         return alert("Open an image first.", "warning"), no_update, no_update
     selection = selection_from(preset, choice)
     try:
-        width = panels.canvas_width(current)
+        width = panels.canvas_width(current.width, current.height)
         saved = annotation.save(current_workspace(), current, canvas_json, selection, width)
     except annotation.VersionConflict as error:
         return alert(f"Not saved: {current.collection} {error}", "danger"), no_update, no_update

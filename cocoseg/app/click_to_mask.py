@@ -55,7 +55,7 @@ def use_tool(mark, canvas_json, current, tool_state, preset, choice, *canvas_set
         request = tools.ToolRequest.from_dict(mark)
         class_index = tools.class_of_colour(canvas_settings[0], selection, workspace)
         state = tools.ToolState.for_image(tool_state, current)
-        width = panels.canvas_width(current)
+        width = panels.canvas_width(current.width, current.height)
         outcome = tools.apply_tool(
             workspace, current, canvas_json, selection, width, request, state, class_index
         )

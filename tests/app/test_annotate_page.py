@@ -149,10 +149,10 @@ def test_open_link_opens_the_image_as_choosing_it_does(workspace):
 
 
 def test_a_portrait_picture_gets_a_narrower_canvas_that_fits_the_panel_and_its_tools_follow(workspace):
-    assert panels.canvas_width({"width": 640, "height": 480}) == panels.CANVAS_WIDTH  # the demo's usual
-    assert panels.canvas_width({"width": 428, "height": 640}) == round(panels.CANVAS_HEIGHT * 428 / 640)
-    assert panels.canvas_width({"width": 4000, "height": 10}) == panels.CANVAS_WIDTH
-    assert panels.canvas_width(None) == panels.CANVAS_WIDTH
+    assert panels.canvas_width(640, 480) == panels.CANVAS_WIDTH  # the demo's usual
+    assert panels.canvas_width(428, 640) == round(panels.CANVAS_HEIGHT * 428 / 640)
+    assert panels.canvas_width(4000, 10) == panels.CANVAS_WIDTH
+    assert panels.canvas_width(1, 4000) == 1  # never zero wide
     app = create_app(workspace)
     link_data = _by_id(_layout(app, annotate_link("demo", "val", PORTRAIT_IMAGE)))[Annotate.LINK].data
     current, canvas, _message = _open_link(app, link_data)

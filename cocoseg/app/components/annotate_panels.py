@@ -16,7 +16,7 @@ from cocoseg.app.components.jobs import action_with_progress
 from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.components.segmentation import class_legend, data_url, picture_with_layer
 from cocoseg.app.ids import Annotate, Frame
-from cocoseg.pipeline.annotation import ERASER_COLOUR, LinkRequest, OpenImage
+from cocoseg.pipeline.annotation import ERASER_COLOUR, LinkRequest
 from cocoseg.pipeline.data import PRESETS, LabelMap, mask_layer_png, pixel_shares
 
 # The canvas shows the picture at most this wide (the middle column of a 1400 px wide window) and this
@@ -174,13 +174,9 @@ def tool_status(tool: str, outcome) -> str:
     )
 
 
-def canvas_width(current: OpenImage | dict | None) -> int:
-    """How wide the canvas shows this image: ``CANVAS_WIDTH``, less for a picture taller than that
-    would let ``CANVAS_HEIGHT`` hold."""
-    if current is None:
-        return CANVAS_WIDTH
-    size = current if isinstance(current, dict) else {"width": current.width, "height": current.height}
-    width, height = max(1, size.get("width") or 1), max(1, size.get("height") or 1)
+def canvas_width(width: int, height: int) -> int:
+    """How wide the canvas shows a picture of this size: ``CANVAS_WIDTH``, less for a picture taller
+    than that would let ``CANVAS_HEIGHT`` hold."""
     return max(1, min(CANVAS_WIDTH, round(CANVAS_HEIGHT * width / height)))
 
 
@@ -189,7 +185,7 @@ def uncertainty_overlay(tool: str | None, current: dict | None, route: str) -> t
     shown = (current or {}).get("uncertainty")
     if tool != "grow" or not shown:
         return "", HIDDEN
-    return f"{route}{shown}.jpg", {"width": f"{canvas_width(current)}px"}
+    return f"{route}{shown}.jpg", {"width": f"{canvas_width(current['width'], current['height'])}px"}
 
 
 def object_marks(state: dict | None, current: dict | None) -> list:
@@ -198,7 +194,7 @@ def object_marks(state: dict | None, current: dict | None) -> list:
         return []
     if state.get("layer") != current.get("layer"):
         return []
-    scale = canvas_width(current) / max(1, current.get("width") or 1)
+    scale = canvas_width(current["width"], current["height"]) / current["width"]
     drawn = state["object"]
     marks = []
     if drawn.get("box"):

@@ -208,11 +208,9 @@ def preview(canvas_json, current, preset, choice):
     current = current_image(current)
     if current is None:
         return no_update, no_update
-    selection = selection_from(preset, choice)
+    selection, width = selection_from(preset, choice), panels.canvas_width(current.width, current.height)
     try:
-        layer = annotation.preview_layer(
-            current_workspace(), current, canvas_json, selection, panels.canvas_width(current)
-        )
+        layer = annotation.preview_layer(current_workspace(), current, canvas_json, selection, width)
     except ERRORS as error:
         return no_update, alert(str(error), "warning")
     picture = f"{UPLOAD_ROUTE}{current.key}.jpg"
