@@ -7,6 +7,10 @@ HOST := 127.0.0.1
 PORT := 8050
 # the browser tests' Chromium: $CHROMIUM_PATH when set, else the system package
 CHROMIUM := $(or $(CHROMIUM_PATH),/usr/bin/chromium)
+# pytest-xdist workers for make test and make test-fast; each test file stays in one worker (--dist loadfile),
+# so a module's fixtures are built once. `make test TEST_WORKERS=1` runs one process.
+TEST_WORKERS ?= 2
+PYTEST_WORKERS := -n $(TEST_WORKERS) --dist loadfile
 # the Celery-mode tests' redis-server: $REDIS_SERVER when set, else the one on PATH (tests/celery_support.py)
 REDIS := $(or $(REDIS_SERVER),$(shell command -v redis-server 2>/dev/null))
 # GPU=1 adds the `gpu` extra (the CUDA 13 / cuDNN 9 wheels ONNX Runtime needs, and TensorFlow's CUDA 12
@@ -74,12 +78,12 @@ run: setup
 ## test: set up with dev tools, lint, then the suite (browser and Celery-mode tests included) without the
 ## extended scenarios, which make test-all adds (pyproject [tool.pytest] markers say what they are)
 test: setup-dev redis lint
-	$(BIN)/python -m pytest -m "not extended"
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) -m "not extended"
 
 ## test-all: everything make test runs, and the extended scenarios: killed Celery workers, Celery training,
 ## restarts, cluster faults, every architecture's overfit check, the benchmark scripts run whole
 test-all: setup-dev redis lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_WORKERS)
 
 ## lint: ruff (lint and format check, pyproject [tool.ruff]) and the import contract (pyproject [tool.importlinter])
 lint: setup-dev
@@ -94,7 +98,7 @@ format: setup-dev
 
 ## test-fast: the unit tests only (no browser, nothing marked slow): a few minutes, for iteration
 test-fast: setup-dev
-	$(BIN)/python -m pytest -m "not browser and not slow" -q
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) -m "not browser and not slow" -q
 
 ## test-browser-slow: the browser tests on one CPU core (taskset), as on a slow or busy machine
 test-browser-slow: setup-dev redis
