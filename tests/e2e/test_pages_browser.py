@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from cocoseg.app.ids import Home, Prepare, Review, Segment, Train
 from tests.e2e.conftest import assert_fits_window
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -22,6 +23,15 @@ PAGES = {
     "/evaluate": "Evaluate",
 }
 
+# each page's first action, which must be in the window without scrolling the page or a panel
+ACTIONS = {
+    "/": Home.QUICK_START,
+    "/prepare": Prepare.START,
+    "/train": Train.START,
+    "/segment": Segment.UPLOAD,
+    "/review": Review.RANK,
+}
+
 
 def _visit_all(page, server, screenshot_dir, prefix: str) -> None:
     page.goto(server.url + "/", wait_until="networkidle")
@@ -35,8 +45,22 @@ def _visit_all(page, server, screenshot_dir, prefix: str) -> None:
         page.wait_for_load_state("networkidle")
         assert "Traceback" not in page.content()
         assert_fits_window(page)
+        if path in ACTIONS and page.locator(f"#{ACTIONS[path]}").count():
+            assert _in_window(page, ACTIONS[path]), f"{title}: #{ACTIONS[path]} is outside the window"
         page.screenshot(path=str(screenshot_dir / f"{prefix}-{title.lower()}.png"), full_page=True)
     assert page.problems.all() == []
+
+
+def _in_window(page, element_id: str) -> bool:
+    """Whether the element's whole box is inside the window (nothing scrolled, nothing clipped)."""
+    return page.evaluate(
+        """(id) => {
+            const box = document.getElementById(id).getBoundingClientRect();
+            return box.top >= 0 && box.left >= 0 && box.bottom <= window.innerHeight
+                && box.right <= window.innerWidth && box.height > 0;
+        }""",
+        element_id,
+    )
 
 
 def test_every_page_on_an_empty_workspace(page, server, screenshot_dir):

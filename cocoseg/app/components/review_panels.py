@@ -56,6 +56,8 @@ def page_layout(models: list, choices: list[str], model: str | None, choice: str
                 ),
             ]
         )
+    rank = dbc.Button([html.I(className="bi bi-sort-down me-1"), "Rank"], id=Review.RANK, color="primary")
+    cancel = dbc.Button("Cancel", id=Review.CANCEL, color="secondary", outline=True, disabled=True)
     controls = [
         dbc.Label("Model or ensemble", html_for=Review.MODEL),
         dcc.Dropdown(
@@ -70,15 +72,12 @@ def page_layout(models: list, choices: list[str], model: str | None, choice: str
         dbc.RadioItems(score_options(True), "entropy", id=Review.SCORE),
         html.Div(
             [
-                dbc.Button(
-                    [html.I(className="bi bi-sort-down me-1"), "Rank"], id=Review.RANK, color="primary"
-                ),
-                dbc.Button("Cancel", id=Review.CANCEL, color="secondary", outline=True, disabled=True),
+                html.Div([rank, cancel], className="d-flex gap-2"),
+                html.Div(progress_bar(0, "", "finished", Review.PROGRESS), className="mt-2"),
+                html.Div(id=Review.MESSAGE, className="small mt-2"),
             ],
-            className="d-flex gap-2 mt-3",
+            className="review-actions mt-3",
         ),
-        html.Div(progress_bar(0, "", "finished", Review.PROGRESS), className="mt-2"),
-        html.Div(id=Review.MESSAGE, className="small mt-2"),
         dcc.Store(id=Review.QUEUED),
         dcc.Store(id=Review.REFRESH, data=0),
     ]
@@ -107,6 +106,7 @@ def page_layout(models: list, choices: list[str], model: str | None, choice: str
                             panel("Filter", filters, "funnel"),
                         ],
                         md=3,
+                        className="review-side",
                     ),
                     dbc.Col(panel("Queue", queue, "collection"), md=9),
                 ],
