@@ -239,6 +239,17 @@ OVERFLOWING = """() => {
 }"""
 
 
+WRAPPED_BUTTONS = """() => [...document.querySelectorAll(".btn")]
+    .filter((button) => {
+        const style = getComputedStyle(button);
+        const text = button.getBoundingClientRect().height - parseFloat(style.paddingTop)
+            - parseFloat(style.paddingBottom) - parseFloat(style.borderTopWidth)
+            - parseFloat(style.borderBottomWidth);
+        return button.offsetParent !== null && text > 1.5 * parseFloat(style.lineHeight);
+    })
+    .map((button) => button.textContent.trim() || button.id)"""
+
+
 CUT_LABELS = """(graph) => {
     const box = document.getElementById(graph).getBoundingClientRect();
     return [...document.querySelectorAll(`#${graph} .xtick text, #${graph} .ytick text`)]
@@ -256,8 +267,11 @@ def assert_labels_inside(page, graph_id: str) -> None:
 
 
 def assert_fits_window(page) -> None:
-    """No panel reaches past the window's right edge (the desktop-tool layout scrolls inside panels)."""
+    """No panel reaches past the window's right edge (the desktop-tool layout scrolls inside panels), and
+    no button is squeezed until its label wraps."""
     assert page.evaluate(OVERFLOWING) == []
+    wrapped = page.evaluate(WRAPPED_BUTTONS)
+    assert wrapped == [], f"these buttons' labels wrap onto a second line: {wrapped}"
 
 
 @pytest.fixture

@@ -109,6 +109,7 @@ def _download_button(label: str, button_id: str, title: str) -> dbc.Button:
         color="secondary",
         outline=True,
         disabled=True,
+        className="text-nowrap",
     )
 
 
@@ -120,7 +121,7 @@ def _pictures() -> dbc.Row:
             _download_button("COCO", Segment.DOWNLOAD_COCO, "COCO JSON with one RLE annotation per class"),
             dcc.Download(id=Segment.DOWNLOAD),
         ],
-        className="d-flex gap-2",
+        className="segment-downloads d-flex gap-2",
     )
     original = html.Div(
         [
