@@ -296,16 +296,21 @@ def compare(summaries: dict) -> dict:
 
 
 def run(
-    methods: list[str], limit: int | None, max_clicks: int, model: str | None, stop_at: float | None = STOP_AT
+    methods: list[str],
+    limit: int | None,
+    max_clicks: int,
+    model: str | None,
+    stop_at: float | None = STOP_AT,
+    side: int | None = SIDE,
 ) -> dict:
-    """The NoC benchmark: every method over the same instances and clicks."""
+    """The NoC benchmark: every method over the same instances and clicks (``side``: None, own size)."""
     started = time.perf_counter()
     warm_up(methods)
-    instances = load_instances(limit=limit)
+    instances = load_instances(limit=limit, side=side)
     predictions = _predictions(model, instances)
     logger.info("%d instances from %d images", len(instances), len({item.image_key for item in instances}))
     results: dict = {"machine": machine_description(), "instances": len(instances), "max_clicks": max_clicks}
-    results["stop_at"] = stop_at
+    results |= {"stop_at": stop_at, "side": side}
     results |= {"images": len({item.image_key for item in instances}), "model": model, "methods": {}}
     per_instance = {}
     for method in methods:
@@ -396,7 +401,13 @@ def format_table(results: dict) -> str:
     lines = [
         f"Machine: {results['machine']}.",
         f"{results['instances']} demo val instances from {results['images']} images (area >= 32x32, "
-        f"no crowd), images scaled to {SIDE} px on the longer side, up to {results['max_clicks']} clicks"
+        f"no crowd), "
+        + (
+            f"images scaled to {results['side']} px on the longer side"
+            if results["side"]
+            else "images at their own size"
+        )
+        + f", up to {results['max_clicks']} clicks"
         + (f" (stopping at {results['stop_at'] * 100:.0f} % IoU)" if results["stop_at"] else "")
         + f"; {results['seconds']:.0f} s.",
         "",
@@ -521,6 +532,12 @@ def main(arguments: list[str] | None = None) -> int:
     parser.add_argument("--clicks", type=int, default=20, help="clicks per instance (default 20)")
     parser.add_argument("--all-clicks", action="store_true", help="do not stop at 90 %% IoU")
     parser.add_argument(
+        "--side",
+        type=int,
+        default=SIDE,
+        help=f"longer side of the images in px (default {SIDE}; 0: their own)",
+    )
+    parser.add_argument(
         "--methods", help=f"comma-separated, of {', '.join(BASELINES + TOOLS + (MODEL_METHOD,))}"
     )
     parser.add_argument("--model", help="an exported model or ensemble in the workspace, for model_regions")
@@ -538,20 +555,23 @@ def main(arguments: list[str] | None = None) -> int:
     unknown = [method for method in methods if method not in known]
     if unknown or (MODEL_METHOD in methods and not options.model):
         parser.error(f"unknown methods {unknown}" if unknown else "model_regions needs --model NAME")
-    if options.clicks < 1 or options.limit < 0:
-        parser.error("--clicks must be at least 1 and --limit at least 0")
+    if options.clicks < 1 or options.limit < 0 or options.side < 0:
+        parser.error("--clicks must be at least 1, --limit and --side at least 0")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if options.latency:
         results = run_latency(methods, options.latency_images, options.clicks)
         table = format_latency(results)
     else:
         stop_at = None if options.all_clicks else STOP_AT
-        results = run(methods, options.limit or None, options.clicks, options.model, stop_at)
+        side = options.side or None
+        results = run(methods, options.limit or None, options.clicks, options.model, stop_at, side)
         table = format_table(results)
         if options.plot:
             save_chart(draw(results), options.plot)
         if options.examples:
-            figure = draw_examples(load_instances(limit=options.limit or None), results["examples"])
+            figure = draw_examples(
+                load_instances(limit=options.limit or None, side=side), results["examples"]
+            )
             if figure is not None:
                 save_chart(figure, options.examples)
     if options.json:

@@ -6,10 +6,11 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 
 from benchmarks import interactive as interactive_benchmark
 from benchmarks.clicker import clicks_to_reach, iou, next_click
-from benchmarks.interactive import Instance, compare, draw_examples, main, run, summarise
+from benchmarks.interactive import Instance, compare, draw_examples, load_instances, main, run, summarise
 
 
 def test_the_first_click_is_the_pixel_farthest_from_the_boundary():
@@ -82,6 +83,23 @@ def test_a_tiny_run_has_every_figure(tmp_path):
     assert main([*arguments, "--json", str(table_path), "--plot", str(plot_path)]) == 0
     assert set(json.loads(table_path.read_text())["methods"]) == {"clicks", "grabcut_box"}
     assert cv2.imread(str(plot_path)) is not None
+
+
+def test_side_zero_keeps_the_images_at_their_own_size(tmp_path, capsys):
+    path = tmp_path / "own-size.json"
+    assert (
+        main(["--limit", "1", "--clicks", "1", "--methods", "magic_wand", "--side", "0", "--json", str(path)])
+        == 0
+    )
+    assert (
+        json.loads(path.read_text())["side"] is None and "images at their own size" in capsys.readouterr().out
+    )
+    own, scaled = load_instances(limit=1, side=None)[0], load_instances(limit=1)[0]
+    assert max(own.image.shape[:2]) > max(scaled.image.shape[:2]) == 320
+    assert own.truth.shape == own.image.shape[:2]
+    with pytest.raises(SystemExit) as refused:
+        main(["--side", "-1"])
+    assert refused.value.code == 2 and "--side" in capsys.readouterr().err
 
 
 def test_the_latency_mode_times_the_tools_at_640_by_480(tmp_path, capsys):
