@@ -274,6 +274,18 @@ def assert_fits_window(page) -> None:
     assert wrapped == [], f"these buttons' labels wrap onto a second line: {wrapped}"
 
 
+def in_window(page, selector: str) -> bool:
+    """Whether the element's whole box is inside the window (nothing scrolled, nothing clipped)."""
+    return page.evaluate(
+        """(selector) => {
+            const box = document.querySelector(selector).getBoundingClientRect();
+            return box.top >= 0 && box.left >= 0 && box.bottom <= window.innerHeight
+                && box.right <= window.innerWidth && box.height > 0;
+        }""",
+        selector,
+    )
+
+
 @pytest.fixture
 def page(browser):
     """A fresh browser context and page; ``page.problems`` collects console errors,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from cocoseg.app.ids import Prepare, Review
-from tests.e2e.conftest import assert_fits_window
+from tests.e2e.conftest import assert_fits_window, in_window
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -48,23 +48,11 @@ def _visit_all(page, server, screenshot_dir, prefix: str) -> list[str]:
         assert "Traceback" not in page.content()
         assert_fits_window(page)
         if path in ACTIONS and page.locator(ACTIONS[path]).count():
-            assert _in_window(page, ACTIONS[path]), f"{title}: {ACTIONS[path]} is outside the window"
+            assert in_window(page, ACTIONS[path]), f"{title}: {ACTIONS[path]} is outside the window"
             checked.append(path)
         page.screenshot(path=str(screenshot_dir / f"{prefix}-{title.lower()}.png"), full_page=True)
     assert page.problems.all() == []
     return checked
-
-
-def _in_window(page, selector: str) -> bool:
-    """Whether the element's whole box is inside the window (nothing scrolled, nothing clipped)."""
-    return page.evaluate(
-        """(selector) => {
-            const box = document.querySelector(selector).getBoundingClientRect();
-            return box.top >= 0 && box.left >= 0 && box.bottom <= window.innerHeight
-                && box.right <= window.innerWidth && box.height > 0;
-        }""",
-        selector,
-    )
 
 
 def test_every_page_on_an_empty_workspace(page, server, screenshot_dir):

@@ -20,7 +20,7 @@ from cocoseg.pipeline.jobs.registry import RunFolder
 from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.writer import prepare
 from tests.conftest import LIMIT
-from tests.e2e.conftest import _serve, assert_fits_window, fill_input
+from tests.e2e.conftest import _serve, assert_fits_window, fill_input, in_window
 from tests.e2e.test_prepare_browser import _choose
 from tests.waiting import process_running, wait_for
 
@@ -167,7 +167,10 @@ def test_reload_kill_resume_and_cancel_mid_run(train_server, page):
 
 
 def test_bad_fields_are_refused_beside_the_field_and_nothing_starts(train_server, page):
+    page.set_viewport_size({"width": 1280, "height": 720})  # the form scrolls; Start stays in view
     page.goto(train_server.url + "/train")
+    page.wait_for_selector("#train-start")
+    assert in_window(page, "#train-start"), "Start training is below the window's edge"
     runs_before = (
         len(list((train_server.home / "runs").glob("*"))) if (train_server.home / "runs").is_dir() else 0
     )

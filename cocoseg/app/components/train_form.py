@@ -276,16 +276,20 @@ def train_form(workspace: Workspace) -> list:
             ],
             className="mt-2",
         ),
-        dbc.Button(
-            [html.I(className="bi bi-play-fill me-1"), "Start training"],
-            id=Train.START,
-            color="primary",
-            size="sm",
-            className="mt-2",
-            title="Start training (Ctrl+Enter)",
+        html.Div(
+            [
+                dbc.Button(
+                    [html.I(className="bi bi-play-fill me-1"), "Start training"],
+                    id=Train.START,
+                    color="primary",
+                    size="sm",
+                    title="Start training (Ctrl+Enter)",
+                ),
+                html.Div(id=Train.FORM_MESSAGE, className="small mt-2"),
+                html.Div(id=Train.JOB_HEARTBEAT, className="small text-muted mt-1"),
+            ],
+            className="train-actions mt-2",
         ),
-        html.Div(id=Train.FORM_MESSAGE, className="small mt-2"),
-        html.Div(id=Train.JOB_HEARTBEAT, className="small text-muted mt-1"),
     ]
 
 
