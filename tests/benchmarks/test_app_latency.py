@@ -7,35 +7,21 @@ process where another test's browser session is still open (two pytest-xdist wor
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.benchmarks.scripts import run_script
+
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.extended]
-
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_app_latency_measures_segment_uploads_and_explore_visits(tmp_path):
     from benchmarks.app_latency import FIRST_VISITS, SEGMENT_LABELS, format_table
 
-    figures = tmp_path / "latency.json"
-    command = [sys.executable, "benchmarks/app_latency.py", "--uploads", "2", "--size", "64"]
-    completed = subprocess.run(
-        [*command, "--explore-repeats", "1", "--wait-quiet", "0", "--json", str(figures)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    assert "| Segment upload |" in completed.stdout
-    results = json.loads(figures.read_text())
+    arguments = ["--uploads", "2", "--size", "64", "--explore-repeats", "1", "--wait-quiet", "0"]
+    results, output = run_script("app_latency.py", arguments, tmp_path / "latency.json")
+    assert "| Segment upload |" in output
     rows = results["segment_rows"]
     assert [row["warmup"] for row in rows] == [True, False, False]
     assert len({row["name"] for row in rows}) == 3  # a new file each time

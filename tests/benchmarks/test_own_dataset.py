@@ -6,32 +6,17 @@ test session whose browser fixture already holds one.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from benchmarks import own_dataset
+from tests.benchmarks.scripts import run_script
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.extended]
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def test_run_measures_every_case_and_reports_every_target(tmp_path):
-    figures = tmp_path / "own.json"
-    command = [sys.executable, "benchmarks/own_dataset.py", "--images", "120", "--annotations-per-image", "4"]
-    completed = subprocess.run(
-        [*command, "--switches", "2", "--reloads", "2", "--json", str(figures)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    results = json.loads(figures.read_text())
+    arguments = ["--images", "120", "--annotations-per-image", "4", "--switches", "2", "--reloads", "2"]
+    results, output = run_script("own_dataset.py", arguments, tmp_path / "own.json")
     assert results["cli_cold"]["exit"] == 0 and results["cli_cold"]["cached"] is False
     assert results["cli_cold"]["label_map"] == "all"  # class_1 ... class_80 are not COCO's names
     assert results["cli_cold"]["images"] == 120 == results["counts"]["images"]
@@ -50,4 +35,4 @@ def test_run_measures_every_case_and_reports_every_target(tmp_path):
     ]
     table = own_dataset.format_table(results)
     assert table.count("\n| ") == 14 and "categories class_1 ... class_80" in table
-    assert table in completed.stdout
+    assert table in output
