@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from cocoseg.app.ids import Prepare, Review
+from cocoseg.app.ids import Prepare, Review, Segment
 from tests.e2e.conftest import assert_fits_window, in_window
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -24,11 +24,10 @@ PAGES = {
 }
 
 # each page's first action with models in the workspace (no prepared set: Train shows no form), which must
-# be in the window without scrolling the page or a panel (dcc.Upload does not render its id: Segment's
-# drop zone is found by its class)
+# be in the window without scrolling the page or a panel
 ACTIONS = {
     "/prepare": f"#{Prepare.START}",
-    "/segment": ".page-segment .upload-zone",
+    "/segment": f"#{Segment.UPLOAD}",
     "/review": f"#{Review.RANK}",
 }
 
