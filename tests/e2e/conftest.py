@@ -275,12 +275,16 @@ def assert_fits_window(page) -> None:
 
 
 def in_window(page, selector: str) -> bool:
-    """Whether the element's whole box is inside the window (nothing scrolled, nothing clipped)."""
+    """Whether the element can be clicked where it stands: its whole box inside the window, and its centre
+    not hidden by a panel that scrolls it away or by anything drawn over it."""
     return page.evaluate(
         """(selector) => {
-            const box = document.querySelector(selector).getBoundingClientRect();
-            return box.top >= 0 && box.left >= 0 && box.bottom <= window.innerHeight
+            const element = document.querySelector(selector);
+            const box = element.getBoundingClientRect();
+            const inside = box.top >= 0 && box.left >= 0 && box.bottom <= window.innerHeight
                 && box.right <= window.innerWidth && box.height > 0;
+            const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+            return inside && element.contains(hit);
         }""",
         selector,
     )
