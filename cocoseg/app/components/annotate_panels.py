@@ -145,7 +145,6 @@ def tool_bar() -> html.Div:
                 color="secondary",
                 outline=True,
                 title="go back before the last click-to-mask call (Ctrl+Z once the canvas has no stroke)",
-                className="text-nowrap flex-shrink-0",
             ),
             dbc.Button(
                 "New object (Enter)",
@@ -154,7 +153,6 @@ def tool_bar() -> html.Div:
                 color="secondary",
                 outline=True,
                 title="the next box or click starts a new object; the current one stays as drawn",
-                className="text-nowrap flex-shrink-0",
             ),
             html.Span(id=Annotate.TOOL_STATUS, className="small text-muted ms-1"),
         ],
@@ -231,7 +229,6 @@ def _starting_layer(models: list[dict], model: str) -> list:
                     id=Annotate.PREFILL,
                     size="sm",
                     disabled=not models,
-                    className="text-nowrap",
                 ),
                 dbc.Button(
                     [html.I(className="bi bi-files me-1"), "From annotations"],
@@ -240,7 +237,6 @@ def _starting_layer(models: list[dict], model: str) -> list:
                     color="secondary",
                     outline=True,
                     title="start from the dataset's own annotations of this image",
-                    className="text-nowrap",
                 ),
             ],
             className="d-flex flex-wrap gap-1 mt-1",
@@ -272,7 +268,6 @@ def controls(
                     id=Annotate.SAVE,
                     color="primary",
                     size="sm",
-                    className="text-nowrap",
                 ),
                 dbc.Button(
                     [html.I(className="bi bi-skip-forward me-1"), "Next in queue (N)"],
@@ -281,7 +276,6 @@ def controls(
                     outline=True,
                     size="sm",
                     title="the next image of the Review queue that is not corrected yet",
-                    className="text-nowrap",
                 ),
             ],
             className="d-flex flex-wrap gap-2",

@@ -168,7 +168,7 @@ def _action(label: str, icon: str, action: str, run: str, colour: str = "outline
         id={"type": Train.ACTION, "action": action, "run": run},
         size="sm",
         color=colour,
-        className="run-action text-nowrap",
+        className="run-action",
     )
 
 

@@ -109,7 +109,6 @@ def _download_button(label: str, button_id: str, title: str) -> dbc.Button:
         color="secondary",
         outline=True,
         disabled=True,
-        className="text-nowrap",
     )
 
 
