@@ -76,7 +76,7 @@ def page_layout(models: list, choices: list[str], model: str | None, choice: str
                 html.Div(progress_bar(0, "", "finished", Review.PROGRESS), className="mt-2"),
                 html.Div(id=Review.MESSAGE, className="small mt-2"),
             ],
-            className="review-actions mt-3",
+            className="panel-foot mt-3",
         ),
         dcc.Store(id=Review.QUEUED),
         dcc.Store(id=Review.REFRESH, data=0),

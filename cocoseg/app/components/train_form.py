@@ -288,7 +288,7 @@ def train_form(workspace: Workspace) -> list:
                 html.Div(id=Train.FORM_MESSAGE, className="small mt-2"),
                 html.Div(id=Train.JOB_HEARTBEAT, className="small text-muted mt-1"),
             ],
-            className="train-actions mt-2",
+            className="panel-foot mt-2",
         ),
     ]
 
