@@ -150,6 +150,14 @@ STORED_PROP = """([componentId, prop]) => {
 }"""
 
 
+# The picture's scale on dash-canvas's fabric drawing (cocosegFabric is cocoseg.js's way in).
+PICTURE_SCALE = """() => {
+    const fabric = cocosegFabric(document.querySelector("#annotate-canvas-area .canvas-container"));
+    const picture = fabric && fabric.getObjects().find((item) => item.type === "image");
+    return picture ? picture.scaleX : 0;
+}"""
+
+
 def _image_opens(request) -> bool:
     """A callback request that would open an image from the image dropdown's value."""
     if not request.url.endswith("/_dash-update-component") or not request.post_data:
@@ -299,7 +307,10 @@ def test_a_click_after_zooming_in_lands_on_the_picture_point_under_the_pointer(s
     open_first_image(page, server.url, index=3)
     page.locator("#annotate-class label", has_text="cat").click()
     page.keyboard.press("c")
+    unzoomed = page.evaluate(PICTURE_SCALE)
     page.locator(".annotate-canvas button").first.click()  # zoom in, 1.25 times
+    # The button re-renders the drawing a moment later; a click before that would meet the unzoomed picture.
+    page.wait_for_function(f"() => ({PICTURE_SCALE})() > {unzoomed} * 1.2", timeout=10_000)
     canvas = upper_canvas(page).bounding_box()
     page.mouse.click(canvas["x"] + 0.4 * canvas["width"], canvas["y"] + 0.4 * canvas["height"])
     page.locator("#annotate-tool-status", has_text="Clicks:").wait_for(timeout=30_000)
