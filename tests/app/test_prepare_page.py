@@ -101,6 +101,22 @@ def test_layout_offers_the_demo_and_every_preset(page_app):
     assert "settings drive the preview only" in _text(layout)
 
 
+def test_label_maps_are_offered_without_parsing_the_annotations(page_app, prepare_page, monkeypatch):
+    """A visit offers the presets from the categories alone: parsing a COCO-scale train file in the
+    server costs seconds and gigabytes (every parse of a split goes through ``registry.load_coco``)."""
+    from cocoseg.pipeline.data import registry
+
+    def refuse(*_arguments, **_keywords):
+        raise AssertionError("the Prepare page parsed a whole annotation file")
+
+    monkeypatch.setattr(registry, "load_coco", refuse)
+    registry._cached_coco.cache_clear()  # a split parsed by an earlier test would hide a parse
+    options, value = prepare_page.offer_label_maps("demo", None)
+    assert {"voc21", "coco80", "supercategory", "custom"} <= {option["value"] for option in options}
+    assert value == "auto"
+    assert prepare_page.offer_label_maps("no-such-set", "voc21") == (dash.no_update, "voc21")
+
+
 @pytest.mark.parametrize(
     "changes, field, expected",
     [

@@ -40,7 +40,7 @@ from cocoseg.app.ids import Prepare
 from cocoseg.app.jobs import run_job_process
 from cocoseg.pipeline import prepare
 from cocoseg.pipeline.core import ConfigError
-from cocoseg.pipeline.data import RegistryError, cached_split, get_dataset
+from cocoseg.pipeline.data import RegistryError, get_dataset, split_categories
 from cocoseg.pipeline.jobs import RunError, cancel, recent, supervise
 from cocoseg.pipeline.prepare import AUTO_LABELS
 
@@ -80,9 +80,10 @@ def offer_label_maps(dataset, chosen):
     try:
         entry = get_dataset(current_workspace(), dataset)
         split = next(iter(entry.splits))
-        categories = cached_split(
-            current_workspace(), dataset, split, current_settings().max_annotation_bytes
-        ).categories
+        # The categories alone, found without parsing every annotation: a COCO-scale train file
+        # would cost the server seconds and gigabytes on each visit.
+        limit = current_settings().max_annotation_bytes
+        categories = split_categories(current_workspace(), dataset, split, limit)
     except (RegistryError, ValueError, OSError):
         return no_update, chosen  # the value is always given back, so the dry run hanging on it runs
     options = label_options(categories)

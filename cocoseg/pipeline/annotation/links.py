@@ -16,6 +16,7 @@ from cocoseg.pipeline.annotation.session import DEFAULT_CHOICE, DEFAULT_PRESET
 from cocoseg.pipeline.core.workspace import UnsafePathError, Workspace, check_name
 from cocoseg.pipeline.data.labels import LabelMap, LabelMapError, build_label_map, default_preset
 from cocoseg.pipeline.data.registry import cached_split, get_dataset
+from cocoseg.pipeline.data.stats import split_categories
 from cocoseg.pipeline.inference.model_store import ModelEntry, get_entry
 
 LINK_KEYS = ("dataset", "split", "image", "model")  # the query parameters; any other is ignored
@@ -97,7 +98,7 @@ def starting_preset(
     the split's own default (``labels.default_preset``: the rule every page and the CLI follow).
     """
     dataset, _, split = (choice or DEFAULT_CHOICE).partition("/")
-    categories = cached_split(workspace, dataset, split, max_bytes).categories
+    categories = split_categories(workspace, dataset, split, max_bytes)
     if entries:
         preset = matching_preset(entries[0].label_map(), categories, presets)
         if preset is not None:

@@ -37,6 +37,7 @@ from cocoseg.pipeline.data.labels import IGNORE_INDEX, LabelMap, LabelMapError, 
 from cocoseg.pipeline.data.masks import semantic_mask
 from cocoseg.pipeline.data.registry import cached_split
 from cocoseg.pipeline.data.rendering import overlay
+from cocoseg.pipeline.data.stats import split_categories
 from cocoseg.pipeline.inference.model_store import ModelEntry, get_entry
 from cocoseg.pipeline.inference.predictor import ENTROPY_LEVELS, Prediction, Predictor
 from cocoseg.pipeline.inference.uncertainty import heat_picture
@@ -131,7 +132,7 @@ class Selection:
 def label_map_for(workspace: Workspace, preset: str | None, choice: str | None, max_bytes: int) -> LabelMap:
     """The label map the strokes' colours refer to: ``preset`` over the chosen split's categories."""
     dataset, _, split = (choice or DEFAULT_CHOICE).partition("/")
-    categories = cached_split(workspace, dataset, split, max_bytes).categories
+    categories = split_categories(workspace, dataset, split, max_bytes)
     return build_label_map(preset or DEFAULT_PRESET, categories)
 
 
