@@ -209,10 +209,11 @@ def run_queued_with_lines(kind: str, queued: dict | None, set_progress, note: Ca
     from cocoseg.app.components.alerts import alert
     from cocoseg.pipeline.jobs import RunError
 
-    if not queued:
+    entry = stored_job(queued)  # the Store is the browser's: a forged or stale name is no job
+    if entry is None:
         return no_update
     try:
-        outcome = run_job_process(kind, queued["job"], lambda event: set_progress(event.get("message", "")))
+        outcome = run_job_process(kind, entry.name, lambda event: set_progress(event.get("message", "")))
     except (RunError, OSError) as error:
         return alert(str(error), "danger")
     return note(outcome)

@@ -170,12 +170,13 @@ def test_the_owner_is_dash_diskcache_outside_a_celery_task():
 @pytest.mark.parametrize("forged", ["../runs", "/etc", "no-such-job", "", None, 42])
 def test_a_stored_job_name_that_is_no_job_finds_nothing_and_cancels_nothing(workspace, monkeypatch, forged):
     from cocoseg.app import context
-    from cocoseg.app.jobs import cancel_stored_job, stored_job
+    from cocoseg.app.jobs import cancel_stored_job, run_queued_with_lines, stored_job
 
     monkeypatch.setattr(context, "_process_workspace", workspace)
     queued = queue(workspace, "sleep", {"seconds": 30})
     assert stored_job({"job": forged}) is None
     assert cancel_stored_job(1, {"job": forged}) is no_update
+    assert run_queued_with_lines("sleep", {"job": forged}, print, str) is no_update
     assert observe(queued).state == "queued"  # the real job was not touched
 
 

@@ -178,3 +178,13 @@ def test_a_split_of_no_images_gives_an_empty_queue_with_a_message(workspace):
     cards, summary, options, links = _show(create_app(workspace), "voc-model", "demo/val", "entropy", [], 0)
     assert "demo/val has no images." in _text(cards) and "cocoseg data add" in _text(cards)
     assert "0 of 0 images" in _text(summary) and links == []
+
+
+def test_a_forged_or_stale_job_in_the_store_runs_and_cancels_nothing(workspace):
+    """The Store is the browser's: a name that is no job (a path, empty, missing) is refused quietly."""
+    app = create_app(workspace)
+    review = _module("review")
+    with app.server.test_request_context("/review"):
+        for forged in ({"job": "../../etc"}, {"job": ""}, {}, {"job": "rank-20261201-000000-dead"}):
+            assert review.watch_ranking(lambda _value: None, forged, 0) == (no_update, no_update)
+            assert review.cancel_ranking(1, forged) is no_update

@@ -19,7 +19,7 @@ from cocoseg.app.components.alerts import alert
 from cocoseg.app.components.choosers import default_split, parse_split, split_choices
 from cocoseg.app.context import current_workspace
 from cocoseg.app.ids import Review
-from cocoseg.app.jobs import run_job_process
+from cocoseg.app.jobs import cancel_stored_job, run_job_process, stored_job
 from cocoseg.app.links import annotate_link
 from cocoseg.pipeline import annotation
 from cocoseg.pipeline.data import list_datasets
@@ -33,7 +33,7 @@ from cocoseg.pipeline.inference import (
     queue_pictures,
     review_queue,
 )
-from cocoseg.pipeline.jobs import RunError, cancel, find_entry, queue
+from cocoseg.pipeline.jobs import RunError, queue
 
 dash.register_page(__name__, path="/review", name="Review", order=34, icon="sort-down")
 
@@ -131,7 +131,8 @@ def start_ranking(_clicks, model, choice, by):
 )
 def watch_ranking(set_progress, queued, refresh):
     """Run the ranking job in its own process to its end, with images done on the bar."""
-    if not queued:
+    entry = stored_job(queued)  # the Store is the browser's: a forged or stale name is no job
+    if entry is None:
         return no_update, no_update
 
     def progress(event: dict) -> None:
@@ -139,7 +140,7 @@ def watch_ranking(set_progress, queued, refresh):
         set_progress((round(100 * done / total), f"{done}/{total} images"))
 
     try:
-        outcome = run_job_process("rank", queued["job"], progress)
+        outcome = run_job_process("rank", entry.name, progress)
     except (RunError, OSError) as error:
         return alert(str(error), "danger"), no_update
     if outcome.status == "cancelled":
@@ -157,11 +158,6 @@ def watch_ranking(set_progress, queued, refresh):
     State(Review.QUEUED, "data"),
     prevent_initial_call=True,
 )
-def cancel_ranking(_clicks, queued):
+def cancel_ranking(clicks, queued):
     """Ask the ranking job to stop after its current batch (through the registry, like every job)."""
-    if not queued:
-        return no_update
-    try:
-        return alert(cancel(find_entry(current_workspace(), queued["job"]), "review page"), "warning")
-    except RunError as error:
-        return alert(str(error), "danger")
+    return cancel_stored_job(clicks, queued)
