@@ -12,6 +12,7 @@ from dash._callback_context import context_value
 from dash._utils import AttributeDict
 
 from cocoseg.app import run_actions
+from cocoseg.app.components.train_form import prepared_options
 from cocoseg.app.main import create_app
 from cocoseg.pipeline.jobs.registry import RunFolder, create_run, list_runs
 from cocoseg.pipeline.training.checks import create
@@ -63,6 +64,27 @@ def test_layout_without_prepared_sets_says_how_to_prepare(workspace):
     with app.server.test_request_context("/"):
         text = _text(page["layout"]())
     assert "No prepared set yet." in text and "cocoseg prepare demo" in text
+
+
+@pytest.mark.parametrize("torn", ["{", "[]", '{"config": {"size": 128}}', '{"splits": {}, "label_map": 3}'])
+def test_a_set_with_a_torn_manifest_is_listed_disabled_and_refused_by_name(train_app, workspace, torn):
+    """A manifest edited by hand or cut short: the page still opens on the good set, the torn one is
+    shown but cannot be chosen, and naming it anyway gets the reason beside the field."""
+    app, module, prepared_name = train_app
+    folder = workspace.prepared_dir / "demo-voc21-128-0123456789ab"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(torn)
+    page = next(page for page in dash.page_registry.values() if page["name"] == "Train")
+    with app.server.test_request_context("/"):
+        layout = page["layout"]()
+        options = prepared_options(workspace)
+        outputs = _start(module, _form(folder.name))
+    assert "No prepared set yet." not in _text(layout)
+    by_value = {option["value"]: option for option in options}
+    assert by_value[folder.name].get("disabled") and "prepare it again" in by_value[folder.name]["label"]
+    assert not by_value[prepared_name].get("disabled")
+    assert "manifest.json cannot be used" in _text(_feedback(module, outputs)["prepared"])
+    assert list_runs(workspace) == []
 
 
 def test_valid_start_queues_a_run(train_app, workspace):

@@ -49,7 +49,7 @@ def _prepared(workspace, name: str, size: int, classes: int = 3) -> str:
     folder = workspace.prepared_dir / name
     folder.mkdir(parents=True)
     manifest = {
-        "config": {"size": size},
+        "config": {"size": size, "sampling": {"method": "none"}},
         "label_map": {"classes": [{"index": index, "name": f"class {index}"} for index in range(classes)]},
         "splits": {"train": {"examples": 10}, "val": {"examples": 2}},
     }

@@ -15,7 +15,7 @@ from cocoseg.app.components.figures import LIGHT, plot_text, plot_texts
 from cocoseg.app.components.jobs import duration_text, message_line, progress_bar
 from cocoseg.app.components.panels import ACTIVE_STATES, empty_state, status_badge
 from cocoseg.app.ids import Prepare
-from cocoseg.pipeline.prepare import PreparedSet, PrepareJobView, manifest_facts, training_split
+from cocoseg.pipeline.prepare import PreparedSet, PrepareError, PrepareJobView, manifest_facts, training_split
 
 
 def distribution_figure(result: dict | None) -> go.Figure:
@@ -171,7 +171,9 @@ def job_result_alert(result: dict, status: str | None) -> dbc.Alert:
 def _set_row(prepared: PreparedSet) -> html.Tr:
     try:
         cells, details = manifest_facts(prepared.manifest)
-    except (KeyError, TypeError, AttributeError):  # a manifest from another version, or edited by hand
+    except PrepareError as error:  # edited by hand, or torn: what training reads is missing
+        cells, details = ["?"] * 4, [str(error)]
+    except (KeyError, TypeError, AttributeError):  # a field only this table shows is missing
         cells, details = ["?"] * 4, ["its manifest.json could not be read"]
     details.append(f"folder {prepared.folder}")
     summary = html.Details(

@@ -12,7 +12,7 @@ from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.components.run_cards import live_cards
 from cocoseg.app.ids import Train
 from cocoseg.pipeline.core import Workspace
-from cocoseg.pipeline.prepare import SAMPLING_METHODS, list_prepared
+from cocoseg.pipeline.prepare import SAMPLING_METHODS, PrepareError, list_prepared
 from cocoseg.pipeline.training import (
     AS_PREPARED,
     CATALOG,
@@ -115,7 +115,12 @@ def prepared_options(workspace: Workspace) -> list[dict]:
     """One choice per finished prepared set, newest first: its size, classes and training images."""
     options = []
     for prepared in list_prepared(workspace):
-        manifest = prepared.manifest
+        try:
+            manifest = prepared.manifest
+        except PrepareError:  # listed, so the user sees it, but not offered: nothing could train on it
+            label = f"{prepared.name} · manifest unreadable, prepare it again"
+            options.append({"label": label, "value": prepared.name, "disabled": True})
+            continue
         train = manifest["splits"].get("train", {}).get("examples", 0)
         classes = len(manifest["label_map"]["classes"])
         options.append(
@@ -210,7 +215,8 @@ def start_from_fields(workspace: Workspace) -> dbc.Row:
 def train_form(workspace: Workspace) -> list:
     """The new-run form, or how to prepare a set when there is none to train on."""
     choices = prepared_options(workspace)
-    if not choices:
+    usable = [choice["value"] for choice in choices if not choice.get("disabled")]
+    if not usable:
         return [
             empty_state(
                 "No prepared set yet.",
@@ -221,7 +227,7 @@ def train_form(workspace: Workspace) -> list:
         ]
     return [
         dbc.Label("Prepared set", html_for=Train.PREPARED, className="small mb-0"),
-        dcc.Dropdown(id=Train.PREPARED, options=choices, value=choices[0]["value"], clearable=False),
+        dcc.Dropdown(id=Train.PREPARED, options=choices, value=usable[0], clearable=False),
         FIELDS.feedback("prepared"),
         start_from_fields(workspace),
         dbc.Row(

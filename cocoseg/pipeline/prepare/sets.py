@@ -27,8 +27,23 @@ class PreparedSet:
 
     @functools.cached_property
     def manifest(self) -> dict:
-        """The set's manifest (read once: a finished set never changes)."""
-        return read_json(self.folder / "manifest.json")
+        """The set's manifest (read once: a finished set never changes), its shape checked here so
+        that every reader may index it: a file edited by hand or torn is one ``PrepareError``.
+
+        Raises:
+            PrepareError: unreadable, not JSON, or without the fields training reads.
+        """
+        try:
+            manifest = read_json(self.folder / "manifest.json")
+            problem = _manifest_problem(manifest)
+        except (OSError, ValueError) as error:
+            problem = str(error)
+        if problem:
+            raise PrepareError(
+                f"prepared set {self.folder.name}: its manifest.json cannot be used ({problem}); "
+                "delete the folder and prepare the set again"
+            )
+        return manifest
 
     @property
     def name(self) -> str:
@@ -36,6 +51,25 @@ class PreparedSet:
 
     def label_map(self) -> LabelMap:
         return label_map_from_dict(self.manifest["label_map"])
+
+
+def _manifest_problem(manifest) -> str | None:
+    """What a manifest lacks of what training and the pages read, or None."""
+    if not isinstance(manifest, dict):
+        return "not a JSON object"
+    config, label_map, splits = manifest.get("config"), manifest.get("label_map"), manifest.get("splits")
+    if not isinstance(config, dict) or not isinstance(config.get("size"), int):
+        return "no config.size"
+    if not isinstance(config.get("sampling"), dict):
+        return "no config.sampling"
+    if not isinstance(label_map, dict) or not isinstance(label_map.get("classes"), list):
+        return "no label_map.classes"
+    if not isinstance(splits, dict) or not splits:
+        return "no splits"
+    for split, summary in splits.items():
+        if not isinstance(summary, dict) or not isinstance(summary.get("examples"), int):
+            return f"no splits.{split}.examples"
+    return None
 
 
 def list_prepared(workspace: Workspace) -> list[PreparedSet]:

@@ -21,9 +21,9 @@ def check(workspace: Workspace, config: TrainConfig, num_classes: int | None = N
     """
     try:
         prepared = find_prepared(workspace, config.prepared)
+        manifest = prepared.manifest
     except (PrepareError, ValueError) as error:
         raise ConfigError("prepared", str(error)) from None
-    manifest = prepared.manifest
     for split in ("train", "val"):
         if split not in manifest["splits"]:
             raise ConfigError(
