@@ -7,14 +7,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from cocoseg.cli.worker import celery_arguments
-from tests.celery_support import PROJECT_ROOT, free_port, start_redis, start_worker
+from tests.celery_support import PROJECT_ROOT, free_port, start_redis, start_worker, stop_tree
 
-REFUSAL_TIMEOUT_S = 20
+# hang guards, not speed claims: a refusal takes one interpreter start (and at most one 3 s ping),
+# a warm shutdown a moment; both may be slow on a loaded machine
+REFUSAL_TIMEOUT_S = 120
+HANG_GUARD_S = 120
 
 
 def _cocoseg(
@@ -45,11 +47,11 @@ def test_without_a_broker_url_the_worker_refuses_with_exit_code_2(isolated_home)
 
 
 def test_an_unreachable_redis_is_refused_quickly(isolated_home):
+    """Refused after one ping (exit 2, one line), instead of Celery retrying the broker for ever:
+    such a hang would end in ``_cocoseg``'s hang-guard timeout."""
     url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"  # nobody listens there
-    started = time.monotonic()
     finished = _cocoseg("worker", COCOSEG_HOME=str(isolated_home), COCOSEG_BROKER_URL=url)
     assert finished.returncode == 2
-    assert time.monotonic() - started < 15
     message = finished.stderr.strip()
     assert len(message.splitlines()) == 1 and "cannot reach Redis at redis://:***@127.0.0.1:" in message
     assert "hunter2" not in finished.stderr + finished.stdout
@@ -138,9 +140,9 @@ def test_a_real_worker_starts_without_tensorflow_and_stops_on_ctrl_c(tmp_path):
                 "TensorFlow was loaded"
             )
         assert "background_callback_" in worker.log()  # Celery lists the app's background jobs as its tasks
-        started = time.monotonic()
-        assert worker.stop(signal.SIGINT) == 0
-        assert time.monotonic() - started < 15
+        # exit code 0: a warm shutdown of its own; a worker that ignored Ctrl-C would be killed (-9)
+        # after the hang guard
+        assert stop_tree(worker.process, signal.SIGINT, timeout=HANG_GUARD_S) == 0
         assert not any(process.is_running() and process.status() != psutil.STATUS_ZOMBIE for process in tree)
         assert "Warm shutdown" in worker.log()
     finally:

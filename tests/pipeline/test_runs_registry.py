@@ -34,6 +34,8 @@ from cocoseg.pipeline.jobs.registry import (
 )
 from tests.waiting import process_running, wait_for
 
+HANG_GUARD_S = 60  # only a guard against a hang: the heartbeat thread beats every 0.05 s
+
 # A job body in miniature: record this process in the run's status, optionally start a
 # grandchild (``sleep 60``) and write its pid, then wait to be killed.
 CHILD_SCRIPT = """
@@ -234,13 +236,19 @@ def test_heartbeat_keeps_a_slow_job_alive_and_stops_with_it(tmp_path):
     run = RunFolder(tmp_path)
     run.set_status("running", host="another-host", pid=1, pid_started=0.0)
     _age(run, 600)
+    aged = run.last_alive()
+    status_heartbeat = run.status()["heartbeat"]
+    with Heartbeat(run, seconds=3600):  # the thread's first beat is an hour away: only entering touches
+        assert run.last_alive() > aged
     heartbeat = Heartbeat(run, seconds=0.05)
     with heartbeat:
-        assert time.time() - run.last_alive() < 1.5  # touched on entry (600 s old before)
-        for _ in range(6):  # a "slow batch": no progress events, only the thread
-            time.sleep(0.1)
-            assert time.time() - run.last_alive() < 1.5  # generous: two busy cores may delay the thread
-        assert reconcile(run, stale_seconds=2) is None
+        seen = [run.last_alive()]
+        for _ in range(3):  # a "slow batch": no progress events, yet the thread beats on
+            wait_for(lambda: run.last_alive() > seen[-1], timeout=HANG_GUARD_S, message="the next heartbeat")
+            seen.append(run.last_alive())
+        assert run.status()["heartbeat"] == status_heartbeat  # no status write: the beats are the thread's
+        # status.json is 600 s old; the beats keep it alive (60 s: a margin for a loaded machine)
+        assert reconcile(run, stale_seconds=60) is None
         assert heartbeat._thread.is_alive()
     assert not heartbeat._thread.is_alive()  # joined: nothing can touch the heartbeat any more
     assert not [thread for thread in threading.enumerate() if thread.name == f"heartbeat-{run.name}"]
@@ -256,7 +264,9 @@ def test_heartbeat_survives_a_failing_write(tmp_path, caplog):
         with heartbeat:
             (folder / HEARTBEAT_FILE).unlink()
             folder.rmdir()
-            wait_for(lambda: "heartbeat of run failed" in caplog.text, timeout=5, message="the warning")
+            wait_for(
+                lambda: "heartbeat of run failed" in caplog.text, timeout=HANG_GUARD_S, message="the warning"
+            )
             assert heartbeat._thread.is_alive()
     assert not heartbeat._thread.is_alive()
 
