@@ -40,7 +40,7 @@ from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.data.coco import validate_coco
 from cocoseg.pipeline.data.labels import build_label_map
 from cocoseg.pipeline.data.masks import semantic_mask
-from cocoseg.pipeline.data.registry import get_dataset, load_split
+from cocoseg.pipeline.data.registry import add_dataset, get_dataset, load_split
 from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.plan import plan
 from tests.conftest import DEMO_TRAIN_IMAGES, DEMO_TRAIN_JSON, DEMO_VAL_IMAGES, DEMO_VAL_JSON, LIMIT
@@ -118,6 +118,14 @@ def test_save_then_open_and_reopen(workspace):
     assert (
         rows[0]["file_name"] == VAL_NAMES[0] and rows[0]["classes"] == ["car", "person"] and rows[0]["saved"]
     )
+
+
+def test_a_dataset_with_a_64_character_name_can_be_saved_to(workspace):
+    name = "d" * 64  # the longest name README allows; its save lock is longer
+    add_dataset(workspace, name, DEMO_VAL_JSON, DEMO_VAL_IMAGES, split="val", max_bytes=LIMIT)
+    version = save(workspace, VAL_NAMES[0], "", dataset=name)
+    assert open_annotations(workspace, name)[1] == version
+    assert [row["file_name"] for row in saved_images(workspace, name)] == [VAL_NAMES[0]]
 
 
 def test_ids_stay_unique_over_saves_and_a_resave_replaces_the_image(workspace):

@@ -13,15 +13,19 @@ import pytest
 
 from cocoseg import cli
 from cocoseg.errors import ConfigError
+from cocoseg.pipeline.annotation.export import register_corrections
 from cocoseg.pipeline.annotation.store import open_annotations, save_image
 from cocoseg.pipeline.core.settings import get_settings
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.data.labels import build_label_map
-from cocoseg.pipeline.data.registry import get_dataset
+from cocoseg.pipeline.data.registry import add_dataset, get_dataset
 from cocoseg.pipeline.inference.model_store import get_entry
 from cocoseg.pipeline.jobs.registry import get_run
+from cocoseg.pipeline.prepare.config import PrepareConfig
+from cocoseg.pipeline.prepare.plan import plan
 from cocoseg.pipeline.training import past_rounds, plan_round
-from tests.conftest import LIMIT
+from cocoseg.pipeline.training.corrections import _overlay_name
+from tests.conftest import DEMO_VAL_IMAGES, DEMO_VAL_JSON, LIMIT
 from tests.pipeline.test_annotation_store import demo_image
 
 VOC = build_label_map("voc21")
@@ -70,6 +74,29 @@ def test_a_round_is_refused_before_anything_is_written(private_workspace, export
     assert planned.train["init_from"] == parent and planned.train["epochs"] == 1  # a third of the parent's 2
     assert planned.prepare["size"] == 128 and planned.prepare["dataset"] == "demo-corrections-1"
     assert not (private_workspace.annotations_dir / "rounds").exists()
+
+
+def test_the_overlay_of_a_64_character_dataset_is_registered_and_prepared(workspace):
+    """The overlay is a dataset like any other, so its name keeps to the 64 characters every reader allows."""
+    name = "d" * 64
+    add_dataset(workspace, name, DEMO_VAL_JSON, DEMO_VAL_IMAGES, split="val", max_bytes=LIMIT)
+    image, mask = demo_image("000000532481.jpg")
+    version = save_image(workspace, name, image, mask, VOC, "", LIMIT)
+    number, overlay, reuse = _overlay_name(workspace, name, version)
+    assert (number, reuse) == (1, False) and overlay == f"{'d' * 50}-corrections-1"
+    register_corrections(workspace, name, overlay, "overlay", LIMIT)
+    planned = plan(workspace, PrepareConfig(overlay, splits=("val",), labels="voc21", size=64), LIMIT)
+    assert planned.folder.name.startswith(f"{overlay}-voc21-64-")
+    other = "d" * 63 + "e"  # the same first 50 characters: the next free number, never a clash
+    add_dataset(workspace, other, DEMO_VAL_JSON, DEMO_VAL_IMAGES, split="val", max_bytes=LIMIT)
+    assert _overlay_name(workspace, other, "v")[1] == f"{'d' * 50}-corrections-2"
+
+
+def test_corrections_of_an_overlay_take_the_next_version_not_a_longer_name(workspace):
+    for name in ("x", "x-corrections-1", "x-corrections-2"):
+        add_dataset(workspace, name, DEMO_VAL_JSON, DEMO_VAL_IMAGES, split="val", max_bytes=LIMIT)
+    assert _overlay_name(workspace, "x-corrections-2", "v") == (1, "x-corrections-3", False)
+    assert _overlay_name(workspace, "x", "v") == (1, "x-corrections-3", False)
 
 
 @pytest.mark.slow  # prepares, trains, exports and evaluates

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -20,7 +21,7 @@ from cocoseg.pipeline.data.masks import semantic_mask
 from cocoseg.pipeline.data.registry import add_dataset
 from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.plan import dry_run
-from cocoseg.pipeline.prepare.sets import PrepareError, list_prepared
+from cocoseg.pipeline.prepare.sets import PrepareError, find_prepared, list_prepared
 from cocoseg.pipeline.prepare.tfrecord import ShardedWriter, list_shards
 from cocoseg.pipeline.prepare.writer import prepare
 from tests.conftest import DEMO_TRAIN_IMAGES, DEMO_TRAIN_JSON, DEMO_VAL_IMAGES, DEMO_VAL_JSON
@@ -117,6 +118,17 @@ def test_changed_source_writes_a_new_set(workspace, tmp_path):
     annotations.write_text(json.dumps(data))
     second = prepare(workspace, config, LIMIT)
     assert second.folder != first.folder and (first.folder / "manifest.json").is_file()
+
+
+def test_a_dataset_with_a_64_character_name_is_prepared_and_found(workspace):
+    name = "d" * 64  # the longest name README allows
+    add_dataset(workspace, name, DEMO_VAL_JSON, DEMO_VAL_IMAGES, split="val", max_bytes=LIMIT)
+    config = PrepareConfig(name, splits=("val",), labels="supercategory", size=2048, shards=1, workers=1)
+    planned = dry_run(workspace, config, LIMIT)["folder"]
+    assert len(os.path.basename(planned)) > 64  # the set's folder name is longer than any name typed
+    written = prepare(workspace, dataclasses.replace(config, size=64), LIMIT)
+    assert find_prepared(workspace, written.name).folder == written.folder
+    assert [item.name for item in list_prepared(workspace)] == [written.name]
 
 
 def test_corrupt_and_missing_images_are_skipped_and_counted(workspace, tmp_path):

@@ -11,6 +11,7 @@ import pytest
 
 from cocoseg.pipeline.core.settings import Settings, read_settings
 from cocoseg.pipeline.core.workspace import (
+    DERIVED_NAME_LENGTH,
     UnsafePathError,
     Workspace,
     atomic_write_json,
@@ -27,11 +28,44 @@ def test_check_name_accepts_plain_names(name):
 
 @pytest.mark.parametrize(
     "name",
-    ["", "..", "../x", "a/b", "a\\b", "/abs", ".hidden", "-flag", "a\x00b", "x" * 65, "C:x", "ünïcode"],
+    [
+        "",
+        "..",
+        "../x",
+        "a/b",
+        "a\\b",
+        "/abs",
+        ".hidden",
+        "-flag",
+        "a\x00b",
+        "x" * 65,
+        "C:x",
+        "ünïcode",
+        "name\n",
+        "a\nb",
+    ],
 )
 def test_check_name_refuses_unsafe_names(name):
     with pytest.raises(UnsafePathError):
         check_name(name)
+
+
+def test_derived_names_get_a_longer_budget_but_the_same_characters():
+    """Names built from checked parts (a prepared set, a lock) may pass 64; a name a user types may not."""
+    assert check_name("x" * DERIVED_NAME_LENGTH, "prepared set", derived=True)
+    with pytest.raises(UnsafePathError, match="1-64 letters"):
+        check_name("x" * 65, "dataset name")
+    for name in ("x" * (DERIVED_NAME_LENGTH + 1), "../x", "a/b", ".hidden"):
+        with pytest.raises(UnsafePathError, match="not allowed"):
+            check_name(name, "prepared set", derived=True)
+    assert DERIVED_NAME_LENGTH + len(".lock") < 255  # one path component, in bytes (names are ASCII)
+
+
+@pytest.mark.parametrize("prefix", ["annotations", "ensemble", "export", "run", "job", "wait"])
+def test_a_lock_named_after_a_64_character_name_can_be_taken(tmp_path, prefix):
+    workspace = Workspace(tmp_path).ensure()
+    with workspace.lock(f"{prefix}-{'n' * 64}", timeout=0):
+        assert (workspace.locks_dir / f"{prefix}-{'n' * 64}.lock").exists()
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,11 @@ import filelock
 
 logger = logging.getLogger(__name__)
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+NAME_LENGTH = 64  # names users give (README: "1-64 letters ...")
+# Names built from checked parts (a prepared set's folder, a lock file): a 64-character name plus
+# what is added to it must still work; 200 leaves room for ".lock" in one 255-byte path component.
+DERIVED_NAME_LENGTH = 200
 LOCK_TIMEOUT_SECONDS = 30.0
 FILE_MODE = 0o644
 
@@ -36,18 +40,21 @@ class UnsafePathError(ValueError):
     """A user-supplied name or path would leave its root or is malformed."""
 
 
-def check_name(name: str, what: str = "name") -> str:
+def check_name(name: str, what: str = "name", *, derived: bool = False) -> str:
     """Return ``name`` if it is safe as a single path component, else raise.
 
     Allowed: letters, digits, ``_``, ``.``, ``-``; 1-64 characters; not starting
     with a dot or dash; no ``..``. This refuses separators, NUL bytes, absolute
-    paths and traversal in one rule.
+    paths and traversal in one rule. ``derived``: a name the code builds from checked
+    names (so a 64-character name works through it) may have ``DERIVED_NAME_LENGTH``.
     """
     if not isinstance(name, str) or "\x00" in name:
         raise UnsafePathError(f"{what} contains a NUL byte or is not text")
-    if ".." in name or not NAME_PATTERN.match(name):
+    limit = DERIVED_NAME_LENGTH if derived else NAME_LENGTH
+    # fullmatch, not match with "$": "$" lets a name end in a newline
+    if ".." in name or len(name) > limit or not NAME_PATTERN.fullmatch(name):
         raise UnsafePathError(
-            f"{what} {name[:80]!r} is not allowed: use 1-64 letters, digits, '_', '.' or '-', "
+            f"{what} {name[:80]!r} is not allowed: use 1-{limit} letters, digits, '_', '.' or '-', "
             "starting with a letter or digit"
         )
     return name
@@ -208,7 +215,7 @@ class Workspace:
     @contextlib.contextmanager
     def lock(self, name: str, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
         """Hold an inter-process lock named ``name`` (a checked name) for concurrent writers."""
-        check_name(name, "lock name")
+        check_name(name, "lock name", derived=True)  # "<what>-<name>": longer than the name itself
         self.ensure()
         with filelock.FileLock(str(self.locks_dir / f"{name}.lock"), timeout=timeout):
             yield

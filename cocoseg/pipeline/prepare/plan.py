@@ -14,7 +14,7 @@ import numpy as np
 
 from cocoseg.errors import ConfigError
 from cocoseg.pipeline.core.cache import file_sha256
-from cocoseg.pipeline.core.workspace import Workspace
+from cocoseg.pipeline.core.workspace import Workspace, check_name
 from cocoseg.pipeline.data.coco import CocoDataset
 from cocoseg.pipeline.data.labels import LabelMap, LabelMapError, build_label_map, default_label_map
 from cocoseg.pipeline.data.masks import kept_area
@@ -115,7 +115,8 @@ def plan(workspace: Workspace, config: PrepareConfig, max_bytes: int) -> Plan:
         sort_keys=True,
     )
     set_id = hashlib.sha256(identity.encode()).hexdigest()[:12]
-    folder = workspace.prepared_dir / f"{config.dataset}-{label_map.name}-{config.size}-{set_id}"
+    name = f"{config.dataset}-{label_map.name}-{config.size}-{set_id}"
+    folder = workspace.prepared_dir / check_name(name, "prepared set", derived=True)  # find_prepared's rule
     return Plan(config, label_map, splits, set_id, folder)
 
 

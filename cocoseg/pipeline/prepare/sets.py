@@ -86,7 +86,7 @@ def list_prepared(workspace: Workspace) -> list[PreparedSet]:
 
 def find_prepared(workspace: Workspace, name: str) -> PreparedSet:
     """A finished set by folder name."""
-    check_name(name, "prepared set")
+    check_name(name, "prepared set", derived=True)  # "<dataset>-<labels>-<size>-<id>", as ``plan`` names it
     folder = workspace.prepared_dir / name
     if not (folder / "manifest.json").is_file():
         known = ", ".join(item.name for item in list_prepared(workspace)) or "none yet"

@@ -1,23 +1,24 @@
 """The correction loop in one action: plan a round of fine-tuning on the corrections saved so far.
 
 A round takes every correction saved for a dataset, lays them over that dataset as a new,
-versioned overlay dataset (``<dataset>-corrections-<n>``; a round re-run on unchanged
-corrections reuses the last one), prepares it with the parent model's settings, fine-tunes
-from the parent (every layer copied, a third of its epochs at a tenth of its learning rate),
-exports the child and evaluates parent and child on the source dataset's own val split, so
-the two numbers are comparable. ``plan_round`` checks everything without TensorFlow (the
-Annotate page and the CLI refuse before anything is written); ``correction_job`` runs it.
-Each round is recorded in ``<workspace>/annotations/rounds/<dataset>/<n>.json``.
+versioned overlay dataset (``<dataset>-corrections-<n>``, kept to a dataset name's 64 characters;
+a round re-run on unchanged corrections reuses the last one), prepares it with the parent model's
+settings, fine-tunes from the parent (every layer copied, a third of its epochs at a tenth of its
+learning rate), exports the child and evaluates parent and child on the source dataset's own val
+split, so the two numbers are comparable. ``plan_round`` checks everything without TensorFlow (the
+Annotate page and the CLI refuse before anything is written); ``correction_job`` runs it. Each
+round is recorded in ``<workspace>/annotations/rounds/<dataset>/<n>.json``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 from cocoseg.errors import ConfigError
 from cocoseg.pipeline.annotation.store import open_annotations, saved_images
-from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, read_json
+from cocoseg.pipeline.core.workspace import NAME_LENGTH, Workspace, atomic_write_json, read_json
 from cocoseg.pipeline.data.registry import RegistryError, get_dataset, list_datasets
 from cocoseg.pipeline.inference.model_store import ModelError, get_entry
 from cocoseg.pipeline.training.config import TrainConfig
@@ -29,6 +30,7 @@ EVALUATION_SPLIT = "val"
 # points of val mIoU in its first epoch and passed its parent only in epoch 4 of 8; at a tenth it
 # passed it after one and peaked as high; at a fiftieth it learnt the corrections more slowly.
 LEARNING_RATE_FACTOR = 0.1
+OVERLAY_SUFFIX = re.compile(r"-corrections-\d+$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,9 +95,17 @@ def _overlay_name(workspace: Workspace, dataset: str, version: str) -> tuple[int
         return rounds[-1]["number"] + 1, rounds[-1]["overlay"], True
     number = (rounds[-1]["number"] + 1) if rounds else 1
     version_number = number
-    while f"{dataset}-corrections-{version_number}" in registered:  # never clash with a name in use
+    base = OVERLAY_SUFFIX.sub("", dataset)  # an overlay's overlay is a new version, not a longer name
+    while (overlay := _versioned(base, version_number)) in registered:  # never clash with a name in use
         version_number += 1
-    return number, f"{dataset}-corrections-{version_number}", False
+    return number, overlay, False
+
+
+def _versioned(base: str, version: int) -> str:
+    """``<base>-corrections-<version>``, ``base`` cut to fit: the overlay is a dataset that every
+    page and command takes, so it keeps to the 64 characters of a name a user gives."""
+    suffix = f"-corrections-{version}"
+    return base[: NAME_LENGTH - len(suffix)] + suffix
 
 
 def plan_round(workspace: Workspace, model: str, dataset: str, epochs: int | None = None) -> CorrectionRound:
