@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import onnx
@@ -88,6 +89,37 @@ def test_one_cached_session_per_model_file(model_copy):
     second = Predictor(model_copy)
     assert second.session is first.session and cached_session_count() == count
     assert first.provider == "CPU" and choose_providers("int8") == ["CPUExecutionProvider"]
+    assert Predictor(model_copy, "int8").session is not first.session
+
+
+@pytest.mark.slow
+def test_opening_one_model_holds_up_no_request_for_a_model_already_open(model_copy, monkeypatch):
+    """Opening a model takes seconds (a TensorRT engine minutes): the cache's lock is not held meanwhile,
+    so a request for a model already open is answered while another is being opened."""
+    from cocoseg.pipeline.inference import predictor
+
+    first = Predictor(model_copy)
+    opening, release = threading.Event(), threading.Event()
+    check = predictor._check_external_data
+
+    def held_open(path):
+        opening.set()
+        release.wait(120)  # a hang guard: the test releases it
+        check(path)
+
+    monkeypatch.setattr(predictor, "_check_external_data", held_open)
+    other = threading.Thread(target=Predictor, args=(model_copy, "int8"))
+    other.start()
+    try:
+        assert opening.wait(60), "the int8 model never started opening"
+        answered = []
+        reader = threading.Thread(target=lambda: answered.append(Predictor(model_copy)))
+        reader.start()
+        reader.join(30)  # a hang guard: without the fix it waits for the release
+        assert answered and answered[0].session is first.session, "the open model waited for another"
+    finally:
+        release.set()
+        other.join(60)
     assert Predictor(model_copy, "int8").session is not first.session
 
 

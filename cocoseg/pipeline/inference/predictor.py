@@ -190,6 +190,7 @@ def choose_providers(variant: str = "fp32") -> list[str]:
 
 _sessions: dict[tuple, object] = {}
 _sessions_lock = threading.Lock()
+_building: dict[tuple, threading.Lock] = {}  # one lock per model being opened
 SESSION_CACHE_SIZE = 8
 
 
@@ -205,8 +206,6 @@ def load_session(path: Path, expected_sha256: str | None, providers: Sequence[st
         ModelError: missing file, hash mismatch (tampered or half-copied), or a file
             ONNX Runtime refuses.
     """
-    import onnxruntime
-
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file {path.name} is missing; export or import the model again")
@@ -215,24 +214,45 @@ def load_session(path: Path, expected_sha256: str | None, providers: Sequence[st
         session = _sessions.get(key)
         if session is not None:
             return session
-        if expected_sha256 is not None and sha256_of(path) != expected_sha256:
-            raise ModelError(
-                f"{path.parent.name}/{path.name} does not match the hash in its card (changed or damaged); export or import it again"
-            )
-        _check_external_data(path)
+        building = _building.setdefault(key, threading.Lock())
+    # Built outside the cache's lock: hashing and opening a model takes seconds (a TensorRT engine
+    # minutes), and every other request, for models already open, must not wait on it meanwhile.
+    with building:
+        with _sessions_lock:
+            session = _sessions.get(key)  # another request built it while this one waited
+        if session is not None:
+            return session
         try:
-            session = onnxruntime.InferenceSession(
-                str(path), sess_options=session_options(), providers=_with_settings(providers, path)
-            )
-        except Exception as error:  # noqa: BLE001 - ORT raises several unrelated types
-            raise ModelError(
-                f"{path.parent.name}/{path.name} is not a model ONNX Runtime can load: {str(error).splitlines()[0][:200]}"
-            ) from None
-        if len(_sessions) >= SESSION_CACHE_SIZE:
-            _sessions.pop(next(iter(_sessions)))
-        _sessions[key] = session
-        logger.info("loaded %s on %s", path, ", ".join(session.get_providers()))
+            session = _open_session(path, expected_sha256, providers)
+        finally:
+            with _sessions_lock:
+                _building.pop(key, None)
+        with _sessions_lock:
+            if len(_sessions) >= SESSION_CACHE_SIZE:
+                _sessions.pop(next(iter(_sessions)))
+            _sessions[key] = session
         return session
+
+
+def _open_session(path: Path, expected_sha256: str | None, providers: Sequence[str]):
+    """Check a model file against its card and open it in ONNX Runtime (``load_session``'s slow part)."""
+    import onnxruntime
+
+    if expected_sha256 is not None and sha256_of(path) != expected_sha256:
+        raise ModelError(
+            f"{path.parent.name}/{path.name} does not match the hash in its card (changed or damaged); export or import it again"
+        )
+    _check_external_data(path)
+    try:
+        session = onnxruntime.InferenceSession(
+            str(path), sess_options=session_options(), providers=_with_settings(providers, path)
+        )
+    except Exception as error:  # noqa: BLE001 - ORT raises several unrelated types
+        raise ModelError(
+            f"{path.parent.name}/{path.name} is not a model ONNX Runtime can load: {str(error).splitlines()[0][:200]}"
+        ) from None
+    logger.info("loaded %s on %s", path, ", ".join(session.get_providers()))
+    return session
 
 
 def _with_settings(providers: Sequence[str], path: Path) -> list:
@@ -275,10 +295,11 @@ def _forget_sessions_after_fork() -> None:
     on the parent's worker threads, which do not exist in the child (a destructor run
     here hung a background evaluation forever).
     """
-    global _sessions, _sessions_lock
+    global _sessions, _sessions_lock, _building
     _inherited_sessions.append(_sessions)
     _sessions = {}
     _sessions_lock = threading.Lock()
+    _building = {}  # a lock held by a parent's thread at the fork would never be released here
 
 
 if hasattr(os, "register_at_fork"):
