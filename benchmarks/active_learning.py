@@ -71,9 +71,10 @@ import numpy as np  # noqa: E402
 
 from benchmarks.coco_scale import machine_description  # noqa: E402
 from benchmarks.line_chart import Series, draw_line_chart, save_chart  # noqa: E402
+from cocoseg.models.metrics import accumulate, empty_matrix  # noqa: E402
 from cocoseg.pipeline.core.workspace import Workspace  # noqa: E402
 from cocoseg.pipeline.data.registry import add_dataset  # noqa: E402
-from cocoseg.pipeline.inference.evaluate import accumulate, empty_matrix, metrics_from_matrix  # noqa: E402
+from cocoseg.pipeline.inference.evaluate import metrics_from_matrix  # noqa: E402
 from cocoseg.pipeline.inference.uncertainty import image_scores  # noqa: E402
 from cocoseg.pipeline.prepare.config import PrepareConfig  # noqa: E402
 from cocoseg.pipeline.prepare.writer import prepare  # noqa: E402

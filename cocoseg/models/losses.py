@@ -1,4 +1,4 @@
-"""Segmentation losses as pure functions of (labels, logits), with thin Keras wrappers.
+"""Segmentation losses as pure functions of (labels, logits).
 
 ``labels`` are integer class indices (B, H, W) where ``ignore_index`` marks pixels that
 count for nothing; ``logits`` are (B, H, W, C). Every loss averages over the valid
@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import keras
 from keras import ops
 
-IGNORE_INDEX = 255
+from cocoseg.models.metrics import IGNORE_INDEX
 
 
 def _valid(labels, num_classes: int, ignore_index: int):
@@ -63,55 +62,7 @@ def cross_entropy_dice(labels, logits, ignore_index: int = IGNORE_INDEX, dice_we
     return cross_entropy(labels, logits, ignore_index) + dice_weight * soft_dice(labels, logits, ignore_index)
 
 
-class _FunctionLoss(keras.losses.Loss):
-    """A Keras loss calling one of the functions above with fixed options."""
-
-    function = staticmethod(cross_entropy)
-
-    def __init__(self, name: str, **options) -> None:
-        super().__init__(name=name, reduction=None)
-        self.options = options
-
-    def call(self, y_true, y_pred):
-        return self.function(y_true, y_pred, **self.options)
-
-    def get_config(self):
-        return {"name": self.name, **self.options}
-
-
-class CrossEntropyLoss(_FunctionLoss):
-    function = staticmethod(cross_entropy)
-
-    def __init__(
-        self, ignore_index: int = IGNORE_INDEX, class_weights=None, name: str = "cross_entropy"
-    ) -> None:
-        super().__init__(name, ignore_index=ignore_index, class_weights=class_weights)
-
-
-class DiceLoss(_FunctionLoss):
-    function = staticmethod(soft_dice)
-
-    def __init__(self, ignore_index: int = IGNORE_INDEX, smooth: float = 1.0, name: str = "dice") -> None:
-        super().__init__(name, ignore_index=ignore_index, smooth=smooth)
-
-
-class FocalLoss(_FunctionLoss):
-    function = staticmethod(focal)
-
-    def __init__(self, ignore_index: int = IGNORE_INDEX, gamma: float = 2.0, name: str = "focal") -> None:
-        super().__init__(name, ignore_index=ignore_index, gamma=gamma)
-
-
-class CrossEntropyDiceLoss(_FunctionLoss):
-    function = staticmethod(cross_entropy_dice)
-
-    def __init__(
-        self, ignore_index: int = IGNORE_INDEX, dice_weight: float = 1.0, name: str = "cross_entropy_dice"
-    ) -> None:
-        super().__init__(name, ignore_index=ignore_index, dice_weight=dice_weight)
-
-
-# by the names training configs use (cocoseg.pipeline.training.loop.LOSS_NAMES lists the same keys)
+# by the names training configs use (cocoseg.pipeline.training.config.LOSS_NAMES lists the same keys)
 LOSS_FUNCTIONS = {
     "cross_entropy": cross_entropy,
     "dice": soft_dice,

@@ -1,74 +1,110 @@
-"""IoU metrics from one confusion matrix, with an ignore index.
+"""Segmentation metrics from one confusion matrix, in NumPy only.
 
-Every number derives from the accumulated confusion matrix (rows: truth, columns:
-prediction), so per-class IoU, mean IoU and pixel accuracy always agree. Classes that
-appear neither in the truth nor in the predictions have no IoU (NaN) and are left out
-of the mean.
+Training's validation and every evaluation accumulate one confusion matrix (rows: truth,
+columns: prediction, plus a last "no prediction" column for pixels the model did not
+cover, which count as misses of their true class) and derive every number from it, so
+per-class IoU, mIoU and pixel accuracy always agree. No Keras here: the web process
+scores masks with these functions and never imports TensorFlow.
+
+The rule for a class absent from both the truth and the prediction: it has no IoU or
+Dice (NaN in these arrays, None in stored JSON, shown as "n/a") and is left out of every
+mean. When no class is defined at all (no labelled pixel), the means are None as well;
+training, whose history stores a number per epoch, records 0.0 there.
 """
 
 from __future__ import annotations
 
-import keras
-import numpy as np
-from keras import ops
+import math
 
+import numpy as np
+
+# The mask value that counts for nothing (crowd regions, overlaps, padding): losses skip it,
+# metrics leave it out. The one definition; cocoseg.pipeline.data.labels exposes it to the pipeline.
 IGNORE_INDEX = 255
 
 
-def confusion_matrix(labels, predictions, num_classes: int, ignore_index: int = IGNORE_INDEX):
-    """(C, C) int counts of (truth, prediction) over pixels whose label is not ignored."""
-    labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
-    predictions = ops.reshape(ops.cast(predictions, "int32"), (-1,))
-    valid = ops.logical_and(ops.not_equal(labels, ignore_index), ops.less(labels, num_classes))
-    index = ops.where(valid, labels * num_classes + predictions, ops.zeros_like(labels))
-    counts = ops.bincount(index, weights=ops.cast(valid, "int32"), minlength=num_classes * num_classes)
-    return ops.reshape(counts, (num_classes, num_classes))
+def empty_matrix(num_classes: int) -> np.ndarray:
+    """A (C, C+1) zero matrix: rows truth, columns prediction, the last one "no prediction"."""
+    return np.zeros((num_classes, num_classes + 1), dtype=np.int64)
+
+
+def accumulate(
+    matrix: np.ndarray, truth: np.ndarray, prediction: np.ndarray, ignore_index: int = IGNORE_INDEX
+) -> None:
+    """Add the pixels of ``truth`` and ``prediction`` (same shape) to a matrix from ``empty_matrix``.
+
+    Truth pixels equal to ``ignore_index`` (or outside the classes) are skipped; a
+    prediction outside the classes (255: not covered) lands in the last column.
+    """
+    num_classes = matrix.shape[0]
+    if truth.shape != prediction.shape:
+        raise ValueError(f"truth {truth.shape} and prediction {prediction.shape} differ in size")
+    truth = truth.ravel().astype(np.int64)
+    prediction = prediction.ravel().astype(np.int64)
+    valid = (truth != ignore_index) & (truth < num_classes)
+    columns = np.where(prediction < num_classes, prediction, num_classes)[valid]
+    counts = np.bincount(
+        truth[valid] * (num_classes + 1) + columns, minlength=num_classes * (num_classes + 1)
+    )
+    matrix += counts.reshape(num_classes, num_classes + 1)
+
+
+def _counts(matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(true positives, truth pixels, predicted pixels) per class of a (C, C) or (C, C+1) matrix."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    num_classes = matrix.shape[0]
+    predicted = matrix[:, :num_classes]
+    return np.diag(predicted), matrix.sum(axis=1), predicted.sum(axis=0)
 
 
 def per_class_iou(matrix) -> np.ndarray:
-    """IoU per class from a confusion matrix (NaN for classes absent from truth and predictions)."""
-    matrix = np.asarray(matrix, dtype=np.float64)
-    true_positive = np.diag(matrix)
-    union = matrix.sum(axis=0) + matrix.sum(axis=1) - true_positive
+    """IoU per class, tp / (truth + predicted - tp); NaN for a class absent from both."""
+    true_positive, truth, predicted = _counts(matrix)
+    union = truth + predicted - true_positive
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(union > 0, true_positive / union, np.nan)
 
 
-def mean_iou(matrix) -> float:
-    """Mean of the defined per-class IoUs."""
-    values = per_class_iou(matrix)
-    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+def per_class_dice(matrix) -> np.ndarray:
+    """Dice per class, 2 tp / (truth + predicted); NaN for a class absent from both."""
+    true_positive, truth, predicted = _counts(matrix)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(truth + predicted > 0, 2 * true_positive / (truth + predicted), np.nan)
 
 
-class MeanIoU(keras.metrics.Metric):
-    """Streaming mean IoU over argmax predictions, ignoring ``ignore_index`` pixels."""
+def _defined_mean(values: np.ndarray) -> float | None:
+    defined = np.isfinite(values)
+    return float(np.mean(values[defined])) if defined.any() else None
 
-    def __init__(
-        self, num_classes: int, ignore_index: int = IGNORE_INDEX, name: str = "mean_iou", **kwargs
-    ) -> None:
-        super().__init__(name=name, **kwargs)
-        self.num_classes = num_classes
-        self.ignore_index = ignore_index
-        self.matrix = self.add_variable(
-            shape=(num_classes, num_classes), initializer="zeros", dtype="int64", name="confusion"
-        )
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        predictions = ops.argmax(y_pred, axis=-1)
-        self.matrix.assign_add(
-            ops.cast(confusion_matrix(y_true, predictions, self.num_classes, self.ignore_index), "int64")
-        )
+def mean_iou(matrix) -> float | None:
+    """Mean of the defined per-class IoUs; None when no class is defined."""
+    return _defined_mean(per_class_iou(matrix))
 
-    def result(self):
-        matrix = ops.cast(self.matrix, "float32")
-        true_positive = ops.diagonal(matrix)
-        union = ops.sum(matrix, axis=0) + ops.sum(matrix, axis=1) - true_positive
-        defined = ops.cast(union > 0, "float32")
-        iou = true_positive / ops.maximum(union, 1.0)
-        return ops.sum(iou * defined) / ops.maximum(ops.sum(defined), 1.0)
 
-    def reset_state(self):
-        self.matrix.assign(ops.zeros_like(self.matrix))
+def mean_dice(matrix) -> float | None:
+    """Mean of the defined per-class Dice scores; None when no class is defined."""
+    return _defined_mean(per_class_dice(matrix))
 
-    def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes, "ignore_index": self.ignore_index}
+
+def pixel_accuracy(matrix) -> float | None:
+    """Share of the labelled pixels predicted right; None without labelled pixels."""
+    true_positive, truth, _predicted = _counts(matrix)
+    total = truth.sum()
+    return float(true_positive.sum() / total) if total else None
+
+
+def frequency_weighted_iou(matrix) -> float | None:
+    """Per-class IoU weighted by each class's share of the labelled pixels; None without any."""
+    iou = per_class_iou(matrix)
+    _true_positive, truth, _predicted = _counts(matrix)
+    total = truth.sum()
+    if not total:
+        return None
+    defined = np.isfinite(iou)
+    return float(np.sum(truth[defined] / total * iou[defined]))
+
+
+def or_none(values) -> list[float | None]:
+    """Per-class values as JSON can store them: NaN (undefined) becomes None."""
+    return [None if math.isnan(value) else float(value) for value in values]

@@ -7,13 +7,12 @@ import pytest
 from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
 from sklearn.metrics import jaccard_score
 
+from cocoseg.models.metrics import accumulate, empty_matrix
 from cocoseg.pipeline.data.images import read_rgb
 from cocoseg.pipeline.data.masks import semantic_mask
 from cocoseg.pipeline.inference.evaluate import (
     EvaluationError,
     EvaluationTarget,
-    accumulate,
-    empty_matrix,
     evaluate,
     leaderboard,
     metrics_from_matrix,

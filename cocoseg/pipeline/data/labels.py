@@ -19,7 +19,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
-IGNORE_INDEX = 255
+# 255 = ignore in every mask; defined beside the losses and metrics that skip it (models/ cannot
+# import the pipeline), and imported from here by the rest of the pipeline
+from cocoseg.models.metrics import IGNORE_INDEX
+
 BACKGROUND = "background"
 PRESETS = ("coco80", "voc21", "supercategory", "all", "custom")
 # Presets whose classes are COCO categories, so files saved with them keep COCO names.

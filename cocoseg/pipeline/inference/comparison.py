@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from cocoseg.models.metrics import accumulate, empty_matrix, mean_iou
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.data.geometry import undo_mask
 from cocoseg.pipeline.data.images import read_rgb
@@ -19,7 +20,6 @@ from cocoseg.pipeline.data.labels import LabelMap
 from cocoseg.pipeline.data.masks import semantic_mask
 from cocoseg.pipeline.data.registry import cached_split
 from cocoseg.pipeline.inference.ensembles import check_members, combine, member_weights
-from cocoseg.pipeline.inference.evaluate import accumulate, empty_matrix, metrics_from_matrix
 from cocoseg.pipeline.inference.predictor import Predictor
 from cocoseg.pipeline.inference.uploads import load_upload
 
@@ -47,7 +47,7 @@ def image_miou(truth: np.ndarray, mask: np.ndarray, num_classes: int) -> float |
     """mIoU of one mask against its truth (classes absent from both left out)."""
     matrix = empty_matrix(num_classes)
     accumulate(matrix, truth, mask)
-    return metrics_from_matrix(matrix, [str(index) for index in range(num_classes)])["miou"]
+    return mean_iou(matrix)
 
 
 def compare(

@@ -14,11 +14,21 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from collections.abc import Callable
 
 import numpy as np
 
+from cocoseg.models.metrics import (
+    accumulate,
+    empty_matrix,
+    frequency_weighted_iou,
+    mean_dice,
+    mean_iou,
+    or_none,
+    per_class_dice,
+    per_class_iou,
+    pixel_accuracy,
+)
 from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, check_name, now_iso, read_json
 from cocoseg.pipeline.data.coco import CocoDataset
 from cocoseg.pipeline.data.images import ImageError, read_rgb
@@ -38,58 +48,18 @@ class EvaluationError(ValueError):
     """Evaluation cannot run (unknown dataset/split, label map does not fit the data)."""
 
 
-def accumulate(
-    matrix: np.ndarray, truth: np.ndarray, prediction: np.ndarray, ignore_index: int = IGNORE_INDEX
-) -> None:
-    """Add one image's pixels to a (C, C+1) matrix: rows truth, columns prediction, last = none.
-
-    Truth pixels equal to ``ignore_index`` (or outside the classes) are skipped; a
-    prediction outside the classes (255: not covered) lands in the last column.
-    """
-    num_classes = matrix.shape[0]
-    if truth.shape != prediction.shape:
-        raise ValueError(f"truth {truth.shape} and prediction {prediction.shape} differ in size")
-    truth = truth.ravel().astype(np.int64)
-    prediction = prediction.ravel().astype(np.int64)
-    valid = (truth != ignore_index) & (truth < num_classes)
-    columns = np.where(prediction < num_classes, prediction, num_classes)[valid]
-    counts = np.bincount(
-        truth[valid] * (num_classes + 1) + columns, minlength=num_classes * (num_classes + 1)
-    )
-    matrix += counts.reshape(num_classes, num_classes + 1)
-
-
-def empty_matrix(num_classes: int) -> np.ndarray:
-    return np.zeros((num_classes, num_classes + 1), dtype=np.int64)
-
-
-def _or_none(values: np.ndarray) -> list[float | None]:
-    return [None if math.isnan(value) else float(value) for value in values]
-
-
 def metrics_from_matrix(matrix: np.ndarray, class_names: list[str] | tuple[str, ...]) -> dict:
-    """Every metric from a (C, C+1) confusion matrix; undefined per-class values are None."""
-    matrix = np.asarray(matrix, dtype=np.float64)
-    num_classes = matrix.shape[0]
-    true_positive = np.diag(matrix[:, :num_classes])
-    truth = matrix.sum(axis=1)
-    predicted = matrix[:, :num_classes].sum(axis=0)
-    union = truth + predicted - true_positive
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(union > 0, true_positive / union, np.nan)
-        dice = np.where(truth + predicted > 0, 2 * true_positive / (truth + predicted), np.nan)
-    total = truth.sum()
-    defined = np.isfinite(iou)
-    frequency = truth / total if total else np.zeros_like(truth)
+    """Every metric of a (C, C+1) confusion matrix (``cocoseg.models.metrics``); undefined: None."""
+    matrix = np.asarray(matrix)
     return {
         "classes": list(class_names),
-        "miou": float(np.mean(iou[defined])) if defined.any() else None,
-        "mean_dice": float(np.mean(dice[defined])) if defined.any() else None,
-        "pixel_accuracy": float(true_positive.sum() / total) if total else None,
-        "frequency_weighted_iou": float(np.sum(frequency[defined] * iou[defined])) if total else None,
-        "per_class_iou": _or_none(iou),
-        "per_class_dice": _or_none(dice),
-        "pixels": int(total),
+        "miou": mean_iou(matrix),
+        "mean_dice": mean_dice(matrix),
+        "pixel_accuracy": pixel_accuracy(matrix),
+        "frequency_weighted_iou": frequency_weighted_iou(matrix),
+        "per_class_iou": or_none(per_class_iou(matrix)),
+        "per_class_dice": or_none(per_class_dice(matrix)),
+        "pixels": int(matrix.sum()),
         "confusion_matrix": matrix.astype(np.int64).tolist(),
     }
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from cocoseg.errors import ConfigError
 from cocoseg.models.encoder_catalog import DEFAULT_ENCODER
+from cocoseg.models.metrics import accumulate, empty_matrix, mean_iou, or_none, per_class_iou
 from cocoseg.pipeline.core.devices import cpu_info
 from cocoseg.pipeline.core.settings import get_settings
 from cocoseg.pipeline.core.tf_runtime import tensorflow
@@ -407,25 +408,26 @@ class _Trainer:
         self.encoder_frozen = frozen
         self.train_step = make_train_step(self.model, self.optimizer, self.loss_function, self.strategy)
 
-    def evaluate(self) -> tuple[float, float, list[float]]:
-        """Validation loss, mIoU and per-class IoU over the whole val split."""
-        tensorflow()
-        from cocoseg.models.metrics import confusion_matrix, per_class_iou
+    def evaluate(self) -> tuple[float, float, list[float | None]]:
+        """Validation loss, mIoU and per-class IoU over the whole val split.
 
-        matrix = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
+        The same confusion matrix and rule as evaluation (``cocoseg.models.metrics``), except
+        that a split without one labelled pixel scores 0.0, not None: the history stores a
+        number per epoch, and such an epoch measured nothing, so it never beats a real score.
+        """
+        matrix = empty_matrix(self.num_classes)
         losses, weights = [], []
         for images, masks in evaluation_dataset(self.prepared, "val", self.config.batch_size):
             logits = self.model(images, training=False)
             losses.append(float(self.loss_function(masks, logits)))
             weights.append(int(images.shape[0]))
             predictions = self.tf.argmax(logits, axis=-1, output_type=self.tf.int32)
-            matrix += np.asarray(confusion_matrix(masks, predictions, self.num_classes), dtype=np.int64)
-        iou = per_class_iou(matrix)
-        miou = float(np.nanmean(iou)) if np.isfinite(iou).any() else 0.0
+            accumulate(matrix, np.asarray(masks), np.asarray(predictions))
+        miou = mean_iou(matrix)
         return (
             float(np.average(losses, weights=weights)),
-            miou,
-            [None if math.isnan(value) else float(value) for value in iou],
+            0.0 if miou is None else miou,
+            or_none(per_class_iou(matrix)),
         )
 
     def train(self, start_epoch: int, best_miou: float | None) -> Run:
