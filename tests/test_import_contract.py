@@ -46,6 +46,21 @@ def test_a_broken_contract_is_reported(tmp_path):
     assert "cocoseg.app.pages." in result.stdout
 
 
+def test_forbidding_keras_itself_catches_a_module_no_list_names(tmp_path):
+    """The web-app contract forbids the packages, not a hand-kept list of our modules that import them:
+    a chain through any module that imports Keras (here models.encoders, once missing from the list)
+    is caught."""
+    config = tmp_path / "contracts.toml"
+    config.write_text(
+        '[tool.importlinter]\nroot_packages = ["cocoseg"]\ninclude_external_packages = true\n\n'
+        '[[tool.importlinter.contracts]]\nname = "weights import never reaches keras"\ntype = "forbidden"\n'
+        'source_modules = ["cocoseg.pipeline.training.weights_import"]\nforbidden_modules = ["keras"]\n'
+    )
+    result = _lint_imports(str(config))
+    assert result.returncode == 1 and "never reaches keras BROKEN" in result.stdout, result.stdout[-2000:]
+    assert "-> keras (l." in result.stdout, result.stdout[-2000:]  # the chain's last link names the line
+
+
 def test_the_distribution_installs_only_cocoseg():
     top_level = importlib.metadata.distribution("cocoseg").read_text("top_level.txt") or ""
     assert top_level.split() == ["cocoseg"]

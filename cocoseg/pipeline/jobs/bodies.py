@@ -2,7 +2,7 @@
 validate, stats).
 
 Each takes ``(workspace, request, max_bytes, progress)`` and returns small JSON for
-``result.json``; ``runner._run_short`` takes the entry, beats the heartbeat and records
+``result.json``; ``execution._run_short`` takes the entry, beats the heartbeat and records
 the outcome around it. ``progress(event)`` raises ``JobCancelled`` once a cancel was
 requested, so a body stops at its next step without checking for itself.
 """
@@ -30,7 +30,7 @@ USER_ERRORS = (ValueError, OSError)
 
 
 def export(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:
-    """Export a stopped run to ONNX (``train_jobs.export_job`` records the outcome in the run too)."""
+    """Export a stopped run to ONNX (``training.jobs.export_job`` records the outcome in the run too)."""
     from cocoseg.pipeline.jobs.registry import get_run
     from cocoseg.pipeline.training.jobs import export_job
 

@@ -10,7 +10,7 @@ need (before this module each had its own copy of cancel and of force-kill):
 - ``cancel`` asks a job to stop (a request file the job polls); a queued job that no
   process took yet is cancelled at once;
 - ``supervise`` ends what cannot end by itself: a job whose process died is marked
-  ``interrupted`` (``runs.reconcile``), and a job that did not honour its cancel request
+  ``interrupted`` (``registry.reconcile``), and a job that did not honour its cancel request
   within the grace period (``Settings.cancel_grace_seconds``; a stalled job, which cannot
   honour it, ``STALLED_GRACE_SECONDS``) is killed, only ever the exact process it recorded.
 """

@@ -2,8 +2,9 @@
 
 Why: TensorFlow, oneDNN/OpenMP and ONNX Runtime thread pools do not survive a fork. A
 training forked from a web server that had already run other jobs hung after its first
-batch, heartbeat thread and all (STACK_NOTES.md). So a background callback (DiskCache
-child or Celery task) never runs a job body itself; it calls ``run_and_watch``, which
+batch, heartbeat thread and all (docs/design-notes.md, "Jobs in fresh processes"). So a
+background callback (DiskCache child or Celery task) never runs a job body itself; it
+calls ``run_and_watch``, which
 
 1. starts the job runner as a new interpreter (``start``; its output goes to ``job.log``
    in the job's registry entry),
@@ -13,8 +14,8 @@ child or Celery task) never runs a job body itself; it calls ``run_and_watch``, 
 
 The job process (``execution.run_job``, in the new interpreter) takes the entry, records its own
 process identity, beats the heartbeat and records the outcome; training and preparation
-do this themselves (``train.train_queued``, ``prepare_jobs.run_prepare_job``), the
-short kinds (export, evaluate, preview, summary) through ``_run_short``, which also
+do this themselves (``training.loop.train_queued``, ``prepare.jobs.run_prepare_job``), the
+short kinds (export, evaluate, preview, summary) through ``execution._run_short``, which also
 writes what they return into ``result.json``.
 
 Test hooks, read from the environment of the job process: ``COCOSEG_JOB_THROTTLE_SECONDS``
@@ -235,7 +236,7 @@ def _unclaimed(workspace: Workspace, kind: JobKind, entry: RunFolder) -> bool:
 
 
 def lock_name(kind: JobKind, name: str) -> str:
-    """The lock its job holds while it runs (``runs.take_queued``)."""
+    """The lock its job holds while it runs (``registry.take_queued``)."""
     return f"run-{name}" if kind.in_runs else f"job-{name}"
 
 

@@ -1,6 +1,6 @@
 """Augmentation preview: N augmented versions of one example, and a PNG grid of them.
 
-The example is built exactly as preparation builds it (``coco_tfrecord.build_example``)
+The example is built exactly as preparation builds it (``prepare.examples.build_example``)
 and augmented by the same function training uses, so what the preview shows is what
 the model will see. Works before the set is prepared.
 """
