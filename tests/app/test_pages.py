@@ -9,8 +9,10 @@ import sys
 import dash
 import dash_bootstrap_components as dbc
 import pytest
+from dash._callback_context import context_value
+from dash._utils import AttributeDict
 
-from cocoseg.app.ids import Home
+from cocoseg.app.ids import Home, Segment
 from cocoseg.app.main import create_app
 from tests.app.test_main import _text, _walk
 from tests.conftest import DEMO_VAL_IMAGES
@@ -96,7 +98,7 @@ def test_home_lists_models_with_their_miou(model_app, exported_models):
 
 
 @pytest.mark.slow
-def test_segment_callbacks_decode_store_predict_and_download(model_app, exported_models):
+def test_segment_callbacks_decode_store_predict_and_download(model_app, exported_models, workspace):
     segment = _module("segment")
     image = sorted(DEMO_VAL_IMAGES.glob("*.jpg"))[0]
     contents = "data:image/jpeg;base64," + base64.b64encode(image.read_bytes()).decode()
@@ -133,6 +135,26 @@ def test_segment_callbacks_decode_store_predict_and_download(model_app, exported
         }
         expired = segment.segment("x" * 22, exported_models[0], "fp32")
         assert "expired" in _text(expired[3])
+
+        def press(button, shown_result):
+            token = context_value.set(
+                AttributeDict(triggered_inputs=[{"prop_id": f"{button}.n_clicks", "value": 1}])
+            )
+            try:
+                return segment.download(1, None, None, shown_result, 0.5)
+            finally:
+                context_value.reset(token)
+
+        mask, message = press(Segment.DOWNLOAD_MASK, result)
+        assert mask["filename"] == f"{image.stem}.mask.png" and mask["base64"] and message is dash.no_update
+        coco, message = press(Segment.DOWNLOAD_COCO, result)
+        assert '"annotations"' in coco["content"] and message is dash.no_update
+        gone, message = press(Segment.DOWNLOAD_MASK, {**result, "key": "x" * 22})
+        assert gone is dash.no_update and "expired" in _text(message)
+        shutil.rmtree(workspace.models_dir / exported_models[0])  # deleted from another tab or the CLI
+        gone, message = press(Segment.DOWNLOAD_OVERLAY, result)
+        assert gone is dash.no_update and "Cannot download this result" in _text(message)
+        assert exported_models[0] in _text(message)
 
 
 @pytest.mark.slow

@@ -159,6 +159,7 @@ dash.clientside_callback(
 
 @callback(
     Output(Segment.DOWNLOAD, "data"),
+    Output(Segment.MESSAGES, "children", allow_duplicate=True),
     Input(Segment.DOWNLOAD_MASK, "n_clicks"),
     Input(Segment.DOWNLOAD_OVERLAY, "n_clicks"),
     Input(Segment.DOWNLOAD_COCO, "n_clicks"),
@@ -167,19 +168,27 @@ dash.clientside_callback(
     prevent_initial_call=True,
 )
 def download(_mask_clicks, _overlay_clicks, _coco_clicks, result, opacity):
-    """The current result as a class-index PNG, an overlay PNG or COCO RLE JSON."""
-    if not result or ctx.triggered_id not in DOWNLOADS:
-        return no_update
-    file = result_download(
-        current_workspace(),
-        result["key"],
-        result["model"],
-        result["variant"],
-        DOWNLOADS[ctx.triggered_id],
-        opacity or DEFAULT_OPACITY,
-    )
+    """The current result as a class-index PNG, an overlay PNG or COCO RLE JSON.
+
+    The model may have been deleted (another tab, the CLI) since the result was shown: a message, not a 500.
+    """
+    if not isinstance(result, dict) or ctx.triggered_id not in DOWNLOADS:
+        return no_update, no_update
+    try:
+        file = result_download(
+            current_workspace(),
+            str(result["key"]),
+            str(result["model"]),
+            str(result["variant"]),
+            DOWNLOADS[ctx.triggered_id],
+            opacity or DEFAULT_OPACITY,
+        )
+    except (ModelError, ValueError) as error:  # ValueError: a forged key, refused by its name check
+        return no_update, _message(f"Cannot download this result: {error}")
+    except KeyError:
+        file = None
     if file is None:
-        return no_update
+        return no_update, _message("This upload has expired; upload the image again.", "warning")
     if isinstance(file.content, str):
-        return dcc.send_string(file.content, file.file_name)
-    return dcc.send_bytes(file.content, file.file_name)
+        return dcc.send_string(file.content, file.file_name), no_update
+    return dcc.send_bytes(file.content, file.file_name), no_update
