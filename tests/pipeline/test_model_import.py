@@ -208,3 +208,29 @@ def test_names_are_checked_and_not_reused(workspace, tmp_path):
     assert (
         json.loads((workspace.models_dir / "byo" / "model.json").read_text())["source"]["file"] == "byo.onnx"
     )
+
+
+def test_an_import_clears_what_a_killed_build_of_the_same_name_left(workspace, tmp_path):
+    """A killed export or import leaves its hidden build folder (hundreds of MB, never listed): the
+    next build of that name removes it once it is an hour old, and leaves other names' and fresh ones."""
+    import os
+    import time
+
+    workspace.models_dir.mkdir(parents=True, exist_ok=True)
+    old = time.time() - 2 * 3600
+    left = {}
+    for name in (
+        ".partial-byo-0123abcd",
+        ".retired-byo-89abcdef",
+        ".partial-byo-extra-0123abcd",
+        ".partial-byo-fedcba98",
+    ):
+        folder = workspace.models_dir / name
+        folder.mkdir()
+        (folder / "model.onnx").write_bytes(b"half")
+        left[name] = folder
+    for name in (".partial-byo-0123abcd", ".retired-byo-89abcdef", ".partial-byo-extra-0123abcd"):
+        os.utime(left[name], (old, old))
+    import_model(workspace, _save(conv_model(), tmp_path / "byo.onnx"), NCHW_CARD)
+    remaining = {path.name for path in workspace.models_dir.glob(".*")}
+    assert remaining == {".partial-byo-extra-0123abcd", ".partial-byo-fedcba98"}  # another name's; too fresh

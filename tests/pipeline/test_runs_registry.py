@@ -80,6 +80,30 @@ def job_child(workspace, processes):
 # --- process identity ----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("kept", [0.1, 0.5, 0.8])
+def test_a_last_event_or_epoch_cut_short_is_left_out_and_the_rest_read(workspace, kept):
+    """A job killed mid-write (or a full disk) leaves half a line; the pages read these on every poll."""
+    run = create_run(workspace, {}, "unet")
+    for epoch in (1, 2):
+        run.append_event({"type": "epoch", "epoch": epoch})
+        run.append_history({"epoch": epoch, "loss": 0.5 / epoch, "val_miou": 0.25 * epoch})
+    events, history = run.folder / "events.jsonl", run.folder / "history.csv"
+    whole_events, whole_history = events.read_text(), history.read_text()
+    last_event = whole_events.splitlines(keepends=True)[-1]
+    events.write_text(
+        whole_events[: len(whole_events) - len(last_event)] + last_event[: int(len(last_event) * kept)]
+    )
+    last_row = whole_history.splitlines(keepends=True)[-1]
+    history.write_text(
+        whole_history[: len(whole_history) - len(last_row)] + last_row[: int(len(last_row) * kept)]
+    )
+    assert [event["epoch"] for event in run.events()] == [1]
+    assert [row["epoch"] for row in run.history()] == [1.0]
+    history.write_text(whole_history.replace("0.25", "0.2x5", 1))  # damage before the last row
+    with pytest.raises(ValueError):
+        run.history()
+
+
 def test_process_identity_names_this_process_and_round_trips_through_status(tmp_path, monkeypatch):
     monkeypatch.delenv("COCOSEG_JOB_OWNER", raising=False)
     identity = process_identity()

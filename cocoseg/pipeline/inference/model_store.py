@@ -13,7 +13,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -167,11 +169,32 @@ def name_is_taken(workspace: Workspace, name: str) -> bool:
     return any((root / name).exists() for root in (workspace.models_dir, workspace.ensembles_dir))
 
 
+STALE_SECONDS = 3600  # a build or removal folder untouched this long lost its process
+
+
 def partial_folder(root: Path, name: str) -> Path:
-    """A fresh hidden folder to build ``name`` in before publishing."""
+    """A fresh hidden folder to build ``name`` in before publishing.
+
+    Folders that a killed export, import or removal of ``name`` left behind (hundreds of MB each,
+    never listed) go first; one touched within the hour may still be another process's work.
+    """
+    _remove_stale(root, name)
     folder = root / f".partial-{name}-{uuid.uuid4().hex[:8]}"
     folder.mkdir(parents=True)
     return folder
+
+
+def _remove_stale(root: Path, name: str) -> None:
+    pattern = re.compile(rf"\.(partial|retired)-{re.escape(name)}-[0-9a-f]{{8}}")
+    for folder in root.glob(".*-*") if root.is_dir() else ():
+        if not pattern.fullmatch(folder.name):
+            continue
+        try:
+            stale = time.time() - folder.stat().st_mtime > STALE_SECONDS
+        except OSError:  # removed meanwhile
+            continue
+        if stale:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def publish(partial: Path, target: Path) -> None:

@@ -145,10 +145,17 @@ class RunFolder:
             handle.flush()
 
     def events(self) -> list[dict]:
+        """The events so far; a last line cut short (a job killed mid-write, a full disk) is left out,
+        since the pages read this on every poll."""
         path = self.folder / "events.jsonl"
         if not path.is_file():
             return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        events = [json.loads(line) for line in lines[:-1]]
+        try:
+            return events + [json.loads(line) for line in lines[-1:]]
+        except ValueError:
+            return events
 
     def append_history(self, row: dict) -> None:
         path = self.folder / "history.csv"
@@ -160,14 +167,22 @@ class RunFolder:
             writer.writerow({field: row.get(field, "") for field in HISTORY_FIELDS})
 
     def history(self) -> list[dict]:
+        """One dict per epoch; a last row cut short (as ``events``) is left out."""
         path = self.folder / "history.csv"
         if not path.is_file():
             return []
         with open(path, newline="", encoding="utf-8") as handle:
-            return [
-                {key: (float(value) if value not in ("", None) else None) for key, value in row.items()}
-                for row in csv.DictReader(handle)
-            ]
+            rows = list(csv.DictReader(handle))
+        if rows and (None in rows[-1].values() or None in rows[-1]):  # fields missing or extra: cut short
+            rows.pop()
+        history = []
+        for number, row in enumerate(rows, start=1):
+            try:
+                history.append({key: float(value) if value != "" else None for key, value in row.items()})
+            except ValueError:
+                if number < len(rows):  # only the last row may be cut short; anything else is damage
+                    raise
+        return history
 
 
 def create_run(workspace: Workspace, config: dict, prefix: str, parent: Path | None = None) -> RunFolder:
