@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-REDIS_START_TIMEOUT_S = 60  # a hang guard: redis-server answers in milliseconds, a loaded CI machine in seconds
+REDIS_START_TIMEOUT_S = 60  # a hang guard: redis-server answers in milliseconds, a loaded machine in seconds
 WORKER_START_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 15
 WORKER_READY_TEXT = " ready."
