@@ -13,7 +13,7 @@ class Frame:
 class Home:
     DATASETS = "home-datasets"
     DEVICE = "home-device"
-    DEVICE_CHECK = "home-device-check"  # runs `cocoseg doctor` in a child process for TensorFlow's devices
+    DEVICE_CHECK = "home-device-check"  # runs a `doctor` job for TensorFlow's devices
     DEVICE_TRAINING = "home-device-training"
     DEVICE_MESSAGE = "home-device-message"
     RUNS = "home-runs"

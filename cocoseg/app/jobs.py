@@ -173,9 +173,14 @@ def job_owner_name() -> str:
 
 
 def run_job_process(
-    kind: str, name: str, on_progress: Callable[[dict], None] | None = None, export: bool = False
+    kind: str,
+    name: str,
+    on_progress: Callable[[dict], None] | None = None,
+    export: bool = False,
+    timeout: float | None = None,
 ) -> JobOutcome:
-    """The one way a background callback runs a job: in a new interpreter, watched to its end.
+    """The one way a background callback runs a job: in a new interpreter, watched to its end (cancelled
+    through the registry past ``timeout`` seconds, when given).
 
     The callback's own process (a DiskCache child forked from the server, or a Celery pool
     process) only starts and watches, so it never holds TensorFlow or ONNX Runtime state.
@@ -187,15 +192,27 @@ def run_job_process(
     owner = job_owner_name()
     end_on_sigterm = not owner.startswith("celery:") and threading.current_thread() is threading.main_thread()
     return run_and_watch(
-        current_workspace(), kind, name, owner, on_progress, export=export, end_on_sigterm=end_on_sigterm
+        current_workspace(),
+        kind,
+        name,
+        owner,
+        on_progress,
+        export=export,
+        end_on_sigterm=end_on_sigterm,
+        timeout=timeout,
     )
 
 
-def run_short_job(kind: str, config: dict, on_progress: Callable[[dict], None] | None = None) -> JobOutcome:
-    """Queue a short job (export, evaluate, preview, summary) and run it with ``run_job_process``."""
+def run_short_job(
+    kind: str,
+    config: dict,
+    on_progress: Callable[[dict], None] | None = None,
+    timeout: float | None = None,
+) -> JobOutcome:
+    """Queue a short job (export, evaluate, preview, summary, doctor) and run it with ``run_job_process``."""
     from cocoseg.app.context import current_workspace
 
-    return run_job_process(kind, queue(current_workspace(), kind, config).name, on_progress)
+    return run_job_process(kind, queue(current_workspace(), kind, config).name, on_progress, timeout=timeout)
 
 
 def run_queued_with_lines(kind: str, queued: dict | None, set_progress, note: Callable[[JobOutcome], object]):

@@ -7,20 +7,7 @@ import json
 
 from cocoseg.cli.output import write
 from cocoseg.pipeline.core import Settings, Workspace
-from cocoseg.pipeline.core.broker import redacted
-from cocoseg.pipeline.inference.devices import device_report, format_report
-
-
-def jobs_facts(settings: Settings) -> dict:
-    """How background jobs run and what limits them; the broker URL with its password masked."""
-    return {
-        "manager": "celery" if settings.broker_url else "diskcache",
-        "broker": redacted(settings.broker_url) if settings.broker_url else None,
-        "max_training_jobs": settings.max_training_jobs,
-        "max_preparation_jobs": settings.max_preparation_jobs,
-        "job_starts_per_minute": settings.job_starts_per_minute,
-        "job_start_burst": settings.job_start_burst,
-    }
+from cocoseg.pipeline.inference.devices import doctor_report, format_report
 
 
 def format_jobs(facts: dict) -> str:
@@ -45,8 +32,7 @@ def command_doctor(arguments, settings: Settings, workspace: Workspace) -> int:
         from cocoseg.pipeline.training.devices import tensorflow_facts  # imports TensorFlow (seconds)
 
         tensorflow = tensorflow_facts()
-    report = device_report(tensorflow)
-    report["jobs"] = jobs_facts(settings)
+    report = doctor_report(settings, tensorflow)  # the report a Home ``doctor`` job returns, too
     write(
         json.dumps(report, indent=2)
         if arguments.json

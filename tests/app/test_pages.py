@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import sys
 
@@ -50,6 +51,22 @@ def test_quick_start_says_where_the_encoder_starts_and_queues_its_job(workspace,
     assert "Random encoder weights" in _text(message) and "cocoseg weights import" in _text(message)
     entry = entry_of(workspace, kind_of("quickstart"), queued["job"])
     assert entry.status()["status"] == "queued" and entry.config()["prepare"]["dataset"] == "demo"
+
+
+def test_home_s_device_check_runs_a_doctor_job_recorded_in_the_registry(workspace):
+    from cocoseg.pipeline.inference import checked_report
+    from cocoseg.pipeline.jobs import RunFolder, observe
+    from cocoseg.pipeline.jobs.runner import RESULT_FILE
+
+    create_app(workspace)
+    rows = _module("home").check_training_devices(1)
+    text = _text(rows)
+    assert "TensorFlow sees" in text and "Check again" in text, text
+    jobs = [RunFolder(folder) for folder in workspace.jobs_dir.glob("doctor-*")]
+    assert len(jobs) == 1 and observe(jobs[0]).state == "finished"  # not a child outside the job layer
+    report = checked_report(workspace)
+    assert report == json.loads((jobs[0].folder / RESULT_FILE).read_text())
+    assert f"Training: {report['training']['device']}" in text
 
 
 def test_home_shows_every_run_status_in_its_colour(workspace):

@@ -7,15 +7,21 @@ import json
 import pytest
 
 from cocoseg.pipeline.core.devices import Gpu, parse_nvidia_smi
+from cocoseg.pipeline.core.settings import get_settings
 from cocoseg.pipeline.inference import devices
 from cocoseg.pipeline.inference.devices import (
+    DOCTOR_JOB_SECONDS,
     DoctorError,
     advice,
-    check_devices,
     checked_report,
     device_report,
+    doctor_report,
     format_report,
+    job_report,
+    jobs_facts,
 )
+from cocoseg.pipeline.jobs import observe, queue, run_and_watch
+from cocoseg.pipeline.jobs.runner import RESULT_FILE
 from tests.pipeline.test_cli import run_cocoseg
 
 LISTING = "NVIDIA H200, 143771, 580.95.05, 9.0\nNVIDIA H200, 143771, 580.95.05, 9.0\n"
@@ -82,14 +88,31 @@ def test_the_cli_prints_tensorflow_s_devices_and_json(tmp_path):
     assert report["cpu"]["cores"] >= 1 and report["tensorflow"] is None
 
 
-def test_home_s_check_runs_doctor_in_a_child_and_keeps_the_report_a_day(workspace):
+def _doctor_job(workspace, timeout: float):
+    entry = queue(workspace, "doctor", {})
+    return entry, run_and_watch(workspace, "doctor", entry.name, "test", timeout=timeout)
+
+
+def test_home_s_check_is_a_doctor_job_in_the_registry_that_keeps_the_report_a_day(workspace):
     assert checked_report(workspace) is None
-    report = check_devices(workspace)
+    entry, outcome = _doctor_job(workspace, DOCTOR_JOB_SECONDS)
+    report = job_report(outcome)
     assert report["tensorflow"]["version"].startswith("2.") and report["training"]["device"] in (
         "CPU",
         "1 GPU",
     )
+    # the report `cocoseg doctor --json` prints, built by the same function, jobs' facts included
+    assert report.keys() == doctor_report(get_settings()).keys() and report["jobs"] == jobs_facts(
+        get_settings()
+    )
+    assert (
+        observe(entry).state == "finished" and json.loads((entry.folder / RESULT_FILE).read_text()) == report
+    )
     assert checked_report(workspace) == report
-    with pytest.raises(DoctorError, match="took over"):
-        check_devices(workspace, timeout=0.01)
+
+    entry, outcome = _doctor_job(workspace, 0.01)
+    assert outcome.status == "cancelled" and observe(entry).state == "cancelled"
+    assert "took over 0.01 s" in entry.status()["message"]  # the registry says why
+    with pytest.raises(DoctorError, match="took over 0.01 s, its time limit"):
+        job_report(outcome)
     assert checked_report(workspace) == report  # a failed check keeps the last good one

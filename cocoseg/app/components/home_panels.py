@@ -97,7 +97,7 @@ def training_rows(checked: dict | None) -> list:
         size="sm",
         color="secondary",
         outline=True,
-        title="runs `cocoseg doctor` in a fresh interpreter: TensorFlow never loads in the web process",
+        title="runs a doctor job in a fresh interpreter: TensorFlow never loads in the web process",
     )
     if checked is None:
         note = html.Small("Training: TensorFlow's devices not checked yet.", className="text-muted d-block")

@@ -3,8 +3,9 @@
 the devices.
 
 The device panel shows what ``cocoseg doctor`` says (``inference.device_report``); training's
-side needs TensorFlow, so "Check training devices" runs ``cocoseg doctor --json`` in a child
-process (``inference.check_devices``) from a background callback, and the answer is kept a day.
+side needs TensorFlow, so "Check training devices" runs a ``doctor`` job (``jobs.bodies.doctor``: a
+fresh interpreter, recorded in the job registry) from a background callback, and the answer is kept a
+day (``inference.checked_report``).
 
 A workspace without models gets the Quick start card: one click plans it
 (``training.plan_quickstart``: ImageNet weights when reachable) and runs it as a ``quickstart``
@@ -25,13 +26,14 @@ from cocoseg.app.components.panels import empty_state, panel, status_badge
 from cocoseg.app.components.quick_start import quick_start_card, quick_start_note
 from cocoseg.app.context import browse_roots, current_settings, current_workspace, registration_roots
 from cocoseg.app.ids import AddDataset, Home
-from cocoseg.app.jobs import run_queued_with_lines
+from cocoseg.app.jobs import run_queued_with_lines, run_short_job
 from cocoseg.pipeline.data import overview
 from cocoseg.pipeline.inference import (
+    DOCTOR_JOB_SECONDS,
     DoctorError,
-    check_devices,
     checked_report,
     device_report,
+    job_report,
     leaderboard,
     list_entries,
 )
@@ -224,10 +226,10 @@ def run_quick_start(set_progress, queued):
     running=[(Output(Home.DEVICE_CHECK, "disabled"), True, False)],
 )
 def check_training_devices(_clicks):
-    """TensorFlow's devices, from a ``cocoseg doctor`` child (about ten seconds; kept a day)."""
+    """TensorFlow's devices, from a ``doctor`` job (about ten seconds; kept a day by the job)."""
     try:
-        return training_rows(check_devices(current_workspace()))
-    except DoctorError as error:
+        return training_rows(job_report(run_short_job("doctor", {}, timeout=DOCTOR_JOB_SECONDS)))
+    except (DoctorError, RunError, OSError) as error:
         return [*training_rows(None)[:-1], html.Div(alert(str(error), "warning"), id=Home.DEVICE_MESSAGE)]
 
 

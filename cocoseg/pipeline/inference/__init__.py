@@ -18,7 +18,13 @@ from cocoseg.pipeline.inference.comparison import (
     split_images,
     upload_image,
 )
-from cocoseg.pipeline.inference.devices import DoctorError, check_devices, checked_report, device_report
+from cocoseg.pipeline.inference.devices import (
+    DOCTOR_JOB_SECONDS,
+    DoctorError,
+    checked_report,
+    device_report,
+    job_report,
+)
 from cocoseg.pipeline.inference.ensembles import EnsembleError, create_ensemble
 from cocoseg.pipeline.inference.evaluate import (
     EvaluationError,
@@ -82,10 +88,11 @@ __all__ = [
     "unevaluated",
     "upload_image",
     "usable_providers",
+    "DOCTOR_JOB_SECONDS",
     "DoctorError",
-    "check_devices",
     "checked_report",
     "device_report",
+    "job_report",
     "check_score",
     "load_ranking",
     "queue_pictures",

@@ -3,23 +3,24 @@
 ``cocoseg doctor`` prints it (``--json`` for machines) and Home's device panel shows it. The
 CPU, the NVIDIA GPUs and ONNX Runtime's providers are read here, in any process; TensorFlow's
 side (``training.devices.tensorflow_facts``) is passed in, because only a process that may
-import TensorFlow can read it: the CLI itself, or a ``cocoseg doctor --json`` child for Home.
+import TensorFlow can read it: the CLI itself, or a ``doctor`` job for Home (``jobs.bodies.doctor``,
+a fresh interpreter started and watched by the job layer, recorded in the job registry). Both build
+the report with ``doctor_report``; the job keeps it a day (``remember_report``) for ``checked_report``.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 
+from cocoseg.pipeline.core.broker import redacted
 from cocoseg.pipeline.core.cache import open_cache
 from cocoseg.pipeline.core.devices import cpu_info, cuda_packages, nvidia_info
+from cocoseg.pipeline.core.settings import Settings
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.inference.predictor import provider_label, usable_providers
 from cocoseg.pipeline.training.precision import choose_precision
 
-CHILD_SECONDS = 180  # TensorFlow's import and device discovery; seconds on a warm machine
+DOCTOR_JOB_SECONDS = 180  # a doctor job's limit: TensorFlow's import and device discovery take seconds
 CACHE_SECONDS = 24 * 3600
 CACHE_NAME = "devices"
 GPU_INSTALL = "make run GPU=1"  # the gpu extra: onnxruntime-gpu[cuda,cudnn] and tensorflow[and-cuda]
@@ -169,38 +170,61 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
+def jobs_facts(settings: Settings) -> dict:
+    """How background jobs run and what limits them; the broker URL with its password masked."""
+    return {
+        "manager": "celery" if settings.broker_url else "diskcache",
+        "broker": redacted(settings.broker_url) if settings.broker_url else None,
+        "max_training_jobs": settings.max_training_jobs,
+        "max_preparation_jobs": settings.max_preparation_jobs,
+        "job_starts_per_minute": settings.job_starts_per_minute,
+        "job_start_burst": settings.job_start_burst,
+    }
+
+
+def doctor_report(settings: Settings, tensorflow: dict | None = None) -> dict:
+    """What ``cocoseg doctor --json`` prints and a ``doctor`` job returns: the device report and the jobs'.
+
+    Args:
+        tensorflow: ``training.devices.tensorflow_facts()`` (read in a process that may import TensorFlow),
+            or None when it was not checked.
+    """
+    report = device_report(tensorflow)
+    report["jobs"] = jobs_facts(settings)
+    return report
+
+
 class DoctorError(RuntimeError):
-    """The ``cocoseg doctor`` child failed; the message says how, in a line."""
+    """Home's device check (a ``doctor`` job) did not give a report; the message says why, in a line."""
+
+
+def _cache_key() -> tuple:
+    # the interpreter the job layer starts job processes with (``jobs.runner.command``) is this one
+    return ("doctor", sys.executable)
 
 
 def checked_report(workspace: Workspace) -> dict | None:
-    """The last report made with TensorFlow's facts (``check_devices``), or None within a day of none."""
+    """The last report made with TensorFlow's facts (a ``doctor`` job), or None within a day of none."""
     with open_cache(workspace, CACHE_NAME) as cache:
-        return cache.get(("doctor", sys.executable))
+        return cache.get(_cache_key())
 
 
-def check_devices(workspace: Workspace, timeout: float = CHILD_SECONDS) -> dict:
-    """The full report from a ``cocoseg doctor --json`` child (a fresh interpreter, so TensorFlow stays
-    out of the web process), kept for a day.
+def remember_report(workspace: Workspace, report: dict) -> None:
+    """Keep a report made with TensorFlow's facts for a day, for ``checked_report`` (the Home page)."""
+    with open_cache(workspace, CACHE_NAME) as cache:
+        cache.set(_cache_key(), report, expire=CACHE_SECONDS)
+
+
+def job_report(outcome) -> dict:
+    """The report a ``doctor`` job returned (its ``JobOutcome``).
 
     Raises:
-        DoctorError: the child failed, timed out or printed no report.
+        DoctorError: the job failed, ran past its limit, was cancelled or returned no report.
     """
-    environment = dict(os.environ, COCOSEG_HOME=str(workspace.root))
-    command = [sys.executable, "-m", "cocoseg", "doctor", "--json"]
-    try:
-        finished = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
-    except subprocess.TimeoutExpired:
-        raise DoctorError(
-            f"cocoseg doctor took over {timeout:.0f} s; run it in a terminal to see why"
-        ) from None
-    if finished.returncode != 0:
-        said = " ".join((finished.stderr or "").split())[-300:]
-        raise DoctorError(f"cocoseg doctor failed (exit {finished.returncode}): {said}")
-    try:
-        report = json.loads(finished.stdout)
-    except ValueError:
-        raise DoctorError("cocoseg doctor printed no report; run it in a terminal to see why") from None
-    with open_cache(workspace, CACHE_NAME) as cache:
-        cache.set(("doctor", sys.executable), report, expire=CACHE_SECONDS)
-    return report
+    if outcome.ok and isinstance(outcome.result, dict) and "training" in outcome.result:
+        return outcome.result
+    said = " ".join((outcome.message or "").split())[:300]
+    why = "returned no report" if outcome.ok else f"ended {outcome.status}" + (f": {said}" if said else "")
+    raise DoctorError(
+        f"The device check (job {outcome.name}) {why}; run `cocoseg doctor` in a terminal to see why"
+    )

@@ -1,5 +1,5 @@
 """The bodies of the watched jobs (export, evaluate, rank, finetune, quickstart, preview, summary,
-validate, stats).
+validate, stats, doctor).
 
 Each takes ``(workspace, request, max_bytes, progress)`` and returns small JSON for
 ``result.json``; ``execution._run_short`` takes the entry, beats the heartbeat and records
@@ -221,6 +221,20 @@ def stats(workspace: Workspace, request: dict, max_bytes: int, progress: Progres
         "seconds": result.get("seconds"),
         "cached": result["cached"],
     }
+
+
+def doctor(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:
+    """Home's device check: the report ``cocoseg doctor --json`` prints, TensorFlow's facts included (read
+    here, so TensorFlow never loads in the web process), kept a day for ``inference.checked_report``."""
+    from cocoseg.pipeline.core.settings import get_settings
+    from cocoseg.pipeline.inference.devices import doctor_report, remember_report
+    from cocoseg.pipeline.training.devices import tensorflow_facts  # imports TensorFlow (seconds)
+
+    progress({"type": "progress", "stage": "tensorflow", "done": 0, "total": 1})
+    report = doctor_report(get_settings(), tensorflow_facts())
+    progress({"type": "progress", "stage": "tensorflow", "done": 1, "total": 1})  # a cancel stops it here
+    remember_report(workspace, report)
+    return report
 
 
 def sleep(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:

@@ -15,8 +15,9 @@ calls ``run_and_watch``, which
 The job process (``execution.run_job``, in the new interpreter) takes the entry, records its own
 process identity, beats the heartbeat and records the outcome; training and preparation
 do this themselves (``training.loop.train_queued``, ``prepare.jobs.run_prepare_job``), the
-short kinds (export, evaluate, preview, summary) through ``execution._run_short``, which also
-writes what they return into ``result.json``.
+short kinds (export, evaluate, preview, summary, doctor) through ``execution._run_short``, which also
+writes what they return into ``result.json``. A watcher given a ``timeout`` cancels a job that runs past
+it through the registry (``control.cancel``; ``supervise`` kills one that does not stop).
 
 Test hooks, read from the environment of the job process: ``COCOSEG_JOB_THROTTLE_SECONDS``
 (``Settings``) pauses after each progress step; ``COCOSEG_TEST_STOP_AT_PROGRESS=N`` makes
@@ -97,6 +98,7 @@ KINDS = {
         JobKind("summary", attached=True),
         JobKind("validate"),  # a registered split's validation report (the add-dataset form)
         JobKind("stats"),  # a split's first statistics for a label map (Explore)
+        JobKind("doctor", attached=True),  # Home's device check: TensorFlow's facts (``inference.devices``)
         JobKind("sleep", attached=True),
         JobKind("linger"),  # test-only (COCOSEG_TEST_JOBS=1): an attached and a detached job
         JobKind("hold", slot="training"),  # test-only: a detached job that takes a training slot
@@ -113,6 +115,7 @@ SHORT_KINDS = (
     "summary",
     "validate",
     "stats",
+    "doctor",
     *TEST_KINDS,
 )  # wrapped by ``_run_short``
 
@@ -247,9 +250,17 @@ def watch(
     process: subprocess.Popen,
     on_progress: ProgressCallback | None = None,
     poll_seconds: float = WATCH_SECONDS,
+    timeout: float | None = None,
 ) -> JobOutcome:
-    """Relay progress and supervise until the job process ends; then read the outcome from the registry."""
+    """Relay progress and supervise until the job process ends; then read the outcome from the registry.
+
+    ``timeout``: seconds after which the job is cancelled through the registry (``control.cancel``; a job
+    that does not stop is killed by ``supervise`` after the grace); it then ends ``cancelled`` with a
+    message that says it ran past its limit.
+    """
     last_progress = None
+    deadline = None if timeout is None else time.monotonic() + timeout
+    timed_out = False
     while True:
         exit_code = process.poll()
         status = entry.status()
@@ -260,9 +271,16 @@ def watch(
                 on_progress(progress)
         if exit_code is not None:
             break
+        if deadline is not None and not timed_out and time.monotonic() > deadline:
+            timed_out = True
+            control.cancel(entry, f"watcher ({timeout:g} s limit)")
         control.supervise(entry)
         time.sleep(poll_seconds)
     status = entry.status()
+    if timed_out and status.get("status") == "cancelled":  # stopped, or cancelled before it took the entry
+        message = f"took over {timeout:g} s, its time limit, and was stopped"
+        entry.set_status("cancelled", message=message)
+        return JobOutcome(entry.name, "cancelled", message, exit_code=exit_code)
     if (
         exit_code == EXIT_REFUSED
         and status.get("pid") != process.pid
@@ -293,8 +311,9 @@ def run_and_watch(
     on_progress: ProgressCallback | None = None,
     export: bool = False,
     end_on_sigterm: bool = False,
+    timeout: float | None = None,
 ) -> JobOutcome:
-    """Start the job in a new interpreter and watch it to the end.
+    """Start the job in a new interpreter and watch it to the end (cancelled past ``timeout`` seconds).
 
     ``end_on_sigterm``: when this watcher is terminated (Dash ends a background callback
     that was triggered again), an attached job (a preview) is ended with it; a detached
@@ -306,7 +325,7 @@ def run_and_watch(
     if end_on_sigterm:
         previous = signal.signal(signal.SIGTERM, _raise_exit)
     try:
-        return watch(workspace, KINDS[kind], entry, process, on_progress)
+        return watch(workspace, KINDS[kind], entry, process, on_progress, timeout=timeout)
     finally:
         if process.poll() is None and KINDS[kind].attached:
             process.kill()
@@ -326,7 +345,7 @@ def _raise_exit(_signal, _frame):
 
 def prune(
     workspace: Workspace,
-    kinds: tuple[str, ...] = ("preview", "summary", "validate", "stats", *TEST_KINDS),
+    kinds: tuple[str, ...] = ("preview", "summary", "validate", "stats", "doctor", *TEST_KINDS),
     older_than: float = 3600.0,
 ) -> int:
     """Delete ended entries of throw-away kinds older than ``older_than`` seconds; returns how many."""

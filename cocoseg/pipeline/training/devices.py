@@ -1,7 +1,7 @@
 """What TensorFlow sees here: its version, the CUDA and cuDNN it was built for, its devices.
 
 Imports TensorFlow, so only ``cocoseg doctor`` and job processes call it; the Home page gets
-the same facts from a ``cocoseg doctor --json`` child process.
+the same facts from a ``doctor`` job (``jobs.bodies.doctor``).
 """
 
 from __future__ import annotations
