@@ -175,7 +175,9 @@ def test_segment_callbacks_decode_store_predict_and_download(model_app, exported
 
 
 @pytest.mark.slow
-def test_evaluate_callbacks_show_the_leaderboard_and_refuse_bad_ensembles(model_app, exported_models):
+def test_evaluate_callbacks_show_the_leaderboard_and_refuse_bad_ensembles(
+    model_app, exported_models, workspace
+):
     evaluate_page = _module("evaluate")
     with model_app.server.test_request_context("/"):
         data, selected, figure, pending, choices = evaluate_page.show_split("demo/val", 0)
@@ -194,3 +196,10 @@ def test_evaluate_callbacks_show_the_leaderboard_and_refuse_bad_ensembles(model_
         assert "Give the ensemble a name" in _text(message)
         message, refresh = evaluate_page.create_from_rows(1, "solo", "mean", [0], data, 0)
         assert "at least two members" in _text(message) and refresh is dash.no_update
+        assert not list(workspace.jobs_dir.glob("ensemble-*"))  # refused before any job started
+        rows = [[row["model"] for row in data].index(name) for name in exported_models]  # one row per model
+        message, refresh = evaluate_page.create_from_rows(1, "pair", "vote", rows, data, 0)
+    assert "ensemble pair created (vote of" in _text(message) and refresh == 1
+    assert (workspace.ensembles_dir / "pair" / "model.onnx").is_file()
+    (job,) = workspace.jobs_dir.glob("ensemble-*")  # fused in a job process, not in the server
+    assert json.loads((job / "status.json").read_text())["status"] == "finished"

@@ -22,10 +22,9 @@ from cocoseg.app.components.evaluate_panels import (
     table_rows,
 )
 from cocoseg.app.components.figures import confusion_heatmap, iou_heatmap
-from cocoseg.app.context import current_settings, current_workspace
+from cocoseg.app.context import current_workspace
 from cocoseg.app.ids import Evaluate
-from cocoseg.app.jobs import run_job_process
-from cocoseg.pipeline.core import BusyError
+from cocoseg.app.jobs import run_job_process, run_short_job
 from cocoseg.pipeline.inference import (
     ModelError,
     leaderboard,
@@ -133,24 +132,27 @@ def run_evaluation(set_progress, _clicks, model, choice, refresh):
     State(Evaluate.TABLE, "selected_rows"),
     State(Evaluate.TABLE, "data"),
     State(Evaluate.REFRESH, "data"),
+    background=True,
     prevent_initial_call=True,
+    running=[(Output(Evaluate.ENSEMBLE_CREATE, "disabled"), True, False)],
 )
 def create_from_rows(_clicks, name, strategy, selected, data, refresh):
-    """Fuse the selected rows' models into an ensemble (FP32 members), then list it."""
-    from cocoseg.pipeline.inference import EnsembleError, create_ensemble
+    """Fuse the selected rows' models into an ensemble (FP32 members) in an ``ensemble`` job, then list it.
 
-    members = selected_models(selected, data)
+    What needs no graph is checked here first, so a bad name or mismatched members answer at once.
+    """
+    from cocoseg.pipeline.inference import EnsembleError, check_ensemble_request
+
+    members, strategy = selected_models(selected, data), strategy or "mean"
     if not name:
         return alert("Give the ensemble a name.", "warning"), no_update
+    request = {"name": name.strip(), "members": members, "strategy": strategy}
     try:
-        entry = create_ensemble(
-            current_workspace(),
-            name.strip(),
-            members,
-            strategy or "mean",
-            current_settings().max_annotation_bytes,
-        )
-    except (EnsembleError, ModelError, BusyError, ValueError) as error:
+        check_ensemble_request(current_workspace(), request["name"], members, strategy)
+        outcome = run_short_job("ensemble", request)
+    except (EnsembleError, ModelError, RunError, ValueError, OSError) as error:
         return alert(str(error), "danger"), no_update
-    created = f"ensemble {entry.name} created ({strategy} of {', '.join(members)}); evaluate it here."
+    if not outcome.ok:
+        return alert(outcome.message or f"creating the ensemble {outcome.status}", "danger"), no_update
+    created = f"ensemble {request['name']} created ({strategy} of {', '.join(members)}); evaluate it here."
     return alert(created, "success"), (refresh or 0) + 1

@@ -25,7 +25,7 @@ from cocoseg.pipeline.inference.devices import (
     device_report,
     job_report,
 )
-from cocoseg.pipeline.inference.ensembles import EnsembleError, create_ensemble
+from cocoseg.pipeline.inference.ensembles import EnsembleError, check_ensemble_request, create_ensemble
 from cocoseg.pipeline.inference.evaluate import (
     EvaluationError,
     IouTable,
@@ -65,6 +65,7 @@ __all__ = [
     "RankingError",
     "UploadPrediction",
     "compare",
+    "check_ensemble_request",
     "create_ensemble",
     "dataset_image",
     "delete_entry",

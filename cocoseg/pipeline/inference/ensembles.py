@@ -192,16 +192,15 @@ def fused_agreement(
     }
 
 
-def create_ensemble(
-    workspace: Workspace, name: str, members: Sequence[str], strategy: str, max_bytes: int
-) -> ModelEntry:
-    """Check members, fuse them, verify the fused graph and publish ``ensembles/<name>/``.
+def check_ensemble_request(
+    workspace: Workspace, name: str, members: Sequence[str], strategy: str
+) -> list[ModelEntry]:
+    """The checks that need no graph (name, strategy, members' cards), so a page answers at once
+    before it starts the job that fuses; the members' entries.
 
     Raises:
-        EnsembleError: bad name or strategy, incompatible members, or a failed check.
+        EnsembleError: bad name or strategy, or incompatible members.
     """
-    import onnx
-
     try:
         check_name(name, "ensemble name")
     except UnsafePathError as error:
@@ -213,6 +212,20 @@ def create_ensemble(
     entries = check_members(workspace, members)
     if name_is_taken(workspace, name) and not (workspace.ensembles_dir / name).exists():
         raise EnsembleError(f"{name} is already a model's name; choose another")
+    return entries
+
+
+def create_ensemble(
+    workspace: Workspace, name: str, members: Sequence[str], strategy: str, max_bytes: int
+) -> ModelEntry:
+    """Check members, fuse them, verify the fused graph and publish ``ensembles/<name>/``.
+
+    Raises:
+        EnsembleError: bad name or strategy, incompatible members, or a failed check.
+    """
+    import onnx
+
+    entries = check_ensemble_request(workspace, name, members, strategy)
     weights = member_weights(entries, strategy)
     with workspace.exclusive(f"ensemble-{name}", f"ensemble {name} is being created by another process"):
         folder = partial_folder(workspace.ensembles_dir, name)

@@ -67,6 +67,15 @@ def evaluate(workspace: Workspace, request: dict, max_bytes: int, progress: Prog
     }
 
 
+def ensemble(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:
+    """Fuse models into one ensemble graph, checked on real images, and publish it (seconds to minutes
+    for large members: never in the web process)."""
+    from cocoseg.pipeline.inference.ensembles import create_ensemble
+
+    entry = create_ensemble(workspace, request["name"], request["members"], request["strategy"], max_bytes)
+    return {"name": entry.name, "members": list(request["members"]), "strategy": request["strategy"]}
+
+
 def rank(workspace: Workspace, request: dict, max_bytes: int, progress: Progress) -> dict:
     """Rank a split by a model's uncertainty; a cancel keeps what was scored, as a partial ranking."""
     from cocoseg.pipeline.inference.ranking import rank_split

@@ -91,6 +91,7 @@ KINDS = {
         JobKind("prepare", slot="preparation"),
         JobKind("export"),
         JobKind("evaluate"),
+        JobKind("ensemble"),  # members fused into one graph (``inference.ensembles``)
         JobKind("rank"),  # a split ranked by uncertainty (``inference.ranking``)
         JobKind("finetune", slot="training"),  # a round of the correction loop (``training.correction_job``)
         JobKind("quickstart", slot="training"),  # the Home page's first model (``training.recipes``)
@@ -108,6 +109,7 @@ TEST_KINDS = ("sleep", "linger", "hold")
 SHORT_KINDS = (
     "export",
     "evaluate",
+    "ensemble",
     "rank",
     "finetune",
     "quickstart",
