@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from cocoseg.cli.worker import celery_arguments
+from cocoseg.cli.serve import celery_arguments
 from tests.celery_support import PROJECT_ROOT, free_port, start_redis, start_worker, stop_tree
 
 # hang guards, not speed claims: a refusal takes one interpreter start (and at most one 3 s ping),

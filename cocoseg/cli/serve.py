@@ -1,6 +1,9 @@
-"""``cocoseg worker``: run background jobs in a Celery worker fed through Redis.
+"""``cocoseg serve`` and ``cocoseg worker``: the web app, and the Celery worker that runs its jobs.
 
-The command checks what it can before anything heavy starts (a broker URL is set, it is
+``serve`` imports the web stack only when it runs, and refuses a port outside 1-65535 with
+exit code 3 (``cocoseg.cli.EXIT_INPUT``, raised as a user error).
+
+``worker`` checks what it can before anything heavy starts (a broker URL is set, it is
 a Redis URL, Redis answers a ping within a few seconds) and refuses with exit code 2 and
 one line that says what to fix. It then runs the Celery worker of ``cocoseg.app.worker`` in this
 very process (no child interpreter to forward signals to): Ctrl-C or a service
@@ -17,12 +20,69 @@ import logging
 import sys
 from urllib.parse import urlsplit
 
+from cocoseg.cli.output import write
 from cocoseg.pipeline.core import Settings, Workspace
 from cocoseg.pipeline.core.broker import redacted
+from cocoseg.pipeline.data import RegistryError
 
-logger = logging.getLogger(__name__)
+# the worker's log lines have always been named after its own module (cocoseg/cli/worker.py until
+# it joined serve): keep the name so `cocoseg worker`'s stderr reads as before
+logger = logging.getLogger("cocoseg.cli.worker")
 
-EXIT_USAGE = 2
+EXIT_OK = 0
+EXIT_USAGE = 2  # cocoseg.cli.EXIT_USAGE: the worker is refused before it starts
+
+
+# --- serve -------------------------------------------------------------------------------
+
+
+def command_serve(arguments, settings: Settings, workspace: Workspace) -> int:
+    # the web stack is only imported for this command
+    from cocoseg.app import access, serving
+    from cocoseg.app.main import create_app
+
+    if not 1 <= arguments.port <= 65535:
+        raise RegistryError(f"port must be between 1 and 65535, got {arguments.port}")
+    policy = access.access_policy(
+        arguments.host, arguments.port, settings, token_required=arguments.token_required
+    )
+    app = create_app(workspace, policy, host=arguments.host)
+    server = (
+        "Werkzeug (development server)" if arguments.dev else f"waitress, {settings.server_threads} threads"
+    )
+    token = "" if policy.token is None else ", token required"
+    write(f"cocoseg serving {workspace.root} on {arguments.host}:{arguments.port} ({server}{token})")
+    for url in access.login_urls(policy, arguments.host, arguments.port):
+        write(f"    {url}")
+    sys.stdout.flush()
+    serving.run(app, arguments.host, arguments.port, settings, dev=arguments.dev)
+    return EXIT_OK
+
+
+def add_serve_command(commands, settings: Settings) -> None:
+    """Register ``serve`` on the top-level subparsers (its default port comes from ``settings``)."""
+    serve = commands.add_parser("serve", help="run the web app")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface to bind (default 127.0.0.1; 0.0.0.0 opens it to the network)",
+    )
+    serve.add_argument("--port", type=int, default=settings.port)
+    serve.add_argument(
+        "--token-required",
+        action="store_true",
+        help="require the access token on a loopback address too (always required beyond loopback)",
+    )
+    serve.add_argument(
+        "--dev",
+        action="store_true",
+        help="Werkzeug's development server instead of waitress (debug stays off)",
+    )
+    serve.set_defaults(handler=command_serve)
+
+
+# --- worker ------------------------------------------------------------------------------
+
 PING_TIMEOUT_SECONDS = 3.0
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
