@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from playwright.sync_api import expect
 
 from cocoseg.app.ids import AddDataset, Explore
 from tests.conftest import DEMO_VAL_IMAGES, DEMO_VAL_JSON
@@ -131,12 +132,20 @@ def test_add_from_home_then_explore_opens_it_with_all_and_its_counts(
     assert "80" in cards and "815" in cards
     title = page.locator(f"#{Explore.VIEW_TITLE}").inner_text()
     assert title.startswith("mine/train · label map all")
+    # the chart of mine/train's statistics drawn: the page came with a waiting chart of mine/train (no bars),
+    # and Plotly draws the new figure a moment after the summary shows
     page.wait_for_function(
-        f"document.querySelector('#{Explore.CLASSES} .js-plotly-plot').layout.meta.split === 'mine/train'"
+        f"""() => {{
+            const plot = document.querySelector('#{Explore.CLASSES} .js-plotly-plot');
+            const meta = plot && plot.layout && plot.layout.meta;
+            return Boolean(meta && meta.ready) && meta.split === 'mine/train'
+                && plot.querySelectorAll('.bars path').length > 0;
+        }}"""
     )
     assert page.locator(f"#{Explore.CLASSES} .bars path").count() >= 40
     page.locator(f"#{Explore.LABELS}").click()
-    assert page.get_by_role("option").all_inner_texts() == ["supercategory", "all"]  # only presets that fit
+    options = page.get_by_role("option")
+    expect(options).to_have_text(["supercategory", "all"], use_inner_text=True)  # only presets that fit
     page.keyboard.press("Escape")
 
     # to the demo and back: each chart is drawn for the split named above it, never another one

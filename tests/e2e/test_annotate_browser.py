@@ -19,6 +19,33 @@ pytestmark = [pytest.mark.browser]
 VOC_PERSON = 15
 
 
+# dash-canvas loads its picture only after it mounts (and fabric loads it once more): until then the drawing
+# is 200 px high, has no picture to place a click on, and loses any stroke when the picture comes (it clears
+# the drawing). Shown: the picture is on the fabric drawing, and the canvas has its height.
+PICTURE_SHOWN = """() => {
+    const frame = document.querySelector("#annotate-canvas-area .canvas-container");
+    const fabric = frame && cocosegFabric(frame);
+    const picture = fabric && fabric.getObjects().find((item) => item.type === "image");
+    return Boolean(picture) && Math.abs(fabric.getHeight() - picture.height * picture.scaleY) < 1;
+}"""
+
+# The brush paints with the chosen class: the class's radio is checked and the canvas's brush has its colour
+# (lineColor reaches dash-canvas through a server callback, a moment after the click).
+BRUSH_PAINTS = """(name) => {
+    const choice = [...document.querySelectorAll("#annotate-class .form-check")]
+        .find((item) => item.querySelector("label").textContent.toLowerCase().includes(name.toLowerCase()));
+    const radio = choice && choice.querySelector("input");
+    const frame = document.querySelector("#annotate-canvas-area .canvas-container");
+    const fabric = frame && cocosegFabric(frame);
+    return Boolean(radio && radio.checked && fabric) && fabric.freeDrawingBrush.color === radio.value;
+}"""
+
+
+def wait_for_picture(page) -> None:
+    """Wait until the canvas mounted last shows its picture (call it after the message that mounted it)."""
+    page.wait_for_function(PICTURE_SHOWN, timeout=30_000)
+
+
 def open_first_image(page, url: str, index: int = 0) -> str:
     page.goto(url + "/annotate")
     page.locator("#annotate-image").click()
@@ -26,6 +53,7 @@ def open_first_image(page, url: str, index: int = 0) -> str:
     name = option.inner_text().strip()
     option.click()
     page.locator("#annotate-message", has_text="Opened").wait_for(timeout=30_000)
+    wait_for_picture(page)
     return name
 
 
@@ -38,6 +66,8 @@ def upper_canvas(page):
 def paint_stroke(page, class_name: str, start: tuple[float, float], end: tuple[float, float]) -> None:
     """Pick ``class_name`` and drag the brush from ``start`` to ``end`` (fractions of the canvas)."""
     page.locator("#annotate-class label", has_text=class_name).click()
+    wait_for_picture(page)  # the caller may just have mounted a new canvas (a pre-fill)
+    page.wait_for_function(BRUSH_PAINTS, arg=class_name, timeout=30_000)
     box = upper_canvas(page).bounding_box()
     page.mouse.move(box["x"] + box["width"] * start[0], box["y"] + box["height"] * start[1])
     page.mouse.down()
@@ -261,6 +291,7 @@ def test_box_then_a_negative_click_then_save_keeps_exactly_the_displayed_mask(se
     page.mouse.up()
     page.locator("#annotate-tool-status", has_text="Box → mask:").wait_for(timeout=30_000)
     page.locator("#annotate-tool-marks .tool-box").wait_for()
+    wait_for_picture(page)  # the box's result is a new canvas: the right click below is placed on its picture
     label_map = build_label_map(page.evaluate(STORED_PROP, ["annotate-labels", "value"]), data["categories"])
     cat = label_map.class_names.index("cat")
     page.wait_for_function(WAIT_FOR_NEW_LAYER, arg=first_layer, timeout=30_000)
@@ -341,6 +372,7 @@ def test_grow_shows_the_models_uncertainty_and_a_click_on_it_grows_an_object(
 
     page.get_by_role("button", name="Pre-fill").click()
     page.locator("#annotate-message", has_text="Pre-filled with").wait_for(timeout=60_000)
+    wait_for_picture(page)  # the pre-fill's new canvas at its height, before it is measured and clicked
     overlay.wait_for(state="visible", timeout=30_000)
     page.wait_for_function(
         "() => { const image = document.getElementById('annotate-uncertainty');"

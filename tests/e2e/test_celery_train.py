@@ -55,7 +55,8 @@ def test_training_starts_reports_and_cancels_in_the_worker(
     assert job.ppid() in celery_worker.pool_pids()
     assert job.cmdline()[1:4] == ["-m", "cocoseg.pipeline.jobs", "train"], job.cmdline()
     bar = card(page, cancelled).locator(".progress-bar")
-    assert float(bar.get_attribute("aria-valuenow") or 0) > 0
+    # the page learns of the epoch at its next poll of the registry, a moment after the file says so
+    wait_for(lambda: float(bar.get_attribute("aria-valuenow") or 0) > 0, 60, "the progress bar to move")
     card(page, cancelled).get_by_role("button", name="Cancel").click()
     wait_for_status(page, cancelled, "cancelled", timeout=60_000)
     assert "cancelled during epoch" in run_status(home, cancelled)["message"]
