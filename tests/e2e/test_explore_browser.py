@@ -62,6 +62,7 @@ def test_a_split_whose_statistics_are_cached_starts_no_background_job(page, serv
     page.goto(server.url + "/explore", wait_until="networkidle")
     page.locator(f"#{Explore.SUMMARY} .summary-value", has_text="80").first.wait_for()  # cached from here on
     runner_requests = []
+    jobs_before = sorted((server.home / "jobs").glob("stats-*"))  # the first visit's, which cached them
 
     def record(request):
         path = urllib.parse.urlsplit(request.url).path
@@ -71,6 +72,8 @@ def test_a_split_whose_statistics_are_cached_starts_no_background_job(page, serv
     page.on("request", record)
     page.reload(wait_until="networkidle")
     page.locator(f"#{Explore.SUMMARY} .summary-value", has_text="80").first.wait_for()
-    page.wait_for_timeout(500)  # a background callback would have been requested with the layout's callbacks
+    # Dash requests every callback of the layout in the first batch, and "networkidle" is 500 ms with no
+    # request in flight after it: a stats job would have been asked for, and queued in the registry, by now.
     assert runner_requests == []
+    assert sorted((server.home / "jobs").glob("stats-*")) == jobs_before, "a statistics job was queued"
     assert page.problems.all() == []
