@@ -199,7 +199,7 @@ def coco80_model(path):
 def test_open_link_prefills_with_the_model_in_its_own_label_map(workspace, tmp_path):
     """A real (hand-built) coco80 model: the link chooses coco80, and pre-fills exactly as the button does."""
     from cocoseg.pipeline.inference.model_import import import_model
-    from tests.pipeline.test_model_import import NCHW_CARD
+    from tests.pipeline.inference.test_model_import import NCHW_CARD
 
     import_model(workspace, coco80_model(tmp_path / "coco-byo.onnx"), {**NCHW_CARD, "labels": "coco80"})
     app = create_app(workspace)

@@ -1,5 +1,5 @@
 """The Review page's layout and callbacks called as functions, on a ranking written by hand over real
-demo images (the ranking job itself is tested in tests/pipeline/test_ranking.py)."""
+demo images (the ranking job itself is tested in tests/pipeline/inference/test_ranking.py)."""
 
 from __future__ import annotations
 

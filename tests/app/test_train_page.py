@@ -18,7 +18,7 @@ from cocoseg.pipeline.jobs.registry import RunFolder, create_run, list_runs
 from cocoseg.pipeline.training.checks import create
 from cocoseg.pipeline.training.config import TrainConfig
 from tests.app.test_main import _text
-from tests.pipeline.test_training_form import _form as form_values
+from tests.pipeline.training.test_training_form import _form as form_values
 
 
 def _train_module():

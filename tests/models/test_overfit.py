@@ -34,7 +34,7 @@ def four_images(prepared_demo):
 
 
 @pytest.mark.slow
-@pytest.mark.extended  # make test trains the default UNet on shapes (tests/pipeline/test_train.py)
+@pytest.mark.extended  # make test trains the default UNet on shapes (tests/pipeline/training/test_train.py)
 @pytest.mark.parametrize("name", list(ARCHITECTURES))
 def test_architecture_overfits_four_real_images(name, four_images):
     images, masks = four_images

@@ -4,7 +4,7 @@ fabric writes ``{"objects": [...]}``: the background picture as an ``image`` obj
 every stroke as a ``path`` (pencil), ``rect``, ``line``, ``circle`` or ``ellipse``; hidden
 or fully transparent objects draw nothing. Geometry follows fabric.js 2 exactly (checked
 against json_data captured from Chromium, kept as a fixture in
-tests/pipeline/test_annotations.py): an object's centre comes from ``left``/``top`` and its
+tests/pipeline/annotation/test_annotations.py): an object's centre comes from ``left``/``top`` and its
 origin, with ``width + strokeWidth`` as its size; its matrix is translate(centre) .
 rotate(angle) . scale(flip) . skew; path points are relative to ``pathOffset`` (so
 untouched pencil points are plain canvas pixels), line ``x1..y2`` are already relative to

@@ -134,7 +134,7 @@ def shapes_workspace(tmp_path_factory):
 
 
 def _config(prepared, **changes) -> TrainConfig:
-    """The shapes learnability settings (tests/pipeline/test_train.py, float32 there)."""
+    """The shapes learnability settings (tests/pipeline/training/test_train.py, float32 there)."""
     settings = {
         "model": "unet",
         "model_options": {"base_filters": 16, "depth": 3},

@@ -77,7 +77,7 @@ def _config(prepared, **changes):
 
 
 @pytest.mark.slow
-@pytest.mark.extended  # resume itself: tests/pipeline/test_train_jobs.py (killed, interrupted, resumed)
+@pytest.mark.extended  # resume itself: test_train_jobs.py beside this file (killed, interrupted, resumed)
 def test_cancel_then_resume_matches_uninterrupted_training(shapes_workspace):
     workspace, prepared = shapes_workspace
     uninterrupted = run(workspace, _config(prepared))
@@ -177,7 +177,7 @@ def test_checks_before_any_run_folder(shapes_workspace):
         run(workspace, _config("missing"))
     with pytest.raises(ConfigError, match="batch_size: 500 is larger than the 96 training examples"):
         run(workspace, _config(prepared, batch_size=500))
-    if not tf_gpus():  # the refusal names the device (tests/pipeline/test_precision.py has the rest)
+    if not tf_gpus():  # the refusal names the device (tests/pipeline/training/test_precision.py has the rest)
         with pytest.raises(ConfigError, match="precision: mixed_float16 needs a GPU, and none is visible"):
             run(workspace, _config(prepared, precision="mixed_float16"))
     assert {summary.name for summary in list_runs(workspace)} == before

@@ -24,7 +24,7 @@ from cocoseg.pipeline.data.masks import semantic_mask
 from cocoseg.pipeline.inference.model_store import CARD_FILE, get_entry
 from cocoseg.pipeline.inference.uploads import load_result
 from tests.conftest import DEMO_VAL_IMAGES, DEMO_VAL_JSON, LIMIT
-from tests.pipeline.test_annotations import rectangle
+from tests.pipeline.annotation.test_annotations import rectangle
 
 CANVAS_WIDTH = 540  # the page's
 VOC = build_label_map("voc21")

@@ -7,7 +7,7 @@ import pytest
 
 from cocoseg import cli
 from cocoseg.pipeline.core.tf_runtime import tensorflow
-from tests.pipeline.test_cli import run_cocoseg
+from tests.cli.test_cli import run_cocoseg
 
 tensorflow()
 import keras  # noqa: E402

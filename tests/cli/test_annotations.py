@@ -15,9 +15,9 @@ from cocoseg.pipeline.data.labels import build_label_map
 from cocoseg.pipeline.data.registry import get_dataset
 from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.plan import plan
+from tests.cli.test_cli import run_cocoseg
 from tests.conftest import DEMO_VAL_IMAGES, LIMIT
-from tests.pipeline.test_annotation_store import demo_image
-from tests.pipeline.test_cli import run_cocoseg
+from tests.pipeline.annotation.test_annotation_store import demo_image
 
 VOC = build_label_map("voc21")
 FILE_NAME = "000000184324.jpg"

@@ -22,7 +22,7 @@ from cocoseg.pipeline.inference.devices import (
 )
 from cocoseg.pipeline.jobs import observe, queue, run_and_watch
 from cocoseg.pipeline.jobs.runner import RESULT_FILE
-from tests.pipeline.test_cli import run_cocoseg
+from tests.cli.test_cli import run_cocoseg
 
 LISTING = "NVIDIA H200, 143771, 580.95.05, 9.0\nNVIDIA H200, 143771, 580.95.05, 9.0\n"
 BANNER = "| NVIDIA-SMI 580.95.05   Driver Version: 580.95.05   CUDA Version: 13.0     |"

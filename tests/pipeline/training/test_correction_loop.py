@@ -26,7 +26,7 @@ from cocoseg.pipeline.prepare.plan import plan
 from cocoseg.pipeline.training import past_rounds, plan_round
 from cocoseg.pipeline.training.corrections import _overlay_name
 from tests.conftest import DEMO_VAL_IMAGES, DEMO_VAL_JSON, LIMIT
-from tests.pipeline.test_annotation_store import demo_image
+from tests.pipeline.annotation.test_annotation_store import demo_image
 
 VOC = build_label_map("voc21")
 CORRECTED = ("000000262145.jpg", "000000196610.jpg")

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from pycocotools import mask as coco_mask
 
+from tests.cli.test_cli import run_cocoseg
 from tests.conftest import DEMO_VAL_IMAGES
-from tests.pipeline.test_cli import run_cocoseg
-from tests.pipeline.test_model_import import NCHW_CARD, conv_model
+from tests.pipeline.inference.test_model_import import NCHW_CARD, conv_model
 
 pytestmark = pytest.mark.slow
 

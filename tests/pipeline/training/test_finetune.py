@@ -12,7 +12,7 @@ from cocoseg.pipeline.prepare.writer import prepare
 from cocoseg.pipeline.training.config import TrainConfig
 from cocoseg.pipeline.training.loop import resume, run
 from tests.pipeline.conftest import LIMIT
-from tests.pipeline.test_train import shapes_workspace  # noqa: F401 - the module's fixture
+from tests.pipeline.training.test_train import shapes_workspace  # noqa: F401 - the module's fixture
 
 pytestmark = pytest.mark.slow  # a parent and two short children: `make test` runs them, test-fast does not
 
@@ -117,7 +117,7 @@ def test_the_command_line_fine_tunes_to_another_label_map_and_refuses_in_one_lin
         assert message in error and "Traceback" not in error and len(error.strip().splitlines()) == 1
 
 
-@pytest.mark.extended  # the weights cache itself: tests/pipeline/test_weights.py
+@pytest.mark.extended  # the weights cache itself: tests/pipeline/training/test_weights.py
 def test_imagenet_weights_are_downloaded_once_and_held_while_the_encoder_is_frozen(
     shapes_workspace,  # noqa: F811
     mirror,

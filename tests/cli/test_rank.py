@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.pipeline.test_cli import run_cocoseg
+from tests.cli.test_cli import run_cocoseg
 
 pytestmark = pytest.mark.slow
 

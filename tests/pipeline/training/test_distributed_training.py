@@ -19,7 +19,7 @@ from cocoseg.pipeline.jobs.registry import RunFolder
 from tests.conftest import PROJECT_ROOT
 
 # every test here starts two TensorFlow processes; the cluster's rules are tested without them
-# in tests/pipeline/test_cluster.py, so make test leaves these to make test-all
+# in tests/pipeline/training/test_cluster.py, so make test leaves these to make test-all
 pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 TRAIN = ["--model", "unet", "--option", "base_filters=8", "--option", "depth=3", "--batch-size", "8"]

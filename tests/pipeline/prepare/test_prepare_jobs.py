@@ -42,7 +42,7 @@ from cocoseg.pipeline.prepare.sets import list_prepared
 from tests.pipeline.conftest import LIMIT
 from tests.waiting import pool_workers, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _running(pid: int) -> bool:
