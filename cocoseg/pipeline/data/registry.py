@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import logging
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -409,13 +410,34 @@ def _cached_coco(annotations: str, images: str, mtime_ns: int, max_bytes: int) -
     return load_coco(Path(annotations), Path(images), max_bytes)
 
 
+_parsing: dict[tuple, threading.Lock] = {}  # one lock per split file: its parse happens once at a time
+_parsing_guard = threading.Lock()
+
+
+def _forget_parsing_after_fork() -> None:
+    """A forked child (a DiskCache background callback) starts with free locks: one a parent's thread
+    held at the fork would never be released in the child."""
+    global _parsing, _parsing_guard
+    _parsing, _parsing_guard = {}, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parsing_after_fork)
+
+
 def cached_split(workspace: Workspace, dataset: str, split: str, max_bytes: int) -> CocoDataset:
     """``load_split`` kept in memory (last four, keyed by file and mtime) for pages that
-    open one image after another; an edited file is read again."""
+    open one image after another; an edited file is read again.
+
+    A large split parsed twice at once costs twice its memory (gigabytes at COCO scale), so a
+    request that misses waits for the one parsing that file, then finds its result.
+    """
     source = get_dataset(workspace, dataset).split(split)
-    return _cached_coco(
-        str(source.annotations), str(source.images), source.annotations.stat().st_mtime_ns, max_bytes
-    )
+    key = (str(source.annotations), str(source.images), source.annotations.stat().st_mtime_ns, max_bytes)
+    with _parsing_guard:
+        parsing = _parsing.setdefault(key, threading.Lock())
+    with parsing:  # other splits' requests go on meanwhile
+        return _cached_coco(*key)
 
 
 def _report_key(workspace: Workspace, source: Split, digest: str | None = None) -> tuple:

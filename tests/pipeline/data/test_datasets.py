@@ -246,3 +246,44 @@ def test_unreadable_paths_are_refused_beside_their_field():
             if path.exists():
                 path.chmod(0o755)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_two_requests_missing_the_same_split_at_once_parse_it_once(workspace, monkeypatch):
+    """Two tabs opening a COCO-scale split together must not hold two parsed copies (gigabytes)."""
+    import threading
+
+    from cocoseg.pipeline.data import registry
+
+    parses, arrived, second_parse = [], [], threading.Event()
+    both_arrived = threading.Event()
+    load, find = registry.load_coco, registry.get_dataset
+
+    def counted_find(*arguments):
+        arrived.append(1)
+        if len(arrived) == 2:
+            both_arrived.set()
+        return find(*arguments)
+
+    def held_load(*arguments):
+        parses.append(arguments[0])
+        if len(parses) > 1:
+            second_parse.set()
+        both_arrived.wait(60)  # a hang guard
+        second_parse.wait(2)  # a second parse, if the code allows one, starts while this one is held
+        return load(*arguments)
+
+    monkeypatch.setattr(registry, "get_dataset", counted_find)
+    monkeypatch.setattr(registry, "load_coco", held_load)
+    registry._cached_coco.cache_clear()
+    results = []
+
+    def open_split():
+        results.append(registry.cached_split(workspace, "demo", "val", LIMIT))
+
+    requests = [threading.Thread(target=open_split) for _ in range(2)]
+    for request in requests:
+        request.start()
+    for request in requests:
+        request.join(120)
+    registry._cached_coco.cache_clear()
+    assert len(results) == 2 and len(parses) == 1 and results[0] is results[1]
