@@ -263,7 +263,8 @@ def _as_list(data: dict, key: str, report: ValidationReport) -> list:
     return value
 
 
-def _validate_categories(items: list, report: ValidationReport) -> list[dict]:
+def validate_categories(items: list, report: ValidationReport) -> list[dict]:
+    """The categories every reader keeps (an integer id seen once, a string name), refusals in ``report``."""
     valid: list[dict] = []
     seen_ids: set[int] = set()
     seen_names: set[str] = set()
@@ -537,7 +538,7 @@ def validate_coco(
     raw_images = _as_list(data, "images", report)
     raw_annotations = _as_list(data, "annotations", report)
     raw_categories = _as_list(data, "categories", report)
-    categories = _validate_categories(raw_categories, report)
+    categories = validate_categories(raw_categories, report)
     images = _validate_images(raw_images, report)
     if images_dir is not None:
         images = _check_image_files(images, Path(images_dir), report, progress)

@@ -35,6 +35,7 @@ from cocoseg.pipeline.data.coco import (
     read_annotation_text,
     segmentation_area,
     valid_area,
+    validate_categories,
 )
 from cocoseg.pipeline.data.jsonstream import JsonStreamError, ObjectStream
 from cocoseg.pipeline.data.labels import (
@@ -187,15 +188,9 @@ def _guess_categories(text: str) -> list | None:
 
 
 def _valid_categories(raw: list) -> list[dict]:
-    """The categories the validator keeps: objects with an integer id and a string name."""
-    return [
-        category
-        for category in raw
-        if isinstance(category, dict)
-        and type(category.get("id")) is int
-        and isinstance(category.get("name"), str)
-        and isinstance(category.get("supercategory", ""), str)
-    ]
+    """The categories the validator keeps (``coco.validate_categories``: a repeated id is dropped), so a
+    label map built from them has the classes of the one a prepared set and its models were built with."""
+    return validate_categories(raw, ValidationReport())
 
 
 def _stream_pass(
@@ -405,7 +400,7 @@ def stats_key(digest: str, label_preset: str, custom_names: tuple[str, ...] = ()
 
 
 def _categories_key(digest: str) -> tuple:
-    return ("categories", digest)
+    return ("categories", 2, digest)  # 2: repeated ids dropped, as the validator does
 
 
 def known_categories(workspace: Workspace, digest: str) -> list[dict] | None:

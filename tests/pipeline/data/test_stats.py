@@ -206,3 +206,17 @@ def test_the_cli_and_the_app_share_the_statistics_cache(isolated_home, tmp_path,
     split_stats(workspace, "mine", "val", LIMIT, "supercategory")
     assert cli.main(["data", "stats", "mine", "--labels", "supercategory", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["val"]["cached"]
+
+
+def test_categories_found_without_a_parse_are_the_parsers_even_with_a_repeated_id(workspace, demo_val_copy):
+    """Prepare and Annotate offer label maps from ``file_categories``; training builds them from the parsed
+    split: a repeated category id must be dropped by both, or every later class index shifts."""
+    from cocoseg.pipeline.data.stats import file_categories
+
+    demo_val_copy["categories"].append({**demo_val_copy["categories"][3], "name": "again"})
+    path = workspace.root / "repeated.json"
+    path.write_text(json.dumps(demo_val_copy))
+    parsed = load_coco(path, DEMO_VAL_IMAGES, LIMIT)
+    found = file_categories(workspace, path, LIMIT)
+    assert found == parsed.categories and len(found) == 80
+    assert build_label_map("all", found).class_names == build_label_map("all", parsed.categories).class_names
