@@ -26,6 +26,7 @@ import contextlib
 import csv
 import dataclasses
 import datetime
+import io
 import json
 import logging
 import os
@@ -140,49 +141,69 @@ class RunFolder:
 
     def append_event(self, event: dict) -> None:
         """One JSON line per event, flushed so watchers see it at once."""
-        with open(self.folder / "events.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"time": time.time(), **event}, allow_nan=False) + "\n")
-            handle.flush()
+        line = json.dumps({"time": time.time(), **event}, allow_nan=False)
+        _append_line(self.folder / "events.jsonl", line)
 
     def events(self) -> list[dict]:
-        """The events so far; a last line cut short (a job killed mid-write, a full disk) is left out,
-        since the pages read this on every poll."""
+        """The events so far. Lines a job killed mid-write (or a full disk) left unfinished are left
+        out: the pages read this on every poll."""
         path = self.folder / "events.jsonl"
         if not path.is_file():
             return []
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        events = [json.loads(line) for line in lines[:-1]]
-        try:
-            return events + [json.loads(line) for line in lines[-1:]]
-        except ValueError:
-            return events
+        events = []
+        for line in _finished_lines(path.read_text(encoding="utf-8")):
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                events.append(event)
+        return events
 
     def append_history(self, row: dict) -> None:
         path = self.folder / "history.csv"
-        new = not path.is_file()
-        with open(path, "a", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=HISTORY_FIELDS)
-            if new:
-                writer.writeheader()
-            writer.writerow({field: row.get(field, "") for field in HISTORY_FIELDS})
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=HISTORY_FIELDS, lineterminator="\n")
+        if not path.is_file():
+            writer.writeheader()
+        writer.writerow({field: row.get(field, "") for field in HISTORY_FIELDS})
+        _append_line(path, text.getvalue().rstrip("\n"))
 
     def history(self) -> list[dict]:
-        """One dict per epoch; a last row cut short (as ``events``) is left out."""
+        """One dict per epoch; rows left unfinished (as ``events``) are left out."""
         path = self.folder / "history.csv"
         if not path.is_file():
             return []
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-        if rows and (None in rows[-1].values() or None in rows[-1]):  # fields missing or extra: cut short
-            rows.pop()
         history = []
-        for number, row in enumerate(rows, start=1):
+        for row in csv.DictReader(_finished_lines(path.read_text(encoding="utf-8"))):
+            if None in row or None in row.values():  # fields missing or extra: two writes glued or cut
+                continue
             try:
                 history.append({key: float(value) if value != "" else None for key, value in row.items()})
             except ValueError:
-                if number < len(rows):  # only the last row may be cut short; anything else is damage
-                    raise
+                continue
         return history
+
+
+def _append_line(path: Path, line: str) -> None:
+    """Append ``line`` and its newline in one write, flushed; a line a killed writer left unfinished is
+    ended first, so the two never run together."""
+    unfinished = path.is_file() and path.stat().st_size > 0 and _last_byte(path) != b"\n"
+    with open(path, "ab") as handle:
+        handle.write((("\n" if unfinished else "") + line + "\n").encode("utf-8"))
+        handle.flush()
+
+
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1)
+
+
+def _finished_lines(text: str) -> list[str]:
+    """The lines of ``text`` that were written to their end (a last one without its newline was not)."""
+    lines = text.split("\n")
+    return [line.rstrip("\r") for line in lines[:-1] if line.strip()]  # "\r": rows csv wrote before
 
 
 def create_run(workspace: Workspace, config: dict, prefix: str, parent: Path | None = None) -> RunFolder:

@@ -80,28 +80,35 @@ def job_child(workspace, processes):
 # --- process identity ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kept", [0.1, 0.5, 0.8])
-def test_a_last_event_or_epoch_cut_short_is_left_out_and_the_rest_read(workspace, kept):
-    """A job killed mid-write (or a full disk) leaves half a line; the pages read these on every poll."""
+@pytest.mark.parametrize("lost", [2, 4, 10, 0.5])  # characters lost from the line's end, or a share
+def test_a_line_cut_short_is_left_out_and_what_follows_it_is_read(workspace, lost):
+    """A job killed mid-write (or a full disk) leaves part of a line, and the next write (the kill's own
+    event, a resume's epoch) follows it; the pages read both files on every poll."""
     run = create_run(workspace, {}, "unet")
     for epoch in (1, 2):
         run.append_event({"type": "epoch", "epoch": epoch})
-        run.append_history({"epoch": epoch, "loss": 0.5 / epoch, "val_miou": 0.25 * epoch})
-    events, history = run.folder / "events.jsonl", run.folder / "history.csv"
-    whole_events, whole_history = events.read_text(), history.read_text()
-    last_event = whole_events.splitlines(keepends=True)[-1]
-    events.write_text(
-        whole_events[: len(whole_events) - len(last_event)] + last_event[: int(len(last_event) * kept)]
-    )
-    last_row = whole_history.splitlines(keepends=True)[-1]
-    history.write_text(
-        whole_history[: len(whole_history) - len(last_row)] + last_row[: int(len(last_row) * kept)]
-    )
+        run.append_history({"epoch": epoch, "loss": 0.5 / epoch, "val_miou": 0.25 * epoch, "seconds": 12.5})
+    for path in (run.folder / "events.jsonl", run.folder / "history.csv"):
+        whole = path.read_text()
+        last = whole.splitlines(keepends=True)[-1]
+        cut = int(len(last) * lost) if isinstance(lost, float) else lost  # 2: "...12.5" of "...12.5,\n"
+        path.write_text(whole[: len(whole) - cut])
     assert [event["epoch"] for event in run.events()] == [1]
     assert [row["epoch"] for row in run.history()] == [1.0]
-    history.write_text(whole_history.replace("0.25", "0.2x5", 1))  # damage before the last row
-    with pytest.raises(ValueError):
-        run.history()
+    run.append_event({"type": "killed"})
+    run.append_history({"epoch": 3, "loss": 0.1, "val_miou": 0.5})
+    assert [event.get("epoch", event["type"]) for event in run.events()] == [1, "killed"]
+    assert [(row["epoch"], row["val_miou"]) for row in run.history()] == [(1.0, 0.25), (3.0, 0.5)]
+
+
+def test_history_written_with_csv_line_ends_before_still_reads(workspace):
+    run = create_run(workspace, {}, "unet")
+    (run.folder / "history.csv").write_text(
+        "epoch,loss,val_loss,val_miou,learning_rate,seconds,images_per_second\r\n1,0.5,,0.25,,,\r\n",
+        newline="",
+    )
+    run.append_history({"epoch": 2, "loss": 0.25, "val_miou": 0.5})
+    assert [(row["epoch"], row["val_miou"]) for row in run.history()] == [(1.0, 0.25), (2.0, 0.5)]
 
 
 def test_process_identity_names_this_process_and_round_trips_through_status(tmp_path, monkeypatch):
