@@ -410,7 +410,7 @@ def _cached_coco(annotations: str, images: str, mtime_ns: int, max_bytes: int) -
     return load_coco(Path(annotations), Path(images), max_bytes)
 
 
-_parsing: dict[tuple, threading.Lock] = {}  # one lock per split file: its parse happens once at a time
+_parsing: dict[str, threading.Lock] = {}  # one lock per annotation file: parsed once at a time
 _parsing_guard = threading.Lock()
 
 
@@ -434,8 +434,8 @@ def cached_split(workspace: Workspace, dataset: str, split: str, max_bytes: int)
     """
     source = get_dataset(workspace, dataset).split(split)
     key = (str(source.annotations), str(source.images), source.annotations.stat().st_mtime_ns, max_bytes)
-    with _parsing_guard:
-        parsing = _parsing.setdefault(key, threading.Lock())
+    with _parsing_guard:  # one lock per file path: an edited file's new parse waits for its old one
+        parsing = _parsing.setdefault(key[0], threading.Lock())
     with parsing:  # other splits' requests go on meanwhile
         return _cached_coco(*key)
 

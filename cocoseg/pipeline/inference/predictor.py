@@ -222,15 +222,13 @@ def load_session(path: Path, expected_sha256: str | None, providers: Sequence[st
             session = _sessions.get(key)  # another request built it while this one waited
         if session is not None:
             return session
-        try:
-            session = _open_session(path, expected_sha256, providers)
-        finally:
-            with _sessions_lock:
-                _building.pop(key, None)
-        with _sessions_lock:
+        # A failure keeps the lock in place, so the requests waiting and those still coming try one at a time.
+        session = _open_session(path, expected_sha256, providers)
+        with _sessions_lock:  # cached and the lock gone at once: no request opens it a second time
             if len(_sessions) >= SESSION_CACHE_SIZE:
                 _sessions.pop(next(iter(_sessions)))
             _sessions[key] = session
+            _building.pop(key, None)
         return session
 
 

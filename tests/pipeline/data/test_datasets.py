@@ -254,25 +254,33 @@ def test_two_requests_missing_the_same_split_at_once_parse_it_once(workspace, mo
 
     from cocoseg.pipeline.data import registry
 
-    parses, arrived, second_parse = [], [], threading.Event()
-    both_arrived = threading.Event()
-    load, find = registry.load_coco, registry.get_dataset
+    second_request, parses = threading.Event(), []
 
-    def counted_find(*arguments):
-        arrived.append(1)
-        if len(arrived) == 2:
-            both_arrived.set()
-        return find(*arguments)
+    class WatchedLock:
+        """The split's parse lock, saying when a second request waits on it."""
+
+        def __init__(self):
+            self.lock = threading.Lock()
+
+        def __enter__(self):
+            if not self.lock.acquire(blocking=False):
+                second_request.set()
+                self.lock.acquire()
+
+        def __exit__(self, *_exception):
+            self.lock.release()
+
+    load = registry.load_coco
 
     def held_load(*arguments):
         parses.append(arguments[0])
         if len(parses) > 1:
-            second_parse.set()
-        both_arrived.wait(60)  # a hang guard
-        second_parse.wait(2)  # a second parse, if the code allows one, starts while this one is held
+            second_request.set()  # the second request parses beside the first: what must not happen
+        second_request.wait(60)  # a hang guard: the first parse goes on once the second request is seen
         return load(*arguments)
 
-    monkeypatch.setattr(registry, "get_dataset", counted_find)
+    source = get_dataset(workspace, "demo").split("val")
+    monkeypatch.setitem(registry._parsing, str(source.annotations), WatchedLock())
     monkeypatch.setattr(registry, "load_coco", held_load)
     registry._cached_coco.cache_clear()
     results = []

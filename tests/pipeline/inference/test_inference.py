@@ -303,3 +303,53 @@ def test_a_forked_child_starts_without_the_parents_sessions(model_copy):
     reported = os.read(reader, 16).decode()
     os.waitpid(child, 0)
     assert reported == "0" and cached_session_count() >= 1
+
+
+def test_a_model_is_opened_by_one_request_at_a_time_even_after_an_open_failed(tmp_path, monkeypatch):
+    """Requests for a model that is being opened wait for that open; when it fails, the next tries alone,
+    and a request arriving meanwhile waits for that try rather than opening the model beside it."""
+    from cocoseg.pipeline.inference import predictor
+
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"stand-in: opening is replaced below")
+    opening, calls, lock, failed = [], [], threading.Lock(), threading.Event()
+
+    def open_once_at_a_time(*_arguments):
+        with lock:
+            opening.append(1)
+            calls.append(len(opening))  # how many opens were under way, this one included
+        try:
+            if len(calls) == 1:
+                threading.Event().wait(0.2)  # room for the second request to come and wait
+                raise ModelError("the first open fails")
+            failed.wait(60)
+            threading.Event().wait(0.5)  # room for a late request to start an open, if it could
+            return object()
+        finally:
+            with lock:
+                opening.pop()
+            if len(calls) == 1:
+                failed.set()
+
+    monkeypatch.setattr(predictor, "_open_session", open_once_at_a_time)
+    results = []
+
+    def request():
+        try:
+            results.append(predictor.load_session(path, None, ["CPUExecutionProvider"]))
+        except ModelError:
+            results.append(None)
+
+    early = [threading.Thread(target=request) for _ in range(2)]
+    for thread in early:
+        thread.start()
+    assert failed.wait(60)
+    late = [threading.Thread(target=request) for _ in range(2)]  # while the second request opens it
+    for thread in late:
+        thread.start()
+    for thread in early + late:
+        thread.join(60)
+    opened = [result for result in results if result is not None]
+    assert max(calls) == 1, "two opens of one model at once"
+    assert len(calls) == 2 and results.count(None) == 1 and len({id(result) for result in opened}) == 1
+    predictor.clear_sessions()
