@@ -16,6 +16,7 @@ from cocoseg.pipeline.prepare import (
     ENCODINGS,
     SAMPLING_METHODS,
     PrepareConfig,
+    PrepareError,
     SamplingConfig,
     dry_run,
     list_prepared,
@@ -141,9 +142,13 @@ def command_prepare_list(arguments, settings: Settings, workspace: Workspace) ->
     if not prepared_sets:
         write("no prepared sets yet: cocoseg prepare DATASET --labels PRESET --size 256")
     for prepared in prepared_sets:
-        manifest = prepared.manifest
+        try:  # one unreadable set is named with its reason; the others are still listed
+            manifest = prepared.manifest
+        except PrepareError as error:
+            write(f"{prepared.name}  unusable: {error}")
+            continue
         counts = ", ".join(f"{split} {summary['examples']}" for split, summary in manifest["splits"].items())
-        write(f"{prepared.name}  {manifest['created']}  {counts}")
+        write(f"{prepared.name}  {manifest.get('created', '?')}  {counts}")
     return 0
 
 

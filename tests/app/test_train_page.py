@@ -85,6 +85,9 @@ def test_a_set_with_a_torn_manifest_is_listed_disabled_and_refused_by_name(train
     assert not by_value[prepared_name].get("disabled")
     assert "manifest.json cannot be used" in _text(_feedback(module, outputs)["prepared"])
     assert list_runs(workspace) == []
+    shutil.rmtree(workspace.prepared_dir / prepared_name)  # only the torn set is left
+    with app.server.test_request_context("/"):
+        assert "No usable prepared set" in _text(page["layout"]())
 
 
 def test_valid_start_queues_a_run(train_app, workspace):

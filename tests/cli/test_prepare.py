@@ -43,6 +43,12 @@ def test_prepare_prints_a_summary_and_lists_the_set(isolated_home, capsys):
     assert capsys.readouterr().out.startswith("reused ")
     assert cli.main(["prepare", "list"]) == cli.EXIT_OK
     assert "train " in capsys.readouterr().out
+    torn = isolated_home / "prepared" / "demo-voc21-64-0123456789ab"  # a manifest cut short or edited by hand
+    torn.mkdir()
+    (torn / "manifest.json").write_text('{"config": ')
+    assert cli.main(["prepare", "list"]) == cli.EXIT_OK
+    listed = capsys.readouterr().out
+    assert f"{torn.name}  unusable: " in listed and "prepare the set again" in listed and ", val 80" in listed
 
 
 def test_dry_run_json_writes_nothing(isolated_home, capsys):

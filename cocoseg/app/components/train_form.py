@@ -219,7 +219,9 @@ def train_form(workspace: Workspace) -> list:
     if not usable:
         return [
             empty_state(
-                "No prepared set yet.",
+                "No prepared set yet."
+                if not choices
+                else "No usable prepared set: each one's manifest is unreadable.",
                 "Prepare one on the Prepare page or with `cocoseg prepare demo --labels voc21`.",
                 icon="sliders",
             ),
