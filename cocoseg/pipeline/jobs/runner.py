@@ -15,9 +15,10 @@ calls ``run_and_watch``, which
 The job process (``execution.run_job``, in the new interpreter) takes the entry, records its own
 process identity, beats the heartbeat and records the outcome; training and preparation
 do this themselves (``training.loop.train_queued``, ``prepare.jobs.run_prepare_job``), the
-short kinds (export, evaluate, preview, summary, doctor) through ``execution._run_short``, which also
-writes what they return into ``result.json``. A watcher given a ``timeout`` cancels a job that runs past
-it through the registry (``control.cancel``; ``supervise`` kills one that does not stop).
+short kinds (export, evaluate, ensemble, preview, summary, doctor, ...) through
+``execution._run_short``, which also writes what they return into ``result.json``. A watcher
+given a ``timeout`` cancels a job that runs past it through the registry (``control.cancel``;
+``supervise`` kills one that does not stop).
 
 Test hooks, read from the environment of the job process: ``COCOSEG_JOB_THROTTLE_SECONDS``
 (``Settings``) pauses after each progress step; ``COCOSEG_TEST_STOP_AT_PROGRESS=N`` makes
