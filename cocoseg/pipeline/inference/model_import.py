@@ -232,62 +232,64 @@ def import_model(workspace: Workspace, source: Path, card: dict, name: str | Non
         check_name(name, "model name")
     except UnsafePathError as error:
         raise ModelImportError(str(error)) from None
-    if name_is_taken(workspace, name):
-        raise ModelImportError(f"{name} already exists; choose another --name or delete it first")
     label_map = _label_map(workspace, card)
-    folder = partial_folder(workspace.models_dir, name)
-    try:
-        staged = folder / "original.onnx"
-        shutil.copyfile(source, staged)
-        report = probe(staged)
-        output = _check_shapes(report, card, label_map.num_classes)
-        wrapped = wrap(onnx.load(str(staged)), card, output["name"], label_map.num_classes)
-        target = folder / "model.onnx"
-        onnx.save(wrapped, str(target))
-        checked = probe(target, size=card["input"]["size"])
-        expected = [
-            [1, card["input"]["size"], card["input"]["size"]],
-            [1, card["input"]["size"], card["input"]["size"], label_map.num_classes],
-        ]
-        if [item["shape"] for item in checked.get("run", [])] != expected:
-            raise ModelImportError(
-                f"the wrapped model produced {checked.get('run')} instead of mask and probabilities of shapes {expected}"
-            )
-        source_digest = sha256_of(staged)
-        staged.unlink()
-        record = {
-            "format": CARD_FORMAT,
-            "kind": "imported",
-            "name": name,
-            "created": now_iso(),
-            "file": target.name,
-            "sha256": sha256_of(target),
-            "bytes": target.stat().st_size,
-            "opset": checked["opset"],
-            "input": {
-                "name": INPUT_NAME,
-                "dtype": "uint8",
-                "layout": "NHWC",
-                "size": card["input"]["size"],
-                "resize": card["input"].get("resize", "stretch"),
-            },
-            "outputs": {
-                "mask": "uint8 (batch, size, size) class index",
-                "probabilities": "float32 (batch, size, size, classes)",
-            },
-            "label_map": label_map.to_dict(),
-            "source": {
-                "file": source.name,
-                "sha256": source_digest,
-                "dataset": card.get("dataset", "demo"),
-                "card": card,
-            },
-            "validation": {},
-            "variants": {},
-        }
-        atomic_write_json(folder / "model.json", record)
-        publish(folder, workspace.models_dir / name)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+    # one import of a name at a time: a second would publish over the first, or sweep its build folder
+    with workspace.exclusive(f"import-{name}", f"{name} is being imported by another process"):
+        if name_is_taken(workspace, name):
+            raise ModelImportError(f"{name} already exists; choose another --name or delete it first")
+        folder = partial_folder(workspace.models_dir, name)
+        try:
+            staged = folder / "original.onnx"
+            shutil.copyfile(source, staged)
+            report = probe(staged)
+            output = _check_shapes(report, card, label_map.num_classes)
+            wrapped = wrap(onnx.load(str(staged)), card, output["name"], label_map.num_classes)
+            target = folder / "model.onnx"
+            onnx.save(wrapped, str(target))
+            checked = probe(target, size=card["input"]["size"])
+            expected = [
+                [1, card["input"]["size"], card["input"]["size"]],
+                [1, card["input"]["size"], card["input"]["size"], label_map.num_classes],
+            ]
+            if [item["shape"] for item in checked.get("run", [])] != expected:
+                raise ModelImportError(
+                    f"the wrapped model produced {checked.get('run')} instead of mask and probabilities of shapes {expected}"
+                )
+            source_digest = sha256_of(staged)
+            staged.unlink()
+            record = {
+                "format": CARD_FORMAT,
+                "kind": "imported",
+                "name": name,
+                "created": now_iso(),
+                "file": target.name,
+                "sha256": sha256_of(target),
+                "bytes": target.stat().st_size,
+                "opset": checked["opset"],
+                "input": {
+                    "name": INPUT_NAME,
+                    "dtype": "uint8",
+                    "layout": "NHWC",
+                    "size": card["input"]["size"],
+                    "resize": card["input"].get("resize", "stretch"),
+                },
+                "outputs": {
+                    "mask": "uint8 (batch, size, size) class index",
+                    "probabilities": "float32 (batch, size, size, classes)",
+                },
+                "label_map": label_map.to_dict(),
+                "source": {
+                    "file": source.name,
+                    "sha256": source_digest,
+                    "dataset": card.get("dataset", "demo"),
+                    "card": card,
+                },
+                "validation": {},
+                "variants": {},
+            }
+            atomic_write_json(folder / "model.json", record)
+            publish(folder, workspace.models_dir / name)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
     return ModelEntry(workspace.models_dir / name, record)

@@ -234,3 +234,16 @@ def test_an_import_clears_what_a_killed_build_of_the_same_name_left(workspace, t
     import_model(workspace, _save(conv_model(), tmp_path / "byo.onnx"), NCHW_CARD)
     remaining = {path.name for path in workspace.models_dir.glob(".*")}
     assert remaining == {".partial-byo-extra-0123abcd", ".partial-byo-fedcba98"}  # another name's; too fresh
+
+
+def test_a_name_being_imported_by_another_process_is_refused_and_its_build_kept(workspace, tmp_path):
+    """Two imports of one name at once: the second would publish over the first, or sweep its folder."""
+    from cocoseg.pipeline.core.workspace import BusyError
+
+    workspace.models_dir.mkdir(parents=True, exist_ok=True)
+    building = workspace.models_dir / ".partial-byo-0123abcd"
+    building.mkdir()
+    with workspace.exclusive("import-byo", "held by this test, as by another process's import"):
+        with pytest.raises(BusyError, match="byo is being imported by another process"):
+            import_model(workspace, _save(conv_model(), tmp_path / "byo.onnx"), NCHW_CARD)
+    assert building.is_dir() and list_entries(workspace) == []
