@@ -76,51 +76,46 @@ class JobKind:
             detached jobs (training, preparation, export, evaluation) run on, and are
             cancelled through the registry only.
         slot: the group whose slots it needs (``slots.job_slot``: training, preparation), or None.
+        short: its body is in ``bodies`` and runs through ``execution._run_short`` (a ``jobs/`` entry
+            made by ``queue``); training and preparation record their own outcome.
+        throwaway: its ended entries are deleted after an hour (``prune``): nobody looks back at them.
+        test_only: run only with ``COCOSEG_TEST_JOBS=1``.
     """
 
     name: str
     in_runs: bool = False
     attached: bool = False
     slot: str | None = None
+    short: bool = True
+    throwaway: bool = False
+    test_only: bool = False
 
 
 KINDS = {
     kind.name: kind
     for kind in (
-        JobKind("train", in_runs=True, slot="training"),
-        JobKind("resume", in_runs=True, slot="training"),
-        JobKind("prepare", slot="preparation"),
+        JobKind("train", in_runs=True, slot="training", short=False),
+        JobKind("resume", in_runs=True, slot="training", short=False),
+        JobKind("prepare", slot="preparation", short=False),
         JobKind("export"),
         JobKind("evaluate"),
         JobKind("ensemble"),  # members fused into one graph (``inference.ensembles``)
         JobKind("rank"),  # a split ranked by uncertainty (``inference.ranking``)
         JobKind("finetune", slot="training"),  # a round of the correction loop (``training.correction_job``)
         JobKind("quickstart", slot="training"),  # the Home page's first model (``training.recipes``)
-        JobKind("preview", attached=True),
-        JobKind("summary", attached=True),
-        JobKind("validate"),  # a registered split's validation report (the add-dataset form)
-        JobKind("stats"),  # a split's first statistics for a label map (Explore)
-        JobKind("doctor", attached=True),  # Home's device check: TensorFlow's facts (``inference.devices``)
-        JobKind("sleep", attached=True),
-        JobKind("linger"),  # test-only (COCOSEG_TEST_JOBS=1): an attached and a detached job
-        JobKind("hold", slot="training"),  # test-only: a detached job that takes a training slot
+        JobKind("preview", attached=True, throwaway=True),
+        JobKind("summary", attached=True, throwaway=True),
+        JobKind("validate", throwaway=True),  # a registered split's validation report (the add-dataset form)
+        JobKind("stats", throwaway=True),  # a split's first statistics for a label map (Explore)
+        JobKind("doctor", attached=True, throwaway=True),  # Home's device check (``inference.devices``)
+        JobKind("sleep", attached=True, throwaway=True, test_only=True),
+        JobKind("linger", throwaway=True, test_only=True),  # an attached and a detached job for tests
+        JobKind("hold", slot="training", throwaway=True, test_only=True),  # a detached job taking a slot
     )
 }
-TEST_KINDS = ("sleep", "linger", "hold")
-SHORT_KINDS = (
-    "export",
-    "evaluate",
-    "ensemble",
-    "rank",
-    "finetune",
-    "quickstart",
-    "preview",
-    "summary",
-    "validate",
-    "stats",
-    "doctor",
-    *TEST_KINDS,
-)  # wrapped by ``_run_short``
+TEST_KINDS = tuple(kind.name for kind in KINDS.values() if kind.test_only)
+SHORT_KINDS = tuple(kind.name for kind in KINDS.values() if kind.short)  # wrapped by ``_run_short``
+THROWAWAY_KINDS = tuple(kind.name for kind in KINDS.values() if kind.throwaway)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -348,7 +343,7 @@ def _raise_exit(_signal, _frame):
 
 def prune(
     workspace: Workspace,
-    kinds: tuple[str, ...] = ("preview", "summary", "validate", "stats", "doctor", *TEST_KINDS),
+    kinds: tuple[str, ...] = THROWAWAY_KINDS,
     older_than: float = 3600.0,
 ) -> int:
     """Delete ended entries of throw-away kinds older than ``older_than`` seconds; returns how many."""
