@@ -17,11 +17,11 @@ import dataclasses
 import functools
 import logging
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from cocoseg.pipeline.core.cache import CACHE_EXPIRE_SECONDS, file_sha256, known_sha256, open_cache
+from cocoseg.pipeline.core.keyed_locks import KeyedLocks
 from cocoseg.pipeline.core.settings import DEMO_DATASET_DIR
 from cocoseg.pipeline.core.workspace import Workspace, atomic_write_json, check_name, now_iso, read_json
 from cocoseg.pipeline.data.coco import (
@@ -410,19 +410,7 @@ def _cached_coco(annotations: str, images: str, mtime_ns: int, max_bytes: int) -
     return load_coco(Path(annotations), Path(images), max_bytes)
 
 
-_parsing: dict[str, threading.Lock] = {}  # one lock per annotation file: parsed once at a time
-_parsing_guard = threading.Lock()
-
-
-def _forget_parsing_after_fork() -> None:
-    """A forked child (a DiskCache background callback) starts with free locks: one a parent's thread
-    held at the fork would never be released in the child."""
-    global _parsing, _parsing_guard
-    _parsing, _parsing_guard = {}, threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_parsing_after_fork)
+_parsing = KeyedLocks()  # one lock per annotation file: parsed once at a time
 
 
 def cached_split(workspace: Workspace, dataset: str, split: str, max_bytes: int) -> CocoDataset:
@@ -434,10 +422,8 @@ def cached_split(workspace: Workspace, dataset: str, split: str, max_bytes: int)
     """
     source = get_dataset(workspace, dataset).split(split)
     key = (str(source.annotations), str(source.images), source.annotations.stat().st_mtime_ns, max_bytes)
-    with _parsing_guard:  # one lock per file path: an edited file's new parse waits for its old one
-        parsing = _parsing.setdefault(key[0], threading.Lock())
-    with parsing:  # other splits' requests go on meanwhile
-        return _cached_coco(*key)
+    with _parsing.lock(key[0]):  # per file path: an edited file's new parse waits for its old one
+        return _cached_coco(*key)  # other splits' requests go on meanwhile
 
 
 def _report_key(workspace: Workspace, source: Split, digest: str | None = None) -> tuple:

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from cocoseg.pipeline.core.cache import sha256_of
+from cocoseg.pipeline.core.keyed_locks import KeyedLocks
 from cocoseg.pipeline.data.geometry import resize_image, undo_mask
 from cocoseg.pipeline.inference.model_store import ModelEntry, ModelError
 from cocoseg.pipeline.inference.onnx_graph import INPUT_NAME, MASK_OUTPUT, PROBABILITIES_OUTPUT
@@ -190,7 +191,7 @@ def choose_providers(variant: str = "fp32") -> list[str]:
 
 _sessions: dict[tuple, object] = {}
 _sessions_lock = threading.Lock()
-_building: dict[tuple, threading.Lock] = {}  # one lock per model being opened
+_opening = KeyedLocks()  # one lock per model file being opened
 SESSION_CACHE_SIZE = 8
 
 
@@ -214,21 +215,20 @@ def load_session(path: Path, expected_sha256: str | None, providers: Sequence[st
         session = _sessions.get(key)
         if session is not None:
             return session
-        building = _building.setdefault(key, threading.Lock())
-    # Built outside the cache's lock: hashing and opening a model takes seconds (a TensorRT engine
+    # Opened outside the cache's lock: hashing and opening a model takes seconds (a TensorRT engine
     # minutes), and every other request, for models already open, must not wait on it meanwhile.
-    with building:
+    with _opening.lock(key):
         with _sessions_lock:
             session = _sessions.get(key)  # another request built it while this one waited
         if session is not None:
             return session
         # A failure keeps the lock in place, so the requests waiting and those still coming try one at a time.
         session = _open_session(path, expected_sha256, providers)
-        with _sessions_lock:  # cached and the lock gone at once: no request opens it a second time
+        with _sessions_lock:
             if len(_sessions) >= SESSION_CACHE_SIZE:
                 _sessions.pop(next(iter(_sessions)))
             _sessions[key] = session
-            _building.pop(key, None)
+        _opening.discard(key)  # after the insertion: a request from now on finds the session first
         return session
 
 
@@ -293,11 +293,10 @@ def _forget_sessions_after_fork() -> None:
     on the parent's worker threads, which do not exist in the child (a destructor run
     here hung a background evaluation forever).
     """
-    global _sessions, _sessions_lock, _building
+    global _sessions, _sessions_lock
     _inherited_sessions.append(_sessions)
     _sessions = {}
     _sessions_lock = threading.Lock()
-    _building = {}  # a lock held by a parent's thread at the fork would never be released here
 
 
 if hasattr(os, "register_at_fork"):

@@ -280,7 +280,7 @@ def test_two_requests_missing_the_same_split_at_once_parse_it_once(workspace, mo
         return load(*arguments)
 
     source = get_dataset(workspace, "demo").split("val")
-    monkeypatch.setitem(registry._parsing, str(source.annotations), WatchedLock())
+    monkeypatch.setitem(registry._parsing._locks, str(source.annotations), WatchedLock())
     monkeypatch.setattr(registry, "load_coco", held_load)
     registry._cached_coco.cache_clear()
     results = []
