@@ -225,20 +225,18 @@ def test_bad_masks_and_names_are_refused(workspace):
     assert not workspace.annotations_dir.exists() or not list(workspace.annotations_dir.iterdir())
 
 
-def test_an_upload_kept_in_the_workspace_can_be_saved(workspace):
+def _save_an_upload(workspace):
+    """A demo picture saved as an upload kept in the workspace; its version and the uploads folder."""
     image, mask = demo_image(VAL_NAMES[0])
     uploads = workspace.annotations_dir / "uploads-images"
     uploads.mkdir(parents=True)
     shutil.copy(image["source"], uploads / "upload-abc.png")
-    version = save_image(
-        workspace,
-        "uploads",
-        {**image, "file_name": "upload-abc.png", "source": str(uploads / "upload-abc.png")},
-        mask,
-        VOC,
-        "",
-        LIMIT,
-    )
+    kept = {**image, "file_name": "upload-abc.png", "source": str(uploads / "upload-abc.png")}
+    return save_image(workspace, "uploads", kept, mask, VOC, "", LIMIT), uploads
+
+
+def test_an_upload_kept_in_the_workspace_can_be_saved(workspace):
+    version, _uploads = _save_an_upload(workspace)
     assert version and saved_images(workspace, "uploads")[0]["file_name"] == "upload-abc.png"
 
 
@@ -639,19 +637,7 @@ def test_register_refusals(workspace):
     ):
         with pytest.raises(AnnotationError, match=message):
             register_corrections(workspace, "demo", name, mode, LIMIT)
-    image, mask = demo_image(VAL_NAMES[0])
-    uploads = workspace.annotations_dir / "uploads-images"
-    uploads.mkdir(parents=True)
-    shutil.copy(image["source"], uploads / "upload-abc.png")
-    save_image(
-        workspace,
-        "uploads",
-        {**image, "file_name": "upload-abc.png", "source": str(uploads / "upload-abc.png")},
-        mask,
-        VOC,
-        "",
-        LIMIT,
-    )
+    _version, uploads = _save_an_upload(workspace)
     with pytest.raises(AnnotationError, match="'uploads' is not one"):
         register_corrections(workspace, "uploads", "fresh", "overlay", LIMIT)
     registration = register_corrections(
