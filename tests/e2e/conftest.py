@@ -235,6 +235,12 @@ OVERFLOWING = """() => {
         .filter((element) => element.getBoundingClientRect().right > width + 1)
         .map((element) => (element.querySelector(".card-header, h2") || element).textContent.trim());
     if (document.documentElement.scrollWidth > width + 1) wide.push("the page itself");
+    // a table that scrolls sideways inside its panel hides its last columns (a run's buttons, once)
+    for (const table of document.querySelectorAll(".table-responsive")) {
+        if (table.offsetParent !== null && table.scrollWidth > table.clientWidth + 1) {
+            wide.push(`a table scrolled sideways: ${table.querySelector("th")?.textContent.trim()}`);
+        }
+    }
     return wide;
 }"""
 
@@ -267,8 +273,8 @@ def assert_labels_inside(page, graph_id: str) -> None:
 
 
 def assert_fits_window(page) -> None:
-    """No panel reaches past the window's right edge (the desktop-tool layout scrolls inside panels), and
-    no button is squeezed until its label wraps."""
+    """No panel reaches past the window's right edge (the desktop-tool layout scrolls inside panels), no
+    table scrolls sideways inside its panel, and no button is squeezed until its label wraps."""
     assert page.evaluate(OVERFLOWING) == []
     wrapped = page.evaluate(WRAPPED_BUTTONS)
     assert wrapped == [], f"these buttons' labels wrap onto a second line: {wrapped}"

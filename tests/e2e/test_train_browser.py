@@ -117,6 +117,10 @@ def test_a_run_started_from_the_page_moves_finishes_exports_and_is_listed(train_
         timeout=30_000
     )  # the loss / mIoU curves
     assert_fits_window(page)  # the runs table and its buttons stay inside the window
+    page.set_viewport_size({"width": 1280, "height": 720})  # a 1920x1080 laptop at 150 %
+    assert_fits_window(page)
+    assert row.get_by_role("button", name="Delete").is_visible()
+    page.set_viewport_size({"width": 1400, "height": 900})
     page.screenshot(path=str(screenshot_dir / "train.png"))
     row.get_by_role(
         "button", name="Evaluate"

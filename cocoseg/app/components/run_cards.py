@@ -110,6 +110,8 @@ def curves_figure(run: RunFolder, history: list[dict]) -> go.Figure:
             "side": "right",
             "rangemode": "tozero",
             "showgrid": False,
+            "tickmode": "auto",  # round percentages, not ticks at the loss axis' heights
+            "nticks": 4,
         },
     )
     return figure
@@ -148,7 +150,10 @@ def live_card(run: RunFolder) -> dbc.Card:
                 ),
                 progress_bar(fraction, label, observed.state),
                 html.Div(stats_line(observed, history), className="small text-muted mt-1 run-stats"),
-                message_line(observed.state, observed.shown_message),
+                # a finished run's message is its best mIoU, which the stats line already says
+                message_line(observed.state, observed.shown_message)
+                if observed.state != "finished"
+                else None,
                 export_line,
                 dcc.Graph(
                     figure=curves_figure(run, history),
@@ -163,12 +168,15 @@ def live_card(run: RunFolder) -> dbc.Card:
 
 
 def _action(label: str, icon: str, action: str, run: str, colour: str = "outline-secondary") -> dbc.Button:
+    """An icon button (its label on hover and for screen readers): four labelled buttons pushed the
+    runs table past a 1280 px window's edge."""
     return dbc.Button(
-        [html.I(className=f"bi bi-{icon} me-1"), label],
+        [html.I(className=f"bi bi-{icon}"), html.Span(label, className="visually-hidden")],
         id={"type": Train.ACTION, "action": action, "run": run},
         size="sm",
         color=colour,
         className="run-action",
+        title=label,
     )
 
 
@@ -233,17 +241,7 @@ def runs_table(folders: Sequence[RunFolder], exported_names: AbstractSet[str]) -
         html.Tr(
             [
                 html.Th(title)
-                for title in (
-                    "Run",
-                    "Model",
-                    "Status",
-                    "Epochs",
-                    "Best val mIoU",
-                    "Training time",
-                    "Device",
-                    "Export",
-                    "",
-                )
+                for title in ("Run", "Model", "Status", "Epochs", "Best mIoU", "Device", "Export")
             ]
         )
     )
@@ -257,18 +255,26 @@ def runs_table(folders: Sequence[RunFolder], exported_names: AbstractSet[str]) -
         rows.append(
             html.Tr(
                 [
-                    html.Td(run.name, className="run-name"),
+                    # the actions sit under the name, so the table fits a 1280 px window's panel
+                    html.Td(
+                        [html.Div(run.name, className="run-name"), html.Div(actions, className="run-actions")]
+                    ),
                     html.Td(_model_cell(config)),
                     html.Td(
                         status_badge(observed.state, cancelling=observed.cancelling),
                         title=observed.shown_message,
                     ),
-                    html.Td(f"{state.get('epoch', 0)}/{config.get('epochs', '?')}"),
-                    html.Td("-" if best is None else f"{best * 100:.2f} %"),
-                    html.Td(duration_text(trained) if trained else "-"),
+                    html.Td(
+                        [
+                            f"{state.get('epoch', 0)}/{config.get('epochs', '?')}",
+                            html.Br(),
+                            html.Small(duration_text(trained) if trained else "-", className="text-muted"),
+                        ],
+                        title="epochs trained / asked; training time",
+                    ),
+                    html.Td("-" if best is None else f"{best * 100:.2f} %", title="best validation mIoU"),
                     html.Td(_device_cell(observed.raw.get("device", ""), config)),
                     html.Td(export, title=observed.raw.get("export_message", "")),
-                    html.Td(html.Div(actions, className="run-actions")),
                 ],
                 id={"type": Train.ROW, "run": run.name},
             )

@@ -486,7 +486,7 @@ class _Trainer:
                 epoch, loss_sum / max(batches, 1), seen, time.perf_counter() - started, best_miou, writer
             )
         run.set_status(
-            "finished", message=f"best validation mIoU {best_miou:.4f}" if best_miou is not None else ""
+            "finished", message=f"best val mIoU {best_miou * 100:.2f} %" if best_miou is not None else ""
         )
         return Run(run, "finished", best_miou, config.epochs)
 

@@ -117,7 +117,7 @@ def test_create_queues_then_one_writer_trains_it_and_a_second_start_is_refused(t
         and outcome[0].best_miou is not None
     )
     status = run.status()
-    assert status["status"] == "finished" and status["message"].startswith("best validation mIoU ")
+    assert status["status"] == "finished" and status["message"].startswith("best val mIoU ")
     assert status["pid"] == os.getpid() and status["owner"] == "dash-diskcache"
     assert (run.folder / HEARTBEAT_FILE).is_file() and not _heartbeat_threads(run.name)
     assert [row["epoch"] for row in run.history()] == [1] and run.last_checkpoint.is_file()
