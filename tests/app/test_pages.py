@@ -186,7 +186,7 @@ def test_evaluate_callbacks_show_the_leaderboard_and_refuse_bad_ensembles(
             and choices == ["demo/val"]
             and pending == []
         )
-        assert len(figure.data[0].y) == len(data)
+        assert len(figure.data[0].x) == len(data)  # a column per leaderboard row
         whole_split = next(
             row for row in data if "first" not in row["note"]
         )  # other tests may leave partial evaluations

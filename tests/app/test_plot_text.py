@@ -32,19 +32,42 @@ def test_plot_text_escapes_the_markup_plotly_reads():
 
 
 def test_evaluation_heatmaps_escape_class_and_model_names():
-    _safe(iou_heatmap([HOSTILE], [HOSTILE, "cat"], [[0.5, None]], title=HOSTILE))
+    _safe(iou_heatmap([HOSTILE], [HOSTILE, "cat"], [[0.5, None]]))
     _safe(confusion_heatmap([[3, 1], [0, 2]], [HOSTILE, "cat"], title=HOSTILE))
 
 
-def test_long_row_names_are_cut_in_the_middle_beside_the_heatmap_and_whole_on_hover():
+def test_long_model_names_are_cut_in_the_middle_above_the_heatmap_and_whole_on_hover():
     long = "attention_unet-20261202-060037-35ae (int8)"
     assert short_label("unet (fp32)") == "unet (fp32)"
     assert short_label(long) == "attention_une…060037-35ae (int8)" and len(short_label(long)) == 32
     figure = iou_heatmap([long, f"<b>{long}</b>"], ["cat"], [[0.5], [0.25]])
-    assert list(figure.data[0].y) == [long, f"&lt;b&gt;{long}&lt;/b&gt;"]  # hover: the whole name
-    shown = list(figure.layout.yaxis.ticktext)
-    assert shown[0] == "attention_une…060037-35ae (int8)"
-    assert shown[1].startswith("&lt;b&gt;attenti") and shown[1].endswith("(int8)&lt;/b&gt;")
+    assert list(figure.data[0].x) == [long, f"&lt;b&gt;{long}&lt;/b&gt;"]  # hover: the whole name
+    shown = list(figure.layout.xaxis.ticktext)
+    assert shown[0] == short_label(long, 24) and len(shown[0]) == 24
+    assert shown[1].startswith("&lt;b&gt;") and shown[1].endswith("(int8)&lt;/b&gt;")
+
+
+def test_iou_heatmap_has_a_row_per_class_and_grows_with_the_label_map():
+    """Classes run down, each named (up to 40 of them), and each model's cell in its column; 81 classes
+    make a taller figure than 21 instead of thinner rows."""
+    classes = [f"class {index}" for index in range(21)]
+    figure = iou_heatmap(["a", "b"], classes, [[0.1] * 21, [None] + [0.9] * 20])
+    assert list(figure.data[0].y) == classes and list(figure.data[0].x) == ["a", "b"]
+    assert figure.data[0].z.shape == (21, 2) and figure.data[0].text[0] == ["10", "n/a"]
+    assert figure.layout.yaxis.dtick == 1
+    coco = [f"class {index}" for index in range(81)]
+    taller = iou_heatmap(["a"], coco, [[0.5] * 81])
+    assert taller.layout.height > figure.layout.height + 50 * 18
+    assert taller.layout.yaxis.dtick is None  # past 40 classes Plotly thins the names; hover has each
+
+
+def test_confusion_heatmap_names_every_truth_row_and_grows_with_them():
+    classes = [f"class {index}" for index in range(21)]
+    counts = [[index + 1] * 22 for index in range(21)]
+    figure = confusion_heatmap(counts, classes)
+    assert figure.layout.yaxis.dtick == 1 and figure.layout.xaxis.dtick == 1
+    assert list(figure.data[0].x)[-1] == "(none)"
+    assert figure.layout.height >= 21 * 18
 
 
 def _stats() -> dict:

@@ -197,9 +197,11 @@ def metrics_view(found: list[tuple]) -> html.Div | dbc.Row:
         size="sm",
         className="mb-2",
     )
-    heatmap = dcc.Graph(
-        figure=iou_heatmap(ious.labels, ious.classes, ious.values, "per-class IoU (%)"),
-        config={"displaylogo": False},
-        style={"height": "30vh"},
+    heatmap = html.Div(
+        dcc.Graph(
+            figure=iou_heatmap(ious.labels, ious.classes, ious.values),
+            config={"displaylogo": False},
+        ),
+        className="heatmap-scroll",
     )
     return dbc.Row([dbc.Col(table, lg=4), dbc.Col(heatmap, lg=8)])

@@ -143,8 +143,9 @@ def _actions() -> list:
 
 
 def _graph(title: str, graph_id: str, icon: str) -> dbc.Col:
-    graph = dcc.Graph(id=graph_id, config={"displaylogo": False}, style={"height": "34vh"})
-    return dbc.Col(panel(title, graph, icon=icon), lg=6)
+    """A heatmap as tall as its classes need, scrolling inside its panel past the window's height."""
+    graph = dcc.Graph(id=graph_id, config={"displaylogo": False}, className="heatmap-graph")
+    return dbc.Col(panel(title, html.Div(graph, className="heatmap-scroll"), icon=icon), lg=6)
 
 
 def evaluate_page(has_models: bool, choices: list[str]) -> html.Div:

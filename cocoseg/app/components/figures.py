@@ -54,42 +54,63 @@ def _empty(message: str) -> go.Figure:
     return figure
 
 
-def iou_heatmap(
-    labels: list[str], classes: list[str], values: list[list[float | None]], title: str = ""
-) -> go.Figure:
-    """Rows = models/ensembles, columns = classes; n/a cells stay blank."""
+# A heatmap's row height in pixels: every class's name fits beside its row, and a panel scrolls
+# through a long label map (COCO's 81 classes) instead of squeezing it until labels drop out.
+ROW_PIXELS = 18
+# Up to this many categories every tick is labelled; past it Plotly thins them (hover still names each).
+EVERY_TICK_UP_TO = 40
+
+
+def _every_tick(count: int) -> dict:
+    return {"dtick": 1} if count <= EVERY_TICK_UP_TO else {}
+
+
+def iou_heatmap(labels: list[str], classes: list[str], values: list[list[float | None]]) -> go.Figure:
+    """Rows = classes, columns = models/ensembles; n/a cells stay blank. No title: the models' names
+    stand above the columns, and the panel and the colour bar say what the numbers are.
+
+    Classes run down (a label map has many, a comparison few models), so each cell keeps room for
+    its number and each class its name; the figure grows with the classes."""
     if not labels:
         return _empty("no evaluations to show")
     matrix = np.array(
         [[np.nan if value is None else value * 100 for value in row] for row in values], dtype=float
-    )
+    ).T
     text = [["n/a" if np.isnan(cell) else f"{cell:.0f}" for cell in row] for row in matrix]
-    rows = plot_texts(labels)
+    columns = plot_texts(labels)
     figure = go.Figure(
         go.Heatmap(
             z=matrix,
-            x=plot_texts(classes),
-            y=rows,
+            x=columns,
+            y=plot_texts(classes),
             zmin=0,
             zmax=100,
             colorscale="Blues",
             text=text,
             texttemplate="%{text}",
-            hovertemplate="%{y}<br>%{x}: %{text} IoU<extra></extra>",
-            colorbar={"title": "IoU %", "thickness": 12},
+            hovertemplate="%{x}<br>%{y}: %{text} IoU<extra></extra>",
+            colorbar={
+                "title": "IoU %",
+                "thickness": 12,
+                "lenmode": "pixels",
+                "len": 200,
+                "yanchor": "top",
+                "y": 1,
+            },
         )
     )
     figure.update_layout(
-        title=plot_text(title),
         margin=MARGINS,
         template=LIGHT,
-        xaxis={"tickangle": -45},
-        # long names are cut in the middle beside the rows (whole on hover), so the cells keep their width
-        yaxis={
-            "autorange": "reversed",
-            "tickvals": rows,
-            "ticktext": plot_texts(short_label(label) for label in labels),
+        height=140 + ROW_PIXELS * len(classes),
+        # long names are cut in the middle above the columns (whole on hover), so the cells keep their width
+        xaxis={
+            "side": "top",
+            "tickangle": -20,
+            "tickvals": columns,
+            "ticktext": plot_texts(short_label(label, 24) for label in labels),
         },
+        yaxis={"autorange": "reversed", **_every_tick(len(classes))},
     )
     return figure
 
@@ -97,7 +118,8 @@ def iou_heatmap(
 def confusion_heatmap(matrix: list[list[int]], classes: list[str], title: str = "") -> go.Figure:
     """Row-normalised confusion matrix (truth rows, prediction columns, last column = no prediction).
 
-    Classes that never occur in the truth are left out of the rows, so the picture stays readable.
+    Classes that never occur in the truth are left out of the rows, so the picture stays readable;
+    the figure grows with the rows so every truth class is named.
     """
     counts = np.asarray(matrix, dtype=float)
     if counts.size == 0:
@@ -115,14 +137,22 @@ def confusion_heatmap(matrix: list[list[int]], classes: list[str], title: str = 
             zmax=100,
             colorscale="Viridis",
             hovertemplate="truth %{y}<br>predicted %{x}: %{z:.1f} %<extra></extra>",
-            colorbar={"title": "% of row", "thickness": 12},
+            colorbar={
+                "title": "% of row",
+                "thickness": 12,
+                "lenmode": "pixels",
+                "len": 200,
+                "yanchor": "top",
+                "y": 1,
+            },
         )
     )
     figure.update_layout(
         title=plot_text(title),
         margin=MARGINS,
         template=LIGHT,
-        xaxis={"title": "predicted", "tickangle": -45},
-        yaxis={"title": "truth", "autorange": "reversed"},
+        height=max(260, 170 + ROW_PIXELS * len(rows)),
+        xaxis={"title": "predicted", "tickangle": -45, **_every_tick(len(columns))},
+        yaxis={"title": "truth", "autorange": "reversed", **_every_tick(len(rows))},
     )
     return figure

@@ -66,7 +66,7 @@ def show_split(choice, _refresh):
     dataset, split = parse_split(choice)
     rows = [row for row in everything if (row["dataset"], row["split"]) == (dataset, split)]
     ious = leaderboard_ious(rows, split_results(workspace, dataset, split))
-    figure = iou_heatmap(ious.labels, ious.classes, ious.values, "per-class IoU (%)")
+    figure = iou_heatmap(ious.labels, ious.classes, ious.values)
     choices = sorted(set(evaluated_splits(everything)) | {choice or DEFAULT_SPLIT})
     return table_rows(rows), [], figure, pending_options(unevaluated(workspace, rows)), choices
 
