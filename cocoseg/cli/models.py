@@ -9,7 +9,15 @@ from pathlib import Path
 
 from cocoseg.cli.output import with_progress_bar, write
 from cocoseg.pipeline.core import Settings, Workspace
-from cocoseg.pipeline.inference import STRATEGIES, VARIANTS, ModelError, delete_entry, get_entry, list_entries
+from cocoseg.pipeline.inference import (
+    STRATEGIES,
+    VARIANTS,
+    ModelError,
+    delete_entry,
+    get_entry,
+    list_entries,
+    signed_points,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +52,7 @@ def command_export(arguments, settings: Settings, workspace: Workspace) -> int:
         advice = "recommended" if record["recommended"] else "not recommended (loses more than 1 mIoU point)"
         write(
             f"{variant}: mIoU {_percent(record['miou'])} vs FP32 {_percent(record['fp32_miou'])} "
-            f"({record['miou_delta_points']:+.2f} points), for {record['device']}: {advice}"
+            f"({signed_points(record['miou_delta_points'], 2)} points), for {record['device']}: {advice}"
         )
     return 0
 

@@ -58,6 +58,8 @@ def test_variant_labels_say_device_cost_and_advice():
         "INT8 (CPU, -0.4 mIoU pts)",
         "FP16 (GPU, -2.5 mIoU pts, not recommended)",
     ]
+    card["variants"]["int8"]["miou_delta_points"] = -0.04  # rounds to nothing: no "-0.0"
+    assert variant_options(ModelEntry(Path("m"), card))[1]["label"] == "INT8 (CPU, ±0.0 mIoU pts)"
 
 
 def test_the_image_browser_says_where_it_is():

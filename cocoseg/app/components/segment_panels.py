@@ -13,7 +13,7 @@ from dash import dcc, html
 from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.ids import Frame, Segment
 from cocoseg.pipeline.data import UPLOAD_ACCEPT
-from cocoseg.pipeline.inference import UploadPrediction
+from cocoseg.pipeline.inference import UploadPrediction, signed_points
 
 DEFAULT_OPACITY = 0.55
 FP32_ONLY = [{"label": "FP32", "value": "fp32"}]
@@ -32,7 +32,9 @@ def variant_options(entry) -> list[dict]:
     for variant in entry.variant_summaries():
         shown = f"{variant.name.upper()} ({variant.device}"
         shown += (
-            f", {variant.miou_delta_points:+.1f} mIoU pts" if variant.miou_delta_points is not None else ""
+            f", {signed_points(variant.miou_delta_points, 1)} mIoU pts"
+            if variant.miou_delta_points is not None
+            else ""
         )
         shown += ")" if variant.recommended else ", not recommended)"
         options.append({"label": shown, "value": variant.name})

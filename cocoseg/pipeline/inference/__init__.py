@@ -38,7 +38,14 @@ from cocoseg.pipeline.inference.evaluate import (
     unevaluated,
 )
 from cocoseg.pipeline.inference.model_import import import_model
-from cocoseg.pipeline.inference.model_store import VARIANTS, ModelError, delete_entry, get_entry, list_entries
+from cocoseg.pipeline.inference.model_store import (
+    VARIANTS,
+    ModelError,
+    delete_entry,
+    get_entry,
+    list_entries,
+    signed_points,
+)
 from cocoseg.pipeline.inference.onnx_graph import STRATEGIES
 from cocoseg.pipeline.inference.predictor import InferenceInputError, provider_label, usable_providers
 from cocoseg.pipeline.inference.ranking import (
@@ -100,4 +107,5 @@ __all__ = [
     "rank_split",
     "ranking_file",
     "review_queue",
+    "signed_points",
 ]

@@ -35,6 +35,12 @@ class ModelError(ValueError):
     """A model or ensemble that cannot be used; the message says why and what to do."""
 
 
+def signed_points(value: float, digits: int) -> str:
+    """An mIoU change in points with its sign; one that rounds to nothing reads ``±0.0``, not ``-0.0``."""
+    text = f"{value:+.{digits}f}"
+    return f"±{text[1:]}" if float(text) == 0 else text
+
+
 @dataclasses.dataclass(frozen=True)
 class VariantSummary:
     """A quantised variant as its card records it; an imported card may leave fields out."""
