@@ -36,6 +36,25 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
   },
 });
 
+/* After a choice, a dropdown (Dash 4) keeps the focus on its closed trigger button, where a letter
+   or an arrow would open its type-ahead search. A page's shortcut key goes to the page instead: the
+   page's handlers listen in the capture phase and take the key from the dropdown
+   (cocosegTakeKey). The keys that open a dropdown (Enter, Space, Up, Down) stay with it. */
+function cocosegDropdownTrigger(target) {
+  return target && target.closest ? target.closest("button.dash-dropdown") : null;
+}
+function cocosegDropdownKey(event) {
+  return Boolean(cocosegDropdownTrigger(event.target)) && /^(Enter| |ArrowUp|ArrowDown)$/.test(event.key);
+}
+function cocosegTakeKey(event) {
+  const trigger = cocosegDropdownTrigger(event.target);
+  if (trigger) {
+    event.stopPropagation();
+    trigger.blur();
+  }
+  event.preventDefault();
+}
+
 /* Explore page: arrow keys turn the image browser's pages (not while typing in a field). */
 document.addEventListener("keydown", function (event) {
   if (window.location.pathname !== "/explore" || event.altKey || event.ctrlKey || event.metaKey) return;
@@ -45,9 +64,9 @@ document.addEventListener("keydown", function (event) {
   const element = button && document.getElementById(button);
   if (element) {
     element.click();
-    event.preventDefault();
+    cocosegTakeKey(event);
   }
-});
+}, true);
 
 /* Review: J / K (or the arrow keys) move along the queue, Enter opens the focused image in
    Annotate (a link), N opens the first image not corrected yet. */
@@ -55,7 +74,7 @@ document.addEventListener("keydown", function (event) {
   if (window.location.pathname !== "/review" || event.altKey || event.ctrlKey || event.metaKey) return;
   const target = event.target;
   const typing = target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
-  if (typing && !/^(checkbox|radio)$/.test(target.type)) return;
+  if ((typing && !/^(checkbox|radio)$/.test(target.type)) || cocosegDropdownKey(event)) return;
   const cards = Array.from(document.querySelectorAll("#review-queue .review-card"));
   if (!cards.length) return;
   const key = event.key.toLowerCase();
@@ -63,15 +82,15 @@ document.addEventListener("keydown", function (event) {
   if (step) {
     const index = cards.indexOf(document.activeElement);
     const next = index < 0 ? 0 : Math.max(0, Math.min(cards.length - 1, index + step));
+    cocosegTakeKey(event);
     cards[next].focus();
     cards[next].scrollIntoView({ block: "nearest" });
-    event.preventDefault();
   } else if (key === "n") {
     const first = cards.find(function (card) { return !card.classList.contains("review-done"); });
     if (first) first.click();
-    event.preventDefault();
+    cocosegTakeKey(event);
   }
-});
+}, true);
 
 /* Prepare / Train: Ctrl+Enter (Cmd+Enter) starts the job from anywhere in the form; a
    number field commits its value first (dbc inputs debounce until blur). */
@@ -106,6 +125,7 @@ document.addEventListener("keydown", function (event) {
   if (window.location.pathname !== "/annotate") return;
   const target = event.target;
   if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName) && target.type !== "radio")) return;
+  if (cocosegDropdownKey(event)) return;
   const setProps = window.dash_clientside && window.dash_clientside.set_props;
   const key = event.key;
   const lower = key.toLowerCase();
@@ -148,8 +168,8 @@ document.addEventListener("keydown", function (event) {
   } else {
     handled = false;
   }
-  if (handled) event.preventDefault();
-});
+  if (handled) cocosegTakeKey(event);
+}, true);
 
 /* Annotate click-to-mask: while a tool of COCOSEG_CLICK_TOOLS is chosen, the canvas draws nothing
    itself; each mark (a box drag, a click, a snap stroke) goes to the server as fractions of the

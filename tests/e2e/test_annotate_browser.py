@@ -279,8 +279,12 @@ def test_box_then_a_negative_click_then_save_keeps_exactly_the_displayed_mask(se
         item for item in data["annotations"] if item["image_id"] == image["id"] and not item["iscrowd"]
     ]
     x, y, width, height = max(objects, key=lambda item: item["area"])["bbox"]
-    page.locator("#annotate-class label", has_text="cat").click()
+    # the image's dropdown still has the focus: the key picks the tool, and does not open its search
     page.keyboard.press("b")
+    page.locator("#annotate-tool input[value=box]:checked").wait_for(timeout=10_000)
+    assert page.locator("#annotate-image").get_attribute("aria-expanded") == "false"
+    assert page.locator(".dash-dropdown-search").count() == 0
+    page.locator("#annotate-class label", has_text="cat").click()
     page.locator("#annotate-layer").wait_for(timeout=30_000)  # the dataset's own annotations, at first
     first_layer = page.locator("#annotate-layer").get_attribute("src")
     canvas = upper_canvas(page).bounding_box()
