@@ -96,6 +96,11 @@ def test_explore_charts_escape_class_and_group_names():
     _safe(cooccurrence_heatmap(stats))
 
 
+def test_a_compare_panel_says_the_pixel_under_the_pointer_not_its_rgba():
+    figure = compare_figure(np.zeros((4, 6, 3), np.uint8), "unet · mIoU 12.0")
+    assert figure.data[0].hoverinfo == "x+y"
+
+
 def test_prepare_distribution_and_compare_titles_escape_names():
     result = {
         "label_map": {"classes": [{"name": "background"}, {"name": HOSTILE}]},

@@ -126,7 +126,8 @@ def compare_page(
 
 
 def _figure(picture: np.ndarray, title: str) -> go.Figure:
-    figure = go.Figure(go.Image(source=data_url(image_jpeg(picture), "image/jpeg")))
+    # the pointer's pixel position on hover, not the panel's RGBA value there (which says nothing)
+    figure = go.Figure(go.Image(source=data_url(image_jpeg(picture), "image/jpeg"), hoverinfo="x+y"))
     figure.update_layout(
         title={"text": plot_text(title), "font": {"size": 12}, "x": 0.01, "y": 0.99, "yanchor": "top"},
         margin={"l": 0, "r": 0, "t": 26, "b": 0},
