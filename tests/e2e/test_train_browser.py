@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import urllib.request
 
 import psutil
 import pytest
 
+from cocoseg.app.ids import Home
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.jobs.registry import RunFolder
 from cocoseg.pipeline.prepare.config import PrepareConfig
@@ -167,6 +169,16 @@ def test_reload_kill_resume_and_cancel_mid_run(train_server, page):
     wait_for_status(page, name, "cancelled", timeout=60_000)
     assert "cancelled during epoch" in run_status(train_server.home, name)["message"]
     wait_for(lambda: not process_running(pid), 30, "the job's process to end after cancel")
+    # Home's runs table fits its third of a 1280 px window, with the longest architecture's run name
+    longest = train_server.home / "runs" / f"attention_unet-{name.split('-', 1)[1]}"
+    shutil.copytree(train_server.home / "runs" / name, longest)
+    try:
+        page.set_viewport_size({"width": 1280, "height": 720})
+        page.goto(train_server.url + "/")
+        page.locator(f"#{Home.RUNS}", has_text=longest.name).wait_for()
+        assert_fits_window(page)
+    finally:
+        shutil.rmtree(longest)
     assert page.problems.all() == []
 
 

@@ -59,18 +59,24 @@ def runs_summary() -> html.Div:
     runs = list_runs(current_workspace())
     if not runs:
         return empty_state("No training runs yet.", "cocoseg train PREPARED --model unet", icon="activity")
+    # three columns, epochs under the status and names broken anywhere: the panel is a third of a
+    # 1280 px window, and a fourth column pushed the mIoU out of it
     rows = [
         html.Tr(
             [
-                html.Td(run.name),
-                html.Td(status_badge(observe(RunFolder(run.folder)).state, run.message)),
-                html.Td(f"{run.epochs_done}/{run.epochs}"),
-                html.Td("-" if run.best_miou is None else f"{run.best_miou:.3f}"),
+                html.Td(run.name, className="text-break"),
+                html.Td(
+                    [
+                        status_badge(observe(RunFolder(run.folder)).state, run.message),
+                        html.Div(f"{run.epochs_done}/{run.epochs} epochs", className="small text-muted"),
+                    ]
+                ),
+                html.Td("-" if run.best_miou is None else f"{run.best_miou * 100:.2f} %"),
             ]
         )
         for run in runs[:8]
     ]
-    header = html.Thead(html.Tr([html.Th("Run"), html.Th("Status"), html.Th("Epochs"), html.Th("Best mIoU")]))
+    header = html.Thead(html.Tr([html.Th("Run"), html.Th("Status"), html.Th("Best mIoU")]))
     return dbc.Table([header, html.Tbody(rows)], size="sm", className="mb-0")
 
 
