@@ -9,6 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
+from cocoseg.cli.arguments import add_augmentation_argument, name_value_pairs
 from cocoseg.cli.output import with_progress_bar, write
 from cocoseg.pipeline.core import Settings, Workspace, atomic_write_bytes
 from cocoseg.pipeline.data import PRESETS, RESIZE_MODES, image_png
@@ -22,7 +23,7 @@ from cocoseg.pipeline.prepare import (
     list_prepared,
 )
 from cocoseg.pipeline.prepare.writer import prepare
-from cocoseg.pipeline.training import AugmentConfig
+from cocoseg.pipeline.training import augment_strengths
 from cocoseg.pipeline.training.preview import augmented_examples, preview_grid
 
 SUBCOMMANDS = ("run", "preview", "list")
@@ -129,7 +130,7 @@ def command_prepare_preview(arguments, settings: Settings, workspace: Workspace)
         arguments.count,
         settings.max_annotation_bytes,
         arguments.seed,
-        AugmentConfig(),
+        augment_strengths(name_value_pairs(arguments.augmentation, "augmentation")),
     )
     output = Path(arguments.out)
     atomic_write_bytes(output, image_png(preview_grid(pairs, label_map, columns=arguments.columns)))
@@ -210,6 +211,7 @@ def add_prepare_commands(commands) -> None:
     preview.add_argument("--columns", type=int, default=4)
     preview.add_argument("--seed", type=int, default=0)
     preview.add_argument("--out", required=True, help="PNG file to write")
+    add_augmentation_argument(preview)
     preview.set_defaults(handler=command_prepare_preview)
     listing = actions.add_parser("list", help="prepared sets in the workspace")
     listing.set_defaults(handler=command_prepare_list)

@@ -8,8 +8,9 @@ import sys
 
 from tqdm import tqdm
 
+from cocoseg.cli.arguments import add_augmentation_argument, name_value_pairs
 from cocoseg.cli.output import write
-from cocoseg.pipeline.core import ConfigError, Settings, Workspace
+from cocoseg.pipeline.core import Settings, Workspace
 from cocoseg.pipeline.jobs import RunFolder, cancel, delete_run, get_run, list_runs, observe, summarise_run
 from cocoseg.pipeline.prepare import SAMPLING_METHODS
 from cocoseg.pipeline.training import (
@@ -26,20 +27,6 @@ from cocoseg.pipeline.training import (
 )
 from cocoseg.pipeline.training.cluster import cluster_from_environment, parse_cluster
 from cocoseg.pipeline.training.loop import resume, run
-
-
-def _parse_options(pairs: list[str]) -> dict:
-    """``--option depth=3 --option base_filters=16`` -> {"depth": 3, "base_filters": 16} (JSON values)."""
-    options = {}
-    for pair in pairs or []:
-        key, separator, value = pair.partition("=")
-        if not separator or not key:
-            raise ConfigError("model_options", f"write options as NAME=VALUE, got {pair!r}")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
-    return options
 
 
 class _LiveBar:
@@ -114,7 +101,7 @@ def _train_with_bar(work) -> int:
 
 
 def command_train(arguments, settings: Settings, workspace: Workspace) -> int:
-    model, options = arguments.model or "unet", _parse_options(arguments.option)
+    model, options = arguments.model or "unet", name_value_pairs(arguments.option, "model_options")
     if arguments.encoder:
         options["encoder"] = arguments.encoder
     if arguments.encoder_weights:
@@ -135,6 +122,7 @@ def command_train(arguments, settings: Settings, workspace: Workspace) -> int:
         sampling=arguments.sampling,
         threshold=arguments.threshold,
         augment=not arguments.no_augment,
+        augmentation=name_value_pairs(arguments.augmentation, "augmentation"),
         seed=arguments.seed,
         precision="mixed_float16" if arguments.mixed_precision else arguments.precision,
         init_from=arguments.init_from,
@@ -260,6 +248,7 @@ def add_train_commands(commands) -> None:
         "--threshold", type=float, default=None, help="repeat-factor threshold (default: the prepared set's)"
     )
     train.add_argument("--no-augment", action="store_true")
+    add_augmentation_argument(train)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
         "--precision",

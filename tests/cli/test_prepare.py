@@ -106,3 +106,18 @@ def test_preview_writes_a_png_grid(isolated_home, tmp_path, capsys):
         cli.main(["prepare", "preview", "demo", "--size", "64", "--index", "500", "--out", str(out)])
         == cli.EXIT_INPUT
     )
+    capsys.readouterr()
+    still = [
+        "prepare",
+        "preview",
+        "demo",
+        "--size",
+        "64",
+        "--count",
+        "2",
+        "--augmentation",
+        "rotation_degrees=0",
+    ]
+    assert cli.main([*still, "--augmentation", "flip=false", "--out", str(tmp_path / "still.png")]) == 0
+    assert cli.main([*still, "--augmentation", "zoom=2", "--out", str(out)]) == cli.EXIT_INPUT
+    assert "augmentation: unknown strength 'zoom'" in capsys.readouterr().err

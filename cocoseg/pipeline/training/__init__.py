@@ -20,6 +20,8 @@ from cocoseg.pipeline.training.config import (
     SCHEDULES,
     AugmentConfig,
     TrainConfig,
+    augment_strengths,
+    describe_strengths,
 )
 from cocoseg.pipeline.training.corrections import CorrectionRound, past_rounds, plan_round
 from cocoseg.pipeline.training.form import (
@@ -75,6 +77,8 @@ __all__ = [
     "Precision",
     "choose_precision",
     "AugmentConfig",
+    "augment_strengths",
+    "describe_strengths",
     "ModelChoice",
     "RunBoard",
     "TrainConfig",

@@ -51,6 +51,42 @@ class AugmentConfig:
                 raise ConfigError(field, f"must be in [0, 1), got {getattr(self, field)}")
 
 
+def augment_strengths(changes: Mapping[str, Any]) -> AugmentConfig:
+    """``AugmentConfig``'s defaults with ``changes`` (its field names); a strength that is unknown,
+    not a number or out of range raises ``ConfigError("augmentation", ...)`` naming it."""
+    known = [field.name for field in dataclasses.fields(AugmentConfig)]
+    unknown = sorted(set(changes) - set(known))
+    if unknown:
+        raise ConfigError("augmentation", f"unknown strength {unknown[0]!r}; known: {', '.join(known)}")
+    numbers = [name for name, value in changes.items() if name != "flip" and not _is_number(value)]
+    if numbers:
+        raise ConfigError("augmentation", f"{numbers[0]} must be a number, got {changes[numbers[0]]!r}")
+    if not isinstance(changes.get("flip", True), bool):
+        raise ConfigError("augmentation", f"flip must be true or false, got {changes['flip']!r}")
+    try:
+        return AugmentConfig(**changes)
+    except ConfigError as error:
+        raise ConfigError("augmentation", f"{error.field}: {error.message}") from None
+
+
+def describe_strengths(strengths: AugmentConfig) -> str:
+    """The strengths in a line (``flip · scale 0.75-1.5 · rotation ±10° · ...``); ``none`` when every
+    one is off."""
+    parts = ["flip"] if strengths.flip else []
+    if (strengths.scale_min, strengths.scale_max) != (1.0, 1.0):
+        parts.append(f"scale {strengths.scale_min:g}–{strengths.scale_max:g}")
+    if strengths.rotation_degrees:
+        parts.append(f"rotation ±{strengths.rotation_degrees:g}°")
+    for name in ("brightness", "contrast", "saturation"):
+        if getattr(strengths, name):
+            parts.append(f"{name} ±{getattr(strengths, name):g}")
+    return " · ".join(parts) or "none"
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 NO_AUGMENTATION = AugmentConfig(
     flip=False,
     scale_min=1.0,
@@ -91,7 +127,10 @@ class TrainConfig:
         sampling, threshold: class-balanced sampling of training reads; ``None`` takes the
             prepared set's (``resolved`` fills them in when the run is created, so a run's
             config always says what it used).
-        augment: apply the default augmentations.
+        augment: augment the training reads (off: every read is the prepared image as it is).
+        augmentation: strengths that differ from ``AugmentConfig``'s defaults, by its field names
+            (``{"rotation_degrees": 20}``), as the Prepare page's preview tunes them; ``augment``
+            off ignores them.
         seed: seeds weights, data order, sampling and augmentation.
         precision: ``auto``, ``float32``, ``mixed_float16`` or ``mixed_bfloat16`` (``precision``
             module). The job resolves ``auto`` on its device and records the policy used, and why,
@@ -117,6 +156,7 @@ class TrainConfig:
     sampling: str | None = None
     threshold: float | None = None
     augment: bool = True
+    augmentation: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     seed: int = 0
     precision: str = "float32"
     init_from: str | None = None
@@ -175,6 +215,7 @@ class TrainConfig:
                 "freeze_encoder_epochs",
                 "only a run that starts from a model (init_from) or from ImageNet encoder weights can freeze",
             )
+        self.augment_config()  # a bad strength is refused with the run's other fields, not mid-epoch
         if self.precision not in PRECISIONS:
             raise ConfigError("precision", f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.threshold is not None and not (
@@ -185,7 +226,8 @@ class TrainConfig:
             raise ConfigError("threshold", f"must be in (0, 1], got {self.threshold!r}")
 
     def resolved(self, prepared_sampling: Mapping[str, Any]) -> TrainConfig:
-        """This config with the prepared set's sampling where it has none.
+        """This config with the prepared set's sampling where it has none, and every augmentation
+        strength written out (so the run's config says what it applied, whatever the defaults become).
 
         ``prepared_sampling`` is the set's ``manifest["config"]["sampling"]``.
 
@@ -194,14 +236,24 @@ class TrainConfig:
         """
         return dataclasses.replace(
             self,
+            augmentation=dataclasses.asdict(augment_strengths(self.augmentation)),  # all, not changes
             sampling=self.sampling or prepared_sampling.get("method", "none"),
             threshold=self.threshold
             if self.threshold is not None
             else prepared_sampling.get("threshold", 0.1),
         )
 
+    def augment_config(self) -> AugmentConfig:
+        """The strengths training applies (``NO_AUGMENTATION`` with ``augment`` off)."""
+        strengths = augment_strengths(self.augmentation)
+        return strengths if self.augment else NO_AUGMENTATION
+
     def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "model_options": dict(self.model_options)}
+        return {
+            **dataclasses.asdict(self),
+            "model_options": dict(self.model_options),
+            "augmentation": dict(self.augmentation),
+        }
 
     @classmethod
     def from_dict(cls, payload: dict) -> TrainConfig:

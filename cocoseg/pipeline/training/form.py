@@ -68,11 +68,13 @@ def config_from_form(
     encoder=None,
     encoder_weights=None,
     precision="auto",
+    augmentation=None,
 ) -> TrainConfig:
     """The form's values as a config; raises ``ConfigError`` naming the first field at fault.
 
     Sampling ``AS_PREPARED`` and an empty threshold leave both to the prepared set; an empty
     "Start from" trains from new weights. Precision ``auto`` is resolved by the job, on its device.
+    ``augmentation`` holds the strengths Prepare's "Use for training" stored (none: the defaults).
     """
     if learning_rate is None:
         raise ConfigError("learning_rate", "enter a positive number such as 0.001")
@@ -91,6 +93,7 @@ def config_from_form(
         sampling=None if sampling in (None, "", AS_PREPARED) else sampling,
         threshold=None if threshold is None else float(threshold),
         augment=bool(augment),
+        augmentation=augmentation if isinstance(augmentation, dict) else {},
         seed=whole_number(seed, "seed"),
         init_from=init_from or None,
         freeze_encoder_epochs=whole_number(freeze_encoder_epochs or 0, "freeze_encoder_epochs"),

@@ -47,7 +47,7 @@ from cocoseg.pipeline.training.cluster import (
     formed,
     watch_formation,
 )
-from cocoseg.pipeline.training.config import NO_AUGMENTATION, AugmentConfig, TrainConfig
+from cocoseg.pipeline.training.config import TrainConfig
 from cocoseg.pipeline.training.input import (
     InputConfig,
     evaluation_dataset,
@@ -277,7 +277,7 @@ class _Trainer:
     def _input_config(self) -> InputConfig:
         return InputConfig(
             batch_size=self.config.batch_size,
-            augment=AugmentConfig() if self.config.augment else NO_AUGMENTATION,
+            augment=self.config.augment_config(),
             sampling=self.sampling,
             seed=self.config.seed,
         )

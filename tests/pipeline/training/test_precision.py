@@ -210,3 +210,22 @@ def test_bfloat16_learns_shapes_as_well_as_float32_and_exports_float32(shapes_wo
         if node.op_type == "Cast" and any(attribute.i in low for attribute in node.attribute)
     ]
     assert not casts
+
+
+def test_the_command_line_augmentation_strengths(monkeypatch, tmp_path, capsys):
+    asked = []
+
+    def refuse(_workspace, config, *_callbacks):
+        asked.append(config.augmentation)
+        raise ConfigError("prepared", "not trained in this test")
+
+    monkeypatch.setenv("COCOSEG_HOME", str(tmp_path / "workspace"))
+    monkeypatch.setattr("cocoseg.cli.train.run", refuse)
+    strengths = ["--augmentation", "rotation_degrees=20", "--augmentation", "flip=false"]
+    assert cli.main(["train", "some-set", *strengths]) != 0
+    assert asked == [{"rotation_degrees": 20, "flip": False}]
+    capsys.readouterr()
+    assert cli.main(["train", "some-set", "--augmentation", "rotation_degrees"]) == cli.EXIT_INPUT
+    assert "augmentation: write them as NAME=VALUE" in capsys.readouterr().err
+    assert cli.main(["train", "some-set", "--augmentation", "rotation_degrees=90"]) == cli.EXIT_INPUT
+    assert "must be 0-45" in capsys.readouterr().err and len(asked) == 1  # refused before any run

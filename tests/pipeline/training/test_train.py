@@ -13,7 +13,7 @@ from cocoseg.errors import ConfigError
 from cocoseg.pipeline.jobs.registry import HEARTBEAT_FILE, RunError, list_runs, reconcile_runs
 from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.writer import prepare
-from cocoseg.pipeline.training.config import TrainConfig
+from cocoseg.pipeline.training.config import NO_AUGMENTATION, AugmentConfig, TrainConfig
 from cocoseg.pipeline.training.loop import choose_strategy, resume, run
 from cocoseg.pipeline.training.loop import gpu_capabilities as tf_gpus
 from tests.pipeline.conftest import LIMIT
@@ -162,6 +162,8 @@ def test_a_crash_is_recorded_as_failed(shapes_workspace, monkeypatch):
         ({"optimizer": "lion"}, "optimizer"),
         ({"loss": "l2"}, "loss"),
         ({"sampling": "oversample"}, "sampling"),
+        ({"augmentation": {"rotation_degrees": 90}}, "augmentation"),
+        ({"augmentation": {"zoom": 2}}, "augmentation"),
     ],
 )
 def test_invalid_settings_name_the_field(changes, field):
@@ -218,3 +220,31 @@ def test_single_writer_per_run_and_stale_heartbeats(shapes_workspace):
 def test_strategy_on_this_machine_is_the_default_one():
     strategy = choose_strategy()
     assert strategy.num_replicas_in_sync == 1
+
+
+def test_a_run_trains_with_the_augmentation_strengths_it_was_given_and_records_them_all(
+    shapes_workspace, monkeypatch
+):
+    """The strengths reach the input pipeline (its own function, watched), and the run's config lists
+    every strength, the defaults included, so a resume or a reader knows what was applied."""
+    import cocoseg.pipeline.training.loop as loop
+
+    seen = []
+    real = loop.training_dataset
+
+    def watched(prepared, split, config, epoch):
+        seen.append(config.augment)
+        return real(prepared, split, config, epoch)
+
+    monkeypatch.setattr(loop, "training_dataset", watched)
+    workspace, prepared = shapes_workspace
+    changes = {"rotation_degrees": 20, "flip": False}
+    outcome = run(workspace, _config(prepared, epochs=1, augmentation=changes))
+    assert outcome.status == "finished"
+    applied = dataclasses.replace(AugmentConfig(), rotation_degrees=20, flip=False)
+    assert seen == [applied]
+    assert outcome.folder.config()["augmentation"] == dataclasses.asdict(applied)
+    assert TrainConfig.from_dict(outcome.folder.config()).augment_config() == applied
+    seen.clear()
+    run(workspace, _config(prepared, epochs=1, augment=False, augmentation=changes))
+    assert seen == [NO_AUGMENTATION]

@@ -10,9 +10,13 @@ import pytest
 from cocoseg.errors import ConfigError
 from cocoseg.pipeline.training import (
     AS_PREPARED,
+    NO_AUGMENTATION,
+    AugmentConfig,
     TrainConfig,
+    augment_strengths,
     check_model_choice,
     config_from_form,
+    describe_strengths,
     model_options,
     whole_number,
 )
@@ -121,7 +125,10 @@ def test_sampling_as_prepared_is_left_open_until_the_run_is_created():
     config = config_from_form(**_form(sampling=AS_PREPARED, threshold=None))
     assert config.sampling is None and config.threshold is None
     recorded = {"method": "repeat-factor", "threshold": 0.3}
-    assert config.resolved(recorded) == dataclasses.replace(config, sampling="repeat-factor", threshold=0.3)
+    strengths = dataclasses.asdict(AugmentConfig())  # resolving also writes every augmentation strength out
+    assert config.resolved(recorded) == dataclasses.replace(
+        config, sampling="repeat-factor", threshold=0.3, augmentation=strengths
+    )
     override = config_from_form(**_form(sampling="none", threshold=0.5)).resolved(recorded)
     assert (override.sampling, override.threshold) == ("none", 0.5)
     only_threshold = config_from_form(**_form(sampling=AS_PREPARED, threshold=0.05)).resolved(recorded)
@@ -162,3 +169,47 @@ def test_an_unknown_or_unsafe_set_is_a_problem(workspace):
         "no prepared set called 'missing'" in check_model_choice(workspace, "unet", 8, 2, "missing").problem
     )
     assert check_model_choice(workspace, "unet", 8, 2, "../etc").problem
+
+
+@pytest.mark.parametrize(
+    ("changes", "text"),
+    [
+        ({"zoom": 2}, "unknown strength 'zoom'; known: flip, scale_min"),
+        ({"rotation_degrees": "a lot"}, "rotation_degrees must be a number"),
+        ({"brightness": float("nan")}, "brightness must be a number"),
+        ({"contrast": True}, "contrast must be a number"),
+        ({"flip": 1}, "flip must be true or false"),
+        ({"rotation_degrees": 90}, "rotation_degrees: must be 0-45"),
+        ({"scale_min": 2.0, "scale_max": 1.0}, "scale_min: need 0.1 <= min <= max <= 4"),
+    ],
+)
+def test_augmentation_strengths_are_refused_by_name(changes, text):
+    with pytest.raises(ConfigError) as raised:
+        augment_strengths(changes)
+    assert raised.value.field == "augmentation" and text in raised.value.message
+    with pytest.raises(ConfigError, match="augmentation"):
+        TrainConfig("any", augmentation=changes, augment=False)  # refused even when switched off
+
+
+def test_augmentation_strengths_change_the_defaults_and_read_as_a_line():
+    assert augment_strengths({}) == AugmentConfig()
+    changed = augment_strengths({"rotation_degrees": 20, "flip": False, "saturation": 0})
+    assert changed == dataclasses.replace(AugmentConfig(), rotation_degrees=20, flip=False, saturation=0)
+    assert describe_strengths(changed) == "scale 0.75–1.5 · rotation ±20° · brightness ±0.15 · contrast ±0.2"
+    assert describe_strengths(AugmentConfig()).startswith("flip · scale 0.75–1.5 · rotation ±10°")
+    assert describe_strengths(NO_AUGMENTATION) == "none"
+
+
+def test_the_form_passes_stored_strengths_and_a_saved_config_keeps_them():
+    config = config_from_form(**_form(), augmentation={"rotation_degrees": 20})
+    assert config.augment_config().rotation_degrees == 20
+    assert config_from_form(**_form(), augmentation="garbage").augmentation == {}  # a non-dict store
+    assert config_from_form(
+        **_form(augment=False), augmentation={"rotation_degrees": 20}
+    ).augment_config() == (NO_AUGMENTATION)
+    saved = TrainConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert saved == config and saved.augmentation == {"rotation_degrees": 20}
+    resolved = config.resolved({"method": "none"})
+    assert resolved.augmentation == dataclasses.asdict(config.augment_config())  # every strength written out
+    old = {key: value for key, value in config.to_dict().items() if key != "augmentation"}
+    assert TrainConfig.from_dict(old).augment_config() == AugmentConfig()  # a config saved before strengths
