@@ -1,6 +1,8 @@
 """Prepare's augmentation preview: eight augmentations of one training image, drawn by the function
 training uses (TensorFlow, so a short job in its own process), on request only: Re-roll draws a
 new seed, and once a preview is shown a changed setting redraws it with the same seed.
+"Use for training" hands the strengths to the Train page (``Frame.AUGMENTATION``, kept in the
+browser); opening the page puts the sliders where training's strengths are.
 Registered by ``main.CALLBACK_MODULES``; the Prepare page owns the layout
 (``components.prepare_panels``).
 """
@@ -11,15 +13,17 @@ import dataclasses
 import secrets
 
 from dash import Input, Output, State, callback, ctx, html, no_update
+from dash.exceptions import PreventUpdate
 
 from cocoseg.app.components.prepare_panels import PREVIEW_COUNT
 from cocoseg.app.components.prepare_results import preview_pictures
 from cocoseg.app.context import current_settings, current_workspace
-from cocoseg.app.ids import Prepare
+from cocoseg.app.ids import Frame, Prepare
 from cocoseg.app.jobs import run_short_job
 from cocoseg.pipeline import prepare
+from cocoseg.pipeline.core import ConfigError
 from cocoseg.pipeline.data import cached_split
-from cocoseg.pipeline.training import augment_config
+from cocoseg.pipeline.training import AugmentConfig, augment_config, augment_strengths, describe_strengths
 
 PREVIEW_SETTINGS = {  # the preview request's keys: inputs redraw a shown preview, the others are read
     "image": Input(Prepare.PREVIEW_IMAGE, "value"),
@@ -122,3 +126,72 @@ def show_preview(request):
         f"{split}/{outcome.result['file_name']} at {config.size} px, seed {request['seed']}: each picture "
         "shows what the model sees, then its mask (black: outside the image, ignored by the loss)."
     )
+
+
+STRENGTHS = {  # the sliders, by the preview request's keys (``training.augment_config`` reads them)
+    "flip": Prepare.FLIP,
+    "scale": Prepare.SCALE,
+    "rotation": Prepare.ROTATION,
+    "brightness": Prepare.BRIGHTNESS,
+    "contrast": Prepare.CONTRAST,
+    "saturation": Prepare.SATURATION,
+}
+
+
+def _slider_values(strengths: AugmentConfig) -> list:
+    return [
+        strengths.flip,
+        [strengths.scale_min, strengths.scale_max],
+        strengths.rotation_degrees,
+        strengths.brightness,
+        strengths.contrast,
+        strengths.saturation,
+    ]
+
+
+@callback(
+    [Output(slider, "value") for slider in STRENGTHS.values()],
+    Output(Prepare.AUGMENT_MESSAGE, "children"),
+    Input(Prepare.AUGMENT_MESSAGE, "id"),  # never changes: called once, when the page appears
+    State(Frame.AUGMENTATION, "data"),
+)
+def show_training_strengths(_appeared, stored):
+    """On opening the page, the sliders start where training's strengths are (chosen here before, or the
+    defaults). Later the store changes only by this page's buttons, which set the sliders themselves."""
+    try:
+        strengths = augment_strengths(stored or {})
+    except ConfigError as error:
+        note = html.Span(
+            f"The stored strengths were refused ({error.message}); training would refuse "
+            "them too: set them here and press Use for training.",
+            className="text-danger",
+        )
+        return _slider_values(AugmentConfig()) + [note]
+    origin = "chosen here before" if stored else "the defaults"
+    return _slider_values(strengths) + [f"Training applies {describe_strengths(strengths)} ({origin})."]
+
+
+@callback(
+    Output(Frame.AUGMENTATION, "data"),
+    [Output(slider, "value", allow_duplicate=True) for slider in STRENGTHS.values()],
+    Output(Prepare.AUGMENT_MESSAGE, "children", allow_duplicate=True),
+    Input(Prepare.AUGMENT_USE, "n_clicks"),
+    Input(Prepare.AUGMENT_RESET, "n_clicks"),
+    [State(slider, "value") for slider in STRENGTHS.values()],
+    prevent_initial_call=True,
+)
+def choose_training_strengths(_use, _reset, *values):
+    """Use for training: the sliders' strengths become training's; Defaults: back to the defaults."""
+    if not (_use or _reset):  # the page's buttons appearing (Dash calls it then, with no click)
+        raise PreventUpdate
+    unchanged = [no_update] * len(STRENGTHS)
+    if ctx.triggered_id == Prepare.AUGMENT_RESET:
+        defaults = AugmentConfig()
+        done = f"Training applies the defaults again: {describe_strengths(defaults)}."
+        return {}, *_slider_values(defaults), html.Span(done, className="text-success")
+    try:
+        strengths = augment_config(dict(zip(STRENGTHS, values)))
+    except ConfigError as error:
+        return no_update, *unchanged, html.Span(f"Not used: {error}", className="text-danger")
+    done = f"The Train page's next runs apply {describe_strengths(strengths)}."
+    return dataclasses.asdict(strengths), *unchanged, html.Span(done, className="text-success")

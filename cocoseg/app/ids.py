@@ -8,6 +8,8 @@ class Frame:
 
     URL = "url"  # dcc.Location: a callback may move the browser to another page
     UPLOAD_LIMIT = "upload-limit-bytes"  # hidden: assets/cocoseg.js refuses larger files before sending
+    # the augmentation strengths Prepare's "Use for training" chose (browser storage): Train starts with them
+    AUGMENTATION = "training-augmentation"
 
 
 class Home:
@@ -178,6 +180,9 @@ class Prepare:
     PREVIEW = "prepare-preview"
     PREVIEW_NOTE = "prepare-preview-note"
     PREVIEW_BUSY = "prepare-preview-busy"
+    AUGMENT_USE = "prepare-augment-use"  # "Use for training": the strengths go to Frame.AUGMENTATION
+    AUGMENT_RESET = "prepare-augment-reset"
+    AUGMENT_MESSAGE = "prepare-augment-message"
     REROLL = "prepare-reroll"
     JOB_MESSAGE = "prepare-job-message"
     SIGNATURE = "prepare-signature"
@@ -205,6 +210,7 @@ class Train:
     START_FROM = "train-start-from"
     FREEZE = "train-freeze-encoder-epochs"
     AUGMENT = "train-augment"
+    AUGMENT_SUMMARY = "train-augment-summary"  # the strengths a run will apply, and where they came from
     PRECISION = "train-precision"
     EXPORT = "train-export"
     SEED = "train-seed"

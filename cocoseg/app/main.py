@@ -276,6 +276,7 @@ def create_app(
         [
             dcc.Location(id=Frame.URL, refresh="callback-nav"),  # a callback may move to another page
             dcc.Store(id=Review.NEXT, storage_type="session"),  # the review queue, for Annotate's "next"
+            dcc.Store(id=Frame.AUGMENTATION, storage_type="local"),  # Prepare's strengths, for Train
             _navigation(),
             html.Main(dash.page_container, className="content"),
         ],

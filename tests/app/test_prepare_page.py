@@ -98,7 +98,7 @@ def test_layout_offers_the_demo_and_every_preset(page_app):
     assert (
         components[Prepare.SIZE].value == 256 and Prepare.START in components and Prepare.POLL in components
     )
-    assert "settings drive the preview only" in _text(layout)
+    assert "Use for training: the Train page's next runs apply these strengths" in _text(layout)
 
 
 def test_label_maps_are_offered_without_parsing_the_annotations(page_app, prepare_page, monkeypatch):

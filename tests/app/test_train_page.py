@@ -12,7 +12,7 @@ from dash._callback_context import context_value
 from dash._utils import AttributeDict
 
 from cocoseg.app import run_actions
-from cocoseg.app.components.train_form import prepared_options
+from cocoseg.app.components.train_form import augmentation_summary, prepared_options
 from cocoseg.app.main import create_app
 from cocoseg.pipeline.jobs.registry import RunFolder, create_run, list_runs
 from cocoseg.pipeline.training.checks import create
@@ -37,9 +37,14 @@ def train_app(workspace, prepared_workspace, prepared_demo):
     return app, _train_module(), prepared_demo.name
 
 
-def _form(prepared_name, **changes):
-    """The Start callback's states: the form (as the pipeline's form test fills it), then Export."""
-    return {**form_values(**{"prepared": prepared_name, **changes}), "export": False}
+def _form(prepared_name, augmentation=None, **changes):
+    """The Start callback's states: the form (as the pipeline's form test fills it), Export, then the
+    strengths Prepare's "Use for training" stored (none: the defaults)."""
+    return {
+        **form_values(**{"prepared": prepared_name, **changes}),
+        "export": False,
+        "strengths": augmentation,
+    }
 
 
 def _start(module, values):
@@ -100,6 +105,21 @@ def test_valid_start_queues_a_run(train_app, workspace):
         "base_filters": 4,
         "depth": 2,
     }
+
+
+def test_a_run_takes_the_strengths_prepare_stored_and_refuses_forged_ones(train_app, workspace):
+    _app, module, prepared = train_app
+    queued = _start(module, _form(prepared, augmentation={"rotation_degrees": 25, "flip": False}))[-1]
+    strengths = RunFolder(workspace.runs_dir / queued["run"]).config()["augmentation"]
+    assert strengths["rotation_degrees"] == 25 and strengths["flip"] is False and strengths["contrast"] == 0.2
+    before = len(list_runs(workspace))
+    outputs = _start(module, _form(prepared, augmentation={"rotation_degrees": "a lot"}))
+    assert outputs[-1] is dash.no_update and len(list_runs(workspace)) == before
+    assert "rotation_degrees must be a number" in _text(outputs[-2])
+    assert "rotation ±25°" in _text(augmentation_summary({"rotation_degrees": 25}, True))
+    assert "the defaults" in _text(augmentation_summary(None, True))
+    assert "Augment off" in _text(augmentation_summary({"rotation_degrees": 25}, False))
+    assert "refused" in _text(augmentation_summary({"zoom": 3}, True))
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import urllib.request
 import psutil
 import pytest
 
-from cocoseg.app.ids import Home
+from cocoseg.app.ids import Home, Prepare, Train
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.jobs.registry import RunFolder
 from cocoseg.pipeline.prepare.config import PrepareConfig
@@ -179,6 +179,36 @@ def test_reload_kill_resume_and_cancel_mid_run(train_server, page):
         assert_fits_window(page)
     finally:
         shutil.rmtree(longest)
+    assert page.problems.all() == []
+
+
+def test_strengths_chosen_on_prepare_are_the_ones_the_next_run_applies(train_server, page):
+    page.goto(train_server.url + "/prepare")
+    message = page.locator(f"#{Prepare.AUGMENT_MESSAGE}")
+    message.filter(has_text="rotation ±10° · brightness ±0.15").filter(has_text="(the defaults)").wait_for()
+    handle = page.locator(f"#{Prepare.ROTATION} [role=slider]")
+    handle.focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")  # 1 degree a step
+    wait_for(lambda: handle.get_attribute("aria-valuenow") == "15", 10, "the rotation slider to reach 15")
+    page.locator(f"#{Prepare.AUGMENT_USE}").click()
+    message.filter(has_text="The Train page's next runs apply").filter(has_text="rotation ±15°").wait_for()
+    page.goto(train_server.url + "/train")
+    summary = page.locator(f"#{Train.AUGMENT_SUMMARY}")
+    summary.filter(has_text="rotation ±15°").filter(has_text="chosen on Prepare").wait_for()
+    fill_form(page, epochs=1)
+    name = start(page)
+    applied = RunFolder(train_server.home / "runs" / name).config()["augmentation"]
+    assert applied["rotation_degrees"] == 15 and applied["brightness"] == 0.15  # every strength recorded
+    card(page, name).get_by_role("button", name="Cancel").click()
+    page.goto(train_server.url + "/prepare")  # the page opens on training's strengths, not the defaults
+    message.filter(has_text="rotation ±15°").filter(has_text="(chosen here before)").wait_for()
+    assert handle.get_attribute("aria-valuenow") == "15"
+    page.locator(f"#{Prepare.AUGMENT_RESET}").click()
+    message.filter(has_text="defaults again").wait_for()
+    wait_for(lambda: handle.get_attribute("aria-valuenow") == "10", 10, "the rotation slider back at 10")
+    page.goto(train_server.url + "/train")
+    wait_for_status(page, name, "cancelled", timeout=60_000)
     assert page.problems.all() == []
 
 

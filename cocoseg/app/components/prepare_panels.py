@@ -168,9 +168,22 @@ def augmentation_form() -> list:
         _slider(Prepare.CONTRAST, "Contrast (± fraction)", 0.9, 0.05, defaults.contrast),
         _slider(Prepare.SATURATION, "Saturation (± fraction)", 0.9, 0.05, defaults.saturation),
         html.Div(
-            "These settings drive the preview only. Training applies the strengths shown at first (the "
-            "defaults) when its Augment switch is on, none when it is off; a prepared set never stores "
-            "augmented pixels.",
+            [
+                dbc.Button(
+                    [html.I(className="bi bi-box-arrow-in-right me-1"), "Use for training"],
+                    id=Prepare.AUGMENT_USE,
+                    color="primary",
+                    outline=True,
+                    size="sm",
+                ),
+                dbc.Button("Defaults", id=Prepare.AUGMENT_RESET, color="secondary", outline=True, size="sm"),
+            ],
+            className="d-flex flex-wrap gap-2 mt-3",
+        ),
+        html.Div(id=Prepare.AUGMENT_MESSAGE, className="small mt-1"),
+        html.Div(
+            "Use for training: the Train page's next runs apply these strengths (with its Augment switch "
+            "on). Training draws them afresh at every read; a prepared set never stores augmented pixels.",
             className="small text-muted mt-2",
         ),
     ]

@@ -11,7 +11,7 @@ from cocoseg.app.components.forms import FormFields
 from cocoseg.app.components.panels import empty_state, panel
 from cocoseg.app.components.run_cards import live_cards
 from cocoseg.app.ids import Train
-from cocoseg.pipeline.core import Workspace
+from cocoseg.pipeline.core import ConfigError, Workspace
 from cocoseg.pipeline.prepare import SAMPLING_METHODS, PrepareError, list_prepared
 from cocoseg.pipeline.training import (
     AS_PREPARED,
@@ -22,6 +22,8 @@ from cocoseg.pipeline.training import (
     OPTIMIZERS,
     RANDOM_WEIGHTS,
     SCHEDULES,
+    augment_strengths,
+    describe_strengths,
     parent_choices,
 )
 
@@ -284,6 +286,7 @@ def train_form(workspace: Workspace) -> list:
             ],
             className="mt-2",
         ),
+        html.Div(id=Train.AUGMENT_SUMMARY, className="small text-muted"),
         html.Div(
             [
                 dbc.Button(
@@ -347,3 +350,26 @@ def train_page(workspace: Workspace) -> html.Div:
         ],
         className="page page-train",
     )
+
+
+def augmentation_summary(stored, augment: bool) -> list | html.Span:
+    """What a run started now would apply: the strengths Prepare's "Use for training" stored (or the
+    defaults), none with Augment off, or why the stored ones would be refused."""
+    if not augment:
+        return ["Augment off: every read is the prepared image as it is."]
+    try:
+        strengths = augment_strengths(stored or {})
+    except ConfigError as error:
+        return html.Span(
+            [
+                f"The strengths Prepare stored are refused ({error.message}): ",
+                dcc.Link("set them", href="/prepare"),
+            ],
+            className="text-danger",
+        )
+    origin = "chosen on Prepare" if stored else "the defaults"
+    return [
+        f"Augmentation: {describe_strengths(strengths)} ({origin}; ",
+        dcc.Link("tune them on Prepare", href="/prepare"),
+        ")",
+    ]

@@ -21,9 +21,15 @@ from dash import Input, Output, State, callback, html, no_update
 from cocoseg.app import limits
 from cocoseg.app.components.alerts import alert
 from cocoseg.app.components.run_cards import evaluation_note, export_note, live_cards, runs_table
-from cocoseg.app.components.train_form import FIELDS, FORM_VALUES, summary_text, train_page
+from cocoseg.app.components.train_form import (
+    FIELDS,
+    FORM_VALUES,
+    augmentation_summary,
+    summary_text,
+    train_page,
+)
 from cocoseg.app.context import current_workspace
-from cocoseg.app.ids import Train
+from cocoseg.app.ids import Frame, Train
 from cocoseg.app.jobs import run_job_process, run_short_job
 from cocoseg.pipeline.core import ConfigError
 from cocoseg.pipeline.jobs import RunError
@@ -125,20 +131,31 @@ def summarise_model(request):
 
 
 @callback(
+    Output(Train.AUGMENT_SUMMARY, "children"),
+    Input(Frame.AUGMENTATION, "data"),
+    Input(Train.AUGMENT, "value"),
+)
+def show_augmentation(stored, augment):
+    return augmentation_summary(stored, augment)
+
+
+@callback(
     FIELDS.outputs() + [Output(Train.FORM_MESSAGE, "children"), Output(Train.QUEUED, "data")],
     Input(Train.START, "n_clicks"),
     *[State(component_id, "value") for component_id in FORM_VALUES.values()],
     State(Train.EXPORT, "value"),
+    State(Frame.AUGMENTATION, "data"),
     prevent_initial_call=True,
     running=[(Output(Train.START, "disabled"), True, False)],
 )
 def start_training(_clicks, *values):
     """Check every field (the message goes beside the one at fault), then queue the run for the job."""
-    *form, export = values
+    *form, export, strengths = values
     if refused := limits.refusal():
         return FIELDS.marks() + [alert(f"Not started: {refused}.", "warning"), no_update]
     try:
-        folder = create(current_workspace(), config_from_form(**dict(zip(FORM_VALUES, form, strict=True))))
+        config = config_from_form(**dict(zip(FORM_VALUES, form, strict=True)), augmentation=strengths)
+        folder = create(current_workspace(), config)
     except ConfigError as error:
         return FIELDS.marks_for(error) + [alert(f"Not started: {error}", "warning"), no_update]
     except (RunError, OSError) as error:
