@@ -238,7 +238,7 @@ def test_a_deep_link_to_an_unknown_image_says_so_and_opens_nothing(model_server,
     ).wait_for(timeout=30_000)
     assert page.evaluate(STORED_PROP, ["annotate-link", "data"]) is None  # nothing for the page to open
     assert page.evaluate(STORED_PROP, ["annotate-current", "data"]) is None
-    page.locator("#annotate-holder-empty").wait_for()
+    page.locator("#annotate-holder-empty", has_text="No image open: pick a dataset image").wait_for()
     page.locator("#annotate-preview", has_text="Open an image to start.").wait_for()
     assert page.problems.all() == []
 

@@ -429,6 +429,16 @@ def page_layout(
 def workbench(control_children: list) -> html.Div:
     """The three columns: controls, the canvas, the result and the saved list."""
     empty_canvas = canvas_holder("empty", "", EMPTY_CANVAS, "#800000", 12, "pencil")
+    empty_canvas.children = [  # an empty canvas alone looked like a broken picture
+        html.Div(
+            [
+                html.I(className="bi bi-arrow-left-square me-1"),
+                "No image open: pick a dataset image or an upload on the left.",
+            ],
+            className="text-muted mb-2 canvas-hint",
+        ),
+        empty_canvas.children,
+    ]
     canvas = html.Div(
         [
             html.Div(empty_canvas, id=Annotate.CANVAS_AREA),
