@@ -6,6 +6,7 @@ import copy
 import functools
 import http.server
 import json
+import shutil
 import socket
 import subprocess
 import threading
@@ -58,6 +59,26 @@ def test_jobs(monkeypatch, workspace):
         for folder in parent.iterdir() if parent.is_dir() else ():
             if (folder / "status.json").is_file():
                 kill_job(RunFolder(folder), "the test ended")
+
+
+DEMO_SIZES = {
+    image["file_name"]: (image["width"], image["height"])
+    for image in json.loads(DEMO_VAL_JSON.read_text())["images"]
+}
+PICTURES = sorted(DEMO_SIZES)[:3]
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """Three real JPEGs, a garbage ``.jpg``, and things that are not images (a text file, a folder)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in reversed(PICTURES):  # copied out of order: the listing sorts them
+        shutil.copy(DEMO_VAL_IMAGES / name, folder / name)
+    (folder / "zz-broken.jpg").write_bytes(b"not a jpeg at all, just bytes")
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "nested.jpg").mkdir()
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -304,3 +304,30 @@ def test_runs_cancel_goes_through_the_registry(isolated_home, capsys):
     assert cli.main(["runs", "cancel", queued.name]) == 0
     assert "nothing to cancel" in capsys.readouterr().out
     assert cli.main(["runs", "cancel", "no-such-run"]) == cli.EXIT_INPUT
+
+
+def test_cli_add_validate_stats(isolated_home, photos, capsys):
+    arguments = ["data", "add", "photos", "--images", str(photos), "--split", "new"]
+    assert cli.main(arguments) == cli.EXIT_OK
+    assert "registered photos/new as unlabelled images" in capsys.readouterr().out
+    assert cli.main(arguments) == cli.EXIT_INPUT
+    error = capsys.readouterr().err
+    assert error.startswith("cocoseg: error:") and "--replace" in error and "Traceback" not in error
+    assert cli.main([*arguments, "--replace"]) == cli.EXIT_OK
+    capsys.readouterr()
+    assert cli.main(["data", "validate", "photos", "--split", "new"]) == cli.EXIT_PROBLEMS
+    output = capsys.readouterr().out
+    assert "photos/new: 3/4 images valid, 0/0 annotations valid, 0 categories" in output
+    assert "unlabelled: images without annotations" in output and "unreadable-image-file" in output
+    assert cli.main(["data", "stats", "photos", "--split", "new"]) == cli.EXIT_OK
+    output = capsys.readouterr().out
+    assert "photos/new: 4 images, 0/0 annotations used" in output and "label map coco80" in output
+    assert "no annotations: nothing to count per class" in output
+
+
+def test_cli_add_needs_images_but_not_annotations(isolated_home, tmp_path, capsys):
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["data", "add", "photos"])
+    assert usage.value.code == cli.EXIT_USAGE
+    assert cli.main(["data", "add", "photos", "--images", str(tmp_path / "gone")]) == cli.EXIT_INPUT
+    assert "image folder not found" in capsys.readouterr().err

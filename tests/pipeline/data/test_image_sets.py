@@ -7,7 +7,6 @@ import shutil
 
 import pytest
 
-from cocoseg import cli
 from cocoseg.errors import ConfigError
 from cocoseg.pipeline.annotation.session import label_map_for
 from cocoseg.pipeline.data.coco import load_coco
@@ -29,26 +28,7 @@ from cocoseg.pipeline.inference.evaluate import (
 )
 from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.plan import plan
-from tests.conftest import DEMO_VAL_IMAGES, DEMO_VAL_JSON, LIMIT, tiny_coco, write_json
-
-DEMO_SIZES = {
-    image["file_name"]: (image["width"], image["height"])
-    for image in json.loads(DEMO_VAL_JSON.read_text())["images"]
-}
-PICTURES = sorted(DEMO_SIZES)[:3]
-
-
-@pytest.fixture
-def photos(tmp_path):
-    """Three real JPEGs, a garbage ``.jpg``, and things that are not images (a text file, a folder)."""
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for name in reversed(PICTURES):  # copied out of order: the listing sorts them
-        shutil.copy(DEMO_VAL_IMAGES / name, folder / name)
-    (folder / "zz-broken.jpg").write_bytes(b"not a jpeg at all, just bytes")
-    (folder / "notes.txt").write_text("not an image")
-    (folder / "nested.jpg").mkdir()
-    return folder
+from tests.conftest import DEMO_SIZES, DEMO_VAL_IMAGES, DEMO_VAL_JSON, LIMIT, PICTURES, tiny_coco, write_json
 
 
 def _registered_json(workspace, name="photos", split="new") -> dict:
@@ -163,33 +143,6 @@ def test_overview_shows_unlabelled_status(workspace, photos, tmp_path):
     assert rows[("photos", "clean")]["message"] == (
         "3 images, no annotations (rank them on Review, correct them on Annotate)"
     )
-
-
-def test_cli_add_validate_stats(isolated_home, photos, capsys):
-    arguments = ["data", "add", "photos", "--images", str(photos), "--split", "new"]
-    assert cli.main(arguments) == cli.EXIT_OK
-    assert "registered photos/new as unlabelled images" in capsys.readouterr().out
-    assert cli.main(arguments) == cli.EXIT_INPUT
-    error = capsys.readouterr().err
-    assert error.startswith("cocoseg: error:") and "--replace" in error and "Traceback" not in error
-    assert cli.main([*arguments, "--replace"]) == cli.EXIT_OK
-    capsys.readouterr()
-    assert cli.main(["data", "validate", "photos", "--split", "new"]) == cli.EXIT_PROBLEMS
-    output = capsys.readouterr().out
-    assert "photos/new: 3/4 images valid, 0/0 annotations valid, 0 categories" in output
-    assert "unlabelled: images without annotations" in output and "unreadable-image-file" in output
-    assert cli.main(["data", "stats", "photos", "--split", "new"]) == cli.EXIT_OK
-    output = capsys.readouterr().out
-    assert "photos/new: 4 images, 0/0 annotations used" in output and "label map coco80" in output
-    assert "no annotations: nothing to count per class" in output
-
-
-def test_cli_add_needs_images_but_not_annotations(isolated_home, tmp_path, capsys):
-    with pytest.raises(SystemExit) as usage:
-        cli.main(["data", "add", "photos"])
-    assert usage.value.code == cli.EXIT_USAGE
-    assert cli.main(["data", "add", "photos", "--images", str(tmp_path / "gone")]) == cli.EXIT_INPUT
-    assert "image folder not found" in capsys.readouterr().err
 
 
 class Untouchable:
