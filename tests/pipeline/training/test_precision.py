@@ -110,21 +110,27 @@ def test_the_runs_table_shows_the_precision_used_and_why():
     assert _device_cell("", {})[2].children == "float32"
 
 
-@pytest.mark.parametrize(
-    ("arguments", "expected"),
-    [((), "auto"), (("--precision", "float32"), "float32"), (("--mixed-precision",), "mixed_float16")],
-)
-def test_the_command_line_precision(arguments, expected, monkeypatch, tmp_path):
+@pytest.fixture
+def trained_configs(monkeypatch, tmp_path) -> list:
+    """``cocoseg train`` up to the run: each config it would train is recorded, and none is trained."""
     asked = []
 
     def refuse(_workspace, config, *_callbacks):
-        asked.append(config.precision)
+        asked.append(config)
         raise ConfigError("prepared", "not trained in this test")
 
     monkeypatch.setenv("COCOSEG_HOME", str(tmp_path / "workspace"))
     monkeypatch.setattr("cocoseg.cli.train.run", refuse)
+    return asked
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [((), "auto"), (("--precision", "float32"), "float32"), (("--mixed-precision",), "mixed_float16")],
+)
+def test_the_command_line_precision(arguments, expected, trained_configs):
     assert cli.main(["train", "some-set", *arguments]) != 0
-    assert asked == [expected]
+    assert [config.precision for config in trained_configs] == [expected]
 
 
 @pytest.fixture(scope="module")
@@ -212,20 +218,12 @@ def test_bfloat16_learns_shapes_as_well_as_float32_and_exports_float32(shapes_wo
     assert not casts
 
 
-def test_the_command_line_augmentation_strengths(monkeypatch, tmp_path, capsys):
-    asked = []
-
-    def refuse(_workspace, config, *_callbacks):
-        asked.append(config.augmentation)
-        raise ConfigError("prepared", "not trained in this test")
-
-    monkeypatch.setenv("COCOSEG_HOME", str(tmp_path / "workspace"))
-    monkeypatch.setattr("cocoseg.cli.train.run", refuse)
+def test_the_command_line_augmentation_strengths(trained_configs, capsys):
     strengths = ["--augmentation", "rotation_degrees=20", "--augmentation", "flip=false"]
     assert cli.main(["train", "some-set", *strengths]) != 0
-    assert asked == [{"rotation_degrees": 20, "flip": False}]
+    assert [config.augmentation for config in trained_configs] == [{"rotation_degrees": 20, "flip": False}]
     capsys.readouterr()
     assert cli.main(["train", "some-set", "--augmentation", "rotation_degrees"]) == cli.EXIT_INPUT
     assert "augmentation: write them as NAME=VALUE" in capsys.readouterr().err
     assert cli.main(["train", "some-set", "--augmentation", "rotation_degrees=90"]) == cli.EXIT_INPUT
-    assert "must be 0-45" in capsys.readouterr().err and len(asked) == 1  # refused before any run
+    assert "must be 0-45" in capsys.readouterr().err and len(trained_configs) == 1  # refused before any run
