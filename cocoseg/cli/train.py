@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from cocoseg.cli.arguments import add_augmentation_argument, name_value_pairs
 from cocoseg.cli.output import write
-from cocoseg.pipeline.core import Settings, Workspace
+from cocoseg.pipeline.core import ConfigError, Settings, Workspace
 from cocoseg.pipeline.jobs import RunFolder, cancel, delete_run, get_run, list_runs, observe, summarise_run
 from cocoseg.pipeline.prepare import SAMPLING_METHODS
 from cocoseg.pipeline.training import (
@@ -22,6 +22,7 @@ from cocoseg.pipeline.training import (
     RANDOM_WEIGHTS,
     SCHEDULES,
     TrainConfig,
+    describe_strengths,
     find_parent,
     plan_round,
 )
@@ -183,6 +184,11 @@ def command_runs_show(arguments, settings: Settings, workspace: Workspace) -> in
     config = folder.config()
     if config.get("precision_reason"):
         write(f"  precision {config['precision']} ({config['precision_reason']})")
+    try:
+        applied = TrainConfig.from_dict(config).augment_config()
+        write(f"  augmentation {describe_strengths(applied)}")
+    except (ConfigError, TypeError):  # a hand-edited config: its JSON below says what is there
+        pass
     write(f"  config: {json.dumps(folder.config())}")
     for row in folder.history():
         write(

@@ -306,6 +306,28 @@ def test_runs_cancel_goes_through_the_registry(isolated_home, capsys):
     assert cli.main(["runs", "cancel", "no-such-run"]) == cli.EXIT_INPUT
 
 
+def test_runs_show_says_what_a_run_applied(isolated_home, capsys):
+    """The augmentation a run applied in a line, beside its full config; a hand-broken config still shows."""
+    import dataclasses
+
+    from cocoseg.pipeline.core.workspace import Workspace
+    from cocoseg.pipeline.jobs.registry import create_run
+    from cocoseg.pipeline.training import AugmentConfig, TrainConfig
+
+    workspace = Workspace(isolated_home).ensure()
+    strengths = dataclasses.asdict(dataclasses.replace(AugmentConfig(), rotation_degrees=20, flip=False))
+    config = TrainConfig("some-set", augmentation=strengths).to_dict()
+    run = create_run(workspace, config, "unet")
+    assert cli.main(["runs", "show", run.name]) == 0
+    output = capsys.readouterr().out
+    assert "  augmentation scale 0.75–1.5 · rotation ±20° · brightness ±0.15" in output
+    assert '"rotation_degrees": 20' in output  # and the config it comes from
+    broken = create_run(workspace, {**config, "augmentation": {"zoom": 3}}, "unet")
+    assert cli.main(["runs", "show", broken.name]) == 0
+    output = capsys.readouterr().out
+    assert "  augmentation " not in output and '"zoom": 3' in output
+
+
 def test_cli_add_validate_stats(isolated_home, photos, capsys):
     arguments = ["data", "add", "photos", "--images", str(photos), "--split", "new"]
     assert cli.main(arguments) == cli.EXIT_OK
