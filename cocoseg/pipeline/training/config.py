@@ -54,6 +54,8 @@ class AugmentConfig:
 def augment_strengths(changes: Mapping[str, Any]) -> AugmentConfig:
     """``AugmentConfig``'s defaults with ``changes`` (its field names); a strength that is unknown,
     not a number or out of range raises ``ConfigError("augmentation", ...)`` naming it."""
+    if not isinstance(changes, Mapping):
+        raise ConfigError("augmentation", f"must be NAME: VALUE pairs, got {changes!r}")
     known = [field.name for field in dataclasses.fields(AugmentConfig)]
     unknown = sorted(set(changes) - set(known))
     if unknown:

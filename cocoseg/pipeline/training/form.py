@@ -13,7 +13,7 @@ from cocoseg.errors import ConfigError
 from cocoseg.models.catalog import CATALOG, check_model_settings
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.prepare.sets import find_prepared
-from cocoseg.pipeline.training.config import AS_PREPARED, AugmentConfig, TrainConfig
+from cocoseg.pipeline.training.config import AS_PREPARED, AugmentConfig, TrainConfig, augment_strengths
 
 
 def whole_number(value, field: str) -> int:
@@ -93,7 +93,7 @@ def config_from_form(
         sampling=None if sampling in (None, "", AS_PREPARED) else sampling,
         threshold=None if threshold is None else float(threshold),
         augment=bool(augment),
-        augmentation=augmentation if isinstance(augmentation, dict) else {},
+        augmentation=augmentation or {},  # a forged Store is refused by the config's check
         seed=whole_number(seed, "seed"),
         init_from=init_from or None,
         freeze_encoder_epochs=whole_number(freeze_encoder_epochs or 0, "freeze_encoder_epochs"),
@@ -163,14 +163,17 @@ def check_model_choice(
 
 
 def augment_config(request: dict) -> AugmentConfig:
-    """The augmentation preview form's strengths (``ConfigError`` names a bad one)."""
+    """The augmentation preview form's sliders as strengths, checked as any strengths are
+    (``augment_strengths``: ``ConfigError`` names a bad one)."""
     low, high = request.get("scale") or (AugmentConfig().scale_min, AugmentConfig().scale_max)
-    return AugmentConfig(
-        flip=bool(request.get("flip")),
-        scale_min=float(low),
-        scale_max=float(high),
-        rotation_degrees=float(request.get("rotation") or 0),
-        brightness=float(request.get("brightness") or 0),
-        contrast=float(request.get("contrast") or 0),
-        saturation=float(request.get("saturation") or 0),
+    return augment_strengths(
+        {
+            "flip": bool(request.get("flip")),
+            "scale_min": low,
+            "scale_max": high,
+            "rotation_degrees": request.get("rotation") or 0,
+            "brightness": request.get("brightness") or 0,
+            "contrast": request.get("contrast") or 0,
+            "saturation": request.get("saturation") or 0,
+        }
     )

@@ -203,7 +203,8 @@ def test_augmentation_strengths_change_the_defaults_and_read_as_a_line():
 def test_the_form_passes_stored_strengths_and_a_saved_config_keeps_them():
     config = config_from_form(**_form(), augmentation={"rotation_degrees": 20})
     assert config.augment_config().rotation_degrees == 20
-    assert config_from_form(**_form(), augmentation="garbage").augmentation == {}  # a non-dict store
+    with pytest.raises(ConfigError, match="augmentation: must be NAME: VALUE pairs"):  # a forged Store
+        config_from_form(**_form(), augmentation="garbage")
     assert config_from_form(
         **_form(augment=False), augmentation={"rotation_degrees": 20}
     ).augment_config() == (NO_AUGMENTATION)
