@@ -61,6 +61,11 @@ ROW_PIXELS = 18
 EVERY_TICK_UP_TO = 40
 
 
+def _colour_bar(title: str) -> dict:
+    """A heatmap's colour bar: a fixed 200 px at the top, however tall the figure grows."""
+    return {"title": title, "thickness": 12, "lenmode": "pixels", "len": 200, "yanchor": "top", "y": 1}
+
+
 def _every_tick(count: int) -> dict:
     return {"dtick": 1} if count <= EVERY_TICK_UP_TO else {}
 
@@ -89,14 +94,7 @@ def iou_heatmap(labels: list[str], classes: list[str], values: list[list[float |
             text=text,
             texttemplate="%{text}",
             hovertemplate="%{x}<br>%{y}: %{text} IoU<extra></extra>",
-            colorbar={
-                "title": "IoU %",
-                "thickness": 12,
-                "lenmode": "pixels",
-                "len": 200,
-                "yanchor": "top",
-                "y": 1,
-            },
+            colorbar=_colour_bar("IoU %"),
         )
     )
     figure.update_layout(
@@ -137,14 +135,7 @@ def confusion_heatmap(matrix: list[list[int]], classes: list[str], title: str = 
             zmax=100,
             colorscale="Viridis",
             hovertemplate="truth %{y}<br>predicted %{x}: %{z:.1f} %<extra></extra>",
-            colorbar={
-                "title": "% of row",
-                "thickness": 12,
-                "lenmode": "pixels",
-                "len": 200,
-                "yanchor": "top",
-                "y": 1,
-            },
+            colorbar=_colour_bar("% of row"),
         )
     )
     figure.update_layout(
