@@ -35,6 +35,14 @@ BOX_SIDE = 160
 # under BOX_AGREEMENT is replaced by that ellipse (mean IoU after the box on 60 demo val instances:
 # GrabCut alone 0.51, the ellipse alone 0.61, this rule 0.62).
 BOX_CORE, BOX_AGREEMENT = 0.25, 0.5
+# A box drawn tight around an object crosses it on every row and column (the object's outline reaches
+# each side, and a connected object has a pixel on every line between). Where GrabCut's cut leaves a row
+# or column of the box empty, the pixel of that line whose colour is most like the object's becomes sure
+# object and GrabCut runs again, up to this many times. Mean IoU after the box on all 467 demo val
+# instances: 0.651 without, 0.666 with; NoC@85 of grabcut_box 8.90 -> 8.57 on 80 demo train instances.
+TIGHTNESS_ROUNDS = 3
+# OpenCV's GrabCut keeps each side's colours as a mixture of this many Gaussians, packed in 65 floats.
+GRABCUT_COMPONENTS = 5
 # A lone first click grows, by watershed on the colour gradient, towards a ring this share of the working
 # image's shorter side away: the object's edge is the strongest edge between the click and the ring.
 # (A GrabCut from a disc of the same size reached ~0.3 mean IoU after one click instead of ~0.35.)
@@ -110,16 +118,62 @@ def _around(found: tuple[int, int, int, int], margin: int, shape: tuple[int, int
     ]
 
 
-def _grabcut(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
-    """GrabCut in mask mode on ``trimap`` (changed in place) when both sides have samples; the object."""
+def _grabcut(image: np.ndarray, trimap: np.ndarray, models: tuple | None = None) -> np.ndarray:
+    """GrabCut in mask mode on ``trimap`` (changed in place) when both sides have samples; the object.
+
+    ``models``, two (1, 65) float64 arrays (background, object), receive the colour models it
+    fitted; they stay zero when it did not run.
+    """
     object_like = np.isin(trimap, (cv2.GC_FGD, cv2.GC_PR_FGD))
     undecided = np.isin(trimap, (cv2.GC_PR_FGD, cv2.GC_PR_BGD))
     # GrabCut fits five colour clusters per side: with fewer samples it fails; with nothing undecided, moot.
     if undecided.any() and np.count_nonzero(object_like) >= 10 and np.count_nonzero(~object_like) >= 10:
-        models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        models = models or (np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64))
         image = np.ascontiguousarray(image)
         cv2.grabCut(image, trimap, None, *models, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
         object_like = np.isin(trimap, (cv2.GC_FGD, cv2.GC_PR_FGD))
+    return object_like
+
+
+def colour_log_likelihood(model: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """Log-likelihood of RGB ``pixels`` (N, 3) under one of GrabCut's fitted colour models.
+
+    OpenCV packs the mixture as the components' weights, then their means (3 each), then their
+    covariances (3x3 each).
+    """
+    count = GRABCUT_COMPONENTS
+    packed = model.ravel()
+    weights = packed[:count]
+    means = packed[count : 4 * count].reshape(count, 3)
+    covariances = packed[4 * count :].reshape(count, 3, 3) + np.eye(3) * 1e-3
+    used = weights > 0
+    weights, means, covariances = weights[used], means[used], covariances[used]
+    inverses = np.linalg.inv(covariances)
+    offsets = pixels[:, None, :].astype(np.float64) - means[None]
+    distances = np.einsum("nki,kij,nkj->nk", offsets, inverses, offsets)
+    densities = weights * np.exp(-0.5 * distances) / np.sqrt(np.maximum(np.linalg.det(covariances), 1e-12))
+    return np.log(densities.sum(axis=1) + 1e-300)
+
+
+def _tighten(image: np.ndarray, trimap: np.ndarray, models: tuple) -> np.ndarray:
+    """The cut with every row and column of the box holding object (``TIGHTNESS_ROUNDS``); ``trimap`` changes.
+
+    ``trimap`` is GrabCut's result, sure background outside the box; ``models`` its colour models.
+    """
+    inside = trimap != cv2.GC_BGD
+    rows, columns = np.nonzero(inside.any(axis=1))[0], np.nonzero(inside.any(axis=0))[0]
+    object_like = np.isin(trimap, (cv2.GC_FGD, cv2.GC_PR_FGD))
+    for _ in range(TIGHTNESS_ROUNDS):
+        empty_rows = rows[~object_like[rows].any(axis=1)]
+        empty_columns = columns[~object_like[:, columns].any(axis=0)]
+        if not models[1].any() or (len(empty_rows) == 0 and len(empty_columns) == 0):
+            break
+        pixels = image.reshape(-1, 3)
+        background, foreground = (colour_log_likelihood(model, pixels) for model in models)
+        likeness = np.where(inside, (foreground - background).reshape(inside.shape), -np.inf)
+        trimap[empty_rows, np.argmax(likeness[empty_rows], axis=1)] = cv2.GC_FGD
+        trimap[np.argmax(likeness[:, empty_columns], axis=0), empty_columns] = cv2.GC_FGD
+        object_like = _grabcut(image, trimap, models)
     return object_like
 
 
@@ -147,7 +201,8 @@ def box_object(image: np.ndarray, outside: np.ndarray) -> np.ndarray:
     small box GrabCut's edge term outweighs its colour term and the object vanishes (it did
     for half the demo's val instances at 320 px), and a large one is slow. Where the cut
     disagrees with the box's inscribed ellipse (IoU under ``BOX_AGREEMENT``) the ellipse is the
-    answer: GrabCut then found the background's colours, not the object.
+    answer: GrabCut then found the background's colours, not the object. Before that, rows and
+    columns of the box the cut left empty are filled (``TIGHTNESS_ROUNDS``).
     """
     found = bounding_box(~outside)
     margin = max(MIN_MARGIN, int(MARGIN_SHARE * max(found[2] - found[0], found[3] - found[1])))
@@ -162,7 +217,9 @@ def box_object(image: np.ndarray, outside: np.ndarray) -> np.ndarray:
     size = max(2, round(width * scale)), max(2, round(height * scale))
     resized = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     resized_trimap = cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST)
-    cut = _grabcut(resized, resized_trimap).astype(np.float32)
+    models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    _grabcut(resized, resized_trimap, models)
+    cut = _tighten(resized, resized_trimap, models).astype(np.float32)
     result = np.zeros(outside.shape, bool)
     result[window] = cv2.resize(cut, (width, height), interpolation=cv2.INTER_AREA) >= 0.5
     result &= ~outside

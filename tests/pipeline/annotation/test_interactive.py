@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from benchmarks.clicker import iou, next_click
-from cocoseg.pipeline.annotation import interactive
+from cocoseg.pipeline.annotation import interactive, interactors
 from cocoseg.pipeline.annotation.interactive import (
     CLICKS,
     GRABCUT_BOX,
@@ -74,6 +74,36 @@ def test_a_box_around_a_square_gives_the_square():
     picture[truth] = _noisy(truth.shape, 150, 230, seed=1)[truth]
     result = segment(picture, box=(50, 30, 160, 130), method=GRABCUT_BOX)
     assert iou(truth, result.mask) >= 0.9 and result.seconds > 0
+
+
+def test_a_box_keeps_a_thin_dim_part_that_reaches_its_side():
+    # GrabCut alone cuts off a leg whose colour lies between the body's and the background's; the box
+    # reaches down to the leg's foot, so every row of the box must hold some of the object.
+    truth = np.zeros((200, 240), bool)
+    truth[30:110, 70:170] = True
+    leg = np.zeros_like(truth)
+    leg[110:150, 118:121] = True
+    truth |= leg
+    picture = _noisy(truth.shape, 40, 110)
+    picture[truth] = _noisy(truth.shape, 150, 230, seed=1)[truth]
+    picture[leg] = _noisy(truth.shape, 100, 140, seed=2)[leg]
+    mask = segment(picture, box=(70, 30, 170, 150), method=GRABCUT_BOX).mask
+    assert mask[30:150].any(axis=1).all() and iou(leg, mask & leg.any(axis=1)[:, None]) >= 0.5
+    assert iou(truth, mask) >= 0.95
+
+
+def test_grabcut_colour_models_are_read_as_opencv_packs_them():
+    # One component (weight 1, mean (10, 20, 30), covariance 4 I, which the reader regularises by 0.001 I):
+    # the log of a Gaussian density without its (2 pi)^(3/2) factor, which both sides of a ratio share.
+    model = np.zeros((1, 65))
+    model[0, 0] = 1.0
+    model[0, 5:8] = (10, 20, 30)
+    model[0, 20:29] = (4 * np.eye(3)).ravel()
+    pixels = np.array([[10, 20, 30], [12, 20, 30], [10, 26, 34]], np.uint8)
+    variance = 4.001
+    squared = np.array([0.0, 4.0, 36.0 + 16.0]) / variance
+    expected = -0.5 * squared - 1.5 * np.log(variance)
+    assert np.allclose(interactors.colour_log_likelihood(model, pixels), expected, atol=1e-6)
 
 
 def test_a_small_box_on_look_alike_colours_still_gives_an_object_inside_the_box():
