@@ -21,6 +21,11 @@ import numpy as np
 
 FOREGROUND_SEED, BACKGROUND_SEED = 1, 2
 GRABCUT_ITERATIONS = 3
+# GrabCut starts its colour models with k-means drawn from OpenCV's random generator (one per thread).
+# It is seeded before every cut, so the same marks always give the same mask; unseeded, the result
+# depended on every cut before it (grabcut_box's NoC@85 on 50 demo val instances moved between 8.6 and
+# 9.3 with the generator's state). benchmarks/interactive.py varies it to measure that spread.
+GRABCUT_SEED = 0
 # Around a box GrabCut sees a margin of this share of the box's longer side (at least MIN_MARGIN working
 # pixels): its colour models then describe the object's surroundings, not the whole picture, and a crop
 # is much faster than the whole image.
@@ -130,6 +135,7 @@ def _grabcut(image: np.ndarray, trimap: np.ndarray, models: tuple | None = None)
     if undecided.any() and np.count_nonzero(object_like) >= 10 and np.count_nonzero(~object_like) >= 10:
         models = models or (np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64))
         image = np.ascontiguousarray(image)
+        cv2.setRNGSeed(GRABCUT_SEED)
         cv2.grabCut(image, trimap, None, *models, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
         object_like = np.isin(trimap, (cv2.GC_FGD, cv2.GC_PR_FGD))
     return object_like
