@@ -10,7 +10,17 @@ import pytest
 
 from benchmarks import interactive as interactive_benchmark
 from benchmarks.clicker import clicks_to_reach, iou, next_click
-from benchmarks.interactive import Instance, compare, draw_examples, load_instances, main, run, summarise
+from benchmarks.interactive import (
+    Instance,
+    compare,
+    draw_examples,
+    format_table,
+    load_instances,
+    main,
+    run,
+    summarise,
+)
+from cocoseg.pipeline.annotation import interactors
 
 
 def test_the_first_click_is_the_pixel_farthest_from_the_boundary():
@@ -83,6 +93,19 @@ def test_a_tiny_run_has_every_figure(tmp_path):
     assert main([*arguments, "--json", str(table_path), "--plot", str(plot_path)]) == 0
     assert set(json.loads(table_path.read_text())["methods"]) == {"clicks", "grabcut_box"}
     assert cv2.imread(str(plot_path)) is not None
+
+
+def test_draws_run_grabcut_methods_again_with_other_seeds_and_report_their_range():
+    methods = ["baseline_grabcut", "grabcut_box", "magic_wand"]
+    results = run(methods, limit=3, max_clicks=4, model=None, draws=2)
+    box, wand = results["methods"]["grabcut_box"], results["methods"]["magic_wand"]
+    assert box["draws"] == 2 and len(box["noc_85_draws"]) == 2 and wand["draws"] == 1
+    assert box["noc_85"] == pytest.approx(sum(box["noc_85_draws"]) / 2)
+    assert len(results["comparison"]["fewer_clicks_draws"]) == 2
+    assert interactors.GRABCUT_SEED == 0  # the tools' own seed is back
+    table = format_table(results)
+    low, high = min(box["noc_85_draws"]), max(box["noc_85_draws"])
+    assert f"{box['noc_85']:.2f} ({low:.2f}-{high:.2f})" in table and "ran 2 draws" in table
 
 
 def test_side_zero_keeps_the_images_at_their_own_size(tmp_path, capsys):
