@@ -53,6 +53,10 @@ def test_upload_shows_overlay_classes_and_downloads(page, model_server, screensh
         " return image.complete && image.naturalWidth > 0; })()"
     )
     assert page.locator(f"#{Segment.ORIGINAL}").evaluate("image => image.naturalWidth") == width
+    # side by side, the two pictures line up: the Overlay header's download buttons do not push it down
+    original_box = page.locator(f"#{Segment.ORIGINAL}").bounding_box()
+    overlay_box = page.locator(f"#{Segment.OVERLAY}-picture").bounding_box()
+    assert abs(original_box["y"] - overlay_box["y"]) <= 1 and overlay_box["height"] == original_box["height"]
     rows = page.locator(f"#{Segment.SHARES} tr.share-row")
     assert rows.count() >= 1
     shares = [float(text.split()[-2]) for text in rows.all_inner_texts()]
