@@ -36,6 +36,15 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
   },
 });
 
+/* Compare page: the wheel scrolls the page, as it does everywhere else; with Ctrl (or Cmd) held it
+   zooms the panel under the pointer, as in an image viewer. Plotly's scroll zoom would otherwise take
+   every wheel over the grid, and the grid is most of the page. Stopped here, in the capture phase,
+   the wheel never reaches Plotly and the browser scrolls. */
+document.addEventListener("wheel", function (event) {
+  if (event.ctrlKey || event.metaKey) return;
+  if (event.target instanceof Element && event.target.closest(".compare-panel")) event.stopPropagation();
+}, { capture: true });
+
 /* After a choice, a dropdown (Dash 4) keeps the focus on its closed trigger button, where a letter
    or an arrow would open its type-ahead search. A page's shortcut key goes to the page instead: the
    page's handlers listen in the capture phase and take the key from the dropdown

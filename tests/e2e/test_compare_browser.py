@@ -43,11 +43,20 @@ def test_members_ensemble_and_disagreement_with_linked_zoom(
 
     page.wait_for_load_state("networkidle")  # the vote's panels drawn, not only their titles
     before = page.evaluate(RANGES)
+    # a plain wheel over a panel scrolls the page (Plotly's scroll zoom would take it and scroll nothing)
+    box = page.locator(".compare-panel .js-plotly-plot").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, 300)
+    page.wait_for_function("document.querySelector('.content').scrollTop > 0", timeout=5_000)
+    assert page.evaluate(RANGES) == before
+    page.evaluate("document.querySelector('.content').scrollTop = 0")
     zoomed = f"(() => {{ const r = {RANGES}; return r[0] !== {before[0]!r} && r.every(x => x === r[0]); }})()"
     for _attempt in range(10):  # a wheel that lands while Plotly redraws a panel zooms nothing: scroll again
         box = page.locator(".compare-panel .js-plotly-plot").first.bounding_box()
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.keyboard.down("Control")  # Ctrl + wheel zooms the panel under the pointer
         page.mouse.wheel(0, -400)
+        page.keyboard.up("Control")
         try:
             page.wait_for_function(zoomed, timeout=3_000)
             break

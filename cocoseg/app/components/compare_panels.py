@@ -91,7 +91,9 @@ def compare_page(
         [
             html.H2("Compare"),
             html.Span(
-                "members and ensemble on one image; zoom one panel, all follow", className="text-muted small"
+                "members and ensemble on one image; Ctrl + wheel zooms a panel, drag pans, double-click "
+                "resets, and all panels follow",
+                className="text-muted small",
             ),
         ],
         className="page-header",
