@@ -25,6 +25,7 @@ from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.plan import plan
 from cocoseg.pipeline.training import past_rounds, plan_round
 from cocoseg.pipeline.training.corrections import _overlay_name
+from cocoseg.pipeline.training.lineage import find_parent
 from tests.conftest import DEMO_VAL_IMAGES, DEMO_VAL_JSON, LIMIT
 from tests.pipeline.annotation.test_annotation_store import demo_image
 
@@ -64,7 +65,13 @@ def test_a_round_is_refused_before_anything_is_written(private_workspace, export
         with pytest.raises(ConfigError) as refused:
             plan_round(private_workspace, model, dataset)
         assert refused.value.field == field and text in refused.value.message
+    # the parent trained with its own augmentation (the Prepare page's, or --augmentation): the round keeps it
+    config_path = find_parent(private_workspace, parent).run.folder / "config.json"
+    config = json.loads(config_path.read_text())
+    config["augmentation"] = {**config.get("augmentation", {}), "flip": False, "rotation_degrees": 3.0}
+    config_path.write_text(json.dumps(config))
     planned = plan_round(private_workspace, parent, "demo")
+    assert planned.train["augmentation"] == config["augmentation"]
     assert (planned.number, planned.overlay, planned.reuse, planned.corrections) == (
         1,
         "demo-corrections-1",
