@@ -15,7 +15,7 @@ import secrets
 from dash import Input, Output, State, callback, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
-from cocoseg.app.components.prepare_panels import PREVIEW_COUNT
+from cocoseg.app.components.prepare_panels import PREVIEW_COUNT, slider_values
 from cocoseg.app.components.prepare_results import preview_pictures
 from cocoseg.app.context import current_settings, current_workspace
 from cocoseg.app.ids import Frame, Prepare
@@ -138,17 +138,6 @@ STRENGTHS = {  # the sliders, by the preview request's keys (``training.augment_
 }
 
 
-def _slider_values(strengths: AugmentConfig) -> list:
-    return [
-        strengths.flip,
-        [strengths.scale_min, strengths.scale_max],
-        strengths.rotation_degrees,
-        strengths.brightness,
-        strengths.contrast,
-        strengths.saturation,
-    ]
-
-
 @callback(
     [Output(slider, "value") for slider in STRENGTHS.values()],
     Output(Prepare.AUGMENT_MESSAGE, "children"),
@@ -166,9 +155,9 @@ def show_training_strengths(_appeared, stored):
             "them too: set them here and press Use for training.",
             className="text-danger",
         )
-        return _slider_values(AugmentConfig()) + [note]
+        return slider_values(AugmentConfig()) + [note]
     origin = "chosen here before" if stored else "the defaults"
-    return _slider_values(strengths) + [f"Training applies {describe_strengths(strengths)} ({origin})."]
+    return slider_values(strengths) + [f"Training applies {describe_strengths(strengths)} ({origin})."]
 
 
 @callback(
@@ -188,7 +177,7 @@ def choose_training_strengths(_use, _reset, *values):
     if ctx.triggered_id == Prepare.AUGMENT_RESET:
         defaults = AugmentConfig()
         done = f"Training applies the defaults again: {describe_strengths(defaults)}."
-        return {}, *_slider_values(defaults), html.Span(done, className="text-success")
+        return {}, *slider_values(defaults), html.Span(done, className="text-success")
     try:
         strengths = augment_config(dict(zip(STRENGTHS, values)))
     except ConfigError as error:

@@ -147,26 +147,39 @@ def _slider(component_id: str, label: str, maximum: float, step: float, value: f
     )
 
 
+def slider_values(strengths: AugmentConfig) -> list:
+    """The augmentation form's values for ``strengths``: flip, scale range, rotation, brightness,
+    contrast, saturation (the order of ``augmentation_preview.STRENGTHS``)."""
+    return [
+        strengths.flip,
+        [strengths.scale_min, strengths.scale_max],
+        strengths.rotation_degrees,
+        strengths.brightness,
+        strengths.contrast,
+        strengths.saturation,
+    ]
+
+
 def augmentation_form() -> list:
     """The preview's augmentation strengths, starting at the ones training applies."""
-    defaults = TRAINING_AUGMENTATION
+    flip, scale, rotation, brightness, contrast, saturation = slider_values(TRAINING_AUGMENTATION)
     return [
-        dbc.Switch(id=Prepare.FLIP, label="Horizontal flip (half of the draws)", value=defaults.flip),
+        dbc.Switch(id=Prepare.FLIP, label="Horizontal flip (half of the draws)", value=flip),
         _label("Scale range", Prepare.SCALE),
         dcc.RangeSlider(
             id=Prepare.SCALE,
             min=0.25,
             max=2.5,
             step=0.05,
-            value=[defaults.scale_min, defaults.scale_max],
+            value=scale,
             marks=None,
             tooltip={"placement": "bottom"},
             updatemode="mouseup",
         ),
-        _slider(Prepare.ROTATION, "Rotation (± degrees)", 45, 1, defaults.rotation_degrees),
-        _slider(Prepare.BRIGHTNESS, "Brightness (± fraction)", 0.5, 0.01, defaults.brightness),
-        _slider(Prepare.CONTRAST, "Contrast (± fraction)", 0.9, 0.05, defaults.contrast),
-        _slider(Prepare.SATURATION, "Saturation (± fraction)", 0.9, 0.05, defaults.saturation),
+        _slider(Prepare.ROTATION, "Rotation (± degrees)", 45, 1, rotation),
+        _slider(Prepare.BRIGHTNESS, "Brightness (± fraction)", 0.5, 0.01, brightness),
+        _slider(Prepare.CONTRAST, "Contrast (± fraction)", 0.9, 0.05, contrast),
+        _slider(Prepare.SATURATION, "Saturation (± fraction)", 0.9, 0.05, saturation),
         html.Div(
             [
                 dbc.Button(
