@@ -9,8 +9,10 @@ the previous mask, which gives the same mask again when replayed on their own re
 The methods (``METHODS`` says the same in a line each):
 
 * ``grabcut_box``: OpenCV GrabCut initialised from the box (outside it is background, its
-  centre object), on a crop scaled to ``interactors.BOX_SIDE``; where the cut disagrees with
-  the box's inscribed ellipse, the ellipse. Then each click corrects it as in ``clicks``;
+  centre object), on a crop scaled to ``interactors.BOX_SIDE``; a row or column of the box the
+  cut leaves empty gets its most object-like pixel as sure object and the cut runs again (a
+  tight box crosses its object on every line); where the cut disagrees with the box's inscribed
+  ellipse, the ellipse. Then each click corrects it as in ``clicks``;
 * ``clicks``: positive / negative clicks or scribbles. A lone first click grows by watershed on
   the colour gradient to the strongest edge around it; each further mark corrects the previous
   mask near itself only: a positive mark only adds, a negative one only removes, GrabCut decides
@@ -24,7 +26,8 @@ GrabCut, watershed, SLIC and the wand run on a working copy whose longer side is
 ``WORKING_SIDE`` (400 px): GrabCut's cost grows with the pixel count, and at 400 px across an
 object's edge lands within a pixel or two of where it would at 640; the result is scaled back
 to full resolution (nearest neighbour) and, where a call changed nothing, the previous mask's
-full-resolution pixels are kept. The working copy, its gradient and its superpixels are kept
+full-resolution pixels are kept. GrabCut's random start is seeded before every cut, so the same
+marks give the same mask. The working copy, its gradient and its superpixels are kept
 per image in an ``InteractiveCache``.
 """
 
