@@ -44,7 +44,8 @@ BOX_CORE, BOX_AGREEMENT = 0.25, 0.5
 # each side, and a connected object has a pixel on every line between). Where GrabCut's cut leaves a row
 # or column of the box empty, the pixel of that line whose colour is most like the object's becomes sure
 # object and GrabCut runs again, up to this many times. Mean IoU after the box on all 467 demo val
-# instances: 0.651 without, 0.666 with; NoC@85 of grabcut_box 8.90 -> 8.57 on 80 demo train instances.
+# instances: 0.651 without, 0.666 with; NoC@85 of grabcut_box, mean of five draws (see GRABCUT_SEED), 8.79
+# -> 8.54 on 80 demo train instances, 9.02 -> 8.98 on 50 val (unchanged there).
 TIGHTNESS_ROUNDS = 3
 # OpenCV's GrabCut keeps each side's colours as a mixture of this many Gaussians, packed in 65 floats.
 GRABCUT_COMPONENTS = 5
