@@ -50,6 +50,25 @@ def _text(canvas: np.ndarray, text: str, origin: tuple[int, int], scale: float =
     cv2.putText(canvas, text, (x, y + height // 2), FONT, scale, INK, 1, cv2.LINE_AA)
 
 
+def _emptiest_corner(points, plot: tuple[int, int, int, int], size: tuple[int, int]) -> tuple[int, int]:
+    """The top-left of a ``size`` box in the corner of ``plot`` (left, top, right, bottom) that covers the
+    fewest of ``points`` (ties: top left, top right, bottom right, bottom left), 6 px inside the frame."""
+    left, top, right, bottom = plot
+    width, height = size
+    corners = [
+        (left + 6, top + 6),
+        (right - 6 - width, top + 6),
+        (right - 6 - width, bottom - 6 - height),
+        (left + 6, bottom - 6 - height),
+    ]
+
+    def covered(corner: tuple[int, int]) -> int:
+        x0, y0 = corner
+        return sum(x0 - 4 <= x <= x0 + width + 4 and y0 - 4 <= y <= y0 + height + 4 for x, y in points)
+
+    return min(corners, key=covered)
+
+
 def draw_line_chart(
     series: Sequence[Series],
     title: str,
@@ -94,14 +113,16 @@ def draw_line_chart(
         cv2.polylines(canvas, [points], False, colour, 2, cv2.LINE_AA)
         for centre in points:
             cv2.circle(canvas, tuple(int(value) for value in centre), 4, colour, -1, cv2.LINE_AA)
-    legend_width = max(cv2.getTextSize(line.name, FONT, 0.45, 1)[0][0] for line in series) + 56
-    corners = (left + 6, top + 6), (left + legend_width, top + 8 + 20 * len(series))
-    cv2.rectangle(canvas, *corners, PAPER, -1)
-    cv2.rectangle(canvas, *corners, GRID, 1)
+    legend_width = max(cv2.getTextSize(line.name, FONT, 0.45, 1)[0][0] for line in series) + 50
+    legend_height = 8 + 20 * len(series)
+    drawn = [point(x, y) for line in series for x, y in zip(line.xs, line.ys)]
+    x0, y0 = _emptiest_corner(drawn, (left, top, right, bottom), (legend_width, legend_height))
+    cv2.rectangle(canvas, (x0, y0), (x0 + legend_width, y0 + legend_height), PAPER, -1)
+    cv2.rectangle(canvas, (x0, y0), (x0 + legend_width, y0 + legend_height), GRID, 1)
     for index, line in enumerate(series):
-        legend_y = top + 17 + 20 * index
-        cv2.line(canvas, (left + 12, legend_y), (left + 40, legend_y), COLOURS[index % len(COLOURS)], 3)
-        _text(canvas, line.name, (left + 48, legend_y))
+        legend_y = y0 + 11 + 20 * index
+        cv2.line(canvas, (x0 + 6, legend_y), (x0 + 34, legend_y), COLOURS[index % len(COLOURS)], 3)
+        _text(canvas, line.name, (x0 + 42, legend_y))
     _text(canvas, title, (width // 2, top // 2), scale=0.55, anchor="centre")
     _text(canvas, x_label, ((left + right) // 2, height - 16), anchor="centre")
     (label_width, label_height), _ = cv2.getTextSize(y_label, FONT, 0.45, 1)

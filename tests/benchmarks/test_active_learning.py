@@ -18,7 +18,7 @@ from benchmarks.active_learning import (
     rarest_class,
     target,
 )
-from benchmarks.line_chart import Series, draw_line_chart, nice_ticks
+from benchmarks.line_chart import Series, _emptiest_corner, draw_line_chart, nice_ticks
 from cocoseg.pipeline.inference.uncertainty import pixel_entropy
 
 
@@ -73,6 +73,14 @@ def test_line_chart_draws_every_series():
     series = [Series("a", [1, 2, 3], [1, 2, 3], [0, 1, 2], [2, 3, 4]), Series("b", [1, 2, 3], [3, 2, 1])]
     picture = draw_line_chart(series, "title", "x", "y", size=(400, 300))
     assert picture.shape == (300, 400, 3) and len(np.unique(picture.reshape(-1, 3), axis=0)) > 10
+
+
+def test_the_legend_goes_to_the_corner_the_lines_leave_empty():
+    plot, size = (0, 0, 200, 100), (50, 30)
+    rising = [(x, 100 - x // 2) for x in range(0, 200, 5)]  # from bottom left to top right
+    assert _emptiest_corner(rising, plot, size) == (6, 6)  # top left is free
+    falling = [(x, x // 2) for x in range(0, 200, 5)] + [(10, 10)]  # and top left is taken
+    assert _emptiest_corner(falling, plot, size) == (144, 6)  # top right
 
 
 @pytest.mark.slow
