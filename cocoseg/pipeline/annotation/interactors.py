@@ -44,8 +44,9 @@ BOX_CORE, BOX_AGREEMENT = 0.25, 0.5
 # each side, and a connected object has a pixel on every line between). Where GrabCut's cut leaves a row
 # or column of the box empty, the pixel of that line whose colour is most like the object's becomes sure
 # object and GrabCut runs again, up to this many times. Mean IoU after the box on all 467 demo val
-# instances: 0.651 without, 0.666 with; NoC@85 of grabcut_box, mean of five draws (see GRABCUT_SEED), 8.79
-# -> 8.54 on 80 demo train instances, 9.02 -> 8.98 on 50 val (unchanged there).
+# instances: 0.651 without, 0.666 with. NoC@85 of grabcut_box (means of several draws, see GRABCUT_SEED)
+# with the pictures at their own size, as Annotate runs the tools: 9.10 -> 8.52 on 80 demo train
+# instances, 8.93 -> 8.00 on 50 val; scaled to 320 px: 8.79 -> 8.54 on train, 9.02 -> 8.98 on val.
 TIGHTNESS_ROUNDS = 3
 # OpenCV's GrabCut keeps each side's colours as a mixture of this many Gaussians, packed in 65 floats.
 GRABCUT_COMPONENTS = 5
