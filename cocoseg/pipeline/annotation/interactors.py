@@ -48,7 +48,8 @@ BOX_CORE, BOX_AGREEMENT = 0.25, 0.5
 # with the pictures at their own size, as Annotate runs the tools: 9.10 -> 8.52 on 80 demo train
 # instances, 8.93 -> 8.00 on 50 val; scaled to 320 px: 8.79 -> 8.54 on train, 9.02 -> 8.98 on val.
 TIGHTNESS_ROUNDS = 3
-# OpenCV's GrabCut keeps each side's colours as a mixture of this many Gaussians, packed in 65 floats.
+# OpenCV's GrabCut keeps each side's colours as a mixture of this many Gaussians, 13 floats each (weight,
+# mean, covariance).
 GRABCUT_COMPONENTS = 5
 # A lone first click grows, by watershed on the colour gradient, towards a ring this share of the working
 # image's shorter side away: the object's edge is the strongest edge between the click and the ring.
@@ -128,19 +129,25 @@ def _around(found: tuple[int, int, int, int], margin: int, shape: tuple[int, int
 def _grabcut(image: np.ndarray, trimap: np.ndarray, models: tuple | None = None) -> np.ndarray:
     """GrabCut in mask mode on ``trimap`` (changed in place) when both sides have samples; the object.
 
-    ``models``, two (1, 65) float64 arrays (background, object), receive the colour models it
-    fitted; they stay zero when it did not run.
+    ``models`` (``empty_models``: background, object) receive the colour models it fitted; they
+    stay zero when it did not run.
     """
     object_like = np.isin(trimap, (cv2.GC_FGD, cv2.GC_PR_FGD))
     undecided = np.isin(trimap, (cv2.GC_PR_FGD, cv2.GC_PR_BGD))
     # GrabCut fits five colour clusters per side: with fewer samples it fails; with nothing undecided, moot.
     if undecided.any() and np.count_nonzero(object_like) >= 10 and np.count_nonzero(~object_like) >= 10:
-        models = models or (np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64))
+        models = models or empty_models()
         image = np.ascontiguousarray(image)
         cv2.setRNGSeed(GRABCUT_SEED)
         cv2.grabCut(image, trimap, None, *models, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
         object_like = np.isin(trimap, (cv2.GC_FGD, cv2.GC_PR_FGD))
     return object_like
+
+
+def empty_models() -> tuple[np.ndarray, np.ndarray]:
+    """Background and object colour models for ``cv2.grabCut`` to fill: (1, 13 per component) float64."""
+    size = (1, 13 * GRABCUT_COMPONENTS)
+    return np.zeros(size, np.float64), np.zeros(size, np.float64)
 
 
 def colour_log_likelihood(model: np.ndarray, pixels: np.ndarray) -> np.ndarray:
@@ -176,9 +183,12 @@ def _tighten(image: np.ndarray, trimap: np.ndarray, models: tuple) -> np.ndarray
         empty_columns = columns[~object_like[:, columns].any(axis=0)]
         if not models[1].any() or (len(empty_rows) == 0 and len(empty_columns) == 0):
             break
-        pixels = image.reshape(-1, 3)
-        background, foreground = (colour_log_likelihood(model, pixels) for model in models)
-        likeness = np.where(inside, (foreground - background).reshape(inside.shape), -np.inf)
+        on_lines = np.zeros(inside.shape, bool)  # only the empty lines' pixels are candidates
+        on_lines[empty_rows] = on_lines[:, empty_columns] = True
+        on_lines &= inside
+        background, foreground = (colour_log_likelihood(model, image[on_lines]) for model in models)
+        likeness = np.full(inside.shape, -np.inf)
+        likeness[on_lines] = foreground - background
         trimap[empty_rows, np.argmax(likeness[empty_rows], axis=1)] = cv2.GC_FGD
         trimap[np.argmax(likeness[:, empty_columns], axis=0), empty_columns] = cv2.GC_FGD
         object_like = _grabcut(image, trimap, models)
@@ -225,7 +235,7 @@ def box_object(image: np.ndarray, outside: np.ndarray) -> np.ndarray:
     size = max(2, round(width * scale)), max(2, round(height * scale))
     resized = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     resized_trimap = cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST)
-    models = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    models = empty_models()
     _grabcut(resized, resized_trimap, models)
     cut = _tighten(resized, resized_trimap, models).astype(np.float32)
     result = np.zeros(outside.shape, bool)
