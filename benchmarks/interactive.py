@@ -34,8 +34,9 @@ picture before timing, so scikit-image's import, once per server process, is not
 GrabCut (both box methods and the corrections of ``clicks``) starts from a random k-means draw;
 the tools seed it (``interactors.GRABCUT_SEED``), so a user gets one fixed draw, but which draw
 moved one run's NoC@85 on 50 instances by up to 0.6. ``--draws K`` runs the methods that use
-GrabCut K times, draw k with seed k (the naive baseline's generator seeded per instance from k);
-the table gives the mean over the draws and their range, and draw 0 is what the tools do.
+GrabCut K times: draw 0 with the tools' own seed (what a user gets), draw k > 0 with a seed
+derived from k; the naive baseline's generator is seeded per instance from k and the instance.
+The table gives the mean over the draws and their range.
 
 ``--latency`` instead times every cocoseg method on demo images scaled to 640x480 (the issue's
 latency target: p50 <= 150 ms, p95 <= 400 ms, a first click at most 1 s slower).
@@ -254,8 +255,9 @@ def run_method(
 ) -> list[dict]:
     """Every instance under one method; each image starts with an empty cache (its first call is cold).
 
-    ``draw`` seeds GrabCut: the tools' seed plus ``draw``, and OpenCV's generator before each
-    instance (for the naive baseline, which does not seed it) from ``draw`` and the instance.
+    ``draw`` seeds GrabCut (``grabcut_draw``: the tools' own seed for draw 0), and OpenCV's
+    generator before each instance from ``draw`` and the instance (for the naive baseline, which
+    does not seed it).
     """
     rows, cache, current = [], None, None
     for index, instance in enumerate(instances):
