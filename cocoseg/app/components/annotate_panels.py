@@ -367,10 +367,12 @@ def round_note(outcome) -> html.Div:
 
 
 def canvas_holder(
-    holder: str, filename: str, size: tuple[int, int], colour: str, brush: int, tool: str
+    holder: str, filename: str, size: tuple[int, int], colour: str, brush: int, tool: str, hint=None
 ) -> html.Div:
     """A fresh canvas of ``size`` (width, height) for a new background: dash-canvas reads its picture and
-    size only when it mounts, and the holder's new id makes React mount a new one (strokes start empty)."""
+    size only when it mounts, and the holder's new id makes React mount a new one (strokes start empty).
+    ``hint`` goes above the canvas, inside the holder (``assets/cocoseg.js`` finds the holder as the
+    canvas area's first child)."""
     canvas = DashCanvas(
         id=Annotate.CANVAS,
         width=size[0],
@@ -382,7 +384,7 @@ def canvas_holder(
         goButtonTitle="Preview",
         hide_buttons=["select"],
     )
-    return html.Div(canvas, id=f"annotate-holder-{holder}")
+    return html.Div(canvas if hint is None else [hint, canvas], id=f"annotate-holder-{holder}")
 
 
 def page_layout(
@@ -428,17 +430,14 @@ def page_layout(
 
 def workbench(control_children: list) -> html.Div:
     """The three columns: controls, the canvas, the result and the saved list."""
-    empty_canvas = canvas_holder("empty", "", EMPTY_CANVAS, "#800000", 12, "pencil")
-    empty_canvas.children = [  # an empty canvas alone looked like a broken picture
-        html.Div(
-            [
-                html.I(className="bi bi-arrow-left-square me-1"),
-                "No image open: pick a dataset image or an upload on the left.",
-            ],
-            className="text-muted mb-2 canvas-hint",
-        ),
-        empty_canvas.children,
-    ]
+    hint = html.Div(  # an empty canvas alone looked like a broken picture
+        [
+            html.I(className="bi bi-arrow-left-square me-1"),
+            "No image open: pick a dataset image or an upload on the left.",
+        ],
+        className="text-muted mb-2 canvas-hint",
+    )
+    empty_canvas = canvas_holder("empty", "", EMPTY_CANVAS, "#800000", 12, "pencil", hint)
     canvas = html.Div(
         [
             html.Div(empty_canvas, id=Annotate.CANVAS_AREA),
