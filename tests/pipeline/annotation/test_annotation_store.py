@@ -401,7 +401,10 @@ def save_and_block_before_rename(workspace_root: str, name: str, version: str, m
     """Child: save, but stop for good just before the temp file is renamed over the target."""
 
     def blocking_replace(source, target):
-        Path(marker).write_text(str(source))
+        # the marker appears whole (written aside, then renamed): the parent polls for it and reads it at
+        # once, and a marker created empty and filled after made it read "" now and then
+        Path(marker + ".part").write_text(str(source))
+        os.rename(marker + ".part", marker)
         time.sleep(600)
 
     os.replace = blocking_replace
