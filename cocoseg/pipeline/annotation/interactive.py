@@ -23,10 +23,12 @@ The methods (``METHODS`` says the same in a line each):
   (positive click) or rejected (negative click); ``edit_model_region`` also relabels.
 
 GrabCut, watershed, SLIC and the wand run on a working copy whose longer side is at most
-``WORKING_SIDE`` (400 px): GrabCut's cost grows with the pixel count, and at 400 px across an
-object's edge lands within a pixel or two of where it would at 640; the result is scaled back
-to full resolution (nearest neighbour) and, where a call changed nothing, the previous mask's
-full-resolution pixels are kept. GrabCut's random start is seeded before every cut, so the same
+``WORKING_SIDE`` (640 px: COCO's pictures as they are, larger ones scaled down); the result is
+scaled back to full resolution (nearest neighbour) and, where a call changed nothing, the
+previous mask's full-resolution pixels are kept. Against COCO's outlines a pixel counts: a
+400 px copy cost clicks. What keeps a click fast is the size of what GrabCut cuts, not of the
+picture: a box is cut on a crop ``BOX_SIDE`` across, a far click's window on a copy at most
+``CORRECTION_SIDE`` across (``interactors``). GrabCut's random start is seeded before every cut, so the same
 marks give the same mask. The working copy, its gradient and its superpixels are kept
 per image in an ``InteractiveCache``.
 """

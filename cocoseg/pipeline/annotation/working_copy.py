@@ -18,8 +18,10 @@ import threading
 import cv2
 import numpy as np
 
-# See cocoseg.pipeline.annotation.interactive: GrabCut's cost per click grows with the pixel count.
-WORKING_SIDE = 400
+# See cocoseg.pipeline.annotation.interactive: COCO's pictures (up to 640 px) are worked on as they are;
+# larger ones are scaled down so a click's windows stay small. (At 400 px, grabcut_box needed 8.51 / 8.00
+# clicks for 85 % IoU on 80 demo train / 50 val instances against 7.9 / 7.9 at 640.)
+WORKING_SIDE = 640
 # One SLIC superpixel per this many working pixels (~11 px across): small enough to follow object edges,
 # large enough that a stroke snaps to something.
 SUPERPIXEL_AREA = 120

@@ -129,11 +129,30 @@ def test_the_same_box_gives_the_same_mask_whatever_opencvs_random_state():
 
 
 def test_large_pictures_are_cut_on_a_working_copy_and_answered_at_full_size():
-    picture, truth = _disc_picture(600, 800)
+    picture, truth = _disc_picture(960, 1280)
     cache = InteractiveCache()
     result = segment(picture, [next_click(truth, None)], cache=cache, image_key="large")
-    assert result.mask.shape == (600, 800) and iou(truth, result.mask) >= 0.9
-    assert cache.working_copy("large", picture).shape == (300, 400)
+    assert result.mask.shape == (960, 1280) and iou(truth, result.mask) >= 0.9
+    assert cache.working_copy("large", picture).shape == (480, 640)
+
+
+@pytest.mark.parametrize("correction_side", [100_000, 120])
+def test_a_far_click_fills_its_gap_whether_or_not_the_window_is_cut_on_a_smaller_copy(
+    monkeypatch, correction_side
+):
+    # The disc's right half is missing; the robot's click lands ~60 px from the mask, so the correction's
+    # window is ~500 px across: cut as it is, or on a copy 120 px across (as far clicks are, for speed).
+    monkeypatch.setattr(interactors, "CORRECTION_SIDE", correction_side)
+    picture, truth = _disc_picture(480, 640)
+    previous = truth.copy()
+    previous[:, 330:] = False
+    click = next_click(truth, previous)
+    result = segment(picture, [click], previous_mask=previous, method=CLICKS).mask
+    assert iou(truth, result) >= 0.97 and iou(truth, previous) < 0.6
+    assert not (previous & ~result).any()  # a positive click only adds
+    # No seam left along the old edge (x = 330): ~100 pixels of the disc's rim there are missed either way,
+    # 544 when the copy's cut was compared with the mask on the copy.
+    assert np.count_nonzero((truth & ~result)[:, 326:336]) <= 150
 
 
 def test_the_magic_wand_fills_a_flat_region_and_a_negative_click_takes_it_back():
