@@ -511,8 +511,9 @@ def format_table(results: dict) -> str:
             ),
         ]
     if "model_fewer_clicks" in comparison:
+        share = comparison["model_fewer_clicks"]
         lines.append(
-            f"Model regions + clicks: {comparison['model_fewer_clicks'] * 100:.0f} % fewer clicks "
+            f"Model regions + clicks: {abs(share) * 100:.0f} % {'fewer' if share >= 0 else 'more'} clicks "
             "than the best tool."
         )
     lines.append(

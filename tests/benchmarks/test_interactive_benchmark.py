@@ -144,9 +144,12 @@ def test_model_regions_plus_clicks_with_a_perfect_model(monkeypatch):
 
     monkeypatch.setattr(interactive_benchmark, "_predictions", truth_as_prediction)
     results = run(["clicks", "model_regions"], limit=2, max_clicks=2, model="a perfect oracle")
-    assert (
-        results["methods"]["model_regions"]["iou_1"] > 0.9 and "model_fewer_clicks" in results["comparison"]
-    )
+    share = results["comparison"]["model_fewer_clicks"]
+    assert results["methods"]["model_regions"]["iou_1"] > 0.9 and share > 0
+    assert f"{share * 100:.0f} % fewer clicks than the best tool" in format_table(results)
+    # A model worse than the tools is reported as costing clicks, not as "-26 % fewer".
+    results["comparison"]["model_fewer_clicks"] = -0.26
+    assert "26 % more clicks than the best tool" in format_table(results)
 
 
 def test_the_examples_figure_outlines_each_missed_instance():
