@@ -28,9 +28,9 @@ scaled back to full resolution (nearest neighbour) and, where a call changed not
 previous mask's full-resolution pixels are kept. Against COCO's outlines a pixel counts: a
 400 px copy cost clicks. What keeps a click fast is the size of what GrabCut cuts, not of the
 picture: a box is cut on a crop ``BOX_SIDE`` across, a far click's window on a copy at most
-``CORRECTION_SIDE`` across (``interactors``). GrabCut's random start is seeded before every cut, so the same
-marks give the same mask. The working copy, its gradient and its superpixels are kept
-per image in an ``InteractiveCache``.
+``CORRECTION_SIDE`` across (``interactors``). GrabCut's random start is seeded before every
+cut, so the same marks give the same mask. The working copy, its gradient and its superpixels
+are kept per image in an ``InteractiveCache``.
 """
 
 from __future__ import annotations

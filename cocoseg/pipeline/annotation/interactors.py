@@ -61,7 +61,7 @@ FIRST_RING_SHARE = 0.25
 WINDOW_SHARE, MIN_WINDOW, SEED_SHARE = 2.0, 6, 0.5
 # A correction's window wider than this (working pixels) is cut on a copy this wide and the cut scaled back:
 # a far click opens a window eight times its distance across, and on a 640x480 picture the clicks tool's
-# p95 was 386 ms uncapped, 118 ms with this cap (grabcut_box NoC@85 on 80 demo train / 50 val instances,
+# p95 was 386 ms uncapped, 111 ms with this cap (grabcut_box NoC@85 on 80 demo train / 50 val instances,
 # own size, three draws: 7.82 / 7.88 uncapped, 7.79 / 7.89 capped).
 CORRECTION_SIDE = 240
 # A click at most NUDGE_REACH pixels from the other side of the mask is on a thin band along the edge,
@@ -200,6 +200,14 @@ def _tighten(image: np.ndarray, trimap: np.ndarray, models: tuple) -> np.ndarray
     return object_like
 
 
+def _scaled_for_cut(image: np.ndarray, trimap: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """A picture and its trimap scaled for a cut; the trimap by nearest, so its labels stay labels."""
+    height, width = trimap.shape
+    size = max(2, round(width * scale)), max(2, round(height * scale))
+    picture = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    return picture, cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST)
+
+
 def _apply_seeds(trimap: np.ndarray, seeds: np.ndarray, outside: np.ndarray | None) -> None:
     if outside is not None:
         trimap[outside] = cv2.GC_BGD
@@ -234,12 +242,8 @@ def box_object(image: np.ndarray, outside: np.ndarray) -> np.ndarray:
     offset = window[1].start, window[0].start
     local = (found[0] - offset[0], found[1] - offset[1], found[2] - offset[0], found[3] - offset[1])
     trimap[inscribed_ellipse(trimap.shape, local, BOX_CORE)] = cv2.GC_FGD
-    crop = image[window]
     height, width = trimap.shape
-    scale = BOX_SIDE / max(height, width)
-    size = max(2, round(width * scale)), max(2, round(height * scale))
-    resized = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    resized_trimap = cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST)
+    resized, resized_trimap = _scaled_for_cut(image[window], trimap, BOX_SIDE / max(height, width))
     models = empty_models()
     _grabcut(resized, resized_trimap, models)
     cut = _tighten(resized, resized_trimap, models).astype(np.float32)
@@ -343,10 +347,7 @@ def _cut_changes(image: np.ndarray, trimap: np.ndarray, current: np.ndarray) -> 
     scale = CORRECTION_SIDE / max(height, width)
     if scale >= 1:
         return _grabcut(image, trimap) != current
-    size = max(2, round(width * scale)), max(2, round(height * scale))
-    small_image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    small_trimap = cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST)
-    cut = _grabcut(small_image, small_trimap).astype(np.uint8)
+    cut = _grabcut(*_scaled_for_cut(image, trimap, scale)).astype(np.uint8)
     return cv2.resize(cut, (width, height), interpolation=cv2.INTER_NEAREST).astype(bool) != current
 
 
