@@ -1,14 +1,18 @@
-"""Builders the Explore, Segment, Evaluate and Compare pages share or moved out of their pages:
-the split chooser, leaderboard rows, variant labels and the image browser's page label."""
+"""Builders the Explore, Segment, Evaluate, Compare and Annotate pages share or moved out of their pages:
+the split chooser, leaderboard rows, variant labels, the image browser's page label and the click-to-mask
+status line."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
+from cocoseg.app.components.annotate_panels import tool_status
 from cocoseg.app.components.choosers import default_split, parse_split, split_choices
 from cocoseg.app.components.evaluate_panels import evaluated_splits, selected_models, table_rows
 from cocoseg.app.components.explore_panels import page_label
 from cocoseg.app.components.segment_panels import variant_options
+from cocoseg.pipeline.annotation.interactive import ELLIPSE_NOTE
 from cocoseg.pipeline.data.registry import list_datasets
 from cocoseg.pipeline.data.thumbnails import ImagePage
 from cocoseg.pipeline.inference.model_store import ModelEntry
@@ -65,3 +69,11 @@ def test_variant_labels_say_device_cost_and_advice():
 def test_the_image_browser_says_where_it_is():
     assert page_label(ImagePage([(1, "a.jpg")], 1, 5, 49)) == "49 images · page 2 of 5"
     assert page_label(ImagePage([], 0, 1, 0)) == "no image has these classes"
+
+
+def test_the_click_to_mask_status_gives_the_time_and_any_note_the_tool_left():
+    outcome = SimpleNamespace(seconds=0.0123, total_seconds=0.0456, changed_pixels=5120, note=None)
+    status = tool_status("box", outcome)
+    assert status == "Box → mask: 12 ms (46 ms with the layers), 5,120 pixels changed. Ctrl+Z undoes it."
+    noted = tool_status("box", SimpleNamespace(**vars(outcome) | {"note": ELLIPSE_NOTE}))
+    assert noted == f"{status} {ELLIPSE_NOTE}"

@@ -168,10 +168,11 @@ def canvas_tool(tool: str | None) -> str:
 def tool_status(tool: str, outcome) -> str:
     """What a click-to-mask call did (``annotation.tools.ToolOutcome``) and how long it took."""
     tool = dict(CLICK_TOOLS).get(tool, tool).split(" (")[0]
-    return (
+    status = (
         f"{tool}: {outcome.seconds * 1000:.0f} ms ({outcome.total_seconds * 1000:.0f} ms with the layers), "
         f"{outcome.changed_pixels:,} pixels changed. Ctrl+Z undoes it."
     )
+    return f"{status} {outcome.note}" if outcome.note else status
 
 
 def canvas_width(width: int, height: int) -> int:

@@ -225,8 +225,11 @@ def inscribed_ellipse(shape: tuple[int, int], found: tuple[int, int, int, int], 
     return canvas.astype(bool)
 
 
-def box_object(image: np.ndarray, outside: np.ndarray) -> np.ndarray:
+def box_object(image: np.ndarray, outside: np.ndarray) -> tuple[np.ndarray, bool]:
     """GrabCut from a box: inside probably the object, its centre surely, ``outside`` surely not.
+
+    Returns the mask and whether it is the box's ellipse (the cut was not believed), which the
+    page tells its user: that mask is a guess from the box alone.
 
     The crop around the box is scaled (up or down) so its longer side is ``BOX_SIDE``: on a
     small box GrabCut's edge term outweighs its colour term and the object vanishes (it did
@@ -252,7 +255,7 @@ def box_object(image: np.ndarray, outside: np.ndarray) -> np.ndarray:
     result &= ~outside
     ellipse = inscribed_ellipse(outside.shape, found) & ~outside
     agreement = np.count_nonzero(result & ellipse) / max(1, np.count_nonzero(result | ellipse))
-    return result if agreement >= BOX_AGREEMENT else ellipse
+    return (result, False) if agreement >= BOX_AGREEMENT else (ellipse, True)
 
 
 def click_object(

@@ -220,6 +220,7 @@ class ToolOutcome:
     seconds: float  # the tool itself
     total_seconds: float  # with reading and keeping the layers
     changed_pixels: int
+    note: str | None = None  # what the user should know about the result (interactive.ELLIPSE_NOTE)
 
 
 def class_of_colour(colour: str | None, selection: Selection, workspace: Workspace) -> int:
@@ -279,7 +280,7 @@ def apply_tool(
             image_key=current.key,
         )
         new_layer = _paint_object(layer, start, previous, result.mask, class_index)
-        seconds = result.seconds
+        seconds, note = result.seconds, result.note
         if not marked.start:
             store_result(workspace, current.key, f"{name}-start", "mask", layer)
         store_result(workspace, current.key, f"{name}-object", "mask", result.mask)
@@ -290,7 +291,7 @@ def apply_tool(
         seconds, new_layer = _edit(
             workspace, current, upload.image, layer, request, points, class_index, timeout
         )
-        marked_object = None
+        marked_object, note = None, None
     store_result(workspace, current.key, name, "mask", new_layer)
     before = current.layer
     if has_strokes(canvas_json):  # Undo keeps the strokes drawn since the last call
@@ -309,6 +310,7 @@ def apply_tool(
         seconds,
         time.perf_counter() - started,
         int(np.count_nonzero(new_layer != layer)),
+        note,
     )
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cocoseg.pipeline import annotation
-from cocoseg.pipeline.annotation import tools
+from cocoseg.pipeline.annotation import interactive, tools
 from cocoseg.pipeline.annotation.interactive import MAX_CLICKS, InteractiveError
 from cocoseg.pipeline.annotation.session import PREDICTION_LAYER
 from cocoseg.pipeline.annotation.store import load_saved
@@ -73,6 +73,7 @@ def test_a_box_makes_a_layer_the_brush_can_paint_over_and_save(workspace):
     assert iou(layer == CAT, square_mask()) >= 0.9
     assert outcome.current.base and outcome.current.layer == "tool-1"
     assert outcome.changed_pixels == int((layer == CAT).sum()) and outcome.seconds <= outcome.total_seconds
+    assert outcome.note is None
 
     # The result is a starting layer: strokes drawn on the canvas paint over it, and it saves.
     stroke = {
@@ -88,6 +89,17 @@ def test_a_box_makes_a_layer_the_brush_can_paint_over_and_save(workspace):
     assert (drawn[:20, :20] == DOG).all() and ((drawn == CAT) == (layer == CAT)).all()
     saved = annotation.save(workspace, outcome.current, None, SELECTION, CANVAS_WIDTH)
     assert (load_saved(workspace, "uploads", saved.file_name, VOC) == layer).all()
+
+
+def test_a_box_guessed_from_its_ellipse_says_so_and_the_next_click_does_not(workspace):
+    picture = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    picture[:, ::4] = picture[:, 1::4] = 255  # stripes: no colour says where the object is
+    current = opened(workspace, picture)
+    state = tools.ToolState.for_image(None, current)
+    outcome = apply(workspace, current, state, request("box", "box", (120, 80), (200, 160)))
+    assert outcome.note == interactive.ELLIPSE_NOTE
+    click = request("box", "click", (160, 120), positive=False)
+    assert apply(workspace, outcome.current, outcome.state, click).note is None
 
 
 def test_a_negative_click_removes_part_and_undo_steps_back(workspace):

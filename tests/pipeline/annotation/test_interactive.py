@@ -73,7 +73,26 @@ def test_a_box_around_a_square_gives_the_square():
     picture = _noisy(truth.shape, 40, 110)
     picture[truth] = _noisy(truth.shape, 150, 230, seed=1)[truth]
     result = segment(picture, box=(50, 30, 160, 130), method=GRABCUT_BOX)
-    assert iou(truth, result.mask) >= 0.9 and result.seconds > 0
+    assert iou(truth, result.mask) >= 0.9 and result.seconds > 0 and result.note is None
+
+
+def striped_picture(height: int = 240, width: int = 320) -> np.ndarray:
+    """Black and white stripes two pixels wide: no colour says where an object is."""
+    picture = np.zeros((height, width, 3), np.uint8)
+    picture[:, ::4] = picture[:, 1::4] = 255
+    return picture
+
+
+def test_a_box_whose_cut_is_not_believed_says_its_mask_is_the_boxs_ellipse():
+    picture, box = striped_picture(), (120, 80, 200, 160)
+    result = segment(picture, box=box, method=GRABCUT_BOX)
+    outside = np.ones(picture.shape[:2], bool)
+    outside[80:160, 120:200] = False
+    ellipse = interactors.inscribed_ellipse(outside.shape, box) & ~outside
+    assert np.array_equal(result.mask, ellipse) and result.note == interactive.ELLIPSE_NOTE
+    # The note is about the box's guess: the clicks that correct it carry none.
+    corrected = segment(picture, [(160, 120, False)], box, result.mask, GRABCUT_BOX)
+    assert corrected.note is None and not corrected.mask[120, 160]
 
 
 def test_a_box_keeps_a_thin_dim_part_that_reaches_its_side():
