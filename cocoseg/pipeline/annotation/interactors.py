@@ -68,7 +68,10 @@ CORRECTION_SIDE = 240
 # which colour models cannot place: the edge moves by that distance, up to NUDGE_WINDOW times it away,
 # where a pixel's colour is nearer the click's side (local means over ALPHA_KERNEL squares; moving the
 # whole band cost clicks: NoC@85 9.09 -> 8.97 on 80 demo train instances). A click one pixel from the
-# other side is on a sliver the robot found nothing wider than: only the click's own pixels flip.
+# other side is on a sliver the robot found nothing wider than: only the click's own pixels flip. The
+# distance is the click's mark's farthest pixel (a disc of interactive.SEED_RADIUS). Slivers are a matter
+# of scale: with the demo's val pictures scaled to 320 px this path took 24 % of the robot's clicks after
+# grabcut_box's box, at their own size 1 % (the rest went to GrabCut).
 NUDGE_REACH, NUDGE_WINDOW, ALPHA_KERNEL = 1.5, 10.0, 7
 # Superpixel snap: a superpixel joins when the brush covers at least this share of it (or the stroke's
 # centre line crosses it).
