@@ -75,5 +75,6 @@ def test_the_click_to_mask_status_gives_the_time_and_any_note_the_tool_left():
     outcome = SimpleNamespace(seconds=0.0123, total_seconds=0.0456, changed_pixels=5120, note=None)
     status = tool_status("box", outcome)
     assert status == "Box → mask: 12 ms (46 ms with the layers), 5,120 pixels changed. Ctrl+Z undoes it."
-    noted = tool_status("box", SimpleNamespace(**vars(outcome) | {"note": ELLIPSE_NOTE}))
-    assert noted == f"{status} {ELLIPSE_NOTE}"
+    first, space, note = tool_status("box", SimpleNamespace(**vars(outcome) | {"note": ELLIPSE_NOTE}))
+    assert (first, space, note.children) == (status, " ", ELLIPSE_NOTE)
+    assert note.className == "text-warning-emphasis"  # the muted line would hide it

@@ -165,14 +165,20 @@ def canvas_tool(tool: str | None) -> str:
     return tool if tool in dict(TOOLS) else "pencil"
 
 
-def tool_status(tool: str, outcome) -> str:
-    """What a click-to-mask call did (``annotation.tools.ToolOutcome``) and how long it took."""
+def tool_status(tool: str, outcome) -> str | list:
+    """What a click-to-mask call did (``annotation.tools.ToolOutcome``) and how long it took.
+
+    A note the tool left (its mask is a guess) follows in the warning colour: the line itself is
+    small muted text the eye learns to skip.
+    """
     tool = dict(CLICK_TOOLS).get(tool, tool).split(" (")[0]
     status = (
         f"{tool}: {outcome.seconds * 1000:.0f} ms ({outcome.total_seconds * 1000:.0f} ms with the layers), "
         f"{outcome.changed_pixels:,} pixels changed. Ctrl+Z undoes it."
     )
-    return f"{status} {outcome.note}" if outcome.note else status
+    if not outcome.note:
+        return status
+    return [status, " ", html.Span(outcome.note, className="text-warning-emphasis")]
 
 
 def canvas_width(width: int, height: int) -> int:
