@@ -15,6 +15,7 @@ from cocoseg.app.components import annotate_panels as panels
 from cocoseg.app.ids import Annotate
 from cocoseg.app.links import annotate_link
 from cocoseg.app.main import create_app
+from cocoseg.pipeline.annotation.interactive import ELLIPSE_NOTE
 from cocoseg.pipeline.data.labels import build_label_map
 from cocoseg.pipeline.inference.model_store import CARD_FILE
 from cocoseg.pipeline.inference.uploads import display_jpeg
@@ -24,6 +25,7 @@ from tests.conftest import DEMO_VAL_IMAGES
 
 VAL_IMAGE = sorted(DEMO_VAL_IMAGES.glob("*.jpg"))[0].name
 PORTRAIT_IMAGE = "000000333956.jpg"  # 428x640
+ELLIPSE_IMAGE, ELLIPSE_BOX = "000000208901.jpg", (232.7, 148.4, 193.3, 136.2)  # 640x427; annotation 159265
 CANVAS_SETTINGS = ("#800000", 12, "pencil")  # class colour, brush width, tool
 
 
@@ -277,6 +279,22 @@ def test_the_box_tool_shows_its_object_and_new_object_lets_go_of_it(workspace):
     assert "tool-box" in marked.className and marked.style["left"] == f"{0.2 * 540:.0f}px"
     state, status = _annotate(app, "new_object", 1, image, state)
     assert state["object"] is None and "New object" in status
+
+
+def test_a_box_the_tools_cannot_believe_says_its_mask_is_the_boxs_ellipse(workspace):
+    # A demo val object whose box GrabCut cannot separate from its surroundings (a margin of -6 to +10 px
+    # round it gives the same verdict); its box as the page sends it, in fractions of the canvas.
+    app = create_app(workspace)
+    link_data = _by_id(_layout(app, annotate_link("demo", "val", ELLIPSE_IMAGE)))[Annotate.LINK].data
+    current, _canvas, _message = _open_link(app, link_data)
+    x, y, width, height = ELLIPSE_BOX
+    points = [[x / 640, y / 427], [(x + width) / 640, (y + height) / 427]]
+    box = {"tool": "box", "kind": "box", "points": points}
+    _image, _canvas, message, _state, status = _annotate(
+        app, "use_tool", box, None, current, None, "voc21", "demo/val", CAT_COLOUR, 12, "box"
+    )
+    first, _space, note = status
+    assert message is None and first.startswith("Box → mask:") and note.children == ELLIPSE_NOTE
 
 
 @pytest.mark.parametrize(
