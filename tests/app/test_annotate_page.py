@@ -25,7 +25,7 @@ from tests.conftest import DEMO_VAL_IMAGES
 
 VAL_IMAGE = sorted(DEMO_VAL_IMAGES.glob("*.jpg"))[0].name
 PORTRAIT_IMAGE = "000000333956.jpg"  # 428x640
-ELLIPSE_IMAGE, ELLIPSE_BOX = "000000208901.jpg", (232.7, 148.4, 193.3, 136.2)  # 640x427; annotation 159265
+ELLIPSE_IMAGE, ELLIPSE_BOX = "000000208901.jpg", (232.7, 148.4, 193.3, 136.2)  # annotation 159265's box
 CANVAS_SETTINGS = ("#800000", 12, "pencil")  # class colour, brush width, tool
 
 
@@ -288,7 +288,8 @@ def test_a_box_the_tools_cannot_believe_says_its_mask_is_the_boxs_ellipse(worksp
     link_data = _by_id(_layout(app, annotate_link("demo", "val", ELLIPSE_IMAGE)))[Annotate.LINK].data
     current, _canvas, _message = _open_link(app, link_data)
     x, y, width, height = ELLIPSE_BOX
-    points = [[x / 640, y / 427], [(x + width) / 640, (y + height) / 427]]
+    corners = [(x, y), (x + width, y + height)]
+    points = [[column / current["width"], row / current["height"]] for column, row in corners]
     box = {"tool": "box", "kind": "box", "points": points}
     _image, _canvas, message, _state, status = _annotate(
         app, "use_tool", box, None, current, None, "voc21", "demo/val", CAT_COLOUR, 12, "box"

@@ -18,6 +18,7 @@ from cocoseg.pipeline.data.images import UploadedImage
 from cocoseg.pipeline.data.labels import build_label_map
 from cocoseg.pipeline.inference.uploads import display_jpeg, load_result, store_result
 from tests.conftest import LIMIT
+from tests.pipeline.annotation.test_interactive import striped_picture
 
 CANVAS_WIDTH = 540
 SELECTION = annotation.Selection("demo/val", "voc21", LIMIT)
@@ -92,9 +93,7 @@ def test_a_box_makes_a_layer_the_brush_can_paint_over_and_save(workspace):
 
 
 def test_a_box_guessed_from_its_ellipse_says_so_and_the_next_click_does_not(workspace):
-    picture = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
-    picture[:, ::4] = picture[:, 1::4] = 255  # stripes: no colour says where the object is
-    current = opened(workspace, picture)
+    current = opened(workspace, striped_picture(HEIGHT, WIDTH))  # no colour says where the object is
     state = tools.ToolState.for_image(None, current)
     outcome = apply(workspace, current, state, request("box", "box", (120, 80), (200, 160)))
     assert outcome.note == interactive.ELLIPSE_NOTE
