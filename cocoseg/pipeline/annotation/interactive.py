@@ -12,7 +12,8 @@ The methods (``METHODS`` says the same in a line each):
   centre object), on a crop scaled to ``interactors.BOX_SIDE``; a row or column of the box the
   cut leaves empty gets its most object-like pixel as sure object and the cut runs again (a
   tight box crosses its object on every line); where the cut disagrees with the box's inscribed
-  ellipse, the ellipse, and the result's ``note`` says so. Then each click corrects it as in ``clicks``;
+  ellipse, the ellipse, and the result's ``note`` says so. Then each click corrects it as in
+  ``clicks``;
 * ``clicks``: positive / negative clicks or scribbles. A lone first click grows by watershed on
   the colour gradient to the strongest edge around it; each further mark corrects the previous
   mask near itself only: a positive mark only adds, a negative one only removes, GrabCut decides
