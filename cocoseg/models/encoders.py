@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import warnings
 from pathlib import Path
 
 import h5py
@@ -44,9 +45,13 @@ def encoder_input(size: int, encoder: str, name: str = "image"):
 
 
 def _application(info: EncoderInfo, size: int, weights):
-    return getattr(keras.applications, info.application)(
-        input_shape=(size, size, 3), include_top=False, weights=weights
-    )
+    with warnings.catch_warnings():
+        # The MobileNets warn that a size outside 96-224 gets the 224 px ImageNet weights: headless,
+        # those are convolutions that fit any size, which is what a segmentation encoder wants.
+        warnings.filterwarnings("ignore", "`input_shape` is undefined or non-square", UserWarning)
+        return getattr(keras.applications, info.application)(
+            input_shape=(size, size, 3), include_top=False, weights=weights
+        )
 
 
 def _backbone(info: EncoderInfo, size: int, weights, fallback_to_random: bool) -> keras.Model:
