@@ -12,7 +12,7 @@ from dash import Input, Output, State, callback, no_update
 from cocoseg.app import annotate_canvas as canvas
 from cocoseg.app.components import annotate_panels as panels
 from cocoseg.app.components.alerts import alert
-from cocoseg.app.context import UPLOAD_ROUTE, current_workspace
+from cocoseg.app.context import UPLOAD_ROUTE, current_settings, current_workspace
 from cocoseg.app.ids import Annotate
 from cocoseg.pipeline import annotation
 from cocoseg.pipeline.annotation import tools
@@ -56,8 +56,9 @@ def use_tool(mark, canvas_json, current, tool_state, preset, choice, *canvas_set
         class_index = tools.class_of_colour(canvas_settings[0], selection, workspace)
         state = tools.ToolState.for_image(tool_state, current)
         width = panels.canvas_width(current.width, current.height)
+        timeout = current_settings().tool_timeout_seconds
         outcome = tools.apply_tool(
-            workspace, current, canvas_json, selection, width, request, state, class_index
+            workspace, current, canvas_json, selection, width, request, state, class_index, timeout
         )
     except ERRORS as error:
         return _tool_refused(error)

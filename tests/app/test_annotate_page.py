@@ -16,17 +16,25 @@ from cocoseg.app.ids import Annotate
 from cocoseg.app.links import annotate_link
 from cocoseg.app.main import create_app
 from cocoseg.pipeline.annotation.interactive import ELLIPSE_NOTE
+from cocoseg.pipeline.core.settings import get_settings
 from cocoseg.pipeline.data.labels import build_label_map
 from cocoseg.pipeline.inference.model_store import CARD_FILE
 from cocoseg.pipeline.inference.uploads import display_jpeg
 from tests.app.test_main import _text, _walk
 from tests.app.test_pages import _module
-from tests.conftest import DEMO_VAL_IMAGES
+from tests.conftest import DEMO_VAL_IMAGES, TOOL_HANG_GUARD_SECONDS
 
 VAL_IMAGE = sorted(DEMO_VAL_IMAGES.glob("*.jpg"))[0].name
 PORTRAIT_IMAGE = "000000333956.jpg"  # 428x640
 ELLIPSE_IMAGE, ELLIPSE_BOX = "000000208901.jpg", (232.7, 148.4, 193.3, 136.2)  # annotation 159265's box
 CANVAS_SETTINGS = ("#800000", 12, "pencil")  # class colour, brush width, tool
+
+
+@pytest.fixture(autouse=True)
+def tool_hang_guard(monkeypatch):
+    """The tools' limit as a hang guard (``TOOL_HANG_GUARD_SECONDS``); the page's limit has a test below."""
+    monkeypatch.setenv("COCOSEG_TOOL_TIMEOUT_SECONDS", str(TOOL_HANG_GUARD_SECONDS))
+    get_settings.cache_clear()
 
 
 def _query(link: str) -> dict:
@@ -51,6 +59,13 @@ def _by_id(layout) -> dict:
 def _open_link(app, link_data) -> tuple:
     with app.server.test_request_context("/"):
         return _module("annotate").open_link(link_data, *CANVAS_SETTINGS)
+
+
+def _opened(app, file_name: str) -> dict:
+    """The page's open-image data for a demo val picture, opened through its deep link."""
+    link_data = _by_id(_layout(app, annotate_link("demo", "val", file_name)))[Annotate.LINK].data
+    current, _canvas, _message = _open_link(app, link_data)
+    return current
 
 
 def publish_card(workspace, name: str, label_map) -> None:
@@ -248,8 +263,7 @@ TOOL_SETTINGS = (CAT_COLOUR, 12, "wand")
 
 def test_a_tool_call_mounts_a_canvas_on_its_layer_and_undo_goes_back(workspace):
     app = create_app(workspace)
-    link_data = _by_id(_layout(app, annotate_link("demo", "val", VAL_IMAGE)))[Annotate.LINK].data
-    current, _canvas, _message = _open_link(app, link_data)
+    current = _opened(app, VAL_IMAGE)
     wand = {"tool": "wand", "kind": "click", "points": [[0.5, 0.5]]}
     image, canvas, message, state, status = _annotate(
         app, "use_tool", wand, None, current, None, "voc21", "demo/val", *TOOL_SETTINGS
@@ -269,8 +283,7 @@ def test_a_tool_call_mounts_a_canvas_on_its_layer_and_undo_goes_back(workspace):
 
 def test_the_box_tool_shows_its_object_and_new_object_lets_go_of_it(workspace):
     app = create_app(workspace)
-    link_data = _by_id(_layout(app, annotate_link("demo", "val", VAL_IMAGE)))[Annotate.LINK].data
-    current, _canvas, _message = _open_link(app, link_data)
+    current = _opened(app, VAL_IMAGE)
     box = {"tool": "box", "kind": "box", "points": [[0.2, 0.2], [0.6, 0.7]]}
     image, _canvas, _message, state, _status = _annotate(
         app, "use_tool", box, None, current, None, "voc21", "demo/val", CAT_COLOUR, 12, "box"
@@ -285,8 +298,7 @@ def test_a_box_the_tools_cannot_believe_says_its_mask_is_the_boxs_ellipse(worksp
     # A demo val object whose box GrabCut cannot separate from its surroundings (a margin of -6 to +10 px
     # round it gives the same verdict); its box as the page sends it, in fractions of the canvas.
     app = create_app(workspace)
-    link_data = _by_id(_layout(app, annotate_link("demo", "val", ELLIPSE_IMAGE)))[Annotate.LINK].data
-    current, _canvas, _message = _open_link(app, link_data)
+    current = _opened(app, ELLIPSE_IMAGE)
     x, y, width, height = ELLIPSE_BOX
     corners = [(x, y), (x + width, y + height)]
     points = [[column / current["width"], row / current["height"]] for column, row in corners]
@@ -309,12 +321,25 @@ def test_a_box_the_tools_cannot_believe_says_its_mask_is_the_boxs_ellipse(worksp
 )
 def test_a_bad_mark_is_refused_beside_the_canvas_and_changes_nothing(workspace, mark, colour, message):
     app = create_app(workspace)
-    link_data = _by_id(_layout(app, annotate_link("demo", "val", VAL_IMAGE)))[Annotate.LINK].data
-    current, _canvas, _message = _open_link(app, link_data)
+    current = _opened(app, VAL_IMAGE)
     image, canvas, shown, state, status = _annotate(
         app, "use_tool", mark, None, current, None, "voc21", "demo/val", colour, 12, "wand"
     )
     assert (image, canvas, state, status) == (no_update,) * 4 and message in _text(shown)
+
+
+def test_the_page_abandons_a_tool_call_at_its_set_limit_and_says_how_to_raise_it(workspace, monkeypatch):
+    monkeypatch.setenv("COCOSEG_TOOL_TIMEOUT_SECONDS", "1e-9")  # no call is that fast
+    get_settings.cache_clear()
+    app = create_app(workspace)
+    current = _opened(app, VAL_IMAGE)
+    box = {"tool": "box", "kind": "box", "points": [[0.3, 0.3], [0.6, 0.7]]}
+    image, canvas, shown, state, status = _annotate(
+        app, "use_tool", box, None, current, None, "voc21", "demo/val", CAT_COLOUR, 12, "box"
+    )
+    assert (image, canvas, state, status) == (no_update,) * 4
+    said = _text(shown)
+    assert "abandoned; the mask is unchanged" in said and "COCOSEG_TOOL_TIMEOUT_SECONDS" in said
 
 
 def test_a_tool_with_no_image_open_says_so(workspace):

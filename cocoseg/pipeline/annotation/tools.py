@@ -17,7 +17,8 @@ snap and the model regions edit the layer directly, one mark at a time.
 Pixels never travel: the browser sends marks as fractions of the canvas (``ToolRequest``).
 Every opened image has its own key (one per tab), so two tabs on one picture share neither
 layers nor objects; they share only the working copy, which depends on the pixels alone.
-A call that runs over ``TIMEOUT_SECONDS`` is abandoned and the layer stays as it was.
+A call that runs over its time limit (``COCOSEG_TOOL_TIMEOUT_SECONDS`` on the page, 2 s by default) is
+abandoned and the layer stays as it was.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from cocoseg.pipeline.annotation.session import (
     result_mask,
 )
 from cocoseg.pipeline.annotation.strokes import class_colours, parse_colour
+from cocoseg.pipeline.core.settings import DEFAULT_TOOL_TIMEOUT_SECONDS
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.inference.uploads import forget_results, load_result, load_upload, store_result
 
@@ -57,7 +59,6 @@ TOOLS = {
     "grow": interactive.CLICKS,  # clicks on the pre-fill model's uncertainty map, shown over the canvas
 }
 OBJECT_TOOLS = ("box", "clicks", "grow")
-TIMEOUT_SECONDS = 2.0
 MAX_UNDO = 30  # steps the page remembers; older layers expire with the image
 MAX_POINTS = 2_000  # a stroke's points as the browser sends them (it thins longer ones)
 # Tool calls run on these threads so a slow one can be abandoned; OpenCV and scikit-image release the GIL.
@@ -81,7 +82,7 @@ def warm_up() -> Future | None:
 
 def _wait_for_warm_up() -> None:
     """A click that comes while the import is still running waits for it outside the tool's time limit:
-    on a slow or busy machine the import alone can take longer than ``TIMEOUT_SECONDS``, and the call
+    on a slow or busy machine the import alone can take longer than the tool's time limit, and the call
     would be abandoned for a cost that is not the tool's."""
     for future in _WARMING:
         try:
@@ -91,7 +92,7 @@ def _wait_for_warm_up() -> None:
 
 
 class ToolTimeout(InteractiveError):
-    """A tool call ran over ``TIMEOUT_SECONDS``; nothing changed."""
+    """A tool call ran over its time limit; nothing changed."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -243,9 +244,11 @@ def apply_tool(
     request: ToolRequest,
     state: ToolState,
     class_index: int,
-    timeout: float = TIMEOUT_SECONDS,
+    timeout: float = DEFAULT_TOOL_TIMEOUT_SECONDS,
 ) -> ToolOutcome:
     """Apply one mark; the new layer becomes the starting layer, the old one stays for Undo.
+
+    ``timeout``: seconds before the call is abandoned (the page passes ``COCOSEG_TOOL_TIMEOUT_SECONDS``).
 
     Raises:
         InteractiveError: a bad mark (the message says what to do), or ``ToolTimeout`` when the
@@ -399,7 +402,8 @@ def _run(timeout: float, tool: str, image, **arguments) -> interactive.Interacti
     except FutureTimeout:
         raise ToolTimeout(
             f"the {tool} tool took over {timeout:g} s and was abandoned; the mask is unchanged. "
-            "Try a smaller box, or fix this part with the brush"
+            "Try a smaller box, or fix this part with the brush (on a slow machine, raise "
+            "COCOSEG_TOOL_TIMEOUT_SECONDS)"
         ) from None
 
 

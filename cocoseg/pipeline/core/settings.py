@@ -22,6 +22,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8050
 MEGABYTE = 1024 * 1024
 MIN_TOKEN_LENGTH = 16
+# Annotate abandons a click-to-mask call after this long (issue 17's limit), keeping the mask as it was.
+DEFAULT_TOOL_TIMEOUT_SECONDS = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +73,8 @@ class Settings:
         broker_insecure: accept a broker URL without a password on a non-loopback host (refused otherwise).
         broker_visibility_seconds: Redis redelivers a task nobody acknowledged after this long (a worker
             killed mid-task); tasks are acknowledged when they end.
+        tool_timeout_seconds: a click-to-mask call on the Annotate page that runs longer is abandoned,
+            the mask unchanged (``COCOSEG_TOOL_TIMEOUT_SECONDS``; raise it on a slow or busy machine).
         data_roots: folders (``COCOSEG_DATA_ROOTS``, separated by ``os.pathsep``) under which the app
             may register datasets when it serves on an address other machines can reach (none then
             refuses every path); on loopback any path may be, and the form's folder browser starts here
@@ -103,6 +107,7 @@ class Settings:
     broker_insecure: bool = False
     broker_visibility_seconds: float = 3600.0
     data_roots: tuple[Path, ...] = ()
+    tool_timeout_seconds: float = DEFAULT_TOOL_TIMEOUT_SECONDS
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -137,6 +142,10 @@ class Settings:
             raise ValueError(
                 f"COCOSEG_TOKEN must be at least {MIN_TOKEN_LENGTH} printable characters "
                 "(leave it unset and cocoseg serve generates one)"
+            )
+        if self.tool_timeout_seconds <= 0:
+            raise ValueError(
+                f"COCOSEG_TOOL_TIMEOUT_SECONDS must be positive, got {self.tool_timeout_seconds:g}"
             )
         if not 1 <= self.server_threads <= 256:
             raise ValueError(f"COCOSEG_SERVER_THREADS must be between 1 and 256, got {self.server_threads}")
@@ -224,6 +233,7 @@ def read_settings() -> Settings:
         broker_insecure=_flag_from_env("COCOSEG_BROKER_INSECURE"),
         broker_visibility_seconds=_float_from_env("COCOSEG_BROKER_VISIBILITY_SECONDS", 3600.0),
         data_roots=_paths_from_env("COCOSEG_DATA_ROOTS"),
+        tool_timeout_seconds=_float_from_env("COCOSEG_TOOL_TIMEOUT_SECONDS", DEFAULT_TOOL_TIMEOUT_SECONDS),
     )
 
 

@@ -17,7 +17,7 @@ from cocoseg.pipeline.annotation.store import load_saved
 from cocoseg.pipeline.data.images import UploadedImage
 from cocoseg.pipeline.data.labels import build_label_map
 from cocoseg.pipeline.inference.uploads import display_jpeg, load_result, store_result
-from tests.conftest import LIMIT
+from tests.conftest import LIMIT, TOOL_HANG_GUARD_SECONDS
 from tests.pipeline.annotation.test_interactive import striped_picture
 
 CANVAS_WIDTH = 540
@@ -52,7 +52,10 @@ def request(tool: str, kind: str, *points, positive=True, relabel=False) -> tool
     return tools.ToolRequest.from_dict(data | {"positive": positive, "relabel": relabel})
 
 
-def apply(workspace, current, state, mark, class_index=CAT, canvas_json=None, timeout=tools.TIMEOUT_SECONDS):
+def apply(
+    workspace, current, state, mark, class_index=CAT, canvas_json=None, timeout=TOOL_HANG_GUARD_SECONDS
+):
+    """``tools.apply_tool`` on the test picture's canvas, with a hang guard for its time limit."""
     return tools.apply_tool(
         workspace, current, canvas_json, SELECTION, CANVAS_WIDTH, mark, state, class_index, timeout
     )

@@ -153,6 +153,16 @@ def test_settings_refuse_bad_port(monkeypatch, port):
         read_settings()
 
 
+def test_the_tool_time_limit_is_two_seconds_unless_set_and_must_be_positive(monkeypatch):
+    assert read_settings().tool_timeout_seconds == 2.0
+    monkeypatch.setenv("COCOSEG_TOOL_TIMEOUT_SECONDS", "7.5")
+    assert read_settings().tool_timeout_seconds == 7.5
+    for bad, message in (("0", "must be positive"), ("soon", "must be a number of seconds")):
+        monkeypatch.setenv("COCOSEG_TOOL_TIMEOUT_SECONDS", bad)
+        with pytest.raises(ValueError, match=f"COCOSEG_TOOL_TIMEOUT_SECONDS {message}"):
+            read_settings()
+
+
 def test_settings_ignore_host_environment(monkeypatch):
     monkeypatch.setenv("HOST", "0.0.0.0")
     assert not any("0.0.0.0" in str(value) for value in vars(read_settings()).values())
