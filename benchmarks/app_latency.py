@@ -82,7 +82,6 @@ import logging
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -95,7 +94,8 @@ sys.path.insert(0, str(ROOT))
 
 import cv2  # noqa: E402
 
-from benchmarks.browser import CHROMIUM_ARGS, chromium_executable, launch_chromium, stop_process  # noqa: E402
+from benchmarks import server_process  # noqa: E402
+from benchmarks.browser import CHROMIUM_ARGS, chromium_executable, launch_chromium  # noqa: E402
 from benchmarks.coco_scale import machine_description  # noqa: E402
 from benchmarks.inference import busy_cpu_seconds  # noqa: E402
 from cocoseg.app.ids import Explore, Segment  # noqa: E402
@@ -111,7 +111,6 @@ EXPLORE_REPEATS = 10
 FIRST_VISITS = 3  # new browser profiles per server
 PICTURE_SIZE = (640, 480)
 JPEG_QUALITY = 90
-STARTUP_TIMEOUT_S = 90
 STEP_TIMEOUT_MS = 120_000
 FILE_INPUT = f"#{Segment.UPLOAD} input[type=file]"
 EXPLORE_IMAGES = "80"  # demo/val images, shown in a summary card
@@ -249,56 +248,17 @@ def upload_pictures(count: int) -> list[tuple[str, bytes]]:
 # --- server ----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serving(home: Path, log_path: Path, settings: dict[str, str] | None = None):
-    """``cocoseg serve`` for ``home`` on a free port until it answers HTTP; yields its URL, always stops it.
+    """``cocoseg serve`` for ``home`` until its page answers; yields its URL, always stops it.
 
     The server sees no COCOSEG_ variable of this shell, only ``COCOSEG_HOME`` and ``settings``."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
-    env.update(COCOSEG_HOME=str(home), PYTHONUNBUFFERED="1", **(settings or {}))
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cocoseg", "serve", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    try:
-        started, deadline = time.perf_counter(), time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"cocoseg serve exited with {process.returncode}:\n"
-                    f"{log_path.read_text(errors='replace')[-3000:]}"
-                )
-            try:
-                with urllib.request.urlopen(url + "/", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"cocoseg serve did not answer within {STARTUP_TIMEOUT_S} s:\n"
-                    f"{log_path.read_text(errors='replace')[-3000:]}"
-                )
-            time.sleep(0.2)
+    started = time.perf_counter()
+    answers = server_process.page_answers
+    with server_process.serving(home, log_path, settings=settings, ready=answers) as (port, _):
+        url = f"http://127.0.0.1:{port}"
         logger.info("server answered on %s after %.1f s", url, time.perf_counter() - started)
         yield url
-    finally:
-        stop_process(process)
 
 
 # --- Segment ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The headless Chromium that the browser tests and the app-latency benchmark drive, and stopping a server.
+"""The headless Chromium that the browser tests and the app-latency benchmark drive.
 
 One place says how Chromium runs here: $CHROMIUM_PATH, else the system package, never a
 download at run time. Lives with the benchmarks so that they need nothing from ``tests/``.
@@ -7,7 +7,6 @@ download at run time. Lives with the benchmarks so that they need nothing from `
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 SYSTEM_CHROMIUM = Path("/usr/bin/chromium")
@@ -43,33 +42,3 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-
-
-STOP_TIMEOUT_S = 10
-
-
-def stop_process(process: subprocess.Popen) -> None:
-    """Terminate, then kill after STOP_TIMEOUT_S; background jobs it forked go with it.
-
-    A DiskCache job outlives a server stopped with SIGTERM (that is how a job survives a
-    restart); a test server must not leave one training for the rest of the suite.
-    """
-    import psutil
-
-    try:
-        children = psutil.Process(process.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        children = []
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT_S)
-    for child in children:
-        try:
-            child.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(children, timeout=STOP_TIMEOUT_S)

@@ -42,7 +42,6 @@ import json
 import logging
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,15 +52,9 @@ sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 
-from benchmarks.app_latency import (  # noqa: E402
-    STARTUP_TIMEOUT_S,
-    _free_port,
-    build_workspace,
-    summarise,
-    upload_pictures,
-)
-from benchmarks.browser import stop_process  # noqa: E402
+from benchmarks.app_latency import build_workspace, summarise, upload_pictures  # noqa: E402
 from benchmarks.coco_scale import machine_description  # noqa: E402
+from benchmarks.server_process import page_answers, serving  # noqa: E402
 from cocoseg.app.ids import Segment  # noqa: E402
 from cocoseg.pipeline.core.devices import cpu_info  # noqa: E402
 
@@ -75,39 +68,6 @@ DISTINCT_PICTURES = 50  # demo val images in turn; each cycle sends its picture 
 UPLOADS_LISTED = 20  # what the page keeps in its uploads store (segment_panels.UPLOADS_LISTED)
 TARGET_RSS_GROWTH_MB = 100.0
 TARGET_P95_DRIFT = 0.20
-
-
-@contextlib.contextmanager
-def serving(home: Path, log_path: Path, arguments: tuple[str, ...] = ()):
-    """``cocoseg serve`` for ``home`` on a free port; yields (port, process) once it answers."""
-    port = _free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
-    env.update(COCOSEG_HOME=str(home), PYTHONUNBUFFERED="1")
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cocoseg", "serve", "--port", str(port), *arguments],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"cocoseg serve exited:\n{log_path.read_text(errors='replace')[-3000:]}")
-            try:
-                if Client(port).get("/")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"cocoseg serve did not answer:\n{log_path.read_text(errors='replace')}")
-            time.sleep(0.2)
-        yield port, process
-    finally:
-        stop_process(process)
 
 
 class Client:
@@ -210,7 +170,7 @@ def run(cycles: int = CYCLES, warmup: int = WARMUP, window: int = WINDOW, size: 
         log_path = Path(scratch) / "server.log"
         rows: list[dict] = []
         errors: list[str] = []
-        with serving(home, log_path) as (port, process):
+        with serving(home, log_path, ready=page_answers) as (port, process):
             server = psutil.Process(process.pid)
             client = Client(port)
             status, body, headers = client.get("/_dash-dependencies")

@@ -22,7 +22,6 @@ import dataclasses
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,19 +29,14 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.server_process import free_port
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REDIS_START_TIMEOUT_S = 60  # a hang guard: redis-server answers in milliseconds, a loaded machine in seconds
 WORKER_START_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 15
 WORKER_READY_TEXT = " ready."
 TASK_PREFIX = "background_callback_"
-
-
-def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def redis_binary() -> str | None:

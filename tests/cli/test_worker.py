@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
+from benchmarks.server_process import free_port
 from cocoseg.cli.serve import celery_arguments
-from tests.celery_support import PROJECT_ROOT, free_port, start_redis, start_worker, stop_tree
+from tests.celery_support import PROJECT_ROOT, start_redis, start_worker, stop_tree
 
 # hang guards, not speed claims: a refusal takes one interpreter start (and at most one 3 s ping),
 # a warm shutdown a moment; both may be slow on a loaded machine

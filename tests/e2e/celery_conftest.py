@@ -32,66 +32,19 @@ Fixtures (all session-scoped; each is started once, on first use, and stopped at
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.celery_support import (
-    PROJECT_ROOT,
-    free_port,
-    require_redis_binary,
-    start_redis,
-    start_worker,
-    stop_tree,
-)
-from tests.e2e.conftest import STARTUP_TIMEOUT_S, Server
-
-
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+from tests.celery_support import require_redis_binary, start_redis, start_worker
+from tests.e2e.conftest import Server, _serve
 
 
 @contextlib.contextmanager
 def serve_in_celery_mode(home: Path, broker_url: str, log_path: Path, **settings: str):
-    """``with serve_in_celery_mode(...) as server``: ``cocoseg serve`` for ``home`` with COCOSEG_BROKER_URL
-    (and ``settings``, more COCOSEG_* variables) set, stopped on exit."""
-    port = free_port()
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
-    environment.update(
-        COCOSEG_HOME=str(home), COCOSEG_BROKER_URL=broker_url, PYTHONUNBUFFERED="1", **settings
-    )
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cocoseg", "--verbose", "serve", "--port", str(port)],
-            cwd=PROJECT_ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    running = Server(url=f"http://127.0.0.1:{port}", port=port, home=home, process=process, log_path=log_path)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not _listening(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    f"cocoseg serve in Celery mode did not answer on port {port} "
-                    f"(exit code {process.returncode}):\n"
-                    f"{running.log()[-5000:]}"
-                )
-            time.sleep(0.2)
-        yield running
-    finally:
-        stop_tree(process)
+    """``with serve_in_celery_mode(...) as server``: ``cocoseg --verbose serve`` for ``home`` with
+    COCOSEG_BROKER_URL (and ``settings``, more COCOSEG_* variables) set, stopped on exit."""
+    yield from _serve(home, log_path, options=("--verbose",), COCOSEG_BROKER_URL=broker_url, **settings)
 
 
 @pytest.fixture(scope="session")

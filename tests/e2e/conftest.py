@@ -8,11 +8,7 @@ API with the *system* Chromium (never a downloaded one).
 from __future__ import annotations
 
 import dataclasses
-import os
-import socket
 import subprocess
-import sys
-import time
 import urllib.parse
 from pathlib import Path
 
@@ -23,13 +19,17 @@ from benchmarks.browser import (  # noqa: F401 - re-exported for the browser tes
     SYSTEM_CHROMIUM,
     chromium_executable,
     launch_chromium,
+)
+from benchmarks.server_process import (  # noqa: F401 - re-exported for the e2e tests
+    ServerDidNotStart,
+    free_port,
+    listening,
+    serving,
     stop_process,
 )
+from tests.conftest import TOOL_HANG_GUARD_SECONDS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-STARTUP_TIMEOUT_S = 60
 
 
 @dataclasses.dataclass
@@ -44,66 +44,40 @@ class Server:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _serve(home: Path, log_path: Path, *arguments: str, **settings: str):
+def _serve(home: Path, log_path: Path, *arguments: str, options: tuple[str, ...] = (), **settings: str):
     """Start ``cocoseg serve`` for ``home``; yields the running Server and stops it afterwards.
 
-    ``arguments``: more options of ``cocoseg serve`` (``--host 0.0.0.0``, ``--dev``).
-    ``settings``: extra ``COCOSEG_*`` variables for the server and the jobs it starts
-    (e.g. ``COCOSEG_STALL_SECONDS="10"``); every other ``COCOSEG_*`` variable is dropped.
+    ``arguments``: more options of ``cocoseg serve`` (``--host 0.0.0.0``, ``--dev``); ``options``:
+    cocoseg's own, before ``serve`` (``--verbose``). ``settings``: extra ``COCOSEG_*`` variables
+    for the server and the jobs it starts (e.g. ``COCOSEG_STALL_SECONDS="10"``); every other
+    ``COCOSEG_*`` variable is dropped. ``HOST=0.0.0.0`` is in its environment on purpose: the
+    server must still bind 127.0.0.1 only (see test_serve_process.py). Click-to-mask calls get
+    ``TOOL_HANG_GUARD_SECONDS`` instead of the page's 2 s: the browser tests are about what a tool
+    does, on whatever machine.
     """
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
-    env.update(COCOSEG_HOME=str(home), HOST="0.0.0.0", PYTHONUNBUFFERED="1", **settings)
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cocoseg", "serve", "--port", str(port), *arguments],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    running = Server(url=f"http://127.0.0.1:{port}", port=port, home=home, process=process, log_path=log_path)
+    settings = {"HOST": "0.0.0.0", "COCOSEG_TOOL_TIMEOUT_SECONDS": str(TOOL_HANG_GUARD_SECONDS), **settings}
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not _answers(port):
-            if process.poll() is not None:
-                pytest.fail(
-                    f"cocoseg serve exited with code {process.returncode} before answering:\n"
-                    f"{running.log()[-5000:]}"
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"cocoseg serve did not answer on port {port} within {STARTUP_TIMEOUT_S} s:\n"
-                    f"{running.log()[-5000:]}"
-                )
-            time.sleep(0.2)
-        yield running
-    finally:
-        stop_process(process)
+        with serving(home, log_path, arguments, options, settings) as (port, process):
+            yield Server(f"http://127.0.0.1:{port}", port, home, process, log_path)
+    except ServerDidNotStart as error:
+        pytest.fail(str(error))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test shows the tail of each server's log it used: pytest's temp folders, where the
+    logs live, are gone after three more sessions, and a server-side cause is otherwise lost."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        for name, value in getattr(item, "funcargs", {}).items():
+            if isinstance(value, Server):
+                report.sections.append((f"server log of {name} (last 5000 characters)", value.log()[-5000:]))
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> Server:
-    """``cocoseg serve`` on a free port, with a private, empty COCOSEG_HOME.
-
-    ``HOST=0.0.0.0`` is set in its environment on purpose: the server must still bind
-    127.0.0.1 only (see test_serve_process.py).
-    """
+    """``cocoseg serve`` on a free port, with a private, empty COCOSEG_HOME (HOST=0.0.0.0: see ``_serve``)."""
     yield from _serve(
         tmp_path_factory.mktemp("e2e-home"), tmp_path_factory.mktemp("e2e-server") / "server.log"
     )

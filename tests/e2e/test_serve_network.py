@@ -16,7 +16,7 @@ import urllib.parse
 import psutil
 import pytest
 
-from tests.e2e.conftest import PROJECT_ROOT, _answers, _serve, free_port, stop_process
+from tests.e2e.conftest import PROJECT_ROOT, _serve, free_port, listening, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -218,7 +218,7 @@ def test_a_raising_callback_answers_a_generic_500_through_the_real_server(tmp_pa
         )
     try:
         deadline = time.monotonic() + 60
-        while not _answers(port):
+        while not listening(port):
             assert process.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.2)

@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from benchmarks.server_process import free_port
 from cocoseg.errors import ConfigError
 from cocoseg.pipeline.training.cluster import (
     Cluster,
@@ -60,14 +61,8 @@ def test_tf_config_as_tensorflow_documents_it(monkeypatch):
     assert cluster_from_environment() is None
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_a_worker_that_cannot_reach_the_chief_names_the_address_it_tried():
-    cluster = Cluster((f"127.0.0.1:{_free_port()}", "127.0.0.1:1"), 1)
+    cluster = Cluster((f"127.0.0.1:{free_port()}", "127.0.0.1:1"), 1)
     with pytest.raises(ConfigError, match=f"could not reach the chief at {cluster.chief} within 1 s"):
         wait_for_chief(cluster, 1)
     with socket.socket() as chief:
