@@ -11,7 +11,8 @@ is in the result and a negative one is not, whatever the colours say.
 
 The constants below were chosen on the demo's train split with the robot clicker of
 ``benchmarks/interactive.py`` (whose figures come from the val split), except the box's
-``BOX_CORE`` and ``BOX_AGREEMENT``, compared on val instances as their comment says.
+``BOX_CORE`` and ``BOX_AGREEMENT``, compared on val instances as their comment says, and
+``SEED_SHARE``, where train, val and two scales had to agree.
 """
 
 from __future__ import annotations
@@ -58,11 +59,12 @@ FIRST_RING_SHARE = 0.25
 # A correction may change pixels up to WINDOW_SHARE times the click's distance to the other side of the
 # mask (at least MIN_WINDOW working pixels) away, and the click grows to SEED_SHARE of that distance, sure
 # of its side. A click sits in the middle of the error it marks, so the error holds most of that disc,
-# and GrabCut alone is timid there: on the demo's val instances at their own size it fixed 60-75 % of
-# the error within the window and spoiled a tenth as many good pixels. grabcut_box NoC@85 (80 train / 50
-# val instances, three draws) by SEED_SHARE: 0.5 7.78 / 7.88, 0.6 7.56 / 7.60, 0.7 7.45 / 7.41, 0.8 7.41
-# / 7.52 at own size; 0.5 8.51 / 9.02, 0.7 8.36 / 9.05, 0.75 8.67 / 9.27 at 320 px, where a click's
-# distance is a few pixels and a larger disc overshoots into the object. Wider windows fixed no more.
+# and GrabCut alone is timid there: on the demo's val instances at their own size it fixed 59-77 % of
+# the error within the window (clicks over 2.5 px away) and spoiled 7-27 % as many good pixels.
+# grabcut_box NoC@85 (80 train / 50 val instances, three draws) by SEED_SHARE: 0.5 7.78 / 7.88, 0.6
+# 7.56 / 7.60, 0.7 7.45 / 7.41, 0.8 7.41 / 7.52 at own size; 0.5 8.51 / 9.02, 0.7 8.36 / 9.05, 0.75
+# 8.67 / 9.27 at 320 px, where a click's distance is a few pixels and a larger disc overshoots into the
+# object. Wider windows fixed no more.
 WINDOW_SHARE, MIN_WINDOW, SEED_SHARE = 2.0, 6, 0.7
 # A correction's window wider than this (working pixels) is cut on a copy this wide and the cut scaled back:
 # a far click opens a window eight times its distance across, and on a 640x480 picture the clicks tool's
