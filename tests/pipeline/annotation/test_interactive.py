@@ -178,6 +178,53 @@ def test_a_far_click_fills_its_gap_whether_or_not_the_window_is_cut_on_a_smaller
     assert np.count_nonzero((truth & ~result)[:, 326:336]) <= 150
 
 
+def test_a_boxs_mask_has_no_holes_or_islands_where_the_colours_speckle():
+    # A square with background-coloured speckles inside it, and an object-coloured patch in the box's
+    # corner that does not touch the square: GrabCut takes the patch and leaves the speckles out.
+    truth = np.zeros((160, 200), bool)
+    truth[40:120, 60:150] = True
+    picture = _noisy(truth.shape, 40, 110)
+    picture[truth] = _noisy(truth.shape, 150, 230, seed=1)[truth]
+    speckles = np.zeros_like(truth)
+    speckles[60:100:6, 80:130:6] = True
+    speckles = cv2.dilate(speckles.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    picture[speckles] = _noisy(truth.shape, 40, 110, seed=3)[speckles]
+    patch = np.zeros_like(truth)
+    patch[32:37, 52:57] = True
+    picture[patch] = _noisy(truth.shape, 150, 230, seed=4)[patch]
+    mask = segment(picture, box=(50, 30, 160, 130), method=GRABCUT_BOX).mask
+    assert mask[speckles].all() and not mask[patch].any() and iou(truth, mask) >= 0.95
+    assert np.array_equal(interactors.filled_holes(truth & ~speckles), truth)
+
+
+def test_a_positive_click_fills_holes_but_not_one_a_negative_click_made():
+    picture, truth = _disc_picture()
+    previous = truth.copy()
+    previous[:, 160:] = False  # the disc's right rim is missing...
+    hole = np.zeros_like(truth)
+    cv2.circle(hole, (130, 90), 4, 1, -1)
+    previous[hole] = False  # ...and there is a hole in its middle, 30 px from the rim
+    click = next_click(truth, previous)
+    assert click[2] and click[0] >= 160
+    filled = segment(picture, [click], previous_mask=previous, method=CLICKS).mask
+    assert filled[hole].all() and iou(truth, filled) >= 0.95 and iou(truth, previous) < 0.9
+    kept = segment(picture, [(130, 90, False), click], previous_mask=previous, method=CLICKS).mask
+    assert not kept[hole].any() and kept[:, 160:].sum() == filled[:, 160:].sum()
+
+
+def test_smoothing_changes_only_the_pixels_it_is_told_are_near():
+    mask = np.zeros((40, 40), bool)
+    mask[10:30, 10:30] = True
+    mask[5, 5] = mask[20, 35] = True  # two lone pixels: a median of 3 drops both
+    near = np.zeros_like(mask)
+    near[:, :20] = True
+    result = interactors.smoothed(mask, 3, near)
+    assert not result[5, 5] and result[20, 35]
+    # The square's corners lose a pixel near the left only (a corner has 4 of 9 neighbours set).
+    assert not result[10, 10] and not result[29, 10] and result[10, 29] and result[29, 29]
+    assert np.array_equal(result[11:29, 11:29], mask[11:29, 11:29])
+
+
 def test_the_magic_wand_fills_a_flat_region_and_a_negative_click_takes_it_back():
     picture = np.full((120, 160, 3), (30, 90, 200), np.uint8)
     region = np.zeros((120, 160), bool)
