@@ -212,6 +212,22 @@ def test_a_positive_click_fills_holes_but_not_one_a_negative_click_made():
     assert not kept[hole].any() and kept[:, 160:].sum() == filled[:, 160:].sum()
 
 
+def test_a_positive_click_outside_the_box_is_kept_and_nothing_else_leaves_the_box():
+    truth = np.zeros((160, 220), bool)
+    truth[40:120, 60:150] = True
+    picture = _noisy(truth.shape, 40, 110)
+    picture[truth] = _noisy(truth.shape, 150, 230, seed=1)[truth]
+    box = (50, 30, 160, 130)
+    boxed = segment(picture, box=box, method=GRABCUT_BOX).mask
+    click = (185, 80, True)  # 35 px right of the object, outside the box
+    mask = segment(picture, [click], box, boxed, GRABCUT_BOX).mask
+    outside = np.ones(truth.shape, bool)
+    outside[30:130, 50:160] = False
+    distance = np.hypot(*np.meshgrid(np.arange(220) - 185, np.arange(160) - 80))
+    # Outside the box only the click's own mark: its sure disc and the tidying stay inside.
+    assert mask[80, 185] and not (mask & outside & (distance > interactive.SEED_RADIUS + 0.5)).any()
+
+
 def test_smoothing_changes_only_the_pixels_it_is_told_are_near():
     mask = np.zeros((40, 40), bool)
     mask[10:30, 10:30] = True
