@@ -312,7 +312,7 @@ def _tidied_cut(cut: np.ndarray, outside: np.ndarray, centre: np.ndarray) -> np.
     emptied_rows, emptied_columns = (whole.any(axis=axis) & ~result.any(axis=axis) for axis in (1, 0))
     result[emptied_rows] |= whole[emptied_rows]
     result[:, emptied_columns] |= whole[:, emptied_columns]
-    return filled_holes(result) & ~outside
+    return filled_holes(result)  # the outside reaches the picture's border, so it is never a hole
 
 
 def click_object(
