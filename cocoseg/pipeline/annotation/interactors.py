@@ -11,8 +11,9 @@ is in the result and a negative one is not, whatever the colours say.
 
 The constants below were chosen on the demo's train split with the robot clicker of
 ``benchmarks/interactive.py`` (whose figures come from the val split), except the box's
-``BOX_CORE`` and ``BOX_AGREEMENT``, compared on val instances as their comment says, and
-``SEED_SHARE``, where train, val and two scales had to agree.
+``BOX_CORE`` and ``BOX_AGREEMENT``, compared on val instances as their comment says,
+``SEED_SHARE``, where train, val and two scales had to agree, and the smoothing's sizes, compared
+on val and the kept ones confirmed on train.
 """
 
 from __future__ import annotations
