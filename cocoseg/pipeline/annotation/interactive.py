@@ -23,10 +23,12 @@ The methods (``METHODS`` says the same in a line each):
 * ``model_regions``: the connected region of a predicted class mask under a click, accepted
   (positive click) or rejected (negative click); ``edit_model_region`` also relabels.
 
-GrabCut, watershed, SLIC and the wand run on a working copy whose longer side is at most
-``WORKING_SIDE`` (640 px: COCO's pictures as they are, larger ones scaled down); the result is
-scaled back to full resolution (nearest neighbour) and, where a call changed nothing, the
-previous mask's full-resolution pixels are kept. Against COCO's outlines a pixel counts: a
+GrabCut, watershed, SLIC and the wand run on a working copy whose longer side is
+``WORKING_SIDE`` (640 px: COCO's pictures as they are, larger ones scaled down, smaller ones
+scaled up, because the tools' sizes in pixels were measured at that scale); the result is
+scaled back to the image's resolution, where the marks themselves are kept (a positive click's
+pixel is in, a negative one's out, however small the copy's seed is there) and, where a call
+changed nothing, the previous mask's pixels are kept. Against COCO's outlines a pixel counts: a
 400 px copy cost clicks. What keeps a click fast is the size of what GrabCut cuts, not of the
 picture: a box is cut on a crop ``BOX_SIDE`` across, a far click's window on a copy at most
 ``CORRECTION_SIDE`` across (``interactors``). GrabCut's random start is seeded before every
@@ -75,7 +77,8 @@ METHODS = {
 # fingertip-sized seed overshoots into the object; the newest click's seed grows with the error it is in
 # (interactors.SEED_SHARE).
 SEED_RADIUS = 1
-# Superpixel snap's brush for a click, in working pixels: about one superpixel across.
+# Superpixel snap's brush for a click, in working pixels (the picture's own where the copy is scaled up):
+# about one superpixel across.
 SNAP_RADIUS = 6
 WAND_TOLERANCE = 20
 # What a box whose cut was not believed tells its user (interactors.box_object): one demo box in six (22 of
@@ -236,11 +239,23 @@ def _graph_cut(
         mark = interactors.paint_mark(shape, points, radius)
         mask = interactors.correct(copy.working, copy.gradient(), mask, seeds, mark, positive, outside)
     if previous is None or not resolved:
-        return copy.to_image(mask), note
+        return _with_marks(copy.to_image(mask), marks), note
     result = previous.copy()
     changed = copy.to_image(mask != before)
     result[changed] = copy.to_image(mask)[changed]
-    return result, note
+    return _with_marks(result, marks), note
+
+
+def _with_marks(mask: np.ndarray, marks: list) -> np.ndarray:
+    """``mask`` (image size, changed in place) with each mark's own pixels on its side, oldest first."""
+    height, width = mask.shape
+    for mark in marks:
+        if mark.radius is None and len(mark.points) == 1:  # a click: its pixel
+            x, y = mark.points[0]
+            mask[min(int(y), height - 1), min(int(x), width - 1)] = mark.positive
+        else:
+            mask[interactors.paint_mark(mask.shape, mark.points, round(mark.radius or 0))] = mark.positive
+    return mask
 
 
 def _edit(method: str, copy: WorkingCopy, marks: list, previous, tolerance: int) -> np.ndarray:
@@ -250,7 +265,10 @@ def _edit(method: str, copy: WorkingCopy, marks: list, previous, tolerance: int)
         if method == MAGIC_WAND:
             region = interactors.wand_region(copy.smoothed, *points[0], tolerance)
         else:
-            radius = copy.to_working_length(mark.radius) if mark.radius is not None else SNAP_RADIUS
+            if mark.radius is None:
+                radius = round(SNAP_RADIUS * copy.enlargement)
+            else:
+                radius = copy.to_working_length(mark.radius)
             region = interactors.snap_region(copy.superpixels(), points, radius)
         region = copy.to_image(region)
         mask = mask | region if mark.positive else mask & ~region

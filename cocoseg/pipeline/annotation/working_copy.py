@@ -1,6 +1,6 @@
 """The small copy of an image that click-to-mask tools work on, and the per-image cache that keeps it.
 
-A ``WorkingCopy`` holds the picture scaled so its longer side is at most ``WORKING_SIDE``, a
+A ``WorkingCopy`` holds the picture scaled so its longer side is ``WORKING_SIDE``, a
 smoothed copy for the magic wand and, made on first use, the colour gradient (watershed) and
 SLIC superpixels: what every click on the same image would otherwise recompute. It converts
 points and masks between the image and the copy. ``InteractiveCache`` keeps a few of them by
@@ -20,7 +20,12 @@ import numpy as np
 
 # See cocoseg.pipeline.annotation.interactive: COCO's pictures (up to 640 px) are worked on as they are;
 # larger ones are scaled down so a click's windows stay small. (At 400 px, grabcut_box needed 8.51 / 8.00
-# clicks for 85 % IoU on 80 demo train / 50 val instances against 7.9 / 7.9 at 640.)
+# clicks for 85 % IoU on 80 demo train / 50 val instances against 7.9 / 7.9 at 640.) Smaller ones are
+# scaled up: the tools' sizes in pixels (the smoothing, the nudge, the windows) were measured at this
+# scale. grabcut_box NoC@85 with the demo's pictures scaled to 320 px (80 train / 50 val instances, three
+# draws): 8.30 / 8.49 worked on as they are, scaled up to 640 7.83 / 7.39 (bilinear, kept) or 7.51 / 7.52
+# (pixel area: blocks, whose edges the tools followed on synthetic pictures scaled up 4x); val scaled
+# up to 960: 8.49.
 WORKING_SIDE = 640
 # One SLIC superpixel per this many working pixels (~11 px across): small enough to follow object edges,
 # large enough that a stroke snaps to something.
@@ -29,6 +34,7 @@ SUPERPIXEL_COMPACTNESS = 10.0
 # Gaussian smoothing before SLIC: without it, pixel noise fragments every superpixel and SLIC's
 # connectivity pass merges the fragments into one.
 SUPERPIXEL_SMOOTHING = 1.0
+UPSCALING = cv2.INTER_LINEAR
 
 
 def fingerprint(image: np.ndarray) -> tuple:
@@ -46,14 +52,19 @@ class WorkingCopy:
 
     def __init__(self, image: np.ndarray, side: int = WORKING_SIDE, digest: tuple | None = None) -> None:
         height, width = image.shape[:2]
-        scale = min(1.0, side / max(height, width))
+        scale = side / max(height, width)
         self.image_shape = height, width
         self.shape = max(2, round(height * scale)), max(2, round(width * scale))
+        # Working pixels per image pixel along a side when the copy is scaled up, else 1: what is measured
+        # in the picture's own detail (a superpixel's size) is that much larger on the copy.
+        self.enlargement = max(1.0, self.shape[1] / width)
         self.fingerprint = digest or fingerprint(image)
         if self.shape == self.image_shape:
             working = image.copy()
         else:
-            working = cv2.resize(image, self.shape[::-1], interpolation=cv2.INTER_AREA)
+            smaller = self.shape[1] < width
+            interpolation = cv2.INTER_AREA if smaller else UPSCALING
+            working = cv2.resize(image, self.shape[::-1], interpolation=interpolation)
         self.working = _read_only(working)
         # The median keeps edges and removes the JPEG and sensor noise a colour tolerance trips on.
         self.smoothed = _read_only(cv2.medianBlur(working, 5))
@@ -67,7 +78,8 @@ class WorkingCopy:
             if self._superpixels is None:
                 from skimage.segmentation import slic
 
-                count = max(16, self.shape[0] * self.shape[1] // SUPERPIXEL_AREA)
+                area = SUPERPIXEL_AREA * self.enlargement**2  # a scaled-up copy has no finer detail
+                count = max(16, int(self.shape[0] * self.shape[1] // area))
                 labels = slic(
                     self.working,
                     n_segments=count,
@@ -105,17 +117,21 @@ class WorkingCopy:
 
     def to_working(self, mask: np.ndarray) -> np.ndarray:
         """A bool mask at image size -> the working size: a working pixel is in when half of it is."""
-        if self.shape == self.image_shape:
-            return mask.copy()
-        shrunk = cv2.resize(mask.astype(np.float32), self.shape[::-1], interpolation=cv2.INTER_AREA)
-        return shrunk >= 0.5
+        return _resized_mask(mask, self.shape)
 
     def to_image(self, mask: np.ndarray) -> np.ndarray:
-        """A bool mask at working size -> the image's size (nearest neighbour)."""
-        if self.shape == self.image_shape:
-            return mask.copy()
-        grown = cv2.resize(mask.astype(np.uint8), self.image_shape[::-1], interpolation=cv2.INTER_NEAREST)
-        return grown.astype(bool)
+        """A bool mask at working size -> the image's size: an image pixel is in when half of it is."""
+        return _resized_mask(mask, self.image_shape)
+
+
+def _resized_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A bool mask at ``shape``: shrunk, a pixel is in when half its area is; grown, nearest neighbour."""
+    if mask.shape == shape:
+        return mask.copy()
+    if shape[1] < mask.shape[1]:
+        shrunk = cv2.resize(mask.astype(np.float32), shape[::-1], interpolation=cv2.INTER_AREA)
+        return shrunk >= 0.5
+    return cv2.resize(mask.astype(np.uint8), shape[::-1], interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
 class InteractiveCache:

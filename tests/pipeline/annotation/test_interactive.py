@@ -22,6 +22,7 @@ from cocoseg.pipeline.annotation.interactive import (
     paint_result,
     segment,
 )
+from cocoseg.pipeline.annotation.working_copy import WorkingCopy
 
 
 def _noisy(shape: tuple[int, int], low: int, high: int, seed: int = 0) -> np.ndarray:
@@ -93,7 +94,8 @@ def test_a_box_whose_cut_is_not_believed_says_its_mask_is_the_boxs_ellipse():
     outside = np.ones(picture.shape[:2], bool)
     outside[80:160, 120:200] = False
     ellipse = interactors.inscribed_ellipse(outside.shape, box) & ~outside
-    assert np.array_equal(result.mask, ellipse) and result.note == interactive.ELLIPSE_NOTE
+    # (The ellipse is drawn on the working copy, twice the picture's size, and scaled back.)
+    assert iou(ellipse, result.mask) >= 0.97 and result.note == interactive.ELLIPSE_NOTE
     # The note is about the box's guess: the clicks that correct it carry none.
     corrected = segment(picture, [(160, 120, False)], box, result.mask, GRABCUT_BOX)
     assert corrected.note is None and not corrected.mask[120, 160]
@@ -151,12 +153,13 @@ def test_the_same_box_gives_the_same_mask_whatever_opencvs_random_state():
     assert all(np.array_equal(mask, masks[0]) for mask in masks)
 
 
-def test_large_pictures_are_cut_on_a_working_copy_and_answered_at_full_size():
-    picture, truth = _disc_picture(960, 1280)
+@pytest.mark.parametrize("size", [(960, 1280), (120, 160)])
+def test_pictures_are_cut_on_a_working_copy_640_wide_and_answered_at_their_own_size(size):
+    picture, truth = _disc_picture(*size)
     cache = InteractiveCache()
-    result = segment(picture, [next_click(truth, None)], cache=cache, image_key="large")
-    assert result.mask.shape == (960, 1280) and iou(truth, result.mask) >= 0.9
-    assert cache.working_copy("large", picture).shape == (480, 640)
+    result = segment(picture, [next_click(truth, None)], cache=cache, image_key="picture")
+    assert result.mask.shape == size and iou(truth, result.mask) >= 0.9
+    assert cache.working_copy("picture", picture).shape == (480, 640)
 
 
 @pytest.mark.parametrize("correction_side", [100_000, 120])
@@ -207,7 +210,8 @@ def test_a_positive_click_fills_holes_but_not_one_a_negative_click_made():
     click = next_click(truth, previous)
     assert click[2] and click[0] >= 160
     filled = segment(picture, [click], previous_mask=previous, method=CLICKS).mask
-    assert filled[hole].all() and iou(truth, filled) >= 0.95 and iou(truth, previous) < 0.9
+    # One click fills the hole and most of the rim (a second would take the rest).
+    assert filled[hole].all() and iou(truth, filled) >= 0.94 and iou(truth, previous) < 0.9
     kept = segment(picture, [(130, 90, False), click], previous_mask=previous, method=CLICKS).mask
     assert not kept[hole].any() and kept[:, 160:].sum() == filled[:, 160:].sum()
 
@@ -348,7 +352,7 @@ def test_two_images_never_share_cache_entries_even_under_one_key():
     copy = cache.working_copy("same", first)
     assert cache.working_copy("same", first) is copy  # a hit
     other = cache.working_copy("same", second)
-    assert other is not copy and np.array_equal(other.working, second)
+    assert other is not copy and np.array_equal(other.working, WorkingCopy(second).working)
     assert cache.working_copy("other", first) is not other
     cache.working_copy("third", second)
     assert len(cache) == 2 and "same" not in cache  # the oldest went first
