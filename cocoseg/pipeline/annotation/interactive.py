@@ -238,23 +238,34 @@ def _graph_cut(
         seeds = interactors.paint_seeds(shape, resolved[: index + 1])
         mark = interactors.paint_mark(shape, points, radius)
         mask = interactors.correct(copy.working, copy.gradient(), mask, seeds, mark, positive, outside)
+    scaled = copy.shape != copy.image_shape
     if previous is None or not resolved:
-        return _with_marks(copy.to_image(mask), marks), note
+        mask = copy.to_image(mask)
+        return (_with_marks(mask, marks) if scaled else mask), note
     result = previous.copy()
     changed = copy.to_image(mask != before)
     result[changed] = copy.to_image(mask)[changed]
-    return _with_marks(result, marks), note
+    return (_with_marks(result, marks) if scaled else result), note
 
 
 def _with_marks(mask: np.ndarray, marks: list) -> np.ndarray:
-    """``mask`` (image size, changed in place) with each mark's own pixels on its side, oldest first."""
+    """``mask`` (image size, changed in place) with each mark's own pixels on its side, oldest first.
+
+    On a scaled copy a click's seed can be smaller than the image pixel it was made on; unscaled,
+    ``interactors.correct`` has kept the marks already.
+    """
     height, width = mask.shape
-    for mark in marks:
-        if mark.radius is None and len(mark.points) == 1:  # a click: its pixel
-            x, y = mark.points[0]
-            mask[min(int(y), height - 1), min(int(x), width - 1)] = mark.positive
-        else:
-            mask[interactors.paint_mark(mask.shape, mark.points, round(mark.radius or 0))] = mark.positive
+    pixels = [
+        (
+            [(min(int(x), width - 1), min(int(y), height - 1)) for x, y in mark.points],
+            mark.positive,
+            mark.radius,
+        )
+        for mark in marks
+    ]
+    seeds = interactors.paint_seeds(mask.shape, [(*mark, round(radius or 0)) for *mark, radius in pixels])
+    mask[seeds == interactors.FOREGROUND_SEED] = True
+    mask[seeds == interactors.BACKGROUND_SEED] = False
     return mask
 
 

@@ -55,9 +55,6 @@ class WorkingCopy:
         scale = side / max(height, width)
         self.image_shape = height, width
         self.shape = max(2, round(height * scale)), max(2, round(width * scale))
-        # Working pixels per image pixel along a side when the copy is scaled up, else 1: what is measured
-        # in the picture's own detail (a superpixel's size) is that much larger on the copy.
-        self.enlargement = max(1.0, self.shape[1] / width)
         self.fingerprint = digest or fingerprint(image)
         if self.shape == self.image_shape:
             working = image.copy()
@@ -100,6 +97,14 @@ class WorkingCopy:
                 down = cv2.Sobel(lab, cv2.CV_32F, 0, 1, ksize=3)
                 self._gradient = _read_only(np.sqrt((across**2 + down**2).sum(axis=2)))
             return self._gradient
+
+    @property
+    def enlargement(self) -> float:
+        """Working pixels per image pixel along a side when the copy is scaled up, else 1.
+
+        What is measured in the picture's own detail (a superpixel's size) is that much larger on the copy.
+        """
+        return max(1.0, self.shape[1] / self.image_shape[1])
 
     @property
     def has_superpixels(self) -> bool:
