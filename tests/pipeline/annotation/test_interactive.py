@@ -91,11 +91,13 @@ def striped_picture(height: int = 240, width: int = 320) -> np.ndarray:
 def test_a_box_whose_cut_is_not_believed_says_its_mask_is_the_boxs_ellipse():
     picture, box = striped_picture(), (120, 80, 200, 160)
     result = segment(picture, box=box, method=GRABCUT_BOX)
-    outside = np.ones(picture.shape[:2], bool)
-    outside[80:160, 120:200] = False
-    ellipse = interactors.inscribed_ellipse(outside.shape, box) & ~outside
-    # (The ellipse is drawn on the working copy, twice the picture's size, and scaled back.)
-    assert iou(ellipse, result.mask) >= 0.97 and result.note == interactive.ELLIPSE_NOTE
+    # The ellipse is drawn on the working copy (twice the picture's size) and scaled back.
+    copy = WorkingCopy(picture)
+    (x0, y0), (x1, y1) = copy.to_working_points([box[:2], box[2:]])
+    outside = np.ones(copy.shape, bool)
+    outside[y0:y1, x0:x1] = False
+    ellipse = copy.to_image(interactors.inscribed_ellipse(copy.shape, (x0, y0, x1, y1)) & ~outside)
+    assert np.array_equal(result.mask, ellipse) and result.note == interactive.ELLIPSE_NOTE
     # The note is about the box's guess: the clicks that correct it carry none.
     corrected = segment(picture, [(160, 120, False)], box, result.mask, GRABCUT_BOX)
     assert corrected.note is None and not corrected.mask[120, 160]
