@@ -129,29 +129,52 @@ def browser():
             launched.close()
 
 
+ABORTED = "net::ERR_ABORTED"
+
+
 @dataclasses.dataclass
 class PageProblems:
     console_errors: list[str] = dataclasses.field(default_factory=list)
     page_errors: list[str] = dataclasses.field(default_factory=list)
     failed_requests: list[str] = dataclasses.field(default_factory=list)
+    documents: int = 0  # main-frame documents the page has received
+    aborted: list[tuple[str, int]] = dataclasses.field(default_factory=list)  # url, document that issued it
+    issued_in: dict[object, int] = dataclasses.field(default_factory=dict)  # requests in flight
 
     def all(self) -> list[str]:
-        return self.console_errors + self.page_errors + self.failed_requests
+        """Every problem, judged now: an aborted request counts only if its document is still the page's."""
+        aborted_here = [f"{url}: {ABORTED}" for url, document in self.aborted if document == self.documents]
+        return self.console_errors + self.page_errors + self.failed_requests + aborted_here
 
-    def record_failed_request(self, url: str, failure: str | None) -> None:
-        """Keep every failed request except an abandoned background-callback request.
+    def request_issued(self, request: object) -> None:
+        self.issued_in[request] = self.documents
 
-        A background-callback request (start, poll, supersede; see
-        is_background_callback_request) in flight when the page reloads, or whose job was
-        superseded by a newer trigger of the same callback (the renderer then never reads the
-        response body), ends as ``net::ERR_ABORTED`` in Chromium. Neither is a failure the
-        user could see; a server that died shows as a connection error instead, and that is
-        still recorded. Nor is a display picture (``/uploads/<key>.jpg``) whose ``img`` was
-        replaced before it loaded (moving on to the next image of a queue): Chromium aborts it.
+    def request_finished(self, request: object) -> None:
+        self.issued_in.pop(request, None)
+
+    def document_received(self) -> None:
+        """The main frame received a new document: the old one's requests still in flight are cancelled."""
+        self.documents += 1
+
+    def record_failed_request(self, url: str, failure: str | None, request: object = None) -> None:
+        """Keep every failed request except one the user could not have seen fail.
+
+        That is a request that ends as ``net::ERR_ABORTED`` (Chromium cancelled it; a server
+        that died shows as a connection error instead, and that is always kept) and that was
+        either issued by a document the page has since left (a script or poll still loading
+        when a test reloads or goes to another page), or is a background-callback request (start,
+        poll, supersede; see is_background_callback_request: one whose job was superseded by a
+        newer trigger of the same callback is cancelled by the renderer, which never reads the
+        response body), or a display picture (``/uploads/<key>.jpg``) whose ``img`` was replaced
+        before it loaded (moving on to the next image of a queue). Whether the document was
+        left is judged in ``all()``, because Chromium may report the cancel before the page
+        reports its new document.
         """
-        if failure == "net::ERR_ABORTED" and (is_background_callback_request(url) or is_display_picture(url)):
-            return
-        self.failed_requests.append(f"{url}: {failure}")
+        document = self.issued_in.pop(request, self.documents)
+        if failure != ABORTED:
+            self.failed_requests.append(f"{url}: {failure}")
+        elif not (is_background_callback_request(url) or is_display_picture(url)):
+            self.aborted.append((url, document))
 
 
 def is_display_picture(url: str) -> bool:
@@ -289,7 +312,19 @@ def page(browser):
         ),
     )
     new_page.on("pageerror", lambda error: problems.page_errors.append(str(error)))
-    new_page.on("requestfailed", lambda request: problems.record_failed_request(request.url, request.failure))
+    new_page.on("request", problems.request_issued)
+    new_page.on("requestfinished", problems.request_finished)
+    new_page.on(
+        "requestfailed", lambda request: problems.record_failed_request(request.url, request.failure, request)
+    )
+    new_page.on(
+        "response",
+        lambda response: (
+            problems.document_received()
+            if response.request.is_navigation_request() and response.frame == new_page.main_frame
+            else None
+        ),
+    )
     new_page.problems = problems
     new_page.set_default_timeout(30_000)
     try:

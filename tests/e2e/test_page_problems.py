@@ -1,5 +1,5 @@
-"""The browser tests' problem collector drops only aborted Dash background-callback requests and abandoned
-display pictures."""
+"""The browser tests' problem collector drops only aborted requests the user could not see fail: those of a
+document the page has left, Dash background-callback requests and abandoned display pictures."""
 
 import pytest
 
@@ -90,3 +90,51 @@ def test_a_background_callback_that_did_not_abort_is_a_problem(query, failure):
     problems = PageProblems()
     problems.record_failed_request(f"{BASE}?{query}", failure)
     assert problems.all() == [f"{BASE}?{query}: {failure}"]
+
+
+def test_an_abort_counts_only_while_its_document_is_the_page_s():
+    problems = PageProblems()
+    left_behind, current = object(), object()
+    problems.request_issued(left_behind)
+    problems.record_failed_request("http://127.0.0.1:1/assets/a.js", "net::ERR_ABORTED", left_behind)
+    assert problems.all() == ["http://127.0.0.1:1/assets/a.js: net::ERR_ABORTED"]
+    problems.document_received()  # the cancel was reported before the new document: judged now
+    assert problems.all() == []
+    problems.request_issued(current)
+    problems.record_failed_request("http://127.0.0.1:1/assets/b.js", "net::ERR_ABORTED", current)
+    assert problems.all() == ["http://127.0.0.1:1/assets/b.js: net::ERR_ABORTED"]
+
+
+def test_a_connection_error_counts_whichever_document_issued_it():
+    problems = PageProblems()
+    request = object()
+    problems.request_issued(request)
+    problems.document_received()
+    problems.record_failed_request("http://127.0.0.1:1/assets/a.js", "net::ERR_CONNECTION_RESET", request)
+    assert problems.all() == ["http://127.0.0.1:1/assets/a.js: net::ERR_CONNECTION_RESET"]
+
+
+SITE = "http://cocoseg.invalid"
+
+
+def serve_pages(page, held: list) -> None:
+    """Two pages answered by the browser's router; the first one's script is never answered."""
+    page.route(f"{SITE}/slow.js", lambda route: held.append(route))
+    page.route(f"{SITE}/broken.js", lambda route: route.abort("aborted"))
+    for path, script in [("/", "/slow.js"), ("/next", "/broken.js")]:
+        page.route(f"{SITE}{path}", answer_with_script(script))
+
+
+def answer_with_script(script: str):
+    body = f'<script src="{script}"></script>'
+    return lambda route: route.fulfill(content_type="text/html", body=body)
+
+
+def test_a_script_cancelled_by_leaving_the_page_is_not_a_problem_but_one_aborted_on_the_page_is(page):
+    held = []
+    serve_pages(page, held)
+    with page.expect_request(f"{SITE}/slow.js"):
+        page.goto(f"{SITE}/", wait_until="commit")
+    page.goto(f"{SITE}/next")  # leaves /slow.js in flight: Chromium cancels it
+    assert [url for url, _ in page.problems.aborted] == [f"{SITE}/slow.js", f"{SITE}/broken.js"]
+    assert page.problems.all() == [f"{SITE}/broken.js: net::ERR_ABORTED"]
