@@ -257,13 +257,13 @@ def _with_marks(mask: np.ndarray, marks: list) -> np.ndarray:
     height, width = mask.shape
     pixels = [
         (
-            [(min(int(x), width - 1), min(int(y), height - 1)) for x, y in mark.points],
+            [check_point(point, width, height, "a mark") for point in mark.points],
             mark.positive,
-            mark.radius,
+            round(mark.radius or 0),
         )
         for mark in marks
     ]
-    seeds = interactors.paint_seeds(mask.shape, [(*mark, round(radius or 0)) for *mark, radius in pixels])
+    seeds = interactors.paint_seeds(mask.shape, pixels)
     mask[seeds == interactors.FOREGROUND_SEED] = True
     mask[seeds == interactors.BACKGROUND_SEED] = False
     return mask
@@ -290,7 +290,7 @@ def _model_regions(prediction: np.ndarray, marks: list, previous) -> tuple[np.nd
     mask = np.zeros(prediction.shape, bool) if previous is None else previous.copy()
     label = 0
     for mark in marks:
-        x, y = (min(int(value), limit - 1) for value, limit in zip(mark.points[0], prediction.shape[::-1]))
+        x, y = check_point(mark.points[0], prediction.shape[1], prediction.shape[0], "the click")
         region, label = interactors.model_region(prediction, x, y)
         if mark.positive and label not in (0, 255):
             mask |= region
