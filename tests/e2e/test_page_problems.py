@@ -117,9 +117,9 @@ def test_a_connection_error_counts_whichever_document_issued_it():
 SITE = "http://cocoseg.invalid"
 
 
-def serve_pages(page, held: list) -> None:
+def serve_pages(page) -> None:
     """Two pages answered by the browser's router; the first one's script is never answered."""
-    page.route(f"{SITE}/slow.js", lambda route: held.append(route))
+    page.route(f"{SITE}/slow.js", lambda route: None)
     page.route(f"{SITE}/broken.js", lambda route: route.abort("aborted"))
     for path, script in [("/", "/slow.js"), ("/next", "/broken.js")]:
         page.route(f"{SITE}{path}", answer_with_script(script))
@@ -131,8 +131,7 @@ def answer_with_script(script: str):
 
 
 def test_a_script_cancelled_by_leaving_the_page_is_not_a_problem_but_one_aborted_on_the_page_is(page):
-    held = []
-    serve_pages(page, held)
+    serve_pages(page)
     with page.expect_request(f"{SITE}/slow.js"):
         page.goto(f"{SITE}/", wait_until="commit")
     page.goto(f"{SITE}/next")  # leaves /slow.js in flight: Chromium cancels it
