@@ -352,10 +352,10 @@ def correct(
     """The current object corrected by its newest mark, near that mark only.
 
     A positive mark can only add pixels and a negative one only remove them, within
-    ``WINDOW_SHARE`` times the mark's distance to the other side of the mask (a click in the
-    middle of a missing band is about that far from both of its edges), and what changes must
-    touch the mark. So a click fixes the error it is in and cannot undo the rest of the object,
-    where a global graph cut loses its users (and their clicks). The mark grows to
+    ``WINDOW_SHARE`` times the mark's distance to the other side of the mask or the picture's
+    border (a click in the middle of a missing band is about that far from both of its edges),
+    and what changes must touch the mark. So a click fixes the error it is in and cannot undo the
+    rest of the object, where a global graph cut loses its users (and their clicks). The mark grows to
     ``SEED_SHARE`` of that distance; a thin band along the edge moves the edge (``NUDGE_REACH``);
     otherwise GrabCut decides near the mark, with the rest of the mask as sure object or sure
     background. The result is smoothed near what changed (``SMOOTHING``), and a positive mark
@@ -366,7 +366,11 @@ def correct(
     other_side = mask if positive else ~mask
     if not other_side.any():
         return mask | mark if positive else mask & ~mark
-    distance = cv2.distanceTransform((~other_side).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    # The picture's border bounds the error the mark is in as the other side does: a click on the border of
+    # an object that fills the picture marks a corner, not a disc reaching the far side of the picture (it
+    # took 41 % of such an object on a demo val instance at 320 px).
+    padded = np.pad((~other_side).astype(np.uint8), 1)
+    distance = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
     reach = float(distance[mark].max())
     grown = _disc_around(mask.shape, mark, SEED_SHARE * reach) & ~other_side
     if outside is not None:

@@ -234,6 +234,16 @@ def test_a_positive_click_outside_the_box_is_kept_and_nothing_else_leaves_the_bo
     assert mask[80, 185] and not (mask & outside & (distance > interactive.SEED_RADIUS + 0.5)).any()
 
 
+def test_a_click_on_the_border_of_a_picture_wide_object_changes_only_its_corner():
+    picture = _noisy((120, 160), 60, 200)
+    previous = np.ones((120, 160), bool)
+    previous[-3:, :3] = False  # the only pixels outside the object are in the far corner
+    mask = segment(picture, [(159, 0, False)], previous_mask=previous, method=CLICKS).mask
+    removed = previous & ~mask
+    # The border bounds the click's error: the corner goes, not a disc reaching the far corner.
+    assert not mask[0, 159] and 1 <= removed.sum() <= 25 and not removed[10:, :].any()
+
+
 def test_smoothing_changes_only_the_pixels_it_is_told_are_near():
     mask = np.zeros((40, 40), bool)
     mask[10:30, 10:30] = True
