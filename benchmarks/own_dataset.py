@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.app_latency import serving, summarise  # noqa: E402
 from benchmarks.browser import launch_chromium  # noqa: E402
 from benchmarks.coco_scale import CHILD_PYCOCOTOOLS, _run_child, machine_description, write_synthetic_coco  # noqa: E402
+from benchmarks.server_process import clean_environment  # noqa: E402
 from cocoseg.app.ids import Explore  # noqa: E402
 
 logger = logging.getLogger("benchmarks.own_dataset")
@@ -91,9 +92,7 @@ _VIEW_READY = """([chart, summary, split, labels]) => {
 
 
 def _environment(home: Path) -> dict:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
-    env.update(COCOSEG_HOME=str(home), COCOSEG_MAX_ANNOTATION_MB="4096")
-    return env
+    return clean_environment(COCOSEG_HOME=str(home), COCOSEG_MAX_ANNOTATION_MB="4096")
 
 
 def register(path: Path, images: Path, home: Path) -> float:

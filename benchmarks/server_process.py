@@ -2,8 +2,10 @@
 
 One place says how such a server runs: ``python -m cocoseg serve`` on a free loopback port, with
 ``COCOSEG_HOME`` and only the ``COCOSEG_*`` settings asked for (none from the caller's shell), its
-output in a log file, and whatever it forked stopped with it. Lives with the benchmarks so that
-they need nothing from ``tests/``.
+output in a log file, and whatever it forked stopped with it. The tests' and benchmarks' other
+child processes (Celery workers, redis-server, one-off CLI calls) use the same three parts:
+``clean_environment``, ``read_log`` and ``stop_process``. Lives with the benchmarks so that they
+need nothing from ``tests/``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -55,11 +58,31 @@ def page_answers(port: int) -> bool:
         connection.close()
 
 
-def stop_process(process: subprocess.Popen) -> None:
-    """Terminate, then kill after STOP_TIMEOUT_S; background jobs it forked go with it.
+def clean_environment(**settings: str) -> dict[str, str]:
+    """This process's environment without any ``COCOSEG_*`` variable, plus ``settings``.
+
+    A child ``cocoseg`` sees only the settings its caller asks for, never the shell's (a
+    ``COCOSEG_HOME`` there would point it at the user's own workspace); its output is unbuffered,
+    so a log read while it runs is current.
+    """
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
+    environment.update(PYTHONUNBUFFERED="1", **settings)
+    return environment
+
+
+def read_log(log_path: Path) -> str:
+    """A child's log as text so far ("" before the child has written it)."""
+    return log_path.read_text(errors="replace") if log_path.exists() else ""
+
+
+def stop_process(
+    process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT_S
+) -> int:
+    """Send ``sig``, kill after ``timeout``; whatever it forked goes with it. Returns its exit code.
 
     A DiskCache job outlives a server stopped with SIGTERM (that is how a job survives a
-    restart); a test server must not leave one training for the rest of the suite.
+    restart), and a Celery worker's pool may outlive a killed worker; a test's process must not
+    leave one running for the rest of the suite.
     """
     import psutil
 
@@ -68,22 +91,23 @@ def stop_process(process: subprocess.Popen) -> None:
     except psutil.NoSuchProcess:
         children = []
     if process.poll() is None:
-        process.terminate()
+        process.send_signal(sig)
         try:
-            process.wait(timeout=STOP_TIMEOUT_S)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait(timeout=STOP_TIMEOUT_S)
+            process.wait(timeout=timeout)
     for child in children:
         try:
             child.kill()
         except psutil.NoSuchProcess:
             pass
-    psutil.wait_procs(children, timeout=STOP_TIMEOUT_S)
+    psutil.wait_procs(children, timeout=timeout)
+    return process.returncode
 
 
 def _log_tail(log_path: Path) -> str:
-    return log_path.read_text(errors="replace")[-5000:] if log_path.exists() else ""
+    return read_log(log_path)[-5000:]
 
 
 @contextlib.contextmanager
@@ -105,8 +129,7 @@ def serving(
         ServerDidNotStart: the process exited, or was not ready within STARTUP_TIMEOUT_S.
     """
     port = free_port()
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
-    environment.update(COCOSEG_HOME=str(home), PYTHONUNBUFFERED="1", **(settings or {}))
+    environment = clean_environment(COCOSEG_HOME=str(home), **(settings or {}))
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "cocoseg", *options, "serve", "--port", str(port), *arguments],

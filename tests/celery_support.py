@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.server_process import free_port
+from benchmarks.server_process import clean_environment, free_port, read_log, stop_process
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REDIS_START_TIMEOUT_S = 60  # a hang guard: redis-server answers in milliseconds, a loaded machine in seconds
@@ -70,37 +70,6 @@ def require_redis_binary() -> str:
     return binary
 
 
-def _environment(**extra: str) -> dict[str, str]:
-    """This process's environment without any COCOSEG_ setting, plus ``extra``."""
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
-    environment.update(PYTHONUNBUFFERED="1", **extra)
-    return environment
-
-
-def stop_tree(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT_S) -> int:
-    """Signal ``process``, wait for it, then kill whatever is left of it and its descendants; its exit
-    code.
-    """
-    import psutil
-
-    try:
-        descendants = psutil.Process(process.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        descendants = []
-    if process.poll() is None:
-        process.send_signal(sig)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=timeout)
-    _, alive = psutil.wait_procs(descendants, timeout=timeout)
-    for leftover in alive:
-        leftover.kill()
-    psutil.wait_procs(alive, timeout=timeout)
-    return process.returncode
-
-
 @dataclasses.dataclass
 class RedisProcess:
     """A running ``redis-server`` of this test session."""
@@ -118,10 +87,10 @@ class RedisProcess:
         return redis.Redis.from_url(self.url(database), socket_connect_timeout=2, socket_timeout=5)
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return read_log(self.log_path)
 
     def stop(self) -> None:
-        stop_tree(self.process)
+        stop_process(self.process, timeout=STOP_TIMEOUT_S)
 
 
 def start_redis(folder: Path, binary: str | None = None) -> RedisProcess:
@@ -180,7 +149,7 @@ class WorkerProcess:
     log_path: Path
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return read_log(self.log_path)
 
     def pool_pids(self) -> list[int]:
         """The pids of the prefork pool processes that run the jobs."""
@@ -193,7 +162,7 @@ class WorkerProcess:
         return [line for line in self.log()[since:].splitlines() if TASK_PREFIX in line]
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
-        return stop_tree(self.process, sig)
+        return stop_process(self.process, sig, STOP_TIMEOUT_S)
 
 
 def start_worker(
@@ -210,7 +179,7 @@ def start_worker(
         process = subprocess.Popen(
             [sys.executable, "-m", "cocoseg", "worker", "--loglevel", "info", *options],
             cwd=PROJECT_ROOT,
-            env=_environment(COCOSEG_HOME=str(home), COCOSEG_BROKER_URL=broker_url, **(settings or {})),
+            env=clean_environment(COCOSEG_HOME=str(home), COCOSEG_BROKER_URL=broker_url, **(settings or {})),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -3,16 +3,15 @@ start against a real redis-server that Ctrl-C stops cleanly."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from benchmarks.server_process import free_port
+from benchmarks.server_process import clean_environment, free_port, stop_process
 from cocoseg.cli.serve import celery_arguments
-from tests.celery_support import PROJECT_ROOT, start_redis, start_worker, stop_tree
+from tests.celery_support import PROJECT_ROOT, start_redis, start_worker
 
 # hang guards, not speed claims: a refusal takes one interpreter start (and at most one 3 s ping),
 # a warm shutdown a moment; both may be slow on a loaded machine
@@ -24,8 +23,7 @@ def _cocoseg(
     *arguments: str, timeout: float = REFUSAL_TIMEOUT_S, **environment: str
 ) -> subprocess.CompletedProcess:
     """Run the CLI in a child process (a worker that wrongly started must not replace the test process)."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
-    env.update(environment)
+    env = clean_environment(**environment)
     return subprocess.run(
         [sys.executable, "-m", "cocoseg", *arguments],
         cwd=PROJECT_ROOT,
@@ -110,8 +108,7 @@ def test_options_become_celery_worker_arguments():
 
 @pytest.mark.slow
 def test_the_celery_module_refuses_without_a_broker_url(isolated_home):
-    env = {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
-    env["COCOSEG_HOME"] = str(isolated_home)
+    env = clean_environment(COCOSEG_HOME=str(isolated_home))
     finished = subprocess.run(
         [sys.executable, "-m", "celery", "--app", "cocoseg.app.worker", "worker"],
         cwd=PROJECT_ROOT,
@@ -143,7 +140,7 @@ def test_a_real_worker_starts_without_tensorflow_and_stops_on_ctrl_c(tmp_path):
         assert "background_callback_" in worker.log()  # Celery lists the app's background jobs as its tasks
         # exit code 0: a warm shutdown of its own; a worker that ignored Ctrl-C would be killed (-9)
         # after the hang guard
-        assert stop_tree(worker.process, signal.SIGINT, timeout=HANG_GUARD_S) == 0
+        assert stop_process(worker.process, signal.SIGINT, HANG_GUARD_S) == 0
         assert not any(process.is_running() and process.status() != psutil.STATUS_ZOMBIE for process in tree)
         assert "Warm shutdown" in worker.log()
     finally:

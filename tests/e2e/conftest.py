@@ -24,6 +24,7 @@ from benchmarks.server_process import (  # noqa: F401 - re-exported for the e2e 
     ServerDidNotStart,
     free_port,
     listening,
+    read_log,
     serving,
     stop_process,
 )
@@ -41,7 +42,7 @@ class Server:
     log_path: Path
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return read_log(self.log_path)
 
 
 def _serve(home: Path, log_path: Path, *arguments: str, options: tuple[str, ...] = (), **settings: str):

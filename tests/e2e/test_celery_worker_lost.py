@@ -14,7 +14,6 @@ short here); with Celery's early acknowledgement it would be gone for good.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -24,6 +23,7 @@ import urllib.request
 import psutil
 import pytest
 
+from benchmarks.server_process import clean_environment
 from cocoseg.app.ids import Evaluate
 from cocoseg.pipeline.core.workspace import Workspace
 from cocoseg.pipeline.jobs import observe
@@ -141,10 +141,7 @@ def test_a_killed_workers_task_is_redelivered_and_its_job_not_left_running(
     listing = subprocess.run(
         [sys.executable, "-m", "cocoseg", "jobs", "list", "--all"],
         cwd=PROJECT_ROOT,
-        env={
-            **{key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")},
-            "COCOSEG_HOME": str(home),
-        },
+        env=clean_environment(COCOSEG_HOME=str(home)),
         capture_output=True,
         text=True,
         timeout=120,

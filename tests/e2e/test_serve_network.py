@@ -16,6 +16,7 @@ import urllib.parse
 import psutil
 import pytest
 
+from benchmarks.server_process import clean_environment
 from tests.e2e.conftest import PROJECT_ROOT, _serve, free_port, listening, stop_process
 
 pytestmark = pytest.mark.slow
@@ -212,7 +213,7 @@ def test_a_raising_callback_answers_a_generic_500_through_the_real_server(tmp_pa
         process = subprocess.Popen(
             [sys.executable, str(script), str(port), mode],
             cwd=PROJECT_ROOT,
-            env={**_clean_env(), "COCOSEG_HOME": str(tmp_path / "home"), "PYTHONPATH": str(PROJECT_ROOT)},
+            env=clean_environment(COCOSEG_HOME=str(tmp_path / "home"), PYTHONPATH=str(PROJECT_ROOT)),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -240,9 +241,3 @@ def test_a_raising_callback_answers_a_generic_500_through_the_real_server(tmp_pa
         assert "Traceback" in logged and "secret detail" in logged
     finally:
         stop_process(process)
-
-
-def _clean_env() -> dict:
-    import os
-
-    return {key: value for key, value in os.environ.items() if not key.startswith("COCOSEG_")}
