@@ -129,30 +129,47 @@ def serving(
         ServerDidNotStart: the process exited, or was not ready within STARTUP_TIMEOUT_S.
     """
     port = free_port()
+    command = [sys.executable, "-m", "cocoseg", *options, "serve", "--port", str(port), *arguments]
     environment = clean_environment(COCOSEG_HOME=str(home), **(settings or {}))
+    with running(command, port, log_path, environment, ready, "cocoseg serve") as process:
+        yield port, process
+
+
+@contextlib.contextmanager
+def running(
+    command: list[str],
+    port: int,
+    log_path: Path,
+    environment: dict[str, str],
+    ready: Callable[[int], bool] = listening,
+    name: str = "the server",
+):
+    """``with running(command, port, log_path, environment) as process``: a server until ``ready(port)``.
+
+    Its output goes to ``log_path``; it is stopped on exit (``stop_process``), also when it never
+    answered. ``name`` is what the error calls it.
+
+    Raises:
+        ServerDidNotStart: the process exited, or was not ready within STARTUP_TIMEOUT_S; the
+            message ends with the log's tail.
+    """
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cocoseg", *options, "serve", "--port", str(port), *arguments],
-            cwd=ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not ready(port):
             if process.poll() is not None:
                 raise ServerDidNotStart(
-                    f"cocoseg serve exited with code {process.returncode} before answering:\n"
-                    f"{_log_tail(log_path)}"
+                    f"{name} exited with code {process.returncode} before answering:\n{_log_tail(log_path)}"
                 )
             if time.monotonic() > deadline:
                 raise ServerDidNotStart(
-                    f"cocoseg serve did not answer on port {port} within {STARTUP_TIMEOUT_S} s:\n"
+                    f"{name} did not answer on port {port} within {STARTUP_TIMEOUT_S} s:\n"
                     f"{_log_tail(log_path)}"
                 )
             time.sleep(0.2)
-        yield port, process
+        yield process
     finally:
         stop_process(process)

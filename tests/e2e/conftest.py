@@ -23,10 +23,8 @@ from benchmarks.browser import (  # noqa: F401 - re-exported for the browser tes
 from benchmarks.server_process import (  # noqa: F401 - re-exported for the e2e tests
     ServerDidNotStart,
     free_port,
-    listening,
     read_log,
     serving,
-    stop_process,
 )
 from tests.conftest import TOOL_HANG_GUARD_SECONDS
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import subprocess
 import sys
 import textwrap
 import time
@@ -16,8 +15,8 @@ import urllib.parse
 import psutil
 import pytest
 
-from benchmarks.server_process import clean_environment
-from tests.e2e.conftest import PROJECT_ROOT, _serve, free_port, listening, stop_process
+from benchmarks.server_process import clean_environment, running
+from tests.e2e.conftest import PROJECT_ROOT, _serve, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -209,20 +208,8 @@ def test_a_raising_callback_answers_a_generic_500_through_the_real_server(tmp_pa
     script = tmp_path / "raising_app.py"
     script.write_text(textwrap.dedent(RAISING_APP))
     log_path = tmp_path / "server.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, str(script), str(port), mode],
-            cwd=PROJECT_ROOT,
-            env=clean_environment(COCOSEG_HOME=str(tmp_path / "home"), PYTHONPATH=str(PROJECT_ROOT)),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while not listening(port):
-            assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
+    environment = clean_environment(COCOSEG_HOME=str(tmp_path / "home"), PYTHONPATH=str(PROJECT_ROOT))
+    with running([sys.executable, str(script), str(port), mode], port, log_path, environment):
         status, headers, body = _request(
             port,
             "POST",
@@ -239,5 +226,3 @@ def test_a_raising_callback_answers_a_generic_500_through_the_real_server(tmp_pa
         time.sleep(0.5)
         logged = log_path.read_text(errors="replace")
         assert "Traceback" in logged and "secret detail" in logged
-    finally:
-        stop_process(process)
