@@ -135,5 +135,8 @@ def test_a_script_cancelled_by_leaving_the_page_is_not_a_problem_but_one_aborted
     with page.expect_request(f"{SITE}/slow.js"):
         page.goto(f"{SITE}/", wait_until="commit")
     page.goto(f"{SITE}/next")  # leaves /slow.js in flight: Chromium cancels it
-    assert [url for url, _ in page.problems.aborted] == [f"{SITE}/slow.js", f"{SITE}/broken.js"]
+    aborted = [url for url, _ in page.problems.aborted]
+    # Both cancels were seen (Chromium may also cancel the first document's own request, which
+    # it was still reading while the parser waited for /slow.js: another abort of a left document).
+    assert f"{SITE}/slow.js" in aborted and f"{SITE}/broken.js" in aborted, aborted
     assert page.problems.all() == [f"{SITE}/broken.js: net::ERR_ABORTED"]
