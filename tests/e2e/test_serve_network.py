@@ -15,7 +15,7 @@ import urllib.parse
 import psutil
 import pytest
 
-from benchmarks.server_process import clean_environment, running
+from benchmarks.server_process import clean_environment, read_log, running
 from tests.e2e.conftest import PROJECT_ROOT, _serve, free_port
 
 pytestmark = pytest.mark.slow
@@ -224,5 +224,5 @@ def test_a_raising_callback_answers_a_generic_500_through_the_real_server(tmp_pa
         # the server goes on answering, and the traceback went to its log only
         assert _request(port, "GET", "/", headers={"Host": f"127.0.0.1:{port}"})[0] == 200
         time.sleep(0.5)
-        logged = log_path.read_text(errors="replace")
+        logged = read_log(log_path)
         assert "Traceback" in logged and "secret detail" in logged
