@@ -68,7 +68,8 @@ def device_panel(report: dict, checked: dict | None) -> html.Div:
                     inference["device"], className=f"device-badge device-{inference['device'].lower()}"
                 ),
                 html.Span(
-                    f"inference on {inference['provider']} · onnxruntime {ort['version']}",
+                    f"inference on {inference['provider']} · onnxruntime {ort['version']}"
+                    + (f" (CUDA {ort['cuda_build']} build)" if ort.get("cuda_build") else ""),
                     className="text-muted ms-2",
                 ),
             ]

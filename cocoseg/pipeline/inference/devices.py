@@ -26,6 +26,8 @@ CACHE_NAME = "devices"
 GPU_INSTALL = "make run GPU=1"  # the gpu extra: onnxruntime-gpu[cuda,cudnn] and tensorflow[and-cuda]
 ORT_GPU_PIP = "pip install 'onnxruntime-gpu[cuda,cudnn]'"
 TF_GPU_PIP = "pip install 'tensorflow[and-cuda]'"
+ORT_DEFAULT_CUDA = "13"  # the CUDA that the onnxruntime-gpu wheel pyproject.toml installs is built for
+TENSORRT_MAJOR = 10  # the libnvinfer.so major that onnxruntime-gpu 1.31 links (seen on an H200, 2026-12-04)
 
 
 def device_report(tensorflow: dict | None = None) -> dict:
@@ -55,6 +57,7 @@ def device_report(tensorflow: dict | None = None) -> dict:
             "version": providers.version,
             "built": [provider_label(name) for name in providers.built],
             "usable": usable,
+            "cuda_build": providers.cuda_build,
             "refused": {
                 provider_label(name): reason if nvidia.gpus or name == "CPUExecutionProvider" else nvidia.note
                 for name, reason in providers.reasons
@@ -94,11 +97,12 @@ def advice(report: dict) -> list[dict]:
     found = []
     has_gpu = bool(report["gpus"])
     ort_gpu = report["inference"]["device"] == "GPU"
+    cuda = (report["onnxruntime"].get("cuda_build") or ORT_DEFAULT_CUDA).split(".")[0]
     if has_gpu and not ort_gpu:
         refused = report["onnxruntime"]["refused"].get("CUDA") or "the CUDA provider is not built in"
         found.append(
             {
-                "what": f"ONNX Runtime cannot use the GPU ({refused}): install CUDA 13 and cuDNN 9",
+                "what": f"ONNX Runtime cannot use the GPU ({refused}): install CUDA {cuda} and cuDNN 9",
                 "command": f"{GPU_INSTALL}   # or: {ORT_GPU_PIP}",
             }
         )
@@ -114,8 +118,10 @@ def advice(report: dict) -> list[dict]:
     if "TensorRT" in report["onnxruntime"]["refused"] and ort_gpu:
         found.append(
             {
-                "what": "TensorRT is optional (CUDA is used): install NVIDIA TensorRT 10 for it",
-                "command": "pip install tensorrt-cu12",
+                "what": f"TensorRT is optional (CUDA is used): install TensorRT {TENSORRT_MAJOR} for CUDA "
+                f"{cuda} (this ONNX Runtime links libnvinfer.so.{TENSORRT_MAJOR}; a newer major does not "
+                "load) and put its libraries on LD_LIBRARY_PATH",
+                "command": f"pip install 'tensorrt-cu{cuda}=={TENSORRT_MAJOR}.*'",
             }
         )
     return found
@@ -139,7 +145,8 @@ def format_report(report: dict) -> str:
         lines.append(f"             {description}: {version}")
     ort = report["onnxruntime"]
     built, usable = ", ".join(ort["built"]), ", ".join(ort["usable"])
-    lines.append(f"ONNX Runtime {ort['version']}: built with {built}; usable: {usable}")
+    cuda_build = f" (built for CUDA {ort['cuda_build']})" if ort.get("cuda_build") else ""
+    lines.append(f"ONNX Runtime {ort['version']}{cuda_build}: built with {built}; usable: {usable}")
     for provider, reason in ort["refused"].items():
         lines.append(f"             {provider} not usable: {reason}")
     tensorflow = report["tensorflow"]

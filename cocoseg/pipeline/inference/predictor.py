@@ -64,6 +64,7 @@ class ProviderReport:
         built: providers the installed wheel was built with.
         usable: providers that a real session accepted, in preference order.
         reasons: why each built provider that is not usable was refused (ORT's first line).
+        cuda_build: the CUDA version the wheel was built for ("13.0"); empty for a CPU-only build.
         device: ``GPU`` when CUDA or TensorRT is usable, else ``CPU``.
     """
 
@@ -71,6 +72,7 @@ class ProviderReport:
     built: tuple[str, ...]
     usable: tuple[str, ...]
     reasons: tuple[tuple[str, str], ...] = ()
+    cuda_build: str = ""
 
     @property
     def device(self) -> str:
@@ -92,10 +94,21 @@ def _probe_model() -> bytes:
 
 
 def _one_line(text: str) -> str:
-    """ORT's error text without its banner and C++ location: what to do, when it says."""
+    """ORT's error text without its banner, C++ location and fallback notice: what to do, when it says."""
     text = " ".join(re.sub(r"\*+( EP Error \*+)?", " ", text).split())
     located = re.match(r"EP Error \S+:\d+ .*?\) (.*)", text)
-    return (located.group(1) if located else text)[:300]
+    text = located.group(1) if located else text
+    # "... when using ['TensorrtExecutionProvider'] Falling back to ['CPUExecutionProvider'] and retrying."
+    return re.sub(r"\s*when using \[.*?\]\s*Falling back to \[.*?\] and retrying\.?$", "", text)[:300]
+
+
+def _built_for_cuda() -> str:
+    """The CUDA version this onnxruntime wheel was built for; empty for a CPU-only build."""
+    try:
+        from onnxruntime.capi.build_and_package_info import cuda_version
+    except ImportError:
+        return ""
+    return str(cuda_version or "")
 
 
 def _session_refusal(onnxruntime, model: bytes, provider: str) -> str | None:
@@ -131,7 +144,7 @@ def usable_providers() -> ProviderReport:
     refusals = {name: _session_refusal(onnxruntime, model, name) for name in PREFERRED_ORDER if name in built}
     usable = tuple(name for name, refusal in refusals.items() if refusal is None)
     reasons = tuple((name, refusal) for name, refusal in refusals.items() if refusal is not None)
-    report = ProviderReport(onnxruntime.__version__, built, usable, reasons)
+    report = ProviderReport(onnxruntime.__version__, built, usable, reasons, _built_for_cuda())
     logger.info("onnxruntime %s: usable providers %s", report.version, ", ".join(report.usable))
     return report
 

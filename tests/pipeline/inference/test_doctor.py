@@ -66,6 +66,26 @@ def test_a_gpu_that_neither_runtime_can_use_gets_the_install_commands():
     assert "pip install 'tensorflow[and-cuda]'" in found[1]["command"]
 
 
+@pytest.mark.parametrize("cuda_build", ["13.0", "12.8"])
+def test_the_tensorrt_advice_names_the_cuda_and_tensorrt_majors_this_onnxruntime_links(cuda_build):
+    """On an H200 (2026-12-04) the advice said ``tensorrt-cu12`` to a CUDA 13 build; today's
+    ``tensorrt-cu13`` is TensorRT 11, whose libnvinfer.so.11 that build cannot load."""
+    report = device_report()
+    report |= {"gpus": [{"name": "NVIDIA H200", "memory_mib": 143771, "compute_capability": "9.0"}]}
+    report["inference"] = {"device": "GPU", "provider": "CUDA"}
+    report["onnxruntime"] |= {"cuda_build": cuda_build, "refused": {"TensorRT": "Please install TensorRT"}}
+    major = cuda_build.split(".")[0]
+    [found] = advice(report)
+    assert found["command"] == f"pip install 'tensorrt-cu{major}==10.*'"
+    assert f"TensorRT 10 for CUDA {major}" in found["what"] and "LD_LIBRARY_PATH" in found["what"]
+    assert f"ONNX Runtime {report['onnxruntime']['version']} (built for CUDA {cuda_build})" in format_report(
+        report
+    )
+    report["inference"] = {"device": "CPU", "provider": "CPU"}
+    report["onnxruntime"]["refused"] = {"CUDA": "libcublasLt.so.13: cannot open shared object file"}
+    assert f"install CUDA {major} and cuDNN 9" in advice(report)[0]["what"]
+
+
 def test_tensorflow_on_two_gpus_trains_mirrored_and_a_usable_gpu_needs_nothing():
     report = device_report(TF_ON_GPU | {"devices": TF_ON_GPU["devices"] + TF_ON_GPU["devices"][1:]})
     assert report["training"]["device"] == "2 GPU" and "MirroredStrategy" in report["training"]["why"]

@@ -21,6 +21,7 @@ from cocoseg.pipeline.inference.predictor import (
     InferenceInputError,
     Predictor,
     ProviderReport,
+    _one_line,
     cached_session_count,
     choose_providers,
     clear_sessions,
@@ -39,6 +40,7 @@ def test_probe_reports_cpu_and_only_providers_that_open_a_session(capfd):
     captured = capfd.readouterr()
     assert "EP Error" not in captured.out + captured.err and "Falling back" not in captured.out + captured.err
     assert usable_providers() is report  # probed once per process
+    assert bool(report.cuda_build) == ("CUDAExecutionProvider" in report.built)  # "13.0" for the GPU wheel
 
 
 def test_device_follows_usable_providers():
@@ -68,6 +70,27 @@ def test_provider_labels():
             "OpenVINOExecutionProvider",
         )
     ] == ["TensorRT", "CUDA", "CPU", "OpenVINO"]
+
+
+TENSORRT_REFUSAL_ON_AN_H200 = (  # the reason onnxruntime-gpu 1.31.1 gave on an H200 without TensorRT
+    "Please install TensorRT libraries as mentioned in the GPU requirements page, make sure they're in the "
+    "PATH or LD_LIBRARY_PATH, and that your GPU is supported."
+)
+
+
+def test_a_refusal_reads_as_one_line_of_what_to_do():
+    """ORT's wrapper print()s a banner, the C++ location and its fallback notice around the reason
+    (``onnxruntime_inference_collection.py``); on the H200 the notice's tail still reached the report."""
+    printed = (
+        "*************** EP Error ***************\n"
+        "EP Error /onnxruntime_src/onnxruntime/python/onnxruntime_pybind_state.cc:1300 "
+        "void onnxruntime::python::CreateInferencePybindStateModule(...) "
+        f"{TENSORRT_REFUSAL_ON_AN_H200} when using ['TensorrtExecutionProvider']\n"
+        "Falling back to ['CPUExecutionProvider'] and retrying.\n"
+        "****************************************\n"
+    )
+    assert _one_line(printed) == TENSORRT_REFUSAL_ON_AN_H200
+    assert _one_line(TENSORRT_REFUSAL_ON_AN_H200) == TENSORRT_REFUSAL_ON_AN_H200
 
 
 # --- sessions and prediction (real exported models) -----------------------------------
