@@ -22,12 +22,12 @@ Without a usable CUDA provider (``cocoseg.pipeline.inference.predictor.usable_pr
 A GPU machine without TensorFlow (or where only a small upload can travel) runs from
 a payload made here: ``--make-payload DIR`` writes each architecture's ONNX graph with
 its weights left out ("skeletons": a few hundred KB instead of 30 MB each) and a
-workspace with one tiny model trained and exported on the demo data. There,
-``--payload DIR`` fills the skeletons with seeded random weights (speed does not
-depend on their values), measures as above with the TensorFlow columns empty, and
-checks the product's own path on the GPU: ``Predictor`` and ``evaluate_entry`` pick
-CUDA, its masks agree with the CPU provider's, and the mIoU on the demo val split
-equals the one saved at export (on the CPU).
+workspace with two tiny models trained and exported on the demo data and their mean
+ensemble. There, ``--payload DIR`` fills the skeletons with seeded random weights
+(speed does not depend on their values), measures as above with the TensorFlow
+columns empty, and checks the product's own path on the GPU for each model and the
+ensemble: ``Predictor`` and ``evaluate_entry`` pick CUDA, its masks agree with the CPU
+provider's, and the mIoU on the demo val split equals the one saved on the CPU.
 
 Usage: python -m benchmarks.gpu [--architectures unet,transunet] [--size 256] [--repeats 20]
        python -m benchmarks.gpu --make-payload DIR     (here, with TensorFlow)
@@ -83,6 +83,8 @@ ENGINE_LABELS = {
 SKELETON_MARK = "cocoseg-benchmark-skeleton"
 SKELETON_MIN_ELEMENTS = 64  # smaller float tensors (scalars, shape helpers) keep their values
 PAYLOAD_MODEL_OPTIONS = {"base_filters": 8, "depth": 3}
+PAYLOAD_SEEDS = (1, 2)  # two tiny models, so the payload also holds an ensemble of them
+PAYLOAD_ENSEMBLE = "payload-mean"
 
 
 def gpu_name() -> str | None:
@@ -349,6 +351,8 @@ def make_payload(folder: Path, architectures: list[str], size: int = SIZE) -> No
     import onnx
 
     from cocoseg.pipeline.core.workspace import Workspace
+    from cocoseg.pipeline.inference.ensembles import create_ensemble
+    from cocoseg.pipeline.inference.evaluate import EvaluationTarget, evaluate_entry
     from cocoseg.pipeline.prepare.config import PrepareConfig
     from cocoseg.pipeline.prepare.writer import prepare
     from cocoseg.pipeline.training.config import TrainConfig
@@ -365,18 +369,24 @@ def make_payload(folder: Path, architectures: list[str], size: int = SIZE) -> No
     prepared = prepare(
         workspace, PrepareConfig("demo", labels="voc21", size=128, shards=2, workers=2), LIMIT_BYTES
     )
-    config = TrainConfig(
-        prepared.name,
-        model="unet",
-        model_options=PAYLOAD_MODEL_OPTIONS,
-        epochs=2,
-        batch_size=8,
-        learning_rate=3e-3,
-        augment=False,
-        seed=1,
-    )
-    run_name = train(workspace, config).folder.name
-    export_run(workspace, ExportConfig(run_name), LIMIT_BYTES)
+    exported = []
+    for seed in PAYLOAD_SEEDS:
+        config = TrainConfig(
+            prepared.name,
+            model="unet",
+            model_options=PAYLOAD_MODEL_OPTIONS,
+            epochs=2,
+            batch_size=8,
+            learning_rate=3e-3,
+            augment=False,
+            seed=seed,
+        )
+        run_name = train(workspace, config).folder.name
+        exported.append(export_run(workspace, ExportConfig(run_name), LIMIT_BYTES).name)
+    ensemble = create_ensemble(workspace, PAYLOAD_ENSEMBLE, exported, "mean", LIMIT_BYTES)
+    target = EvaluationTarget(ensemble.card["source"]["dataset"], "val", None)
+    # The ensemble's CPU figure, saved as export saves each model's, for the GPU run to compare against.
+    evaluate_entry(workspace, ensemble, target, LIMIT_BYTES)
     for bulky in ("prepared", "runs", "cache"):
         shutil.rmtree(workspace.root / bulky, ignore_errors=True)
 
@@ -397,7 +407,7 @@ def pipeline_check(workspace_root: Path) -> list[dict]:
     images = [read_rgb(path) for path in paths]
     checks = []
     for entry in list_entries(workspace):
-        for variant in ("fp32", "fp16"):
+        for variant in [name for name in entry.variants() if name != "int8"]:  # INT8 is CPU-first by design
             gpu = Predictor(entry, variant)
             cpu = Predictor(entry, variant)
             path, digest = entry.file_of(variant)
