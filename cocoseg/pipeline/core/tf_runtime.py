@@ -10,6 +10,12 @@ log-level settings take effect; those lines are dropped during the import unless
 ``COCOSEG_CPU_REPLICAS=N`` splits the CPU into N logical devices at import, before anything
 starts TensorFlow's runtime, so training runs ``MirroredStrategy`` with N replicas on one CPU:
 how several-device training is tested on a machine without several GPUs.
+
+On a GPU, TensorFlow's runtime takes nearly all of each GPU's memory when it starts, unless
+memory growth is on. cocoseg shares one GPU between processes: a training job, an export or
+``doctor`` job beside it, and the web server's ONNX Runtime CUDA sessions (Segment, Annotate's
+model regions). So ``tensorflow()`` turns growth on (``TF_FORCE_GPU_ALLOW_GROWTH=true``) unless
+the environment already says otherwise.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ def _quiet_native_stderr():
 def tensorflow():
     """The ``tensorflow`` module, imported once with its start-up chatter silenced."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    share_gpu_memory()
     with _quiet_native_stderr():
         import tensorflow as tf
 
@@ -48,6 +55,11 @@ def tensorflow():
     tf.get_logger().setLevel(logging.ERROR)
     _split_cpu(tf, os.environ.get("COCOSEG_CPU_REPLICAS", ""))
     return tf
+
+
+def share_gpu_memory() -> None:
+    """Memory growth for TensorFlow's GPUs (read when its runtime starts), unless the user set it."""
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
 
 
 def _split_cpu(tf, replicas: str) -> None:
