@@ -11,6 +11,7 @@ import shutil
 
 import pytest
 
+from cocoseg.pipeline.inference.predictor import provider_label, usable_providers
 from tests.benchmarks.scripts import run_script
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.extended]
@@ -30,7 +31,7 @@ def test_app_latency_measures_segment_uploads_and_explore_visits(tmp_path):
         assert figures["n"] == 2 and 0 < figures["min"] <= figures["p50"] <= figures["p95"] <= figures["max"]
     for row in rows:
         assert row["server_upload_ms"] > 0 and row["server_segment_ms"] > 0 and row["browser_ms"] > 0
-        assert row["provider"] == "CPU" and row["variant"] == "fp32"
+        assert row["provider"] == provider_label(usable_providers().usable[0]) and row["variant"] == "fp32"
     for arm in ("app", "full"):  # the app as make sets it up, and the same app with Dash's full plotly.js
         visits = results["explore_visits"][arm]
         assert {kind: len(rows) for kind, rows in visits.items()} == {

@@ -14,7 +14,7 @@ from cocoseg.pipeline.jobs.registry import HEARTBEAT_FILE, RunError, list_runs, 
 from cocoseg.pipeline.prepare.config import PrepareConfig
 from cocoseg.pipeline.prepare.writer import prepare
 from cocoseg.pipeline.training.config import NO_AUGMENTATION, AugmentConfig, TrainConfig
-from cocoseg.pipeline.training.loop import choose_strategy, resume, run
+from cocoseg.pipeline.training.loop import choose_strategy, device_name, resume, run
 from cocoseg.pipeline.training.loop import gpu_capabilities as tf_gpus
 from tests.pipeline.conftest import LIMIT
 from tests.pipeline.shapes import prepared_shapes
@@ -59,7 +59,7 @@ def test_default_unet_learns_simple_shapes(shapes_workspace):
         path.name.startswith("events.out.tfevents") for path in outcome.folder.logs.rglob("*")
     )  # TensorBoard
     status = outcome.folder.status()
-    assert status["status"] == "finished" and status["device"] == "CPU" and status["heartbeat"] > 0
+    assert status["status"] == "finished" and status["device"] == device_name() and status["heartbeat"] > 0
 
 
 def _config(prepared, **changes):

@@ -28,7 +28,7 @@ from cocoseg.pipeline.jobs.registry import HEARTBEAT_FILE, RunError, get_run, re
 from cocoseg.pipeline.prepare import find_prepared
 from cocoseg.pipeline.training.checks import create
 from cocoseg.pipeline.training.config import TrainConfig
-from cocoseg.pipeline.training.loop import resume, train_queued
+from cocoseg.pipeline.training.loop import device_name, resume, train_queued
 from tests.pipeline.shapes import prepared_shapes
 from tests.waiting import wait_for
 
@@ -103,7 +103,7 @@ def test_create_queues_then_one_writer_trains_it_and_a_second_start_is_refused(t
             and status["pid"] == os.getpid()
         )
         assert status["pid_started"] == psutil.Process().create_time() and status["owner"] == "dash-diskcache"
-        assert status["device"] == "CPU" and status["epochs"] == 1
+        assert status["device"] == device_name() and status["epochs"] == 1  # "CPU" here, "1 GPU" on one
         assert _heartbeat_threads(run.name)
         with pytest.raises(RunError, match=f"run {run.name} is being trained by another process"):
             train_queued(workspace, run.name)
