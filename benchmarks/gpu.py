@@ -27,7 +27,10 @@ ensemble. There, ``--payload DIR`` fills the skeletons with seeded random weight
 (speed does not depend on their values), measures as above with the TensorFlow
 columns empty, and checks the product's own path on the GPU for each model and the
 ensemble: ``Predictor`` and ``evaluate_entry`` pick CUDA, its masks agree with the CPU
-provider's, and the mIoU on the demo val split equals the one saved on the CPU.
+provider's, and the mIoU on the demo val split equals the one saved on the CPU; Segment's
+upload path (``predict_upload`` on demo JPEGs sent as data URLs) runs on CUDA and agrees
+with the CPU; Label next's ranking of the val split (``rank_split``) orders the images as
+the CPU provider's does.
 
 Usage: python -m benchmarks.gpu [--architectures unet,transunet] [--size 256] [--repeats 20]
        python -m benchmarks.gpu --make-payload DIR     (here, with TensorFlow)
@@ -44,6 +47,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +89,7 @@ SKELETON_MIN_ELEMENTS = 64  # smaller float tensors (scalars, shape helpers) kee
 PAYLOAD_MODEL_OPTIONS = {"base_filters": 8, "depth": 3}
 PAYLOAD_SEEDS = (1, 2)  # two tiny models, so the payload also holds an ensemble of them
 PAYLOAD_ENSEMBLE = "payload-mean"
+UPLOADS_CHECKED = 5  # demo val JPEGs sent through Segment's upload path
 
 
 def gpu_name() -> str | None:
@@ -451,6 +456,101 @@ def pipeline_check(workspace_root: Path) -> list[dict]:
     return checks
 
 
+def upload_check(workspace_root: Path) -> list[dict]:
+    """Segment's server path for each model's FP32 (the data URL decoded, the upload kept, the prediction
+    and its layer PNG: ``predict_upload``), against the CPU provider on the same decoded pictures."""
+    import base64
+
+    from cocoseg.pipeline.core.settings import get_settings
+    from cocoseg.pipeline.core.workspace import Workspace
+    from cocoseg.pipeline.data.images import decode_upload
+    from cocoseg.pipeline.inference.model_store import list_entries
+    from cocoseg.pipeline.inference.predictor import Predictor, load_session
+    from cocoseg.pipeline.inference.upload_predictions import predict_upload
+    from cocoseg.pipeline.inference.uploads import store_upload
+
+    workspace, settings = Workspace(workspace_root), get_settings()
+    uploads = []
+    for path in sorted((DEMO_DATASET_DIR / "val2017").glob("*.jpg"))[:UPLOADS_CHECKED]:
+        contents = "data:image/jpeg;base64," + base64.b64encode(path.read_bytes()).decode()
+        upload = decode_upload(contents, path.name, settings.max_upload_bytes, settings.max_upload_pixels)
+        uploads.append((store_upload(workspace, upload), upload.image))
+    checks = []
+    for entry in list_entries(workspace):
+        cpu = Predictor(entry)
+        path, digest = entry.file_of("fp32")
+        cpu.session = load_session(path, digest, [CPU])
+        shown = [predict_upload(workspace, key, entry.name) for key, _image in uploads]
+        agreement = [
+            float(np.mean(result.mask == cpu.predict(image).mask))
+            for result, (_key, image) in zip(shown, uploads)
+        ]
+        checks.append(
+            {
+                "model": entry.name,
+                "providers": sorted({result.provider for result in shown}),
+                "uploads": len(shown),
+                "mean_pixel_agreement": float(np.mean(agreement)),
+                "median_total_ms": float(np.median([result.total_seconds for result in shown])) * 1000,
+                "median_inference_ms": float(np.median([result.inference_seconds for result in shown]))
+                * 1000,
+            }
+        )
+        logger.info("upload check %s", checks[-1])
+    return checks
+
+
+def ranking_check(workspace_root: Path) -> list[dict]:
+    """Label next's scoring (``rank_split``: batched probabilities; an ensemble's members one by one) on the
+    GPU and on the CPU provider, each in its own copy of the workspace."""
+    from cocoseg.pipeline.core.workspace import Workspace
+    from cocoseg.pipeline.inference import predictor as predictor_module
+    from cocoseg.pipeline.inference.model_store import list_entries
+    from cocoseg.pipeline.inference.ranking import rank_split
+
+    checks = []
+    with tempfile.TemporaryDirectory(prefix="cocoseg-gpu-ranking-") as scratch:
+        roots = {}
+        for device in ("gpu", "cpu"):  # each its own copy without score caches, so both really score
+            roots[device] = Path(scratch) / device
+            shutil.copytree(workspace_root, roots[device], ignore=shutil.ignore_patterns("cache"))
+        for entry in list_entries(Workspace(workspace_root)):
+            by = "disagreement" if entry.kind == "ensemble" else "entropy"
+            dataset = entry.card["source"]["dataset"]
+            rankings, seconds = {}, {}
+            for device, root in roots.items():
+                chosen = predictor_module.choose_providers
+                if device == "cpu":  # benchmark-only: every Predictor the ranking makes opens on the CPU
+                    predictor_module.choose_providers = lambda variant="fp32": [CPU]
+                try:
+                    started = time.perf_counter()
+                    rankings[device] = rank_split(
+                        Workspace(root), entry.name, dataset, "val", LIMIT_BYTES, by
+                    )
+                    seconds[device] = time.perf_counter() - started
+                finally:
+                    predictor_module.choose_providers = chosen
+            gpu_order = [row.file_name for row in rankings["gpu"].ordered()]
+            cpu_order = [row.file_name for row in rankings["cpu"].ordered()]
+            cpu_scores = {row.file_name: row.score(by) for row in rankings["cpu"].rows}
+            checks.append(
+                {
+                    "model": entry.name,
+                    "by": by,
+                    "images": len(gpu_order),
+                    "gpu_seconds": seconds["gpu"],
+                    "cpu_seconds": seconds["cpu"],
+                    "same_order": gpu_order == cpu_order,
+                    "top10_shared": len(set(gpu_order[:10]) & set(cpu_order[:10])),
+                    "max_score_difference": max(
+                        abs(row.score(by) - cpu_scores[row.file_name]) for row in rankings["gpu"].rows
+                    ),
+                }
+            )
+            logger.info("ranking check %s", checks[-1])
+    return checks
+
+
 def run_payload(folder: Path, repeats: int = 20, warmup: int = 5) -> dict:
     """Measure the payload's skeletons on the GPU and run the pipeline check."""
     base, usable = _base(SIZE, repeats, warmup)
@@ -472,7 +572,14 @@ def run_payload(folder: Path, repeats: int = 20, warmup: int = 5) -> dict:
                 )
             )
             gc.collect()
-    return {**base, "rows": rows, "pipeline": pipeline_check(folder / "workspace")}
+    workspace = folder / "workspace"
+    return {
+        **base,
+        "rows": rows,
+        "pipeline": pipeline_check(workspace),
+        "uploads": upload_check(workspace),
+        "ranking": ranking_check(workspace),
+    }
 
 
 # --- report -----------------------------------------------------------------------------
@@ -551,6 +658,37 @@ def format_table(results: dict) -> str:
                 f"| {check['mean_pixel_agreement'] * 100:.3f} % / {check['min_pixel_agreement'] * 100:.3f} % "
                 f"| {check['end_to_end_ms_gpu']:.1f} / {check['end_to_end_ms_cpu']:.1f} ms "
                 f"| {check['miou_gpu']:.6f} | {saved} |"
+            )
+    if results.get("uploads"):
+        lines += [
+            "",
+            f"Segment's upload path (predict_upload), {results['uploads'][0]['uploads']} demo val JPEGs, "
+            "FP32:",
+            "",
+            "| model | provider | pixels agreeing with CPU (mean) | request ms (median) "
+            "| inference ms (median) |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for check in results["uploads"]:
+            lines.append(
+                f"| {check['model']} | {', '.join(check['providers'])} "
+                f"| {check['mean_pixel_agreement'] * 100:.3f} % "
+                f"| {check['median_total_ms']:.1f} | {check['median_inference_ms']:.1f} |"
+            )
+    if results.get("ranking"):
+        lines += [
+            "",
+            "Label next's ranking (rank_split) of the demo val split, GPU against the CPU provider:",
+            "",
+            "| model | score | images | GPU s | CPU s | same order | top 10 shared "
+            "| largest score difference |",
+            "|---|---|---:|---:|---:|---|---:|---:|",
+        ]
+        for check in results["ranking"]:
+            lines.append(
+                f"| {check['model']} | {check['by']} | {check['images']} | {check['gpu_seconds']:.2f} "
+                f"| {check['cpu_seconds']:.2f} | {'yes' if check['same_order'] else 'no'} "
+                f"| {check['top10_shared']} | {check['max_score_difference']:.2e} |"
             )
     return "\n".join(lines)
 
