@@ -396,6 +396,16 @@ def make_payload(folder: Path, architectures: list[str], size: int = SIZE) -> No
         shutil.rmtree(workspace.root / bulky, ignore_errors=True)
 
 
+def cpu_predictor(entry, variant: str = "fp32"):
+    """The product's ``Predictor`` for ``entry``, its session opened on the CPU provider (the baseline)."""
+    from cocoseg.pipeline.inference.predictor import Predictor, load_session
+
+    predictor = Predictor(entry, variant)
+    path, digest = entry.file_of(variant)
+    predictor.session = load_session(path, digest, [CPU])
+    return predictor
+
+
 def pipeline_check(workspace_root: Path) -> list[dict]:
     """The product's path on the GPU for every model in the payload's workspace."""
     from benchmarks.inference import END_TO_END_SIZE, demo_jpeg
@@ -404,7 +414,7 @@ def pipeline_check(workspace_root: Path) -> list[dict]:
     from cocoseg.pipeline.data.rendering import mask_png
     from cocoseg.pipeline.inference.evaluate import EvaluationTarget, evaluate_entry, saved_evaluations
     from cocoseg.pipeline.inference.model_store import list_entries
-    from cocoseg.pipeline.inference.predictor import Predictor, load_session
+    from cocoseg.pipeline.inference.predictor import Predictor
 
     workspace = Workspace(workspace_root)
     jpeg = demo_jpeg(*END_TO_END_SIZE)
@@ -413,10 +423,7 @@ def pipeline_check(workspace_root: Path) -> list[dict]:
     checks = []
     for entry in list_entries(workspace):
         for variant in [name for name in entry.variants() if name != "int8"]:  # INT8 is CPU-first by design
-            gpu = Predictor(entry, variant)
-            cpu = Predictor(entry, variant)
-            path, digest = entry.file_of(variant)
-            cpu.session = load_session(path, digest, [CPU])
+            gpu, cpu = Predictor(entry, variant), cpu_predictor(entry, variant)
             agreement = [
                 float(np.mean(a.mask == b.mask))
                 for a, b in zip(gpu.predict_many(images), cpu.predict_many(images))
@@ -465,7 +472,6 @@ def upload_check(workspace_root: Path) -> list[dict]:
     from cocoseg.pipeline.core.workspace import Workspace
     from cocoseg.pipeline.data.images import decode_upload
     from cocoseg.pipeline.inference.model_store import list_entries
-    from cocoseg.pipeline.inference.predictor import Predictor, load_session
     from cocoseg.pipeline.inference.upload_predictions import predict_upload
     from cocoseg.pipeline.inference.uploads import store_upload
 
@@ -477,9 +483,7 @@ def upload_check(workspace_root: Path) -> list[dict]:
         uploads.append((store_upload(workspace, upload), upload.image))
     checks = []
     for entry in list_entries(workspace):
-        cpu = Predictor(entry)
-        path, digest = entry.file_of("fp32")
-        cpu.session = load_session(path, digest, [CPU])
+        cpu = cpu_predictor(entry)
         shown = [predict_upload(workspace, key, entry.name) for key, _image in uploads]
         agreement = [
             float(np.mean(result.mask == cpu.predict(image).mask))
