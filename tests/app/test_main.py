@@ -467,7 +467,8 @@ def test_home_device_panel_offers_the_training_check_until_one_was_made(workspac
     assert f"CPU: {report['cpu']['model']}, {report['cpu']['cores']} cores" in _strings(shown)
     report["onnxruntime"] |= {"version": "1.31.1", "cuda_build": "13.0"}  # as the H200 reported it
     assert any(
-        text.endswith("onnxruntime 1.31.1 (CUDA 13.0 build)") for text in _strings(device_panel(report, None))
+        text.endswith("ONNX Runtime 1.31.1 (built for CUDA 13.0)")
+        for text in _strings(device_panel(report, None))
     )
 
 

@@ -8,6 +8,7 @@ from dash import html
 
 from cocoseg.app.components.panels import status_badge
 from cocoseg.app.ids import Home
+from cocoseg.pipeline.inference import onnxruntime_label
 
 
 def _number(row: dict, key: str) -> str:
@@ -68,8 +69,7 @@ def device_panel(report: dict, checked: dict | None) -> html.Div:
                     inference["device"], className=f"device-badge device-{inference['device'].lower()}"
                 ),
                 html.Span(
-                    f"inference on {inference['provider']} · onnxruntime {ort['version']}"
-                    + (f" (CUDA {ort['cuda_build']} build)" if ort.get("cuda_build") else ""),
+                    f"inference on {inference['provider']} · {onnxruntime_label(ort)}",
                     className="text-muted ms-2",
                 ),
             ]

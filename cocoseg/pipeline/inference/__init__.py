@@ -24,6 +24,7 @@ from cocoseg.pipeline.inference.devices import (
     checked_report,
     device_report,
     job_report,
+    onnxruntime_label,
 )
 from cocoseg.pipeline.inference.ensembles import EnsembleError, check_ensemble_request, create_ensemble
 from cocoseg.pipeline.inference.evaluate import (
@@ -100,6 +101,7 @@ __all__ = [
     "DoctorError",
     "checked_report",
     "device_report",
+    "onnxruntime_label",
     "job_report",
     "check_score",
     "load_ranking",

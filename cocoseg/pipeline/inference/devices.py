@@ -127,6 +127,13 @@ def advice(report: dict) -> list[dict]:
     return found
 
 
+def onnxruntime_label(ort: dict) -> str:
+    """``ONNX Runtime 1.31.1 (built for CUDA 13.0)``: the version and, for a GPU build, its CUDA."""
+    return f"ONNX Runtime {ort['version']}" + (
+        f" (built for CUDA {ort['cuda_build']})" if ort.get("cuda_build") else ""
+    )
+
+
 def format_report(report: dict) -> str:
     """The report as the lines ``cocoseg doctor`` prints."""
     cpu = report["cpu"]
@@ -145,8 +152,7 @@ def format_report(report: dict) -> str:
         lines.append(f"             {description}: {version}")
     ort = report["onnxruntime"]
     built, usable = ", ".join(ort["built"]), ", ".join(ort["usable"])
-    cuda_build = f" (built for CUDA {ort['cuda_build']})" if ort.get("cuda_build") else ""
-    lines.append(f"ONNX Runtime {ort['version']}{cuda_build}: built with {built}; usable: {usable}")
+    lines.append(f"{onnxruntime_label(ort)}: built with {built}; usable: {usable}")
     for provider, reason in ort["refused"].items():
         lines.append(f"             {provider} not usable: {reason}")
     tensorflow = report["tensorflow"]
